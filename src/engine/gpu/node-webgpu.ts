@@ -1,0 +1,68 @@
+/**
+ * Node only: a `GPU` object from the `webgpu` npm package (Dawn).
+ *
+ * On a machine without a GPU driver Dawn finds no adapter. If Debian's Chromium is installed we then
+ * fall back to its bundled SwiftShader Vulkan driver: point the Vulkan loader at its ICD file and
+ * preload Chromium's own libvulkan (RTLD_NODELETE keeps it mapped after Node's addon check fails,
+ * so Dawn's later dlopen("libvulkan.so.1") finds it). Never import this from browser code.
+ */
+import { existsSync } from 'node:fs';
+import { AppError } from '../errors';
+
+export const CHROMIUM_LIB_DIR = '/usr/lib/chromium';
+const SWIFTSHADER_ICD = `${CHROMIUM_LIB_DIR}/vk_swiftshader_icd.json`;
+const RTLD_NOW = 2;
+const RTLD_GLOBAL = 0x100;
+const RTLD_NODELETE = 0x1000;
+
+type WebGpuModule = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+let cached: Promise<GPU> | undefined;
+
+async function load(): Promise<WebGpuModule> {
+  const mod = (await import('webgpu')) as unknown as WebGpuModule;
+  // GPUBufferUsage, GPUMapMode, ... are globals in browsers; Dawn's package provides them.
+  Object.assign(globalThis, mod.globals);
+  return mod;
+}
+
+function useSwiftShader(): boolean {
+  if (!existsSync(SWIFTSHADER_ICD)) return false;
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  const lib = `${CHROMIUM_LIB_DIR}/libvulkan.so.1`;
+  if (existsSync(lib)) {
+    try {
+      process.dlopen({ exports: {} }, lib, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
+    } catch {
+      // Expected: it is not a Node addon. The library stays loaded because of RTLD_NODELETE.
+    }
+  }
+  return true;
+}
+
+async function hasAdapter(gpu: GPU): Promise<boolean> {
+  return (await gpu.requestAdapter()) !== null;
+}
+
+/** Returns a `GPU` with at least one adapter, or throws WEBGPU_UNAVAILABLE with what to install. */
+export function nodeGPU(): Promise<GPU> {
+  cached ??= (async () => {
+    const mod = await load();
+    if (!process.env.VK_ICD_FILENAMES) {
+      const gpu = mod.create([]);
+      if (await hasAdapter(gpu)) return gpu;
+      if (!useSwiftShader()) {
+        throw new AppError(
+          'WEBGPU_UNAVAILABLE',
+          'No WebGPU adapter found in Node. Install a GPU driver with Vulkan support, or Debian\'s Chromium (apt-get install chromium) whose SwiftShader driver is used as a fallback.',
+        );
+      }
+    }
+    const gpu = mod.create([]);
+    if (await hasAdapter(gpu)) return gpu;
+    throw new AppError(
+      'WEBGPU_UNAVAILABLE',
+      `No WebGPU adapter found in Node, even with VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}. Check the Vulkan driver installation.`,
+    );
+  })();
+  return cached;
+}
