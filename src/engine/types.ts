@@ -1,0 +1,72 @@
+/**
+ * The one interface both engines implement (the native WGSL engine and the onnxruntime-web
+ * reference/fallback), and the plain records that cross the worker boundary with it.
+ * Rule: nothing here may reference GPU, DOM or storage types — the UI imports these.
+ */
+
+export type EngineKind = 'native' | 'ort';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** Sampling settings. Defaults live in `DEFAULT_SAMPLING`; validation in the sampler. */
+export interface SamplingOptions {
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** 0 disables top-k. */
+  topK: number;
+  /** 1 disables nucleus sampling. */
+  topP: number;
+  /** 1 disables the repetition penalty. */
+  repetitionPenalty: number;
+  seed: number;
+}
+
+export const DEFAULT_SAMPLING: SamplingOptions = {
+  temperature: 0.7,
+  topK: 40,
+  topP: 0.9,
+  repetitionPenalty: 1.1,
+  seed: 42,
+};
+
+export interface GenerateOptions {
+  sampling: SamplingOptions;
+  maxNewTokens: number;
+}
+
+export type StopReason = 'eos' | 'max-tokens' | 'aborted' | 'context-full';
+
+export interface GenerationStats {
+  promptTokens: number;
+  newTokens: number;
+  /** Time from the request to the first generated token. */
+  timeToFirstTokenMs: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  stopReason: StopReason;
+}
+
+export interface TokenEvent {
+  tokenId: number;
+  /** Newly decoded text for this token (may be empty while a UTF-8 sequence is incomplete). */
+  text: string;
+}
+
+export interface ModelInfo {
+  /** Hyper-parameters read from the graph. */
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  vocab: number;
+  maxPositions: number;
+  /** Tokens the KV cache can hold on this device (≤ maxPositions). */
+  contextLimit: number;
+  layout: string;
+  precision: 'f32' | 'f16';
+}
