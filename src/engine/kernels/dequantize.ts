@@ -1,0 +1,169 @@
+/**
+ * The TypeScript ground truth for com.microsoft MatMulNBits (4 bits): dequantisation and the
+ * product Y = A · Wᵀ. Every MatMulNBits GPU kernel is tested against `matMulNBitsReference`.
+ *
+ * Layout (DESIGN.md §3):
+ *   B     uint8 [N, nBlocks, blockSize/2]; byte j of a block holds element 2j in its low nibble
+ *         and 2j+1 in its high nibble. nBlocks = ceil(K / blockSize); K is padded to whole blocks
+ *         and the padding elements are ignored (whatever their nibbles say).
+ *   scales     f32 [N * nBlocks] (fp16 files: convert first; may be negative)
+ *   zeroPoints uint8 [N, ceil(nBlocks/2)], 4-bit, block 2b in the low nibble, 2b+1 in the high;
+ *              absent means zero point 8.
+ *   W[n, k] = (q[n, k] − zp[n, k / blockSize]) · scale[n, k / blockSize]
+ *
+ * Rule: this file is the definition of the format. Change it only together with the kernels and
+ * with a test that pins the new behaviour.
+ */
+import { AppError } from '../errors';
+
+export const SUPPORTED_BLOCK_SIZES: readonly number[] = [16, 32, 64, 128];
+
+export interface MatMulNBitsParams {
+  K: number;
+  N: number;
+  blockSize: number;
+  bits: 4;
+  /** uint8 [N, nBlocks, blockSize/2] */
+  packed: Uint8Array;
+  /** f32 [N * nBlocks] */
+  scales: Float32Array;
+  /** uint8 [N, ceil(nBlocks/2)], packed 4-bit, low nibble first */
+  zeroPoints?: Uint8Array;
+}
+
+/** Sizes derived from K, N and the block size; the GPU kernels use the same figures. */
+export function matMulNBitsShape(K: number, N: number, blockSize: number): {
+  nBlocks: number;
+  /** K padded to whole blocks */
+  kPadded: number;
+  /** bytes of B per output row (nBlocks · blockSize/2) */
+  rowBytes: number;
+  packedBytes: number;
+  scaleCount: number;
+  zeroPointBytes: number;
+} {
+  const nBlocks = Math.ceil(K / blockSize);
+  const rowBytes = (nBlocks * blockSize) / 2;
+  return {
+    nBlocks,
+    kPadded: nBlocks * blockSize,
+    rowBytes,
+    packedBytes: N * rowBytes,
+    scaleCount: N * nBlocks,
+    zeroPointBytes: N * Math.ceil(nBlocks / 2),
+  };
+}
+
+function bad(message: string): never {
+  throw new AppError('MODEL_BAD_WEIGHT', `MatMulNBits: ${message}`);
+}
+
+/** Throws MODEL_BAD_WEIGHT naming the first inconsistent size. */
+export function validateMatMulNBits(p: Omit<MatMulNBitsParams, 'packed' | 'scales' | 'zeroPoints'> & {
+  packedBytes: number;
+  scaleCount: number;
+  zeroPointBytes?: number;
+}): void {
+  if (p.bits !== 4) bad(`bits = ${p.bits} is not supported (only 4).`);
+  if (!Number.isSafeInteger(p.K) || p.K <= 0) bad(`K = ${p.K} must be a positive integer.`);
+  if (!Number.isSafeInteger(p.N) || p.N <= 0) bad(`N = ${p.N} must be a positive integer.`);
+  if (!SUPPORTED_BLOCK_SIZES.includes(p.blockSize)) {
+    bad(`block_size = ${p.blockSize} is not supported (use ${SUPPORTED_BLOCK_SIZES.join(', ')}).`);
+  }
+  const s = matMulNBitsShape(p.K, p.N, p.blockSize);
+  if (p.packedBytes !== s.packedBytes) {
+    bad(`B has ${p.packedBytes} bytes; K=${p.K}, N=${p.N}, block_size=${p.blockSize} need N·nBlocks·block/2 = ${s.packedBytes}.`);
+  }
+  if (p.scaleCount !== s.scaleCount) bad(`scales has ${p.scaleCount} values; N·nBlocks = ${s.scaleCount}.`);
+  if (p.zeroPointBytes !== undefined && p.zeroPointBytes !== s.zeroPointBytes) {
+    bad(`zero_points has ${p.zeroPointBytes} bytes; N·ceil(nBlocks/2) = ${s.zeroPointBytes}.`);
+  }
+}
+
+/** W (N, K) f32. */
+export function dequantizeMatMulNBits(p: MatMulNBitsParams): Float32Array {
+  validateMatMulNBits({
+    ...p,
+    packedBytes: p.packed.byteLength,
+    scaleCount: p.scales.length,
+    zeroPointBytes: p.zeroPoints?.byteLength,
+  });
+  const { K, N, blockSize, packed, scales, zeroPoints } = p;
+  const { nBlocks, rowBytes } = matMulNBitsShape(K, N, blockSize);
+  const zpRowBytes = Math.ceil(nBlocks / 2);
+  const w = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const b = Math.floor(k / blockSize);
+      const byte = packed[n * rowBytes + (k >> 1)];
+      const q = k & 1 ? byte >> 4 : byte & 0x0f;
+      let zp = 8;
+      if (zeroPoints) {
+        const zByte = zeroPoints[n * zpRowBytes + (b >> 1)];
+        zp = b & 1 ? zByte >> 4 : zByte & 0x0f;
+      }
+      w[n * K + k] = (q - zp) * scales[n * nBlocks + b];
+    }
+  }
+  return w;
+}
+
+/** Y (M, N) = A (M, K) · Wᵀ, accumulated in f64 and rounded once to f32. */
+export function matMulNBitsReference(A: Float32Array, M: number, p: MatMulNBitsParams): Float32Array {
+  if (A.length !== M * p.K) bad(`A has ${A.length} values; M·K = ${M}·${p.K} = ${M * p.K}.`);
+  const w = dequantizeMatMulNBits(p);
+  const { K, N } = p;
+  const y = new Float32Array(M * N);
+  for (let m = 0; m < M; m++) {
+    const a = A.subarray(m * K, (m + 1) * K);
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      const base = n * K;
+      for (let k = 0; k < K; k++) acc += a[k] * w[base + k];
+      y[m * N + n] = acc;
+    }
+  }
+  return y;
+}
+
+/** f32 → IEEE fp16 bits, round to nearest even (for fp16 scales and tables in tests and uploads). */
+export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < values.length; i++) {
+    f[0] = values[i];
+    const x = u[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    const e = exp - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      let h = mant >>> shift;
+      const rem = mant & ((1 << shift) - 1);
+      const half = 1 << (shift - 1);
+      if (rem > half || (rem === half && h & 1)) h++;
+      out[i] = sign | h;
+      continue;
+    }
+    let h = (e << 10) | (mant >>> 13);
+    const rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+    out[i] = sign | h;
+  }
+  return out;
+}
