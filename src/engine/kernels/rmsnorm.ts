@@ -41,7 +41,8 @@ export interface RmsNormBindings {
 
 const WG = 256;
 
-export function createRmsNorm(device: GPUDevice, b: RmsNormBindings): { encode(pass: GPUComputePassEncoder): void } {
+/** `b.rows` is the capacity; `encode(pass, rows)` normalises the first `rows` rows. */
+export function createRmsNorm(device: GPUDevice, b: RmsNormBindings): { encode(pass: GPUComputePassEncoder, rows?: number): void } {
   const module = device.createShaderModule({ label: 'rmsnorm', code: source });
   const pipeline = device.createComputePipeline({
     label: b.delta ? 'rmsnorm+residual' : 'rmsnorm',
@@ -61,10 +62,10 @@ export function createRmsNorm(device: GPUDevice, b: RmsNormBindings): { encode(p
   entries.push({ binding: 2, resource: { buffer: delta } });
   const bindGroup = device.createBindGroup({ label: 'rmsnorm', layout: pipeline.getBindGroupLayout(0), entries });
   return {
-    encode(pass) {
+    encode(pass, rows = b.rows) {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(b.rows);
+      pass.dispatchWorkgroups(rows);
     },
   };
 }

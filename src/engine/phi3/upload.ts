@@ -1,0 +1,119 @@
+/**
+ * Streaming weights from their byte sources into GPU buffers.
+ *
+ * Every tensor goes to the GPU in chunks of `CHUNK_BYTES` (read → writeBuffer → dropped), so the
+ * JS heap holds at most a chunk or two whatever the model size. Small f32-only tensors (norm
+ * weights) are converted from fp16 on the CPU; large fp16 tensors (embedding, scales, rotary
+ * caches) are uploaded as raw fp16 bits and unpacked by the kernels with `unpack2x16float`.
+ * Rule: never call readTensorBytes on a tensor that may be large; stream it.
+ */
+import { AppError } from '../errors';
+import { writeBuffer } from '../gpu/buffers';
+import { float16ToFloat32, readTensorBytes, streamTensorBytes, tensorByteLength, type SourceResolver } from '../onnx/tensor-data';
+import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
+
+/** 8 MiB: large enough to keep writeBuffer overhead low, small enough to bound the heap. */
+export const CHUNK_BYTES = 8 << 20;
+
+export interface UploadProgress {
+  /** Called after each chunk with the bytes uploaded so far by this uploader. */
+  (bytesDone: number): void;
+}
+
+export class WeightUploader {
+  bytesDone = 0;
+  readonly buffers: GPUBuffer[] = [];
+
+  constructor(
+    private device: GPUDevice,
+    private resolve: SourceResolver,
+    private onProgress?: UploadProgress,
+  ) {}
+
+  private create(size: number, label: string): GPUBuffer {
+    const buffer = this.device.createBuffer({
+      label,
+      size: Math.max(16, Math.ceil(size / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    this.buffers.push(buffer);
+    return buffer;
+  }
+
+  private advance(n: number): void {
+    this.bytesDone += n;
+    this.onProgress?.(this.bytesDone);
+  }
+
+  private expectedLength(t: OnnxTensorInfo): number {
+    const n = tensorByteLength(t.dataType, t.dims);
+    if (n === null) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" has impossible dims [${t.dims.join(', ')}].`);
+    return n;
+  }
+
+  /** Uploads a tensor's bytes unchanged (packed int4 weights, zero points, fp16/f32 data). */
+  async raw(t: OnnxTensorInfo, label = t.name): Promise<GPUBuffer> {
+    const size = this.expectedLength(t);
+    const buffer = this.create(size, label);
+    let at = 0;
+    for await (const chunk of streamTensorBytes(t, this.resolve, CHUNK_BYTES)) {
+      writeBuffer(this.device, buffer, at, chunk);
+      at += chunk.byteLength;
+      this.advance(chunk.byteLength);
+    }
+    if (at !== size) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" holds ${at} bytes; its dims need ${size}.`);
+    return buffer;
+  }
+
+  /** Uploads a small float tensor as f32, converting from fp16 when needed. */
+  async f32(t: OnnxTensorInfo, label = t.name): Promise<GPUBuffer> {
+    const values = await this.readF32(t);
+    const buffer = this.create(values.byteLength, label);
+    writeBuffer(this.device, buffer, 0, values);
+    this.advance(values.byteLength);
+    return buffer;
+  }
+
+  /** Reads a small float tensor into memory as f32 (norm weights, scalars). */
+  async readF32(t: OnnxTensorInfo): Promise<Float32Array> {
+    const bytes = await readTensorBytes(t, this.resolve);
+    const copy = bytes.slice();
+    if (t.dataType === OnnxDataType.FLOAT) return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
+    if (t.dataType === OnnxDataType.FLOAT16) return float16ToFloat32(new Uint16Array(copy.buffer, 0, copy.byteLength / 2));
+    throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" has dtype ${t.dataType}; expected float32 or float16.`);
+  }
+
+  /**
+   * Uploads rows [firstRow, firstRow + rows) of a 2-D tensor into its own buffer (embedding table
+   * parts that must stay under the binding-size limit). Streams; never holds the whole part.
+   */
+  async rows(t: OnnxTensorInfo, firstRow: number, rows: number, label: string): Promise<GPUBuffer> {
+    const rowBytes = this.expectedLength(t) / t.dims[0];
+    const buffer = this.create(rows * rowBytes, label);
+    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / rowBytes));
+    for (let r = 0; r < rows; r += rowsPerChunk) {
+      const n = Math.min(rowsPerChunk, rows - r);
+      const piece = await readRange(t, this.resolve, (firstRow + r) * rowBytes, n * rowBytes);
+      writeBuffer(this.device, buffer, r * rowBytes, piece);
+      this.advance(piece.byteLength);
+    }
+    return buffer;
+  }
+
+  destroyAll(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+  }
+}
+
+/** Reads `length` bytes starting `offset` bytes into a tensor's data. */
+async function readRange(t: OnnxTensorInfo, resolve: SourceResolver, offset: number, length: number): Promise<Uint8Array> {
+  const loc = t.location;
+  if (loc.kind === 'embedded') return loc.bytes.subarray(offset, offset + length);
+  const source = resolve(loc.kind === 'inline' ? null : loc.file);
+  const bytes = await source.read(loc.offset + offset, length);
+  if (bytes.byteLength !== length) {
+    throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" is cut short: wanted ${length} bytes at ${loc.offset + offset}, got ${bytes.byteLength}. The model file is incomplete; download it again.`);
+  }
+  return bytes;
+}
