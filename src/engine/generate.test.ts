@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { generate, type TokenRuntime } from './generate';
+import { DEFAULT_SAMPLING } from './types';
+import { AppError } from './errors';
+
+/** A CPU runtime with a deterministic rule (next = last + 1 mod 50) that records what it was fed. */
+class CountingRuntime implements TokenRuntime {
+  cachedIds: number[] = [];
+  fed: number[][] = [];
+  constructor(readonly contextLimit = 100) {}
+  truncate(length: number) {
+    this.cachedIds.length = Math.min(length, this.cachedIds.length);
+  }
+  async step(ids: readonly number[]) {
+    this.fed.push([...ids]);
+    this.cachedIds.push(...ids);
+    return (this.cachedIds[this.cachedIds.length - 1] + 1) % 50;
+  }
+}
+
+async function collect(gen: AsyncGenerator<number, unknown>) {
+  const out: number[] = [];
+  let r = await gen.next();
+  while (!r.done) {
+    out.push(r.value);
+    r = await gen.next();
+  }
+  return { out, timings: r.value as Awaited<ReturnType<typeof generate>['return']> extends never ? never : Record<string, unknown> };
+}
+
+const req = (promptIds: number[], extra: Partial<Parameters<typeof generate>[1]> = {}) => ({
+  promptIds,
+  maxNewTokens: 5,
+  eosTokenIds: new Set([49]),
+  sampling: DEFAULT_SAMPLING,
+  ...extra,
+});
+
+describe('generate', () => {
+  it('stops at max tokens and at end-of-sequence', async () => {
+    const rt = new CountingRuntime();
+    expect((await collect(generate(rt, req([1, 2, 3])))).out).toEqual([4, 5, 6, 7, 8]);
+    const rt2 = new CountingRuntime();
+    const r = await collect(generate(rt2, req([45], { maxNewTokens: 10 })));
+    expect(r.out).toEqual([46, 47, 48]);
+    expect(r.timings.stopReason).toBe('eos');
+  });
+
+  it('reuses the KV cache: a follow-up feeds only the new tokens', async () => {
+    const rt = new CountingRuntime();
+    const first = await collect(generate(rt, req([1, 2, 3])));
+    const followUp = [1, 2, 3, ...first.out, 20, 21];
+    rt.fed = [];
+    const second = await collect(generate(rt, req(followUp)));
+    // Everything up to the last generated token that was fed back is kept; only 8 (never fed), 20, 21 run.
+    expect(rt.fed[0]).toEqual([8, 20, 21]);
+    expect(second.timings.prefillTokens).toBe(3);
+    expect(second.out).toEqual([22, 23, 24, 25, 26]);
+  });
+
+  it('an edited history truncates the cache to the common prefix', async () => {
+    const rt = new CountingRuntime();
+    await collect(generate(rt, req([1, 2, 3, 4])));
+    rt.fed = [];
+    await collect(generate(rt, req([1, 2, 9, 9])));
+    expect(rt.fed[0]).toEqual([9, 9]);
+  });
+
+  it('throws CONTEXT_OVERFLOW when the prompt does not fit, and stops when the context fills', async () => {
+    const rt = new CountingRuntime(10);
+    await expect(collect(generate(rt, req(Array.from({ length: 10 }, () => 1))))).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW' });
+    const r = await collect(generate(rt, req([1, 2, 3, 4, 5, 6], { maxNewTokens: 50, eosTokenIds: new Set() })));
+    expect(r.timings.stopReason).toBe('context-full');
+    expect(rt.cachedIds.length).toBeLessThan(10);
+  });
+
+  it('honours an AbortSignal between tokens', async () => {
+    const rt = new CountingRuntime();
+    const ctrl = new AbortController();
+    const gen = generate(rt, req([1], { maxNewTokens: 40, eosTokenIds: new Set(), signal: ctrl.signal }));
+    const got: number[] = [];
+    for await (const t of gen) {
+      got.push(t);
+      if (got.length === 3) ctrl.abort();
+    }
+    expect(got).toEqual([2, 3, 4]);
+  });
+
+  it('rejects a bad maxNewTokens with a typed error', async () => {
+    await expect(collect(generate(new CountingRuntime(), req([1], { maxNewTokens: 0 })))).rejects.toBeInstanceOf(AppError);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * Token generation on top of any forward-pass runtime, and KV-cache reuse across chat turns.
+ *
+ * `generate` is an async generator of token ids: it feeds the prompt (only the part not already in
+ * the KV cache), then one token per step, and stops on an end-of-sequence id, the max-new-tokens
+ * limit, the context limit, or the AbortSignal. The runtime owns the cache; `SessionCache` decides
+ * how much of it the next request can keep (the longest common prefix of token ids), so a
+ * follow-up message never re-runs the whole conversation.
+ * Rule: this module never touches GPU objects; it only calls `TokenRuntime`.
+ */
+import { AppError } from './errors';
+import type { SamplingOptions, StopReason } from './types';
+
+export interface TokenRuntime {
+  /** Tokens the KV cache can hold. */
+  readonly contextLimit: number;
+  /** Tokens currently in the KV cache, in order. */
+  readonly cachedIds: readonly number[];
+  /** Drops cached tokens beyond `length` (no GPU work: later steps overwrite them). */
+  truncate(length: number): void;
+  /**
+   * Runs `ids` through the model after the cached tokens, appends them to the cache, and returns
+   * the next token chosen with `sampling` (temperature 0 → greedy). `stepIndex` seeds the RNG.
+   */
+  step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number>;
+}
+
+export interface GenerateRequest {
+  /** The whole conversation as token ids (prompt format already applied). */
+  promptIds: readonly number[];
+  maxNewTokens: number;
+  eosTokenIds: ReadonlySet<number>;
+  sampling: SamplingOptions;
+  signal?: AbortSignal;
+}
+
+export interface GenerationTimings {
+  promptTokens: number;
+  /** Tokens actually run through prefill (the prompt minus what the cache already held). */
+  prefillTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  newTokens: number;
+  stopReason: StopReason;
+}
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Yields generated token ids (end-of-sequence ids are not yielded) and returns the timings.
+ * Throws CONTEXT_OVERFLOW if the prompt alone does not fit.
+ */
+export async function* generate(runtime: TokenRuntime, req: GenerateRequest): AsyncGenerator<number, GenerationTimings, undefined> {
+  const { promptIds, maxNewTokens } = req;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+    throw new AppError('BAD_ARGUMENT', `maxNewTokens must be a positive integer, got ${maxNewTokens}.`);
+  }
+  if (promptIds.length === 0) throw new AppError('BAD_ARGUMENT', 'The prompt is empty: there is nothing to continue.');
+  if (promptIds.length >= runtime.contextLimit) {
+    throw new AppError(
+      'CONTEXT_OVERFLOW',
+      `The conversation is ${promptIds.length} tokens but the context holds ${runtime.contextLimit}. Start a new conversation or drop older messages.`,
+    );
+  }
+  // Keep the cached prefix, but always re-run at least the last prompt token to get fresh logits.
+  const keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1);
+  runtime.truncate(keep);
+  const timings: GenerationTimings = { promptTokens: promptIds.length, prefillTokens: promptIds.length - keep, prefillMs: 0, decodeMs: 0, newTokens: 0, stopReason: 'max-tokens' };
+
+  const aborted = () => req.signal?.aborted === true;
+  if (aborted()) return { ...timings, stopReason: 'aborted' };
+  let t0 = performance.now();
+  let next = await runtime.step(promptIds.slice(keep), req.sampling, 0);
+  timings.prefillMs = performance.now() - t0;
+  t0 = performance.now();
+  for (;;) {
+    if (req.eosTokenIds.has(next)) {
+      timings.stopReason = 'eos';
+      break;
+    }
+    timings.newTokens++;
+    yield next;
+    if (timings.newTokens >= maxNewTokens) {
+      timings.stopReason = 'max-tokens';
+      break;
+    }
+    if (aborted()) {
+      timings.stopReason = 'aborted';
+      break;
+    }
+    if (runtime.cachedIds.length + 1 >= runtime.contextLimit) {
+      timings.stopReason = 'context-full';
+      break;
+    }
+    next = await runtime.step([next], req.sampling, timings.newTokens);
+  }
+  timings.decodeMs = performance.now() - t0;
+  return timings;
+}
