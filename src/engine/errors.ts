@@ -21,7 +21,15 @@ export type ErrorCode =
   | 'CONTEXT_OVERFLOW'
   | 'BAD_ARGUMENT'
   | 'TOKENIZER_ERROR'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'STORAGE_QUOTA'
+  | 'STORAGE_UNAVAILABLE'
+  | 'MODEL_NOT_CACHED'
+  | 'MODEL_NOT_FOUND'
+  | 'DOWNLOAD_FAILED'
+  | 'DOWNLOAD_INTEGRITY'
+  | 'WORKER_DEAD'
+  | 'NOT_IMPLEMENTED';
 
 export class AppError extends Error {
   override readonly name: string = 'AppError';
