@@ -66,3 +66,14 @@ export async function readBuffer(device: GPUDevice, buffer: GPUBuffer, size = bu
   staging.destroy();
   return copy;
 }
+
+/**
+ * A dispatch of `count` workgroups as a 2-D grid that respects the per-dimension limit
+ * (65535 by default). Shaders recover the linear index as `wid.y * num_workgroups.x + wid.x`
+ * and must ignore indices >= count (the grid may round up).
+ */
+export function workgroupGrid(count: number, maxPerDim = 65535): [number, number] {
+  if (count <= maxPerDim) return [Math.max(1, count), 1];
+  const y = Math.ceil(count / maxPerDim);
+  return [Math.ceil(count / y), y];
+}
