@@ -4,6 +4,7 @@
  */
 import source from '../../../shaders/rmsnorm.wgsl?raw';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
+import { getComputePipeline } from '../gpu/pipelines';
 
 /** Reference: optionally hidden += delta, then out = hidden / rms(hidden) * weight, per row. */
 export function rmsNormReference(
@@ -43,12 +44,7 @@ const WG = 256;
 
 /** `b.rows` is the capacity; `encode(pass, rows)` normalises the first `rows` rows. */
 export function createRmsNorm(device: GPUDevice, b: RmsNormBindings): { encode(pass: GPUComputePassEncoder, rows?: number): void } {
-  const module = device.createShaderModule({ label: 'rmsnorm', code: source });
-  const pipeline = device.createComputePipeline({
-    label: b.delta ? 'rmsnorm+residual' : 'rmsnorm',
-    layout: 'auto',
-    compute: { module, entryPoint: 'main', constants: { WG, ADD_DELTA: b.delta ? 1 : 0 } },
-  });
+  const pipeline = getComputePipeline(device, b.delta ? 'rmsnorm+residual' : 'rmsnorm', source, { WG, ADD_DELTA: b.delta ? 1 : 0 });
   const params = createUniformBuffer(device, packUniform([{ u32: b.rows }, { u32: b.n }, { f32: b.eps }]), 'rmsnorm.params');
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: params } },
