@@ -11,10 +11,9 @@
  *
  * Rule: this mirrors the published files; the engine must read everything (special tokens,
  * template, bos/eos) from them. Do not add project-specific fields here that the real Hugging Face
- * files lack, or the tiny models stop being a faithful stand-in for the real ones.
+ * files lack, or the tiny models stop being a faithful stand-in for the real ones. Keep the module
+ * free of static Node imports: browser tests build the same files in Chromium.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import llamaTokenizer from 'llama-tokenizer-js';
 
 /** One entry of tokenizer.json's `added_tokens` (snake_case: it is the file format). */
@@ -201,9 +200,12 @@ export function buildTokenizerFiles(): {
  * `dir` (created if missing), laid out as in the Hugging Face repository.
  */
 export async function writeTokenizerFiles(dir: string): Promise<void> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
   const files = buildTokenizerFiles();
   await mkdir(dir, { recursive: true });
-  const write = (name: string, value: object) => writeFile(join(dir, name), JSON.stringify(value, null, 2) + '\n', 'utf8');
+  const write = (name: string, value: object) =>
+    writeFile(join(dir, name), JSON.stringify(value, null, 2) + '\n', 'utf8');
   await Promise.all([
     write('tokenizer.json', files.tokenizerJson),
     write('tokenizer_config.json', files.tokenizerConfig),
