@@ -1,23 +1,80 @@
 /**
- * The app's single zustand store, composed of slices. Only store actions talk to the worker
- * client; components select narrowly and call actions. The services are injected so that unit
- * tests can give the store a real worker-less engine client of their own.
+ * The app's single zustand store, composed of slices (gpu, conversations, settings, chat).
+ * Only store actions talk to the worker client and to IndexedDB; components select narrowly and
+ * call actions. Services are injected so unit tests can give the store their own engine and an
+ * in-memory conversation repo.
+ *
+ * The engine contract the chat slice needs (`ChatEngine`), which the worker client implements:
+ *
+ *   countTokens(messages) -> { perMessage, overhead, contextLimit }
+ *     perMessage[i]: tokens message i takes inside the model's chat template;
+ *     overhead: tokens the template adds outside the messages (BOS, the trailing
+ *       `<|assistant|>` generation prompt), so sum(perMessage) + overhead = prompt length;
+ *     contextLimit: ModelInfo.contextLimit of the loaded model.
+ *     Rejects (with a message for the user) when no model is loaded.
+ *
+ *   generate(messages, options, onToken, signal) -> GenerationStats
+ *     Streams each decoded piece through onToken, in order, and resolves with the stats when it
+ *     stops. When `signal` aborts it stops promptly and resolves with stopReason 'aborted'
+ *     (rejecting is tolerated: the store treats any end after abort as a stop).
+ *     Rejects with a WorkerError/AppError whose message is shown to the user.
+ *
+ * Rule: a slice reads other slices only through `get()`; only this file builds services.
  */
 import { create } from 'zustand';
 import { EngineClient } from '../worker/client';
+import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
+import { WorkerError } from '../worker/client';
+import { IdbConversationRepo, type ConversationRepo } from '../conversations/repo';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
+import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
+import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
+import { createChatSlice, type ChatSlice } from './chatSlice';
 
-export interface Services {
-  engine: () => Pick<EngineClient, 'probe'>;
+export interface PromptCount {
+  perMessage: number[];
+  overhead: number;
+  contextLimit: number;
 }
 
-export type AppState = GpuSlice;
+export interface ChatEngine {
+  countTokens(messages: ChatMessage[]): Promise<PromptCount>;
+  generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal): Promise<GenerationStats>;
+}
+
+export type EngineService = Pick<EngineClient, 'probe'> & ChatEngine;
+
+export interface Services {
+  engine: () => EngineService;
+  conversations: ConversationRepo;
+  /** Milliseconds since the epoch; injected so tests control timestamps. */
+  now: () => number;
+}
+
+export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice;
 
 export function createAppStore(services: Services) {
   return create<AppState>()((...a) => ({
     ...createGpuSlice(services)(...a),
+    ...createConversationsSlice(services)(...a),
+    ...createSettingsSlice(services)(...a),
+    ...createChatSlice(services)(...a),
   }));
 }
 
-let client: EngineClient | undefined;
-export const useAppStore = createAppStore({ engine: () => (client ??= new EngineClient()) });
+/**
+ * The worker client as the store's engine. Until the worker implements generation, the chat
+ * methods reject with a clear message instead of pretending to answer.
+ * TODO(integration): replace with the client itself once EngineClient has countTokens/generate.
+ */
+function engineService(client: EngineClient): EngineService {
+  const notYet = () => Promise.reject(new WorkerError('INTERNAL', 'The model engine is not available yet: load a model first.'));
+  return { probe: () => client.probe(), countTokens: notYet, generate: notYet };
+}
+
+let client: EngineService | undefined;
+export const useAppStore = createAppStore({
+  engine: () => (client ??= engineService(new EngineClient())),
+  conversations: new IdbConversationRepo(),
+  now: () => Date.now(),
+});

@@ -1,0 +1,79 @@
+/**
+ * Where conversations are kept: the `ConversationRepo` interface the store is given, and its
+ * IndexedDB implementation (via `idb`), one record per conversation in the `conversations`
+ * store of the `phi3-chat` database — separate from the model-weights database so clearing one
+ * never touches the other. Rule: writes that must be all-or-nothing (import) go through
+ * `putMany`, which uses one transaction.
+ */
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { Conversation } from './types';
+
+export interface ConversationRepo {
+  list(): Promise<Conversation[]>;
+  put(conversation: Conversation): Promise<void>;
+  /** Stores all or none. */
+  putMany(conversations: Conversation[]): Promise<void>;
+  delete(id: string): Promise<void>;
+}
+
+interface ChatDb extends DBSchema {
+  conversations: { key: string; value: Conversation; indexes: { updatedAt: number } };
+}
+
+export const CHAT_DB_NAME = 'phi3-chat';
+const DB_VERSION = 1;
+
+export class IdbConversationRepo implements ConversationRepo {
+  private db: Promise<IDBPDatabase<ChatDb>> | undefined;
+
+  constructor(private readonly name = CHAT_DB_NAME) {}
+
+  private open(): Promise<IDBPDatabase<ChatDb>> {
+    return (this.db ??= openDB<ChatDb>(this.name, DB_VERSION, {
+      upgrade(db) {
+        const store = db.createObjectStore('conversations', { keyPath: 'id' });
+        store.createIndex('updatedAt', 'updatedAt');
+      },
+    }));
+  }
+
+  async list(): Promise<Conversation[]> {
+    return (await this.open()).getAll('conversations');
+  }
+
+  async put(conversation: Conversation): Promise<void> {
+    await (await this.open()).put('conversations', conversation);
+  }
+
+  async putMany(conversations: Conversation[]): Promise<void> {
+    const tx = (await this.open()).transaction('conversations', 'readwrite');
+    await Promise.all([...conversations.map((c) => tx.store.put(c)), tx.done]);
+  }
+
+  async delete(id: string): Promise<void> {
+    await (await this.open()).delete('conversations', id);
+  }
+
+  async close(): Promise<void> {
+    if (this.db) (await this.db).close();
+    this.db = undefined;
+  }
+}
+
+/** A repo held in memory: for tests of the store and for browsers where IndexedDB is refused. */
+export class MemoryConversationRepo implements ConversationRepo {
+  private readonly items = new Map<string, Conversation>();
+
+  async list(): Promise<Conversation[]> {
+    return [...this.items.values()].map((c) => structuredClone(c));
+  }
+  async put(conversation: Conversation): Promise<void> {
+    this.items.set(conversation.id, structuredClone(conversation));
+  }
+  async putMany(conversations: Conversation[]): Promise<void> {
+    for (const c of conversations) this.items.set(c.id, structuredClone(c));
+  }
+  async delete(id: string): Promise<void> {
+    this.items.delete(id);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Chat slice: sending, streaming, stopping, regenerating and editing. Each answer is a new
+ * assistant message in the conversation tree; regenerate adds a sibling answer and edit adds a
+ * sibling question, so nothing the user saw is ever overwritten. The prompt is cut to the
+ * context window by `planContext` (see its header for the policy) and the answer records what
+ * was left out. Rule: one generation at a time; the AbortController lives here, never in the UI.
+ */
+import type { StateCreator } from 'zustand';
+import type { AppState, Services } from './index';
+import type { ChatMessage, GenerationStats } from '../engine/types';
+import type { Conversation, ContextNote, MessageNode } from '../conversations/types';
+import { addMessage, newId, pathTo, selectedPath, titleFrom, updateMessage, DEFAULT_TITLE } from '../conversations/tree';
+import { planContext } from '../conversations/contextPolicy';
+
+export interface Streaming {
+  conversationId: string;
+  messageId: string;
+  text: string;
+}
+
+export interface ContextUse {
+  used: number;
+  limit: number;
+  droppedMessages: number;
+}
+
+export interface ChatSlice {
+  chat: {
+    streaming: Streaming | null;
+    /** Why the last request could not start or failed, in words; cleared by the next request. */
+    error: string | null;
+    /** Tokens the open conversation used at its last answer, against the model's context. */
+    context: ContextUse | null;
+  };
+  /** Sends `text` as a new user message on the selected path of the open conversation. */
+  send: (text: string) => Promise<void>;
+  /** Stops the answer being generated; the text so far is kept. */
+  stop: () => void;
+  /** Generates another answer beside the assistant message `messageId` (a new branch). */
+  regenerate: (messageId: string) => Promise<void>;
+  /** Sends `text` as a new version of the user message `messageId` (a new branch). */
+  edit: (messageId: string, text: string) => Promise<void>;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The prompt for an answer to the path ending at a user message: system prompt, then the path. */
+export function promptFor(conv: Conversation, path: MessageNode[]): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  if (conv.settings.systemPrompt.trim()) messages.push({ role: 'system', content: conv.settings.systemPrompt });
+  // Failed or empty answers are not shown to the model.
+  for (const m of path) if (m.role === 'user' || m.content.trim()) messages.push({ role: m.role, content: m.content });
+  return messages;
+}
+
+export const createChatSlice =
+  (services: Services): StateCreator<AppState, [], [], ChatSlice> =>
+  (set, get) => {
+    let controller: AbortController | null = null;
+
+    const setChat = (patch: Partial<ChatSlice['chat']>) => set((s) => ({ chat: { ...s.chat, ...patch } }));
+    const conv = (id: string) => get().conversations[id];
+
+    /** Adds an empty answer under `userId` and streams the engine's output into it. */
+    async function answer(conversationId: string, userId: string): Promise<void> {
+      const now = services.now;
+      const assistant: MessageNode = { id: newId(), parentId: userId, role: 'assistant', content: '', createdAt: now() };
+      const before = conv(conversationId);
+      const prompt = promptFor(before, pathTo(before, userId));
+      await get().commit(addMessage(before, assistant, now()));
+      controller = new AbortController();
+      const signal = controller.signal;
+      setChat({ streaming: { conversationId, messageId: assistant.id, text: '' }, error: null });
+
+      let stats: GenerationStats | undefined;
+      let context: ContextNote | undefined;
+      let error: string | undefined;
+      try {
+        const engine = services.engine();
+        const count = await engine.countTokens(prompt);
+        const settings = before.settings;
+        const plan = planContext({
+          roles: prompt.map((m) => m.role),
+          counts: count.perMessage,
+          overhead: count.overhead,
+          contextLimit: count.contextLimit,
+          maxNewTokens: settings.maxNewTokens,
+        });
+        if (!plan.fits) throw new Error(plan.message);
+        if (plan.droppedMessages > 0) {
+          context = { droppedMessages: plan.droppedMessages, promptTokens: plan.promptTokens, contextLimit: count.contextLimit };
+        }
+        if (signal.aborted) return;
+        const { systemPrompt: _s, maxNewTokens: _m, ...sampling } = settings;
+        stats = await engine.generate(
+          plan.keep.map((i) => prompt[i]),
+          { sampling, maxNewTokens: plan.maxNewTokens },
+          (e) => {
+            const s = get().chat.streaming;
+            if (s && s.messageId === assistant.id) setChat({ streaming: { ...s, text: s.text + e.text } });
+          },
+          signal,
+        );
+        setChat({
+          context: { used: stats.promptTokens + stats.newTokens, limit: count.contextLimit, droppedMessages: plan.droppedMessages },
+        });
+      } catch (err) {
+        // A stop that makes the engine reject rather than resolve is still a stop, not an error.
+        if (!signal.aborted) error = describe(err);
+      } finally {
+        const text = get().chat.streaming?.messageId === assistant.id ? (get().chat.streaming?.text ?? '') : '';
+        if (controller?.signal === signal) controller = null;
+        setChat({ streaming: null, ...(error ? { error } : {}) });
+        const latest = conv(conversationId);
+        if (latest) {
+          await get().commit(
+            updateMessage(latest, assistant.id, { content: text, ...(stats ? { stats } : {}), ...(context ? { context } : {}), ...(error ? { error } : {}) }, now()),
+          );
+        }
+      }
+    }
+
+    return {
+      chat: { streaming: null, error: null, context: null },
+
+      send: async (text) => {
+        const content = text.trim();
+        if (!content || get().chat.streaming) return;
+        const id = get().activeId ?? (await get().newConversation());
+        const c = conv(id);
+        const path = selectedPath(c);
+        const user: MessageNode = { id: newId(), parentId: path.at(-1)?.id ?? null, role: 'user', content, createdAt: services.now() };
+        let next = addMessage(c, user, services.now());
+        if (next.title === DEFAULT_TITLE && path.length === 0) next = { ...next, title: titleFrom(content) };
+        await get().commit(next);
+        await answer(id, user.id);
+      },
+
+      stop: () => {
+        controller?.abort();
+      },
+
+      regenerate: async (messageId) => {
+        const id = get().activeId;
+        if (!id || get().chat.streaming) return;
+        const target = conv(id).messages.find((m) => m.id === messageId);
+        if (!target || target.role !== 'assistant' || target.parentId === null) return;
+        await answer(id, target.parentId);
+      },
+
+      edit: async (messageId, text) => {
+        const id = get().activeId;
+        const content = text.trim();
+        if (!id || !content || get().chat.streaming) return;
+        const c = conv(id);
+        const target = c.messages.find((m) => m.id === messageId);
+        if (!target || target.role !== 'user') return;
+        const user: MessageNode = { id: newId(), parentId: target.parentId, role: 'user', content, createdAt: services.now() };
+        await get().commit(addMessage(c, user, services.now()));
+        await answer(id, user.id);
+      },
+    };
+  };

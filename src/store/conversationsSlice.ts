@@ -1,0 +1,159 @@
+/**
+ * Conversations slice: the list, the open conversation, search, rename/delete, branch
+ * selection, import and export. Every change goes through `commit`, which updates state first
+ * (the UI never waits on IndexedDB) and then writes the record; a failed write is shown, not
+ * swallowed. Rule: components never touch the repo — they call these actions.
+ */
+import type { StateCreator } from 'zustand';
+import type { AppState, Services } from './index';
+import type { Conversation } from '../conversations/types';
+import { createConversation, newId, selectBranch as selectBranchIn } from '../conversations/tree';
+import { exportFileName, exportJson, exportMarkdown } from '../conversations/exportFormats';
+import { parseImport } from '../conversations/importValidation';
+import { IMPORT_LIMITS } from '../conversations/importValidation';
+
+export const TITLE_MAX_CHARS = IMPORT_LIMITS.titleChars;
+
+export interface ExportedFile {
+  fileName: string;
+  mime: string;
+  text: string;
+}
+
+export type ImportResult = { ok: true; count: number } | { ok: false; error: string };
+
+export interface ConversationsSlice {
+  conversations: Record<string, Conversation>;
+  activeId: string | null;
+  loadState: 'idle' | 'loading' | 'ready' | 'error';
+  search: string;
+  /** The last failed IndexedDB write or load, in words; cleared by the next success. */
+  storageError: string | null;
+  loadConversations: () => Promise<void>;
+  newConversation: () => Promise<string>;
+  selectConversation: (id: string | null) => void;
+  /** Returns an error message for an invalid title, else null. */
+  renameConversation: (id: string, title: string) => Promise<string | null>;
+  deleteConversation: (id: string) => Promise<void>;
+  setSearch: (query: string) => void;
+  /** Shows the sibling branch `messageId` in the open conversation. */
+  selectBranch: (messageId: string) => Promise<void>;
+  importConversations: (text: string) => Promise<ImportResult>;
+  exportConversations: (ids: string[] | 'all', format: 'json' | 'md') => ExportedFile;
+  /** Internal to the store: set a conversation in state and persist it. */
+  commit: (conversation: Conversation) => Promise<void>;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const createConversationsSlice =
+  (services: Services): StateCreator<AppState, [], [], ConversationsSlice> =>
+  (set, get) => ({
+    conversations: {},
+    activeId: null,
+    loadState: 'idle',
+    search: '',
+    storageError: null,
+
+    loadConversations: async () => {
+      set({ loadState: 'loading' });
+      try {
+        const list = await services.conversations.list();
+        const conversations: Record<string, Conversation> = {};
+        for (const c of list) conversations[c.id] = c;
+        const newest = [...list].sort((a, b) => b.updatedAt - a.updatedAt)[0];
+        set({ conversations, loadState: 'ready', storageError: null, activeId: get().activeId ?? newest?.id ?? null });
+      } catch (err) {
+        set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
+      }
+    },
+
+    commit: async (conversation) => {
+      set((s) => ({ conversations: { ...s.conversations, [conversation.id]: conversation } }));
+      try {
+        await services.conversations.put(conversation);
+        if (get().storageError) set({ storageError: null });
+      } catch (err) {
+        set({ storageError: `Could not save "${conversation.title}": ${describe(err)}` });
+      }
+    },
+
+    newConversation: async () => {
+      const conv = createConversation(services.now());
+      set({ activeId: conv.id, search: '' });
+      await get().commit(conv);
+      return conv.id;
+    },
+
+    selectConversation: (id) => {
+      if (id === null || get().conversations[id]) set({ activeId: id });
+    },
+
+    renameConversation: async (id, title) => {
+      const conv = get().conversations[id];
+      if (!conv) return `No conversation with id "${id}".`;
+      const t = title.trim().replace(/\s+/g, ' ');
+      if (!t) return 'A title cannot be empty.';
+      if (t.length > TITLE_MAX_CHARS) return `A title must be at most ${TITLE_MAX_CHARS} characters; this one has ${t.length}.`;
+      await get().commit({ ...conv, title: t, updatedAt: services.now() });
+      return null;
+    },
+
+    deleteConversation: async (id) => {
+      const streaming = get().chat.streaming;
+      if (streaming?.conversationId === id) get().stop();
+      set((s) => {
+        const { [id]: _gone, ...rest } = s.conversations;
+        const activeId = s.activeId === id ? (Object.values(rest).sort((a, b) => b.updatedAt - a.updatedAt)[0]?.id ?? null) : s.activeId;
+        return { conversations: rest, activeId };
+      });
+      try {
+        await services.conversations.delete(id);
+      } catch (err) {
+        set({ storageError: `Could not delete the conversation: ${describe(err)}` });
+      }
+    },
+
+    setSearch: (query) => set({ search: query }),
+
+    selectBranch: async (messageId) => {
+      const id = get().activeId;
+      const conv = id ? get().conversations[id] : undefined;
+      if (!conv) return;
+      await get().commit(selectBranchIn(conv, messageId));
+    },
+
+    importConversations: async (text) => {
+      let incoming: Conversation[];
+      try {
+        incoming = parseImport(text);
+      } catch (err) {
+        return { ok: false, error: `Nothing was imported. ${describe(err)}` };
+      }
+      // An id that already exists here gets a fresh one: import never overwrites.
+      const existing = get().conversations;
+      const fresh = incoming.map((c) => (existing[c.id] ? { ...c, id: newId() } : c));
+      try {
+        await services.conversations.putMany(fresh);
+      } catch (err) {
+        return { ok: false, error: `Nothing was imported: saving failed (${describe(err)}).` };
+      }
+      set((s) => {
+        const conversations = { ...s.conversations };
+        for (const c of fresh) conversations[c.id] = c;
+        return { conversations, activeId: fresh[0]?.id ?? s.activeId };
+      });
+      return { ok: true, count: fresh.length };
+    },
+
+    exportConversations: (ids, format) => {
+      const all = get().conversations;
+      const list = (ids === 'all' ? Object.values(all) : ids.map((i) => all[i]).filter(Boolean)).sort((a, b) => a.createdAt - b.createdAt);
+      const base = ids !== 'all' && list.length === 1 ? list[0].title : 'phi3-chat-conversations';
+      return format === 'json'
+        ? { fileName: exportFileName(base, 'json'), mime: 'application/json', text: exportJson(list, services.now()) }
+        : { fileName: exportFileName(base, 'md'), mime: 'text/markdown', text: exportMarkdown(list) };
+    },
+  });

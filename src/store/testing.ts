@@ -1,0 +1,64 @@
+/**
+ * Test services for the store: an in-memory conversation repo, a controllable clock and a
+ * scripted engine. The scripted engine is a stand-in for the real model (which is not under test
+ * in store tests): it counts one token per word plus 4 per message, streams a reply word by
+ * word with a macrotask between tokens, and honours abort the way the real client must.
+ * Rule: test-only — nothing in the app imports this file.
+ */
+import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
+import { MemoryConversationRepo } from '../conversations/repo';
+import type { EngineService, PromptCount, Services } from './index';
+
+export const wordTokens = (m: ChatMessage) => m.content.split(/\s+/).filter(Boolean).length + 4;
+
+export interface GenerateCall {
+  messages: ChatMessage[];
+  options: GenerateOptions;
+}
+
+export class ScriptedEngine implements Omit<EngineService, 'probe'> {
+  readonly calls: GenerateCall[] = [];
+  /** Resolves when the next token is allowed out; tests can hold tokens with `gate`. */
+  gate: Promise<void> | null = null;
+
+  constructor(
+    public replies: string[],
+    public contextLimit = 4096,
+  ) {}
+
+  async countTokens(messages: ChatMessage[]): Promise<PromptCount> {
+    return { perMessage: messages.map(wordTokens), overhead: 2, contextLimit: this.contextLimit };
+  }
+
+  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal): Promise<GenerationStats> {
+    this.calls.push({ messages, options });
+    const reply = this.replies[(this.calls.length - 1) % this.replies.length];
+    const pieces = reply.split(/(?<= )/);
+    let n = 0;
+    let stopReason: GenerationStats['stopReason'] = 'eos';
+    for (const piece of pieces) {
+      if (this.gate) await this.gate;
+      await new Promise((r) => setTimeout(r, 0));
+      if (signal.aborted) {
+        stopReason = 'aborted';
+        break;
+      }
+      if (n >= options.maxNewTokens) {
+        stopReason = 'max-tokens';
+        break;
+      }
+      onToken({ tokenId: 100 + n, text: piece });
+      n++;
+    }
+    const promptTokens = (await this.countTokens(messages)).perMessage.reduce((a, b) => a + b, 2);
+    return { promptTokens, newTokens: n, timeToFirstTokenMs: 12, prefillTokensPerSec: 900, decodeTokensPerSec: 30, stopReason };
+  }
+}
+
+export function testServices(engine: Partial<EngineService> = {}): Services & { repo: MemoryConversationRepo; clock: { t: number } } {
+  const repo = new MemoryConversationRepo();
+  const clock = { t: 1_700_000_000_000 };
+  const missing = () => Promise.reject(new Error('not part of this test'));
+  const full: EngineService = { probe: missing, countTokens: missing, generate: missing, ...engine };
+  return { engine: () => full, conversations: repo, now: () => ++clock.t, repo, clock };
+}
