@@ -120,7 +120,7 @@ function conversation(v: unknown, where: string): Conversation {
     if (m.parentId === null) return;
     const parent = byId.get(m.parentId);
     if (!parent) fail(`${where}.messages[${i}].parentId`, `${show(m.parentId)} is not a message of this conversation.`);
-    if (parent.role === m.role) fail(`${where}.messages[${i}]`, `a ${m.role} message must follow a ${m.role === 'user' ? 'assistant' : 'user'} message.`);
+    if (parent.role === m.role) fail(`${where}.messages[${i}]`, m.role === 'user' ? 'a user message must follow an assistant message.' : 'an assistant message must follow a user message.');
   });
   messages.forEach((m, i) => {
     if (m.parentId === null && m.role !== 'user') fail(`${where}.messages[${i}]`, 'a conversation must start with a user message.');

@@ -59,6 +59,11 @@ export function testServices(engine: Partial<EngineService> = {}): Services & { 
   const repo = new MemoryConversationRepo();
   const clock = { t: 1_700_000_000_000 };
   const missing = () => Promise.reject(new Error('not part of this test'));
-  const full: EngineService = { probe: missing, countTokens: missing, generate: missing, ...engine };
+  // Bound one by one: a class instance's methods live on its prototype, which a spread drops.
+  const full: EngineService = {
+    probe: engine.probe?.bind(engine) ?? missing,
+    countTokens: engine.countTokens?.bind(engine) ?? missing,
+    generate: engine.generate?.bind(engine) ?? missing,
+  };
   return { engine: () => full, conversations: repo, now: () => ++clock.t, repo, clock };
 }

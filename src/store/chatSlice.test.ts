@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { createAppStore } from './index';
+import { ScriptedEngine, testServices } from './testing';
+import { selectedPath, siblingsOf } from '../conversations/tree';
+
+function setup(replies: string[], contextLimit = 4096) {
+  const engine = new ScriptedEngine(replies, contextLimit);
+  const services = testServices(engine);
+  return { engine, services, store: createAppStore(services) };
+}
+
+const path = (store: ReturnType<typeof setup>['store']) => {
+  const s = store.getState();
+  return selectedPath(s.conversations[s.activeId!]).map((m) => `${m.role}:${m.content}`);
+};
+
+describe('chat slice', () => {
+  it('sends, streams into the answer, records stats and titles the conversation', async () => {
+    const { store, engine, services } = setup(['Hello there, friend.']);
+    const seen: string[] = [];
+    const unsub = store.subscribe((s) => s.chat.streaming && seen.push(s.chat.streaming.text));
+    await store.getState().send('  Hi!  ');
+    unsub();
+    expect(seen).toContain('Hello ');
+    expect(seen).toContain('Hello there, ');
+    expect(path(store)).toEqual(['user:Hi!', 'assistant:Hello there, friend.']);
+    const s = store.getState();
+    const conv = s.conversations[s.activeId!];
+    expect(conv.title).toBe('Hi!');
+    expect(conv.messages[1].stats).toEqual({ promptTokens: 16, newTokens: 3, timeToFirstTokenMs: 12, prefillTokensPerSec: 900, decodeTokensPerSec: 30, stopReason: 'eos' });
+    expect(s.chat).toEqual({ streaming: null, error: null, context: { used: 19, limit: 4096, droppedMessages: 0 } });
+    expect(engine.calls[0]).toEqual({
+      messages: [
+        { role: 'system', content: 'You are a helpful assistant.' },
+        { role: 'user', content: 'Hi!' },
+      ],
+      options: { sampling: { temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 42 }, maxNewTokens: 512 },
+    });
+    expect((await services.repo.list())[0].messages.map((m) => m.content)).toEqual(['Hi!', 'Hello there, friend.']);
+  });
+
+  it('stops mid-answer and keeps the text so far', async () => {
+    const { store, engine } = setup(['one two three four five six']);
+    let release!: () => void;
+    engine.gate = new Promise((r) => (release = r));
+    const sending = store.getState().send('count');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(store.getState().chat.streaming).toMatchObject({ text: '' });
+    engine.gate = null;
+    const unsub = store.subscribe((s) => {
+      if (s.chat.streaming?.text === 'one two ') store.getState().stop();
+    });
+    release();
+    await sending;
+    unsub();
+    expect(path(store)).toEqual(['user:count', 'assistant:one two ']);
+    const s = store.getState();
+    expect(s.conversations[s.activeId!].messages[1].stats?.stopReason).toBe('aborted');
+    expect(s.chat.streaming).toBeNull();
+    expect(s.chat.error).toBeNull();
+  });
+
+  it('regenerates as a sibling branch and flips between answers', async () => {
+    const { store } = setup(['first answer', 'second answer']);
+    await store.getState().send('q');
+    const firstId = store.getState().conversations[store.getState().activeId!].messages[1].id;
+    await store.getState().regenerate(firstId);
+    expect(path(store)).toEqual(['user:q', 'assistant:second answer']);
+    const conv = store.getState().conversations[store.getState().activeId!];
+    expect(siblingsOf(conv, firstId).siblings.map((m) => m.content)).toEqual(['first answer', 'second answer']);
+    await store.getState().selectBranch(firstId);
+    expect(path(store)).toEqual(['user:q', 'assistant:first answer']);
+  });
+
+  it('edits a question as a new branch, sending only the edited path', async () => {
+    const { store, engine } = setup(['A1', 'A2', 'A3']);
+    await store.getState().send('first');
+    await store.getState().send('second');
+    const conv = store.getState().conversations[store.getState().activeId!];
+    const second = conv.messages.find((m) => m.content === 'second')!;
+    await store.getState().edit(second.id, 'second, edited');
+    expect(path(store)).toEqual(['user:first', 'assistant:A1', 'user:second, edited', 'assistant:A3']);
+    expect(engine.calls[2].messages.map((m) => m.content)).toEqual(['You are a helpful assistant.', 'first', 'A1', 'second, edited']);
+    const after = store.getState().conversations[store.getState().activeId!];
+    expect(siblingsOf(after, second.id).siblings.map((m) => m.content)).toEqual(['second', 'second, edited']);
+  });
+
+  it('drops the oldest turns to fit the context and says so on the answer', async () => {
+    // Each message costs words + 4 tokens; overhead 2; the system prompt is 9. With 20 tokens
+    // reserved, 11 + 10 + 5 + 10 + 20 = 56 > 50, so the first turn (2 messages) goes.
+    const { store, engine } = setup(['ok'], 50);
+    await store.getState().saveSettings({ systemPrompt: 'You are a helpful assistant.', temperature: '0.7', topK: '40', topP: '0.9', repetitionPenalty: '1.1', maxNewTokens: '20', seed: '42' });
+    await store.getState().send('one two three four five six');
+    await store.getState().send('seven eight nine ten eleven twelve');
+    const last = engine.calls.at(-1)!;
+    expect(last.messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(last.messages[1].content).toBe('seven eight nine ten eleven twelve');
+    const conv = store.getState().conversations[store.getState().activeId!];
+    expect(conv.messages.at(-1)!.context).toEqual({ droppedMessages: 2, promptTokens: 21, contextLimit: 50 });
+    expect(store.getState().chat.context).toEqual({ used: 22, limit: 50, droppedMessages: 2 });
+  });
+
+  it('shows the engine error on the answer and in the chat state', async () => {
+    const services = testServices({
+      countTokens: () => Promise.reject(new Error('No model is loaded: pick one in the model panel.')),
+    });
+    const store = createAppStore(services);
+    await store.getState().send('hello');
+    const conv = store.getState().conversations[store.getState().activeId!];
+    expect(conv.messages[1]).toMatchObject({ role: 'assistant', content: '', error: 'No model is loaded: pick one in the model panel.' });
+    expect(store.getState().chat.error).toBe('No model is loaded: pick one in the model panel.');
+  });
+
+  it('refuses a message too long for the context, with the numbers', async () => {
+    const { store, engine } = setup(['never'], 30);
+    await store.getState().send(Array.from({ length: 20 }, (_, i) => `w${i}`).join(' '));
+    expect(engine.calls).toHaveLength(0);
+    expect(store.getState().chat.error).toBe(
+      "The message and system prompt take 35 tokens, which leaves no room for an answer in this model's 30-token context. Shorten the message or the system prompt.",
+    );
+  });
+
+  it('ignores a send while an answer streams', async () => {
+    const { store, engine } = setup(['a b c']);
+    const first = store.getState().send('one');
+    await new Promise((r) => setTimeout(r, 0));
+    await store.getState().send('two');
+    await first;
+    expect(engine.calls).toHaveLength(1);
+    expect(path(store)).toEqual(['user:one', 'assistant:a b c']);
+  });
+});

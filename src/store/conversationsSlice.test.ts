@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { createAppStore } from './index';
+import { testServices } from './testing';
+import { exportJson } from '../conversations/exportFormats';
+import { createConversation } from '../conversations/tree';
+import { DEFAULT_SETTINGS } from '../conversations/tree';
+import { draftFrom } from './settingsSlice';
+
+describe('conversations slice', () => {
+  it('creates, renames, deletes and persists conversations', async () => {
+    const services = testServices();
+    const store = createAppStore(services);
+    const a = await store.getState().newConversation();
+    const b = await store.getState().newConversation();
+    expect(store.getState().activeId).toBe(b);
+    expect(await store.getState().renameConversation(a, '  Kernel   notes ')).toBeNull();
+    expect(store.getState().conversations[a].title).toBe('Kernel notes');
+    expect(await store.getState().renameConversation(a, '   ')).toBe('A title cannot be empty.');
+    expect(await store.getState().renameConversation(a, 'x'.repeat(201))).toBe('A title must be at most 200 characters; this one has 201.');
+    expect((await services.repo.list()).map((c) => c.title).sort()).toEqual(['Kernel notes', 'New chat']);
+
+    await store.getState().deleteConversation(b);
+    expect(store.getState().activeId).toBe(a);
+    expect((await services.repo.list()).map((c) => c.id)).toEqual([a]);
+
+    // A fresh store over the same repo sees what was saved (the reload case).
+    const reloaded = createAppStore({ ...services });
+    await reloaded.getState().loadConversations();
+    expect(reloaded.getState().loadState).toBe('ready');
+    expect(Object.values(reloaded.getState().conversations).map((c) => c.title)).toEqual(['Kernel notes']);
+    expect(reloaded.getState().activeId).toBe(a);
+  });
+
+  it('shows a failed save instead of swallowing it', async () => {
+    const services = testServices();
+    services.repo.put = () => Promise.reject(new Error('QuotaExceededError'));
+    const store = createAppStore(services);
+    await store.getState().newConversation();
+    expect(store.getState().storageError).toBe('Could not save "New chat": QuotaExceededError');
+  });
+
+  it('imports a valid file with fresh ids on collision, and a bad file changes nothing', async () => {
+    const services = testServices();
+    const store = createAppStore(services);
+    const mine = await store.getState().newConversation();
+    const before = structuredClone(store.getState().conversations);
+
+    const bad = exportJson([{ ...createConversation(1, 'x1'), title: 42 as unknown as string }], 1);
+    const r = await store.getState().importConversations(bad);
+    expect(r).toEqual({ ok: false, error: 'Nothing was imported. conversations[0].title: expected text, got 42.' });
+    expect(store.getState().conversations).toEqual(before);
+    expect((await services.repo.list()).length).toBe(1);
+
+    const good = exportJson([{ ...createConversation(1, mine), title: 'Same id' }, { ...createConversation(2, 'other'), title: 'Other' }], 3);
+    expect(await store.getState().importConversations(good)).toEqual({ ok: true, count: 2 });
+    const titles = Object.values(store.getState().conversations).map((c) => c.title).sort();
+    expect(titles).toEqual(['New chat', 'Other', 'Same id']);
+    expect(store.getState().conversations[mine].title).toBe('New chat');
+    expect((await services.repo.list()).length).toBe(3);
+  });
+
+  it('exports one conversation or all, as JSON and Markdown', async () => {
+    const store = createAppStore(testServices());
+    const id = await store.getState().newConversation();
+    await store.getState().renameConversation(id, 'Tiles & tables');
+    await store.getState().newConversation();
+    const one = store.getState().exportConversations([id], 'md');
+    expect(one).toMatchObject({ fileName: 'tiles-tables.md', mime: 'text/markdown' });
+    expect(one.text.startsWith('# Tiles & tables\n')).toBe(true);
+    const all = store.getState().exportConversations('all', 'json');
+    expect(all.fileName).toBe('phi3-chat-conversations.json');
+    expect(JSON.parse(all.text).conversations).toHaveLength(2);
+  });
+
+  it('saves valid settings and rejects invalid ones without a change', async () => {
+    const store = createAppStore(testServices());
+    const id = await store.getState().newConversation();
+    const bad = await store.getState().saveSettings({ ...draftFrom(DEFAULT_SETTINGS), topP: '1.5', seed: 'abc' });
+    expect(bad).toEqual({
+      ok: false,
+      errors: {
+        topP: 'Top-p must be a number above 0 to 1 (1 turns nucleus sampling off); got "1.5".',
+        seed: 'Seed must be a whole number from 0 to 4294967295 (the same seed and settings repeat an answer); got "abc".',
+      },
+    });
+    expect(store.getState().conversations[id].settings).toEqual(DEFAULT_SETTINGS);
+    expect(await store.getState().saveSettings({ ...draftFrom(DEFAULT_SETTINGS), temperature: '0', systemPrompt: 'Terse.' })).toEqual({ ok: true });
+    expect(store.getState().conversations[id].settings).toEqual({ ...DEFAULT_SETTINGS, temperature: 0, systemPrompt: 'Terse.' });
+  });
+});
