@@ -1,0 +1,163 @@
+// Causal attention over the static KV cache with a streaming (online) softmax; decode and prefill.
+// GroupQueryAttention / MultiHeadAttention semantics with a causal mask.
+//
+// Bindings:
+//   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32 }
+//   1 step     uniform Step (seqLen, pastLen, totalLen, flags)
+//   2 q        storage read f32, rows of `rowStride`; q [seqLen, heads, HEAD_DIM] starts at `qOffset`
+//   3 kCache   storage read f32 [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid)
+//   4 vCache   storage read f32 [kvHeads, maxT, HEAD_DIM]
+//   5 out      storage read_write f32 [seqLen, heads * HEAD_DIM]           (SPLIT = false)
+//              or partials [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc) (SPLIT = true, seqLen = 1)
+//
+// Contract: query t sits at position pastLen + t and attends keys 0..pastLen+t; head h reads kv head
+//   g = h / (heads / kvHeads). out[t, h, :] = softmax_j(scale · q·k_j) · v_j.
+// One workgroup per (t, h) (SPLIT = false), or per (h, split) for decode (SPLIT = true): split s
+//   covers keys [s·chunk, (s+1)·chunk) with numSplits = min(MAX_SPLITS, ceil(totalLen / KEYS_PER_SPLIT)),
+//   chunk = ceil(totalLen / numSplits), and writes its unnormalised (max, sum, acc) for
+//   attention_combine.wgsl, which derives numSplits by the same formula.
+// Keys are processed in tiles of WG·KPT (KPT scores per invocation); workgroup memory is
+// O(WG + HEAD_DIM), never O(maxT), so any context length works.
+
+override WG: u32 = 64u;          // power of two: tree-reduction width
+override KPT: u32 = 4u;          // keys per invocation per tile, <= MAX_KPT
+override TILE: u32 = WG * KPT;    // keys per tile
+const MAX_KPT: u32 = 8u;
+override HEAD_DIM: u32 = 96u;
+override SPLIT: bool = false;
+override KEYS_PER_SPLIT: u32 = 256u;
+override MAX_SPLITS: u32 = 64u;
+
+const NEG_BIG: f32 = -3.0e38;
+
+struct Params {
+  heads: u32,
+  kvHeads: u32,
+  rowStride: u32,
+  qOffset: u32,
+  maxT: u32,
+  scale: f32,
+}
+
+struct Step {
+  seqLen: u32,
+  pastLen: u32,
+  totalLen: u32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<f32>;
+@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> qs: array<f32, HEAD_DIM>;
+var<workgroup> acc: array<f32, HEAD_DIM>;
+var<workgroup> ps: array<f32, TILE>;
+var<workgroup> red: array<f32, WG>;
+
+fn reduceMax(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduceSum(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  var numSplits = 1u;
+  if (SPLIT) { numSplits = min(MAX_SPLITS, (step.totalLen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT); }
+  let wgIndex = wid.y * nwg.x + wid.x;
+  if (wgIndex >= step.seqLen * params.heads * numSplits) { return; }
+  let split = wgIndex % numSplits;
+  let h = (wgIndex / numSplits) % params.heads;
+  let t = wgIndex / (numSplits * params.heads);
+  let g = h / (params.heads / params.kvHeads);
+
+  var kBegin = 0u;
+  var kEnd = step.pastLen + t + 1u;
+  if (SPLIT) {
+    let chunk = (step.totalLen + numSplits - 1u) / numSplits;
+    kBegin = split * chunk;
+    kEnd = min(kEnd, kBegin + chunk);
+  }
+
+  let qBase = t * params.rowStride + params.qOffset + h * HEAD_DIM;
+  for (var d = lid; d < HEAD_DIM; d += WG) {
+    qs[d] = q[qBase + d] * params.scale;
+    acc[d] = 0.0;
+  }
+  workgroupBarrier();
+
+  let cacheBase = g * params.maxT;
+  var m = NEG_BIG;   // running max, identical in every invocation
+  var l = 0.0;       // this invocation's share of the running sum, reduced once at the end
+  for (var start = kBegin; start < kEnd; start += TILE) {
+    var s: array<f32, MAX_KPT>;
+    var tileMax = NEG_BIG;
+    for (var r = 0u; r < KPT; r++) {
+      let j = start + r * WG + lid;
+      s[r] = NEG_BIG;
+      if (j < kEnd) {
+        let kb = (cacheBase + j) * HEAD_DIM;
+        var dot = 0.0;
+        for (var d = 0u; d < HEAD_DIM; d++) { dot += qs[d] * kCache[kb + d]; }
+        s[r] = dot;
+        tileMax = max(tileMax, dot);
+      }
+    }
+    let mNew = max(m, reduceMax(lid, tileMax));
+    let alpha = exp(m - mNew);
+    l *= alpha;
+    for (var r = 0u; r < KPT; r++) {
+      let jl = r * WG + lid;
+      var p = 0.0;
+      if (start + jl < kEnd) { p = exp(s[r] - mNew); }
+      ps[jl] = p;
+      l += p;
+    }
+    workgroupBarrier();
+    let n = min(TILE, kEnd - start);
+    for (var d = lid; d < HEAD_DIM; d += WG) {
+      var a = acc[d] * alpha;
+      let vb = (cacheBase + start) * HEAD_DIM + d;
+      for (var jj = 0u; jj < n; jj++) { a += ps[jj] * vCache[vb + jj * HEAD_DIM]; }
+      acc[d] = a;
+    }
+    m = mNew;
+    workgroupBarrier();
+  }
+  l = reduceSum(lid, l);
+
+  if (SPLIT) {
+    let pb = (h * MAX_SPLITS + split) * (HEAD_DIM + 2u);
+    if (lid == 0u) {
+      out[pb] = m;
+      out[pb + 1u] = l;
+    }
+    for (var d = lid; d < HEAD_DIM; d += WG) { out[pb + 2u + d] = acc[d]; }
+  } else {
+    let ob = (t * params.heads + h) * HEAD_DIM;
+    let inv = 1.0 / l;
+    for (var d = lid; d < HEAD_DIM; d += WG) { out[ob + d] = acc[d] * inv; }
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Causal attention over the static KV cache (shaders/attention.wgsl + attention_combine.wgsl) and
+ * its plain TypeScript reference.
+ *
+ * Two paths, chosen in `encode` from the lengths the caller passes (the same values it wrote to
+ * the step uniform): one workgroup per (query, head) with a streaming softmax over key tiles; or,
+ * for decode (seqLen = 1) once the context exceeds `keysPerSplit`, split-K ("flash decoding"):
+ * several workgroups per head over key ranges, then a combine pass. Both shaders derive the split
+ * count from step.totalLen with the formula in `splitCount`, so they and `encode` must stay in step.
+ * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
+ */
+import source from '../../../shaders/attention.wgsl?raw';
+import combineSource from '../../../shaders/attention_combine.wgsl?raw';
+import { AppError } from '../errors';
+import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
+
+export interface AttentionLayout {
+  seqLen: number;
+  pastLen: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** q rows: [heads, headDim] starts at `qOffset` inside each row of `rowStride` elements. */
+  rowStride: number;
+  qOffset: number;
+  /** Cache capacity: caches are [kvHeads, maxT, headDim]. */
+  maxT: number;
+  /** Defaults to 1/sqrt(headDim). */
+  scale?: number;
+}
+
+/** Reference (double precision): out [seqLen, heads * headDim]. */
+export function attentionReference(q: Float32Array, kCache: Float32Array, vCache: Float32Array, l: AttentionLayout): Float32Array {
+  const D = l.headDim;
+  const scale = l.scale ?? 1 / Math.sqrt(D);
+  const group = l.heads / l.kvHeads;
+  const out = new Float32Array(l.seqLen * l.heads * D);
+  for (let t = 0; t < l.seqLen; t++) {
+    const n = l.pastLen + t + 1;
+    for (let h = 0; h < l.heads; h++) {
+      const g = Math.floor(h / group);
+      const qb = t * l.rowStride + l.qOffset + h * D;
+      const scores = new Float64Array(n);
+      let mx = -Infinity;
+      for (let j = 0; j < n; j++) {
+        const kb = (g * l.maxT + j) * D;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[qb + d] * kCache[kb + d];
+        scores[j] = dot * scale;
+        mx = Math.max(mx, scores[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j < n; j++) {
+        scores[j] = Math.exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      const ob = (t * l.heads + h) * D;
+      for (let d = 0; d < D; d++) {
+        let a = 0;
+        for (let j = 0; j < n; j++) a += scores[j] * vCache[(g * l.maxT + j) * D + d];
+        out[ob + d] = a / sum;
+      }
+    }
+  }
+  return out;
+}
+
+export interface AttentionBindings {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  rowStride: number;
+  qOffset: number;
+  maxT: number;
+  scale?: number;
+  step: GPUBuffer;
+  q: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  /** [seqLen, heads * headDim] f32. */
+  out: GPUBuffer;
+  /** Decode switches to split-K when totalLen > keysPerSplit (default 256). */
+  keysPerSplit?: number;
+  /** Upper bound on splits per head (default min(64, ceil(maxT / keysPerSplit))). */
+  maxSplits?: number;
+}
+
+export interface AttentionKernel {
+  /** `totalLen` = pastLen + seqLen, as written to the step uniform. */
+  encode(pass: GPUComputePassEncoder, seqLen: number, totalLen: number): void;
+  /** Which path `encode` takes for these lengths (for tests and stats). */
+  path(seqLen: number, totalLen: number): 'tiled' | 'split-k';
+}
+
+const WG = 64;
+
+/** Split count for decode at `totalLen` keys; mirrored in both shaders. */
+export function splitCount(totalLen: number, keysPerSplit: number, maxSplits: number): number {
+  return Math.min(maxSplits, Math.ceil(totalLen / keysPerSplit));
+}
+
+export function createAttention(device: GPUDevice, b: AttentionBindings): AttentionKernel {
+  if (b.heads % b.kvHeads !== 0) {
+    throw new AppError('BAD_ARGUMENT', `attention: heads ${b.heads} is not a multiple of kvHeads ${b.kvHeads}`);
+  }
+  const keysPerSplit = b.keysPerSplit ?? 256;
+  const maxSplits = b.maxSplits ?? Math.max(1, Math.min(64, Math.ceil(b.maxT / keysPerSplit)));
+  const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
+  const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
+  const module = device.createShaderModule({ label: 'attention', code: source });
+  const tiled = device.createComputePipeline({ label: 'attention', layout: 'auto', compute: { module, entryPoint: 'main', constants: { ...constants, SPLIT: 0 } } });
+  const split = device.createComputePipeline({ label: 'attention.split', layout: 'auto', compute: { module, entryPoint: 'main', constants: { ...constants, SPLIT: 1 } } });
+  const combineModule = device.createShaderModule({ label: 'attention_combine', code: combineSource });
+  const combine = device.createComputePipeline({ label: 'attention.combine', layout: 'auto', compute: { module: combineModule, entryPoint: 'main', constants } });
+
+  const params = createUniformBuffer(
+    device,
+    packUniform([{ u32: b.heads }, { u32: b.kvHeads }, { u32: b.rowStride }, { u32: b.qOffset }, { u32: b.maxT }, { f32: scale }]),
+    'attention.params',
+  );
+  const partials = device.createBuffer({ label: 'attention.partials', size: b.heads * maxSplits * (b.headDim + 2) * 4, usage: GPUBufferUsage.STORAGE });
+  const common = (p: GPUComputePipeline, out: GPUBuffer, label: string): GPUBindGroup =>
+    device.createBindGroup({
+      label,
+      layout: p.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: params } },
+        { binding: 1, resource: { buffer: b.step } },
+        { binding: 2, resource: { buffer: b.q } },
+        { binding: 3, resource: { buffer: b.kCache } },
+        { binding: 4, resource: { buffer: b.vCache } },
+        { binding: 5, resource: { buffer: out } },
+      ],
+    });
+  const tiledGroup = common(tiled, b.out, 'attention');
+  const splitGroup = common(split, partials, 'attention.split');
+  const combineGroup = device.createBindGroup({
+    label: 'attention.combine',
+    layout: combine.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 1, resource: { buffer: b.step } },
+      { binding: 2, resource: { buffer: partials } },
+      { binding: 3, resource: { buffer: b.out } },
+    ],
+  });
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const path = (seqLen: number, totalLen: number): 'tiled' | 'split-k' =>
+    seqLen === 1 && splitCount(totalLen, keysPerSplit, maxSplits) > 1 ? 'split-k' : 'tiled';
+  return {
+    path,
+    encode(pass, seqLen, totalLen) {
+      if (path(seqLen, totalLen) === 'split-k') {
+        const n = splitCount(totalLen, keysPerSplit, maxSplits);
+        pass.setPipeline(split);
+        pass.setBindGroup(0, splitGroup);
+        const [x, y] = workgroupGrid(b.heads * n, maxDim);
+        pass.dispatchWorkgroups(x, y);
+        pass.setPipeline(combine);
+        pass.setBindGroup(0, combineGroup);
+        pass.dispatchWorkgroups(b.heads);
+      } else {
+        pass.setPipeline(tiled);
+        pass.setBindGroup(0, tiledGroup);
+        const [x, y] = workgroupGrid(seqLen * b.heads, maxDim);
+        pass.dispatchWorkgroups(x, y);
+      }
+    },
+  };
+}
