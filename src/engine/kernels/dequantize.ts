@@ -80,46 +80,57 @@ export function validateMatMulNBits(p: Omit<MatMulNBitsParams, 'packed' | 'scale
   }
 }
 
-/** W (N, K) f32. */
-export function dequantizeMatMulNBits(p: MatMulNBitsParams): Float32Array {
+function validateParams(p: MatMulNBitsParams): void {
   validateMatMulNBits({
     ...p,
     packedBytes: p.packed.byteLength,
     scaleCount: p.scales.length,
     zeroPointBytes: p.zeroPoints?.byteLength,
   });
-  const { K, N, blockSize, packed, scales, zeroPoints } = p;
-  const { nBlocks, rowBytes } = matMulNBitsShape(K, N, blockSize);
+}
+
+/** Row n of W into out (K,); the caller has validated p. */
+function dequantizeRow(p: MatMulNBitsParams, n: number, out: Float32Array): void {
+  const { K, blockSize, packed, scales, zeroPoints } = p;
+  const { nBlocks, rowBytes } = matMulNBitsShape(K, p.N, blockSize);
   const zpRowBytes = Math.ceil(nBlocks / 2);
-  const w = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) {
-      const b = Math.floor(k / blockSize);
-      const byte = packed[n * rowBytes + (k >> 1)];
-      const q = k & 1 ? byte >> 4 : byte & 0x0f;
-      let zp = 8;
-      if (zeroPoints) {
-        const zByte = zeroPoints[n * zpRowBytes + (b >> 1)];
-        zp = b & 1 ? zByte >> 4 : zByte & 0x0f;
-      }
-      w[n * K + k] = (q - zp) * scales[n * nBlocks + b];
+  for (let k = 0; k < K; k++) {
+    const b = Math.floor(k / blockSize);
+    const byte = packed[n * rowBytes + (k >> 1)];
+    const q = k & 1 ? byte >> 4 : byte & 0x0f;
+    let zp = 8;
+    if (zeroPoints) {
+      const zByte = zeroPoints[n * zpRowBytes + (b >> 1)];
+      zp = b & 1 ? zByte >> 4 : zByte & 0x0f;
     }
+    out[k] = (q - zp) * scales[n * nBlocks + b];
   }
+}
+
+/** W (N, K) f32. */
+export function dequantizeMatMulNBits(p: MatMulNBitsParams): Float32Array {
+  validateParams(p);
+  const w = new Float32Array(p.N * p.K);
+  for (let n = 0; n < p.N; n++) dequantizeRow(p, n, w.subarray(n * p.K, (n + 1) * p.K));
   return w;
 }
 
-/** Y (M, N) = A (M, K) · Wᵀ, accumulated in f64 and rounded once to f32. */
+/**
+ * Y (M, N) = A (M, K) · Wᵀ, accumulated in f64 and rounded once to f32. W is dequantised one row
+ * at a time, so the lm_head shape (32064 × 3072) needs no 394 MB temporary.
+ */
 export function matMulNBitsReference(A: Float32Array, M: number, p: MatMulNBitsParams): Float32Array {
+  validateParams(p);
   if (A.length !== M * p.K) bad(`A has ${A.length} values; M·K = ${M}·${p.K} = ${M * p.K}.`);
-  const w = dequantizeMatMulNBits(p);
   const { K, N } = p;
+  const w = new Float32Array(K);
   const y = new Float32Array(M * N);
-  for (let m = 0; m < M; m++) {
-    const a = A.subarray(m * K, (m + 1) * K);
-    for (let n = 0; n < N; n++) {
+  for (let n = 0; n < N; n++) {
+    dequantizeRow(p, n, w);
+    for (let m = 0; m < M; m++) {
       let acc = 0;
-      const base = n * K;
-      for (let k = 0; k < K; k++) acc += a[k] * w[base + k];
+      const base = m * K;
+      for (let k = 0; k < K; k++) acc += A[base + k] * w[k];
       y[m * N + n] = acc;
     }
   }

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { createMatMulNBits, matMulNBitsReference } from './matmul-nbits';
+import { float32ToFloat16Bits, matMulNBitsShape, type MatMulNBitsParams } from './dequantize';
+import { float16ToFloat32 } from '../onnx/tensor-data';
+import { createStorageBuffer, readBuffer } from '../gpu/buffers';
+import { withErrorScopes } from '../gpu/device';
+import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
+
+// Tolerance: |y_gpu − y_ref| ≤ TOL · (1 + |y_ref|) for every output. The reference accumulates in
+// f64; the kernels accumulate K products in f32 in a different order, so the error grows with K
+// and with the size of the terms (|y| reaches ~20 here); 1e-4 leaves an order of magnitude margin.
+const TOL = 1e-4;
+
+interface Case {
+  M: number;
+  maxM?: number;
+  K: number;
+  N: number;
+  blockSize: number;
+  zp: boolean;
+  f16: boolean;
+}
+
+/** Deterministic random weights shaped like a real int4 checkpoint (|scale| ~ 0.005..0.03, some negative). */
+function makeWeights(c: Case, seed: number): { params: MatMulNBitsParams; scaleBytes: Uint8Array } {
+  const s = matMulNBitsShape(c.K, c.N, c.blockSize);
+  const packed = new Uint8Array(s.packedBytes);
+  const r = seededRandom(s.packedBytes, seed, 1);
+  for (let i = 0; i < packed.length; i++) packed[i] = Math.floor((r[i] + 1) * 128) & 0xff;
+  let scales: Float32Array = seededRandom(s.scaleCount, seed + 1, 0.03).map((v) => (Math.abs(v) < 0.005 ? v + Math.sign(v || 1) * 0.005 : v));
+  let scaleBytes: Uint8Array;
+  if (c.f16) {
+    const bits = float32ToFloat16Bits(scales);
+    scales = float16ToFloat32(bits);
+    scaleBytes = new Uint8Array(bits.buffer);
+  } else {
+    scaleBytes = new Uint8Array(scales.buffer);
+  }
+  let zeroPoints: Uint8Array | undefined;
+  if (c.zp) {
+    zeroPoints = new Uint8Array(s.zeroPointBytes);
+    const z = seededRandom(s.zeroPointBytes, seed + 2, 1);
+    for (let i = 0; i < zeroPoints.length; i++) zeroPoints[i] = Math.floor((z[i] + 1) * 128) & 0xff;
+  }
+  return { params: { K: c.K, N: c.N, blockSize: c.blockSize, bits: 4, packed, scales, zeroPoints }, scaleBytes };
+}
+
+function worstRelative(got: Float32Array, want: Float32Array): { rel: number; abs: number } {
+  let rel = 0;
+  let abs = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    const q = d / (1 + Math.abs(want[i]));
+    if (!(q <= rel)) rel = Number.isNaN(q) ? Infinity : q;
+    if (!(d <= abs)) abs = Number.isNaN(d) ? Infinity : d;
+  }
+  return { rel, abs };
+}
+
+async function runCase(c: Case, seed: number, subgroups = true): Promise<{ rel: number; abs: number; path: string }> {
+  const { device } = await testGpu();
+  const maxM = c.maxM ?? c.M;
+  const { params, scaleBytes } = makeWeights(c, seed);
+  const A = seededRandom(maxM * c.K, seed + 3, 2);
+  const want = matMulNBitsReference(A.subarray(0, c.M * c.K), c.M, params);
+  const { got, path } = await withErrorScopes(device, async () => {
+    const buffers = {
+      weights: createStorageBuffer(device, params.packed, 'weights'),
+      scales: createStorageBuffer(device, scaleBytes, 'scales'),
+      zeroPoints: params.zeroPoints ? createStorageBuffer(device, params.zeroPoints, 'zeroPoints') : undefined,
+      input: createStorageBuffer(device, A, 'input'),
+      output: createStorageBuffer(device, maxM * c.N * 4, 'output'),
+    };
+    const kernel = createMatMulNBits(device, {
+      K: c.K,
+      N: c.N,
+      blockSize: c.blockSize,
+      hasZeroPoints: c.zp,
+      scalesDtype: c.f16 ? 'f16' : 'f32',
+      ...buffers,
+      maxM,
+      tuning: { subgroups },
+    });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    kernel.encode(pass, c.M);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
+    for (const buf of Object.values(buffers)) buf?.destroy();
+    return { got: out, path: c.M === 1 ? kernel.decodePath : 'gemm' };
+  });
+  return { ...worstRelative(got, want), path };
+}
+
+function label(c: Case): string {
+  return `M=${c.M} N=${c.N} K=${c.K} block=${c.blockSize} zp=${c.zp ? 'on' : 'off'} scales=${c.f16 ? 'f16' : 'f32'}`;
+}
+
+async function check(c: Case, seed: number, subgroups = true): Promise<void> {
+  const r = await runCase(c, seed, subgroups);
+  console.log(`[${runtimeName()}] matmulNBits ${label(c)} (${r.path}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL})`);
+  expect(r.rel).toBeLessThanOrEqual(TOL);
+}
+
+describe('matmulNBits GEMV, M = 1 [gpu]', () => {
+  it('every block size, zero points on/off, f32/f16 scales, N not a multiple of the rows per workgroup', async () => {
+    let seed = 10;
+    for (const blockSize of [16, 32, 64, 128]) {
+      for (const zp of [false, true]) {
+        for (const f16 of [false, true]) await check({ M: 1, N: 37, K: 384, blockSize, zp, f16 }, seed++);
+      }
+    }
+  });
+
+  it('odd K: K = 100 with block 32 (GEMV) and block 16 (rows not 16-byte aligned: GEMM path)', async () => {
+    await check({ M: 1, N: 19, K: 100, blockSize: 32, zp: true, f16: false }, 40);
+    await check({ M: 1, N: 19, K: 100, blockSize: 16, zp: false, f16: true }, 41);
+    await check({ M: 1, N: 23, K: 1000, blockSize: 128, zp: true, f16: true }, 42);
+  });
+
+  it('the workgroup-memory reduction matches too (subgroups off)', async () => {
+    await check({ M: 1, N: 33, K: 512, blockSize: 32, zp: true, f16: true }, 50, false);
+    await check({ M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: false }, 51, false);
+  });
+
+  it('real shapes: 3072×3072, 8192×3072 (gate/up), 3072×8192 (down)', async () => {
+    await check({ M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: false }, 60);
+    await check({ M: 1, N: 8192, K: 3072, blockSize: 32, zp: false, f16: true }, 61);
+    await check({ M: 1, N: 3072, K: 8192, blockSize: 128, zp: true, f16: false }, 62);
+  });
+
+  it('real shape: lm_head 32064×3072, fp16 scales', async () => {
+    await check({ M: 1, N: 32064, K: 3072, blockSize: 32, zp: false, f16: true }, 70);
+  });
+});
+
+describe('matmulNBits GEMM, M > 1 [gpu]', () => {
+  it('every block size, zero points on/off, f32/f16 scales, M = 7 and 33, maxM > M', async () => {
+    let seed = 100;
+    for (const blockSize of [16, 32, 64, 128]) {
+      for (const zp of [false, true]) {
+        const f16 = zp === (blockSize % 64 === 0);
+        await check({ M: 7, maxM: 40, N: 45, K: 2 * blockSize + 16, blockSize, zp, f16 }, seed++);
+        await check({ M: 33, N: 45, K: 256, blockSize, zp, f16: !f16 }, seed++);
+      }
+    }
+  });
+
+  it('real shapes: 3072×3072 (M = 7), 8192×3072 and 3072×8192 (M = 33)', async () => {
+    await check({ M: 7, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 120);
+    await check({ M: 33, N: 8192, K: 3072, blockSize: 32, zp: false, f16: false }, 121);
+    await check({ M: 33, N: 3072, K: 8192, blockSize: 128, zp: true, f16: true }, 122);
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * int4 MatMulNBits on WebGPU: Y (M, N) = A (M, K) · Wᵀ with W in com.microsoft MatMulNBits layout
+ * (see dequantize.ts, the ground truth). Three shaders share one bind group:
+ *   - shaders/matmul_nbits.wgsl           decode GEMV (M = 1), workgroup-memory reduction
+ *   - shaders/matmul_nbits_subgroup.wgsl  the same GEMV reducing with subgroupAdd, used when the
+ *                                         device has the `subgroups` feature
+ *   - shaders/matmul_nbits_gemm.wgsl      tiled GEMM for M > 1, and for M = 1 when a weight row
+ *                                         is not a whole number of 16-byte words (kPadded % 32 ≠ 0)
+ *
+ * Buffers as uploaded by the caller (WebGPU sizes are multiples of 4 bytes):
+ *   weights     B's raw bytes [N, nBlocks, blockSize/2], zero-padded to a multiple of 4 bytes (the
+ *               GEMV's vec4 loads need no more: it runs only when every row is a multiple of 16).
+ *   scales      'f32': N·nBlocks f32; 'f16': the raw fp16 bits, N·nBlocks halves padded to 4 bytes.
+ *   zeroPoints  the raw bytes [N, ceil(nBlocks/2)] padded to 4 bytes (only when hasZeroPoints).
+ *   input       f32 (maxM, K), row stride K.   output  f32 (maxM, N), row stride N.
+ * For M > 1 the GEMM also writes output rows M .. min(maxM, next multiple of its 32-row tile):
+ * treat rows ≥ M as scratch.
+ *
+ * Rule: `encode` only sets the pipeline and bind group and dispatches; everything else, including
+ * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
+ */
+import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
+import gemvSubgroupSource from '../../../shaders/matmul_nbits_subgroup.wgsl?raw';
+import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
+import { AppError } from '../errors';
+import { createUniformBuffer, packUniform } from '../gpu/buffers';
+import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
+
+export { matMulNBitsReference } from './dequantize';
+
+export interface MatMulNBitsBindings {
+  K: number;
+  N: number;
+  blockSize: number;
+  hasZeroPoints: boolean;
+  scalesDtype: 'f32' | 'f16';
+  /** uint8 B bytes [N, nBlocks, blockSize/2] as uploaded, padded to 4 bytes */
+  weights: GPUBuffer;
+  /** f32 (N·nBlocks) or raw fp16 bits (N·nBlocks halves) */
+  scales: GPUBuffer;
+  /** uint8 [N, ceil(nBlocks/2)] packed 4-bit, when hasZeroPoints */
+  zeroPoints?: GPUBuffer;
+  /** f32 (maxM, K) */
+  input: GPUBuffer;
+  /** f32 (maxM, N) */
+  output: GPUBuffer;
+  /** the largest M `encode` will be called with */
+  maxM: number;
+  /** Tunables; defaults suit the decode shapes of Phi-3. */
+  tuning?: MatMulNBitsTuning;
+}
+
+export interface MatMulNBitsTuning {
+  /** GEMV output rows per workgroup, 1..8 (default 4) */
+  gemvRows?: number;
+  /** GEMV threads per workgroup, a power of two 8..256 (default 64) */
+  gemvWorkgroupSize?: number;
+  /** Use the subgroup GEMV when the device has `subgroups` (default true). */
+  subgroups?: boolean;
+}
+
+export interface MatMulNBitsKernel {
+  /** Records Y[0..M) = A[0..M) · Wᵀ. GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise. */
+  encode(pass: GPUComputePassEncoder, M: number): void;
+  /** Which shader serves M = 1. */
+  readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemm';
+}
+
+const GEMM_WG_X = 8;
+const GEMM_WG_Y = 8;
+const GEMM_TILE_N = 4 * GEMM_WG_X;
+const GEMM_TILE_M = 4 * GEMM_WG_Y;
+const GEMM_TK = 32;
+/** Activation tile cap (floats): 16 KiB keeps several workgroups resident per core. */
+const GEMV_TILE_CAP = 4096;
+
+function badArg(message: string): never {
+  throw new AppError('BAD_ARGUMENT', `MatMulNBits: ${message}`);
+}
+
+function checkBuffer(name: string, buffer: GPUBuffer | undefined, bytes: number, code: 'MODEL_BAD_WEIGHT' | 'BAD_ARGUMENT'): GPUBuffer {
+  const need = Math.max(4, Math.ceil(bytes / 4) * 4);
+  if (!buffer) throw new AppError(code, `MatMulNBits: ${name} buffer is missing.`);
+  if (buffer.size < need) {
+    throw new AppError(code, `MatMulNBits: ${name} buffer has ${buffer.size} bytes; it needs at least ${need}.`);
+  }
+  return buffer;
+}
+
+export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): MatMulNBitsKernel {
+  const { K, N, blockSize, maxM } = b;
+  const shape = matMulNBitsShape(K, N, blockSize);
+  validateMatMulNBits({ K, N, blockSize, bits: 4, packedBytes: shape.packedBytes, scaleCount: shape.scaleCount });
+  if (!Number.isSafeInteger(maxM) || maxM < 1) badArg(`maxM = ${maxM} must be a positive integer.`);
+  const scaleBytes = shape.scaleCount * (b.scalesDtype === 'f16' ? 2 : 4);
+  const weights = checkBuffer('weights', b.weights, shape.packedBytes, 'MODEL_BAD_WEIGHT');
+  const scales = checkBuffer('scales', b.scales, scaleBytes, 'MODEL_BAD_WEIGHT');
+  const zeroPoints = b.hasZeroPoints
+    ? checkBuffer('zeroPoints', b.zeroPoints, shape.zeroPointBytes, 'MODEL_BAD_WEIGHT')
+    : device.createBuffer({ label: 'matmulNBits.noZeroPoints', size: 4, usage: GPUBufferUsage.STORAGE });
+  const input = checkBuffer('input', b.input, maxM * K * 4, 'BAD_ARGUMENT');
+  const output = checkBuffer('output', b.output, maxM * N * 4, 'BAD_ARGUMENT');
+
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const rows = b.tuning?.gemvRows ?? 4;
+  const wg = b.tuning?.gemvWorkgroupSize ?? 64;
+  if (!Number.isInteger(rows) || rows < 1 || rows > 8) badArg(`tuning.gemvRows = ${rows} must be 1..8.`);
+  if (!Number.isInteger(wg) || wg < 8 || wg > 256 || (wg & (wg - 1)) !== 0) {
+    badArg(`tuning.gemvWorkgroupSize = ${wg} must be a power of two from 8 to 256.`);
+  }
+  const useSubgroups = (b.tuning?.subgroups ?? true) && device.features.has('subgroups');
+
+  // GEMV: rows must start on 16-byte boundaries for vec4<u32> loads.
+  const gemvOk = shape.kPadded % 32 === 0;
+  const gemvGroups = Math.ceil(N / rows);
+  const gemvGridX = Math.min(gemvGroups, maxDim);
+  const gemvGridY = Math.ceil(gemvGroups / gemvGridX);
+  const reductionBytes = (useSubgroups ? rows * (wg / 4) : rows * wg) * 4;
+  const tileCap = Math.min(GEMV_TILE_CAP, Math.floor((device.limits.maxComputeWorkgroupStorageSize - reductionBytes) / 4 / 32) * 32);
+  const tiles = Math.ceil(shape.kPadded / tileCap);
+  const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
+
+  const gemmGridX = Math.ceil(N / GEMM_TILE_N);
+  if (gemmGridX > maxDim) badArg(`N = ${N} needs ${gemmGridX} workgroups along x (limit ${maxDim}).`);
+  if (Math.ceil(maxM / GEMM_TILE_M) > maxDim) badArg(`maxM = ${maxM} is too large for one dispatch.`);
+
+  const params = createUniformBuffer(
+    device,
+    packUniform([
+      { u32: K },
+      { u32: N },
+      { u32: shape.nBlocks },
+      { u32: shape.kPadded },
+      { u32: Math.ceil(shape.nBlocks / 2) },
+      { u32: maxM },
+      { u32: gemvGridX },
+      { u32: 0 },
+    ]),
+    'matmulNBits.params',
+  );
+  const storage = (type: GPUBufferBindingType): GPUBindGroupLayoutEntry['buffer'] => ({ type });
+  const layout = device.createBindGroupLayout({
+    label: 'matmulNBits',
+    entries: [
+      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: storage('uniform') },
+      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
+      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
+      { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
+      { binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
+      { binding: 5, visibility: GPUShaderStage.COMPUTE, buffer: storage('storage') },
+    ],
+  });
+  const bindGroup = device.createBindGroup({
+    label: 'matmulNBits',
+    layout,
+    entries: [params, weights, scales, zeroPoints, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
+  const common = { BLOCK: blockSize, HAS_ZP: b.hasZeroPoints ? 1 : 0, SCALES_F16: b.scalesDtype === 'f16' ? 1 : 0 };
+
+  const gemm = device.createComputePipeline({
+    label: 'matmulNBits.gemm',
+    layout: pipelineLayout,
+    compute: {
+      module: device.createShaderModule({ label: 'matmul_nbits_gemm', code: gemmSource }),
+      entryPoint: 'main',
+      constants: { ...common, WG_X: GEMM_WG_X, WG_Y: GEMM_WG_Y, TK: GEMM_TK },
+    },
+  });
+  const gemv = gemvOk
+    ? device.createComputePipeline({
+        label: useSubgroups ? 'matmulNBits.gemvSubgroup' : 'matmulNBits.gemv',
+        layout: pipelineLayout,
+        compute: {
+          module: device.createShaderModule({
+            label: useSubgroups ? 'matmul_nbits_subgroup' : 'matmul_nbits',
+            code: useSubgroups ? gemvSubgroupSource : gemvSource,
+          }),
+          entryPoint: 'main',
+          constants: { ...common, WG: wg, ROWS: rows, TILE_K: tileK },
+        },
+      })
+    : undefined;
+
+  return {
+    decodePath: gemv ? (useSubgroups ? 'gemv-subgroup' : 'gemv') : 'gemm',
+    encode(pass, M) {
+      if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
+      pass.setBindGroup(0, bindGroup);
+      if (M === 1 && gemv) {
+        pass.setPipeline(gemv);
+        pass.dispatchWorkgroups(gemvGridX, gemvGridY);
+      } else {
+        pass.setPipeline(gemm);
+        pass.dispatchWorkgroups(gemmGridX, Math.ceil(M / GEMM_TILE_M));
+      }
+    },
+  };
+}
