@@ -36,6 +36,8 @@ export default defineConfig({
         test: {
           name: 'gpu-browser',
           include: [...GPU_TESTS, ...BROWSER_TESTS],
+          // A local Hugging Face Hub stand-in for the storage/downloader browser tests (tools/hub-server).
+          globalSetup: ['tools/hub-server/vitest-global-setup.ts'],
           testTimeout: 300_000,
           browser: {
             enabled: true,

@@ -347,7 +347,7 @@ export async function startHubServer(repos: HubRepo[], opts: { maxRequests?: num
       faults.fail500!--;
       entry.fault = '500';
       entry.status = 500;
-      entry.kind = host === 'cdn' ? 'cdn' : 'resolve';
+      entry.kind = host === 'cdn' ? 'cdn' : url.pathname.startsWith('/api/') ? 'api' : 'resolve';
       return void res.writeHead(500, CORS_HEADERS).end('injected failure');
     }
     if (host === 'cdn') void handleCdn(req, res, url, entry).catch(() => res.destroy());
