@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionReference, createAttention, type AttentionLayout } from './attention';
+import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
 import { createStepBuffer, writeStep } from './step';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
@@ -15,6 +15,8 @@ interface Case {
   qScale?: number;
   keysPerSplit?: number;
   maxSplits?: number;
+  /** Pass a caller-owned split-K scratch buffer (as a model shares one across layers). */
+  sharedPartials?: boolean;
   expectPath: 'tiled' | 'split-k';
 }
 
@@ -53,10 +55,11 @@ const cases: Case[] = [
     expectPath: 'split-k',
   },
   {
-    name: 'GQA 4/2, D 32, decode 1000 keys, splits clamped to 5 of 64 keys (uneven chunks)',
+    name: 'GQA 4/2, D 32, decode 1000 keys, splits clamped to 5 of 64 keys (uneven chunks), shared scratch',
     l: { heads: 4, kvHeads: 2, headDim: 32, rowStride: 4 * 32, qOffset: 0, seqLen: 1, pastLen: 999, maxT: 1024 },
     keysPerSplit: 64,
     maxSplits: 5,
+    sharedPartials: true,
     expectPath: 'split-k',
   },
   {
@@ -76,7 +79,8 @@ async function runAttention(device: GPUDevice, c: Case, q: Float32Array, k: Floa
   const kBuf = createStorageBuffer(device, k, 'kCache');
   const vBuf = createStorageBuffer(device, v, 'vCache');
   const out = createStorageBuffer(device, l.seqLen * l.heads * l.headDim * 4, 'out');
-  const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits });
+  const partials = c.sharedPartials && c.maxSplits ? device.createBuffer({ size: attentionPartialsBytes(l.heads, l.headDim, c.maxSplits), usage: GPUBufferUsage.STORAGE }) : undefined;
+  const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials });
   expect(kernel.path(l.seqLen, l.pastLen + l.seqLen)).toBe(c.expectPath);
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -85,6 +89,7 @@ async function runAttention(device: GPUDevice, c: Case, q: Float32Array, k: Floa
   device.queue.submit([enc.finish()]);
   const got = new Float32Array(await readBuffer(device, out));
   for (const b of [step, qBuf, kBuf, vBuf, out]) b.destroy();
+  partials?.destroy();
   return got;
 }
 

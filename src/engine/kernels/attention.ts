@@ -13,6 +13,7 @@ import source from '../../../shaders/attention.wgsl?raw';
 import combineSource from '../../../shaders/attention_combine.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
+import { getComputePipeline } from '../gpu/pipelines';
 
 export interface AttentionLayout {
   seqLen: number;
@@ -81,8 +82,21 @@ export interface AttentionBindings {
   out: GPUBuffer;
   /** Decode switches to split-K when totalLen > keysPerSplit (default 256). */
   keysPerSplit?: number;
-  /** Upper bound on splits per head (default min(64, ceil(maxT / keysPerSplit))). */
+  /** Upper bound on splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`). */
   maxSplits?: number;
+  /**
+   * Split-K scratch, `attentionPartialsBytes(heads, headDim, maxSplits)` bytes. Layers run one
+   * after another, so one buffer can serve every layer; allocated per kernel when omitted.
+   */
+  partials?: GPUBuffer;
+}
+
+export function defaultMaxSplits(maxT: number, keysPerSplit = 256): number {
+  return Math.max(1, Math.min(64, Math.ceil(maxT / keysPerSplit)));
+}
+
+export function attentionPartialsBytes(heads: number, headDim: number, maxSplits: number): number {
+  return heads * maxSplits * (headDim + 2) * 4;
 }
 
 export interface AttentionKernel {
@@ -104,21 +118,23 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
     throw new AppError('BAD_ARGUMENT', `attention: heads ${b.heads} is not a multiple of kvHeads ${b.kvHeads}`);
   }
   const keysPerSplit = b.keysPerSplit ?? 256;
-  const maxSplits = b.maxSplits ?? Math.max(1, Math.min(64, Math.ceil(b.maxT / keysPerSplit)));
+  const maxSplits = b.maxSplits ?? defaultMaxSplits(b.maxT, keysPerSplit);
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
-  const module = device.createShaderModule({ label: 'attention', code: source });
-  const tiled = device.createComputePipeline({ label: 'attention', layout: 'auto', compute: { module, entryPoint: 'main', constants: { ...constants, SPLIT: 0 } } });
-  const split = device.createComputePipeline({ label: 'attention.split', layout: 'auto', compute: { module, entryPoint: 'main', constants: { ...constants, SPLIT: 1 } } });
-  const combineModule = device.createShaderModule({ label: 'attention_combine', code: combineSource });
-  const combine = device.createComputePipeline({ label: 'attention.combine', layout: 'auto', compute: { module: combineModule, entryPoint: 'main', constants } });
+  const tiled = getComputePipeline(device, 'attention', source, { ...constants, SPLIT: 0 });
+  const split = getComputePipeline(device, 'attention.split', source, { ...constants, SPLIT: 1 });
+  const combine = getComputePipeline(device, 'attention.combine', combineSource, constants);
 
   const params = createUniformBuffer(
     device,
     packUniform([{ u32: b.heads }, { u32: b.kvHeads }, { u32: b.rowStride }, { u32: b.qOffset }, { u32: b.maxT }, { f32: scale }]),
     'attention.params',
   );
-  const partials = device.createBuffer({ label: 'attention.partials', size: b.heads * maxSplits * (b.headDim + 2) * 4, usage: GPUBufferUsage.STORAGE });
+  const partialBytes = attentionPartialsBytes(b.heads, b.headDim, maxSplits);
+  if (b.partials && b.partials.size < partialBytes) {
+    throw new AppError('BAD_ARGUMENT', `attention: partials buffer holds ${b.partials.size} bytes, split-K needs ${partialBytes}`);
+  }
+  const partials = b.partials ?? device.createBuffer({ label: 'attention.partials', size: partialBytes, usage: GPUBufferUsage.STORAGE });
   const common = (p: GPUComputePipeline, out: GPUBuffer, label: string): GPUBindGroup =>
     device.createBindGroup({
       label,

@@ -7,6 +7,7 @@
  */
 import source from '../../../shaders/kv_append.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
+import { getComputePipeline } from '../gpu/pipelines';
 
 export interface KvAppendLayout {
   seqLen: number;
@@ -68,8 +69,7 @@ export interface KvAppendKernel {
 const WG = 64;
 
 export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppendKernel {
-  const module = device.createShaderModule({ label: 'kv_append', code: source });
-  const pipeline = device.createComputePipeline({ label: 'kv_append', layout: 'auto', compute: { module, entryPoint: 'main', constants: { WG } } });
+  const pipeline = getComputePipeline(device, 'kv_append', source, { WG });
   const params = createUniformBuffer(
     device,
     packUniform([{ u32: b.kvHeads }, { u32: b.headDim }, { u32: b.rowStride }, { u32: b.kOffset }, { u32: b.vOffset }, { u32: b.maxT }]),

@@ -10,6 +10,7 @@
 import source from '../../../shaders/rotary.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
+import { getComputePipeline } from '../gpu/pipelines';
 
 export interface RotaryLayout {
   seqLen: number;
@@ -104,12 +105,7 @@ export function createRotary(device: GPUDevice, b: RotaryBindings): RotaryKernel
   if (b.rotaryDim % 2 !== 0 || b.rotaryDim > b.headDim) {
     throw new AppError('BAD_ARGUMENT', `rotary: rotaryDim ${b.rotaryDim} must be even and <= headDim ${b.headDim}`);
   }
-  const module = device.createShaderModule({ label: 'rotary', code: source });
-  const pipeline = device.createComputePipeline({
-    label: 'rotary',
-    layout: 'auto',
-    compute: { module, entryPoint: 'main', constants: { WG, F16: b.dtype === 'f16' ? 1 : 0 } },
-  });
+  const pipeline = getComputePipeline(device, 'rotary', source, { WG, F16: b.dtype === 'f16' ? 1 : 0 });
   const params = createUniformBuffer(
     device,
     packUniform([{ u32: b.heads }, { u32: b.headDim }, { u32: b.rotaryDim }, { u32: b.rowStride }, { u32: b.offset }, { u32: b.maxPositions }]),

@@ -6,6 +6,7 @@
  */
 import source from '../../../shaders/silu_mul.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
+import { getComputePipeline } from '../gpu/pipelines';
 
 export interface SiluMulLayout {
   intermediate: number;
@@ -52,8 +53,7 @@ export interface SiluMulKernel {
 const WG = 256;
 
 export function createSiluMul(device: GPUDevice, b: SiluMulBindings): SiluMulKernel {
-  const module = device.createShaderModule({ label: 'silu_mul', code: source });
-  const pipeline = device.createComputePipeline({ label: 'silu_mul', layout: 'auto', compute: { module, entryPoint: 'main', constants: { WG } } });
+  const pipeline = getComputePipeline(device, 'silu_mul', source, { WG });
   const params = createUniformBuffer(
     device,
     packUniform([{ u32: b.intermediate }, { u32: b.gateStride }, { u32: b.gateOffset }, { u32: b.upStride }, { u32: b.upOffset }]),
