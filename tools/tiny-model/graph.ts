@@ -78,15 +78,23 @@ function i64(values: number[]): Uint8Array {
   return new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer);
 }
 
-/** A small constant initializer, created once per name. */
+/**
+ * A small constant as a Constant node (raw_data tensor attribute), created once per name, the way
+ * onnxruntime-genai's builder writes them: output "/model/constants/TensorProto.INT64/0D/4096".
+ */
 function constant(ctx: Ctx, name: string, dataType: number, dims: number[], bytes: Uint8Array): string {
-  if (!ctx.inits.some((t) => t.name === name)) ctx.inits.push(eagerTensor(name, dataType, dims, bytes));
+  if (!ctx.nodes.some((n) => n.outputs[0] === name)) {
+    ctx.nodes.push({
+      name: name.replace('/model/constants/', '/model/constant_nodes/'), opType: 'Constant', inputs: [], outputs: [name],
+      attributes: { value: { tensor: eagerTensor(name.replace('/model/constants/', '/model/numpy_helper/'), dataType, dims, bytes) } },
+    });
+  }
   return name;
 }
 const int64Const = (ctx: Ctx, v: number[], scalar = false): string =>
-  constant(ctx, `/model/constants/INT64/${scalar ? '' : '1D/'}${v.join('_')}`, DataType.INT64, scalar ? [] : [v.length], i64(v));
+  constant(ctx, `/model/constants/TensorProto.INT64/${scalar ? '0D' : '1D'}/${v.join(', ')}`, DataType.INT64, scalar ? [] : [v.length], i64(v));
 const actConst = (ctx: Ctx, v: number): string =>
-  constant(ctx, `/model/constants/${ctx.half ? 'FLOAT16' : 'FLOAT'}/${v}`, ctx.act, [], floatBytes(Float32Array.of(v), ctx.half));
+  constant(ctx, `/model/constants/TensorProto.${ctx.half ? 'FLOAT16' : 'FLOAT'}/0D/${v}`, ctx.act, [], floatBytes(Float32Array.of(v), ctx.half));
 
 /** Adds a node; its outputs are named `${name}/output_${i}` unless given. */
 function add(ctx: Ctx, name: string, opType: string, inputs: string[], opts: { domain?: string; attrs?: Record<string, AttrValue>; outputs?: string[]; nOut?: number } = {}): string[] {

@@ -186,7 +186,10 @@ describe('LongRoPE caches', () => {
     const ifNode = g.node.find((n) => n.opType === 'If');
     const greater = g.node.find((n) => n.output?.[0] === ifNode?.input?.[0]);
     expect(greater?.opType).toBe('Greater');
-    const threshold = g.initializer.find((t) => t.name === greater?.input?.[1]);
+    const thresholdNode = g.node.find((n) => n.output?.[0] === greater?.input?.[1]);
+    expect(thresholdNode?.opType).toBe('Constant');
+    const threshold = attr(thresholdNode!, 'value')?.t;
+    expect(threshold?.dims ?? []).toEqual([]);
     expect(Number(new DataView(Uint8Array.from(threshold?.rawData ?? []).buffer).getBigInt64(0, true))).toBe(16);
     const scale = Math.sqrt(1 + Math.log(256 / 16) / Math.log(16));
     for (const [branch, rows, factors] of [['then_branch', 256, config.rope_scaling.long_factor], ['else_branch', 16, config.rope_scaling.short_factor]] as const) {
