@@ -26,6 +26,8 @@ export interface ReferenceOptions {
    * on top of the KV cache (the last generated token was never fed yet), then `steps` more tokens.
    */
   chunks?: number[][];
+  /** Whether a later turn starts with the previous turn's last generated token (default true). */
+  feedLastToken?: boolean;
 }
 
 export interface ReferenceResult {
@@ -172,7 +174,7 @@ export async function runReference(dir: string, opts: ReferenceOptions): Promise
     const turns = [opts.inputIds, ...(opts.chunks ?? [])];
     for (let t = 0; t < turns.length; t++) {
       const last = result.tokens[result.tokens.length - 1];
-      const ids = t === 0 || last === undefined ? turns[t] : [last, ...turns[t]];
+      const ids = t === 0 || last === undefined || opts.feedLastToken === false ? turns[t] : [last, ...turns[t]];
       if (opts.steps === 0 && t > 0) throw new Error('chunks need steps > 0');
       const { logits, vocab } = await session.forward(ids);
       result.vocab = vocab;

@@ -72,7 +72,8 @@ function bad(message: string): never {
 
 function validate(o: TinyModelOptions): void {
   const positive = ['layers', 'hidden', 'heads', 'kvHeads', 'intermediate', 'vocab', 'maxPositions', 'originalMaxPositions'] as const;
-  for (const k of positive) if (!Number.isInteger(o[k]) || o[k] < 1) bad(`--${k} must be a positive integer, got ${o[k]}`);
+  const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  for (const k of positive) if (!Number.isInteger(o[k]) || o[k] < 1) bad(`${flag(k)} must be a positive integer, got ${o[k]}`);
   if (!['web2024', 'gqa', 'gqa-packed'].includes(o.layout)) bad(`--layout must be web2024, gqa or gqa-packed, got ${o.layout}`);
   if (!['4k', '128k'].includes(o.context)) bad(`--context must be 4k or 128k, got ${o.context}`);
   if (!['q4', 'q4f16'].includes(o.dtype)) bad(`--dtype must be q4 or q4f16, got ${o.dtype}`);
