@@ -82,13 +82,13 @@ export const createConversationsSlice =
 
     newConversation: async () => {
       const conv = createConversation(services.now());
-      set({ activeId: conv.id, search: '' });
+      set((s) => ({ activeId: conv.id, search: '', chat: { ...s.chat, error: null } }));
       await get().commit(conv);
       return conv.id;
     },
 
     selectConversation: (id) => {
-      if (id === null || get().conversations[id]) set({ activeId: id });
+      if (id === null || get().conversations[id]) set((s) => ({ activeId: id, chat: { ...s.chat, error: null } }));
     },
 
     renameConversation: async (id, title) => {

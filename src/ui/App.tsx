@@ -1,11 +1,53 @@
+/**
+ * The page: a top bar, the conversation sidebar, the chat, and the model column (WebGPU status
+ * and, when present, the model panel). On narrow screens the sidebar and model column become
+ * drawers opened from the top bar. Loads saved conversations once on start.
+ * Rule: components reach state and actions only through `useAppStore`.
+ */
+import { useEffect, useState } from 'react';
+import { useAppStore } from '../store';
 import { GpuStatus } from './GpuStatus';
+import { Sidebar } from './Sidebar';
+import { ChatView } from './ChatView';
+import { SettingsPanel } from './SettingsPanel';
+import '../styles/app.css';
 
 export function App() {
+  const loadConversations = useAppStore((s) => s.loadConversations);
+  const [drawer, setDrawer] = useState<'none' | 'conversations' | 'model'>('none');
+  useEffect(() => {
+    void loadConversations();
+  }, [loadConversations]);
+  useEffect(() => {
+    if (drawer === 'none') return;
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setDrawer('none');
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [drawer]);
+  const toggle = (d: 'conversations' | 'model') => setDrawer((cur) => (cur === d ? 'none' : d));
+
   return (
-    <main>
-      <h1>Phi-3 WebGPU Chat</h1>
-      <p>Chat with Microsoft&apos;s Phi-3 Mini entirely in this tab, on your GPU. Nothing leaves your machine.</p>
-      <GpuStatus />
-    </main>
+    <div className={`app drawer-${drawer}`}>
+      <header className="topbar">
+        <button type="button" className="drawer-toggle" aria-expanded={drawer === 'conversations'} aria-controls="sidebar" onClick={() => toggle('conversations')}>
+          Conversations
+        </button>
+        <h1>Phi-3 WebGPU Chat</h1>
+        <button type="button" className="drawer-toggle" aria-expanded={drawer === 'model'} aria-controls="model-column" onClick={() => toggle('model')}>
+          Model
+        </button>
+      </header>
+      <div className="layout">
+        <div id="sidebar" className="sidebar-wrap">
+          <Sidebar onNavigate={() => setDrawer('none')} />
+        </div>
+        <ChatView />
+        <aside id="model-column" className="model-column" aria-label="Model">
+          <p className="tagline">Phi-3 Mini runs entirely in this tab, on your GPU. Nothing leaves your machine.</p>
+          <GpuStatus />
+        </aside>
+      </div>
+      <SettingsPanel />
+    </div>
   );
 }

@@ -1,0 +1,111 @@
+/**
+ * The open conversation: its title bar (settings, export), the messages on the selected path in
+ * a polite live log, the context meter and the composer. Follows the stream to the bottom
+ * unless the user has scrolled up; smooth scrolling only when motion is welcome.
+ */
+import { useEffect, useRef } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { useAppStore } from '../store';
+import { selectedPath } from '../conversations/tree';
+import { MessageItem } from './MessageItem';
+import { Composer } from './Composer';
+import { ContextMeter } from './ContextMeter';
+import { downloadFile } from './download';
+
+function useVisibleMessages() {
+  return useAppStore(
+    useShallow((s) => {
+      const conv = s.activeId ? s.conversations[s.activeId] : undefined;
+      return conv ? selectedPath(conv) : [];
+    }),
+  );
+}
+
+function ChatHeader() {
+  const conv = useAppStore(useShallow((s) => (s.activeId ? { id: s.activeId, title: s.conversations[s.activeId]?.title ?? '' } : null)));
+  const setSettingsOpen = useAppStore((s) => s.setSettingsOpen);
+  const exportConversations = useAppStore((s) => s.exportConversations);
+  return (
+    <div className="chat-header">
+      <h2 className="chat-title">{conv?.title ?? 'New chat'}</h2>
+      <div className="actions">
+        <button type="button" onClick={() => setSettingsOpen(true)}>
+          Settings
+        </button>
+        {conv && (
+          <>
+            <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'json'))}>
+              Export JSON
+            </button>
+            <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'md'))}>
+              Export Markdown
+            </button>
+          </>
+        )}
+      </div>
+    </div>
+  );
+}
+
+export function ChatView() {
+  const activeId = useAppStore((s) => s.activeId);
+  const messages = useVisibleMessages();
+  const streamLength = useAppStore((s) => s.chat.streaming?.text.length ?? 0);
+  const error = useAppStore((s) => s.chat.error);
+  const streaming = useAppStore((s) => s.chat.streaming !== null);
+  const stop = useAppStore((s) => s.stop);
+  const logRef = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+
+  useEffect(() => {
+    const el = logRef.current;
+    if (!el || !stick.current) return;
+    const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    el.scrollTo({ top: el.scrollHeight, behavior: smooth && streamLength === 0 ? 'smooth' : 'auto' });
+  }, [messages, streamLength]);
+
+  // Esc stops an answer from anywhere on the page, except inside a dialog (where it closes it).
+  useEffect(() => {
+    if (!streaming) return;
+    const onKey = (e: globalThis.KeyboardEvent) => {
+      if (e.key === 'Escape' && !(e.target instanceof Element && e.target.closest('dialog'))) stop();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [streaming, stop]);
+
+  return (
+    <main className="chat" aria-label="Chat">
+      <ChatHeader />
+      <div
+        className="messages"
+        ref={logRef}
+        role="log"
+        aria-live="polite"
+        aria-label="Messages"
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        }}
+      >
+        {messages.length === 0 ? (
+          <div className="empty">
+            <p>Ask Phi-3 anything. It runs on your GPU, in this tab; nothing you type leaves your machine.</p>
+          </div>
+        ) : (
+          messages.map((m) => <MessageItem key={m.id} conversationId={activeId!} message={m} />)
+        )}
+      </div>
+      {error && (
+        <p className="error banner" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="composer-area">
+        <ContextMeter />
+        <Composer />
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,67 @@
+/**
+ * The message box. Enter sends, Shift+Enter adds a line, Esc stops an answer; while an answer
+ * streams the button is "Stop". IME composition is respected (Enter that confirms a Japanese or
+ * Chinese candidate never sends). Rule: the composer only calls store actions.
+ */
+import { useRef, useState, type KeyboardEvent } from 'react';
+import { useAppStore } from '../store';
+
+export function Composer() {
+  const streaming = useAppStore((s) => s.chat.streaming !== null);
+  const send = useAppStore((s) => s.send);
+  const stop = useAppStore((s) => s.stop);
+  const [text, setText] = useState('');
+  const ref = useRef<HTMLTextAreaElement>(null);
+
+  const submit = () => {
+    if (streaming || !text.trim()) return;
+    const value = text;
+    setText('');
+    void send(value);
+    ref.current?.focus();
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      submit();
+    } else if (e.key === 'Escape' && streaming) {
+      e.preventDefault();
+      stop();
+    }
+  };
+
+  return (
+    <form
+      className="composer"
+      aria-label="Send a message"
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit();
+      }}
+    >
+      <textarea
+        ref={ref}
+        aria-label="Message"
+        aria-describedby="composer-hint"
+        placeholder="Message Phi-3…"
+        rows={Math.min(8, Math.max(1, text.split('\n').length))}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={onKeyDown}
+      />
+      <p id="composer-hint" className="visually-hidden">
+        Enter sends, Shift+Enter starts a new line, Escape stops the answer.
+      </p>
+      {streaming ? (
+        <button type="button" className="primary" onClick={stop}>
+          Stop
+        </button>
+      ) : (
+        <button type="submit" className="primary" disabled={!text.trim()}>
+          Send
+        </button>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,28 @@
+/**
+ * The context meter: tokens the open conversation's last answer used against the model's
+ * context limit, and a plain statement of the policy when the conversation outgrows it.
+ */
+import { useAppStore } from '../store';
+import { selectedPath } from '../conversations/tree';
+
+function useUsedTokens(): number | null {
+  return useAppStore((s) => {
+    const conv = s.activeId ? s.conversations[s.activeId] : undefined;
+    if (!conv) return null;
+    const last = selectedPath(conv).findLast((m) => m.stats);
+    return last?.stats ? last.stats.promptTokens + last.stats.newTokens : null;
+  });
+}
+
+export function ContextMeter() {
+  const used = useUsedTokens();
+  const limit = useAppStore((s) => s.chat.context?.limit ?? null);
+  const label = limit ? `${used ?? 0} / ${limit} tokens` : used !== null ? `${used} tokens (load a model to see the limit)` : 'no tokens yet';
+  return (
+    <div className="context-meter" title="When a conversation outgrows the context, the oldest turns are left out; the system prompt is always kept.">
+      <label htmlFor="context-meter">Context</label>
+      <meter id="context-meter" min={0} max={limit ?? 1} value={limit ? Math.min(used ?? 0, limit) : 0} low={(limit ?? 1) * 0.7} high={(limit ?? 1) * 0.9} optimum={0} aria-valuetext={label} />
+      <span data-testid="context-meter-text">{label}</span>
+    </div>
+  );
+}

@@ -1,0 +1,158 @@
+/**
+ * One message on the selected path: user text as plain text (never Markdown — what the user
+ * typed is shown exactly), assistant text as safe Markdown, the branch arrows, copy / regenerate
+ * / edit actions, the answer's stats and the context note. Selects only its own message and,
+ * for the answer being streamed, the streamed text.
+ */
+import { memo, useState, type KeyboardEvent } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { useAppStore } from '../store';
+import type { GenerationStats } from '../engine/types';
+import type { ContextNote, MessageNode } from '../conversations/types';
+import { Markdown } from './Markdown';
+import { CopyButton } from './CopyButton';
+
+function useSiblings(conversationId: string, message: MessageNode) {
+  return useAppStore(
+    useShallow((s) => {
+      const ids = s.conversations[conversationId]?.messages.filter((m) => m.parentId === message.parentId).map((m) => m.id) ?? [];
+      return ids;
+    }),
+  );
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+
+export function Stats({ stats }: { stats: GenerationStats }) {
+  const stop = { eos: 'finished', 'max-tokens': 'hit the max new tokens', aborted: 'stopped', 'context-full': 'context full' }[stats.stopReason];
+  return (
+    <p className="stats" data-testid="message-stats">
+      <span>first token {Math.round(stats.timeToFirstTokenMs)} ms</span>
+      <span>prefill {fmt(stats.prefillTokensPerSec)} tok/s</span>
+      <span>decode {fmt(stats.decodeTokensPerSec)} tok/s</span>
+      <span>
+        {stats.promptTokens} prompt + {stats.newTokens} new tokens
+      </span>
+      <span>{stop}</span>
+    </p>
+  );
+}
+
+function ContextNotice({ note }: { note: ContextNote }) {
+  return (
+    <p className="notice" role="note">
+      {note.droppedMessages} older {note.droppedMessages === 1 ? 'message was' : 'messages were'} left out so the conversation fits the model&apos;s {note.contextLimit}-token context (the system prompt is always kept).
+    </p>
+  );
+}
+
+function BranchArrows({ conversationId, message, kind }: { conversationId: string; message: MessageNode; kind: string }) {
+  const ids = useSiblings(conversationId, message);
+  const selectBranch = useAppStore((s) => s.selectBranch);
+  const busy = useAppStore((s) => s.chat.streaming !== null);
+  if (ids.length < 2) return null;
+  const i = ids.indexOf(message.id);
+  return (
+    <span className="branches" role="group" aria-label={`${kind} versions`}>
+      <button type="button" className="small" disabled={busy || i <= 0} aria-label={`Previous ${kind.toLowerCase()} version`} onClick={() => void selectBranch(ids[i - 1])}>
+        ‹
+      </button>
+      <span data-testid="branch-position">
+        {i + 1} / {ids.length}
+      </span>
+      <button type="button" className="small" disabled={busy || i >= ids.length - 1} aria-label={`Next ${kind.toLowerCase()} version`} onClick={() => void selectBranch(ids[i + 1])}>
+        ›
+      </button>
+    </span>
+  );
+}
+
+function EditBox({ initial, onDone }: { initial: string; onDone: (text: string | null) => void }) {
+  const [text, setText] = useState(initial);
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      if (text.trim()) onDone(text);
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      onDone(null);
+    }
+  };
+  return (
+    <form
+      className="edit-box"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (text.trim()) onDone(text);
+      }}
+    >
+      {/* Focus moves here when editing starts: the user asked for it by pressing Edit. */}
+      <textarea aria-label="Edit message" value={text} autoFocus rows={Math.min(10, text.split('\n').length + 1)} onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={!text.trim()}>
+          Send edit
+        </button>
+        <button type="button" onClick={() => onDone(null)}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export const MessageItem = memo(function MessageItem({ conversationId, message }: { conversationId: string; message: MessageNode }) {
+  const streamText = useAppStore((s) => (s.chat.streaming?.messageId === message.id ? s.chat.streaming.text : null));
+  const busy = useAppStore((s) => s.chat.streaming !== null);
+  const regenerate = useAppStore((s) => s.regenerate);
+  const edit = useAppStore((s) => s.edit);
+  const [editing, setEditing] = useState(false);
+  const isUser = message.role === 'user';
+  const streaming = streamText !== null;
+  const text = streaming ? streamText : message.content;
+  const who = isUser ? 'You' : 'Phi-3';
+
+  return (
+    <article className={`message ${message.role}`} aria-label={`${who} said`} data-testid={`message-${message.role}`}>
+      <header className="message-head">
+        <span className="who">{who}</span>
+        <BranchArrows conversationId={conversationId} message={message} kind={isUser ? 'Question' : 'Answer'} />
+      </header>
+      {message.context && <ContextNotice note={message.context} />}
+      {editing ? (
+        <EditBox
+          initial={message.content}
+          onDone={(t) => {
+            setEditing(false);
+            if (t !== null) void edit(message.id, t);
+          }}
+        />
+      ) : isUser ? (
+        <p className="user-text">{text}</p>
+      ) : streaming && !text ? (
+        <p className="thinking">Thinking…</p>
+      ) : (
+        <Markdown text={text} />
+      )}
+      {message.error && (
+        <p className="error" role="alert">
+          {message.error}
+        </p>
+      )}
+      {!streaming && message.stats && <Stats stats={message.stats} />}
+      {!streaming && !editing && (
+        <div className="actions" role="group" aria-label={`Actions for this ${isUser ? 'question' : 'answer'}`}>
+          <CopyButton text={message.content} label={isUser ? 'Copy question' : 'Copy answer'} />
+          {isUser ? (
+            <button type="button" className="small" disabled={busy} onClick={() => setEditing(true)}>
+              Edit
+            </button>
+          ) : (
+            <button type="button" className="small" disabled={busy} onClick={() => void regenerate(message.id)}>
+              Regenerate
+            </button>
+          )}
+        </div>
+      )}
+    </article>
+  );
+});

@@ -1,0 +1,110 @@
+/**
+ * The open conversation's settings in a modal dialog: system prompt and sampling. Nothing is
+ * applied until every field is valid; each bad field shows its message (which quotes the bad
+ * value) next to it and is marked aria-invalid. Defaults come from DEFAULT_SETTINGS.
+ */
+import { useEffect, useRef, useState } from 'react';
+import { useAppStore } from '../store';
+import { draftFrom, type SettingsDraft } from '../store/settingsSlice';
+import { DEFAULT_SETTINGS } from '../conversations/tree';
+import { NUMERIC_KEYS, SETTING_LIMITS, type SettingsErrors } from '../conversations/settings';
+
+function SettingsForm({ onClose }: { onClose: () => void }) {
+  const current = useAppStore((s) => (s.activeId ? s.conversations[s.activeId]?.settings : undefined)) ?? DEFAULT_SETTINGS;
+  const save = useAppStore((s) => s.saveSettings);
+  const [draft, setDraft] = useState<SettingsDraft>(() => draftFrom(current));
+  const [errors, setErrors] = useState<SettingsErrors>({});
+  const set = (key: keyof SettingsDraft, value: string) => setDraft((d) => ({ ...d, [key]: value }));
+
+  return (
+    <form
+      noValidate
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const r = await save(draft);
+        if (r.ok) onClose();
+        else setErrors(r.errors);
+      }}
+    >
+      <h2 id="settings-title">Conversation settings</h2>
+      <label htmlFor="set-systemPrompt">System prompt</label>
+      <textarea
+        id="set-systemPrompt"
+        rows={4}
+        value={draft.systemPrompt}
+        onChange={(e) => set('systemPrompt', e.target.value)}
+        aria-invalid={errors.systemPrompt ? true : undefined}
+        aria-describedby={errors.systemPrompt ? 'err-systemPrompt' : undefined}
+      />
+      {errors.systemPrompt && (
+        <p id="err-systemPrompt" className="error">
+          {errors.systemPrompt}
+        </p>
+      )}
+      <div className="settings-grid">
+        {NUMERIC_KEYS.map((key) => {
+          const l = SETTING_LIMITS[key];
+          return (
+            <div key={key} className="field">
+              <label htmlFor={`set-${key}`}>{l.label}</label>
+              <input
+                id={`set-${key}`}
+                inputMode={l.integer ? 'numeric' : 'decimal'}
+                value={draft[key]}
+                onChange={(e) => set(key, e.target.value)}
+                aria-invalid={errors[key] ? true : undefined}
+                aria-describedby={`hint-${key}${errors[key] ? ` err-${key}` : ''}`}
+              />
+              <small id={`hint-${key}`}>
+                {l.min}–{l.max}; {l.hint}
+              </small>
+              {errors[key] && (
+                <p id={`err-${key}`} className="error">
+                  {errors[key]}
+                </p>
+              )}
+            </div>
+          );
+        })}
+      </div>
+      {errors.other && (
+        <p className="error" role="alert">
+          {errors.other}
+        </p>
+      )}
+      {Object.keys(errors).length > 0 && (
+        <p className="error" role="alert">
+          Nothing was saved: fix the {Object.keys(errors).length === 1 ? 'field' : `${Object.keys(errors).length} fields`} marked above.
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" className="primary">
+          Save
+        </button>
+        <button type="button" onClick={() => setDraft(draftFrom(DEFAULT_SETTINGS))}>
+          Reset to defaults
+        </button>
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function SettingsPanel() {
+  const open = useAppStore((s) => s.settingsOpen);
+  const setOpen = useAppStore((s) => s.setSettingsOpen);
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return (
+    <dialog ref={ref} className="settings-dialog" aria-labelledby="settings-title" onClose={() => setOpen(false)}>
+      {open && <SettingsForm onClose={() => setOpen(false)} />}
+    </dialog>
+  );
+}

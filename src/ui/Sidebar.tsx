@@ -1,0 +1,210 @@
+/**
+ * The conversation list: new, search (titles and text), open, rename, delete (with an inline
+ * confirmation), and import / export of all conversations. Each row is a button to open the
+ * conversation plus named buttons for its actions, so everything works from the keyboard.
+ */
+import { useRef, useState, type KeyboardEvent } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { useAppStore } from '../store';
+import { searchConversations } from '../conversations/search';
+import { downloadFile } from './download';
+
+// Remembers the last search so token-by-token store updates do not re-run it.
+let memo: { conversations: unknown; query: string; ids: string[] } | null = null;
+
+function useListed() {
+  return useAppStore(
+    useShallow((s) => {
+      if (memo?.conversations !== s.conversations || memo.query !== s.search) {
+        memo = { conversations: s.conversations, query: s.search, ids: searchConversations(Object.values(s.conversations), s.search).map((c) => c.id) };
+      }
+      return memo.ids;
+    }),
+  );
+}
+
+function Row({ id, onOpen }: { id: string; onOpen: () => void }) {
+  const title = useAppStore((s) => s.conversations[id]?.title ?? '');
+  const active = useAppStore((s) => s.activeId === id);
+  const select = useAppStore((s) => s.selectConversation);
+  const rename = useAppStore((s) => s.renameConversation);
+  const remove = useAppStore((s) => s.deleteConversation);
+  const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete'>('view');
+  const [draft, setDraft] = useState(title);
+  const [error, setError] = useState<string | null>(null);
+  const openRef = useRef<HTMLButtonElement>(null);
+
+  const save = async () => {
+    const err = await rename(id, draft);
+    setError(err);
+    if (!err) {
+      setMode('view');
+      requestAnimationFrame(() => openRef.current?.focus());
+    }
+  };
+  const onKey = (e: KeyboardEvent<HTMLInputElement>) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      void save();
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      setMode('view');
+      setError(null);
+    }
+  };
+
+  if (mode === 'rename') {
+    return (
+      <li className="conv-row editing">
+        <input
+          aria-label={`New title for "${title}"`}
+          value={draft}
+          // Focus follows the user's own request to rename.
+          autoFocus
+          onChange={(e) => setDraft(e.target.value)}
+          onKeyDown={onKey}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `rename-error-${id}` : undefined}
+        />
+        <button type="button" className="small" onClick={() => void save()}>
+          Save
+        </button>
+        <button type="button" className="small" onClick={() => setMode('view')}>
+          Cancel
+        </button>
+        {error && (
+          <p id={`rename-error-${id}`} className="error" role="alert">
+            {error}
+          </p>
+        )}
+      </li>
+    );
+  }
+  if (mode === 'confirm-delete') {
+    return (
+      <li className="conv-row confirm">
+        <span>Delete &ldquo;{title}&rdquo;?</span>
+        <button type="button" className="small danger" autoFocus onClick={() => void remove(id)}>
+          Delete
+        </button>
+        <button type="button" className="small" onClick={() => setMode('view')}>
+          Keep
+        </button>
+      </li>
+    );
+  }
+  return (
+    <li className={`conv-row${active ? ' active' : ''}`}>
+      <button
+        ref={openRef}
+        type="button"
+        className="conv-open"
+        aria-current={active ? 'page' : undefined}
+        onClick={() => {
+          select(id);
+          onOpen();
+        }}
+      >
+        {title}
+      </button>
+      <button
+        type="button"
+        className="small icon"
+        aria-label={`Rename "${title}"`}
+        title="Rename"
+        onClick={() => {
+          setDraft(title);
+          setMode('rename');
+        }}
+      >
+        ✎
+      </button>
+      <button type="button" className="small icon" aria-label={`Delete "${title}"`} title="Delete" onClick={() => setMode('confirm-delete')}>
+        🗑
+      </button>
+    </li>
+  );
+}
+
+function ImportExport() {
+  const importConversations = useAppStore((s) => s.importConversations);
+  const exportConversations = useAppStore((s) => s.exportConversations);
+  const count = useAppStore((s) => Object.keys(s.conversations).length);
+  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  const fileRef = useRef<HTMLInputElement>(null);
+  return (
+    <div className="import-export">
+      <div className="actions">
+        <button type="button" disabled={count === 0} onClick={() => downloadFile(exportConversations('all', 'json'))}>
+          Export all (JSON)
+        </button>
+        <button type="button" disabled={count === 0} onClick={() => downloadFile(exportConversations('all', 'md'))}>
+          Export all (Markdown)
+        </button>
+        <button type="button" onClick={() => fileRef.current?.click()}>
+          Import JSON…
+        </button>
+      </div>
+      <input
+        ref={fileRef}
+        type="file"
+        accept="application/json,.json"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-label="Import conversations from a JSON file"
+        data-testid="import-file"
+        onChange={async (e) => {
+          const file = e.target.files?.[0];
+          e.target.value = '';
+          if (!file) return;
+          const r = await importConversations(await file.text());
+          setResult(r.ok ? { ok: true, text: `Imported ${r.count} conversation${r.count === 1 ? '' : 's'}.` } : { ok: false, text: r.error });
+        }}
+      />
+      {result && (
+        <p className={result.ok ? 'status' : 'error'} role={result.ok ? 'status' : 'alert'} data-testid="import-result">
+          {result.text}
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
+  const ids = useListed();
+  const search = useAppStore((s) => s.search);
+  const setSearch = useAppStore((s) => s.setSearch);
+  const newConversation = useAppStore((s) => s.newConversation);
+  const loadState = useAppStore((s) => s.loadState);
+  const storageError = useAppStore((s) => s.storageError);
+  return (
+    <nav className="sidebar" aria-label="Conversations">
+      <button
+        type="button"
+        className="primary new-chat"
+        onClick={() => {
+          void newConversation();
+          onNavigate();
+        }}
+      >
+        New chat
+      </button>
+      <div role="search" className="search">
+        <input type="search" aria-label="Search conversations" placeholder="Search titles and messages" value={search} onChange={(e) => setSearch(e.target.value)} />
+      </div>
+      {storageError && (
+        <p className="error" role="alert">
+          {storageError}
+        </p>
+      )}
+      {loadState === 'loading' && <p role="status">Loading conversations…</p>}
+      <ul className="conv-list" aria-label="Saved conversations">
+        {ids.map((id) => (
+          <Row key={id} id={id} onOpen={onNavigate} />
+        ))}
+      </ul>
+      {loadState === 'ready' && ids.length === 0 && <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p>}
+      <ImportExport />
+    </nav>
+  );
+}
