@@ -1,11 +1,29 @@
 /**
  * The UI's only way to reach the engine: a typed client over the engine worker.
- * Each call gets a request id and resolves with the matching response; errors arrive as
- * `{name, code, message}` and are rethrown as `WorkerError` with the same code.
+ * Each call gets a request id and resolves with the matching response; events (download progress,
+ * tokens) go to the callback given with the request; errors arrive as `{name, code, message}` and
+ * are rethrown as `WorkerError` with the same code.
+ *
+ * Liveness: the client pings the worker every `heartbeatMs`; a worker `error` event or no pong
+ * within `deadAfterMs` marks it dead — every pending call fails with `WORKER_DEAD`, `onDead`
+ * listeners run, and `restart()` starts a fresh worker (which reloads from IndexedDB, no network).
+ * Rule: never resolve a request from an event; only the terminal response settles it.
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
-import type { WorkerRequest, WorkerResponse } from './protocol';
+import {
+  isEvent,
+  type CachedModel,
+  type CatalogEntry,
+  type DownloadProgress,
+  type DownloadStats,
+  type DownloadTuning,
+  type ModelRef,
+  type StorageEstimateResult,
+  type WorkerEvent,
+  type WorkerRequest,
+  type WorkerResponse,
+} from './protocol';
 
 export class WorkerError extends Error {
   override readonly name = 'WorkerError';
@@ -14,22 +32,94 @@ export class WorkerError extends Error {
   }
 }
 
-type Pending = { resolve: (msg: WorkerResponse) => void; reject: (err: WorkerError) => void };
+type Pending = { resolve: (msg: WorkerResponse) => void; reject: (err: WorkerError) => void; onEvent?: (ev: WorkerEvent) => void };
+
+export interface DownloadHandle {
+  id: number;
+  done: Promise<{ model: CachedModel; stats: DownloadStats }>;
+  /** Stops fetching; the stored bytes stay and a later download resumes from them. */
+  pause(): void;
+  /** Stops and deletes what was stored for the model. */
+  cancel(modelId: string): Promise<void>;
+}
+
+export interface ClientOptions {
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+  /** IndexedDB database for the worker's store (tests isolate with it). */
+  dbName?: string;
+}
+
+const defaultFactory = () => new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
 
 export class EngineClient {
-  private worker: Worker;
+  private worker!: Worker;
   private nextId = 1;
   private pending = new Map<number, Pending>();
+  private lastPong = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private dead = false;
+  private deadListeners = new Set<(err: WorkerError) => void>();
 
-  constructor(factory: () => Worker = () => new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' })) {
-    this.worker = factory();
+  constructor(
+    private readonly factory: () => Worker = defaultFactory,
+    private readonly opts: ClientOptions = {},
+  ) {
+    this.start();
+  }
+
+  private start(): void {
+    this.dead = false;
+    this.worker = this.factory();
     this.worker.onmessage = (ev: MessageEvent<WorkerResponse>) => this.dispatch(ev.data);
-    this.worker.onerror = (ev) => this.failAll(new WorkerError('INTERNAL', `The engine worker crashed: ${ev.message}`));
+    this.worker.onerror = (ev) => this.markDead(`The engine worker crashed: ${ev.message || 'script error'}`);
+    this.worker.onmessageerror = () => this.markDead('The engine worker sent a message that could not be read.');
+    if (this.opts.dbName) void this.request((id) => ({ type: 'configure', id, dbName: this.opts.dbName }), 'configured').catch(() => undefined);
+    this.lastPong = Date.now();
+    const beat = this.opts.heartbeatMs ?? 2000;
+    const deadAfter = this.opts.deadAfterMs ?? 4 * beat;
+    this.timer = setInterval(() => {
+      if (Date.now() - this.lastPong > deadAfter) return this.markDead(`The engine worker stopped answering (no heartbeat for ${deadAfter} ms).`);
+      this.worker.postMessage({ type: 'ping', id: 0 } satisfies WorkerRequest);
+    }, beat);
+  }
+
+  private markDead(message: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    clearInterval(this.timer);
+    const err = new WorkerError('WORKER_DEAD', `${message} Restart it to continue; cached models reload from this device.`);
+    this.failAll(err);
+    for (const l of this.deadListeners) l(err);
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  /** Called once per death of the worker. Returns an unsubscribe function. */
+  onDead(listener: (err: WorkerError) => void): () => void {
+    this.deadListeners.add(listener);
+    return () => this.deadListeners.delete(listener);
+  }
+
+  /** Terminates the current worker (if any is left) and starts a fresh one. */
+  restart(): void {
+    clearInterval(this.timer);
+    this.worker.terminate();
+    this.failAll(new WorkerError('WORKER_DEAD', 'The engine worker was restarted.'));
+    this.start();
   }
 
   private dispatch(msg: WorkerResponse): void {
+    this.lastPong = Date.now();
+    if (msg.type === 'pong' && msg.id === 0) return;
     const p = this.pending.get(msg.id);
     if (!p) return;
+    if (isEvent(msg)) {
+      p.onEvent?.(msg);
+      return;
+    }
     this.pending.delete(msg.id);
     if (msg.type === 'error') p.reject(new WorkerError(msg.error.code, msg.error.message));
     else p.resolve(msg);
@@ -43,25 +133,86 @@ export class EngineClient {
   private request<T extends WorkerResponse['type']>(
     build: (id: number) => WorkerRequest,
     expect: T,
-  ): Promise<Extract<WorkerResponse, { type: T }>> {
+    onEvent?: (ev: WorkerEvent) => void,
+    transfer: Transferable[] = [],
+  ): Promise<Extract<WorkerResponse, { type: T }>> & { id: number } {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const promise = new Promise<Extract<WorkerResponse, { type: T }>>((resolve, reject) => {
+      if (this.dead) return reject(new WorkerError('WORKER_DEAD', 'The engine worker is not running; restart it.'));
       this.pending.set(id, {
         resolve: (msg) => {
           if (msg.type === expect) resolve(msg as Extract<WorkerResponse, { type: T }>);
           else reject(new WorkerError('INTERNAL', `expected ${expect}, got ${msg.type}`));
         },
         reject,
+        onEvent,
       });
-      this.worker.postMessage(build(id));
+      this.worker.postMessage(build(id), transfer);
     });
+    return Object.assign(promise, { id });
+  }
+
+  /** Stops a running request by id (it then fails with code ABORTED). */
+  abort(target: number): void {
+    if (!this.dead) this.worker.postMessage({ type: 'abort', id: this.nextId++, target } satisfies WorkerRequest);
   }
 
   async probe(): Promise<GpuProbe> {
     return (await this.request((id) => ({ type: 'probe', id }), 'probe-result')).probe;
   }
 
+  async ping(): Promise<void> {
+    await this.request((id) => ({ type: 'ping', id }), 'pong');
+  }
+
+  async catalog(): Promise<CatalogEntry[]> {
+    return (await this.request((id) => ({ type: 'catalog', id }), 'catalog-result')).entries;
+  }
+
+  async listCached(): Promise<CachedModel[]> {
+    return (await this.request((id) => ({ type: 'list-cached', id }), 'cached-result')).models;
+  }
+
+  download(model: ModelRef, hub: string, opts: { tuning?: DownloadTuning; onProgress?: (p: DownloadProgress) => void } = {}): DownloadHandle {
+    const req = this.request(
+      (id) => ({ type: 'download', id, model, hub, tuning: opts.tuning }),
+      'download-done',
+      (ev) => {
+        if (ev.type === 'download-progress') opts.onProgress?.(ev.progress);
+      },
+    );
+    return {
+      id: req.id,
+      done: req.then(({ model: m, stats }) => ({ model: m, stats })),
+      pause: () => this.abort(req.id),
+      cancel: async (modelId: string) => {
+        this.abort(req.id);
+        await req.catch(() => undefined);
+        await this.deleteModel(modelId);
+      },
+    };
+  }
+
+  async deleteModel(modelId: string): Promise<void> {
+    await this.request((id) => ({ type: 'delete-model', id, modelId }), 'deleted');
+  }
+
+  async deleteAll(): Promise<void> {
+    await this.request((id) => ({ type: 'delete-all', id }), 'deleted');
+  }
+
+  async estimate(): Promise<StorageEstimateResult> {
+    return (await this.request((id) => ({ type: 'estimate', id }), 'estimate-result')).estimate;
+  }
+
+  async persist(): Promise<{ persisted: boolean; wasPersisted: boolean }> {
+    const r = await this.request((id) => ({ type: 'persist', id }), 'persist-result');
+    return { persisted: r.persisted, wasPersisted: r.wasPersisted };
+  }
+
   terminate(): void {
+    clearInterval(this.timer);
+    this.dead = true;
     this.worker.terminate();
     this.failAll(new WorkerError('ABORTED', 'The engine worker was stopped.'));
   }

@@ -3,16 +3,99 @@
  * Requests carry an `id`; every response and event names the request it belongs to. Add a message
  * by extending the unions here: both ends `switch` exhaustively, so the compiler finds every place
  * that must handle it. No `any`, no casts of payloads.
+ *
+ * Cancelling is explicit: `abort` names the request to stop (a download keeps the bytes it has
+ * stored, so aborting is "pause"; the client's cancel is abort + delete-model). Binaries (local
+ * model files) travel as `File` objects, which the structured clone shares without copying.
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
+import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../engine/types';
+import type { CatalogEntry } from '../storage/catalog';
+import type { DownloadProgress, DownloadStats } from '../storage/downloader';
+import type { CachedModel, StorageEstimateResult } from '../storage/model-store';
+
+export type { CachedModel, CatalogEntry, DownloadProgress, DownloadStats, StorageEstimateResult };
+
+/** Which model a download or load names. */
+export type ModelRef =
+  /** A catalog id, or a Hub repo id with an optional folder (`org/name[/folder]`), as `?model=` takes. */
+  | { kind: 'hub'; model: string }
+  /** Files picked or dropped by the user; nothing is uploaded. Paths are relative to the picked folder. */
+  | { kind: 'local'; name: string; files: Array<{ path: string; file: File }> };
+
+/** Downloader knobs; the defaults suit users, tests shrink the chunks. */
+export interface DownloadTuning {
+  chunkSize?: number;
+  parallel?: number;
+  maxRetries?: number;
+  backoffMs?: number;
+}
 
 export type WorkerRequest =
   | { type: 'probe'; id: number }
-  | { type: 'abort'; id: number; target: number };
+  | { type: 'abort'; id: number; target: number }
+  | { type: 'ping'; id: number }
+  /** Optional first message: which IndexedDB database the store uses (tests isolate with it). */
+  | { type: 'configure'; id: number; dbName?: string }
+  | { type: 'catalog'; id: number }
+  | { type: 'list-cached'; id: number }
+  | { type: 'download'; id: number; model: ModelRef; hub: string; tuning?: DownloadTuning }
+  | { type: 'delete-model'; id: number; modelId: string }
+  | { type: 'delete-all'; id: number }
+  | { type: 'estimate'; id: number }
+  | { type: 'persist'; id: number }
+  // Wired later by the engine work (src/engine/types.ts); the worker answers NOT_IMPLEMENTED today.
+  | { type: 'load'; id: number; modelId: string; engine: EngineKind }
+  | { type: 'generate'; id: number; messages: ChatMessage[]; options: GenerateOptions };
 
 export type WorkerResponse =
   | { type: 'probe-result'; id: number; probe: GpuProbe }
+  | { type: 'pong'; id: number }
+  | { type: 'configured'; id: number }
+  | { type: 'catalog-result'; id: number; entries: CatalogEntry[] }
+  | { type: 'cached-result'; id: number; models: CachedModel[] }
+  /** Event: zero or more before `download-done`. */
+  | { type: 'download-progress'; id: number; progress: DownloadProgress }
+  | { type: 'download-done'; id: number; model: CachedModel; stats: DownloadStats }
+  | { type: 'deleted'; id: number }
+  | { type: 'estimate-result'; id: number; estimate: StorageEstimateResult }
+  | { type: 'persist-result'; id: number; persisted: boolean; wasPersisted: boolean }
+  /** Event: load phases ('load' to GPU, 'compile' shaders) reuse the download progress record. */
+  | { type: 'load-progress'; id: number; progress: DownloadProgress }
+  | { type: 'load-done'; id: number; info: ModelInfo }
+  /** Event: one per generated token, pushed as it is produced. */
+  | { type: 'token'; id: number; token: TokenEvent }
+  | { type: 'generate-done'; id: number; stats: GenerationStats }
   | { type: 'error'; id: number; error: SerializedError };
 
 export type RequestType = WorkerRequest['type'];
+
+/** Responses that are events: they do not settle the request they name. */
+export type WorkerEvent = Extract<WorkerResponse, { type: 'download-progress' | 'load-progress' | 'token' }>;
+
+export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
+  switch (msg.type) {
+    case 'download-progress':
+    case 'load-progress':
+    case 'token':
+      return true;
+    case 'probe-result':
+    case 'pong':
+    case 'configured':
+    case 'catalog-result':
+    case 'cached-result':
+    case 'download-done':
+    case 'deleted':
+    case 'estimate-result':
+    case 'persist-result':
+    case 'load-done':
+    case 'generate-done':
+    case 'error':
+      return false;
+    default: {
+      const unreachable: never = msg;
+      return unreachable;
+    }
+  }
+}
