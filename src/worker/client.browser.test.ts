@@ -39,7 +39,10 @@ describe('engine client ↔ worker (real module worker, real IndexedDB, local Hu
     const first = client.download({ kind: 'hub', model }, hub.url, { tuning, onProgress: (p) => seen.push(p) });
     await new Promise<void>((resolve) => {
       const t = setInterval(() => {
-        if (seen.some((p) => p.phase === 'download' && p.doneBytes > 500_000)) clearInterval(t), resolve();
+        if (seen.some((p) => p.phase === 'download' && p.doneBytes > 500_000)) {
+          clearInterval(t);
+          resolve();
+        }
       }, 20);
     });
     first.pause();
