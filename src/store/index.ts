@@ -30,6 +30,7 @@ import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
 import { createChatSlice, type ChatSlice } from './chatSlice';
+import { createModelSlice, type ModelService, type ModelSlice } from './modelSlice';
 
 export interface PromptCount {
   perMessage: number[];
@@ -49,9 +50,11 @@ export interface Services {
   conversations: ConversationRepo;
   /** Milliseconds since the epoch; injected so tests control timestamps. */
   now: () => number;
+  /** The worker client's model calls (catalog, download, cache); optional so chat tests need none. */
+  models?: () => ModelService;
 }
 
-export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice;
+export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
 
 export function createAppStore(services: Services) {
   return create<AppState>()((...a) => ({
@@ -59,6 +62,7 @@ export function createAppStore(services: Services) {
     ...createConversationsSlice(services)(...a),
     ...createSettingsSlice(services)(...a),
     ...createChatSlice(services)(...a),
+    ...createModelSlice(services.models ?? (() => workerClient()))(...a),
   }));
 }
 
@@ -72,9 +76,11 @@ function engineService(client: EngineClient): EngineService {
   return { probe: () => client.probe(), countTokens: notYet, generate: notYet };
 }
 
+let worker: EngineClient | undefined;
+const workerClient = () => (worker ??= new EngineClient());
 let client: EngineService | undefined;
 export const useAppStore = createAppStore({
-  engine: () => (client ??= engineService(new EngineClient())),
+  engine: () => (client ??= engineService(workerClient())),
   conversations: new IdbConversationRepo(),
   now: () => Date.now(),
 });

@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
 import { GpuStatus } from './GpuStatus';
+import { ModelPanel } from './ModelPanel';
 import { Sidebar } from './Sidebar';
 import { ChatView } from './ChatView';
 import { SettingsPanel } from './SettingsPanel';
@@ -45,6 +46,7 @@ export function App() {
         <aside id="model-column" className="model-column" aria-label="Model">
           <p className="tagline">Phi-3 Mini runs entirely in this tab, on your GPU. Nothing leaves your machine.</p>
           <GpuStatus />
+          <ModelPanel />
         </aside>
       </div>
       <SettingsPanel />

@@ -1,0 +1,176 @@
+/**
+ * The model panel: choose a model (catalog, a Hub repo id, or a local folder), download it with
+ * progress, pause/resume/cancel, see what is cached and how much storage is left, ask for
+ * persistent storage, and restart the engine worker if it died.
+ * Rule: state and actions come only from `useAppStore`; no storage or worker imports here.
+ */
+import { useEffect, useState } from 'react';
+import { useAppStore } from '../store';
+import { modelIdOf } from '../store/modelSlice';
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+function eta(sec: number | null): string {
+  if (sec === null || !Number.isFinite(sec)) return '';
+  if (sec < 60) return `${Math.ceil(sec)} s left`;
+  return `${Math.floor(sec / 60)} min ${Math.ceil(sec % 60)} s left`;
+}
+
+export function ModelPanel() {
+  const m = useAppStore((s) => s.model);
+  const initModels = useAppStore((s) => s.initModels);
+  const selectModel = useAppStore((s) => s.selectModel);
+  const download = useAppStore((s) => s.downloadModel);
+  const importLocal = useAppStore((s) => s.importLocalModel);
+  const pause = useAppStore((s) => s.pauseDownload);
+  const cancel = useAppStore((s) => s.cancelDownload);
+  const deleteModel = useAppStore((s) => s.deleteModel);
+  const deleteAll = useAppStore((s) => s.deleteAllModels);
+  const persist = useAppStore((s) => s.requestPersist);
+  const restart = useAppStore((s) => s.restartWorker);
+  const [custom, setCustom] = useState('');
+
+  useEffect(() => {
+    void initModels();
+  }, [initModels]);
+
+  const entry = m.catalog.find((e) => e.id === m.selected);
+  const name = entry?.name ?? m.selected;
+  const cached = m.cached.find((c) => c.modelId === modelIdOf(m.selected));
+  const p = m.progress;
+  const busy = m.status === 'downloading';
+
+  let status: string;
+  if (m.workerDead) status = 'The engine worker stopped';
+  else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
+  else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', done: 'Finishing…' }[p.phase] : 'Starting…';
+  else if (m.status === 'cached') status = 'Cached on this device and verified';
+  else if (m.status === 'paused') status = `Paused: ${mb(cached?.storedBytes ?? 0)} of ${mb(cached?.totalBytes ?? 0)} stored`;
+  else if (m.status === 'error') status = 'Download failed';
+  else status = 'Not downloaded';
+
+  return (
+    <section aria-label="Model panel" className="model-panel">
+      <h2>Model</h2>
+      <label>
+        Model{' '}
+        <select value={m.selected} disabled={busy} onChange={(e) => selectModel(e.target.value)}>
+          {m.catalog.map((e) => (
+            <option key={e.id} value={e.id}>
+              {e.name}
+            </option>
+          ))}
+          {!entry && <option value={m.selected}>{m.selected}</option>}
+        </select>
+      </label>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (custom.trim()) selectModel(custom.trim());
+        }}
+      >
+        <label>
+          Hub repo id <input value={custom} placeholder="org/name[/folder]" onChange={(e) => setCustom(e.target.value)} disabled={busy} />
+        </label>
+        <button type="submit" disabled={busy}>
+          Use repo
+        </button>
+      </form>
+      <label>
+        Local folder{' '}
+        <input
+          type="file"
+          multiple
+          disabled={busy}
+          {...{ webkitdirectory: '' }}
+          onChange={(e) => {
+            const files = [...(e.target.files ?? [])];
+            if (files.length) void importLocal(files);
+          }}
+        />
+      </label>
+      {entry && <p className="model-note">{entry.note}</p>}
+
+      <p role="status" data-testid="model-status">
+        {status}
+      </p>
+      {m.error && (
+        <p role="alert" data-testid="model-error">
+          {m.error.message}
+        </p>
+      )}
+      {m.workerDead && (
+        <button type="button" onClick={() => void restart()}>
+          Restart engine
+        </button>
+      )}
+
+      {busy ? (
+        <div>
+          <button type="button" onClick={pause}>
+            Pause
+          </button>{' '}
+          <button type="button" onClick={() => void cancel()}>
+            Cancel
+          </button>
+        </div>
+      ) : (
+        m.status !== 'cached' &&
+        !m.workerDead && (
+          <button type="button" onClick={() => void download()}>
+            {m.status === 'paused' ? `Resume download of ${name}` : `Download ${name}`}
+          </button>
+        )
+      )}
+
+      {busy && p && p.totalBytes > 0 && (
+        <div data-testid="model-progress">
+          <progress aria-label="Download progress" max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
+          <p>
+            {mb(p.doneBytes)} of {mb(p.totalBytes)}
+            {p.bytesPerSec > 0 && ` · ${mb(p.bytesPerSec)}/s · ${eta(p.etaSec)}`}
+            {p.verify && ` · verifying ${p.verify.path}`}
+          </p>
+          <ul className="model-files">
+            {p.files.map((f) => (
+              <li key={f.path}>
+                {f.path}: {mb(f.doneBytes)} / {mb(f.size)} {f.verified ? '✓' : ''}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+
+      <h3>Cached models</h3>
+      {m.cached.length === 0 ? (
+        <p>None yet.</p>
+      ) : (
+        <ul data-testid="cached-models">
+          {m.cached.map((c) => (
+            <li key={c.modelId}>
+              {c.name}: {mb(c.storedBytes)}
+              {c.complete ? ' (complete)' : ` of ${mb(c.totalBytes)} (partial)`}{' '}
+              <button type="button" disabled={busy} onClick={() => void deleteModel(c.modelId)} aria-label={`Delete ${c.name}`}>
+                Delete
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {m.cached.length > 1 && (
+        <button type="button" disabled={busy} onClick={() => void deleteAll()}>
+          Delete all models
+        </button>
+      )}
+      <p data-testid="storage-estimate">
+        {m.estimate ? `Storage: ${mb(m.estimate.usage)} used of ${mb(m.estimate.quota)} available to this site` : 'Storage estimate unavailable'}
+        {m.persisted !== undefined && (m.persisted ? ' · persistent' : ' · the browser may evict it under pressure')}
+      </p>
+      {!m.persisted && (
+        <button type="button" onClick={() => void persist()}>
+          Keep models (persistent storage)
+        </button>
+      )}
+    </section>
+  );
+}
