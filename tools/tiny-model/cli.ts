@@ -13,7 +13,8 @@ export const USAGE = `usage: npm run tiny-model -- --out <dir> [options]
   --zero-points                     asymmetric quantisation with packed zero points
   --accuracy-level 0|4              MatMulNBits accuracy_level (default 0)
   --layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N
-  --max-positions N --original-max-positions N --rope-theta X --seed N`;
+  --max-positions N --original-max-positions N --rope-theta X --seed N
+  --max-inline-bytes N              inline weight budget of the .onnx (default 1 GiB)`;
 
 const NUMERIC: Record<string, keyof TinyModelOptions> = {
   '--block-size': 'blockSize',
@@ -28,6 +29,7 @@ const NUMERIC: Record<string, keyof TinyModelOptions> = {
   '--original-max-positions': 'originalMaxPositions',
   '--rope-theta': 'ropeTheta',
   '--seed': 'seed',
+  '--max-inline-bytes': 'maxInlineBytes',
 };
 
 export function parseTinyModelArgs(argv: string[]): { out: string; options: Partial<TinyModelOptions>; help?: boolean } {

@@ -357,7 +357,18 @@ export function buildPhi3Graph(o: TinyModelOptions): ModelSpec {
     matMulNBits(ctx, '/lm_head/MatMulNBits', 'lm_head', normed, o.vocab, o.hidden, 4, true, 'logits');
   }
 
-  // External tensors first in the initializer list keep the _data file in embedding, lm_head order.
+  // Protobuf caps a message at 2 GiB, so (as in the published files) inline weights stop at a
+  // budget: caches and norms always stay inline, and layer projections past the budget go to the
+  // _data file, in order (so a spilled layer's later projections are external too).
+  const isProjection = (t: LazyTensor): boolean => t.name.includes('.MatMul.');
+  let inline = ctx.inits.filter((t) => !t.external && !isProjection(t)).reduce((sum, t) => sum + t.byteLength, 0);
+  let spilled = false;
+  for (const t of ctx.inits) {
+    if (t.external || !isProjection(t)) continue;
+    spilled ||= inline + t.byteLength > o.maxInlineBytes;
+    if (spilled) t.external = true;
+    else inline += t.byteLength;
+  }
   return {
     irVersion: 8,
     producerName: 'phi3-webgpu-chat tiny-model',

@@ -30,6 +30,8 @@ export interface TinyModelOptions {
   ropeTheta: number;
   rmsNormEps: number;
   seed: number;
+  /** Inline (raw_data) weight bytes allowed in the .onnx before the rest goes external. */
+  maxInlineBytes: number;
 }
 
 export const DEFAULT_OPTIONS: TinyModelOptions = {
@@ -50,6 +52,7 @@ export const DEFAULT_OPTIONS: TinyModelOptions = {
   ropeTheta: 10000,
   rmsNormEps: 1e-5,
   seed: 1,
+  maxInlineBytes: 1 << 30,
 };
 
 /** Fills defaults that depend on other options (128k sizes, kvHeads = heads) and validates. */
@@ -89,6 +92,7 @@ function validate(o: TinyModelOptions): void {
     bad(`GroupQueryAttention on onnxruntime's CPU needs head_dim (hidden/heads = ${headDim}) to be a multiple of 16`);
   if (o.context === '128k' && o.originalMaxPositions >= o.maxPositions)
     bad(`--original-max-positions ${o.originalMaxPositions} must be below --max-positions ${o.maxPositions} for 128k`);
+  if (!Number.isInteger(o.maxInlineBytes) || o.maxInlineBytes < 0) bad(`--max-inline-bytes must be a non-negative integer, got ${o.maxInlineBytes}`);
   if (!Number.isInteger(o.seed)) bad(`--seed must be an integer, got ${o.seed}`);
 }
 

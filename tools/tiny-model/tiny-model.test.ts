@@ -28,6 +28,7 @@ for (const layout of ['web2024', 'gqa', 'gqa-packed'] as const)
 cases.push({ label: 'gqa q4 kv_heads 1 < heads 4', options: { ...SMALL, layout: 'gqa', kvHeads: 1 } });
 cases.push({ label: 'gqa-packed q4f16 kv_heads 2 < heads 4', options: { ...SMALL, layout: 'gqa-packed', dtype: 'q4f16', kvHeads: 2 } });
 cases.push({ label: 'web2024 q4 block 128 + zero points (K padded)', options: { ...SMALL, layout: 'web2024', blockSize: 128, zeroPoints: true } });
+cases.push({ label: 'gqa q4 with a 290 kB inline budget (later layers external)', options: { ...SMALL, layout: 'gqa', maxInlineBytes: 290_000 } });
 cases.push({ label: 'gqa q4f16 block 16 + zero points, accuracy_level 4', options: { ...SMALL, layout: 'gqa', dtype: 'q4f16', blockSize: 16, zeroPoints: true, accuracyLevel: 4 } });
 
 let root = '';
@@ -119,22 +120,42 @@ describe.each(cases)('tiny model: $label', ({ label, options }) => {
     }
   });
 
-  it('keeps the embedding and lm_head external, the rest inline, with consistent shapes', async () => {
+  it('keeps the embedding, lm_head and weights past the inline budget external, with consistent shapes', async () => {
     const g = model.graph as onnx.GraphProto;
     const dataSize = (await stat(dataFile)).size;
     const location = `model_${o.dtype}.onnx_data`;
     let externalEnd = 0;
+    // Expected placement: caches and norms inline; projections inline until the budget is spent.
+    const rawLength = (t: onnx.ITensorProto): number => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL ? Number(t.externalData?.find((e) => e.key === 'length')?.value) : (t.rawData?.length ?? 0);
+    const alwaysExternal = (t: onnx.ITensorProto): boolean => t.name === 'model.embed_tokens.weight' || !!t.name?.startsWith('lm_head.');
+    const isProjection = (t: onnx.ITensorProto): boolean => !!t.name?.includes('.MatMul.') && !alwaysExternal(t);
+    let inlineBytes = g.initializer.filter((t) => !alwaysExternal(t) && !isProjection(t)).reduce((sum, t) => sum + rawLength(t), 0);
+    let spilled = false;
+    let spilledCount = 0;
     for (const t of g.initializer) {
-      const isExternal = t.name === 'model.embed_tokens.weight' || t.name?.startsWith('lm_head.');
+      let isExternal = alwaysExternal(t);
+      if (isProjection(t)) {
+        spilled ||= inlineBytes + rawLength(t) > o.maxInlineBytes;
+        if (spilled) spilledCount++;
+        else inlineBytes += rawLength(t);
+        isExternal = spilled;
+      }
       if (isExternal) {
-        expect(t.dataLocation).toBe(onnx.TensorProto.DataLocation.EXTERNAL);
+        expect(t.dataLocation, t.name ?? '').toBe(onnx.TensorProto.DataLocation.EXTERNAL);
         const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
         expect(kv.location).toBe(location);
         externalEnd = Math.max(externalEnd, Number(kv.offset) + Number(kv.length));
       } else {
-        expect(t.rawData?.length).toBeGreaterThan(0);
+        expect(t.rawData?.length, t.name ?? '').toBeGreaterThan(0);
       }
     }
+    expect(inlineBytes).toBeLessThanOrEqual(o.maxInlineBytes);
+    if (o.maxInlineBytes < 1 << 30) {
+      // The budget case: layer 0's projections inline, the last layer's down_proj external.
+      expect(spilledCount).toBeGreaterThan(0);
+      expect(g.initializer.find((t) => t.name === 'model.layers.0.attn.q_proj.MatMul.weight_Q4')?.rawData?.length).toBeGreaterThan(0);
+      expect(g.initializer.find((t) => t.name === `model.layers.${o.layers - 1}.mlp.down_proj.MatMul.weight_Q4`)?.dataLocation).toBe(onnx.TensorProto.DataLocation.EXTERNAL);
+    } else expect(spilledCount).toBe(0);
     expect(externalEnd).toBe(dataSize);
     const embed = g.initializer.find((t) => t.name === 'model.embed_tokens.weight');
     expect(embed?.dims?.map(num)).toEqual([o.vocab, o.hidden]);
