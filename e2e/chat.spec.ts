@@ -1,0 +1,259 @@
+/**
+ * The chat app without a model: conversations in IndexedDB (create, rename, search, delete,
+ * reload), settings validation, import/export, keyboard-only use of the composer, and a phone
+ * viewport. Generation itself is exercised by the integration spec with the real engine; here a
+ * sent message gets whatever the app really answers without a loaded model (an error notice).
+ * Screenshots go to $SCREENSHOT_DIR (default test-results/screenshots).
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+const SHOTS = process.env.SCREENSHOT_DIR ?? 'test-results/screenshots';
+
+const conversations = (page: Page) => page.getByRole('list', { name: 'Saved conversations' });
+const rowButtons = (page: Page) => conversations(page).locator('button.conv-open');
+const userText = (page: Page) => page.getByTestId('message-user').locator('.user-text');
+const composer = (page: Page) => page.getByRole('textbox', { name: 'Message' });
+
+async function send(page: Page, text: string) {
+  await composer(page).fill(text);
+  await composer(page).press('Enter');
+  await expect(userText(page).last()).toContainText(text.split('\n')[0]);
+}
+
+test('conversations: create, rename, search, delete, and they survive a reload', async ({ page }) => {
+  await page.goto('./');
+  await expect(page.getByRole('heading', { name: 'Phi-3 WebGPU Chat' })).toBeVisible();
+  await expect(page.getByText('No conversations yet.')).toBeVisible();
+
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await send(page, 'How do subgroups speed up reductions?');
+  // Without a model the app says so on the answer instead of inventing one.
+  await expect(page.getByTestId('message-assistant').getByRole('alert')).toBeVisible();
+  await expect(rowButtons(page)).toHaveText(['How do subgroups speed up reductions?']);
+
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await send(page, 'Write a haiku about tensors');
+  await page.getByRole('button', { name: 'Rename "Write a haiku about tensors"' }).click();
+  const title = page.getByRole('textbox', { name: 'New title for "Write a haiku about tensors"' });
+  await title.fill('   ');
+  await title.press('Enter');
+  await expect(page.getByRole('alert').filter({ hasText: 'A title cannot be empty.' })).toBeVisible();
+  await title.fill('Poetry');
+  await title.press('Enter');
+  await expect(rowButtons(page)).toHaveText(['Poetry', 'How do subgroups speed up reductions?']);
+  await expect(page.getByRole('button', { name: 'Poetry', exact: true })).toHaveAttribute('aria-current', 'page');
+
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await send(page, 'Third one about kernels');
+
+  // Search matches titles and message text.
+  const search = page.getByRole('searchbox', { name: 'Search conversations' });
+  await search.fill('tensors');
+  await expect(rowButtons(page)).toHaveText(['Poetry']);
+  await search.fill('SUBGROUPS');
+  await expect(rowButtons(page)).toHaveText(['How do subgroups speed up reductions?']);
+  await search.fill('nothing like this');
+  await expect(page.getByText('No conversation matches.')).toBeVisible();
+  await search.fill('');
+  await expect(rowButtons(page)).toHaveCount(3);
+
+  // Delete asks first; "Keep" keeps it.
+  await page.getByRole('button', { name: 'Delete "Third one about kernels"' }).click();
+  await page.getByRole('button', { name: 'Keep', exact: true }).click();
+  await expect(rowButtons(page)).toHaveCount(3);
+  await page.getByRole('button', { name: 'Delete "Third one about kernels"' }).click();
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(rowButtons(page)).toHaveText(['Poetry', 'How do subgroups speed up reductions?']);
+
+  await page.reload();
+  await expect(rowButtons(page)).toHaveText(['Poetry', 'How do subgroups speed up reductions?']);
+  await page.getByRole('button', { name: 'How do subgroups speed up reductions?', exact: true }).click();
+  await expect(userText(page)).toHaveText('How do subgroups speed up reductions?');
+  const stored = await page.evaluate(
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const req = indexedDB.open('phi3-chat');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const get = req.result.transaction('conversations').objectStore('conversations').getAll();
+          get.onsuccess = () => resolve((get.result as { title: string }[]).map((c) => c.title).sort());
+        };
+      }),
+  );
+  expect(stored).toEqual(['How do subgroups speed up reductions?', 'Poetry']);
+});
+
+test('keyboard only: Tab reaches the composer, Shift+Enter adds a line, Enter sends', async ({ page }) => {
+  await page.goto('./');
+  await expect(page.getByRole('heading', { name: 'Phi-3 WebGPU Chat' })).toBeVisible();
+  const order: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab');
+    const name = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return `${el?.tagName.toLowerCase()}:${el?.getAttribute('aria-label') ?? el?.textContent?.trim() ?? ''}`;
+    });
+    order.push(name);
+    if (name === 'textarea:Message') break;
+  }
+  expect(order.at(-1)).toBe('textarea:Message');
+  // The sidebar comes before the chat, and the chat's settings before the composer.
+  expect(order.indexOf('button:New chat')).toBeLessThan(order.indexOf('button:Settings'));
+  expect(order.indexOf('button:Settings')).toBeLessThan(order.length - 1);
+
+  await page.keyboard.type('first line');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('second line');
+  await expect(composer(page)).toHaveValue('first line\nsecond line');
+  await expect(page.getByRole('button', { name: 'Send' })).toBeEnabled();
+  await page.keyboard.press('Enter');
+  await expect(userText(page)).toHaveText('first line\nsecond line');
+  await expect(composer(page)).toHaveValue('');
+  await expect(composer(page)).toBeFocused();
+  // The answer has ended (no model): the button is "Send" again, never a stuck "Stop".
+  await expect(page.getByRole('button', { name: 'Stop' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Send' })).toBeDisabled();
+
+  // Edit-and-resend from the keyboard makes a branch with arrows.
+  await page.getByRole('button', { name: 'Edit' }).focus();
+  await page.keyboard.press('Enter');
+  const editBox = page.getByRole('textbox', { name: 'Edit message' });
+  await expect(editBox).toBeFocused();
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.type('edited question');
+  await page.keyboard.press('Enter');
+  await expect(userText(page)).toHaveText('edited question');
+  await expect(page.getByTestId('branch-position').first()).toHaveText('2 / 2');
+  await page.getByRole('button', { name: 'Previous question version' }).click();
+  await expect(userText(page)).toHaveText('first line\nsecond line');
+  await expect(page.getByTestId('branch-position').first()).toHaveText('1 / 2');
+});
+
+test('settings are validated with the bad value quoted, and saved per conversation', async ({ page }) => {
+  await page.goto('./');
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await page.getByRole('button', { name: 'Settings' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Conversation settings' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByLabel('Temperature')).toHaveValue('0.7');
+  await dialog.getByLabel('Temperature').fill('hot');
+  await dialog.getByLabel('Top-p').fill('1.5');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(dialog.getByText('Temperature must be a number from 0 to 2 (0 is greedy; higher is more random); got "hot".')).toBeVisible();
+  await expect(dialog.getByText('got "1.5".')).toBeVisible();
+  await expect(dialog.getByLabel('Temperature')).toHaveAttribute('aria-invalid', 'true');
+  await dialog.getByLabel('Temperature').fill('0');
+  await dialog.getByLabel('Top-p').fill('0.95');
+  await dialog.getByLabel('System prompt').fill('Answer in one sentence.');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(dialog).toBeHidden();
+  await page.reload();
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await expect(dialog.getByLabel('Temperature')).toHaveValue('0');
+  await expect(dialog.getByLabel('Top-p')).toHaveValue('0.95');
+  await expect(dialog.getByLabel('System prompt')).toHaveValue('Answer in one sentence.');
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+});
+
+const SAMPLE = {
+  format: 'phi3-webgpu-chat/conversations',
+  version: 1,
+  exportedAt: 1_764_000_000_000,
+  conversations: [
+    {
+      id: 'sample-1',
+      title: 'Imported sample (not model output)',
+      createdAt: 1_764_000_000_000,
+      updatedAt: 1_764_000_000_000,
+      settings: { systemPrompt: 'You are a helpful assistant.', temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.1, maxNewTokens: 512, seed: 42 },
+      messages: [
+        { id: 'u1', parentId: null, role: 'user', content: 'Compare prefill and decode, with a table and a code example.', createdAt: 1_764_000_000_001 },
+        {
+          id: 'a1',
+          parentId: 'u1',
+          role: 'assistant',
+          content:
+            '| phase | work | bound by |\n|---|---|---|\n| prefill | all prompt tokens at once | compute |\n| decode | one token per step | memory bandwidth |\n\n```ts\nconst tokensPerSec = bandwidth / bytesPerToken;\n```\n\nSee [the WebGPU spec](https://www.w3.org/TR/webgpu/).',
+          createdAt: 1_764_000_000_002,
+          stats: { promptTokens: 24, newTokens: 61, timeToFirstTokenMs: 180, prefillTokensPerSec: 410.5, decodeTokensPerSec: 38.2, stopReason: 'eos' },
+        },
+      ],
+      activeChild: { root: 'u1', u1: 'a1' },
+    },
+  ],
+};
+
+test('import: a bad file changes nothing; a good file renders Markdown; export downloads JSON', async ({ page }) => {
+  await page.goto('./');
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await send(page, 'Keep me');
+  const fileInput = page.getByTestId('import-file');
+  const bad = structuredClone(SAMPLE);
+  bad.conversations[0].messages[1].parentId = 'ghost';
+  await fileInput.setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bad)) });
+  await expect(page.getByTestId('import-result')).toHaveText(
+    'Nothing was imported. conversations[0].messages[1].parentId: "ghost" is not a message of this conversation.',
+  );
+  await expect(rowButtons(page)).toHaveText(['Keep me']);
+  await fileInput.setInputFiles({ name: 'x.json', mimeType: 'application/json', buffer: Buffer.from('{"format": "something else"') });
+  await expect(page.getByTestId('import-result')).toContainText('Nothing was imported. file: is not JSON');
+  await expect(rowButtons(page)).toHaveText(['Keep me']);
+
+  await fileInput.setInputFiles({ name: 'good.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(SAMPLE)) });
+  await expect(page.getByTestId('import-result')).toHaveText('Imported 1 conversation.');
+  await expect(rowButtons(page)).toHaveCount(2);
+  const answer = page.getByTestId('message-assistant');
+  await expect(answer.getByRole('table')).toBeVisible();
+  await expect(answer.getByRole('columnheader')).toHaveText(['phase', 'work', 'bound by']);
+  await expect(answer.locator('pre code .hljs-keyword').first()).toHaveText('const');
+  await expect(answer.getByRole('button', { name: 'Copy ts code' })).toBeVisible();
+  await expect(answer.getByRole('link', { name: 'the WebGPU spec' })).toHaveAttribute('rel', 'noopener noreferrer');
+  await expect(answer.getByTestId('message-stats')).toContainText('first token 180 ms');
+  await expect(answer.getByTestId('message-stats')).toContainText('decode 38.2 tok/s');
+  await expect(answer.getByTestId('message-stats')).toContainText('24 prompt + 61 new tokens');
+  await expect(page.getByTestId('context-meter-text')).toHaveText('85 tokens (load a model to see the limit)');
+
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Export JSON' }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe('imported-sample-not-model-output.json');
+  const { readFile } = await import('node:fs/promises');
+  const exported = JSON.parse(await readFile((await download.path())!, 'utf8'));
+  expect(exported.conversations).toEqual(SAMPLE.conversations);
+
+  mkdirSync(SHOTS, { recursive: true });
+  await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
+  await page.screenshot({ path: path.join(SHOTS, 'desktop-light.png') });
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+  await page.screenshot({ path: path.join(SHOTS, 'desktop-dark.png') });
+});
+
+test.describe('phone', () => {
+  test.use({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+
+  test('a phone-sized viewport: drawers, no sideways scrolling, composer usable', async ({ page }) => {
+    await page.goto('./');
+    await expect(page.getByRole('heading', { name: 'Phi-3 WebGPU Chat' })).toBeVisible();
+    const toggle = page.getByRole('button', { name: 'Conversations', exact: true });
+    await expect(toggle).toBeVisible();
+    await expect(page.getByRole('navigation', { name: 'Conversations' })).toBeHidden();
+    await toggle.click();
+    await expect(toggle).toHaveAttribute('aria-expanded', 'true');
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await expect(page.getByRole('navigation', { name: 'Conversations' })).toBeHidden();
+    await expect(composer(page)).toBeVisible();
+    await send(page, 'Hello from a phone');
+    await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.getByRole('button', { name: 'Model' }).click();
+    await expect(page.getByTestId('webgpu-status')).toBeVisible();
+    await page.keyboard.press('Escape');
+    await expect(page.getByTestId('webgpu-status')).toBeHidden();
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, 'phone.png') });
+  });
+});
