@@ -51,7 +51,6 @@ export function quantizeMatrix(
   const scales = new Float32Array(n * nBlocks);
   const zeroPoints = opts.zeroPoints ? new Uint8Array(n * zpRowBytes) : undefined;
   const row = new Float32Array(nBlocks * bs); // zero padding past K stays zero
-  const q = new Uint8Array(bs);
   const round = (s: number): number => (opts.halfScales ? fromHalfBits(toHalfBits(s)) : Math.fround(s));
 
   for (let r = 0; r < n; r++) {
@@ -82,9 +81,14 @@ export function quantizeMatrix(
         zp = 8;
       }
       const inv = scale === 0 ? 0 : 1 / scale;
-      for (let j = 0; j < bs; j++) q[j] = Math.min(15, Math.max(0, Math.round(row[base + j] * inv) + zp));
       const out = r * rowBytes + blk * (bs / 2);
-      for (let j = 0; j < bs / 2; j++) b[out + j] = q[2 * j] | (q[2 * j + 1] << 4);
+      for (let j = 0; j < bs / 2; j++) {
+        let q0 = Math.round(row[base + 2 * j] * inv) + zp;
+        let q1 = Math.round(row[base + 2 * j + 1] * inv) + zp;
+        q0 = q0 < 0 ? 0 : q0 > 15 ? 15 : q0;
+        q1 = q1 < 0 ? 0 : q1 > 15 ? 15 : q1;
+        b[out + j] = q0 | (q1 << 4);
+      }
       scales[r * nBlocks + blk] = scale;
       if (zeroPoints) zeroPoints[r * zpRowBytes + (blk >> 1)] |= blk & 1 ? zp << 4 : zp;
     }
