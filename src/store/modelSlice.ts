@@ -86,10 +86,11 @@ export const createModelSlice =
       return c?.complete ? 'cached' : c ? 'paused' : 'idle';
     };
 
+    /** Re-reads the cache list; the status follows it unless a download is running. */
     const refreshCached = async () => {
       const cached = await service().listCached();
-      const { status, selected } = get().model;
-      patch({ cached, ...(status === 'downloading' ? {} : { status: statusFromCache(cached, selected) }) });
+      const { selected } = get().model;
+      patch({ cached, ...(handle ? {} : { status: statusFromCache(cached, selected) }) });
     };
 
     const run = async (start: () => DownloadHandle) => {
