@@ -2,12 +2,17 @@
  * KV-cache append (shaders/kv_append.wgsl) and its reference: this step's k and v rows go to
  * positions pastLen..pastLen+seqLen-1 of the static caches [kvHeads, maxT, headDim] (f32).
  * k and v are read in place from their producer's rows (e.g. a packed qkv output) via
- * rowStride/offsets. Rule: the caller checks capacity (pastLen + seqLen <= maxT) before encoding;
- * the shader silently drops positions past maxT.
+ * rowStride/offsets. With `rotary`, k is rotated on the way into the cache (the fused
+ * rotary + append; k in the source rows stays unrotated, which is fine because attention reads k
+ * only from the cache) and `encode` takes the LongRoPE `cacheIndex` like `createRotary`.
+ * Rule: the caller checks capacity (pastLen + seqLen <= maxT) before encoding; the shader
+ * silently drops positions past maxT.
  */
 import source from '../../../shaders/kv_append.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
+import { AppError } from '../errors';
+import { rotaryReference, type RotaryCachePair } from './rotary';
 
 export interface KvAppendLayout {
   seqLen: number;
@@ -20,14 +25,19 @@ export interface KvAppendLayout {
   maxT: number;
 }
 
-/** Reference: updates copies of the caches and returns them. */
+/** Reference: updates copies of the caches and returns them; `rotary` rotates k first. */
 export function kvAppendReference(
   kSrc: Float32Array,
   vSrc: Float32Array,
   kCache: Float32Array,
   vCache: Float32Array,
   l: KvAppendLayout,
+  rotary?: { cos: Float32Array; sin: Float32Array; rotaryDim: number },
 ): { kCache: Float32Array; vCache: Float32Array } {
+  if (rotary) {
+    const { cos, sin, rotaryDim } = rotary;
+    kSrc = rotaryReference(kSrc, cos, sin, { seqLen: l.seqLen, pastLen: l.pastLen, heads: l.kvHeads, headDim: l.headDim, rotaryDim, rowStride: l.rowStride, offset: l.kOffset });
+  }
   const k = kCache.slice();
   const v = vCache.slice();
   for (let t = 0; t < l.seqLen; t++) {
@@ -60,37 +70,71 @@ export interface KvAppendBindings {
   /** [kvHeads, maxT, headDim] f32. */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
+  /** Fuse the rotary of k into the append (same cache formats as `createRotary`). */
+  rotary?: {
+    rotaryDim: number;
+    maxPositions: number;
+    dtype: 'f32' | 'f16';
+    caches: readonly [RotaryCachePair] | readonly [RotaryCachePair, RotaryCachePair];
+  };
 }
 
 export interface KvAppendKernel {
-  encode(pass: GPUComputePassEncoder, seqLen: number): void;
+  /** `cacheIndex` picks the rotary cache pair (LongRoPE); ignored without `rotary`. */
+  encode(pass: GPUComputePassEncoder, seqLen: number, cacheIndex?: 0 | 1): void;
 }
 
 const WG = 64;
 
+/** The ROTARY=false specialisation never reads the caches, but the auto layout still has them. */
+function placeholderPair(device: GPUDevice): RotaryCachePair {
+  const buffer = device.createBuffer({ label: 'kv_append.noRotary', size: 4, usage: GPUBufferUsage.STORAGE });
+  return { cos: buffer, sin: buffer };
+}
+
 export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppendKernel {
-  const pipeline = getComputePipeline(device, 'kv_append', source, { WG });
+  const r = b.rotary;
+  if (r && (r.rotaryDim % 2 !== 0 || r.rotaryDim > b.headDim)) {
+    throw new AppError('BAD_ARGUMENT', `kv append: rotaryDim ${r.rotaryDim} must be even and <= headDim ${b.headDim}`);
+  }
+  const pipeline = getComputePipeline(device, r ? 'kv_append+rotary' : 'kv_append', source, { WG, ROTARY: r ? 1 : 0, F16: r?.dtype === 'f16' ? 1 : 0 });
   const params = createUniformBuffer(
     device,
-    packUniform([{ u32: b.kvHeads }, { u32: b.headDim }, { u32: b.rowStride }, { u32: b.kOffset }, { u32: b.vOffset }, { u32: b.maxT }]),
+    packUniform([
+      { u32: b.kvHeads },
+      { u32: b.headDim },
+      { u32: b.rowStride },
+      { u32: b.kOffset },
+      { u32: b.vOffset },
+      { u32: b.maxT },
+      { u32: r?.rotaryDim ?? 0 },
+      { u32: r?.maxPositions ?? 1 },
+    ]),
     'kv_append.params',
   );
-  const bindGroup = device.createBindGroup({
-    label: 'kv_append',
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: { buffer: b.step } },
-      { binding: 2, resource: { buffer: b.kSrc } },
-      { binding: 3, resource: { buffer: b.vSrc } },
-      { binding: 4, resource: { buffer: b.kCache } },
-      { binding: 5, resource: { buffer: b.vCache } },
-    ],
-  });
+  const pairs: readonly RotaryCachePair[] = r ? r.caches : [placeholderPair(device)];
+  const bindGroups = pairs.map((pair, i) =>
+    device.createBindGroup({
+      label: `kv_append.cache${i}`,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: params } },
+        { binding: 1, resource: { buffer: b.step } },
+        { binding: 2, resource: { buffer: b.kSrc } },
+        { binding: 3, resource: { buffer: b.vSrc } },
+        { binding: 4, resource: { buffer: b.kCache } },
+        { binding: 5, resource: { buffer: b.vCache } },
+        { binding: 6, resource: { buffer: pair.cos } },
+        { binding: 7, resource: { buffer: pair.sin } },
+      ],
+    }),
+  );
   const perToken = b.kvHeads * b.headDim;
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   return {
-    encode(pass, seqLen) {
+    encode(pass, seqLen, cacheIndex = 0) {
+      const bindGroup = bindGroups[r ? cacheIndex : 0];
+      if (!bindGroup) throw new AppError('BAD_ARGUMENT', `kv append: cacheIndex ${cacheIndex} but only ${bindGroups.length} rotary cache pair(s) bound`);
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
       const [x, y] = workgroupGrid(Math.ceil((seqLen * perToken) / WG), maxDim);
