@@ -217,6 +217,7 @@ test('import: a bad file changes nothing; a good file renders Markdown; export d
   await expect(page.getByTestId('context-meter-text')).toHaveText('85 tokens (load a model to see the limit)');
 
   const downloading = page.waitForEvent('download');
+  await page.getByText('Export', { exact: true }).click();
   await page.getByRole('button', { name: 'Export JSON' }).click();
   const download = await downloading;
   expect(download.suggestedFilename()).toBe('imported-sample-not-model-output.json');

@@ -33,14 +33,17 @@ function ChatHeader() {
           Settings
         </button>
         {conv && (
-          <>
-            <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'json'))}>
-              Export JSON
-            </button>
-            <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'md'))}>
-              Export Markdown
-            </button>
-          </>
+          <details className="menu">
+            <summary>Export</summary>
+            <div className="menu-items">
+              <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'json'))}>
+                Export JSON
+              </button>
+              <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'md'))}>
+                Export Markdown
+              </button>
+            </div>
+          </details>
         )}
       </div>
     </div>
@@ -51,7 +54,6 @@ export function ChatView() {
   const activeId = useAppStore((s) => s.activeId);
   const messages = useVisibleMessages();
   const streamLength = useAppStore((s) => s.chat.streaming?.text.length ?? 0);
-  const error = useAppStore((s) => s.chat.error);
   const streaming = useAppStore((s) => s.chat.streaming !== null);
   const stop = useAppStore((s) => s.stop);
   const logRef = useRef<HTMLDivElement>(null);
@@ -97,11 +99,6 @@ export function ChatView() {
           messages.map((m) => <MessageItem key={m.id} conversationId={activeId!} message={m} />)
         )}
       </div>
-      {error && (
-        <p className="error banner" role="alert">
-          {error}
-        </p>
-      )}
       <div className="composer-area">
         <ContextMeter />
         <Composer />

@@ -141,7 +141,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message }
       {!streaming && message.stats && <Stats stats={message.stats} />}
       {!streaming && !editing && (
         <div className="actions" role="group" aria-label={`Actions for this ${isUser ? 'question' : 'answer'}`}>
-          <CopyButton text={message.content} label={isUser ? 'Copy question' : 'Copy answer'} />
+          {message.content && <CopyButton text={message.content} label={isUser ? 'Copy question' : 'Copy answer'} />}
           {isUser ? (
             <button type="button" className="small" disabled={busy} onClick={() => setEditing(true)}>
               Edit

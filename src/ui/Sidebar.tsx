@@ -8,6 +8,7 @@ import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
 import { searchConversations } from '../conversations/search';
 import { downloadFile } from './download';
+import { PencilIcon, TrashIcon } from './icons';
 
 // Remembers the last search so token-by-token store updates do not re-run it.
 let memo: { conversations: unknown; query: string; ids: string[] } | null = null;
@@ -117,10 +118,10 @@ function Row({ id, onOpen }: { id: string; onOpen: () => void }) {
           setMode('rename');
         }}
       >
-        ✎
+        <PencilIcon />
       </button>
       <button type="button" className="small icon" aria-label={`Delete "${title}"`} title="Delete" onClick={() => setMode('confirm-delete')}>
-        🗑
+        <TrashIcon />
       </button>
     </li>
   );
