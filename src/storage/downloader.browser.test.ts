@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { spawnHub } from '../../tools/hub-server/client';
 import { cdp } from 'vitest/browser';
 import { AppError } from '../engine/errors';
 import type { RemoteHub } from '../../tools/hub-server/client';
@@ -223,5 +224,29 @@ describe('downloader against the local Hub', () => {
     );
     expect(stats.requests).toBe(Math.ceil(64_000_000 / (8 * 1024 * 1024)) + 3);
     await expectStoredFilesMatchHub(store, entry.id, hub);
+  });
+});
+
+describe('downloader with a generated tiny Phi-3 (tools/tiny-model)', () => {
+  it('discovers the web layout (graph, external data, configs, tokenizer) and stores every file verified', async () => {
+    const hub = await spawnHub(inject('hubSpawner'), [{ id: 'test-org/tiny-phi3-gen', tinyModel: { dtype: 'q4f16', maxInlineBytes: 200_000 } }]);
+    hubs.push(hub);
+    const name = uniqueName('tiny');
+    const store = await ModelStore.open(name);
+    opened.push({ store, name });
+    const { manifest } = await downloadModel(store, customEntry('test-org/tiny-phi3-gen', 'onnx'), { hub: hub.url, chunkSize: 256 * KiB, crossTab: false });
+    expect(manifest.files.map((f) => `${f.role}:${f.path}:${f.verifiedBy}`)).toEqual([
+      'graph:onnx/model_q4f16.onnx:sha256',
+      'weights:onnx/model_q4f16.onnx_data:sha256',
+      'config:config.json:git-oid',
+      'config:genai_config.json:git-oid',
+      'config:generation_config.json:git-oid',
+      'tokenizer:tokenizer.json:sha256',
+      'tokenizer:tokenizer_config.json:git-oid',
+      'tokenizer:special_tokens_map.json:git-oid',
+      'tokenizer:added_tokens.json:git-oid',
+    ]);
+    const config = await store.openFile(manifest.modelId, 'config.json');
+    expect(JSON.parse(new TextDecoder().decode(await config.read(0, config.size)))).toMatchObject({ model_type: 'phi3' });
   });
 });

@@ -5,18 +5,39 @@
  * `POST /close {url}`. Rule: 127.0.0.1 only, at most `maxInstances` alive, all closed on `close()`.
  */
 import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { generateTinyModel } from '../tiny-model/generate';
+import type { TinyModelOptions } from '../tiny-model/options';
 import { makeRepo, repoFromDir, startHubServer, type HubRepo, type HubServer } from './server';
 
-export type RepoSpec = { id: string; files: Record<string, number | string> } | { id: string; dir: string };
+export type RepoSpec =
+  | { id: string; files: Record<string, number | string> }
+  | { id: string; dir: string }
+  /** A model from the tiny-model generator (tools/tiny-model), in the Phi-3 web layout. */
+  | { id: string; tinyModel: Partial<TinyModelOptions> };
 
 export interface Spawner {
   url: string;
   close(): Promise<void>;
 }
 
+async function tinyModelRepo(id: string, options: Partial<TinyModelOptions>): Promise<HubRepo> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tiny-model-'));
+  try {
+    await generateTinyModel(dir, options);
+    return await repoFromDir(id, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function toRepos(specs: RepoSpec[]): Promise<HubRepo[]> {
-  return Promise.all(specs.map((s) => ('dir' in s ? repoFromDir(s.id, s.dir) : makeRepo(s.id, s.files))));
+  return Promise.all(
+    specs.map((s) => ('dir' in s ? repoFromDir(s.id, s.dir) : 'tinyModel' in s ? tinyModelRepo(s.id, s.tinyModel) : makeRepo(s.id, s.files))),
+  );
 }
 
 export async function startSpawner(maxInstances = 64): Promise<Spawner> {
