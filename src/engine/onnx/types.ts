@@ -12,7 +12,7 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
-/** onnx.TensorProto.DataType values we meet in Phi-3 files. */
+/** onnx.TensorProto.DataType values (Phi-3 files use FLOAT, FLOAT16, UINT8, INT32 and INT64). */
 export const OnnxDataType = {
   UNDEFINED: 0,
   FLOAT: 1,
@@ -28,7 +28,15 @@ export const OnnxDataType = {
   DOUBLE: 11,
   UINT32: 12,
   UINT64: 13,
+  COMPLEX64: 14,
+  COMPLEX128: 15,
   BFLOAT16: 16,
+  FLOAT8E4M3FN: 17,
+  FLOAT8E4M3FNUZ: 18,
+  FLOAT8E5M2: 19,
+  FLOAT8E5M2FNUZ: 20,
+  UINT4: 21,
+  INT4: 22,
 } as const;
 export type OnnxDataTypeValue = (typeof OnnxDataType)[keyof typeof OnnxDataType];
 
@@ -56,7 +64,10 @@ export type OnnxAttributeValue =
   | { type: 'ints'; value: number[] }
   | { type: 'strings'; value: string[] }
   | { type: 'tensor'; value: OnnxTensorInfo }
-  | { type: 'graph'; value: OnnxGraph };
+  | { type: 'graph'; value: OnnxGraph }
+  /** Rare in practice (no Phi-3 op uses them); kept so that no attribute is silently lost. */
+  | { type: 'tensors'; value: OnnxTensorInfo[] }
+  | { type: 'graphs'; value: OnnxGraph[] };
 
 export interface OnnxNode {
   name: string;
@@ -82,6 +93,8 @@ export interface OnnxGraph {
   initializers: OnnxTensorInfo[];
   inputs: OnnxValueInfo[];
   outputs: OnnxValueInfo[];
+  /** Shapes of intermediate values, when the exporter recorded them (the reader always fills it). */
+  valueInfo?: OnnxValueInfo[];
 }
 
 export interface OnnxModel {
