@@ -8,6 +8,8 @@ import { CHROMIUM_ARGS, findChromium } from './tools/chromium.mjs';
 //   gpu-browser - *.gpu.test.ts and *.browser.test.ts in headless Chromium with WebGPU
 const GPU_TESTS = ['src/**/*.gpu.test.ts'];
 const BROWSER_TESTS = ['src/**/*.browser.test.ts'];
+// GPU tests that need Node (onnxruntime-node as the reference, the file system).
+const NODE_GPU_TESTS = ['src/**/*.node-gpu.test.ts', 'tools/**/*.node-gpu.test.ts'];
 const wantBrowser = process.argv.includes('gpu-browser') || !process.argv.includes('--project');
 
 export default defineConfig({
@@ -18,7 +20,7 @@ export default defineConfig({
           name: 'unit',
           environment: 'node',
           include: ['src/**/*.test.ts', 'tools/**/*.test.ts'],
-          exclude: [...GPU_TESTS, ...BROWSER_TESTS],
+          exclude: [...GPU_TESTS, ...BROWSER_TESTS, ...NODE_GPU_TESTS],
           testTimeout: 120_000,
         },
       },
@@ -26,7 +28,7 @@ export default defineConfig({
         test: {
           name: 'gpu-node',
           environment: 'node',
-          include: GPU_TESTS,
+          include: [...GPU_TESTS, ...NODE_GPU_TESTS],
           setupFiles: ['tools/vitest-node-gpu-setup.ts'],
           testTimeout: 300_000,
           pool: 'forks',

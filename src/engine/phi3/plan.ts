@@ -11,6 +11,7 @@
  * never guess a tensor by its name.
  */
 import { AppError } from '../errors';
+import { locationByteLength, readTensorBytes, type SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensorInfo } from '../onnx/types';
 
 export type Phi3Layout = 'web2024' | 'gqa' | 'gqa-packed';
@@ -187,14 +188,14 @@ interface RotaryFound {
   sinName: string;
 }
 
-function rotaryCaches(ix: GraphIndex, found: RotaryFound): Phi3Plan['rotary'] {
+async function rotaryCaches(ix: GraphIndex, found: RotaryFound, resolve: SourceResolver): Promise<Phi3Plan['rotary']> {
   const cosProducer = ix.producer.get(found.cosName);
-  if (cosProducer && isOp(cosProducer, 'If')) return longRope(ix, cosProducer, found);
+  if (cosProducer && isOp(cosProducer, 'If')) return longRope(ix, cosProducer, found, resolve);
   return { short: { cos: ix.tensor(found.cosName, 'rotary cos cache'), sin: ix.tensor(found.sinName, 'rotary sin cache') } };
 }
 
 /** Reads the LongRoPE `If`: cond = Greater(totalLength, threshold); then → long caches, else → short. */
-function longRope(ix: GraphIndex, ifNode: OnnxNode, found: RotaryFound): Phi3Plan['rotary'] {
+async function longRope(ix: GraphIndex, ifNode: OnnxNode, found: RotaryFound, resolve: SourceResolver): Promise<Phi3Plan['rotary']> {
   const cosIndex = ifNode.outputs.indexOf(found.cosName);
   const sinIndex = ifNode.outputs.indexOf(found.sinName);
   if (sinIndex < 0) unsupported(`The rotary sin cache is not produced by the same If node "${ifNode.name}" as the cos cache.`);
@@ -209,13 +210,13 @@ function longRope(ix: GraphIndex, ifNode: OnnxNode, found: RotaryFound): Phi3Pla
   };
   const cond = ix.producer.get(ifNode.inputs[0]);
   if (!cond || !isOp(cond, 'Greater')) unsupported(`The LongRoPE If "${ifNode.name}" is not conditioned on Greater(length, threshold).`);
-  const threshold = scalarValue(ix.tensor(cond.inputs[1], 'LongRoPE threshold'));
+  const threshold = await scalarValue(ix.tensor(cond.inputs[1], 'LongRoPE threshold'), resolve);
   return { short: branch('else_branch'), long: { ...branch('then_branch'), switchAbove: threshold } };
 }
 
-function scalarValue(t: OnnxTensorInfo): number {
-  if (t.location.kind !== 'embedded') unsupported(`The scalar "${t.name}" is not stored inline.`);
-  const b = t.location.bytes;
+async function scalarValue(t: OnnxTensorInfo, resolve: SourceResolver): Promise<number> {
+  if (locationByteLength(t.location) > 8) unsupported(`"${t.name}" should be a scalar but holds ${locationByteLength(t.location)} bytes.`);
+  const b = await readTensorBytes(t, resolve);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   switch (t.dataType) {
     case OnnxDataType.INT64:
@@ -229,7 +230,8 @@ function scalarValue(t: OnnxTensorInfo): number {
   }
 }
 
-export function planPhi3(model: OnnxModel): Phi3Plan {
+/** `resolve` gives the model's byte sources; only a few scalar constants are read through it. */
+export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promise<Phi3Plan> {
   const ix = new GraphIndex(model.graph);
   const inputIds = model.graph.inputs.find((i) => i.name === 'input_ids')?.name ?? model.graph.inputs[0]?.name;
   const gather = realUses(ix, inputIds).find((n) => isOp(n, 'Gather'));
@@ -338,7 +340,7 @@ export function planPhi3(model: OnnxModel): Phi3Plan {
   const lmHead = quant(ix, lmNode, 'lm_head');
   if (!layout || !rotary) unsupported('No rotary embedding was found (neither RotaryEmbedding nodes nor GroupQueryAttention do_rotary).');
 
-  const rot = rotaryCaches(ix, rotary);
+  const rot = await rotaryCaches(ix, rotary, resolve);
   const first = layers[0];
   const qN = first.attention.kind === 'separate' ? first.attention.q.N : first.attention.qkv.N / (1 + (2 * kvHeads) / heads);
   const headDim = qN / heads;

@@ -1,0 +1,301 @@
+/**
+ * The Phi-3 forward pass on WebGPU: weights uploaded once, every kernel, buffer and bind group
+ * built at load, and one step encoded into a single command buffer and submitted once.
+ *
+ *   embed → for each layer: norm → q,k,v (or packed qkv) → rotary → KV append → attention → o
+ *         → residual+norm → gate,up (or gate_up) → SiLU·up → down → residual+norm (next layer)
+ *   → final norm (last row) → lm_head → token selection on the GPU → 4-byte read-back
+ *
+ * Rule: nothing here may create GPU objects per token; `step` only writes the ids and the step
+ * uniform, encodes the prebuilt kernels, submits, and reads back 4 bytes (or the logits row when
+ * a test asks for them).
+ */
+import { AppError } from '../errors';
+import type { GpuContext } from '../gpu/device';
+import { readBuffer } from '../gpu/buffers';
+import { createStepBuffer, writeStep } from '../kernels/step';
+import { createRmsNorm } from '../kernels/rmsnorm';
+import { createMatMulNBits } from '../kernels/matmul-nbits';
+import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
+import { createRotary, type RotaryCachePair } from '../kernels/rotary';
+import { createKvAppend } from '../kernels/kv-append';
+import { createAttention } from '../kernels/attention';
+import { createSiluMul } from '../kernels/silu-mul';
+import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
+import type { SourceResolver } from '../onnx/tensor-data';
+import { OnnxDataType } from '../onnx/types';
+import type { TokenRuntime } from '../generate';
+import type { SamplingOptions } from '../types';
+import type { Phi3Config, Phi3Plan, QuantWeight } from './plan';
+import { WeightUploader } from './upload';
+import { tuningFor } from '../gpu/tuning';
+
+export interface LoadOptions {
+  /** Tokens per prefill chunk; longer prompts run in several chunks. */
+  maxPrefill?: number;
+  /** Upper bound on KV-cache bytes (all layers, K and V). Default 2 GiB. */
+  kvBudgetBytes?: number;
+  /** Cap on the context, e.g. for tests. */
+  maxContext?: number;
+  onProgress?: (bytesUploaded: number, bytesTotal: number) => void;
+}
+
+/** One recorded kernel dispatch: `S` rows this step, `totalLen` = cached + S, `cacheIndex` picks LongRoPE's caches. */
+type Op = (pass: GPUComputePassEncoder, S: number, totalLen: number, cacheIndex: 0 | 1) => void;
+
+const rowsOp = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }): Op => (pass, S) => k.encode(pass, S);
+
+/** KV-cache capacity from the device's binding limit, the memory budget and the model's context. */
+export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity): number {
+  const bytesPerTokenPerLayer = c.kvHeads * c.headDim * 4;
+  const byBinding = Math.floor(maxBinding / bytesPerTokenPerLayer);
+  const byBudget = Math.floor(kvBudgetBytes / (bytesPerTokenPerLayer * 2 * c.layers));
+  return Math.max(0, Math.min(c.maxPositions, byBinding, byBudget, maxContext));
+}
+
+function quantBytes(w: QuantWeight): number {
+  return w.packed.location.kind === 'embedded' ? w.packed.location.bytes.byteLength : w.packed.location.length;
+}
+
+export class Phi3Runtime implements TokenRuntime {
+  readonly cachedIds: number[] = [];
+  readonly contextLimit: number;
+  /** Dispatches encoded for one decode step (reported by benchmarks). */
+  dispatchesPerDecode = 0;
+  private samplerSettings = '';
+
+  private constructor(
+    private ctx: GpuContext,
+    readonly plan: Phi3Plan,
+    private uploader: WeightUploader,
+    private buffers: Map<string, GPUBuffer>,
+    private ops: Op[],
+    private lmHead: { encode(pass: GPUComputePassEncoder, M: number): void },
+    private sampler: ReturnType<typeof createSampler>,
+    private stepUniform: GPUBuffer,
+    readonly maxPrefill: number,
+    contextLimit: number,
+  ) {
+    this.contextLimit = contextLimit;
+  }
+
+  static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
+    const { device } = ctx;
+    const c = plan.config;
+    const maxPrefill = opts.maxPrefill ?? 128;
+    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? 2 ** 31, opts.maxContext);
+    if (contextLimit < 16) {
+      throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
+    }
+    const total = estimateUploadBytes(plan);
+    const uploader = new WeightUploader(device, resolve, (done) => opts.onProgress?.(done, total));
+    const buffers = new Map<string, GPUBuffer>();
+    const act = (name: string, floats: number, usage = 0) => {
+      const b = device.createBuffer({ label: name, size: Math.max(16, floats * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | usage });
+      buffers.set(name, b);
+      return b;
+    };
+    const step = createStepBuffer(device);
+    const M = maxPrefill;
+    const { hidden: H, heads, kvHeads, headDim: D, intermediate: I, vocab: V } = c;
+    const qDim = heads * D;
+    const kvDim = kvHeads * D;
+
+    // Activations: (M, ·) f32.
+    const ids = act('ids', M);
+    const hidden = act('hidden', M * H); // residual stream
+    const normed = act('normed', M * H);
+    const attnOut = act('attnOut', M * qDim);
+    const delta = act('delta', M * H); // o_proj / down_proj output, added into `hidden` by the next norm
+    const mlpAct = act('mlpAct', M * I);
+    const lmIn = act('lmIn', H);
+    const logits = act('logits', V);
+
+    const tuning = tuningFor(ctx);
+    const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, maxM = M) => {
+      const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
+      return createMatMulNBits(device, {
+        K: w.K,
+        N: w.N,
+        blockSize: w.blockSize,
+        hasZeroPoints: !!w.zeroPoints,
+        scalesDtype,
+        weights: await uploader.raw(w.packed, `${label}.B`),
+        scales: await uploader.raw(w.scales, `${label}.scales`),
+        zeroPoints: w.zeroPoints ? await uploader.raw(w.zeroPoints, `${label}.zp`) : undefined,
+        input,
+        output,
+        maxM,
+        tuning: tuning.matmul,
+      });
+    };
+
+    // Embedding, split under the binding limit.
+    const emb = plan.embedding;
+    const embF16 = emb.dataType === OnnxDataType.FLOAT16;
+    const parts = planEmbeddingParts(emb.dims[0], H, embF16 ? 2 : 4, ctx.limits.maxStorageBufferBindingSize);
+    const partBuffers = [];
+    for (const [i, p] of parts.entries()) partBuffers.push({ buffer: await uploader.rows(emb, p.firstRow, p.rows, `embedding.part${i}`), firstRow: p.firstRow, rows: p.rows });
+    const ops: Op[] = [rowsOp(createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
+
+    // Rotary caches: [short] or [short, long].
+    const rotF16 = plan.rotary.short.cos.dataType === OnnxDataType.FLOAT16;
+    const caches: RotaryCachePair[] = [{ cos: await uploader.raw(plan.rotary.short.cos), sin: await uploader.raw(plan.rotary.short.sin) }];
+    if (plan.rotary.long) caches.push({ cos: await uploader.raw(plan.rotary.long.cos), sin: await uploader.raw(plan.rotary.long.sin) });
+    const cacheTuple = caches.length === 2 ? ([caches[0], caches[1]] as const) : ([caches[0]] as const);
+    const maxPositions = Math.min(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? Infinity);
+
+    const packedAttention = plan.layers[0].attention.kind === 'packed';
+    const qkvStride = qDim + 2 * kvDim;
+    const qkv = packedAttention ? act('qkv', M * qkvStride) : undefined;
+    const q = packedAttention ? undefined : act('q', M * qDim);
+    const k = packedAttention ? undefined : act('k', M * kvDim);
+    const v = packedAttention ? undefined : act('v', M * kvDim);
+    const fusedMlp = plan.layers[0].mlp.kind === 'fused';
+    const gateUp = fusedMlp ? act('gateUp', M * 2 * I) : undefined;
+    const gate = fusedMlp ? undefined : act('gate', M * I);
+    const up = fusedMlp ? undefined : act('up', M * I);
+
+    for (const [li, layer] of plan.layers.entries()) {
+      const L = `layer${li}`;
+      const push = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }) => ops.push(rowsOp(k));
+      const rotary = (k: ReturnType<typeof createRotary>) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
+      const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
+      push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta: li === 0 ? undefined : delta, weight: inputNorm, out: normed }));
+      const kCache = act(`${L}.kCache`, kvHeads * contextLimit * D);
+      const vCache = act(`${L}.vCache`, kvHeads * contextLimit * D);
+      let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
+      if (layer.attention.kind === 'packed') {
+        if (!qkv) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} packs qkv but layer 0 does not; mixed layouts are not supported.`);
+        push(await quantKernel(layer.attention.qkv, normed, qkv, `${L}.qkv`));
+        const rot = createRotary(device, { heads: heads + kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qkvStride, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: qkv, caches: cacheTuple });
+        rotary(rot);
+        push(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache }));
+        qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
+      } else {
+        if (!q || !k || !v) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate q/k/v but layer 0 is packed; mixed layouts are not supported.`);
+        push(await quantKernel(layer.attention.q, normed, q, `${L}.q`));
+        push(await quantKernel(layer.attention.k, normed, k, `${L}.k`));
+        push(await quantKernel(layer.attention.v, normed, v, `${L}.v`));
+        const rq = createRotary(device, { heads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: q, caches: cacheTuple });
+        const rk = createRotary(device, { heads: kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: kvDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: k, caches: cacheTuple });
+        rotary(rq);
+        rotary(rk);
+        push(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache }));
+        qSrc = { buffer: q, rowStride: qDim, offset: 0 };
+      }
+      const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut });
+      ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
+      push(await quantKernel(layer.o, attnOut, delta, `${L}.o`));
+      const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
+      push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: postNorm, out: normed }));
+      if (layer.mlp.kind === 'fused') {
+        if (!gateUp) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} fuses gate_up but layer 0 does not.`);
+        push(await quantKernel(layer.mlp.gateUp, normed, gateUp, `${L}.gateUp`));
+        push(createSiluMul(device, { intermediate: I, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I, step, gate: gateUp, up: gateUp, out: mlpAct }));
+      } else {
+        if (!gate || !up) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate gate/up but layer 0 fuses them.`);
+        push(await quantKernel(layer.mlp.gate, normed, gate, `${L}.gate`));
+        push(await quantKernel(layer.mlp.up, normed, up, `${L}.up`));
+        push(createSiluMul(device, { intermediate: I, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0, step, gate, up, out: mlpAct }));
+      }
+      push(await quantKernel(layer.down, mlpAct, delta, `${L}.down`));
+    }
+    const finalNormWeight = await uploader.f32(plan.finalNorm, 'finalNorm');
+    ops.push(rowsOp(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: finalNormWeight, out: normed })));
+    const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', 1);
+    const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    buffers.set('history', history);
+    const token = act('token', 4);
+    const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
+    const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit);
+    runtime.dispatchesPerDecode = ops.length + 2;
+    await device.queue.onSubmittedWorkDone();
+    return runtime;
+  }
+
+  truncate(length: number): void {
+    if (length < this.cachedIds.length) this.cachedIds.length = length;
+  }
+
+  /** Which rotary cache pair the reference would use for a step ending at `totalLen` tokens. */
+  private cacheIndex(totalLen: number): 0 | 1 {
+    const long = this.plan.rotary.long;
+    return long && totalLen > long.switchAbove ? 1 : 0;
+  }
+
+  /** Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer. */
+  private encodeChunk(encoder: GPUCommandEncoder, ids: readonly number[]): void {
+    const { device } = this.ctx;
+    const S = ids.length;
+    const pastLen = this.cachedIds.length;
+    writeStep(device, this.stepUniform, { seqLen: S, pastLen });
+    device.queue.writeBuffer(this.buffers.get('ids')!, 0, new Uint32Array(ids));
+    // The history buffer mirrors cachedIds for the repetition penalty.
+    device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
+    const cacheIndex = this.cacheIndex(pastLen + S);
+    const pass = encoder.beginComputePass({ label: `forward S=${S}` });
+    for (const op of this.ops) op(pass, S, pastLen + S, cacheIndex);
+    pass.end();
+    const H = this.plan.config.hidden;
+    encoder.copyBufferToBuffer(this.buffers.get('normed')!, (S - 1) * H * 4, this.buffers.get('lmIn')!, 0, H * 4);
+    const head = encoder.beginComputePass({ label: 'lm_head' });
+    this.lmHead.encode(head, 1);
+    head.end();
+    this.cachedIds.push(...ids);
+  }
+
+  /** Feeds `ids` after the cache, in chunks of maxPrefill, through every layer. */
+  private async forward(ids: readonly number[]): Promise<GPUCommandEncoder> {
+    if (this.cachedIds.length + ids.length > this.contextLimit) {
+      throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
+    }
+    const { device } = this.ctx;
+    for (let at = 0; at < ids.length; at += this.maxPrefill) {
+      const chunk = ids.slice(at, at + this.maxPrefill);
+      const encoder = device.createCommandEncoder({ label: 'step' });
+      this.encodeChunk(encoder, chunk);
+      if (at + this.maxPrefill >= ids.length) return encoder; // the caller adds sampling and submits
+      device.queue.submit([encoder.finish()]);
+    }
+    throw new AppError('BAD_ARGUMENT', 'forward() needs at least one token.');
+  }
+
+  async step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number> {
+    const { device } = this.ctx;
+    const key = JSON.stringify(sampling);
+    if (key !== this.samplerSettings) {
+      writeSamplerParams(device, this.sampler, sampling);
+      this.samplerSettings = key;
+    }
+    const encoder = await this.forward(ids);
+    writeSamplerStep(device, this.sampler, { historyLength: this.cachedIds.length, stepIndex });
+    const pass = encoder.beginComputePass({ label: 'sample' });
+    this.sampler.encode(pass);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    return new Uint32Array(await readBuffer(device, this.buffers.get('token')!, 4))[0];
+  }
+
+  /** Runs `ids` and returns the last position's logits (tests and the reference comparison). */
+  async logits(ids: readonly number[]): Promise<Float32Array> {
+    const encoder = await this.forward(ids);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    return new Float32Array(await readBuffer(this.ctx.device, this.buffers.get('logits')!, this.plan.config.vocab * 4));
+  }
+
+  destroy(): void {
+    this.uploader.destroyAll();
+    for (const b of this.buffers.values()) b.destroy();
+    this.stepUniform.destroy();
+  }
+}
+
+function estimateUploadBytes(plan: Phi3Plan): number {
+  let n = 0;
+  for (const l of plan.layers) {
+    const ws = [l.o, l.down, ...(l.attention.kind === 'packed' ? [l.attention.qkv] : [l.attention.q, l.attention.k, l.attention.v]), ...(l.mlp.kind === 'fused' ? [l.mlp.gateUp] : [l.mlp.gate, l.mlp.up])];
+    for (const w of ws) n += quantBytes(w);
+  }
+  return n + quantBytes(plan.lmHead);
+}
