@@ -47,7 +47,16 @@ export class IdbConversationRepo implements ConversationRepo {
 
   async putMany(conversations: Conversation[]): Promise<void> {
     const tx = (await this.open()).transaction('conversations', 'readwrite');
-    await Promise.all([...conversations.map((c) => tx.store.put(c)), tx.done]);
+    try {
+      for (const c of conversations) await tx.store.put(c);
+    } catch (err) {
+      // A put that fails before reaching the database (e.g. DataCloneError) does not abort the
+      // transaction by itself: without this, the records before it would be committed.
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      throw err;
+    }
+    await tx.done;
   }
 
   async delete(id: string): Promise<void> {

@@ -15,18 +15,7 @@ import remarkGfm from 'remark-gfm';
 import rehypeHighlight from 'rehype-highlight';
 import type { Element, ElementContent } from 'hast';
 import { CopyButton } from './CopyButton';
-
-const SAFE_PROTOCOL = /^(https?|mailto):/i;
-
-/** Keeps http(s)/mailto URLs and in-page anchors; anything else (javascript:, data:, relative paths) becomes ''. */
-export function safeUrl(url: string): string {
-  // Browsers ignore ASCII whitespace and control characters inside a scheme ("java\tscript:").
-  // eslint-disable-next-line no-control-regex
-  const compact = url.replace(/[\u0000-\u0020\u007f-\u009f]/g, '');
-  if (SAFE_PROTOCOL.test(compact)) return url.trim();
-  if (/^#[\w-]*$/.test(compact)) return compact;
-  return '';
-}
+import { safeUrl } from './safeUrl';
 
 function textOf(node: ElementContent | Element): string {
   if (node.type === 'text') return node.value;

@@ -1,0 +1,52 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { IdbConversationRepo } from './repo';
+import { addMessage, createConversation } from './tree';
+import type { Conversation } from './types';
+
+const names: string[] = [];
+function repo(): IdbConversationRepo {
+  const name = `chat-test-${crypto.randomUUID()}`;
+  names.push(name);
+  return new IdbConversationRepo(name);
+}
+
+afterEach(async () => {
+  for (const n of names.splice(0)) {
+    await new Promise<void>((resolve) => {
+      const req = indexedDB.deleteDatabase(n);
+      req.onsuccess = req.onerror = req.onblocked = () => resolve();
+    });
+  }
+});
+
+function conv(id: string): Conversation {
+  return addMessage({ ...createConversation(5, id), title: `T ${id}` }, { id: 'u1', parentId: null, role: 'user', content: `hello ${id}`, createdAt: 6 }, 6);
+}
+
+describe('IndexedDB conversation repo', () => {
+  it('stores, lists, replaces and deletes whole conversations, across connections', async () => {
+    const a = repo();
+    await a.put(conv('c1'));
+    await a.put(conv('c2'));
+    await a.put({ ...conv('c1'), title: 'renamed' });
+    await a.close();
+    const b = new IdbConversationRepo(names[0]);
+    const listed = (await b.list()).sort((x, y) => x.id.localeCompare(y.id));
+    expect(listed).toEqual([{ ...conv('c1'), title: 'renamed' }, conv('c2')]);
+    await b.delete('c1');
+    expect((await b.list()).map((c) => c.id)).toEqual(['c2']);
+    await b.close();
+  });
+
+  it('putMany is all or nothing', async () => {
+    const r = repo();
+    await r.put(conv('keep'));
+    // A record IndexedDB cannot clone (a function) fails the transaction part-way through.
+    const poisoned = { ...conv('p2'), title: (() => 'x') as unknown as string };
+    await expect(r.putMany([conv('p1'), poisoned, conv('p3')])).rejects.toThrow();
+    expect((await r.list()).map((c) => c.id)).toEqual(['keep']);
+    await r.putMany([conv('p1'), conv('p3')]);
+    expect((await r.list()).map((c) => c.id).sort()).toEqual(['keep', 'p1', 'p3']);
+    await r.close();
+  });
+});
