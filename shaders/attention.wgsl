@@ -5,7 +5,8 @@
 //   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32 }
 //   1 step     uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 q        storage read f32, rows of `rowStride`; q [seqLen, heads, HEAD_DIM] starts at `qOffset`
-//   3 kCache   storage read f32 [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid)
+//   3 kCache   storage read f32 [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid), read as vec4:
+//              HEAD_DIM must be a multiple of 4
 //   4 vCache   storage read f32 [kvHeads, maxT, HEAD_DIM]
 //   5 out      storage read_write f32 [seqLen, heads * HEAD_DIM]           (SPLIT = false)
 //              or partials [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc) (SPLIT = true, seqLen = 1)
@@ -49,11 +50,11 @@ struct Step {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> kCache: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> vCache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> qs: array<f32, HEAD_DIM>;
+var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>;
 var<workgroup> acc: array<f32, HEAD_DIM>;
 var<workgroup> ps: array<f32, TILE>;
 var<workgroup> red: array<f32, WG>;
@@ -102,10 +103,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 
   let qBase = t * params.rowStride + params.qOffset + h * HEAD_DIM;
-  for (var d = lid; d < HEAD_DIM; d += WG) {
-    qs[d] = q[qBase + d] * params.scale;
-    acc[d] = 0.0;
+  for (var d = lid; d < HEAD_DIM / 4u; d += WG) {
+    let e = qBase + 4u * d;
+    qs[d] = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * params.scale;
   }
+  for (var d = lid; d < HEAD_DIM; d += WG) { acc[d] = 0.0; }
   workgroupBarrier();
 
   let cacheBase = g * params.maxT;
@@ -118,9 +120,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let j = start + r * WG + lid;
       s[r] = NEG_BIG;
       if (j < kEnd) {
-        let kb = (cacheBase + j) * HEAD_DIM;
-        var dot = 0.0;
-        for (var d = 0u; d < HEAD_DIM; d++) { dot += qs[d] * kCache[kb + d]; }
+        let kb = (cacheBase + j) * (HEAD_DIM / 4u);
+        var dot4 = vec4<f32>(0.0);
+        for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * kCache[kb + d]; }
+        let dot = dot4.x + dot4.y + dot4.z + dot4.w;
         s[r] = dot;
         tileMax = max(tileMax, dot);
       }

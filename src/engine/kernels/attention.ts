@@ -117,6 +117,9 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   if (b.heads % b.kvHeads !== 0) {
     throw new AppError('BAD_ARGUMENT', `attention: heads ${b.heads} is not a multiple of kvHeads ${b.kvHeads}`);
   }
+  if (b.headDim % 4 !== 0) {
+    throw new AppError('BAD_ARGUMENT', `attention: headDim ${b.headDim} must be a multiple of 4 (keys are read as vec4)`);
+  }
   const keysPerSplit = b.keysPerSplit ?? 256;
   const maxSplits = b.maxSplits ?? defaultMaxSplits(b.maxT, keysPerSplit);
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
