@@ -4,7 +4,8 @@ import { buildRotaryCache } from './rotary';
 import { createStepBuffer, writeStep } from './step';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
-import { maxAbsDiff, runtimeName, seededRandom, testGpu } from '../gpu/testing';
+import { f16BitsToF32, maxAbsDiff, runtimeName, seededRandom, testGpu } from '../gpu/testing';
+import { float32ToFloat16Bits } from './dequantize';
 
 // A copy: exact. With the fused rotary: one rotation in f32 (as rotary.gpu.test.ts).
 const TOLERANCE = 0;
@@ -15,7 +16,7 @@ interface Case {
   l: KvAppendLayout;
   separate: boolean;
   /** Fused rotary of k: rotaryDim, cache positions, and which of two (LongRoPE) pairs to use. */
-  rotary?: { rotaryDim: number; maxPos: number; cacheIndex: 0 | 1 };
+  rotary?: { rotaryDim: number; maxPos: number; cacheIndex: 0 | 1; dtype?: 'f32' | 'f16' };
 }
 
 const cases: Case[] = [
@@ -46,6 +47,12 @@ const cases: Case[] = [
     separate: false,
     rotary: { rotaryDim: 32, maxPos: 48, cacheIndex: 1 },
   },
+  {
+    name: 'fused rotary, fp16 caches (short pair), Phi-3 decode at pastLen 4095',
+    l: { seqLen: 1, pastLen: 4095, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 4096 },
+    separate: false,
+    rotary: { rotaryDim: 96, maxPos: 4096, cacheIndex: 0, dtype: 'f16' },
+  },
 ];
 
 describe('kv append kernel [gpu]', () => {
@@ -59,7 +66,10 @@ describe('kv append kernel [gpu]', () => {
       const k0 = seededRandom(cacheSize, 23, 1);
       const v0 = seededRandom(cacheSize, 24, 1);
       const rc = c.rotary;
-      const pairs = rc ? [buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000), buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000, new Array<number>(rc.rotaryDim / 2).fill(4), 1.19)] : [];
+      const f16 = rc?.dtype === 'f16';
+      const built = rc ? [buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000), buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000, new Array<number>(rc.rotaryDim / 2).fill(4), 1.19)] : [];
+      const uploads = built.map((p) => (f16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
+      const pairs = f16 ? uploads.map((p) => ({ cos: f16BitsToF32(p.cos as Uint16Array), sin: f16BitsToF32(p.sin as Uint16Array) })) : built;
       const used = rc ? { ...pairs[rc.cacheIndex], rotaryDim: rc.rotaryDim } : undefined;
       const want = kvAppendReference(kSrc, vSrc, k0, v0, l, used);
       const got = await withErrorScopes(device, async () => {
@@ -69,8 +79,8 @@ describe('kv append kernel [gpu]', () => {
         const vBuf = c.separate ? createStorageBuffer(device, vSrc, 'vSrc') : kBuf;
         const kCache = createStorageBuffer(device, k0, 'kCache');
         const vCache = createStorageBuffer(device, v0, 'vCache');
-        const cacheBufs = pairs.map((p) => ({ cos: createStorageBuffer(device, p.cos, 'cos'), sin: createStorageBuffer(device, p.sin, 'sin') }));
-        const rotary = rc ? { rotaryDim: rc.rotaryDim, maxPositions: rc.maxPos, dtype: 'f32' as const, caches: [cacheBufs[0], cacheBufs[1]] as const } : undefined;
+        const cacheBufs = uploads.map((p) => ({ cos: createStorageBuffer(device, p.cos, 'cos'), sin: createStorageBuffer(device, p.sin, 'sin') }));
+        const rotary = rc ? { rotaryDim: rc.rotaryDim, maxPositions: rc.maxPos, dtype: rc.dtype ?? 'f32', caches: [cacheBufs[0], cacheBufs[1]] as const } : undefined;
         const kernel = createKvAppend(device, { ...l, step, kSrc: kBuf, vSrc: vBuf, kCache, vCache, rotary });
         const enc = device.createCommandEncoder();
         const pass = enc.beginComputePass();

@@ -4,22 +4,10 @@ import { float32ToFloat16Bits } from './dequantize';
 import { createStepBuffer, writeStep } from './step';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
-import { maxAbsDiff, runtimeName, seededRandom, testGpu } from '../gpu/testing';
+import { f16BitsToF32, maxAbsDiff, runtimeName, seededRandom, testGpu } from '../gpu/testing';
 
 // f32 rotation of values |x| <= 2 with |cos|,|sin| <= 1.19: two products and a sum.
 const TOLERANCE = 2e-6;
-
-function f16BitsToF32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const m = h & 0x3ff;
-    out[i] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return out;
-}
 
 interface Case {
   name: string;
@@ -58,6 +46,14 @@ const cases: Case[] = [
     maxPos: 4200,
     dtype: 'f32',
     longRope: true,
+  },
+  {
+    name: 'more than 65535 workgroups (2-D grid): 262200 tokens × 2 heads of 16',
+    layout: { seqLen: 262200, pastLen: 0, heads: 2, headDim: 16, rotaryDim: 16, rowStride: 32, offset: 0 },
+    rows: 262200,
+    maxPos: 262200,
+    dtype: 'f32',
+    longRope: false,
   },
   {
     name: 'odd sizes: 5 heads of 16, offset 3, stride 101',
