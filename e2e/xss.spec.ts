@@ -140,11 +140,11 @@ test('payloads in an imported conversation (assistant Markdown, titles, errors, 
   await expect(page.getByTestId('import-result')).toHaveText(`Imported ${PAYLOADS.length + 1} conversations.`);
   await page.getByRole('button', { name: 'All payloads', exact: true }).click();
   await expect(page.getByTestId('message-assistant')).toHaveCount(PAYLOADS.length);
+  // Markdown has loaded (a highlighted block exists); code keeps the payload as visible text.
+  await expect(page.getByTestId('message-assistant').nth(24).locator('pre code').first()).toHaveText('<script>__xssHit(25)</script>');
   await expect(page.getByTestId('message-assistant').nth(4)).toContainText('click');
   // The blocked javascript: link is text, not a link.
   await expect(page.getByTestId('message-assistant').nth(4).getByRole('link')).toHaveCount(0);
-  // Code keeps the payload as visible text.
-  await expect(page.getByTestId('message-assistant').nth(24).locator('pre code').first()).toHaveText('<script>__xssHit(25)</script>');
   await page.getByRole('button', { name: 'Settings' }).click();
   await expect(page.getByLabel('System prompt')).toHaveValue(PAYLOADS[0]);
   await page.keyboard.press('Escape');

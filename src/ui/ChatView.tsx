@@ -21,6 +21,16 @@ function useVisibleMessages() {
   );
 }
 
+/** Downloads the file and closes the disclosure menu, returning focus to its summary. */
+function exportAndClose(button: HTMLElement, file: Parameters<typeof downloadFile>[0]) {
+  downloadFile(file);
+  const details = button.closest('details');
+  if (details) {
+    details.open = false;
+    details.querySelector('summary')?.focus();
+  }
+}
+
 function ChatHeader() {
   const conv = useAppStore(useShallow((s) => (s.activeId ? { id: s.activeId, title: s.conversations[s.activeId]?.title ?? '' } : null)));
   const setSettingsOpen = useAppStore((s) => s.setSettingsOpen);
@@ -36,10 +46,10 @@ function ChatHeader() {
           <details className="menu">
             <summary>Export</summary>
             <div className="menu-items">
-              <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'json'))}>
+              <button type="button" onClick={(e) => exportAndClose(e.currentTarget, exportConversations([conv.id], 'json'))}>
                 Export JSON
               </button>
-              <button type="button" onClick={() => downloadFile(exportConversations([conv.id], 'md'))}>
+              <button type="button" onClick={(e) => exportAndClose(e.currentTarget, exportConversations([conv.id], 'md'))}>
                 Export Markdown
               </button>
             </div>

@@ -4,12 +4,11 @@
  * / edit actions, the answer's stats and the context note. Selects only its own message and,
  * for the answer being streamed, the streamed text.
  */
-import { memo, useState, type KeyboardEvent } from 'react';
+import { lazy, memo, Suspense, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
 import type { GenerationStats } from '../engine/types';
 import type { ContextNote, MessageNode } from '../conversations/types';
-import { Markdown } from './Markdown';
 import { CopyButton } from './CopyButton';
 
 function useSiblings(conversationId: string, message: MessageNode) {
@@ -20,6 +19,10 @@ function useSiblings(conversationId: string, message: MessageNode) {
     }),
   );
 }
+
+// Markdown and the highlighter are most of the bundle: load them after the first paint. Until
+// they arrive, the text is shown plain (never as HTML).
+const Markdown = lazy(() => import('./Markdown').then((m) => ({ default: m.Markdown })));
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 
@@ -131,7 +134,9 @@ export const MessageItem = memo(function MessageItem({ conversationId, message }
       ) : streaming && !text ? (
         <p className="thinking">Thinking…</p>
       ) : (
-        <Markdown text={text} />
+        <Suspense fallback={<p className="plain-text">{text}</p>}>
+          <Markdown text={text} />
+        </Suspense>
       )}
       {message.error && (
         <p className="error" role="alert">

@@ -27,6 +27,10 @@ function SettingsForm({ onClose }: { onClose: () => void }) {
       }}
     >
       <h2 id="settings-title">Conversation settings</h2>
+      <p className="muted" id="context-policy">
+        These apply to this conversation only. When it outgrows the model&apos;s context, the oldest turns are left out of
+        the prompt (the system prompt and your newest message are always kept) and the answer says how many.
+      </p>
       <label htmlFor="set-systemPrompt">System prompt</label>
       <textarea
         id="set-systemPrompt"

@@ -85,7 +85,16 @@ function Row({ id, onOpen }: { id: string; onOpen: () => void }) {
     return (
       <li className="conv-row confirm">
         <span>Delete &ldquo;{title}&rdquo;?</span>
-        <button type="button" className="small danger" autoFocus onClick={() => void remove(id)}>
+        <button
+          type="button"
+          className="small danger"
+          autoFocus
+          onClick={() => {
+            void remove(id);
+            // The row disappears; keep focus in the sidebar rather than losing it to the page.
+            document.querySelector<HTMLElement>('.new-chat')?.focus();
+          }}
+        >
           Delete
         </button>
         <button type="button" className="small" onClick={() => setMode('view')}>
