@@ -50,7 +50,17 @@ export function ModelPanel() {
   else status = 'Not downloaded';
 
   return (
-    <section aria-label="Model panel" className="model-panel">
+    <section
+      aria-label="Model panel"
+      className="model-panel"
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => {
+        // Dropped model files (graph, its _data, configs, tokenizer) are copied into the store; nothing is uploaded.
+        e.preventDefault();
+        const files = [...e.dataTransfer.files];
+        if (files.length && !busy) void importLocal(files);
+      }}
+    >
       <h2>Model</h2>
       <label>
         Model{' '}
@@ -77,7 +87,7 @@ export function ModelPanel() {
         </button>
       </form>
       <label>
-        Local folder{' '}
+        Local folder (or drop the files here){' '}
         <input
           type="file"
           multiple
