@@ -88,3 +88,31 @@ describe('conversations slice', () => {
     expect(store.getState().conversations[id].settings).toEqual({ ...DEFAULT_SETTINGS, temperature: 0, systemPrompt: 'Terse.' });
   });
 });
+
+describe('loading', () => {
+  it('keeps a conversation created while the saved list was being read', async () => {
+    const services = testServices();
+    const saved = { ...createConversation(1, 'saved'), title: 'Saved' };
+    await services.repo.put(saved);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const repo = services.repo;
+    services.conversations = {
+      list: async () => {
+        const l = await repo.list();
+        await gate; // the read is slow: the user creates a conversation meanwhile
+        return l;
+      },
+      put: (c) => repo.put(c),
+      putMany: (cs) => repo.putMany(cs),
+      delete: (id) => repo.delete(id),
+    };
+    const store = createAppStore(services);
+    const loading = store.getState().loadConversations();
+    const fresh = await store.getState().newConversation();
+    release();
+    await loading;
+    expect(Object.keys(store.getState().conversations).sort()).toEqual([fresh, 'saved'].sort());
+    expect(store.getState().activeId).toBe(fresh);
+  });
+});

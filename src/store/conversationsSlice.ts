@@ -64,7 +64,8 @@ export const createConversationsSlice =
         const conversations: Record<string, Conversation> = {};
         for (const c of list) conversations[c.id] = c;
         const newest = [...list].sort((a, b) => b.updatedAt - a.updatedAt)[0];
-        set({ conversations, loadState: 'ready', storageError: null, activeId: get().activeId ?? newest?.id ?? null });
+        // Anything created while the list was being read wins over what was read.
+        set((s) => ({ conversations: { ...conversations, ...s.conversations }, loadState: 'ready', storageError: null, activeId: s.activeId ?? newest?.id ?? null }));
       } catch (err) {
         set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
       }
