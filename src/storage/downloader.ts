@@ -274,7 +274,8 @@ async function runDownload(store: ModelStore, entry: CatalogEntry, opts: Downloa
     await store.putManifest(manifest);
   }
   const m: Manifest = manifest;
-  const hub = m.hub ?? opts.hub;
+  // The commit pins the bytes, so a resume may use another Hub or mirror than the one that started it.
+  const hub = opts.hub || m.hub || '';
   const commit = m.commit ?? entry.revision;
 
   let phase: DownloadPhase = 'download';
