@@ -4,6 +4,8 @@
  * store of the `phi3-chat` database — separate from the model-weights database so clearing one
  * never touches the other. Rule: writes that must be all-or-nothing (import) go through
  * `putMany`, which uses one transaction.
+ * Tabs of the app share the database; `BroadcastConversationSync` tells the other tabs which
+ * conversation changed so they re-read it instead of showing (and later overwriting) stale text.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Conversation } from './types';
@@ -84,5 +86,39 @@ export class MemoryConversationRepo implements ConversationRepo {
   }
   async delete(id: string): Promise<void> {
     this.items.delete(id);
+  }
+}
+
+/** Tells other tabs that a conversation changed (was written or deleted). */
+export interface ConversationSync {
+  notify(id: string): void;
+  /** Calls `listener` with the id of each conversation another tab changed; returns unsubscribe. */
+  subscribe(listener: (id: string) => void): () => void;
+}
+
+export const SYNC_CHANNEL = 'phi3-chat-conversations';
+
+export class BroadcastConversationSync implements ConversationSync {
+  private readonly channel: BroadcastChannel;
+
+  constructor(name = SYNC_CHANNEL) {
+    this.channel = new BroadcastChannel(name);
+  }
+
+  notify(id: string): void {
+    this.channel.postMessage({ type: 'changed', id });
+  }
+
+  subscribe(listener: (id: string) => void): () => void {
+    const onMessage = (e: MessageEvent<unknown>) => {
+      const d = e.data;
+      if (typeof d === 'object' && d !== null && 'type' in d && d.type === 'changed' && 'id' in d && typeof d.id === 'string') listener(d.id);
+    };
+    this.channel.addEventListener('message', onMessage);
+    return () => this.channel.removeEventListener('message', onMessage);
+  }
+
+  close(): void {
+    this.channel.close();
   }
 }

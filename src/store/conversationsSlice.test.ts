@@ -116,3 +116,28 @@ describe('loading', () => {
     expect(store.getState().activeId).toBe(fresh);
   });
 });
+
+describe('several tabs', () => {
+  it('a rename, a new conversation and a delete in one tab show up in the other', async () => {
+    const { BroadcastConversationSync } = await import('../conversations/repo');
+    const channel = `test-${crypto.randomUUID()}`;
+    const shared = testServices();
+    const syncA = new BroadcastConversationSync(channel);
+    const syncB = new BroadcastConversationSync(channel);
+    const tabA = createAppStore({ ...shared, sync: syncA });
+    const tabB = createAppStore({ ...shared, sync: syncB });
+    await tabA.getState().loadConversations();
+    await tabB.getState().loadConversations();
+
+    const id = await tabA.getState().newConversation();
+    await expect.poll(() => tabB.getState().conversations[id]?.title).toBe('New chat');
+    await tabA.getState().renameConversation(id, 'Renamed in A');
+    await expect.poll(() => tabB.getState().conversations[id]?.title).toBe('Renamed in A');
+    tabB.getState().selectConversation(id);
+    await tabA.getState().deleteConversation(id);
+    await expect.poll(() => tabB.getState().conversations[id]).toBeUndefined();
+    expect(tabB.getState().activeId).toBeNull();
+    syncA.close();
+    syncB.close();
+  });
+});

@@ -50,111 +50,139 @@ function describe(err: unknown): string {
 
 export const createConversationsSlice =
   (services: Services): StateCreator<AppState, [], [], ConversationsSlice> =>
-  (set, get) => ({
-    conversations: {},
-    activeId: null,
-    loadState: 'idle',
-    search: '',
-    storageError: null,
+  (set, get) => {
+    let listening = false;
 
-    loadConversations: async () => {
-      set({ loadState: 'loading' });
+    /** Another tab changed conversation `id`: take its stored version (unless we are answering in it). */
+    async function onRemoteChange(id: string): Promise<void> {
+      if (get().chat.streaming?.conversationId === id) return;
+      let stored: Conversation | undefined;
       try {
-        const list = await services.conversations.list();
-        const conversations: Record<string, Conversation> = {};
-        for (const c of list) conversations[c.id] = c;
-        const newest = [...list].sort((a, b) => b.updatedAt - a.updatedAt)[0];
-        // Anything created while the list was being read wins over what was read.
-        set((s) => ({ conversations: { ...conversations, ...s.conversations }, loadState: 'ready', storageError: null, activeId: s.activeId ?? newest?.id ?? null }));
-      } catch (err) {
-        set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
-      }
-    },
-
-    commit: async (conversation) => {
-      set((s) => ({ conversations: { ...s.conversations, [conversation.id]: conversation } }));
-      try {
-        await services.conversations.put(conversation);
-        if (get().storageError) set({ storageError: null });
-      } catch (err) {
-        set({ storageError: `Could not save "${conversation.title}": ${describe(err)}` });
-      }
-    },
-
-    newConversation: async () => {
-      const conv = createConversation(services.now());
-      set((s) => ({ activeId: conv.id, search: '', chat: { ...s.chat, error: null } }));
-      await get().commit(conv);
-      return conv.id;
-    },
-
-    selectConversation: (id) => {
-      if (id === null || get().conversations[id]) set((s) => ({ activeId: id, chat: { ...s.chat, error: null } }));
-    },
-
-    renameConversation: async (id, title) => {
-      const conv = get().conversations[id];
-      if (!conv) return `No conversation with id "${id}".`;
-      const t = title.trim().replace(/\s+/g, ' ');
-      if (!t) return 'A title cannot be empty.';
-      if (t.length > TITLE_MAX_CHARS) return `A title must be at most ${TITLE_MAX_CHARS} characters; this one has ${t.length}.`;
-      await get().commit({ ...conv, title: t, updatedAt: services.now() });
-      return null;
-    },
-
-    deleteConversation: async (id) => {
-      const streaming = get().chat.streaming;
-      if (streaming?.conversationId === id) get().stop();
-      set((s) => {
-        const { [id]: _gone, ...rest } = s.conversations;
-        const activeId = s.activeId === id ? (Object.values(rest).sort((a, b) => b.updatedAt - a.updatedAt)[0]?.id ?? null) : s.activeId;
-        return { conversations: rest, activeId };
-      });
-      try {
-        await services.conversations.delete(id);
-      } catch (err) {
-        set({ storageError: `Could not delete the conversation: ${describe(err)}` });
-      }
-    },
-
-    setSearch: (query) => set({ search: query }),
-
-    selectBranch: async (messageId) => {
-      const id = get().activeId;
-      const conv = id ? get().conversations[id] : undefined;
-      if (!conv) return;
-      await get().commit(selectBranchIn(conv, messageId));
-    },
-
-    importConversations: async (text) => {
-      let incoming: Conversation[];
-      try {
-        incoming = parseImport(text);
-      } catch (err) {
-        return { ok: false, error: `Nothing was imported. ${describe(err)}` };
-      }
-      // An id that already exists here gets a fresh one: import never overwrites.
-      const existing = get().conversations;
-      const fresh = incoming.map((c) => (existing[c.id] ? { ...c, id: newId() } : c));
-      try {
-        await services.conversations.putMany(fresh);
-      } catch (err) {
-        return { ok: false, error: `Nothing was imported: saving failed (${describe(err)}).` };
+        stored = (await services.conversations.list()).find((c) => c.id === id);
+      } catch {
+        return;
       }
       set((s) => {
-        const conversations = { ...s.conversations };
-        for (const c of fresh) conversations[c.id] = c;
-        return { conversations, activeId: fresh[0]?.id ?? s.activeId };
+        const { [id]: _old, ...rest } = s.conversations;
+        const conversations = stored ? { ...rest, [id]: stored } : rest;
+        const activeId = s.activeId === id && !stored ? null : s.activeId;
+        return { conversations, activeId };
       });
-      return { ok: true, count: fresh.length };
-    },
+    }
 
-    exportConversations: (ids, format) => {
-      const all = get().conversations;
-      const list = (ids === 'all' ? Object.values(all) : ids.map((i) => all[i]).filter(Boolean)).sort((a, b) => a.createdAt - b.createdAt);
-      const base = ids !== 'all' && list.length === 1 ? list[0].title : 'phi3-chat-conversations';
-      return format === 'json'
-        ? { fileName: exportFileName(base, 'json'), mime: 'application/json', text: exportJson(list, services.now()) }
-        : { fileName: exportFileName(base, 'md'), mime: 'text/markdown', text: exportMarkdown(list) };
-    },
-  });
+    return {
+      conversations: {},
+      activeId: null,
+      loadState: 'idle',
+      search: '',
+      storageError: null,
+
+      loadConversations: async () => {
+        set({ loadState: 'loading' });
+        if (!listening && services.sync) {
+          listening = true;
+          services.sync.subscribe((id) => void onRemoteChange(id));
+        }
+        try {
+          const list = await services.conversations.list();
+          const conversations: Record<string, Conversation> = {};
+          for (const c of list) conversations[c.id] = c;
+          const newest = [...list].sort((a, b) => b.updatedAt - a.updatedAt)[0];
+          // Anything created while the list was being read wins over what was read.
+          set((s) => ({ conversations: { ...conversations, ...s.conversations }, loadState: 'ready', storageError: null, activeId: s.activeId ?? newest?.id ?? null }));
+        } catch (err) {
+          set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
+        }
+      },
+
+      commit: async (conversation) => {
+        set((s) => ({ conversations: { ...s.conversations, [conversation.id]: conversation } }));
+        try {
+          await services.conversations.put(conversation);
+          services.sync?.notify(conversation.id);
+          if (get().storageError) set({ storageError: null });
+        } catch (err) {
+          set({ storageError: `Could not save "${conversation.title}": ${describe(err)}` });
+        }
+      },
+
+      newConversation: async () => {
+        const conv = createConversation(services.now());
+        set((s) => ({ activeId: conv.id, search: '', chat: { ...s.chat, error: null } }));
+        await get().commit(conv);
+        return conv.id;
+      },
+
+      selectConversation: (id) => {
+        if (id === null || get().conversations[id]) set((s) => ({ activeId: id, chat: { ...s.chat, error: null } }));
+      },
+
+      renameConversation: async (id, title) => {
+        const conv = get().conversations[id];
+        if (!conv) return `No conversation with id "${id}".`;
+        const t = title.trim().replace(/\s+/g, ' ');
+        if (!t) return 'A title cannot be empty.';
+        if (t.length > TITLE_MAX_CHARS) return `A title must be at most ${TITLE_MAX_CHARS} characters; this one has ${t.length}.`;
+        await get().commit({ ...conv, title: t, updatedAt: services.now() });
+        return null;
+      },
+
+      deleteConversation: async (id) => {
+        const streaming = get().chat.streaming;
+        if (streaming?.conversationId === id) get().stop();
+        set((s) => {
+          const { [id]: _gone, ...rest } = s.conversations;
+          const activeId = s.activeId === id ? (Object.values(rest).sort((a, b) => b.updatedAt - a.updatedAt)[0]?.id ?? null) : s.activeId;
+          return { conversations: rest, activeId };
+        });
+        try {
+          await services.conversations.delete(id);
+          services.sync?.notify(id);
+        } catch (err) {
+          set({ storageError: `Could not delete the conversation: ${describe(err)}` });
+        }
+      },
+
+      setSearch: (query) => set({ search: query }),
+
+      selectBranch: async (messageId) => {
+        const id = get().activeId;
+        const conv = id ? get().conversations[id] : undefined;
+        if (!conv) return;
+        await get().commit(selectBranchIn(conv, messageId));
+      },
+
+      importConversations: async (text) => {
+        let incoming: Conversation[];
+        try {
+          incoming = parseImport(text);
+        } catch (err) {
+          return { ok: false, error: `Nothing was imported. ${describe(err)}` };
+        }
+        // An id that already exists here gets a fresh one: import never overwrites.
+        const existing = get().conversations;
+        const fresh = incoming.map((c) => (existing[c.id] ? { ...c, id: newId() } : c));
+        try {
+          await services.conversations.putMany(fresh);
+        } catch (err) {
+          return { ok: false, error: `Nothing was imported: saving failed (${describe(err)}).` };
+        }
+        for (const c of fresh) services.sync?.notify(c.id);
+        set((s) => {
+          const conversations = { ...s.conversations };
+          for (const c of fresh) conversations[c.id] = c;
+          return { conversations, activeId: fresh[0]?.id ?? s.activeId };
+        });
+        return { ok: true, count: fresh.length };
+      },
+
+      exportConversations: (ids, format) => {
+        const all = get().conversations;
+        const list = (ids === 'all' ? Object.values(all) : ids.map((i) => all[i]).filter(Boolean)).sort((a, b) => a.createdAt - b.createdAt);
+        const base = ids !== 'all' && list.length === 1 ? list[0].title : 'phi3-chat-conversations';
+        return format === 'json'
+          ? { fileName: exportFileName(base, 'json'), mime: 'application/json', text: exportJson(list, services.now()) }
+          : { fileName: exportFileName(base, 'md'), mime: 'text/markdown', text: exportMarkdown(list) };
+      },
+    };
+  };

@@ -25,7 +25,7 @@ import { create } from 'zustand';
 import { EngineClient } from '../worker/client';
 import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
 import { WorkerError } from '../worker/client';
-import { IdbConversationRepo, type ConversationRepo } from '../conversations/repo';
+import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
@@ -50,6 +50,8 @@ export interface Services {
   conversations: ConversationRepo;
   /** Milliseconds since the epoch; injected so tests control timestamps. */
   now: () => number;
+  /** Cross-tab change notices for conversations; absent in tests that need none. */
+  sync?: ConversationSync;
   /** The worker client's model calls (catalog, download, cache); optional so chat tests need none. */
   models?: () => ModelService;
 }
@@ -83,4 +85,5 @@ export const useAppStore = createAppStore({
   engine: () => (client ??= engineService(workerClient())),
   conversations: new IdbConversationRepo(),
   now: () => Date.now(),
+  sync: typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastConversationSync(),
 });
