@@ -1,15 +1,17 @@
 // MatMulNBits decode GEMV (M = 1), subgroup variant: identical to matmul_nbits.wgsl (read its
-// header for bindings and contract; keep the two in step) except that the per-row sums are reduced
-// with subgroupAdd and one workgroup-memory slot per subgroup. Chosen by createMatMulNBits when the
-// device has the `subgroups` feature.
+// header for bindings, contract and work split; keep the two in step) except that the per-row sums
+// are reduced with subgroupAdd and one workgroup-memory slot per subgroup and row. Chosen by
+// createMatMulNBits when the device has the `subgroups` feature.
 //
-// Assumption: subgroups partition the 1-D workgroup by local_invocation_index in order, so that
-// lid / subgroup_size names the subgroup (true of every WebGPU backend we know; the
-// `subgroup_id` builtin is not yet universally available). Any subgroup size from 4 to 128 works.
+// Assumption: subgroups partition the 1-D workgroup by local_invocation_index in order, so that a
+// subgroup of size ≤ TPR lies inside one row group (true of every WebGPU backend we know; the
+// `subgroup_id` builtin is not yet universally available). Subgroups wider than TPR fall back to
+// the workgroup-memory tree.
 enable subgroups;
 
-override WG: u32 = 64u;       // threads per workgroup, a power of two
-override ROWS: u32 = 4u;      // output rows per workgroup, 1..MAX_ROWS
+override TPR: u32 = 32u;      // threads per row group, a power of two ≥ 4
+override RG: u32 = 2u;        // row groups per workgroup
+override ROWS: u32 = 4u;      // output rows per thread (and per row group), 1..MAX_ROWS
 override TILE_K: u32 = 2048u; // activations staged per pass, a multiple of 32
 override BLOCK: u32 = 32u;    // quantisation block: 16, 32, 64 or 128
 override HAS_ZP: bool = false;
@@ -39,8 +41,7 @@ struct Params {
 // (8 elements), entry (2j)·C + c holds elements 0,2,4,6 of the word and (2j+1)·C + c elements
 // 1,3,5,7, where C = TILE_K/32. Threads read consecutive chunks, so each read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
-// One slot per (row, subgroup); subgroups have at least 4 invocations.
-var<workgroup> partial: array<f32, ROWS * (WG / 4u)>;
+var<workgroup> partial: array<f32, RG * ROWS * TPR>; // [row in workgroup][lane]
 
 fn scaleAt(i: u32) -> f32 {
   if (SCALES_F16) {
@@ -65,36 +66,49 @@ fn dotWord(word: u32, aLo: vec4<f32>, aHi: vec4<f32>, zp: f32) -> f32 {
   return dot(lo - vec4<f32>(zp), aLo) + dot(hi - vec4<f32>(zp), aHi);
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(TPR * RG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
   @builtin(subgroup_size) sgSize: u32,
   @builtin(subgroup_invocation_id) sgLane: u32,
 ) {
-  let row0 = (wid.x + wid.y * params.gridX) * ROWS;
-  if (row0 >= params.N) { return; }
+  let wgRow0 = (wid.x + wid.y * params.gridX) * RG * ROWS;
+  if (wgRow0 >= params.N) { return; }
+  let WG = TPR * RG;
+  let lane = lid % TPR;
+  let group = lid / TPR;
+  let row0 = wgRow0 + group * ROWS;
   let chunksPerRow = params.kPadded / 32u;
   let C = TILE_K / 32u;
-  var acc: array<f32, MAX_ROWS>;
+  // Row r's sum lives in component r % 4 of accLo (r < 4) or accHi. Adding through a one-hot select
+  // instead of indexing a private array by r keeps the accumulators in registers everywhere
+  // (dynamically indexed private arrays went through memory on SwiftShader).
+  var accLo = vec4<f32>(0.0);
+  var accHi = vec4<f32>(0.0);
 
   for (var t0 = 0u; t0 < params.kPadded; t0 += TILE_K) {
     let tileLen = min(TILE_K, params.kPadded - t0);
     // Stage a[t0 .. t0+tileLen) by words of 8 elements; zeros past K.
     for (var g = lid; g < tileLen / 8u; g += WG) {
       let k = t0 + g * 8u;
-      var v: array<f32, 8>;
-      for (var e = 0u; e < 8u; e++) {
-        v[e] = select(0.0, input[min(k + e, params.K - 1u)], k + e < params.K);
-      }
+      let kLo = vec4<u32>(k) + vec4<u32>(0u, 2u, 4u, 6u);
+      let kHi = kLo + vec4<u32>(1u);
+      let last = vec4<u32>(params.K - 1u);
+      let iLo = min(kLo, last);
+      let iHi = min(kHi, last);
+      let lo = vec4<f32>(input[iLo.x], input[iLo.y], input[iLo.z], input[iLo.w]);
+      let hi = vec4<f32>(input[iHi.x], input[iHi.y], input[iHi.z], input[iHi.w]);
+      let inLo = kLo < vec4<u32>(params.K);
+      let inHi = kHi < vec4<u32>(params.K);
       let c = g >> 2u;
       let j = g & 3u;
-      tileA[(2u * j) * C + c] = vec4<f32>(v[0], v[2], v[4], v[6]);
-      tileA[(2u * j + 1u) * C + c] = vec4<f32>(v[1], v[3], v[5], v[7]);
+      tileA[(2u * j) * C + c] = select(vec4<f32>(0.0), lo, inLo);
+      tileA[(2u * j + 1u) * C + c] = select(vec4<f32>(0.0), hi, inHi);
     }
     workgroupBarrier();
 
-    for (var c = lid; c < tileLen / 32u; c += WG) {
+    for (var c = lane; c < tileLen / 32u; c += TPR) {
       let a0 = tileA[c];
       let a1 = tileA[C + c];
       let a2 = tileA[2u * C + c];
@@ -108,11 +122,12 @@ fn main(
         // Rows past N (last workgroup) recompute row N−1 and are never written.
         let n = min(row0 + r, params.N - 1u);
         let w = weights[n * chunksPerRow + chunk];
+        var sum: f32;
         if (BLOCK >= 32u) {
           let b = chunk * 32u / BLOCK;
           let zp = zeroPointAt(n, b);
           let s = scaleAt(n * params.nBlocks + b);
-          acc[r] += s * (dotWord(w.x, a0, a1, zp) + dotWord(w.y, a2, a3, zp) + dotWord(w.z, a4, a5, zp) + dotWord(w.w, a6, a7, zp));
+          sum = s * (dotWord(w.x, a0, a1, zp) + dotWord(w.y, a2, a3, zp) + dotWord(w.z, a4, a5, zp) + dotWord(w.w, a6, a7, zp));
         } else {
           // BLOCK == 16: the chunk's first two words are block 2·chunk, the last two 2·chunk + 1.
           let b = chunk * 2u;
@@ -120,24 +135,45 @@ fn main(
           let zp1 = zeroPointAt(n, b + 1u);
           let s0 = scaleAt(n * params.nBlocks + b);
           let s1 = scaleAt(n * params.nBlocks + b + 1u);
-          acc[r] += s0 * (dotWord(w.x, a0, a1, zp0) + dotWord(w.y, a2, a3, zp0)) + s1 * (dotWord(w.z, a4, a5, zp1) + dotWord(w.w, a6, a7, zp1));
+          sum = s0 * (dotWord(w.x, a0, a1, zp0) + dotWord(w.y, a2, a3, zp0)) + s1 * (dotWord(w.z, a4, a5, zp1) + dotWord(w.w, a6, a7, zp1));
         }
+        accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
+        accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
       }
     }
     workgroupBarrier();
   }
 
-  let maxSubgroups = WG / 4u;
-  let sgId = lid / sgSize;
+  if (sgSize <= TPR) {
+    // Subgroups lie inside row groups: one subgroupAdd per row, then one slot per subgroup.
+    let slots = TPR / sgSize;
+    for (var r = 0u; r < ROWS; r++) {
+      let sum = subgroupAdd(select(accLo[r % 4u], accHi[r % 4u], r >= 4u));
+      if (sgLane == 0u) { partial[(group * ROWS + r) * TPR + lane / sgSize] = sum; }
+    }
+    workgroupBarrier();
+    if (lid < RG * ROWS && wgRow0 + lid < params.N) {
+      var total = 0.0;
+      for (var i = 0u; i < slots; i++) { total += partial[lid * TPR + i]; }
+      output[wgRow0 + lid] = total;
+    }
+    return;
+  }
+  // A subgroup wider than a row group (e.g. 64 lanes, TPR 32): the workgroup-memory tree.
   for (var r = 0u; r < ROWS; r++) {
-    let sum = subgroupAdd(acc[r]);
-    if (sgLane == 0u) { partial[r * maxSubgroups + sgId] = sum; }
+    partial[(group * ROWS + r) * TPR + lane] = select(accLo[r % 4u], accHi[r % 4u], r >= 4u);
   }
   workgroupBarrier();
-  if (lid < ROWS && row0 + lid < params.N) {
-    let nSubgroups = (WG + sgSize - 1u) / sgSize;
-    var total = 0.0;
-    for (var i = 0u; i < nSubgroups; i++) { total += partial[lid * maxSubgroups + i]; }
-    output[row0 + lid] = total;
+  for (var stride = TPR / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) {
+      for (var r = 0u; r < ROWS; r++) {
+        let i = (group * ROWS + r) * TPR + lane;
+        partial[i] += partial[i + stride];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid < RG * ROWS && wgRow0 + lid < params.N) {
+    output[wgRow0 + lid] = partial[lid * TPR];
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMatMulNBits, matMulNBitsReference } from './matmul-nbits';
+import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
 import { float32ToFloat16Bits, matMulNBitsShape, type MatMulNBitsParams } from './dequantize';
 import { float16ToFloat32 } from '../onnx/tensor-data';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
@@ -57,7 +57,7 @@ function worstRelative(got: Float32Array, want: Float32Array): { rel: number; ab
   return { rel, abs };
 }
 
-async function runCase(c: Case, seed: number, subgroups = true): Promise<{ rel: number; abs: number; path: string }> {
+async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning): Promise<{ rel: number; abs: number; path: string }> {
   const { device } = await testGpu();
   const maxM = c.maxM ?? c.M;
   const { params, scaleBytes } = makeWeights(c, seed);
@@ -79,7 +79,7 @@ async function runCase(c: Case, seed: number, subgroups = true): Promise<{ rel: 
       scalesDtype: c.f16 ? 'f16' : 'f32',
       ...buffers,
       maxM,
-      tuning: { subgroups },
+      tuning,
     });
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
@@ -97,9 +97,10 @@ function label(c: Case): string {
   return `M=${c.M} N=${c.N} K=${c.K} block=${c.blockSize} zp=${c.zp ? 'on' : 'off'} scales=${c.f16 ? 'f16' : 'f32'}`;
 }
 
-async function check(c: Case, seed: number, subgroups = true): Promise<void> {
-  const r = await runCase(c, seed, subgroups);
-  console.log(`[${runtimeName()}] matmulNBits ${label(c)} (${r.path}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL})`);
+async function check(c: Case, seed: number, tuning: MatMulNBitsTuning = {}): Promise<void> {
+  const r = await runCase(c, seed, tuning);
+  const split = Object.keys(tuning).length ? ` ${JSON.stringify(tuning)}` : '';
+  console.log(`[${runtimeName()}] matmulNBits ${label(c)} (${r.path}${split}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL})`);
   expect(r.rel).toBeLessThanOrEqual(TOL);
 }
 
@@ -119,9 +120,13 @@ describe('matmulNBits GEMV, M = 1 [gpu]', () => {
     await check({ M: 1, N: 23, K: 1000, blockSize: 128, zp: true, f16: true }, 42);
   });
 
-  it('the workgroup-memory reduction matches too (subgroups off)', async () => {
-    await check({ M: 1, N: 33, K: 512, blockSize: 32, zp: true, f16: true }, 50, false);
-    await check({ M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: false }, 51, false);
+  it('the workgroup-memory reduction and the real-GPU work split match too', async () => {
+    const gpuSplit = { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
+    await check({ M: 1, N: 33, K: 512, blockSize: 32, zp: true, f16: true }, 50, { subgroups: false });
+    await check({ M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: false }, 51, { ...gpuSplit, subgroups: false });
+    await check({ M: 1, N: 3072, K: 3072, blockSize: 16, zp: true, f16: true }, 52, gpuSplit);
+    await check({ M: 1, N: 45, K: 8192, blockSize: 64, zp: false, f16: false }, 53, { threadsPerRow: 4, rowGroups: 3, rowsPerThread: 3 });
+    await check({ M: 1, N: 45, K: 256, blockSize: 128, zp: true, f16: false }, 54, { threadsPerRow: 64, rowGroups: 4, rowsPerThread: 1, subgroups: false });
   });
 
   it('real shapes: 3072×3072, 8192×3072 (gate/up), 3072×8192 (down)', async () => {
@@ -151,5 +156,48 @@ describe('matmulNBits GEMM, M > 1 [gpu]', () => {
     await check({ M: 7, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 120);
     await check({ M: 33, N: 8192, K: 3072, blockSize: 32, zp: false, f16: false }, 121);
     await check({ M: 33, N: 3072, K: 8192, blockSize: 128, zp: true, f16: true }, 122);
+  });
+});
+
+describe('matmulNBits GEMV timing [gpu]', () => {
+  // Indicative only: on SwiftShader (CPU) this measures the emulator, not a GPU. Wall time of one
+  // submit with one dispatch, awaited with onSubmittedWorkDone; median of RUNS after a warm-up.
+  const RUNS = 3;
+  it('times the decode GEMV at 3072×3072 and the lm_head shape (32064×3072), fp16 scales', async () => {
+    const { device } = await testGpu();
+    for (const N of [3072, 32064]) {
+      const c: Case = { M: 1, N, K: 3072, blockSize: 32, zp: false, f16: true };
+      const { params, scaleBytes } = makeWeights(c, 200);
+      const bytes = params.packed.byteLength + scaleBytes.byteLength;
+      for (const subgroups of [true, false]) {
+        await withErrorScopes(device, async () => {
+          const buffers = {
+            weights: createStorageBuffer(device, params.packed, 'weights'),
+            scales: createStorageBuffer(device, scaleBytes, 'scales'),
+            input: createStorageBuffer(device, seededRandom(c.K, 201, 2), 'input'),
+            output: createStorageBuffer(device, c.N * 4, 'output'),
+          };
+          const kernel = createMatMulNBits(device, { K: c.K, N, blockSize: 32, hasZeroPoints: false, scalesDtype: 'f16', ...buffers, maxM: 1, tuning: { subgroups } });
+          const times: number[] = [];
+          for (let run = 0; run <= RUNS; run++) {
+            const t0 = performance.now();
+            const enc = device.createCommandEncoder();
+            const pass = enc.beginComputePass();
+            kernel.encode(pass, 1);
+            pass.end();
+            device.queue.submit([enc.finish()]);
+            await device.queue.onSubmittedWorkDone();
+            if (run > 0) times.push(performance.now() - t0);
+          }
+          times.sort((a, b) => a - b);
+          const ms = times[Math.floor(times.length / 2)];
+          console.log(
+            `[${runtimeName()}] matmulNBits GEMV timing N=${N} K=3072 (${kernel.decodePath}): median ${ms.toFixed(2)} ms of ${RUNS}, ${(bytes / ms / 1e6).toFixed(2)} GB/s of weights+scales`,
+          );
+          for (const buf of Object.values(buffers)) buf.destroy();
+        });
+      }
+    }
+    expect(true).toBe(true);
   });
 });
