@@ -178,7 +178,7 @@ export function ModelPanel() {
       </p>
       {!m.persisted && (
         <button type="button" onClick={() => void persist()}>
-          Keep models (persistent storage)
+          Ask the browser to keep this storage
         </button>
       )}
     </section>
