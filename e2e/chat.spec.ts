@@ -258,3 +258,18 @@ test.describe('phone', () => {
     await page.screenshot({ path: path.join(SHOTS, 'phone.png') });
   });
 });
+
+test('two tabs stay in step', async ({ context }) => {
+  const a = await context.newPage();
+  const b = await context.newPage();
+  await a.goto('./');
+  await b.goto('./');
+  await a.getByRole('button', { name: 'New chat' }).click();
+  await send(a, 'Shared between tabs');
+  await expect(rowButtons(b)).toHaveText(['Shared between tabs']);
+  await b.getByRole('button', { name: 'Rename "Shared between tabs"' }).click();
+  await b.getByRole('textbox', { name: /^New title for/ }).fill('Renamed in tab B');
+  await b.getByRole('textbox', { name: /^New title for/ }).press('Enter');
+  await expect(rowButtons(a)).toHaveText(['Renamed in tab B']);
+  await expect(a.locator('.chat-title')).toHaveText('Renamed in tab B');
+});
