@@ -18,6 +18,8 @@ export interface CatalogFile {
   size?: number;
   /** Lowercase hex sha256 (the Hub's `lfs.oid`), when known; otherwise read from the tree API. */
   sha256?: string;
+  /** Skipped when the tree API does not list it (a file not confirmed in that repo). */
+  optional?: boolean;
 }
 
 export interface CatalogEntry {
@@ -117,9 +119,16 @@ export const CATALOG: readonly CatalogEntry[] = [
     files: [
       { path: 'onnx/model_q4f16.onnx', role: 'graph' },
       { path: 'onnx/model_q4f16.onnx_data', role: 'weights' },
-      ...ROOT_FILES.filter((f) => f.path !== 'genai_config.json' && f.path !== 'added_tokens.json'),
+      { path: 'config.json', role: 'config' },
+      { path: 'generation_config.json', role: 'config', optional: true },
+      { path: 'tokenizer.json', role: 'tokenizer' },
+      { path: 'tokenizer_config.json', role: 'tokenizer' },
+      { path: 'special_tokens_map.json', role: 'tokenizer', optional: true },
+      { path: 'added_tokens.json', role: 'tokenizer', optional: true },
     ],
-    note: 'The successor model, an extra; transformers.js layout (graph and weights under onnx/).',
+    note:
+      'The successor model, an extra; transformers.js layout (graph and weights under onnx/). Which JSON files ' +
+      'beside tokenizer.json it ships was not confirmed here, so those are optional.',
   },
 ];
 

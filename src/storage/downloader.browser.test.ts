@@ -170,6 +170,16 @@ describe('downloader against the local Hub', () => {
     expect([...rangeCounts(await hub.log()).values()].every((c) => c === 1)).toBe(true);
   });
 
+  it('skips an optional catalog file the Hub does not list, and names a missing required one', async () => {
+    const { hub, store, entry } = await setup(100_000);
+    entry.files = [...entry.files!, { path: 'added_tokens.json', role: 'tokenizer', optional: true }];
+    const { manifest } = await downloadModel(store, entry, { hub: hub.url, chunkSize: 64 * KiB, crossTab: false });
+    expect(manifest.files.map((f) => f.path)).not.toContain('added_tokens.json');
+    const missing = { ...entry, id: uniqueName('missing'), files: [...entry.files.slice(0, -1), { path: 'added_tokens.json', role: 'tokenizer' as const }] };
+    const err = await downloadModel(store, missing, { hub: hub.url, crossTab: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'MODEL_NOT_FOUND', message: expect.stringContaining('has no file added_tokens.json') });
+  });
+
   it('discovers a custom repo entry from the tree API', async () => {
     const { hub, store } = await setup(300_000);
     const entry = customEntry('test-org/tiny-phi3', 'onnx');

@@ -155,6 +155,7 @@ export async function planManifest(entry: CatalogEntry, opts: Pick<DownloadOptio
   const out: ManifestFile[] = [];
   for (const f of files) {
     const t = tree.get(f.path);
+    if (tree.size > 0 && !t && f.optional) continue;
     if (tree.size > 0 && !t) throw new AppError('MODEL_NOT_FOUND', `${entry.repo}@${commit.slice(0, 12)} has no file ${f.path}.`);
     let size = f.size ?? t?.lfs?.size ?? t?.size;
     if (f.size !== undefined && t?.size !== undefined && (t.lfs?.size ?? t.size) !== f.size) {
