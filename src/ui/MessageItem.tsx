@@ -133,7 +133,9 @@ export const MessageItem = memo(function MessageItem({ conversationId, message }
         <p className="user-text">{text}</p>
       ) : streaming && !text ? (
         <p className="thinking">Thinking…</p>
-      ) : (
+      ) : !text && !message.error ? (
+        <p className="muted">No answer: it was stopped before the first token.</p>
+      ) : !text ? null : (
         <Suspense fallback={<p className="plain-text">{text}</p>}>
           <Markdown text={text} />
         </Suspense>
