@@ -135,13 +135,16 @@ export const createModelSlice =
         patch({ selected, status: statusFromCache(get().model.cached, selected), error: undefined, progress: undefined });
       },
 
-      downloadModel: () =>
-        run(() =>
+      downloadModel: () => {
+        // Ask for persistent storage when the user commits to a multi-GB download (the outcome is shown).
+        if (get().model.persisted === undefined) void get().requestPersist().catch(() => undefined);
+        return run(() =>
           service().download({ kind: 'hub', model: get().model.selected }, get().model.hub, {
             tuning: url.tuning,
             onProgress: (progress) => patch({ progress }),
           }),
-        ),
+        );
+      },
 
       importLocalModel: (files) => {
         const name = files[0]?.webkitRelativePath?.split('/')[0] || 'local model';

@@ -78,8 +78,16 @@ export class EngineClient {
     this.lastPong = Date.now();
     const beat = this.opts.heartbeatMs ?? 2000;
     const deadAfter = this.opts.deadAfterMs ?? 4 * beat;
+    // Dead = a ping unanswered for `deadAfter`, judged from when it was sent: a hidden tab's timers
+    // may fire once a minute, which must not read as a silent worker.
+    let pingSentAt: number | undefined;
     this.timer = setInterval(() => {
-      if (Date.now() - this.lastPong > deadAfter) return this.markDead(`The engine worker stopped answering (no heartbeat for ${deadAfter} ms).`);
+      const now = Date.now();
+      if (pingSentAt !== undefined && this.lastPong < pingSentAt) {
+        if (now - pingSentAt > deadAfter) return this.markDead(`The engine worker stopped answering (no heartbeat for ${deadAfter} ms).`);
+        return;
+      }
+      pingSentAt = now;
       this.worker.postMessage({ type: 'ping', id: 0 } satisfies WorkerRequest);
     }, beat);
   }
