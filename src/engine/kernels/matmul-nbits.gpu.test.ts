@@ -152,6 +152,11 @@ describe('matmulNBits GEMM, M > 1 [gpu]', () => {
     }
   });
 
+  it('other GEMM tilings: 16 × 4 threads with K steps of 64, 2 × 3 threads with K steps of 8', async () => {
+    await check({ M: 33, maxM: 35, N: 70, K: 200, blockSize: 16, zp: true, f16: true }, 110, { gemmThreads: [16, 4], gemmStepK: 64 });
+    await check({ M: 13, N: 29, K: 96, blockSize: 32, zp: false, f16: false }, 111, { gemmThreads: [2, 3], gemmStepK: 8 });
+  });
+
   it('real shapes: 3072×3072 (M = 7), 8192×3072 and 3072×8192 (M = 33)', async () => {
     await check({ M: 7, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 120);
     await check({ M: 33, N: 8192, K: 3072, blockSize: 32, zp: false, f16: false }, 121);
@@ -199,5 +204,33 @@ describe('matmulNBits GEMV timing [gpu]', () => {
       }
     }
     expect(true).toBe(true);
+  });
+});
+
+describe('matmulNBits validation [gpu]', () => {
+  it('names the buffer that is too small and refuses M outside 1..maxM', async () => {
+    const { device } = await testGpu();
+    const buf = (size: number) => device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+    const made: GPUBuffer[] = [];
+    const b = (size: number) => {
+      made.push(buf(size));
+      return made[made.length - 1];
+    };
+    const base = { K: 64, N: 8, blockSize: 32, hasZeroPoints: false, scalesDtype: 'f32' as const, maxM: 2 };
+    const ok = { weights: b(256), scales: b(64), input: b(512), output: b(64) };
+    await withErrorScopes(device, () => {
+      expect(() => createMatMulNBits(device, { ...base, ...ok, weights: b(252) })).toThrow(/weights buffer has 252 bytes; it needs at least 256/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, scalesDtype: 'f16', scales: b(28) })).toThrow(/scales buffer has 28 bytes/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, hasZeroPoints: true })).toThrow(/zeroPoints buffer is missing/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, input: b(256) })).toThrow(/input buffer has 256 bytes/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, blockSize: 8 })).toThrow(/block_size = 8/);
+      const kernel = createMatMulNBits(device, { ...base, ...ok });
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      expect(() => kernel.encode(pass, 3)).toThrow(/M = 3 must be an integer in 1..maxM \(2\)/);
+      pass.end();
+      enc.finish();
+    });
+    for (const m of made) m.destroy();
   });
 });

@@ -13,8 +13,8 @@
  *   scales      'f32': N·nBlocks f32; 'f16': the raw fp16 bits, N·nBlocks halves padded to 4 bytes.
  *   zeroPoints  the raw bytes [N, ceil(nBlocks/2)] padded to 4 bytes (only when hasZeroPoints).
  *   input       f32 (maxM, K), row stride K.   output  f32 (maxM, N), row stride N.
- * For M > 1 the GEMM also writes output rows M .. min(maxM, next multiple of its 32-row tile):
- * treat rows ≥ M as scratch.
+ * For M > 1 the GEMM also writes output rows M .. min(maxM, next multiple of its row tile, 32 by
+ * default): treat rows ≥ M as scratch.
  *
  * Rule: `encode` only sets the pipeline and bind group and dispatches; everything else, including
  * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
@@ -63,6 +63,10 @@ export interface MatMulNBitsTuning {
   rowsPerThread?: number;
   /** Use the subgroup GEMV when the device has `subgroups` (default true). */
   subgroups?: boolean;
+  /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
+  gemmThreads?: readonly [number, number];
+  /** GEMM K per workgroup-memory step, a multiple of 8 (default 32) */
+  gemmStepK?: number;
 }
 
 /**
@@ -85,11 +89,6 @@ export interface MatMulNBitsKernel {
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemm';
 }
 
-const GEMM_WG_X = 8;
-const GEMM_WG_Y = 8;
-const GEMM_TILE_N = 4 * GEMM_WG_X;
-const GEMM_TILE_M = 4 * GEMM_WG_Y;
-const GEMM_TK = 32;
 /** Activation tile cap (floats): 16 KiB keeps several workgroups resident per core. */
 const GEMV_TILE_CAP = 4096;
 
@@ -149,9 +148,17 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const tiles = Math.ceil(shape.kPadded / tileCap);
   const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
 
-  const gemmGridX = Math.ceil(N / GEMM_TILE_N);
+  const [gemmWgX, gemmWgY] = tuning.gemmThreads ?? [8, 8];
+  const gemmTK = tuning.gemmStepK ?? 32;
+  if (![gemmWgX, gemmWgY].every((t) => Number.isInteger(t) && t >= 1) || gemmWgX * gemmWgY > 256) {
+    badArg(`tuning.gemmThreads = ${gemmWgX}×${gemmWgY} must be positive integers with a product ≤ 256.`);
+  }
+  if (!Number.isInteger(gemmTK) || gemmTK < 8 || gemmTK % 8 !== 0) badArg(`tuning.gemmStepK = ${gemmTK} must be a positive multiple of 8.`);
+  const gemmTileN = 4 * gemmWgX;
+  const gemmTileM = 4 * gemmWgY;
+  const gemmGridX = Math.ceil(N / gemmTileN);
   if (gemmGridX > maxDim) badArg(`N = ${N} needs ${gemmGridX} workgroups along x (limit ${maxDim}).`);
-  if (Math.ceil(maxM / GEMM_TILE_M) > maxDim) badArg(`maxM = ${maxM} is too large for one dispatch.`);
+  if (Math.ceil(maxM / gemmTileM) > maxDim) badArg(`maxM = ${maxM} is too large for one dispatch.`);
 
   const params = createUniformBuffer(
     device,
@@ -193,7 +200,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     compute: {
       module: device.createShaderModule({ label: 'matmul_nbits_gemm', code: gemmSource }),
       entryPoint: 'main',
-      constants: { ...common, WG_X: GEMM_WG_X, WG_Y: GEMM_WG_Y, TK: GEMM_TK },
+      constants: { ...common, WG_X: gemmWgX, WG_Y: gemmWgY, TK: gemmTK },
     },
   });
   const gemv = gemvOk
@@ -221,7 +228,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);
       } else {
         pass.setPipeline(gemm);
-        pass.dispatchWorkgroups(gemmGridX, Math.ceil(M / GEMM_TILE_M));
+        pass.dispatchWorkgroups(gemmGridX, Math.ceil(M / gemmTileM));
       }
     },
   };
