@@ -143,7 +143,9 @@ export class Phi3Runtime implements TokenRuntime {
     const caches: RotaryCachePair[] = [{ cos: await uploader.raw(plan.rotary.short.cos), sin: await uploader.raw(plan.rotary.short.sin) }];
     if (plan.rotary.long) caches.push({ cos: await uploader.raw(plan.rotary.long.cos), sin: await uploader.raw(plan.rotary.long.sin) });
     const cacheTuple = caches.length === 2 ? ([caches[0], caches[1]] as const) : ([caches[0]] as const);
-    const maxPositions = Math.min(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? Infinity);
+    // LongRoPE's short caches may cover only the original context; they are used only while the total
+    // length is at or below the switch, so the clamp follows the (longer) long caches.
+    const maxPositions = Math.max(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? 0);
 
     const packedAttention = plan.layers[0].attention.kind === 'packed';
     const qkvStride = qDim + 2 * kvDim;
