@@ -105,6 +105,56 @@ function checkBuffer(name: string, buffer: GPUBuffer | undefined, bytes: number,
   return buffer;
 }
 
+/**
+ * One bind group layout per device and one pipeline per (shader, constants): Phi-3's 32 layers
+ * share a handful of shapes, so loading compiles a few pipelines instead of hundreds.
+ */
+interface PipelineCache {
+  layout: GPUBindGroupLayout;
+  pipeline(label: string, code: string, constants: Record<string, number>): GPUComputePipeline;
+}
+
+const caches = new WeakMap<GPUDevice, PipelineCache>();
+
+function pipelineCache(device: GPUDevice): PipelineCache {
+  const cached = caches.get(device);
+  if (cached) return cached;
+  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+  const layout = device.createBindGroupLayout({
+    label: 'matmulNBits',
+    entries: [
+      entry(0, 'uniform'),
+      entry(1, 'read-only-storage'),
+      entry(2, 'read-only-storage'),
+      entry(3, 'read-only-storage'),
+      entry(4, 'read-only-storage'),
+      entry(5, 'storage'),
+    ],
+  });
+  const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
+  const modules = new Map<string, GPUShaderModule>();
+  const pipelines = new Map<string, GPUComputePipeline>();
+  const cache: PipelineCache = {
+    layout,
+    pipeline(label, code, constants) {
+      const key = `${label} ${JSON.stringify(constants)}`;
+      let p = pipelines.get(key);
+      if (!p) {
+        let module = modules.get(label);
+        if (!module) {
+          module = device.createShaderModule({ label, code });
+          modules.set(label, module);
+        }
+        p = device.createComputePipeline({ label: `matmulNBits ${key}`, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants } });
+        pipelines.set(key, p);
+      }
+      return p;
+    },
+  };
+  caches.set(device, cache);
+  return cache;
+}
+
 export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): MatMulNBitsKernel {
   const { K, N, blockSize, maxM } = b;
   const shape = matMulNBitsShape(K, N, blockSize);
@@ -174,48 +224,21 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     ]),
     'matmulNBits.params',
   );
-  const storage = (type: GPUBufferBindingType): GPUBindGroupLayoutEntry['buffer'] => ({ type });
-  const layout = device.createBindGroupLayout({
-    label: 'matmulNBits',
-    entries: [
-      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: storage('uniform') },
-      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
-      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
-      { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
-      { binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
-      { binding: 5, visibility: GPUShaderStage.COMPUTE, buffer: storage('storage') },
-    ],
-  });
+  const { layout, pipeline } = pipelineCache(device);
   const bindGroup = device.createBindGroup({
     label: 'matmulNBits',
     layout,
     entries: [params, weights, scales, zeroPoints, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
-  const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
   const common = { BLOCK: blockSize, HAS_ZP: b.hasZeroPoints ? 1 : 0, SCALES_F16: b.scalesDtype === 'f16' ? 1 : 0 };
-
-  const gemm = device.createComputePipeline({
-    label: 'matmulNBits.gemm',
-    layout: pipelineLayout,
-    compute: {
-      module: device.createShaderModule({ label: 'matmul_nbits_gemm', code: gemmSource }),
-      entryPoint: 'main',
-      constants: { ...common, WG_X: gemmWgX, WG_Y: gemmWgY, TK: gemmTK },
-    },
-  });
+  // The GEMM also serves M = 1 when rows are not 16-byte aligned; a kernel only ever called with
+  // M = 1 (the lm_head) needs no GEMM otherwise.
+  const gemm =
+    maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', gemmSource, { ...common, WG_X: gemmWgX, WG_Y: gemmWgY, TK: gemmTK }) : undefined;
   const gemv = gemvOk
-    ? device.createComputePipeline({
-        label: useSubgroups ? 'matmulNBits.gemvSubgroup' : 'matmulNBits.gemv',
-        layout: pipelineLayout,
-        compute: {
-          module: device.createShaderModule({
-            label: useSubgroups ? 'matmul_nbits_subgroup' : 'matmul_nbits',
-            code: useSubgroups ? gemvSubgroupSource : gemvSource,
-          }),
-          entryPoint: 'main',
-          constants: { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK },
-        },
-      })
+    ? useSubgroups
+      ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
+      : pipeline('matmul_nbits', gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
     : undefined;
 
   return {
@@ -226,7 +249,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       if (M === 1 && gemv) {
         pass.setPipeline(gemv);
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);
-      } else {
+      } else if (gemm) {
         pass.setPipeline(gemm);
         pass.dispatchWorkgroups(gemmGridX, Math.ceil(M / gemmTileM));
       }
