@@ -76,6 +76,27 @@ export async function loadModelFiles(ctx: GpuContext, files: ModelFiles, opts: L
     tokenizerConfig: await files.readJson('tokenizer_config.json'),
   };
   checkAgainstConfigs(plan, configs.config);
-  const runtime = await Phi3Runtime.load(ctx, plan, resolve, opts);
+  const runtime = await loadInErrorScopes(ctx, () => Phi3Runtime.load(ctx, plan, resolve, opts));
   return { plan, runtime, configs };
+}
+
+/** Loads inside out-of-memory and validation scopes, so a GPU failure is a typed error, not a silent one. */
+async function loadInErrorScopes(ctx: GpuContext, load: () => Promise<Phi3Runtime>): Promise<Phi3Runtime> {
+  const { device } = ctx;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let runtime: Phi3Runtime | undefined;
+  let thrown: unknown;
+  try {
+    runtime = await load();
+  } catch (err) {
+    thrown = err;
+  }
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if ((validation || oom) && runtime) runtime.destroy();
+  if (oom) throw new AppError('GPU_OUT_OF_MEMORY', `The GPU ran out of memory while loading the model (${oom.message}). Close other GPU-heavy tabs, or pick a smaller model or context.`);
+  if (validation) throw new AppError('GPU_VALIDATION', `WebGPU rejected the model's setup: ${validation.message}`);
+  if (thrown !== undefined) throw thrown;
+  return runtime!;
 }

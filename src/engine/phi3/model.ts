@@ -96,124 +96,132 @@ export class Phi3Runtime implements TokenRuntime {
       return b;
     };
     const step = createStepBuffer(device);
-    const M = maxPrefill;
-    const { hidden: H, heads, kvHeads, headDim: D, intermediate: I, vocab: V } = c;
-    const qDim = heads * D;
-    const kvDim = kvHeads * D;
+    try {
+      const M = maxPrefill;
+      const { hidden: H, heads, kvHeads, headDim: D, intermediate: I, vocab: V } = c;
+      const qDim = heads * D;
+      const kvDim = kvHeads * D;
 
-    // Activations: (M, ·) f32.
-    const ids = act('ids', M);
-    const hidden = act('hidden', M * H); // residual stream
-    const normed = act('normed', M * H);
-    const attnOut = act('attnOut', M * qDim);
-    const delta = act('delta', M * H); // o_proj / down_proj output, added into `hidden` by the next norm
-    const mlpAct = act('mlpAct', M * I);
-    const lmIn = act('lmIn', H);
-    const logits = act('logits', V);
+      // Activations: (M, ·) f32.
+      const ids = act('ids', M);
+      const hidden = act('hidden', M * H); // residual stream
+      const normed = act('normed', M * H);
+      const attnOut = act('attnOut', M * qDim);
+      const delta = act('delta', M * H); // o_proj / down_proj output, added into `hidden` by the next norm
+      const mlpAct = act('mlpAct', M * I);
+      const lmIn = act('lmIn', H);
+      const logits = act('logits', V);
 
-    const tuning = tuningFor(ctx);
-    const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, maxM = M) => {
-      const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
-      return createMatMulNBits(device, {
-        K: w.K,
-        N: w.N,
-        blockSize: w.blockSize,
-        hasZeroPoints: !!w.zeroPoints,
-        scalesDtype,
-        weights: await uploader.raw(w.packed, `${label}.B`),
-        scales: await uploader.raw(w.scales, `${label}.scales`),
-        zeroPoints: w.zeroPoints ? await uploader.raw(w.zeroPoints, `${label}.zp`) : undefined,
-        input,
-        output,
-        maxM,
-        tuning: tuning.matmul,
-      });
-    };
+      const tuning = tuningFor(ctx);
+      const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, maxM = M) => {
+        const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
+        return createMatMulNBits(device, {
+          K: w.K,
+          N: w.N,
+          blockSize: w.blockSize,
+          hasZeroPoints: !!w.zeroPoints,
+          scalesDtype,
+          weights: await uploader.raw(w.packed, `${label}.B`),
+          scales: await uploader.raw(w.scales, `${label}.scales`),
+          zeroPoints: w.zeroPoints ? await uploader.raw(w.zeroPoints, `${label}.zp`) : undefined,
+          input,
+          output,
+          maxM,
+          tuning: tuning.matmul,
+        });
+      };
 
-    // Embedding, split under the binding limit.
-    const emb = plan.embedding;
-    const embF16 = emb.dataType === OnnxDataType.FLOAT16;
-    const parts = planEmbeddingParts(emb.dims[0], H, embF16 ? 2 : 4, ctx.limits.maxStorageBufferBindingSize);
-    const partBuffers = [];
-    for (const [i, p] of parts.entries()) partBuffers.push({ buffer: await uploader.rows(emb, p.firstRow, p.rows, `embedding.part${i}`), firstRow: p.firstRow, rows: p.rows });
-    const ops: Op[] = [rowsOp(createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
+      // Embedding, split under the binding limit.
+      const emb = plan.embedding;
+      const embF16 = emb.dataType === OnnxDataType.FLOAT16;
+      const parts = planEmbeddingParts(emb.dims[0], H, embF16 ? 2 : 4, ctx.limits.maxStorageBufferBindingSize);
+      const partBuffers = [];
+      for (const [i, p] of parts.entries()) partBuffers.push({ buffer: await uploader.rows(emb, p.firstRow, p.rows, `embedding.part${i}`), firstRow: p.firstRow, rows: p.rows });
+      const ops: Op[] = [rowsOp(createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
 
-    // Rotary caches: [short] or [short, long].
-    const rotF16 = plan.rotary.short.cos.dataType === OnnxDataType.FLOAT16;
-    const caches: RotaryCachePair[] = [{ cos: await uploader.raw(plan.rotary.short.cos), sin: await uploader.raw(plan.rotary.short.sin) }];
-    if (plan.rotary.long) caches.push({ cos: await uploader.raw(plan.rotary.long.cos), sin: await uploader.raw(plan.rotary.long.sin) });
-    const cacheTuple = caches.length === 2 ? ([caches[0], caches[1]] as const) : ([caches[0]] as const);
-    // LongRoPE's short caches may cover only the original context; they are used only while the total
-    // length is at or below the switch, so the clamp follows the (longer) long caches.
-    const maxPositions = Math.max(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? 0);
+      // Rotary caches: [short] or [short, long].
+      const rotF16 = plan.rotary.short.cos.dataType === OnnxDataType.FLOAT16;
+      const caches: RotaryCachePair[] = [{ cos: await uploader.raw(plan.rotary.short.cos), sin: await uploader.raw(plan.rotary.short.sin) }];
+      if (plan.rotary.long) caches.push({ cos: await uploader.raw(plan.rotary.long.cos), sin: await uploader.raw(plan.rotary.long.sin) });
+      const cacheTuple = caches.length === 2 ? ([caches[0], caches[1]] as const) : ([caches[0]] as const);
+      // LongRoPE's short caches may cover only the original context; they are used only while the total
+      // length is at or below the switch, so the clamp follows the (longer) long caches.
+      const maxPositions = Math.max(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? 0);
 
-    const packedAttention = plan.layers[0].attention.kind === 'packed';
-    const qkvStride = qDim + 2 * kvDim;
-    const qkv = packedAttention ? act('qkv', M * qkvStride) : undefined;
-    const q = packedAttention ? undefined : act('q', M * qDim);
-    const k = packedAttention ? undefined : act('k', M * kvDim);
-    const v = packedAttention ? undefined : act('v', M * kvDim);
-    const fusedMlp = plan.layers[0].mlp.kind === 'fused';
-    const gateUp = fusedMlp ? act('gateUp', M * 2 * I) : undefined;
-    const gate = fusedMlp ? undefined : act('gate', M * I);
-    const up = fusedMlp ? undefined : act('up', M * I);
+      const packedAttention = plan.layers[0].attention.kind === 'packed';
+      const qkvStride = qDim + 2 * kvDim;
+      const qkv = packedAttention ? act('qkv', M * qkvStride) : undefined;
+      const q = packedAttention ? undefined : act('q', M * qDim);
+      const k = packedAttention ? undefined : act('k', M * kvDim);
+      const v = packedAttention ? undefined : act('v', M * kvDim);
+      const fusedMlp = plan.layers[0].mlp.kind === 'fused';
+      const gateUp = fusedMlp ? act('gateUp', M * 2 * I) : undefined;
+      const gate = fusedMlp ? undefined : act('gate', M * I);
+      const up = fusedMlp ? undefined : act('up', M * I);
 
-    for (const [li, layer] of plan.layers.entries()) {
-      const L = `layer${li}`;
-      const push = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }) => ops.push(rowsOp(k));
-      const rotary = (k: ReturnType<typeof createRotary>) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
-      const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
-      push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta: li === 0 ? undefined : delta, weight: inputNorm, out: normed }));
-      const kCache = act(`${L}.kCache`, kvHeads * contextLimit * D);
-      const vCache = act(`${L}.vCache`, kvHeads * contextLimit * D);
-      let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
-      if (layer.attention.kind === 'packed') {
-        if (!qkv) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} packs qkv but layer 0 does not; mixed layouts are not supported.`);
-        push(await quantKernel(layer.attention.qkv, normed, qkv, `${L}.qkv`));
-        const rot = createRotary(device, { heads: heads + kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qkvStride, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: qkv, caches: cacheTuple });
-        rotary(rot);
-        push(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache }));
-        qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
-      } else {
-        if (!q || !k || !v) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate q/k/v but layer 0 is packed; mixed layouts are not supported.`);
-        push(await quantKernel(layer.attention.q, normed, q, `${L}.q`));
-        push(await quantKernel(layer.attention.k, normed, k, `${L}.k`));
-        push(await quantKernel(layer.attention.v, normed, v, `${L}.v`));
-        const rq = createRotary(device, { heads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: q, caches: cacheTuple });
-        const rk = createRotary(device, { heads: kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: kvDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: k, caches: cacheTuple });
-        rotary(rq);
-        rotary(rk);
-        push(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache }));
-        qSrc = { buffer: q, rowStride: qDim, offset: 0 };
+      for (const [li, layer] of plan.layers.entries()) {
+        const L = `layer${li}`;
+        const push = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }) => ops.push(rowsOp(k));
+        const rotary = (k: ReturnType<typeof createRotary>) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
+        const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
+        push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta: li === 0 ? undefined : delta, weight: inputNorm, out: normed }));
+        const kCache = act(`${L}.kCache`, kvHeads * contextLimit * D);
+        const vCache = act(`${L}.vCache`, kvHeads * contextLimit * D);
+        let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
+        if (layer.attention.kind === 'packed') {
+          if (!qkv) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} packs qkv but layer 0 does not; mixed layouts are not supported.`);
+          push(await quantKernel(layer.attention.qkv, normed, qkv, `${L}.qkv`));
+          const rot = createRotary(device, { heads: heads + kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qkvStride, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: qkv, caches: cacheTuple });
+          rotary(rot);
+          push(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache }));
+          qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
+        } else {
+          if (!q || !k || !v) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate q/k/v but layer 0 is packed; mixed layouts are not supported.`);
+          push(await quantKernel(layer.attention.q, normed, q, `${L}.q`));
+          push(await quantKernel(layer.attention.k, normed, k, `${L}.k`));
+          push(await quantKernel(layer.attention.v, normed, v, `${L}.v`));
+          const rq = createRotary(device, { heads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: q, caches: cacheTuple });
+          const rk = createRotary(device, { heads: kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: kvDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: k, caches: cacheTuple });
+          rotary(rq);
+          rotary(rk);
+          push(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache }));
+          qSrc = { buffer: q, rowStride: qDim, offset: 0 };
+        }
+        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut });
+        ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
+        push(await quantKernel(layer.o, attnOut, delta, `${L}.o`));
+        const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
+        push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: postNorm, out: normed }));
+        if (layer.mlp.kind === 'fused') {
+          if (!gateUp) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} fuses gate_up but layer 0 does not.`);
+          push(await quantKernel(layer.mlp.gateUp, normed, gateUp, `${L}.gateUp`));
+          push(createSiluMul(device, { intermediate: I, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I, step, gate: gateUp, up: gateUp, out: mlpAct }));
+        } else {
+          if (!gate || !up) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate gate/up but layer 0 fuses them.`);
+          push(await quantKernel(layer.mlp.gate, normed, gate, `${L}.gate`));
+          push(await quantKernel(layer.mlp.up, normed, up, `${L}.up`));
+          push(createSiluMul(device, { intermediate: I, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0, step, gate, up, out: mlpAct }));
+        }
+        push(await quantKernel(layer.down, mlpAct, delta, `${L}.down`));
       }
-      const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut });
-      ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
-      push(await quantKernel(layer.o, attnOut, delta, `${L}.o`));
-      const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
-      push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: postNorm, out: normed }));
-      if (layer.mlp.kind === 'fused') {
-        if (!gateUp) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} fuses gate_up but layer 0 does not.`);
-        push(await quantKernel(layer.mlp.gateUp, normed, gateUp, `${L}.gateUp`));
-        push(createSiluMul(device, { intermediate: I, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I, step, gate: gateUp, up: gateUp, out: mlpAct }));
-      } else {
-        if (!gate || !up) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate gate/up but layer 0 fuses them.`);
-        push(await quantKernel(layer.mlp.gate, normed, gate, `${L}.gate`));
-        push(await quantKernel(layer.mlp.up, normed, up, `${L}.up`));
-        push(createSiluMul(device, { intermediate: I, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0, step, gate, up, out: mlpAct }));
-      }
-      push(await quantKernel(layer.down, mlpAct, delta, `${L}.down`));
+      const finalNormWeight = await uploader.f32(plan.finalNorm, 'finalNorm');
+      ops.push(rowsOp(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: finalNormWeight, out: normed })));
+      const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', 1);
+      const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      buffers.set('history', history);
+      const token = act('token', 4);
+      const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
+      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit);
+      runtime.dispatchesPerDecode = ops.length + 2;
+      await device.queue.onSubmittedWorkDone();
+      return runtime;
+    } catch (err) {
+      // A model that fails half-way (bad weights, out of memory) must not leak GPU memory.
+      uploader.destroyAll();
+      for (const b of buffers.values()) b.destroy();
+      step.destroy();
+      throw err;
     }
-    const finalNormWeight = await uploader.f32(plan.finalNorm, 'finalNorm');
-    ops.push(rowsOp(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: finalNormWeight, out: normed })));
-    const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', 1);
-    const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    buffers.set('history', history);
-    const token = act('token', 4);
-    const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
-    const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit);
-    runtime.dispatchesPerDecode = ops.length + 2;
-    await device.queue.onSubmittedWorkDone();
-    return runtime;
   }
 
   truncate(length: number): void {

@@ -157,7 +157,19 @@ function realUses(ix: GraphIndex, name: string): OnnxNode[] {
   return out;
 }
 
+/** SiLU as Phi-3 exports it: Mul(gate, Sigmoid(gate)), then Mul(·, up). */
+function checkSilu(ix: GraphIndex, gateOut: string, upMul: OnnxNode, upOut: string): void {
+  const other = upMul.inputs.find((i) => i !== upOut);
+  const act = other ? ix.producer.get(other) : undefined;
+  const sig = act?.inputs.map((i) => ix.producer.get(i)).find((n) => n?.opType === 'Sigmoid');
+  if (!act || act.opType !== 'Mul' || !act.inputs.includes(gateOut) || !sig || sig.inputs[0] !== gateOut) {
+    unsupported(`The MLP activation before "${upMul.name}" is not SiLU (gate · sigmoid(gate)).`);
+  }
+}
+
 function normWeight(ix: GraphIndex, node: OnnxNode): OnnxTensorInfo {
+  const axis = attrInt(node, 'axis', -1);
+  if (axis !== -1 && axis !== 2) unsupported(`RMSNorm "${node.name}" normalises axis ${axis}; Phi-3 normalises the last axis.`);
   return ix.tensor(isOp(node, 'SimplifiedLayerNormalization') ? node.inputs[1] : node.inputs[2], `RMSNorm weight of "${node.name}"`);
 }
 
@@ -276,8 +288,11 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
       if (q.rotary) {
         rotary ??= { cosName: q.rotary.inputs[2], sinName: q.rotary.inputs[3] };
         rotaryDim ||= attrInt(q.rotary, 'rotary_embedding_dim', 0);
-        if (attrInt(q.rotary, 'interleaved', 0) !== 0) unsupported(`RotaryEmbedding "${q.rotary.name}" is interleaved; Phi-3 uses rotate-half.`);
       }
+      for (const r of slots.map((x) => x.rotary)) {
+        if (r && attrInt(r, 'interleaved', 0) !== 0) unsupported(`RotaryEmbedding "${r.name}" is interleaved; Phi-3 uses rotate-half.`);
+      }
+      if (!bySlot(1).rotary !== !q.rotary) unsupported(`Layer ${layers.length} rotates only one of q and k.`);
       layout ??= isOp(attNode, 'MultiHeadAttention', MS) ? 'web2024' : 'gqa';
     } else {
       unsupported(`RMSNorm "${norm.name}" feeds ${projections.length} MatMulNBits; expected 1 (packed qkv) or 3 (q, k, v).`);
@@ -313,6 +328,7 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
       if (!gateNode || !upNode) unsupported(`Cannot tell gate_proj from up_proj after "${postNorm.name}" (no Sigmoid on either).`);
       mlp = { kind: 'separate', gate: quant(ix, gateNode, `layer ${layers.length} gate_proj`), up: quant(ix, upNode, `layer ${layers.length} up_proj`) };
       const upMul = realUses(ix, upNode.outputs[0]).find((n) => n.opType === 'Mul') ?? unsupported(`up_proj "${upNode.name}" is not multiplied by the activation.`);
+      checkSilu(ix, gateNode.outputs[0], upMul, upNode.outputs[0]);
       mulOut = upMul.outputs[0];
     } else if (mlpProj.length === 1) {
       mlp = { kind: 'fused', gateUp: quant(ix, mlpProj[0], `layer ${layers.length} gate_up_proj`) };
@@ -361,7 +377,66 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
   };
   validate(config, embedding);
   const f16 = embedding.dataType === OnnxDataType.FLOAT16;
-  return { layout, config, embedding, layers, finalNorm: normWeight(ix, norm), lmHead, rotary: rot, activationDtype: f16 ? 'f16' : 'f32' };
+  const plan: Phi3Plan = { layout, config, embedding, layers, finalNorm: normWeight(ix, norm), lmHead, rotary: rot, activationDtype: f16 ? 'f16' : 'f32' };
+  validateWeights(plan);
+  return plan;
+}
+
+const FLOATS: readonly number[] = [OnnxDataType.FLOAT, OnnxDataType.FLOAT16];
+
+function expectTensor(t: OnnxTensorInfo, what: string, dtypes: readonly number[], elements: number, dims?: readonly number[]): void {
+  const bad = (why: string) => {
+    throw new AppError('MODEL_BAD_WEIGHT', `The ${what} ("${t.name}") ${why}. The file does not match its graph; download the model again.`);
+  };
+  if (!dtypes.includes(t.dataType)) bad(`has ONNX dtype ${t.dataType}; expected one of ${dtypes.join(', ')}`);
+  const count = t.dims.reduce((a, b) => a * b, 1);
+  if (count !== elements) bad(`has dims [${t.dims.join(', ')}] (${count} elements); expected ${elements}`);
+  if (dims && (dims.length !== t.dims.length || dims.some((d, i) => d !== t.dims[i]))) bad(`has dims [${t.dims.join(', ')}]; expected [${dims.join(', ')}]`);
+}
+
+function expectQuant(w: QuantWeight, what: string, K: number, N: number): void {
+  if (w.K !== K || w.N !== N) {
+    throw new AppError('MODEL_BAD_WEIGHT', `The ${what} is ${w.N}×${w.K} (N×K) but the model's shapes need ${N}×${K}.`);
+  }
+  if (![16, 32, 64, 128].includes(w.blockSize)) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `The ${what} uses block_size ${w.blockSize}; supported sizes are 16, 32, 64 and 128.`);
+  const nBlocks = Math.ceil(K / w.blockSize);
+  expectTensor(w.packed, `${what} packed weight`, [OnnxDataType.UINT8], N * nBlocks * (w.blockSize / 2));
+  expectTensor(w.scales, `${what} scales`, FLOATS, N * nBlocks);
+  if (w.zeroPoints) expectTensor(w.zeroPoints, `${what} zero points`, [OnnxDataType.UINT8], N * Math.ceil(nBlocks / 2));
+}
+
+/** Every weight's dtype and element count against the hyper-parameters read from the graph. */
+function validateWeights(p: Phi3Plan): void {
+  const c = p.config;
+  const qDim = c.heads * c.headDim;
+  const kvDim = c.kvHeads * c.headDim;
+  expectTensor(p.embedding, 'token embedding', FLOATS, p.embedding.dims[0] * c.hidden, [p.embedding.dims[0], c.hidden]);
+  expectTensor(p.finalNorm, 'final norm weight', FLOATS, c.hidden);
+  expectQuant(p.lmHead, 'lm_head', c.hidden, c.vocab);
+  for (const [i, l] of p.layers.entries()) {
+    expectTensor(l.inputNorm, `layer ${i} input norm weight`, FLOATS, c.hidden);
+    expectTensor(l.postAttentionNorm, `layer ${i} post-attention norm weight`, FLOATS, c.hidden);
+    if (l.attention.kind === 'packed') expectQuant(l.attention.qkv, `layer ${i} qkv_proj`, c.hidden, qDim + 2 * kvDim);
+    else {
+      expectQuant(l.attention.q, `layer ${i} q_proj`, c.hidden, qDim);
+      expectQuant(l.attention.k, `layer ${i} k_proj`, c.hidden, kvDim);
+      expectQuant(l.attention.v, `layer ${i} v_proj`, c.hidden, kvDim);
+    }
+    expectQuant(l.o, `layer ${i} o_proj`, qDim, c.hidden);
+    if (l.mlp.kind === 'fused') expectQuant(l.mlp.gateUp, `layer ${i} gate_up_proj`, c.hidden, 2 * c.intermediate);
+    else {
+      expectQuant(l.mlp.gate, `layer ${i} gate_proj`, c.hidden, c.intermediate);
+      expectQuant(l.mlp.up, `layer ${i} up_proj`, c.hidden, c.intermediate);
+    }
+    expectQuant(l.down, `layer ${i} down_proj`, c.intermediate, c.hidden);
+  }
+  const half = c.rotaryDim / 2;
+  for (const [name, pair] of Object.entries({ short: p.rotary.short, long: p.rotary.long })) {
+    if (!pair) continue;
+    const rows = pair.cos.dims[0];
+    expectTensor(pair.cos, `${name} rotary cos cache`, FLOATS, rows * half, [rows, half]);
+    expectTensor(pair.sin, `${name} rotary sin cache`, FLOATS, rows * half, [rows, half]);
+  }
 }
 
 function collectDownstream(ix: GraphIndex, name: string, depth: number): OnnxNode[] {
