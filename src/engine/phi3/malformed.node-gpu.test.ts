@@ -58,7 +58,7 @@ async function attempt(graph: Uint8Array, data: Uint8Array): Promise<Outcome> {
       return { ok: true };
     } catch (err) {
       if (err instanceof AppError) return { ok: false, code: err.code };
-      throw new Error(`untyped failure: ${err instanceof Error ? err.stack : String(err)}`);
+      throw new Error(`untyped failure: ${err instanceof Error ? err.stack : String(err)}`, { cause: err });
     }
   })();
   let timer: ReturnType<typeof setTimeout> | undefined;
