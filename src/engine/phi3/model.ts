@@ -28,7 +28,6 @@ import type { TokenRuntime } from '../generate';
 import type { SamplingOptions } from '../types';
 import type { Phi3Config, Phi3Plan, QuantWeight } from './plan';
 import { WeightUploader } from './upload';
-import { tuningFor } from '../gpu/tuning';
 
 export interface LoadOptions {
   /** Tokens per prefill chunk; longer prompts run in several chunks. */
@@ -112,8 +111,7 @@ export class Phi3Runtime implements TokenRuntime {
       const lmIn = act('lmIn', H);
       const logits = act('logits', V);
 
-      const tuning = tuningFor(ctx);
-      const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, maxM = M) => {
+        const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, maxM = M) => {
         const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
         return createMatMulNBits(device, {
           K: w.K,
@@ -127,8 +125,7 @@ export class Phi3Runtime implements TokenRuntime {
           input,
           output,
           maxM,
-          tuning: tuning.matmul,
-        });
+          });
       };
 
       // Embedding, split under the binding limit.
