@@ -11,6 +11,7 @@ import { AppError } from '../errors';
 
 export const CHROMIUM_LIB_DIR = '/usr/lib/chromium';
 const SWIFTSHADER_ICD = `${CHROMIUM_LIB_DIR}/vk_swiftshader_icd.json`;
+const VULKAN_LOADERS = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'];
 const RTLD_NOW = 2;
 const RTLD_GLOBAL = 0x100;
 const RTLD_NODELETE = 0x1000;
@@ -47,7 +48,12 @@ async function hasAdapter(gpu: GPU): Promise<boolean> {
 export function nodeGPU(): Promise<GPU> {
   cached ??= (async () => {
     const mod = await load();
-    if (!process.env.VK_ICD_FILENAMES) {
+    // Without a system Vulkan loader, Dawn's first attempt can only fail (and print a warning).
+    const systemVulkan = VULKAN_LOADERS.some((p) => existsSync(p));
+    if (!process.env.VK_ICD_FILENAMES && !systemVulkan && useSwiftShader()) {
+      const gpu = mod.create([]);
+      if (await hasAdapter(gpu)) return gpu;
+    } else if (!process.env.VK_ICD_FILENAMES) {
       const gpu = mod.create([]);
       if (await hasAdapter(gpu)) return gpu;
       if (!useSwiftShader()) {
