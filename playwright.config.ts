@@ -5,6 +5,8 @@ import { CHROMIUM_ARGS, findChromium } from './tools/chromium.mjs';
 // system Chromium (never a downloaded one). BASE_PATH is honoured so sub-path hosting is tested.
 const PORT = Number(process.env.E2E_PORT ?? 4317);
 const BASE = process.env.BASE_PATH ?? '/';
+// E2E_OUT_DIR builds and serves from a folder of one's own (parallel runs need not share dist/).
+const OUT_DIR = process.env.E2E_OUT_DIR ? ` --outDir ${JSON.stringify(process.env.E2E_OUT_DIR)}` : '';
 
 export default defineConfig({
   testDir: 'e2e',
@@ -17,7 +19,7 @@ export default defineConfig({
     screenshot: 'only-on-failure',
   },
   webServer: {
-    command: `npx vite build --logLevel warn && npx vite preview --host 127.0.0.1 --port ${PORT} --strictPort`,
+    command: `npx vite build --logLevel warn${OUT_DIR}${OUT_DIR && ' --emptyOutDir'} && npx vite preview --host 127.0.0.1 --port ${PORT} --strictPort${OUT_DIR}`,
     url: `http://localhost:${PORT}${BASE}`,
     reuseExistingServer: false,
     timeout: 180_000,

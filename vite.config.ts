@@ -1,10 +1,54 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { VitePWA } from 'vite-plugin-pwa';
+import { isModelFileUrl } from './src/pwa/modelUrls';
 
 // BASE_PATH lets the static build live under any sub-path of a host (e.g. GitHub Pages).
+const base = process.env.BASE_PATH ?? '/';
+
+// The service worker (vite-plugin-pwa, generateSW) precaches the app shell and the engine's own
+// assets, onnxruntime-web's .wasm/.mjs included, all from this origin. It never caches model
+// files (they live in IndexedDB): no runtime caching, and the precache list is filtered through
+// isModelFileUrl. Updates wait for the user (registerType 'prompt', see src/pwa/UpdatePrompt.tsx).
+const pwa = VitePWA({
+  registerType: 'prompt',
+  injectRegister: false,
+  // Icons and favicon come in through globPatterns; listing them again would precache twice.
+  includeManifestIcons: false,
+  manifest: {
+    name: 'Phi-3 WebGPU Chat',
+    short_name: 'Phi-3 Chat',
+    description: "Chat with Microsoft's Phi-3 Mini entirely in your browser, on your GPU. Nothing you type leaves your machine.",
+    theme_color: '#1f2937',
+    background_color: '#15171c',
+    display: 'standalone',
+    icons: [
+      { src: 'icons/icon-192.png', sizes: '192x192', type: 'image/png', purpose: 'any' },
+      { src: 'icons/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'any' },
+      { src: 'icons/maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+    ],
+  },
+  workbox: {
+    globPatterns: ['**/*.{js,mjs,css,html,wasm,svg,png}'],
+    globIgnores: ['**/*.onnx', '**/*_data', '**/*.onnx.data'],
+    // onnxruntime-web's WASM binaries are 10-25 MB each.
+    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    manifestTransforms: [
+      async (entries) => {
+        const dropped = entries.filter((e) => isModelFileUrl(e.url)).map((e) => e.url);
+        return { manifest: entries.filter((e) => !isModelFileUrl(e.url)), warnings: dropped.map((u) => `not precaching model file ${u}`) };
+      },
+    ],
+    navigateFallback: 'index.html',
+    navigateFallbackDenylist: [/\/resolve\//, /\.onnx/, /_data$/],
+    runtimeCaching: [],
+    cleanupOutdatedCaches: true,
+  },
+});
+
 export default defineConfig({
-  base: process.env.BASE_PATH ?? '/',
-  plugins: [react()],
+  base,
+  plugins: [react(), pwa],
   worker: { format: 'es' },
   build: { target: 'es2022', sourcemap: true },
 });

@@ -11,11 +11,17 @@ import { ModelPanel } from './ModelPanel';
 import { Sidebar } from './Sidebar';
 import { ChatView } from './ChatView';
 import { SettingsPanel } from './SettingsPanel';
+import { UpdatePrompt } from '../pwa/UpdatePrompt';
+import { ShareButton } from '../share/ShareButton';
+import { SharedView } from '../share/SharedView';
+import { useShareFragment } from '../share/useShareFragment';
 import '../styles/app.css';
+import '../share/share.css';
 
 export function App() {
   const loadConversations = useAppStore((s) => s.loadConversations);
   const [drawer, setDrawer] = useState<'none' | 'conversations' | 'model'>('none');
+  const [sharePayload, closeShare] = useShareFragment();
   useEffect(() => {
     void loadConversations();
   }, [loadConversations]);
@@ -34,15 +40,17 @@ export function App() {
           Conversations
         </button>
         <h1>Phi-3 WebGPU Chat</h1>
+        {sharePayload === null && <ShareButton />}
         <button type="button" className="drawer-toggle" aria-expanded={drawer === 'model'} aria-controls="model-column" onClick={() => toggle('model')}>
           Model
         </button>
       </header>
+      <UpdatePrompt />
       <div className="layout">
         <div id="sidebar" className="sidebar-wrap">
           <Sidebar onNavigate={() => setDrawer('none')} />
         </div>
-        <ChatView />
+        {sharePayload === null ? <ChatView /> : <SharedView key={sharePayload} payload={sharePayload} onClose={closeShare} />}
         <aside id="model-column" className="model-column" aria-label="Model">
           <p className="tagline">Phi-3 Mini runs entirely in this tab, on your GPU. Nothing leaves your machine.</p>
           <GpuStatus />

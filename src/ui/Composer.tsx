@@ -3,15 +3,18 @@
  * streams the button is "Stop". IME composition is respected (Enter that confirms a Japanese or
  * Chinese candidate never sends). Rule: the composer only calls store actions.
  */
-import { useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useAppStore } from '../store';
+import { consumeLaunchPrompt, launchPrompt } from '../share/launch';
 
 export function Composer() {
   const streaming = useAppStore((s) => s.chat.streaming !== null);
   const send = useAppStore((s) => s.send);
   const stop = useAppStore((s) => s.stop);
-  const [text, setText] = useState('');
+  // A share link's `?prompt=` starts as the draft; it is never sent without the user.
+  const [text, setText] = useState(launchPrompt);
   const ref = useRef<HTMLTextAreaElement>(null);
+  useEffect(consumeLaunchPrompt, []);
 
   const submit = () => {
     if (streaming || !text.trim()) return;
