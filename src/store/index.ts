@@ -24,7 +24,7 @@
 import { create } from 'zustand';
 import { EngineClient } from '../worker/client';
 import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
-import { WorkerError } from '../worker/client';
+import type { PromptCount } from '../worker/protocol';
 import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
@@ -32,11 +32,7 @@ import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
 import { createChatSlice, type ChatSlice } from './chatSlice';
 import { createModelSlice, type ModelService, type ModelSlice } from './modelSlice';
 
-export interface PromptCount {
-  perMessage: number[];
-  overhead: number;
-  contextLimit: number;
-}
+export type { PromptCount };
 
 export interface ChatEngine {
   countTokens(messages: ChatMessage[]): Promise<PromptCount>;
@@ -68,22 +64,19 @@ export function createAppStore(services: Services) {
   }));
 }
 
-/**
- * The worker client as the store's engine. Until the worker implements generation, the chat
- * methods reject with a clear message instead of pretending to answer.
- * TODO(integration): replace with the client itself once EngineClient has countTokens/generate.
- */
-function engineService(client: EngineClient): EngineService {
-  const notYet = () => Promise.reject(new WorkerError('INTERNAL', 'The model engine is not available yet: load a model first.'));
-  return { probe: () => client.probe(), countTokens: notYet, generate: notYet };
-}
-
+// The worker client is the engine: countTokens and generate go to the model loaded in the worker,
+// and reject with a message for the user (MODEL_NOT_CACHED: "No model is loaded…") when none is.
 let worker: EngineClient | undefined;
 const workerClient = () => (worker ??= new EngineClient());
-let client: EngineService | undefined;
 export const useAppStore = createAppStore({
-  engine: () => (client ??= engineService(workerClient())),
+  engine: () => workerClient(),
   conversations: new IdbConversationRepo(),
   now: () => Date.now(),
   sync: typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastConversationSync(),
 });
+
+// Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it
+// to check that the model comes back from IndexedDB.
+if (typeof location !== 'undefined' && new URLSearchParams(location.search).has('test-hooks')) {
+  (globalThis as { phi3TestHooks?: unknown }).phi3TestHooks = { loseDevice: () => workerClient().loseDevice() };
+}

@@ -1,7 +1,12 @@
 /**
  * Model slice: the catalog, the cached models, the running download and its progress, storage
- * estimate and persistence, and whether the engine worker is alive. Its actions are the only UI
- * path to the downloader (through the worker client's typed calls).
+ * estimate and persistence, the engine (which kind, loading, "Ready") and whether the engine
+ * worker is alive. Its actions are the only UI path to the downloader and to loading a model
+ * (through the worker client's typed calls).
+ *
+ * Loading: a model loads by itself when its download completes, when the page opens with it
+ * complete in the cache (no network), after a worker restart, and after a lost GPU device. A load
+ * that fails leaves the status 'cached' with the reason in `loadError`.
  *
  * Rule: keep the download handle out of the state (it is not serialisable); keep the Hub URL and
  * the preselected model read once from the page URL (`?hub=`, `?model=`, and the testing knob
@@ -10,12 +15,23 @@
 import type { StateCreator } from 'zustand';
 import { entryFromParam, hubBaseUrl, type CatalogEntry } from '../storage/catalog';
 import type { DownloadHandle, EngineClient } from '../worker/client';
+import type { EngineKind, ModelInfo } from '../engine/types';
 import type { CachedModel, DownloadProgress, DownloadTuning, StorageEstimateResult } from '../worker/protocol';
 import type { AppState } from './index';
 
-export type ModelService = Pick<EngineClient, 'catalog' | 'listCached' | 'download' | 'deleteModel' | 'deleteAll' | 'estimate' | 'persist' | 'onDead' | 'restart'>;
+export type ModelService = Pick<
+  EngineClient,
+  'catalog' | 'listCached' | 'download' | 'deleteModel' | 'deleteAll' | 'estimate' | 'persist' | 'onDead' | 'restart' | 'load' | 'unload' | 'onDeviceLost'
+>;
 
-export type ModelStatus = 'idle' | 'downloading' | 'paused' | 'cached' | 'error';
+/** `loading`: IndexedDB → GPU; `ready`: the model can chat. */
+export type ModelStatus = 'idle' | 'downloading' | 'paused' | 'cached' | 'loading' | 'ready' | 'error';
+
+/** Engines the switch offers; `available` is false for one not built into this app yet. */
+export const ENGINES: ReadonlyArray<{ kind: EngineKind; name: string; available: boolean }> = [
+  { kind: 'native', name: 'Native (WebGPU kernels)', available: true },
+  { kind: 'ort', name: 'onnxruntime-web', available: false },
+];
 
 export interface ModelState {
   hub: string;
@@ -29,6 +45,13 @@ export interface ModelState {
   estimate?: StorageEstimateResult;
   persisted?: boolean;
   workerDead?: string;
+  engine: EngineKind;
+  /** The model on the GPU, once loaded. */
+  loaded?: { modelId: string; info: ModelInfo; loadMs: number };
+  /** Why the last load failed (the model stays cached). */
+  loadError?: { code: string; message: string };
+  /** Set while a lost GPU device is being recovered from. */
+  deviceLost?: string;
 }
 
 export interface ModelSlice {
@@ -44,6 +67,9 @@ export interface ModelSlice {
   refreshStorage: () => Promise<void>;
   requestPersist: () => Promise<void>;
   restartWorker: () => Promise<void>;
+  /** Loads the selected model (complete in the cache) to the GPU. */
+  loadModel: () => Promise<void>;
+  setEngine: (engine: EngineKind) => void;
 }
 
 const DEFAULT_MODEL = 'phi-3-mini-4k-q4f16';
@@ -60,11 +86,30 @@ function readUrl(): { hub: string; selected: string; tuning?: DownloadTuning } {
   const model = params.get('model');
   const chunk = Number(params.get('chunk'));
   const tuning = Number.isInteger(chunk) && chunk >= 64 * 1024 && chunk <= 64 * 1024 * 1024 ? { chunkSize: chunk } : undefined;
-  return { hub, selected: model && entryFromParam(model) ? model : DEFAULT_MODEL, tuning };
+  return { hub, selected: model && entryFromParam(model) ? model : (lastModel() ?? DEFAULT_MODEL), tuning };
+}
+
+// The last model that loaded, preselected on the next visit when the URL names none.
+const LAST_MODEL_KEY = 'phi3.lastModel';
+function lastModel(): string | undefined {
+  try {
+    const v = typeof localStorage === 'undefined' ? null : localStorage.getItem(LAST_MODEL_KEY);
+    return v && (entryFromParam(v) || v.startsWith('local:')) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+function rememberModel(selected: string): void {
+  try {
+    localStorage.setItem(LAST_MODEL_KEY, selected);
+  } catch {
+    // Storage blocked: the default is preselected next time.
+  }
 }
 
 /** The storage id the worker uses for a selection (catalog id, or the custom entry's id). */
 export function modelIdOf(selected: string): string | undefined {
+  if (selected.startsWith('local:')) return selected;
   return entryFromParam(selected)?.id;
 }
 
@@ -79,6 +124,8 @@ export const createModelSlice =
     const url = readUrl();
     let handle: DownloadHandle | undefined;
     let watching = false;
+    /** Bumped by each load, so a superseded load's outcome is ignored. */
+    let loadSeq = 0;
     const patch = (p: Partial<ModelState>) => set({ model: { ...get().model, ...p } });
 
     const statusFromCache = (cached: CachedModel[], selected: string): ModelStatus => {
@@ -86,11 +133,13 @@ export const createModelSlice =
       return c?.complete ? 'cached' : c ? 'paused' : 'idle';
     };
 
-    /** Re-reads the cache list; the status follows it unless a download is running. */
+    /** Re-reads the cache list; the status follows it unless a download runs or the model is (being) loaded. */
     const refreshCached = async () => {
       const cached = await service().listCached();
-      const { selected } = get().model;
-      patch({ cached, ...(handle ? {} : { status: statusFromCache(cached, selected) }) });
+      const { selected, status } = get().model;
+      const fromCache = statusFromCache(cached, selected);
+      const keep = handle !== undefined || ((status === 'loading' || status === 'ready') && fromCache === 'cached');
+      patch({ cached, ...(keep ? {} : { status: fromCache }) });
     };
 
     const run = async (start: () => DownloadHandle) => {
@@ -102,6 +151,7 @@ export const createModelSlice =
         handle = undefined;
         await refreshCached();
         await get().refreshStorage();
+        if (get().model.status === 'cached') await get().loadModel();
       } catch (err) {
         handle = undefined;
         const e = errorOf(err);
@@ -111,14 +161,22 @@ export const createModelSlice =
     };
 
     return {
-      model: { hub: url.hub, selected: url.selected, catalog: [], cached: [], status: 'idle' },
+      model: { hub: url.hub, selected: url.selected, catalog: [], cached: [], status: 'idle', engine: 'native' },
 
       initModels: async () => {
         if (!watching) {
           watching = true;
           service().onDead((err) => {
             handle = undefined;
-            patch({ workerDead: err.message, status: 'error', error: { code: err.code, message: err.message } });
+            loadSeq++;
+            patch({ workerDead: err.message, status: 'error', error: { code: err.code, message: err.message }, loaded: undefined });
+          });
+          // A lost device took the weights with it; the bytes are still in IndexedDB.
+          service().onDeviceLost((modelId, err) => {
+            loadSeq++;
+            patch({ loaded: undefined, deviceLost: err.message });
+            if (modelId && modelId === modelIdOf(get().model.selected)) void get().loadModel();
+            else patch({ status: statusFromCache(get().model.cached, get().model.selected) });
           });
         }
         try {
@@ -127,12 +185,44 @@ export const createModelSlice =
           await get().refreshStorage();
         } catch (err) {
           patch({ status: 'error', error: errorOf(err) });
+          return;
         }
+        if (get().model.status === 'cached' && !get().model.loaded) await get().loadModel();
       },
 
       selectModel: (selected) => {
         if (handle) return;
-        patch({ selected, status: statusFromCache(get().model.cached, selected), error: undefined, progress: undefined });
+        loadSeq++;
+        const wasLoaded = get().model.loaded;
+        patch({ selected, status: statusFromCache(get().model.cached, selected), error: undefined, progress: undefined, loaded: undefined, loadError: undefined });
+        if (wasLoaded) void service().unload().catch(() => undefined);
+        if (get().model.status === 'cached') void get().loadModel();
+      },
+
+      loadModel: async () => {
+        const { selected, engine } = get().model;
+        const modelId = modelIdOf(selected);
+        if (!modelId || handle) return;
+        const seq = ++loadSeq;
+        const t0 = performance.now();
+        patch({ status: 'loading', progress: undefined, loadError: undefined, loaded: undefined });
+        try {
+          const info = await service().load(modelId, engine, (progress) => {
+            if (seq === loadSeq) patch({ progress });
+          });
+          if (seq !== loadSeq) return;
+          rememberModel(selected);
+          patch({ status: 'ready', progress: undefined, deviceLost: undefined, loaded: { modelId, info, loadMs: performance.now() - t0 } });
+        } catch (err) {
+          if (seq !== loadSeq) return;
+          patch({ status: statusFromCache(get().model.cached, get().model.selected), progress: undefined, loadError: errorOf(err) });
+        }
+      },
+
+      setEngine: (engine) => {
+        if (engine === get().model.engine || !ENGINES.some((e) => e.kind === engine && e.available)) return;
+        patch({ engine });
+        if (get().model.status === 'ready' || get().model.status === 'cached') void get().loadModel();
       },
 
       downloadModel: () => {
@@ -166,12 +256,22 @@ export const createModelSlice =
       },
 
       deleteModel: async (modelId) => {
+        if (get().model.loaded?.modelId === modelId) {
+          loadSeq++;
+          patch({ loaded: undefined });
+          await service().unload();
+        }
         await service().deleteModel(modelId);
         await refreshCached();
         await get().refreshStorage();
       },
 
       deleteAllModels: async () => {
+        if (get().model.loaded) {
+          loadSeq++;
+          patch({ loaded: undefined });
+          await service().unload();
+        }
         await service().deleteAll();
         await refreshCached();
         await get().refreshStorage();

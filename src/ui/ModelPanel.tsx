@@ -1,12 +1,13 @@
 /**
- * The model panel: choose a model (catalog, a Hub repo id, or a local folder), download it with
- * progress, pause/resume/cancel, see what is cached and how much storage is left, ask for
- * persistent storage, and restart the engine worker if it died.
+ * The model panel: choose a model (catalog, a Hub repo id, or a local folder) and the engine,
+ * download it with progress, pause/resume/cancel, watch it load to the GPU until it reads
+ * "Ready", see what is cached and how much storage is left, ask for persistent storage, and
+ * restart the engine worker if it died.
  * Rule: state and actions come only from `useAppStore`; no storage or worker imports here.
  */
 import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
-import { modelIdOf } from '../store/modelSlice';
+import { ENGINES, modelIdOf } from '../store/modelSlice';
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
@@ -28,6 +29,8 @@ export function ModelPanel() {
   const deleteAll = useAppStore((s) => s.deleteAllModels);
   const persist = useAppStore((s) => s.requestPersist);
   const restart = useAppStore((s) => s.restartWorker);
+  const loadModel = useAppStore((s) => s.loadModel);
+  const setEngine = useAppStore((s) => s.setEngine);
   const [custom, setCustom] = useState('');
 
   useEffect(() => {
@@ -39,11 +42,14 @@ export function ModelPanel() {
   const cached = m.cached.find((c) => c.modelId === modelIdOf(m.selected));
   const p = m.progress;
   const busy = m.status === 'downloading';
+  const loading = m.status === 'loading';
 
   let status: string;
   if (m.workerDead) status = 'The engine worker stopped';
   else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
   else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', done: 'Finishing…' }[p.phase] : 'Starting…';
+  else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p ? 'Loading to GPU…' : 'Loading…';
+  else if (m.status === 'ready') status = 'Ready';
   else if (m.status === 'cached') status = 'Cached on this device and verified';
   else if (m.status === 'paused') status = `Paused: ${mb(cached?.storedBytes ?? 0)} of ${mb(cached?.totalBytes ?? 0)} stored`;
   else if (m.status === 'error') status = 'Download failed';
@@ -64,7 +70,7 @@ export function ModelPanel() {
       <h2>Model</h2>
       <label>
         Model{' '}
-        <select value={m.selected} disabled={busy} onChange={(e) => selectModel(e.target.value)}>
+        <select value={m.selected} disabled={busy || loading} onChange={(e) => selectModel(e.target.value)}>
           {m.catalog.map((e) => (
             <option key={e.id} value={e.id}>
               {e.name}
@@ -100,6 +106,16 @@ export function ModelPanel() {
         />
       </label>
       {entry && <p className="model-note">{entry.note}</p>}
+      <label>
+        Engine{' '}
+        <select value={m.engine} disabled={busy || loading} onChange={(e) => setEngine(e.target.value === 'ort' ? 'ort' : 'native')}>
+          {ENGINES.map((e) => (
+            <option key={e.kind} value={e.kind} disabled={!e.available}>
+              {e.available ? e.name : `${e.name} (not available yet)`}
+            </option>
+          ))}
+        </select>
+      </label>
 
       <p role="status" data-testid="model-status">
         {status}
@@ -108,6 +124,26 @@ export function ModelPanel() {
         <p role="alert" data-testid="model-error">
           {m.error.message}
         </p>
+      )}
+      {m.deviceLost && (
+        <p role="alert" data-testid="device-lost">
+          {m.deviceLost}
+        </p>
+      )}
+      {m.loadError && (
+        <p role="alert" data-testid="model-load-error">
+          Could not load the model: {m.loadError.message}
+        </p>
+      )}
+      {m.status === 'ready' && m.loaded && (
+        <p data-testid="model-info">
+          {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
+        </p>
+      )}
+      {m.status === 'cached' && !m.workerDead && (
+        <button type="button" onClick={() => void loadModel()}>
+          Load {name}
+        </button>
       )}
       {m.workerDead && (
         <button type="button" onClick={() => void restart()}>
@@ -125,7 +161,7 @@ export function ModelPanel() {
           </button>
         </div>
       ) : (
-        m.status !== 'cached' &&
+        (m.status === 'idle' || m.status === 'paused' || m.status === 'error') &&
         !m.workerDead && (
           <button type="button" onClick={() => void download()}>
             {m.status === 'paused' ? `Resume download of ${name}` : `Download ${name}`}
@@ -133,9 +169,9 @@ export function ModelPanel() {
         )
       )}
 
-      {busy && p && p.totalBytes > 0 && (
+      {(busy || loading) && p && p.totalBytes > 0 && (
         <div data-testid="model-progress">
-          <progress aria-label="Download progress" max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
+          <progress aria-label={loading ? 'Load progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
           <p>
             {mb(p.doneBytes)} of {mb(p.totalBytes)}
             {p.bytesPerSec > 0 && ` · ${mb(p.bytesPerSec)}/s · ${eta(p.etaSec)}`}

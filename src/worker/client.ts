@@ -7,10 +7,13 @@
  * Liveness: the client pings the worker every `heartbeatMs`; a worker `error` event or no pong
  * within `deadAfterMs` marks it dead — every pending call fails with `WORKER_DEAD`, `onDead`
  * listeners run, and `restart()` starts a fresh worker (which reloads from IndexedDB, no network).
+ * A lost GPU device is not a dead worker: the worker answers `device-lost`, `onDeviceLost`
+ * listeners run, and loading the model again (from IndexedDB) gets a fresh device.
  * Rule: never resolve a request from an event; only the terminal response settles it.
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
+import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../engine/types';
 import {
   isEvent,
   type CachedModel,
@@ -19,6 +22,7 @@ import {
   type DownloadStats,
   type DownloadTuning,
   type ModelRef,
+  type PromptCount,
   type StorageEstimateResult,
   type WorkerEvent,
   type WorkerRequest,
@@ -60,6 +64,7 @@ export class EngineClient {
   private timer: ReturnType<typeof setInterval> | undefined;
   private dead = false;
   private deadListeners = new Set<(err: WorkerError) => void>();
+  private lostListeners = new Set<(modelId: string | null, err: WorkerError) => void>();
 
   constructor(
     private readonly factory: () => Worker = defaultFactory,
@@ -111,6 +116,12 @@ export class EngineClient {
     return () => this.deadListeners.delete(listener);
   }
 
+  /** Called when the worker reports a lost GPU device, with the model that was loaded. */
+  onDeviceLost(listener: (modelId: string | null, err: WorkerError) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
   /** Terminates the current worker (if any is left) and starts a fresh one. */
   restart(): void {
     clearInterval(this.timer);
@@ -122,6 +133,11 @@ export class EngineClient {
   private dispatch(msg: WorkerResponse): void {
     this.lastPong = Date.now();
     if (msg.type === 'pong' && msg.id === 0) return;
+    if (msg.type === 'device-lost') {
+      const err = new WorkerError(msg.error.code, msg.error.message);
+      for (const l of this.lostListeners) l(msg.modelId, err);
+      return;
+    }
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (isEvent(msg)) {
@@ -216,6 +232,53 @@ export class EngineClient {
   async persist(): Promise<{ persisted: boolean; wasPersisted: boolean }> {
     const r = await this.request((id) => ({ type: 'persist', id }), 'persist-result');
     return { persisted: r.persisted, wasPersisted: r.wasPersisted };
+  }
+
+  /** Loads a cached model to the GPU; progress arrives in phases 'load' and 'compile'. */
+  async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void): Promise<ModelInfo> {
+    const r = await this.request(
+      (id) => ({ type: 'load', id, modelId, engine }),
+      'load-done',
+      (ev) => {
+        if (ev.type === 'load-progress') onProgress?.(ev.progress);
+      },
+    );
+    return r.info;
+  }
+
+  async unload(): Promise<void> {
+    await this.request((id) => ({ type: 'unload', id }), 'unloaded');
+  }
+
+  async countTokens(messages: ChatMessage[]): Promise<PromptCount> {
+    return (await this.request((id) => ({ type: 'count-tokens', id, messages }), 'token-count')).count;
+  }
+
+  /**
+   * Streams an answer through `onToken`; when `signal` aborts, the worker stops at the next token
+   * and this resolves with stopReason 'aborted'.
+   */
+  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal?: AbortSignal): Promise<GenerationStats> {
+    if (signal?.aborted) throw new WorkerError('ABORTED', 'The answer was stopped before it started.');
+    const req = this.request(
+      (id) => ({ type: 'generate', id, messages, options }),
+      'generate-done',
+      (ev) => {
+        if (ev.type === 'token') onToken(ev.token);
+      },
+    );
+    const stop = () => this.abort(req.id);
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return (await req).stats;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
+  }
+
+  /** Test hook: makes the worker destroy its GPU device, as a driver reset would. */
+  async loseDevice(): Promise<void> {
+    await this.request((id) => ({ type: 'lose-device', id }), 'unloaded');
   }
 
   terminate(): void {

@@ -1,20 +1,33 @@
 /**
  * The engine worker. This module runs in a Web Worker: it imports nothing from the UI or the
  * store, and it is the only place that calls `postMessage` back to the page. It owns the model
- * store (IndexedDB), the downloader and, later, the engine; long requests register an
- * AbortController under their id so that `abort` can stop them.
+ * store (IndexedDB), the downloader and the engine; long requests register an AbortController
+ * under their id so that `abort` can stop them.
+ *
+ * Engine rules: one engine at a time, and engine requests (load, generate, count, unload) run one
+ * after another through `engineQueue` — a load first stops a running answer. The GPU device is
+ * acquired once and kept across loads; when it is lost, `deviceLost` is the one handler: it fails
+ * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
+ * the page (`device-lost`), which loads the model again from IndexedDB on a fresh device.
  */
 import { AppError, serializeError } from '../engine/errors';
+import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
+import { NativeEngine } from '../engine/native-engine';
+import type { ModelFiles } from '../engine/phi3/files';
 import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
 import { DB_NAME, ModelStore, requestPersistence, storageEstimate } from '../storage/model-store';
-import type { WorkerRequest, WorkerResponse } from './protocol';
+import type { PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
+/** Requests already answered (an engine request failed by a device loss); later replies are dropped. */
+const settled = new Set<number>();
+
 function reply(msg: WorkerResponse): void {
+  if (msg.id !== 0 && settled.has(msg.id)) return;
   scope.postMessage(msg);
 }
 
@@ -27,6 +40,140 @@ async function cachedModel(modelId: string) {
   const m = (await (await store()).list()).find((c) => c.modelId === modelId);
   if (!m) throw new AppError('MODEL_NOT_CACHED', `${modelId} is not in the store.`);
   return m;
+}
+
+// ---- Engine ----------------------------------------------------------------------------------
+
+let gpu: Promise<GpuContext> | undefined;
+let engine: { modelId: string; engine: NativeEngine } | undefined;
+/** The model being loaded or loaded last, so a device loss can name what to reload. */
+let engineModelId: string | null = null;
+/** Ids of engine requests in flight, failed at once when the device is lost. */
+const engineRequests = new Set<number>();
+let engineQueue: Promise<unknown> = Promise.resolve();
+
+function deviceLost(message: string): void {
+  gpu = undefined;
+  // The device is gone, so its buffers are too; nothing to destroy.
+  engine = undefined;
+  const error = new AppError('GPU_DEVICE_LOST', `The GPU device was lost (${message}). The model is reloading from this device's storage.`).toJSON();
+  for (const id of engineRequests) {
+    running.get(id)?.abort();
+    reply({ type: 'error', id, error });
+    settled.add(id);
+  }
+  // Tasks stuck on the dead device must not hold up the reload that follows.
+  engineQueue = Promise.resolve();
+  reply({ type: 'device-lost', id: 0, modelId: engineModelId, error });
+}
+
+function gpuContext(): Promise<GpuContext> {
+  const p = (gpu ??= acquireDevice(navigator.gpu, { onLost: (info) => deviceLost(info.message || info.reason) }));
+  p.catch(() => {
+    if (gpu === p) gpu = undefined;
+  });
+  return p;
+}
+
+/** Runs an engine request after the ones before it; it is failed early if the device is lost meanwhile. */
+function engineTask<T>(id: number, task: () => Promise<T>): Promise<T> {
+  engineRequests.add(id);
+  const next = engineQueue.then(task).finally(() => engineRequests.delete(id));
+  engineQueue = next.catch(() => undefined);
+  return next;
+}
+
+/** A stored model as `ModelFiles`: the graph from the manifest, external data beside it, JSON from the root. */
+async function storedModelFiles(modelId: string): Promise<ModelFiles> {
+  const s = await store();
+  const m = await s.getManifest(modelId);
+  if (!m) throw new AppError('MODEL_NOT_CACHED', `${modelId} is not in the store; download it first.`);
+  if (!m.complete) throw new AppError('MODEL_NOT_CACHED', `${modelId} is only partly downloaded; resume the download first.`);
+  const graph = m.files.find((f) => f.role === 'graph');
+  if (!graph) throw new AppError('MODEL_MISSING_WEIGHT', `${modelId} has no .onnx graph among its files (${m.files.map((f) => f.path).join(', ')}).`);
+  const paths = new Set(m.files.map((f) => f.path));
+  return {
+    onnxPath: graph.path,
+    open: async (path) => {
+      if (!paths.has(path)) throw new AppError('MODEL_MISSING_WEIGHT', `The graph needs "${path}", which ${modelId} does not include.`);
+      return s.openFile(modelId, path);
+    },
+    readJson: async (path) => {
+      if (!paths.has(path)) return undefined;
+      const src = await s.openFile(modelId, path);
+      // Root JSON files are small (tokenizer.json ~2 MB), so reading one whole is fine.
+      return JSON.parse(new TextDecoder().decode(await src.read(0, src.size))) as unknown;
+    },
+  };
+}
+
+async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void> {
+  if (req.engine !== 'native') throw new AppError('NOT_IMPLEMENTED', `The "${req.engine}" engine is not available yet; choose the native engine.`);
+  engine?.engine.destroy();
+  engine = undefined;
+  engineModelId = req.modelId;
+  const files = await storedModelFiles(req.modelId);
+  const ctx = await gpuContext();
+  const t0 = performance.now();
+  let lastEmit = 0;
+  const loaded = await NativeEngine.load(ctx, files, {
+    // Phases: 'load' while weights stream to the GPU; 'compile' once every byte is there and the
+    // remaining pipelines and the sampler are built.
+    onProgress: (doneBytes, totalBytes) => {
+      const now = performance.now();
+      if (now - lastEmit < 100 && doneBytes < totalBytes) return;
+      lastEmit = now;
+      const bytesPerSec = doneBytes / Math.max(1e-3, (now - t0) / 1000);
+      reply({
+        type: 'load-progress',
+        id: req.id,
+        progress: {
+          modelId: req.modelId,
+          phase: doneBytes < totalBytes ? 'load' : 'compile',
+          files: [],
+          doneBytes,
+          totalBytes,
+          fetchedBytes: 0,
+          bytesPerSec,
+          etaSec: bytesPerSec > 0 ? (totalBytes - doneBytes) / bytesPerSec : null,
+        },
+      });
+    },
+  });
+  if (!gpu || (await gpu) !== ctx) {
+    // The device was lost while loading; `deviceLost` has answered this request already.
+    loaded.destroy();
+    throw new AppError('GPU_DEVICE_LOST', 'The GPU device was lost while the model was loading.');
+  }
+  engine = { modelId: req.modelId, engine: loaded };
+  reply({ type: 'load-done', id: req.id, info: loaded.info });
+}
+
+function loadedEngine(): NativeEngine {
+  if (!engine) throw new AppError('MODEL_NOT_CACHED', 'No model is loaded: download or load one in the model panel first.');
+  return engine.engine;
+}
+
+async function generate(req: Extract<WorkerRequest, { type: 'generate' }>, signal: AbortSignal): Promise<void> {
+  const gen = loadedEngine().chat(req.messages, req.options, signal);
+  for (;;) {
+    const r = await gen.next();
+    if (r.done) return reply({ type: 'generate-done', id: req.id, stats: r.value });
+    reply({ type: 'token', id: req.id, token: r.value });
+  }
+}
+
+/**
+ * Exact counts from growing prefixes: prefix(i) = tokens of messages[0..i) with the generation
+ * prompt, so perMessage[i] = prefix(i+1) - prefix(i) and overhead = prefix(0).
+ */
+function countTokens(messages: Extract<WorkerRequest, { type: 'count-tokens' }>['messages']): PromptCount {
+  const e = loadedEngine();
+  const prefix = (n: number) => e.countChatTokens(messages.slice(0, n));
+  const counts = messages.map((_, i) => prefix(i + 1));
+  const overhead = prefix(0);
+  const perMessage = counts.map((c, i) => c - (i === 0 ? overhead : counts[i - 1]));
+  return { perMessage, overhead, contextLimit: e.info.contextLimit };
 }
 
 async function download(req: Extract<WorkerRequest, { type: 'download' }>, signal: AbortSignal): Promise<void> {
@@ -110,10 +257,37 @@ async function handle(req: WorkerRequest): Promise<void> {
       reply({ type: 'persist-result', id: req.id, ...(await requestPersistence()) });
       return;
     case 'load':
-    case 'generate':
-      // The engine is wired here later: open each file with `store.openFile` (a ByteSource over the
-      // verified chunks) and stream it through the ONNX reader into GPU buffers.
-      throw new AppError('NOT_IMPLEMENTED', `"${req.type}" is not available yet: no engine is wired into the worker.`);
+      // A new model replaces the old one: stop the answer being generated first.
+      for (const id of engineRequests) running.get(id)?.abort();
+      return engineTask(req.id, () => load(req));
+    case 'generate': {
+      const ctrl = new AbortController();
+      running.set(req.id, ctrl);
+      try {
+        await engineTask(req.id, () => generate(req, ctrl.signal));
+      } finally {
+        running.delete(req.id);
+      }
+      return;
+    }
+    case 'count-tokens':
+      return engineTask(req.id, async () => reply({ type: 'token-count', id: req.id, count: countTokens(req.messages) }));
+    case 'unload':
+      return engineTask(req.id, async () => {
+        engine?.engine.destroy();
+        engine = undefined;
+        engineModelId = null;
+        reply({ type: 'unloaded', id: req.id });
+      });
+    case 'lose-device': {
+      const ctx = gpu && (await gpu);
+      if (!ctx) throw new AppError('BAD_ARGUMENT', 'There is no GPU device to lose: load a model first.');
+      // destroy() is reported as reason 'destroyed', which acquireDevice does not treat as a loss.
+      ctx.device.destroy();
+      deviceLost('destroyed by the test hook');
+      reply({ type: 'unloaded', id: req.id });
+      return;
+    }
     default: {
       const unreachable: never = req;
       throw new Error(`unknown request ${JSON.stringify(unreachable)}`);

@@ -45,9 +45,23 @@ export type WorkerRequest =
   | { type: 'delete-all'; id: number }
   | { type: 'estimate'; id: number }
   | { type: 'persist'; id: number }
-  // Wired later by the engine work (src/engine/types.ts); the worker answers NOT_IMPLEMENTED today.
+  /** Loads a cached model from IndexedDB to the GPU (one engine at a time; a new load replaces the old). */
   | { type: 'load'; id: number; modelId: string; engine: EngineKind }
-  | { type: 'generate'; id: number; messages: ChatMessage[]; options: GenerateOptions };
+  /** Streams one answer; `abort` with this id stops it and it resolves with stopReason 'aborted'. */
+  | { type: 'generate'; id: number; messages: ChatMessage[]; options: GenerateOptions }
+  | { type: 'count-tokens'; id: number; messages: ChatMessage[] }
+  | { type: 'unload'; id: number }
+  /** Test hook: destroys the GPU device as a driver reset would, so recovery can be tested. */
+  | { type: 'lose-device'; id: number };
+
+/** What the chat store needs to fit a prompt into the context (see src/store/index.ts). */
+export interface PromptCount {
+  /** Tokens message i takes inside the chat template. */
+  perMessage: number[];
+  /** Tokens the template adds outside the messages: sum(perMessage) + overhead = prompt length. */
+  overhead: number;
+  contextLimit: number;
+}
 
 export type WorkerResponse =
   | { type: 'probe-result'; id: number; probe: GpuProbe }
@@ -67,6 +81,13 @@ export type WorkerResponse =
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
   | { type: 'generate-done'; id: number; stats: GenerationStats }
+  | { type: 'token-count'; id: number; count: PromptCount }
+  | { type: 'unloaded'; id: number }
+  /**
+   * Unsolicited (id 0): the GPU device was lost; the engine is gone and requests in flight failed
+   * with GPU_DEVICE_LOST. `modelId` is what was loaded, so the client can load it again.
+   */
+  | { type: 'device-lost'; id: 0; modelId: string | null; error: SerializedError }
   | { type: 'error'; id: number; error: SerializedError };
 
 export type RequestType = WorkerRequest['type'];
@@ -91,6 +112,9 @@ export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
     case 'persist-result':
     case 'load-done':
     case 'generate-done':
+    case 'token-count':
+    case 'unloaded':
+    case 'device-lost':
     case 'error':
       return false;
     default: {

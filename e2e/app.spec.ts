@@ -1,0 +1,185 @@
+/**
+ * The whole app with the real engine: a generated tiny Phi-3 (2 layers, Phi-3's vocabulary and
+ * chat template, random weights — so the text is gibberish but every token is real) is served by
+ * the local Hub stand-in, downloaded into IndexedDB through the worker, loaded to the GPU by the
+ * native engine (SwiftShader in CI) and chatted with through the UI.
+ * Screenshots (desktop light, desktop dark, phone) go to $SCREENSHOT_DIR, default docs/screenshots.
+ */
+import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
+
+const REPO = 'test-org/tiny-phi3-chat';
+const MODEL = `${REPO}/onnx`;
+const MODEL_DIR = path.resolve('.tmp/e2e-app-tiny');
+const SHOTS = process.env.SCREENSHOT_DIR ?? 'docs/screenshots';
+
+let hub: HubServer;
+test.beforeAll(() => {
+  // Deterministic for a given seed; ~20 MB, written in about a second.
+  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', MODEL_DIR], { stdio: 'pipe' });
+});
+test.beforeEach(async () => {
+  hub = await startHubServer([await repoFromDir(REPO, MODEL_DIR)]);
+});
+test.afterEach(async () => {
+  await hub.close();
+});
+
+const appUrl = (extra = '') => `./?hub=${encodeURIComponent(hub.url)}${extra}`;
+const status = (page: Page) => page.getByTestId('model-status');
+const composer = (page: Page) => page.getByRole('textbox', { name: 'Message' });
+const answers = (page: Page) => page.getByTestId('message-assistant');
+const stopButton = (page: Page) => page.getByRole('button', { name: 'Stop' });
+
+/** Every request to the Hub (and its CDN host) fails from now on; returns the list of tries. */
+async function blockHub(context: BrowserContext): Promise<string[]> {
+  const hosts = [new URL(hub.url).host, new URL(hub.cdnUrl).host];
+  const blocked: string[] = [];
+  await context.route(
+    (url) => hosts.includes(url.host),
+    (route) => {
+      blocked.push(route.request().url());
+      return route.abort('internetdisconnected');
+    },
+  );
+  return blocked;
+}
+
+async function setMaxNewTokens(page: Page, n: number) {
+  await page.getByRole('button', { name: 'Settings' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Max new tokens').fill(String(n));
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(dialog).toBeHidden();
+}
+
+/** Waits until the streaming answer has text, then checks it grows while the Stop button shows. */
+async function expectStreaming(page: Page) {
+  const last = answers(page).last();
+  await expect(stopButton(page)).toBeVisible();
+  await expect.poll(async () => (await last.innerText()).length, { timeout: 60_000 }).toBeGreaterThan(20);
+  const a = (await last.innerText()).length;
+  await expect.poll(async () => (await last.innerText()).length, { timeout: 30_000 }).toBeGreaterThan(a + 10);
+  await expect(stopButton(page)).toBeVisible();
+}
+
+async function downloadAndLoad(page: Page) {
+  // Pick the model by its Hub repo id, then download it; it loads to the GPU by itself.
+  await page.getByRole('textbox', { name: 'Hub repo id' }).fill(MODEL);
+  await page.getByRole('button', { name: 'Use repo' }).click();
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await expect(page.getByTestId('model-info')).toContainText('2 layers, hidden 128');
+}
+
+test('pick → download → Ready → streamed answer → stop → regenerate → edit; a reload loads from cache offline', async ({ context, page }) => {
+  await page.goto(appUrl());
+  await downloadAndLoad(page);
+
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await setMaxNewTokens(page, 4000);
+  await composer(page).fill('Tell me a long story about GPUs.');
+  await composer(page).press('Enter');
+  await expectStreaming(page);
+  await stopButton(page).click();
+  await expect(stopButton(page)).toHaveCount(0);
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText('stopped');
+  const firstAnswer = await answers(page).last().locator('.markdown, .plain-text').first().innerText();
+  expect(firstAnswer.length).toBeGreaterThan(20);
+
+  // Regenerate: a second answer beside the first, as a branch.
+  await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();
+  await expectStreaming(page);
+  await stopButton(page).click();
+  await expect(stopButton(page)).toHaveCount(0);
+  await expect(page.getByRole('group', { name: 'Answer versions' })).toContainText('2 / 2');
+
+  mkdirSync(SHOTS, { recursive: true });
+  await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
+  await page.screenshot({ path: path.join(SHOTS, 'desktop-light.png') });
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+  await page.screenshot({ path: path.join(SHOTS, 'desktop-dark.png') });
+  await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'no-preference' });
+
+  // Edit the question: a new question branch with its own streamed answer.
+  await page.getByTestId('message-user').last().getByRole('button', { name: 'Edit' }).click();
+  await page.getByRole('textbox', { name: 'Edit message' }).fill('Tell me a short story about shaders.');
+  await page.getByRole('button', { name: 'Send edit' }).click();
+  await expectStreaming(page);
+  await stopButton(page).click();
+  await expect(stopButton(page)).toHaveCount(0);
+  await expect(page.getByRole('group', { name: 'Question versions' })).toContainText('2 / 2');
+  await expect(page.getByTestId('message-user').last()).toContainText('short story about shaders');
+
+  // A reload with the Hub unreachable: the conversation is kept and the model loads from IndexedDB.
+  const blocked = await blockHub(context);
+  await page.reload();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await expect(page.getByTestId('message-user').last()).toContainText('short story about shaders');
+  await expect(answers(page)).toHaveCount(1);
+  await setMaxNewTokens(page, 16);
+  await composer(page).fill('And one more, please.');
+  await composer(page).press('Enter');
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/hit the max new tokens|finished/, { timeout: 60_000 });
+  expect(blocked).toEqual([]);
+});
+
+test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+  await page.getByRole('button', { name: /Download/ }).focus();
+  await page.keyboard.press('Enter');
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+
+  await composer(page).focus();
+  await page.keyboard.type('Hello from the keyboard');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('message-user').last()).toContainText('Hello from the keyboard');
+  // The default max new tokens (a few hundred) leaves time to stop it mid-answer.
+  await expect.poll(async () => (await answers(page).last().innerText()).length, { timeout: 60_000 }).toBeGreaterThan(20);
+  await page.keyboard.press('Escape');
+  await expect(stopButton(page)).toHaveCount(0);
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/stopped|finished|hit the max new tokens/);
+  await expect(composer(page)).toBeFocused();
+});
+
+test('a lost GPU device: the model reloads from IndexedDB without the network and chats again', async ({ context, page }) => {
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}&test-hooks`));
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  const blocked = await blockHub(context);
+
+  await page.evaluate(() => (globalThis as unknown as { phi3TestHooks: { loseDevice(): Promise<void> } }).phi3TestHooks.loseDevice());
+  await expect(page.getByTestId('device-lost')).toContainText('GPU device was lost');
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await expect(page.getByTestId('device-lost')).toHaveCount(0);
+
+  await setMaxNewTokens(page, 24);
+  await composer(page).fill('Still there?');
+  await composer(page).press('Enter');
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/hit the max new tokens|finished/, { timeout: 90_000 });
+  await expect(answers(page).last().getByRole('alert')).toHaveCount(0);
+  expect(blocked).toEqual([]);
+});
+
+test.describe('phone', () => {
+  test.use({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+
+  test('a phone-sized viewport: download, Ready, and a streamed answer', async ({ page }) => {
+    await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+    await page.getByRole('button', { name: 'Model', exact: true }).click();
+    await page.getByRole('button', { name: /Download/ }).click();
+    await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+    await page.keyboard.press('Escape');
+    await setMaxNewTokens(page, 48);
+    await composer(page).fill('Hi from a phone');
+    await composer(page).press('Enter');
+    await expect(answers(page).last().getByTestId('message-stats')).toBeVisible({ timeout: 60_000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, 'phone.png') });
+  });
+});
