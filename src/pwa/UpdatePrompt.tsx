@@ -12,6 +12,17 @@ import { createUpdateGate } from './updateGate';
 
 const UPDATE_CHECK_MS = 60 * 60 * 1000;
 
+/** Asks the waiting worker to take over (`skip`) and resolves when it is active (or after 10 s). */
+async function activateWaiting(skip: () => void): Promise<void> {
+  const waiting = (await navigator.serviceWorker.getRegistration())?.waiting;
+  if (!waiting) return;
+  await new Promise<void>((resolve) => {
+    waiting.addEventListener('statechange', () => waiting.state === 'activated' && resolve());
+    setTimeout(resolve, 10_000);
+    skip();
+  });
+}
+
 export function UpdatePrompt() {
   const streaming = useAppStore((s) => s.chat.streaming !== null);
   const [clicked, setClicked] = useState(false);
@@ -41,11 +52,19 @@ export function UpdatePrompt() {
     },
   });
 
-  const reload = () => {
+  const reload = async () => {
     clickedRef.current = true;
     setClicked(true);
-    if (activeElsewhere) gate.requestReload();
-    else void updateServiceWorker(true);
+    if (activeElsewhere) {
+      gate.requestReload();
+    } else if (navigator.serviceWorker.controller) {
+      // The new worker takes control, then onNeedReload reloads through the gate.
+      await updateServiceWorker(true);
+    } else {
+      // A first visit is not controlled, so no controllerchange comes: reload once it is active.
+      await activateWaiting(() => void updateServiceWorker(true));
+      gate.requestReload();
+    }
   };
 
   const update = (needRefresh || activeElsewhere) && !dismissed;
@@ -55,7 +74,7 @@ export function UpdatePrompt() {
       {update ? (
         <>
           <span>A new version is available{activeElsewhere ? ' (another tab already uses it)' : ''} — </span>
-          <button type="button" className="primary" onClick={reload} disabled={clicked && streaming}>
+          <button type="button" className="primary" onClick={() => void reload()} disabled={clicked && streaming}>
             Reload
           </button>
           {streaming && <span> The page will reload when the current answer finishes.</span>}
