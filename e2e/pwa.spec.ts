@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, findChromium } from '../tools/chromium.mjs';
-import { makeRepo, startHubServer, type HubServer } from '../tools/hub-server/server';
+import { makeRepo, startHubServer } from '../tools/hub-server/server';
 import { isModelFileUrl } from '../src/pwa/modelUrls';
 
 // The installed-app side: the production build's service worker and manifest. Chromium's own
