@@ -1,0 +1,238 @@
+/**
+ * The second engine: Phi-3 on onnxruntime-web, behind the same surface as `NativeEngine` (issue 3
+ * §8). WebGPU EP (`onnxruntime-web/webgpu`, onnxruntime's native WebGPU EP) where WebGPU exists,
+ * WASM EP (`onnxruntime-web/wasm`) where it does not. Each bundle is imported lazily, and its
+ * `.wasm` is served from our own origin (a Vite `?url` asset from node_modules/onnxruntime-web/dist,
+ * so a PWA can precache it) — never from a CDN.
+ *
+ * Memory: onnxruntime-web takes a model as whole buffers, so loading reads the `.onnx` and each
+ * external-data file into one Uint8Array each (the Phi-3 web build: 838 MB + 1.45 GB of JS
+ * memory at peak), and onnxruntime copies them into its WebAssembly heap (wasm32: 4 GB in all) —
+ * the WebGPU EP uploads the weights to the GPU from there. Our copies are dropped once the
+ * session exists. A file over 2 GiB cannot be passed as one buffer: that is an ONNX_UNSUPPORTED
+ * error (use the native engine, which streams weights in ranges).
+ *
+ * Logits are read back to the CPU (the last row only on WebGPU; the whole (S, vocab) output on
+ * WASM) and sampled by `sampleReference`; the native engine samples on the GPU. The KV cache stays
+ * on the GPU under the WebGPU EP (see ort-runtime.ts for how it is kept and truncated).
+ *
+ * fp16 (q4f16) files on a device without `shader-f16` (SwiftShader, many integrated GPUs): the
+ * WebGPU EP cannot run them (the native EP refuses them; the older JSEP path silently returns
+ * zeros), so `load` checks the device first and throws ONNX_UNSUPPORTED telling the user to pick
+ * the WASM provider or the native engine, which converts fp16 to f32 on upload. The WASM EP runs
+ * fp16 files everywhere.
+ * Rule: browser only (the `?url` imports need Vite); nothing here touches the DOM or storage.
+ */
+import type * as Ort from 'onnxruntime-web';
+import webgpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
+import { AppError } from '../errors';
+import { generate, type GenerationTimings } from '../generate';
+import { toStats } from '../native-engine';
+import { readOnnxModel } from '../onnx/reader';
+import { bytesSource } from '../onnx/sources';
+import type { ByteSource, OnnxGraph } from '../onnx/types';
+import type { ModelFiles } from '../phi3/files';
+import { checkAgainstConfigs, planPhi3 } from '../phi3/plan';
+import { loadTokenizer, type Phi3Tokenizer } from '../tokenizer';
+import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../types';
+import { OrtRuntime, type OrtModule, type OrtProvider } from './ort-runtime';
+
+export type { OrtProvider } from './ort-runtime';
+
+/** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
+const PHI3_EOS = [32000, 32001, 32007];
+
+/** The largest file onnxruntime-web can take as one buffer (its external-data and model sizes are int32 in the heap). */
+export const ORT_MAX_FILE_BYTES = 2 ** 31 - 1;
+
+export interface OrtLoadOptions {
+  provider: OrtProvider;
+  /** Caps the context below the model's maximum (fewer positions, smaller KV cache). */
+  maxContext?: number;
+}
+
+/** Imports the provider's bundle once and points it at our own copy of its `.wasm`. */
+const bundles = new Map<OrtProvider, Promise<OrtModule>>();
+function loadOrt(provider: OrtProvider): Promise<OrtModule> {
+  let p = bundles.get(provider);
+  if (!p) {
+    p = (provider === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')).then((ort) => {
+      // Only the .wasm is overridden: the bundles embed their .mjs glue.
+      ort.env.wasm.wasmPaths = { wasm: new URL(provider === 'webgpu' ? webgpuWasmUrl : wasmUrl, self.location.href).href };
+      return ort;
+    });
+    bundles.set(provider, p);
+  }
+  return p;
+}
+
+/** Reads a whole file, refusing what cannot be one buffer. */
+async function readWhole(files: ModelFiles, path: string): Promise<{ bytes: Uint8Array; source: ByteSource }> {
+  const source = await files.open(path);
+  if (source.size > ORT_MAX_FILE_BYTES) {
+    throw new AppError(
+      'ONNX_UNSUPPORTED',
+      `${path} is ${source.size} bytes; onnxruntime-web needs each model file as one buffer of at most 2 GiB (${ORT_MAX_FILE_BYTES} bytes). Use the native engine for this model.`,
+    );
+  }
+  const bytes = await source.read(0, source.size);
+  if (bytes.byteLength !== source.size) throw new AppError('ONNX_TRUNCATED', `${path}: read ${bytes.byteLength} of ${source.size} bytes.`);
+  return { bytes, source: bytesSource(bytes) };
+}
+
+function externalFilesOf(graph: OnnxGraph, into = new Set<string>()): Set<string> {
+  for (const t of graph.initializers) if (t.location.kind === 'external') into.add(t.location.file);
+  for (const n of graph.nodes) for (const a of Object.values(n.attributes)) if (a.type === 'graph') externalFilesOf(a.value, into);
+  return into;
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i + 1);
+}
+
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function eosFrom(generation: Record<string, unknown> | undefined): number[] | undefined {
+  const e = generation?.eos_token_id;
+  if (typeof e === 'number') return [e];
+  if (Array.isArray(e) && e.every((x) => typeof x === 'number')) return e as number[];
+  return undefined;
+}
+
+/** ORT's GPUDevice (created by onnxruntime on first use), or WEBGPU_UNAVAILABLE. */
+async function ortDevice(ort: OrtModule): Promise<GPUDevice> {
+  if (typeof navigator === 'undefined' || !navigator.gpu) {
+    throw new AppError('WEBGPU_UNAVAILABLE', 'WebGPU is not available in this browser, so the onnxruntime WebGPU provider cannot run. Choose the WASM provider.');
+  }
+  try {
+    return (await ort.env.webgpu.device) as GPUDevice;
+  } catch (err) {
+    throw new AppError('WEBGPU_UNAVAILABLE', `onnxruntime could not get a WebGPU device (${err instanceof Error ? err.message : String(err)}). Choose the WASM provider.`);
+  }
+}
+
+export class OrtEngine {
+  readonly kind = 'ort' as const;
+
+  private constructor(
+    readonly runtime: OrtRuntime,
+    readonly tokenizer: Phi3Tokenizer | undefined,
+    readonly eosTokenIds: ReadonlySet<number>,
+    readonly info: ModelInfo,
+  ) {}
+
+  static async load(files: ModelFiles, opts: OrtLoadOptions): Promise<OrtEngine> {
+    const { provider } = opts;
+    if (provider !== 'webgpu' && provider !== 'wasm') throw new AppError('BAD_ARGUMENT', `provider must be "webgpu" or "wasm", got ${JSON.stringify(provider)}.`);
+    const ort = await loadOrt(provider);
+    const device = provider === 'webgpu' ? await ortDevice(ort) : undefined;
+
+    // The graph and its external data, whole (see the module header for the memory cost).
+    const graph = await readWhole(files, files.onnxPath);
+    const model = await readOnnxModel(graph.source);
+    const external = new Map<string, { bytes: Uint8Array; source: ByteSource }>();
+    for (const name of externalFilesOf(model.graph)) {
+      if (name.includes('..') || name.startsWith('/')) throw new AppError('ONNX_MALFORMED', `The model names external data "${name}" outside its folder; refusing to read it.`);
+      external.set(name, await readWhole(files, dirOf(files.onnxPath) + name));
+    }
+    const plan = await planPhi3(model, (file) => {
+      const s = file === null ? graph.source : external.get(file)?.source;
+      if (!s) throw new AppError('MODEL_MISSING_WEIGHT', `External data file "${file}" was not read.`);
+      return s;
+    });
+    const config = asRecord(await files.readJson('config.json'));
+    const generation = asRecord(await files.readJson('generation_config.json'));
+    const tokenizerJson = await files.readJson('tokenizer.json');
+    const tokenizerConfig = await files.readJson('tokenizer_config.json');
+    checkAgainstConfigs(plan, config);
+
+    if (device && plan.activationDtype === 'f16' && !device.features.has('shader-f16')) {
+      throw new AppError(
+        'ONNX_UNSUPPORTED',
+        `${files.onnxPath} is an fp16 (q4f16) model and this GPU has no shader-f16, so onnxruntime's WebGPU provider cannot run it. Choose the WASM provider, the native engine, or a q4 (fp32) file.`,
+      );
+    }
+
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(graph.bytes, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        // `path` must equal the location recorded in the model.
+        externalData: [...external].map(([path, f]) => ({ path, data: f.bytes })),
+        preferredOutputLocation: provider === 'webgpu' ? OrtRuntime.outputLocations(model.graph.outputs.map((o) => o.name)) : undefined,
+      });
+    } catch (err) {
+      throw new AppError('MODEL_UNSUPPORTED_GRAPH', `onnxruntime-web (${provider}) could not load ${files.onnxPath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+
+    const c = plan.config;
+    const contextLimit = Math.min(c.maxPositions, opts.maxContext ?? Infinity);
+    const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device });
+    const tokenizer = tokenizerJson && tokenizerConfig ? loadTokenizer({ tokenizerJson, tokenizerConfig, generationConfig: generation }) : undefined;
+    const eos = new Set(tokenizer?.eosTokenIds ?? eosFrom(generation) ?? PHI3_EOS);
+    const info: ModelInfo = {
+      layers: c.layers,
+      hidden: c.hidden,
+      heads: c.heads,
+      kvHeads: c.kvHeads,
+      headDim: c.headDim,
+      intermediate: c.intermediate,
+      vocab: c.vocab,
+      maxPositions: c.maxPositions,
+      contextLimit,
+      layout: plan.layout,
+      // onnxruntime computes in the graph's own precision.
+      precision: plan.activationDtype,
+    };
+    return new OrtEngine(runtime, tokenizer, eos, info);
+  }
+
+  get provider(): OrtProvider {
+    return this.runtime.provider;
+  }
+
+  /** Tokens of the conversation as the model will see it (for context meters and policies). */
+  countChatTokens(messages: readonly ChatMessage[]): number {
+    return this.requireTokenizer().encodeChat(messages, { addGenerationPrompt: true }).length;
+  }
+
+  private requireTokenizer(): Phi3Tokenizer {
+    if (!this.tokenizer) throw new AppError('TOKENIZER_ERROR', 'This model has no tokenizer.json/tokenizer_config.json, so it can only run raw token ids.');
+    return this.tokenizer;
+  }
+
+  /** Generates from raw ids: yields each new token id, returns the timings. */
+  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<number, GenerationTimings, undefined> {
+    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal });
+  }
+
+  /** Chat: renders the template, generates, and streams text deltas. Returns the stats. */
+  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
+    const tokenizer = this.requireTokenizer();
+    const started = performance.now();
+    const ids = tokenizer.encodeChat(messages, { addGenerationPrompt: true });
+    const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true });
+    const gen = this.generateIds(ids, opts, signal);
+    let firstAt = 0;
+    for (;;) {
+      const r = await gen.next();
+      if (r.done) {
+        const tail = decoder.flush();
+        if (tail) yield { tokenId: -1, text: tail };
+        return toStats(r.value, firstAt ? firstAt - started : performance.now() - started);
+      }
+      firstAt ||= performance.now();
+      yield { tokenId: r.value, text: decoder.push(r.value) };
+    }
+  }
+
+  /** Releases the session and the GPU-resident KV cache. */
+  destroy(): Promise<void> {
+    return this.runtime.destroy();
+  }
+}
