@@ -1,0 +1,131 @@
+/**
+ * The benchmark's pure parts: statistics over rounds, native ÷ ort ratios, argument lists, and
+ * the Markdown/SVG renderers (what a missing figure looks like, section splicing).
+ */
+import { describe, expect, it } from 'vitest';
+import { benchTokenIds, combineRounds, computeRatios, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
+import { renderDecodeSvg, renderMarkdown, spliceSection } from './render';
+
+function round(over: Partial<RoundResult> = {}): RoundResult {
+  return {
+    loadMs: 1000,
+    firstTokenMs: 50,
+    decode: { '0': 20, '512': 18 },
+    prefill: { '128': 400 },
+    perToken: { dispatches: 200, submits: 1, readbackBytes: 4 },
+    heap: { beforeBytes: 10 * 2 ** 20, peakBytes: 40 * 2 ** 20 },
+    ...over,
+  };
+}
+
+function report(over: Partial<BenchReport> = {}): BenchReport {
+  const native = combineRounds('native', 'native', [round(), round({ decode: { '0': 30, '512': 24 } }), round({ decode: { '0': 25, '512': 21 } })], 230);
+  const ort = combineRounds('ort', 'ort', [round({ decode: { '0': 10, '512': 12 }, prefill: { '128': 500 }, perToken: { dispatches: 600, submits: 3, readbackBytes: 128256 } })], null);
+  return {
+    version: 1,
+    createdAt: '2026-11-26T00:00:00.000Z',
+    host: 'browser',
+    machine: { cpus: 2, cpuModel: 'cpu', loadavgBefore: [1, 2, 3], loadavgAfter: [1.5, 2, 3], platform: 'linux x64', node: 'v20', browser: 'Chromium 1', adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader' }, features: ['timestamp-query'] },
+    model: { dir: '/m', onnxPath: 'onnx/model_q4.onnx', layers: 1, hidden: 3072, intermediate: 8192, vocab: 32064, dtype: 'q4', bytes: 500 * 2 ** 20, generated: true },
+    settings: { rounds: 3, contexts: [0, 512], prefill: [128], decodeSteps: 4, loadFrom: 'memory' },
+    engines: { native, ort },
+    ratios: computeRatios(native, ort),
+    kernels: { timer: 'timestamp-query', copy: { bytes: 1, ms: 1, gbPerSec: 100, note: 'n' }, kernels: [{ name: 'lm_head', shape: '3072 → 32064', ms: 0.5, bytes: 55e6, gbPerSec: 80, fractionOfCopy: 0.8 }] },
+    notes: ['a note'],
+    ...over,
+  };
+}
+
+describe('statistics', () => {
+  it('summarize gives median (odd and even counts), min, max and keeps the order of values', () => {
+    expect(summarize([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, n: 3, values: [3, 1, 2] });
+    expect(summarize([4, 1, 3, 2]).median).toBe(2.5);
+    expect(() => summarize([])).toThrow(/no values/);
+  });
+
+  it('tokensPerSec is 1000 / median step time', () => {
+    expect(tokensPerSec([100, 50, 200])).toBe(10);
+    expect(tokensPerSec([100], 128)).toBe(1280);
+  });
+
+  it('combineRounds takes medians per key, and only keys every round has', () => {
+    const e = combineRounds('native', 'n', [round(), round({ decode: { '0': 30 } }), round({ decode: { '0': 25, '512': 21 } })], 230);
+    expect(e.decodeTokensPerSec['0'].median).toBe(25);
+    expect(e.decodeTokensPerSec['512']).toBeUndefined();
+    expect(e.prefillTokensPerSec['128'].median).toBe(400);
+    expect(e.peakJsHeapDuringLoadBytes).toMatchObject({ median: 40 * 2 ** 20 });
+    expect(e.declaredDispatchesPerDecode).toBe(230);
+    const node = combineRounds('native', 'n', [round({ heap: null })], null);
+    expect(node.peakJsHeapDuringLoadBytes).toEqual({ missing: expect.stringMatching(/browser only/) });
+  });
+});
+
+describe('ratios', () => {
+  it('native ÷ ort on medians per context and prompt length', () => {
+    const r = report().ratios;
+    expect(r.decode).toEqual({ '0': 25 / 10, '512': 21 / 12 });
+    expect(r.prefill).toEqual({ '128': 400 / 500 });
+    expect(r.reason).toBeUndefined();
+  });
+
+  it('null with the reason when an engine is missing', () => {
+    const native = combineRounds('native', 'n', [round()], 1);
+    expect(computeRatios(native, { missing: 'onnxruntime failed to load' })).toEqual({ decode: null, prefill: null, reason: 'ort: onnxruntime failed to load' });
+  });
+});
+
+describe('arguments and prompts', () => {
+  it('parseIntList sorts, dedupes and names a bad entry', () => {
+    expect(parseIntList('--contexts', '2048, 0,512,0')).toEqual([0, 512, 2048]);
+    expect(() => parseIntList('--contexts', '0,abc')).toThrow(/--contexts: "abc"/);
+    expect(() => parseIntList('--prefill', '-1')).toThrow(/"-1"/);
+  });
+
+  it('benchTokenIds is deterministic and avoids special ids', () => {
+    const a = benchTokenIds(1000, 5);
+    expect(a).toEqual(benchTokenIds(1000, 5));
+    expect(a).not.toEqual(benchTokenIds(1000, 6));
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...a)).toBeLessThan(32000);
+  });
+});
+
+describe('rendering', () => {
+  it('Markdown table holds both engines, the ratio, load average and kernel bandwidth', () => {
+    const md = renderMarkdown(report());
+    expect(md).toContain('| decode tok/s, context 0 | 25.0 (20.0–30.0) | 10.0 | 2.50× |');
+    expect(md).toContain('| prefill tok/s, 128-token prompt | 400 (400–400) | 500 | 0.80× |');
+    expect(md).toContain('| bytes read back per decode token | 4.00 (4.00–4.00) | 128256 |  |');
+    expect(md).toContain('load average before 1.00 / 2.00 / 3.00');
+    expect(md).toContain('| lm_head | 3072 → 32064 | 0.500 | 52.5 MiB | 80.0 | 80.0% |');
+    expect(md).toContain('- a note');
+  });
+
+  it('a missing engine shows as — with its reason, never as 0', () => {
+    const r = report();
+    const absent = report({ engines: { native: r.engines.native, ort: { missing: 'no ORT here' } }, ratios: computeRatios(r.engines.native, { missing: 'no ORT here' }) });
+    const md = renderMarkdown(absent);
+    expect(md).toContain('ort (absent: no ORT here)');
+    expect(md).toContain('| decode tok/s, context 0 | 25.0 (20.0–30.0) | — | — |');
+    expect(md).toContain('Ratios: none (ort: no ORT here).');
+    expect(renderDecodeSvg(absent)).toContain('ort: not measured');
+  });
+
+  it('SVG has one bar per engine and context, widths proportional to tok/s', () => {
+    const svg = renderDecodeSvg(report());
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    const widths = [...svg.matchAll(/<rect x="110" y="[\d.]+" width="([\d.]+)"[^>]*><title>(\w+): ([\d.]+) tok\/s/g)].map((m) => ({ w: Number(m[1]), engine: m[2], v: Number(m[3]) }));
+    expect(widths).toHaveLength(4);
+    // The largest median (native, context 0: 25) spans the full plot width (640 - 110 - 90).
+    expect(widths.find((b) => b.engine === 'native' && b.v === 25)?.w).toBeCloseTo(440, 1);
+    expect(widths.find((b) => b.engine === 'ort' && b.v === 10)?.w).toBeCloseTo(176, 1);
+    expect(svg).toContain('context 512');
+  });
+
+  it('spliceSection replaces between markers and appends when absent', () => {
+    const doc = '# B\n\nintro\n\n<!-- x:begin -->\nold\n<!-- x:end -->\n\ntail\n';
+    expect(spliceSection(doc, 'x', 'new')).toBe('# B\n\nintro\n\n<!-- x:begin -->\nnew\n<!-- x:end -->\n\ntail\n');
+    expect(spliceSection('# B\n', 'y', 'body')).toBe('# B\n\n<!-- y:begin -->\nbody\n<!-- y:end -->\n');
+  });
+});

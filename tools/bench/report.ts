@@ -1,0 +1,185 @@
+/**
+ * The benchmark report: its JSON shape, the statistics over rounds, and the native ÷ ort ratios.
+ * Pure functions only (no GPU, no DOM, no Node APIs), shared by the browser page, the Node runner
+ * and the Markdown/SVG renderers, and unit-tested.
+ * Rule: every figure is a `Summary` over measured rounds or null with a reason — never a made-up
+ * number; a ratio is null whenever either side is missing, and says why.
+ */
+
+/** Median and spread of one figure over rounds (values in measurement order). */
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+  values: number[];
+}
+
+/** A figure that could not be measured here, and why. */
+export interface Missing {
+  missing: string;
+}
+
+/** What one engine reported for one round (in the page or in Node). */
+export interface RoundResult {
+  /** ms from the files in memory to a ready engine */
+  loadMs: number;
+  /** ms from `step(16-token prompt)` to the first token id, right after load (pipelines cold) */
+  firstTokenMs: number;
+  /** context → decode tokens/s (median of the timed steps in this round) */
+  decode: Record<string, number>;
+  /** prompt length → prefill tokens/s */
+  prefill: Record<string, number>;
+  /** counted over the timed decode steps, per token */
+  perToken: { dispatches: number; submits: number; readbackBytes: number };
+  /** JS heap (CDP JSHeapUsedSize): before load and the peak sampled during load; null in Node */
+  heap: { beforeBytes: number; peakBytes: number } | null;
+}
+
+export interface EngineResult {
+  engine: 'native' | 'ort';
+  /** e.g. 'native WGSL kernels', 'onnxruntime-web 1.30 webgpu EP' */
+  label: string;
+  rounds: number;
+  loadMs: Summary;
+  firstTokenMs: Summary;
+  decodeTokensPerSec: Record<string, Summary>;
+  prefillTokensPerSec: Record<string, Summary>;
+  perToken: { dispatches: Summary; submits: Summary; readbackBytes: Summary };
+  peakJsHeapDuringLoadBytes: Summary | Missing;
+  /** how the runtime itself counts dispatches per decode (native only) */
+  declaredDispatchesPerDecode: number | null;
+}
+
+export interface KernelTiming {
+  name: string;
+  /** (K → N) for a GEMV; free text for others */
+  shape: string;
+  ms: number;
+  /** bytes the kernel must read (weights + scales) */
+  bytes: number;
+  gbPerSec: number;
+  /** gbPerSec ÷ the measured copy bandwidth */
+  fractionOfCopy: number | null;
+}
+
+export interface KernelReport {
+  /** 'timestamp-query' or 'onSubmittedWorkDone' (wall clock around a batch of dispatches) */
+  timer: string;
+  copy: { bytes: number; ms: number; gbPerSec: number; note: string };
+  kernels: KernelTiming[];
+}
+
+export interface Ratios {
+  /** context → native ÷ ort decode tok/s (medians) */
+  decode: Record<string, number> | null;
+  /** prompt length → native ÷ ort prefill tok/s */
+  prefill: Record<string, number> | null;
+  reason?: string;
+}
+
+export interface BenchReport {
+  version: 1;
+  createdAt: string;
+  /** 'browser' (headless Chromium) or 'node' (the webgpu package) */
+  host: 'browser' | 'node';
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    loadavgBefore: number[];
+    loadavgAfter: number[];
+    platform: string;
+    node: string;
+    browser: string | null;
+    adapter: { vendor: string; architecture: string; device: string; description: string };
+    features: string[];
+  };
+  model: { dir: string; onnxPath: string; layers: number; hidden: number; intermediate: number; vocab: number; dtype: string; bytes: number; generated: boolean };
+  settings: { rounds: number; contexts: number[]; prefill: number[]; decodeSteps: number; loadFrom: string };
+  engines: { native: EngineResult | Missing; ort: EngineResult | Missing };
+  ratios: Ratios;
+  kernels: KernelReport | Missing;
+  notes: string[];
+}
+
+export function summarize(values: readonly number[]): Summary {
+  if (values.length === 0) throw new Error('summarize: no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1], n: values.length, values: [...values] };
+}
+
+/** Tokens per second from per-step times (ms): `1000 / median(ms)`. */
+export function tokensPerSec(stepMs: readonly number[], tokensPerStep = 1): number {
+  return (tokensPerStep * 1000) / summarize(stepMs).median;
+}
+
+export function isMissing(x: unknown): x is Missing {
+  return typeof x === 'object' && x !== null && 'missing' in x;
+}
+
+/** Folds the rounds of one engine into medians. Keys present in every round are kept. */
+export function combineRounds(engine: 'native' | 'ort', label: string, rounds: readonly RoundResult[], declaredDispatchesPerDecode: number | null): EngineResult {
+  if (rounds.length === 0) throw new Error(`combineRounds(${engine}): no rounds`);
+  const keysOf = (pick: (r: RoundResult) => Record<string, number>) => Object.keys(pick(rounds[0])).filter((k) => rounds.every((r) => k in pick(r)));
+  const table = (pick: (r: RoundResult) => Record<string, number>) => Object.fromEntries(keysOf(pick).map((k) => [k, summarize(rounds.map((r) => pick(r)[k]))]));
+  const heaps = rounds.map((r) => r.heap).filter((h): h is NonNullable<RoundResult['heap']> => h !== null);
+  return {
+    engine,
+    label,
+    rounds: rounds.length,
+    loadMs: summarize(rounds.map((r) => r.loadMs)),
+    firstTokenMs: summarize(rounds.map((r) => r.firstTokenMs)),
+    decodeTokensPerSec: table((r) => r.decode),
+    prefillTokensPerSec: table((r) => r.prefill),
+    perToken: {
+      dispatches: summarize(rounds.map((r) => r.perToken.dispatches)),
+      submits: summarize(rounds.map((r) => r.perToken.submits)),
+      readbackBytes: summarize(rounds.map((r) => r.perToken.readbackBytes)),
+    },
+    peakJsHeapDuringLoadBytes: heaps.length ? summarize(heaps.map((h) => h.peakBytes)) : { missing: 'JS heap is sampled through CDP in the browser only' },
+    declaredDispatchesPerDecode,
+  };
+}
+
+function ratioTable(a: Record<string, Summary>, b: Record<string, Summary>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(a)) if (b[k] && b[k].median > 0) out[k] = a[k].median / b[k].median;
+  return out;
+}
+
+/** native ÷ ort on medians; null with the reason when an engine is missing. */
+export function computeRatios(native: EngineResult | Missing, ort: EngineResult | Missing): Ratios {
+  if (isMissing(native) || isMissing(ort)) {
+    const reason = [isMissing(native) ? `native: ${native.missing}` : '', isMissing(ort) ? `ort: ${ort.missing}` : ''].filter(Boolean).join('; ');
+    return { decode: null, prefill: null, reason };
+  }
+  return { decode: ratioTable(native.decodeTokensPerSec, ort.decodeTokensPerSec), prefill: ratioTable(native.prefillTokensPerSec, ort.prefillTokensPerSec) };
+}
+
+/** Deterministic token ids in [3, 32000) for prompts (mulberry32; no special ids). */
+export function benchTokenIds(n: number, seed = 7): number[] {
+  let s = seed >>> 0;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out.push(3 + (((t ^ (t >>> 14)) >>> 0) % 31997));
+  }
+  return out;
+}
+
+/** Parses '0,512,2048' into sorted unique non-negative integers, or throws naming the bad part. */
+export function parseIntList(flag: string, text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const out = parts.map((p) => {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: "${p}" is not a non-negative integer (got "${text}").`);
+    return n;
+  });
+  if (out.length === 0) throw new Error(`${flag}: empty list.`);
+  return [...new Set(out)].sort((a, b) => a - b);
+}
