@@ -3,16 +3,26 @@
 // is the same kernel reducing with subgroupAdd (keep the two in step).
 //
 // Bindings (shared with matmul_nbits_gemm.wgsl, one bind group for both):
-//   0 params     uniform { K, N, nBlocks, kPadded, zpRowBytes, maxM, gridX, _pad }
+//   0 params     uniform { K, N, nBlocks, kPadded, zpRowBytes, maxM, gridX, inStride, inOffset,
+//                upStride, upOffset, eps }
 //   1 weights    storage read vec4<u32> (N, kPadded/32)   B's bytes [N, nBlocks, BLOCK/2]; one vec4
 //                = 16 bytes = 32 elements; byte j holds element 2j (low nibble) and 2j+1 (high)
 //   2 scales     storage read u32: f32 bits (N·nBlocks) or, when SCALES_F16, fp16 pairs (N·nBlocks/2)
 //   3 zeroPoints storage read u32: bytes [N, zpRowBytes], 4-bit, block 2b low nibble, 2b+1 high;
 //                read only when HAS_ZP (otherwise the zero point is 8)
-//   4 input      storage read f32 (M, K); only row 0 is used
-//   5 output     storage read_write f32 (M, N); only row 0 is written
+//   4 input      storage read f32; row 0 is used: x[k] = input[inOffset + k], k < K (plain: the
+//                (M, K) activations; SILU: the gate, rows of inStride = gateStride)
+//   5 output     storage read_write f32 (M, N); only row 0 is written (ACCUMULATE: read, then written)
+//   6 step       uniform Step (unused here; the GEMM reads seqLen when ACCUMULATE)
+//   7 normWeight storage read f32 (K,), read only when NORM
+//   8 up         storage read f32, rows of upStride, up[k] = up[upOffset + k]; read only when SILU
 //
-// Contract: y[n] = Σ_k a[k] · (q[n,k] − zp[n, k/BLOCK]) · scale[n, k/BLOCK], f32 accumulation.
+// Contract: y[n] (+)= Σ_k a[k] · (q[n,k] − zp[n, k/BLOCK]) · scale[n, k/BLOCK], f32 accumulation,
+// where the activation is built while staging (the three fusions are independent override switches):
+//   x[k] = input[...]                              (SILU: silu(gate[k]) · up[k], as silu_mul.wgsl)
+//   a[k] = x[k]                                    (NORM: x[k] / sqrt(mean_k(x²) + eps) · normWeight[k],
+//                                                   as rmsnorm.wgsl; each workgroup computes the RMS)
+//   y[n] = Σ …                                     (ACCUMULATE: y[n] = y[n] + Σ …, the residual add)
 // Requires kPadded % 32 == 0 (rows start on 16-byte boundaries); the TypeScript side routes other
 // shapes to the GEMM kernel. Padding elements k ≥ K meet a zero activation, so they never count.
 //
@@ -31,6 +41,9 @@ override TILE_K: u32 = 2048u; // activations staged per pass, a multiple of 32
 override BLOCK: u32 = 32u;    // quantisation block: 16, 32, 64 or 128
 override HAS_ZP: bool = false;
 override SCALES_F16: bool = false;
+override NORM: bool = false;       // RMS-normalise the input row (binding 7, params.eps)
+override SILU: bool = false;       // input = silu(gate) · up (binding 8)
+override ACCUMULATE: bool = false; // output += W·a
 
 const MAX_ROWS: u32 = 8u;
 
@@ -42,7 +55,11 @@ struct Params {
   zpRowBytes: u32,
   maxM: u32,
   gridX: u32,
-  _pad: u32,
+  inStride: u32, // elements between input rows (K, or the gate stride when SILU)
+  inOffset: u32, // element offset of row 0 in input
+  upStride: u32,
+  upOffset: u32,
+  eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -51,6 +68,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
 @group(0) @binding(4) var<storage, read> input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
+@group(0) @binding(7) var<storage, read> normWeight: array<f32>;
+@group(0) @binding(8) var<storage, read> up: array<f32>;
 
 // Activation tile, laid out [8][TILE_K/32] vec4s: for chunk c (32 elements) and packed word j
 // (8 elements), entry (2j)·C + c holds elements 0,2,4,6 of the word and (2j+1)·C + c elements
@@ -73,12 +92,30 @@ fn zeroPointAt(n: u32, b: u32) -> f32 {
   return f32((byte >> ((b & 1u) * 4u)) & 0xfu);
 }
 
+// x[m, k] before the norm: the input, or silu(gate) · up when SILU.
+fn activation(m: u32, k: u32) -> f32 {
+  let x = input[m * params.inStride + params.inOffset + k];
+  if (SILU) {
+    // exp(88) is finite in f32, so the clamp keeps 1 + e^(−x) finite for very negative x.
+    return x * (1.0 / (1.0 + exp(min(-x, 88.0)))) * up[m * params.upStride + params.upOffset + k];
+  }
+  return x;
+}
+
 // Σ over one packed word's 8 elements of (q − zp) · a, with aLo = a[0,2,4,6], aHi = a[1,3,5,7].
 fn dotWord(word: u32, aLo: vec4<f32>, aHi: vec4<f32>, zp: f32) -> f32 {
   let w = vec4<u32>(word);
   let lo = vec4<f32>((w >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xfu));
   let hi = vec4<f32>((w >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(0xfu));
   return dot(lo - vec4<f32>(zp), aLo) + dot(hi - vec4<f32>(zp), aHi);
+}
+
+fn store(n: u32, v: f32) {
+  if (ACCUMULATE) {
+    output[n] = output[n] + v;
+  } else {
+    output[n] = v;
+  }
 }
 
 @compute @workgroup_size(TPR * RG)
@@ -97,6 +134,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var accLo = vec4<f32>(0.0);
   var accHi = vec4<f32>(0.0);
 
+  // NORM: 1 / rms(x) of row 0, reduced over the workgroup in `partial` (≥ WG slots; WG need not be
+  // a power of two). Every workgroup repeats it: K reads, small next to its weight rows.
+  var invRms = 1.0;
+  if (NORM) {
+    var sumSq = 0.0;
+    for (var k = lid; k < params.K; k += WG) {
+      let v = activation(0u, k);
+      sumSq += v * v;
+    }
+    partial[lid] = sumSq;
+    workgroupBarrier();
+    for (var stride = (1u << (32u - countLeadingZeros(WG - 1u))) / 2u; stride > 0u; stride /= 2u) {
+      if (lid < stride && lid + stride < WG) { partial[lid] += partial[lid + stride]; }
+      workgroupBarrier();
+    }
+    invRms = inverseSqrt(partial[0] / f32(params.K) + params.eps);
+  }
+
   for (var t0 = 0u; t0 < params.kPadded; t0 += TILE_K) {
     let tileLen = min(TILE_K, params.kPadded - t0);
     // Stage a[t0 .. t0+tileLen) by words of 8 elements; zeros past K.
@@ -107,8 +162,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let last = vec4<u32>(params.K - 1u);
       let iLo = min(kLo, last);
       let iHi = min(kHi, last);
-      let lo = vec4<f32>(input[iLo.x], input[iLo.y], input[iLo.z], input[iLo.w]);
-      let hi = vec4<f32>(input[iHi.x], input[iHi.y], input[iHi.z], input[iHi.w]);
+      var lo = vec4<f32>(activation(0u, iLo.x), activation(0u, iLo.y), activation(0u, iLo.z), activation(0u, iLo.w));
+      var hi = vec4<f32>(activation(0u, iHi.x), activation(0u, iHi.y), activation(0u, iHi.z), activation(0u, iHi.w));
+      if (NORM) {
+        lo *= invRms * vec4<f32>(normWeight[iLo.x], normWeight[iLo.y], normWeight[iLo.z], normWeight[iLo.w]);
+        hi *= invRms * vec4<f32>(normWeight[iHi.x], normWeight[iHi.y], normWeight[iHi.z], normWeight[iHi.w]);
+      }
       let inLo = kLo < vec4<u32>(params.K);
       let inHi = kHi < vec4<u32>(params.K);
       let c = g >> 2u;
@@ -168,6 +227,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
   if (lid < RG * ROWS && wgRow0 + lid < params.N) {
-    output[wgRow0 + lid] = partial[lid * TPR];
+    store(wgRow0 + lid, partial[lid * TPR]);
   }
 }

@@ -1,7 +1,8 @@
 // MatMulNBits decode GEMV (M = 1), subgroup variant: identical to matmul_nbits.wgsl (read its
 // header for bindings, contract and work split; keep the two in step) except that the per-row sums
 // are reduced with subgroupAdd and one workgroup-memory slot per subgroup and row. Chosen by
-// createMatMulNBits when the device has the `subgroups` feature.
+// createMatMulNBits when the device has the `subgroups` feature. The fusions (NORM, SILU,
+// ACCUMULATE, bindings 6–8) are the same as there too.
 //
 // Assumption: subgroups partition the 1-D workgroup by local_invocation_index in order, so that a
 // subgroup of size ≤ TPR lies inside one row group (true of every WebGPU backend we know; the
@@ -16,6 +17,9 @@ override TILE_K: u32 = 2048u; // activations staged per pass, a multiple of 32
 override BLOCK: u32 = 32u;    // quantisation block: 16, 32, 64 or 128
 override HAS_ZP: bool = false;
 override SCALES_F16: bool = false;
+override NORM: bool = false;       // RMS-normalise the input row (binding 7, params.eps)
+override SILU: bool = false;       // input = silu(gate) · up (binding 8)
+override ACCUMULATE: bool = false; // output += W·a
 
 const MAX_ROWS: u32 = 8u;
 
@@ -27,7 +31,11 @@ struct Params {
   zpRowBytes: u32,
   maxM: u32,
   gridX: u32,
-  _pad: u32,
+  inStride: u32, // elements between input rows (K, or the gate stride when SILU)
+  inOffset: u32, // element offset of row 0 in input
+  upStride: u32,
+  upOffset: u32,
+  eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -36,6 +44,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
 @group(0) @binding(4) var<storage, read> input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
+@group(0) @binding(7) var<storage, read> normWeight: array<f32>;
+@group(0) @binding(8) var<storage, read> up: array<f32>;
 
 // Activation tile, laid out [8][TILE_K/32] vec4s: for chunk c (32 elements) and packed word j
 // (8 elements), entry (2j)·C + c holds elements 0,2,4,6 of the word and (2j+1)·C + c elements
@@ -58,12 +68,30 @@ fn zeroPointAt(n: u32, b: u32) -> f32 {
   return f32((byte >> ((b & 1u) * 4u)) & 0xfu);
 }
 
+// x[m, k] before the norm: the input, or silu(gate) · up when SILU.
+fn activation(m: u32, k: u32) -> f32 {
+  let x = input[m * params.inStride + params.inOffset + k];
+  if (SILU) {
+    // exp(88) is finite in f32, so the clamp keeps 1 + e^(−x) finite for very negative x.
+    return x * (1.0 / (1.0 + exp(min(-x, 88.0)))) * up[m * params.upStride + params.upOffset + k];
+  }
+  return x;
+}
+
 // Σ over one packed word's 8 elements of (q − zp) · a, with aLo = a[0,2,4,6], aHi = a[1,3,5,7].
 fn dotWord(word: u32, aLo: vec4<f32>, aHi: vec4<f32>, zp: f32) -> f32 {
   let w = vec4<u32>(word);
   let lo = vec4<f32>((w >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xfu));
   let hi = vec4<f32>((w >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(0xfu));
   return dot(lo - vec4<f32>(zp), aLo) + dot(hi - vec4<f32>(zp), aHi);
+}
+
+fn store(n: u32, v: f32) {
+  if (ACCUMULATE) {
+    output[n] = output[n] + v;
+  } else {
+    output[n] = v;
+  }
 }
 
 @compute @workgroup_size(TPR * RG)
@@ -87,6 +115,24 @@ fn main(
   var accLo = vec4<f32>(0.0);
   var accHi = vec4<f32>(0.0);
 
+  // NORM: 1 / rms(x) of row 0, reduced over the workgroup in `partial` (≥ WG slots; WG need not be
+  // a power of two). Every workgroup repeats it: K reads, small next to its weight rows.
+  var invRms = 1.0;
+  if (NORM) {
+    var sumSq = 0.0;
+    for (var k = lid; k < params.K; k += WG) {
+      let v = activation(0u, k);
+      sumSq += v * v;
+    }
+    partial[lid] = sumSq;
+    workgroupBarrier();
+    for (var stride = (1u << (32u - countLeadingZeros(WG - 1u))) / 2u; stride > 0u; stride /= 2u) {
+      if (lid < stride && lid + stride < WG) { partial[lid] += partial[lid + stride]; }
+      workgroupBarrier();
+    }
+    invRms = inverseSqrt(partial[0] / f32(params.K) + params.eps);
+  }
+
   for (var t0 = 0u; t0 < params.kPadded; t0 += TILE_K) {
     let tileLen = min(TILE_K, params.kPadded - t0);
     // Stage a[t0 .. t0+tileLen) by words of 8 elements; zeros past K.
@@ -97,8 +143,12 @@ fn main(
       let last = vec4<u32>(params.K - 1u);
       let iLo = min(kLo, last);
       let iHi = min(kHi, last);
-      let lo = vec4<f32>(input[iLo.x], input[iLo.y], input[iLo.z], input[iLo.w]);
-      let hi = vec4<f32>(input[iHi.x], input[iHi.y], input[iHi.z], input[iHi.w]);
+      var lo = vec4<f32>(activation(0u, iLo.x), activation(0u, iLo.y), activation(0u, iLo.z), activation(0u, iLo.w));
+      var hi = vec4<f32>(activation(0u, iHi.x), activation(0u, iHi.y), activation(0u, iHi.z), activation(0u, iHi.w));
+      if (NORM) {
+        lo *= invRms * vec4<f32>(normWeight[iLo.x], normWeight[iLo.y], normWeight[iLo.z], normWeight[iLo.w]);
+        hi *= invRms * vec4<f32>(normWeight[iHi.x], normWeight[iHi.y], normWeight[iHi.z], normWeight[iHi.w]);
+      }
       let inLo = kLo < vec4<u32>(params.K);
       let inHi = kHi < vec4<u32>(params.K);
       let c = g >> 2u;
@@ -155,7 +205,7 @@ fn main(
     if (lid < RG * ROWS && wgRow0 + lid < params.N) {
       var total = 0.0;
       for (var i = 0u; i < slots; i++) { total += partial[lid * TPR + i]; }
-      output[wgRow0 + lid] = total;
+      store(wgRow0 + lid, total);
     }
     return;
   }
@@ -174,6 +224,6 @@ fn main(
     workgroupBarrier();
   }
   if (lid < RG * ROWS && wgRow0 + lid < params.N) {
-    output[wgRow0 + lid] = partial[lid * TPR];
+    store(wgRow0 + lid, partial[lid * TPR]);
   }
 }

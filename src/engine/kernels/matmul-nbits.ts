@@ -14,7 +14,22 @@
  *   zeroPoints  the raw bytes [N, ceil(nBlocks/2)] padded to 4 bytes (only when hasZeroPoints).
  *   input       f32 (maxM, K), row stride K.   output  f32 (maxM, N), row stride N.
  * For M > 1 the GEMM also writes output rows M .. min(maxM, next multiple of its row tile, 32 by
- * default): treat rows ≥ M as scratch.
+ * default): treat rows ≥ M as scratch (except with `accumulate`, below).
+ *
+ * Optional fusions (independent; each absent means the plain kernel above, bit for bit):
+ *   inputNorm     the input rows are RMS-normalised on the fly, a = x / sqrt(mean(x²) + eps) · weight
+ *                 (rmsnorm.ts without the residual add); each workgroup computes the inverse RMS of
+ *                 the rows it uses. Replaces the rmsnorm dispatch in front of q/k/v and gate/up.
+ *   inputSiluMul  x = silu(gate) · up computed while staging (silu-mul.ts's layout): `input` is the
+ *                 gate buffer, rows of gateStride from gateOffset; `up` rows of upStride from
+ *                 upOffset (may be the same buffer). Replaces the silu·up dispatch before down_proj.
+ *                 Combined with inputNorm, the norm applies to silu(gate) · up.
+ *   accumulate    Y += A · Wᵀ (the residual add into o_proj / down_proj; `output` is the residual
+ *                 stream, and must not be the input buffer). Needs `step`, the shared step uniform
+ *                 (step.ts): the GEMM reads M from step.seqLen and then reads/writes only rows < M,
+ *                 so `encode(pass, M)` must be called with M = the step's seqLen. (Chosen over a
+ *                 per-call uniform because `encode` may not write buffers and the forward pass
+ *                 already writes seqLen once per step.)
  *
  * Rule: `encode` only sets the pipeline and bind group and dispatches; everything else, including
  * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
@@ -46,8 +61,32 @@ export interface MatMulNBitsBindings {
   output: GPUBuffer;
   /** the largest M `encode` will be called with */
   maxM: number;
+  /** Fusion: RMS-normalise each input row first (weight f32 (K,)). */
+  inputNorm?: MatMulNBitsInputNorm;
+  /** Fusion: the input is silu(gate) · up; `input` is then the gate buffer. */
+  inputSiluMul?: MatMulNBitsInputSiluMul;
+  /** Fusion: Y += A · Wᵀ instead of Y = A · Wᵀ; needs `step`. */
+  accumulate?: boolean;
+  /** The shared step uniform (step.ts, 16 bytes); required with `accumulate`, where M = seqLen. */
+  step?: GPUBuffer;
   /** Tunables; each field left out comes from matMulNBitsTuningFor(device.adapterInfo). */
   tuning?: MatMulNBitsTuning;
+}
+
+export interface MatMulNBitsInputNorm {
+  /** f32 (K,) */
+  weight: GPUBuffer;
+  eps: number;
+}
+
+/** Element layout as silu-mul.ts (SiluMulLayout without `intermediate`, which is K here). */
+export interface MatMulNBitsInputSiluMul {
+  /** f32; up[m, k] = up[m·upStride + upOffset + k]. May be the `input` (gate) buffer itself. */
+  up: GPUBuffer;
+  gateStride: number;
+  gateOffset: number;
+  upStride: number;
+  upOffset: number;
 }
 
 /**
@@ -83,7 +122,10 @@ export function matMulNBitsTuningFor(adapter: { vendor?: string; architecture?: 
 }
 
 export interface MatMulNBitsKernel {
-  /** Records Y[0..M) = A[0..M) · Wᵀ. GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise. */
+  /**
+   * Records Y[0..M) = A[0..M) · Wᵀ (or += with `accumulate`, where M must equal the step's seqLen).
+   * GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise.
+   */
   encode(pass: GPUComputePassEncoder, M: number): void;
   /** Which shader serves M = 1. */
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemm';
@@ -111,6 +153,9 @@ function checkBuffer(name: string, buffer: GPUBuffer | undefined, bytes: number,
  */
 interface PipelineCache {
   layout: GPUBindGroupLayout;
+  /** Bound where a fusion is off (never read): 16 bytes each. */
+  unusedStorage: GPUBuffer;
+  unusedUniform: GPUBuffer;
   pipeline(label: string, code: string, constants: Record<string, number>): GPUComputePipeline;
 }
 
@@ -129,6 +174,9 @@ function pipelineCache(device: GPUDevice): PipelineCache {
       entry(3, 'read-only-storage'),
       entry(4, 'read-only-storage'),
       entry(5, 'storage'),
+      entry(6, 'uniform'),
+      entry(7, 'read-only-storage'),
+      entry(8, 'read-only-storage'),
     ],
   });
   const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
@@ -136,6 +184,8 @@ function pipelineCache(device: GPUDevice): PipelineCache {
   const pipelines = new Map<string, GPUComputePipeline>();
   const cache: PipelineCache = {
     layout,
+    unusedStorage: device.createBuffer({ label: 'matmulNBits.unused', size: 16, usage: GPUBufferUsage.STORAGE }),
+    unusedUniform: device.createBuffer({ label: 'matmulNBits.unusedStep', size: 16, usage: GPUBufferUsage.UNIFORM }),
     pipeline(label, code, constants) {
       const key = `${label} ${JSON.stringify(constants)}`;
       let p = pipelines.get(key);
@@ -166,8 +216,24 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const zeroPoints = b.hasZeroPoints
     ? checkBuffer('zeroPoints', b.zeroPoints, shape.zeroPointBytes, 'MODEL_BAD_WEIGHT')
     : device.createBuffer({ label: 'matmulNBits.noZeroPoints', size: 4, usage: GPUBufferUsage.STORAGE });
-  const input = checkBuffer('input', b.input, maxM * K * 4, 'BAD_ARGUMENT');
+  const silu = b.inputSiluMul;
+  const norm = b.inputNorm;
+  const accumulate = b.accumulate ?? false;
+  if (silu) {
+    for (const key of ['gateStride', 'gateOffset', 'upStride', 'upOffset'] as const) {
+      if (!Number.isSafeInteger(silu[key]) || silu[key] < 0) badArg(`inputSiluMul.${key} = ${silu[key]} must be a non-negative integer.`);
+    }
+  }
+  const inStride = silu ? silu.gateStride : K;
+  const inOffset = silu ? silu.gateOffset : 0;
+  const input = checkBuffer(silu ? 'input (gate)' : 'input', b.input, ((maxM - 1) * inStride + inOffset + K) * 4, 'BAD_ARGUMENT');
   const output = checkBuffer('output', b.output, maxM * N * 4, 'BAD_ARGUMENT');
+  const up = silu ? checkBuffer('inputSiluMul.up', silu.up, ((maxM - 1) * silu.upStride + silu.upOffset + K) * 4, 'BAD_ARGUMENT') : undefined;
+  const normWeight = norm ? checkBuffer('inputNorm.weight', norm.weight, K * 4, 'BAD_ARGUMENT') : undefined;
+  if (norm && !(Number.isFinite(norm.eps) && norm.eps >= 0)) badArg(`inputNorm.eps = ${norm.eps} must be a finite number ≥ 0.`);
+  if (accumulate && !b.step) badArg('accumulate needs the shared step uniform (`step`): the GEMM reads M from its seqLen.');
+  const step = b.step ? checkBuffer('step', b.step, 16, 'BAD_ARGUMENT') : undefined;
+  if (input === output) badArg('input and output must be different buffers.');
 
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   // device.adapterInfo is recent (Chrome 132); older implementations get the real-GPU defaults.
@@ -220,21 +286,38 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       { u32: Math.ceil(shape.nBlocks / 2) },
       { u32: maxM },
       { u32: gemvGridX },
-      { u32: 0 },
+      { u32: inStride },
+      { u32: inOffset },
+      { u32: silu?.upStride ?? 0 },
+      { u32: silu?.upOffset ?? 0 },
+      { f32: norm?.eps ?? 0 },
     ]),
     'matmulNBits.params',
   );
-  const { layout, pipeline } = pipelineCache(device);
+  const { layout, pipeline, unusedStorage, unusedUniform } = pipelineCache(device);
   const bindGroup = device.createBindGroup({
     label: 'matmulNBits',
     layout,
-    entries: [params, weights, scales, zeroPoints, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: [params, weights, scales, zeroPoints, input, output, step ?? unusedUniform, normWeight ?? unusedStorage, up ?? unusedStorage].map(
+      (buffer, binding) => ({ binding, resource: { buffer } }),
+    ),
   });
-  const common = { BLOCK: blockSize, HAS_ZP: b.hasZeroPoints ? 1 : 0, SCALES_F16: b.scalesDtype === 'f16' ? 1 : 0 };
+  // Fusion switches only when on, so the plain kernels keep their pipelines (and cache keys).
+  const fusions: Record<string, number> = {};
+  if (norm) fusions.NORM = 1;
+  if (silu) fusions.SILU = 1;
+  if (accumulate) fusions.ACCUMULATE = 1;
+  const common = { BLOCK: blockSize, HAS_ZP: b.hasZeroPoints ? 1 : 0, SCALES_F16: b.scalesDtype === 'f16' ? 1 : 0, ...fusions };
   // The GEMM also serves M = 1 when rows are not 16-byte aligned; a kernel only ever called with
   // M = 1 (the lm_head) needs no GEMM otherwise.
   const gemm =
-    maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', gemmSource, { ...common, WG_X: gemmWgX, WG_Y: gemmWgY, TK: gemmTK }) : undefined;
+    maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', gemmSource, {
+          ...common,
+          WG_X: gemmWgX,
+          WG_Y: gemmWgY,
+          TK: gemmTK,
+          ...(norm ? { NORM_SLOTS: 4 * gemmWgX * gemmWgY } : {}),
+        }) : undefined;
   const gemv = gemvOk
     ? useSubgroups
       ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
