@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, findChromium } from '../tools/chromium.mjs';
-import { makeRepo, startHubServer } from '../tools/hub-server/server';
+import { repoFromDir, startHubServer } from '../tools/hub-server/server';
 import { isModelFileUrl } from '../src/pwa/modelUrls';
 
 // The installed-app side: the production build's service worker and manifest. Chromium's own
@@ -12,14 +13,33 @@ import { isModelFileUrl } from '../src/pwa/modelUrls';
 // Run with E2E_OUT_DIR=<own folder> so the update test edits a build no one else is serving.
 
 const OUT_DIR = process.env.E2E_OUT_DIR ?? 'dist';
-const REPO = 'test-org/tiny-phi3';
-const files = {
-  'onnx/model_q4f16.onnx': 300_000,
-  'onnx/model_q4f16.onnx_data': 2_000_000,
-  'config.json': JSON.stringify({ model_type: 'phi3' }),
-  'tokenizer.json': JSON.stringify({ model: { type: 'BPE' } }),
-};
-const CACHED = 'Cached on this device and verified';
+// A generated tiny Phi-3 (2 layers, real vocabulary and template, random weights), as in app.spec.ts.
+const TINY_REPO = 'test-org/tiny-phi3-pwa';
+const TINY_MODEL = `${TINY_REPO}/onnx`;
+const TINY_DIR = resolve('.tmp/e2e-pwa-tiny');
+
+test.beforeAll(() => {
+  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', TINY_DIR], { stdio: 'pipe' });
+});
+
+async function setMaxNewTokens(page: Page, n: number) {
+  await page.getByRole('button', { name: 'Settings' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Max new tokens').fill(String(n));
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(dialog).toBeHidden();
+}
+
+/** Makes the served sw.js differ by one byte (same length: one precache revision changes). */
+function changeServiceWorker(): () => void {
+  const swPath = join(OUT_DIR, 'sw.js');
+  const original = readFileSync(swPath, 'utf8');
+  const changed = original.replace(/(url:"index\.html",revision:")([0-9a-f])/, (_m, head: string, c: string) => `${head}${c === '0' ? '1' : '0'}`);
+  expect(changed).not.toBe(original);
+  expect(changed.length).toBe(original.length);
+  writeFileSync(swPath, changed);
+  return () => writeFileSync(swPath, original);
+}
 
 /** Waits for the service worker to be active and returns its scope. */
 async function swReady(page: Page): Promise<string> {
@@ -83,29 +103,40 @@ test('the precache holds the app shell and engine assets, never a model file', a
   expect(urls.every((u) => new URL(u).origin === new URL(page.url()).origin)).toBe(true);
 });
 
-test('offline after one visit and one download: the app, the cached model, and no model bytes in Cache Storage', async ({ context, page }) => {
-  const hub = await startHubServer([makeRepo(REPO, files)]);
+test('offline after one visit and one download: the app shows, lists the cached model, loads it and chats', async ({ context, page }) => {
+  const hub = await startHubServer([await repoFromDir(TINY_REPO, TINY_DIR)]);
   try {
-    await page.goto(`./?hub=${encodeURIComponent(hub.url)}&model=${REPO}/onnx`);
+    await page.goto(`./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(TINY_MODEL)}`);
     await swReady(page);
     await page.getByRole('button', { name: /Download/ }).click();
-    await expect(page.getByTestId('model-status')).toHaveText(CACHED, { timeout: 60_000 });
+    await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
     const afterDownload = await cachedUrls(page);
     expect(afterDownload.filter(isModelFileUrl)).toEqual([]);
     expect(afterDownload.filter((u) => u.startsWith(hub.url) || u.startsWith(hub.cdnUrl))).toEqual([]);
 
     const hubRequests = hub.log().length;
     await context.setOffline(true);
+    const t0 = Date.now();
     await page.reload();
     await expect(page.getByRole('heading', { name: 'Phi-3 WebGPU Chat' })).toBeVisible();
     expect(await page.evaluate(() => navigator.onLine)).toBe(false);
     expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
-    await expect(page.getByTestId('model-status')).toHaveText(CACHED, { timeout: 30_000 });
     await expect(page.getByTestId('cached-models')).toContainText('(complete)');
+    await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+    console.log(`offline reload to Ready: ${Date.now() - t0} ms`);
     // A lazily loaded chunk (Markdown) comes from the precache too.
     const lazyChunk = afterDownload.find((u) => /\/assets\/Markdown-[\w-]+\.js$/.test(u));
     expect(lazyChunk).toBeDefined();
     expect(await page.evaluate(async (u) => (await fetch(u)).status, lazyChunk!)).toBe(200);
+
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await setMaxNewTokens(page, 16);
+    await page.getByRole('textbox', { name: 'Message' }).fill('Hello while offline');
+    await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+    const answer = page.getByTestId('message-assistant').last();
+    await expect(answer.getByTestId('message-stats')).toContainText(/hit the max new tokens|finished/, { timeout: 90_000 });
+    await expect(answer.getByRole('alert')).toHaveCount(0);
+    expect((await answer.innerText()).length).toBeGreaterThan(0);
     expect(hub.log().length).toBe(hubRequests);
   } finally {
     await context.setOffline(false);
@@ -119,13 +150,7 @@ test('a new version is offered with a prompt and reloads only on the click', asy
   await page.reload(); // a returning visit: the page is controlled by the current worker
   expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
   await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'first load'));
-  const swPath = join(OUT_DIR, 'sw.js');
-  const original = readFileSync(swPath, 'utf8');
-  // Same length, different bytes (one precache revision changes): the browser sees a new worker.
-  const changed = original.replace(/(url:"index\.html",revision:")([0-9a-f])/, (_m, head: string, c: string) => `${head}${c === '0' ? '1' : '0'}`);
-  expect(changed).not.toBe(original);
-  expect(changed.length).toBe(original.length);
-  writeFileSync(swPath, changed);
+  const restore = changeServiceWorker();
   try {
     await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
     await expect(page.getByTestId('pwa-notice')).toContainText('A new version is available', { timeout: 30_000 });
@@ -137,6 +162,50 @@ test('a new version is offered with a prompt and reloads only on the click', asy
     expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBeUndefined();
     await expect(page.getByTestId('pwa-notice')).toHaveCount(0);
   } finally {
-    writeFileSync(swPath, original);
+    restore();
+  }
+});
+
+test('an update clicked during a streamed answer waits for the answer to end', async ({ page }) => {
+  const hub = await startHubServer([await repoFromDir(TINY_REPO, TINY_DIR)]);
+  let restore = () => {};
+  try {
+    await page.goto(`./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(TINY_MODEL)}`);
+    await swReady(page);
+    await page.getByRole('button', { name: /Download/ }).click();
+    await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+    await page.reload(); // controlled by the current worker from now on; the model loads from IndexedDB
+    await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'before the update'));
+
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await setMaxNewTokens(page, 4000);
+    await page.getByRole('textbox', { name: 'Message' }).fill('Tell me a very long story.');
+    await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+    const answer = page.getByTestId('message-assistant').last();
+    await expect.poll(async () => (await answer.innerText()).length, { timeout: 60_000 }).toBeGreaterThan(20);
+
+    restore = changeServiceWorker();
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
+    await expect(page.getByTestId('pwa-notice')).toContainText('A new version is available', { timeout: 30_000 });
+    await page.getByRole('button', { name: 'Reload' }).click();
+    await expect(page.getByTestId('pwa-notice')).toContainText('The page will reload when the current answer finishes.');
+    await expect(page.getByRole('button', { name: 'Reload' })).toBeDisabled();
+    // The new worker is in control, yet the answer keeps streaming and the page stays.
+    await expect.poll(() => page.evaluate(async () => !!(await navigator.serviceWorker.getRegistration())?.waiting), { timeout: 15_000 }).toBe(false);
+    const streamed = (await answer.innerText()).length;
+    await expect.poll(async () => (await answer.innerText()).length, { timeout: 30_000 }).toBeGreaterThan(streamed + 10);
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('before the update');
+
+    await Promise.all([page.waitForEvent('framenavigated'), page.getByRole('button', { name: 'Stop' }).click()]);
+    await expect(page.getByRole('heading', { name: 'Phi-3 WebGPU Chat' })).toBeVisible();
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBeUndefined();
+    // The stopped answer was saved before the reload.
+    await expect(page.getByTestId('message-user').last()).toContainText('Tell me a very long story.');
+    expect((await page.getByTestId('message-assistant').last().innerText()).length).toBeGreaterThan(streamed + 10);
+    await expect(page.getByTestId('pwa-notice')).toHaveCount(0);
+  } finally {
+    restore();
+    await hub.close();
   }
 });

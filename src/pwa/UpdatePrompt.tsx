@@ -8,9 +8,20 @@
 import { useMemo, useRef, useState } from 'react';
 import { useRegisterSW } from 'virtual:pwa-register/react';
 import { useAppStore } from '../store';
+import { whenSaved } from '../store/conversationsSlice';
 import { createUpdateGate } from './updateGate';
 
 const UPDATE_CHECK_MS = 60 * 60 * 1000;
+
+/**
+ * Reloads once the answer that just ended is in IndexedDB: the chat store clears `streaming`
+ * first and writes the finished message right after, so wait a task, then for the writes.
+ */
+async function reloadWhenSaved(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  await whenSaved();
+  window.location.reload();
+}
 
 /** Asks the waiting worker to take over (`skip`) and resolves when it is active (or after 10 s). */
 async function activateWaiting(skip: () => void): Promise<void> {
@@ -33,7 +44,7 @@ export function UpdatePrompt() {
     () =>
       createUpdateGate(
         { isStreaming: () => useAppStore.getState().chat.streaming !== null, subscribe: useAppStore.subscribe },
-        () => window.location.reload(),
+        () => void reloadWhenSaved(),
       ),
     [],
   );

@@ -44,6 +44,14 @@ export interface ConversationsSlice {
   commit: (conversation: Conversation) => Promise<void>;
 }
 
+/** IndexedDB writes started by `commit` and not yet finished (all stores in this page). */
+const pendingWrites = new Set<Promise<unknown>>();
+
+/** Resolves once every conversation write started so far has finished; a reload waits for it. */
+export async function whenSaved(): Promise<void> {
+  while (pendingWrites.size) await Promise.allSettled([...pendingWrites]);
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -97,12 +105,16 @@ export const createConversationsSlice =
 
       commit: async (conversation) => {
         set((s) => ({ conversations: { ...s.conversations, [conversation.id]: conversation } }));
+        const write = services.conversations.put(conversation);
+        pendingWrites.add(write);
         try {
-          await services.conversations.put(conversation);
+          await write;
           services.sync?.notify(conversation.id);
           if (get().storageError) set({ storageError: null });
         } catch (err) {
           set({ storageError: `Could not save "${conversation.title}": ${describe(err)}` });
+        } finally {
+          pendingWrites.delete(write);
         }
       },
 
