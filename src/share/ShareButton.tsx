@@ -12,6 +12,7 @@ type Panel = { kind: 'closed' } | { kind: 'link'; url: string; copied: boolean }
 
 export function ShareButton() {
   const conv = useAppStore((s) => (s.activeId ? s.conversations[s.activeId] : undefined));
+  const streaming = useAppStore((s) => s.chat.streaming !== null);
   const [panel, setPanel] = useState<Panel>({ kind: 'closed' });
   const empty = !conv || conv.messages.length === 0;
 
@@ -34,7 +35,7 @@ export function ShareButton() {
 
   return (
     <div className="share">
-      <button type="button" onClick={() => void share()} disabled={empty} title={empty ? 'Write a message first' : undefined}>
+      <button type="button" onClick={() => void share()} disabled={empty || streaming} title={empty ? 'Write a message first' : streaming ? 'Wait for the answer to finish' : undefined}>
         Share conversation
       </button>
       {panel.kind !== 'closed' && (
