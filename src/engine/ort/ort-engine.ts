@@ -103,16 +103,11 @@ function eosFrom(generation: Record<string, unknown> | undefined): number[] | un
   return undefined;
 }
 
-/** ORT's GPUDevice (created by onnxruntime on first use), or WEBGPU_UNAVAILABLE. */
+/** The GPUDevice onnxruntime's WebGPU EP created (it exists once a session does). */
 async function ortDevice(ort: OrtModule): Promise<GPUDevice> {
-  if (typeof navigator === 'undefined' || !navigator.gpu) {
-    throw new AppError('WEBGPU_UNAVAILABLE', 'WebGPU is not available in this browser, so the onnxruntime WebGPU provider cannot run. Choose the WASM provider.');
-  }
-  try {
-    return (await ort.env.webgpu.device) as GPUDevice;
-  } catch (err) {
-    throw new AppError('WEBGPU_UNAVAILABLE', `onnxruntime could not get a WebGPU device (${err instanceof Error ? err.message : String(err)}). Choose the WASM provider.`);
-  }
+  const device = (await ort.env.webgpu.device) as GPUDevice | undefined;
+  if (!device) throw new AppError('WEBGPU_UNAVAILABLE', 'onnxruntime created a WebGPU session but exposes no GPUDevice. Choose the WASM provider.');
+  return device;
 }
 
 export class OrtEngine {
@@ -129,7 +124,9 @@ export class OrtEngine {
     const { provider } = opts;
     if (provider !== 'webgpu' && provider !== 'wasm') throw new AppError('BAD_ARGUMENT', `provider must be "webgpu" or "wasm", got ${JSON.stringify(provider)}.`);
     const ort = await loadOrt(provider);
-    const device = provider === 'webgpu' ? await ortDevice(ort) : undefined;
+    if (provider === 'webgpu' && (typeof navigator === 'undefined' || !navigator.gpu)) {
+      throw new AppError('WEBGPU_UNAVAILABLE', 'WebGPU is not available in this browser, so the onnxruntime WebGPU provider cannot run. Choose the WASM provider.');
+    }
 
     // The graph and its external data, whole (see the module header for the memory cost).
     const graph = await readWhole(files, files.onnxPath);
@@ -150,7 +147,8 @@ export class OrtEngine {
     const tokenizerConfig = await files.readJson('tokenizer_config.json');
     checkAgainstConfigs(plan, config);
 
-    if (device && plan.activationDtype === 'f16' && !device.features.has('shader-f16')) {
+    // The adapter onnxruntime will ask for (its default request); its device exists only after a session does.
+    if (provider === 'webgpu' && plan.activationDtype === 'f16' && !(await navigator.gpu.requestAdapter())?.features.has('shader-f16')) {
       throw new AppError(
         'ONNX_UNSUPPORTED',
         `${files.onnxPath} is an fp16 (q4f16) model and this GPU has no shader-f16, so onnxruntime's WebGPU provider cannot run it. Choose the WASM provider, the native engine, or a q4 (fp32) file.`,
@@ -170,6 +168,13 @@ export class OrtEngine {
       throw new AppError('MODEL_UNSUPPORTED_GRAPH', `onnxruntime-web (${provider}) could not load ${files.onnxPath}: ${err instanceof Error ? err.message : String(err)}`);
     }
 
+    let device: GPUDevice | undefined;
+    try {
+      device = provider === 'webgpu' ? await ortDevice(ort) : undefined;
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
     const c = plan.config;
     const contextLimit = Math.min(c.maxPositions, opts.maxContext ?? Infinity);
     const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device });
