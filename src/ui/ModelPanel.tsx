@@ -136,7 +136,7 @@ export function ModelPanel() {
         </p>
       )}
       {m.status === 'ready' && m.loaded && (
-        <p data-testid="model-info">
+        <p data-testid="model-info" data-load-ms={Math.round(m.loaded.loadMs)}>
           {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
         </p>
       )}

@@ -54,6 +54,8 @@ export interface ClientOptions {
   dbName?: string;
 }
 
+const LOAD_DEAD_AFTER_MS = 120_000;
+
 const defaultFactory = () => new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
 
 export class EngineClient {
@@ -65,6 +67,8 @@ export class EngineClient {
   private dead = false;
   private deadListeners = new Set<(err: WorkerError) => void>();
   private lostListeners = new Set<(modelId: string | null, err: WorkerError) => void>();
+  /** Loads in flight: a load may keep the worker's thread busy for seconds at a time. */
+  private loading = 0;
 
   constructor(
     private readonly factory: () => Worker = defaultFactory,
@@ -89,7 +93,10 @@ export class EngineClient {
     this.timer = setInterval(() => {
       const now = Date.now();
       if (pingSentAt !== undefined && this.lastPong < pingSentAt) {
-        if (now - pingSentAt > deadAfter) return this.markDead(`The engine worker stopped answering (no heartbeat for ${deadAfter} ms).`);
+        // Parsing and uploading a multi-GB model on a busy machine can hold the worker's thread past
+        // the usual deadline, so a load gets a longer one; a worker hung in a load is still caught.
+        const limit = this.loading > 0 ? Math.max(deadAfter, LOAD_DEAD_AFTER_MS) : deadAfter;
+        if (now - pingSentAt > limit) return this.markDead(`The engine worker stopped answering (no heartbeat for ${limit} ms).`);
         return;
       }
       pingSentAt = now;
@@ -236,14 +243,19 @@ export class EngineClient {
 
   /** Loads a cached model to the GPU; progress arrives in phases 'load' and 'compile'. */
   async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void): Promise<ModelInfo> {
-    const r = await this.request(
-      (id) => ({ type: 'load', id, modelId, engine }),
-      'load-done',
-      (ev) => {
-        if (ev.type === 'load-progress') onProgress?.(ev.progress);
-      },
-    );
-    return r.info;
+    this.loading++;
+    try {
+      const r = await this.request(
+        (id) => ({ type: 'load', id, modelId, engine }),
+        'load-done',
+        (ev) => {
+          if (ev.type === 'load-progress') onProgress?.(ev.progress);
+        },
+      );
+      return r.info;
+    } finally {
+      this.loading--;
+    }
   }
 
   async unload(): Promise<void> {

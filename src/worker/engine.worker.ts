@@ -84,7 +84,7 @@ function engineTask<T>(id: number, task: () => Promise<T>): Promise<T> {
 }
 
 /** A stored model as `ModelFiles`: the graph from the manifest, external data beside it, JSON from the root. */
-async function storedModelFiles(modelId: string): Promise<ModelFiles> {
+async function storedModelFiles(modelId: string): Promise<{ files: ModelFiles; graphBytes: number }> {
   const s = await store();
   const m = await s.getManifest(modelId);
   if (!m) throw new AppError('MODEL_NOT_CACHED', `${modelId} is not in the store; download it first.`);
@@ -92,7 +92,8 @@ async function storedModelFiles(modelId: string): Promise<ModelFiles> {
   const graph = m.files.find((f) => f.role === 'graph');
   if (!graph) throw new AppError('MODEL_MISSING_WEIGHT', `${modelId} has no .onnx graph among its files (${m.files.map((f) => f.path).join(', ')}).`);
   const paths = new Set(m.files.map((f) => f.path));
-  return {
+  const graphBytes = m.files.filter((f) => f.role === 'graph' || f.role === 'weights').reduce((n, f) => n + f.size, 0);
+  const files: ModelFiles = {
     onnxPath: graph.path,
     open: async (path) => {
       if (!paths.has(path)) throw new AppError('MODEL_MISSING_WEIGHT', `The graph needs "${path}", which ${modelId} does not include.`);
@@ -105,6 +106,7 @@ async function storedModelFiles(modelId: string): Promise<ModelFiles> {
       return JSON.parse(new TextDecoder().decode(await src.read(0, src.size))) as unknown;
     },
   };
+  return { files, graphBytes };
 }
 
 async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void> {
@@ -112,34 +114,39 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   engine?.engine.destroy();
   engine = undefined;
   engineModelId = req.modelId;
-  const files = await storedModelFiles(req.modelId);
+  const { files, graphBytes } = await storedModelFiles(req.modelId);
   const ctx = await gpuContext();
   const t0 = performance.now();
   let lastEmit = 0;
+  const progress = (phase: 'load' | 'compile', doneBytes: number, totalBytes: number) => {
+    const bytesPerSec = doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
+    reply({
+      type: 'load-progress',
+      id: req.id,
+      progress: { modelId: req.modelId, phase, files: [], doneBytes, totalBytes, fetchedBytes: 0, bytesPerSec, etaSec: bytesPerSec > 0 ? (totalBytes - doneBytes) / bytesPerSec : null },
+    });
+  };
+  // The total shown is the graph + weight files' stored size (what streams out of IndexedDB), known
+  // before the upload starts; uploaded bytes differ a little (fp16 norms widened, graph framing
+  // skipped), so the total grows to the uploaded count if that passes it.
   const loaded = await NativeEngine.load(ctx, files, {
-    // Phases: 'load' while weights stream to the GPU; 'compile' once every byte is there and the
-    // remaining pipelines and the sampler are built.
-    onProgress: (doneBytes, totalBytes) => {
+    onProgress: (uploaded) => {
       const now = performance.now();
-      if (now - lastEmit < 100 && doneBytes < totalBytes) return;
+      if (now - lastEmit < 100) return;
       lastEmit = now;
-      const bytesPerSec = doneBytes / Math.max(1e-3, (now - t0) / 1000);
-      reply({
-        type: 'load-progress',
-        id: req.id,
-        progress: {
-          modelId: req.modelId,
-          phase: doneBytes < totalBytes ? 'load' : 'compile',
-          files: [],
-          doneBytes,
-          totalBytes,
-          fetchedBytes: 0,
-          bytesPerSec,
-          etaSec: bytesPerSec > 0 ? (totalBytes - doneBytes) / bytesPerSec : null,
-        },
-      });
+      progress('load', uploaded, Math.max(graphBytes, uploaded));
     },
   });
+  // 'compile': one forward pass over the BOS token, so the driver compiles every pipeline now and
+  // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
+  progress('compile', graphBytes, graphBytes);
+  try {
+    const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 } });
+    while (!(await warm.next()).done);
+  } catch (err) {
+    loaded.destroy();
+    throw err;
+  }
   if (!gpu || (await gpu) !== ctx) {
     // The device was lost while loading; `deviceLost` has answered this request already.
     loaded.destroy();

@@ -1,0 +1,99 @@
+/**
+ * The worker's engine requests against a generated tiny Phi-3 (random weights, Phi-3's vocabulary
+ * and chat template) downloaded from a spawned local Hub into this test's own IndexedDB:
+ * load with progress phases, token counts that add up to the prompt the engine really ran,
+ * greedy generation that is repeatable across turns (KV reuse must not change the answer), abort,
+ * one engine at a time, and a lost device that is recovered by loading again with no network.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { spawnHub, type RemoteHub } from '../../tools/hub-server/client';
+import { uniqueName } from '../storage/test-hub';
+import type { ChatMessage, GenerateOptions, TokenEvent } from '../engine/types';
+import { EngineClient } from './client';
+import type { DownloadProgress } from './protocol';
+
+const REPO = 'test-org/tiny-phi3-worker';
+const clients: EngineClient[] = [];
+const hubs: RemoteHub[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.terminate();
+  for (const h of hubs.splice(0)) await h.close();
+});
+
+const greedy = (maxNewTokens: number): GenerateOptions => ({ maxNewTokens, sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 1 } });
+
+async function loadedClient() {
+  const hub = await spawnHub(inject('hubSpawner'), [{ id: REPO, tinyModel: {} }]);
+  hubs.push(hub);
+  const client = new EngineClient(undefined, { dbName: uniqueName('engine') });
+  clients.push(client);
+  const { model } = await client.download({ kind: 'hub', model: `${REPO}/onnx` }, hub.url).done;
+  await hub.close();
+  hubs.length = 0; // from here on there is no network
+  return { client, modelId: model.modelId };
+}
+
+describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, no network after download)', () => {
+  it('loads with progress, counts exactly, generates repeatably, stops on abort, and recovers from a lost device', async () => {
+    const { client, modelId } = await loadedClient();
+    const progress: DownloadProgress[] = [];
+    const info = await client.load(modelId, 'native', (p) => progress.push(p));
+    expect([info.layers, info.hidden, info.vocab]).toEqual([2, 128, 32064]);
+    expect(info.contextLimit).toBeGreaterThanOrEqual(16);
+    expect(progress.length).toBeGreaterThan(0);
+    const last = progress.at(-1)!;
+    expect(last.phase).toBe('compile');
+    expect(last.doneBytes).toBe(last.totalBytes);
+    expect(progress.every((p) => p.phase === 'load' || p.phase === 'compile')).toBe(true);
+
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Name three GPU vendors.' },
+    ];
+    const count = await client.countTokens(messages);
+    expect(count.perMessage).toHaveLength(2);
+    expect(count.perMessage.every((n) => n > 3)).toBe(true);
+    expect(count.contextLimit).toBe(info.contextLimit);
+
+    const tokens: TokenEvent[] = [];
+    const stats = await client.generate(messages, greedy(12), (t) => tokens.push(t));
+    // The counts add up to the prompt the engine encoded on its own.
+    expect(count.perMessage.reduce((a, b) => a + b, 0) + count.overhead).toBe(stats.promptTokens);
+    const ids = tokens.filter((t) => t.tokenId >= 0).map((t) => t.tokenId);
+    expect(ids).toHaveLength(stats.newTokens);
+    expect(['max-tokens', 'eos']).toContain(stats.stopReason);
+
+    // The same prompt again (the KV cache now holds it): greedy gives the same tokens.
+    const again: number[] = [];
+    await client.generate(messages, greedy(12), (t) => t.tokenId >= 0 && again.push(t.tokenId));
+    expect(again).toEqual(ids);
+
+    // Abort mid-answer: it resolves with 'aborted' and fewer tokens than asked for.
+    const ctrl = new AbortController();
+    let n = 0;
+    const long = await client.generate(messages, greedy(2000), () => ++n === 3 && ctrl.abort(), ctrl.signal);
+    expect(long.stopReason).toBe('aborted');
+    expect(long.newTokens).toBeLessThan(2000);
+
+    // A lost device: the worker says which model was loaded; loading it again works offline.
+    const lost = new Promise<string | null>((resolve) => client.onDeviceLost((id) => resolve(id)));
+    await client.loseDevice();
+    expect(await lost).toBe(modelId);
+    await expect(client.countTokens(messages)).rejects.toMatchObject({ code: 'MODEL_NOT_CACHED' });
+    await client.load(modelId, 'native');
+    const after: number[] = [];
+    await client.generate(messages, greedy(12), (t) => t.tokenId >= 0 && after.push(t.tokenId));
+    console.log(`[worker] tiny Phi-3: ${stats.promptTokens} prompt tokens, greedy ids ${ids.join(',')}; after device loss ${after.join(',')}`);
+    expect(after).toEqual(ids);
+  });
+
+  it('answers typed errors: no model loaded, unknown model, engine not available', async () => {
+    const client = new EngineClient(undefined, { dbName: uniqueName('engine-err') });
+    clients.push(client);
+    await expect(client.countTokens([{ role: 'user', content: 'hi' }])).rejects.toMatchObject({ code: 'MODEL_NOT_CACHED' });
+    await expect(client.generate([{ role: 'user', content: 'hi' }], greedy(4), () => undefined)).rejects.toMatchObject({ code: 'MODEL_NOT_CACHED' });
+    await expect(client.load('no-such-model', 'native')).rejects.toMatchObject({ code: 'MODEL_NOT_CACHED' });
+    await expect(client.load('no-such-model', 'ort')).rejects.toMatchObject({ code: 'NOT_IMPLEMENTED' });
+  });
+});
