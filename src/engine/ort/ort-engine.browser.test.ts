@@ -37,6 +37,8 @@ const MODELS: Record<string, { options: Partial<TinyModelOptions>; onnxPath: str
   web2024: { options: { layout: 'web2024', vocab: VOCAB, maxInlineBytes: 200_000 }, onnxPath: 'onnx/model_q4.onnx' },
   gqa: { options: { layout: 'gqa', heads: 8, kvHeads: 2, hidden: 256, seed: 3, vocab: VOCAB, maxInlineBytes: 200_000 }, onnxPath: 'onnx/model_q4.onnx' },
   'gqa-packed': { options: { layout: 'gqa-packed', heads: 4, kvHeads: 2, seed: 5, vocab: VOCAB, maxInlineBytes: 200_000 }, onnxPath: 'onnx/model_q4.onnx' },
+  // The chat-ready default (Phi-3's 32064-token vocabulary and tokenizer), for chat() on WASM.
+  chat: { options: { maxInlineBytes: 200_000 }, onnxPath: 'onnx/model_q4.onnx' },
   'gqa-f16': { options: { layout: 'gqa', dtype: 'q4f16', seed: 9, vocab: VOCAB, maxInlineBytes: 200_000 }, onnxPath: 'onnx/model_q4f16.onnx' },
 };
 
@@ -231,6 +233,43 @@ describe('OrtEngine multi-turn KV reuse', () => {
       }
     });
   }
+});
+
+describe('OrtEngine chat', () => {
+  it('wasm: renders the template, streams the same text and stats as the native engine', async () => {
+    const files = hubFiles('chat');
+    const native = await NativeEngine.load(await testGpu(), files);
+    const ort = await OrtEngine.load(files, { provider: 'wasm' });
+    try {
+      const messages = [
+        { role: 'system' as const, content: 'You are terse.' },
+        { role: 'user' as const, content: 'Name three colours, please.' },
+      ];
+      expect(ort.countChatTokens(messages)).toBe(native.countChatTokens(messages));
+      const run = async (engine: NativeEngine | OrtEngine) => {
+        const gen = engine.chat(messages, { sampling: GREEDY, maxNewTokens: 12 });
+        const ids: number[] = [];
+        let text = '';
+        let r = await gen.next();
+        for (; !r.done; r = await gen.next()) {
+          if (r.value.tokenId >= 0) ids.push(r.value.tokenId);
+          text += r.value.text;
+        }
+        return { ids, text, stats: r.value };
+      };
+      const a = await run(native);
+      const b = await run(ort);
+      expect(b.ids).toEqual(a.ids);
+      expect(b.text).toBe(a.text);
+      expect(b.stats.promptTokens).toBe(ort.countChatTokens(messages));
+      expect(b.stats.newTokens).toBe(a.stats.newTokens);
+      expect(b.stats.stopReason).toBe(a.stats.stopReason);
+      console.log(`chat on wasm: ${b.stats.newTokens} tokens, ${JSON.stringify(b.text)}; decode ${b.stats.decodeTokensPerSec.toFixed(1)} tok/s (native ${a.stats.decodeTokensPerSec.toFixed(1)})`);
+    } finally {
+      native.destroy();
+      await ort.destroy();
+    }
+  });
 });
 
 describe('OrtEngine loading', () => {
