@@ -1,0 +1,140 @@
+/**
+ * The model slice's loading rules, with a scripted stand-in for the worker client (the worker
+ * itself is tested in src/worker/*.browser.test.ts and the e2e specs): a completed download loads
+ * by itself and reads 'ready'; a cached model loads on start; a failed load leaves it 'cached'
+ * with the reason; a lost device reloads the model; switching models unloads the old one.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ModelInfo } from '../engine/types';
+import type { CachedModel, DownloadProgress } from '../worker/protocol';
+import { WorkerError, type DownloadHandle } from '../worker/client';
+import { createAppStore } from './index';
+import type { ModelService } from './modelSlice';
+import { testServices } from './testing';
+
+const INFO: ModelInfo = { layers: 2, hidden: 128, heads: 4, kvHeads: 4, headDim: 32, intermediate: 256, vocab: 32064, maxPositions: 4096, contextLimit: 4096, layout: 'web2024', precision: 'f32' };
+const ID = 'phi-3-mini-4k-q4f16';
+const cachedModel = (complete: boolean): CachedModel => ({ modelId: ID, name: 'Phi-3', complete, storedBytes: 10, totalBytes: 10, updatedAt: 1 });
+
+class ScriptedModels {
+  cached: CachedModel[] = [];
+  loads: string[] = [];
+  unloads = 0;
+  failLoad: WorkerError | null = null;
+  lost: Array<(modelId: string | null, err: WorkerError) => void> = [];
+
+  service(): ModelService {
+    return {
+      catalog: async () => [],
+      listCached: async () => this.cached,
+      download: (): DownloadHandle => {
+        const done = (async () => {
+          this.cached = [cachedModel(true)];
+          return { model: this.cached[0], stats: { requests: 1, retries: 0, reResolves: 0, integrityFailures: 0, fetchedBytes: 10, downloadMs: 1, verifyMs: 1 } };
+        })();
+        return { id: 1, done, pause: () => undefined, cancel: async () => undefined };
+      },
+      deleteModel: async () => undefined,
+      deleteAll: async () => undefined,
+      estimate: async () => ({ usage: 0, quota: 1e9, available: 1e9, persisted: false }),
+      persist: async () => ({ persisted: true, wasPersisted: false }),
+      onDead: () => () => undefined,
+      restart: () => undefined,
+      load: async (modelId: string, _engine, onProgress?: (p: DownloadProgress) => void) => {
+        this.loads.push(modelId);
+        onProgress?.({ modelId, phase: 'load', files: [], doneBytes: 5, totalBytes: 10, fetchedBytes: 0, bytesPerSec: 1, etaSec: 5 });
+        await new Promise((r) => setTimeout(r, 0));
+        if (this.failLoad) throw this.failLoad;
+        return INFO;
+      },
+      unload: async () => {
+        this.unloads++;
+      },
+      onDeviceLost: (l) => {
+        this.lost.push(l);
+        return () => undefined;
+      },
+    };
+  }
+}
+
+function setup(models: ScriptedModels) {
+  const service = models.service();
+  return createAppStore({ ...testServices(), models: () => service });
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 10));
+
+describe('model slice', () => {
+  it('loads a model by itself when its download completes, and reads ready', async () => {
+    const models = new ScriptedModels();
+    const store = setup(models);
+    await store.getState().initModels();
+    expect(store.getState().model.status).toBe('idle');
+    await store.getState().downloadModel();
+    expect(models.loads).toEqual([ID]);
+    const m = store.getState().model;
+    expect(m.status).toBe('ready');
+    expect(m.loaded?.info.contextLimit).toBe(4096);
+    expect(m.progress).toBeUndefined();
+  });
+
+  it('loads a complete cached model on start; a partial one is left for the user to resume', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(false)];
+    const store = setup(models);
+    await store.getState().initModels();
+    expect(store.getState().model.status).toBe('paused');
+    expect(models.loads).toEqual([]);
+
+    const again = new ScriptedModels();
+    again.cached = [cachedModel(true)];
+    const s2 = setup(again);
+    await s2.getState().initModels();
+    expect(again.loads).toEqual([ID]);
+    expect(s2.getState().model.status).toBe('ready');
+  });
+
+  it('a failed load leaves the model cached with the reason; Load tries again', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    models.failLoad = new WorkerError('ONNX_MALFORMED', 'bad graph');
+    const store = setup(models);
+    await store.getState().initModels();
+    expect(store.getState().model.status).toBe('cached');
+    expect(store.getState().model.loadError).toEqual({ code: 'ONNX_MALFORMED', message: 'bad graph' });
+    models.failLoad = null;
+    await store.getState().loadModel();
+    expect(store.getState().model.status).toBe('ready');
+    expect(store.getState().model.loadError).toBeUndefined();
+  });
+
+  it('a lost device reloads the loaded model and says so until it is ready again', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    const store = setup(models);
+    await store.getState().initModels();
+    expect(models.lost).toHaveLength(1);
+    models.lost[0](ID, new WorkerError('GPU_DEVICE_LOST', 'The GPU device was lost (test).'));
+    expect(store.getState().model.status).toBe('loading');
+    expect(store.getState().model.deviceLost).toContain('GPU device was lost');
+    await settle();
+    expect(models.loads).toEqual([ID, ID]);
+    expect(store.getState().model.status).toBe('ready');
+    expect(store.getState().model.deviceLost).toBeUndefined();
+  });
+
+  it('choosing another model unloads the loaded one; the onnxruntime engine is not offered yet', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    const store = setup(models);
+    await store.getState().initModels();
+    store.getState().selectModel('phi-3-mini-4k-q4');
+    await settle();
+    expect(models.unloads).toBe(1);
+    expect(store.getState().model.status).toBe('idle');
+    expect(store.getState().model.loaded).toBeUndefined();
+    store.getState().setEngine('ort');
+    expect(store.getState().model.engine).toBe('native');
+  });
+});
