@@ -8,6 +8,18 @@ import { useState } from 'react';
 import { useAppStore } from '../store';
 import { encodeShare, shareUrl } from './codec';
 
+/** Decorative: the button is named by its aria-label. */
+function ShareIcon() {
+  return (
+    <svg width={16} height={16} viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth={2} strokeLinecap="round" strokeLinejoin="round" aria-hidden focusable={false}>
+      <circle cx="18" cy="5" r="3" />
+      <circle cx="6" cy="12" r="3" />
+      <circle cx="18" cy="19" r="3" />
+      <path d="M8.6 13.5l6.8 4M15.4 6.5l-6.8 4" />
+    </svg>
+  );
+}
+
 type Panel = { kind: 'closed' } | { kind: 'link'; url: string; copied: boolean } | { kind: 'error'; message: string };
 
 export function ShareButton() {
@@ -35,8 +47,16 @@ export function ShareButton() {
 
   return (
     <div className="share">
-      <button type="button" onClick={() => void share()} disabled={empty || streaming} title={empty ? 'Write a message first' : streaming ? 'Wait for the answer to finish' : undefined}>
-        Share conversation
+      <button
+        type="button"
+        className="share-button"
+        aria-label="Share conversation"
+        onClick={() => void share()}
+        disabled={empty || streaming}
+        title={empty ? 'Write a message first' : streaming ? 'Wait for the answer to finish' : 'Share conversation as a link'}
+      >
+        <ShareIcon />
+        <span className="share-text">Share</span>
       </button>
       {panel.kind !== 'closed' && (
         <div className="share-panel notice" role="region" aria-label="Share link">
