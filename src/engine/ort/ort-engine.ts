@@ -21,6 +21,11 @@
  * zeros), so `load` checks the device first and throws ONNX_UNSUPPORTED telling the user to pick
  * the WASM provider or the native engine, which converts fp16 to f32 on upload. The WASM EP runs
  * fp16 files everywhere.
+ * Threads: onnxruntime's default — several only when the page is crossOriginIsolated (COOP/COEP);
+ * otherwise one. A production build emits each `.wasm` as a hashed asset (WASM EP 14 MB, WebGPU
+ * build 27 MB) and each bundle as its own lazily loaded chunk.
+ * Speed on SwiftShader: onnxruntime's native WebGPU EP needs seconds per step for a 32064-row
+ * lm_head (MatMulNBits), so browser tests use a small vocabulary; real GPUs do not have this cost.
  * Rule: browser only (the `?url` imports need Vite); nothing here touches the DOM or storage.
  */
 import type * as Ort from 'onnxruntime-web';
