@@ -5,13 +5,14 @@
  * tab has already switched to the new version, this tab says so and still waits for a click.
  * Rule: never call `window.location.reload()` from here except through the update gate.
  */
-import { useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useRegisterSW } from 'virtual:pwa-register/react';
 import { useAppStore } from '../store';
 import { whenSaved } from '../store/conversationsSlice';
 import { createUpdateGate } from './updateGate';
 
 const UPDATE_CHECK_MS = 60 * 60 * 1000;
+const OFFLINE_NOTICE_MS = 6000;
 
 /**
  * Reloads once the answer that just ended is in IndexedDB: the chat store clears `streaming`
@@ -62,6 +63,13 @@ export function UpdatePrompt() {
       else setActiveElsewhere(true);
     },
   });
+
+  // "Ready to work offline" is news once; it steps aside by itself.
+  useEffect(() => {
+    if (!offlineReady) return;
+    const t = setTimeout(() => setOfflineReady(false), OFFLINE_NOTICE_MS);
+    return () => clearTimeout(t);
+  }, [offlineReady, setOfflineReady]);
 
   const reload = async () => {
     clickedRef.current = true;
