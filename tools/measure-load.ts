@@ -104,24 +104,30 @@ async function pageHeap(cdp: CDPSession): Promise<number> {
 
 /** Samples heaps until the model panel reads "Ready"; returns the peaks and the panel's load time. */
 async function sampleUntilReady(page: Page, cdp: CDPSession, heap: WorkerHeap, timeoutMs: number) {
-  const peaks = { worker: 0, page: 0, workerDuringLoad: 0 };
+  const peaks = { worker: 0, page: 0, workerDuringLoad: 0, samples: 0 };
   const t0 = Date.now();
   let last = '';
   for (;;) {
-    const status = (await page.getByTestId('model-status').textContent()) ?? '';
+    const status = (await page.getByTestId('model-status').textContent({ timeout: 5000 }).catch(() => '')) ?? '';
     if (status !== last) console.log(`  ${((Date.now() - t0) / 1000).toFixed(1)} s: ${(last = status)}`);
     const w = (await heap.used()) ?? 0;
     peaks.worker = Math.max(peaks.worker, w);
-    if (/Loading|Compiling/.test(status)) peaks.workerDuringLoad = Math.max(peaks.workerDuringLoad, w);
+    if (/Loading|Compiling/.test(status)) {
+      peaks.workerDuringLoad = Math.max(peaks.workerDuringLoad, w);
+      peaks.samples++;
+    }
     peaks.page = Math.max(peaks.page, await pageHeap(cdp));
     if (status === 'Ready') break;
-    const err = await page.getByTestId('model-load-error').textContent().catch(() => null);
-    if (err) throw new Error(err);
+    // count() does not wait, unlike textContent() on a missing element (30 s per sample).
+    const errors = page.getByTestId('model-load-error');
+    if ((await errors.count()) > 0) throw new Error((await errors.textContent()) ?? 'load failed');
     if (Date.now() - t0 > timeoutMs) throw new Error(`not Ready after ${timeoutMs} ms (status "${status}")`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const loadMs = Number(await page.getByTestId('model-info').getAttribute('data-load-ms'));
-  return { ...peaks, loadMs };
+  const info = page.getByTestId('model-info');
+  const loadMs = Number(await info.getAttribute('data-load-ms'));
+  const timings = JSON.parse((await info.getAttribute('data-load-timings')) ?? '{}') as Record<string, number>;
+  return { ...peaks, loadMs, timings };
 }
 
 /** Reads every stored chunk (the profile holds only this model), one after another, in the worker; returns ms and bytes. */
@@ -146,7 +152,8 @@ async function main(): Promise<void> {
   const modelBytes = [...repo.files.values()].reduce((n, b) => n + b.length, 0);
   const hub = await startHubServer([repo]);
   // A kept profile: the ~740 MB download happens once; later runs measure loads straight away.
-  const context = await chromium.launchPersistentContext(PROFILE, { executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+  // Service workers blocked: the PWA's cache would otherwise serve the previous run's build.
+  const context = await chromium.launchPersistentContext(PROFILE, { executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true, serviceWorkers: 'block' });
   try {
     for (let i = 0; i < 100; i++) {
       if (await fetch(`http://127.0.0.1:${PORT}/`).then((r) => r.ok).catch(() => false)) break;
@@ -176,8 +183,8 @@ async function main(): Promise<void> {
     const result = {
       modelMB: mb(modelBytes),
       adapter: await page.getByTestId('adapter-name').textContent(),
-      firstLoad: { loadMs: first.loadMs, peakWorkerHeapMB: mb(first.workerDuringLoad), peakPageHeapMB: mb(first.page) },
-      warmLoad: { loadMs: warm.loadMs, peakWorkerHeapMB: mb(warm.workerDuringLoad), peakPageHeapMB: mb(warm.page) },
+      firstLoad: { loadMs: first.loadMs, ...first.timings, peakWorkerHeapMB: mb(first.workerDuringLoad), heapSamples: first.samples, peakPageHeapMB: mb(first.page) },
+      warmLoad: { loadMs: warm.loadMs, ...warm.timings, peakWorkerHeapMB: mb(warm.workerDuringLoad), heapSamples: warm.samples, peakPageHeapMB: mb(warm.page) },
       rawIndexedDbRead: { msBeforeReload: rawBefore && Math.round(rawBefore.ms), msAfterWarmLoad: raw && Math.round(raw.ms), MB: raw && mb(raw.bytes), chunks: raw?.chunks },
     };
     console.log(JSON.stringify(result));

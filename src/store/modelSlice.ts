@@ -16,7 +16,7 @@ import type { StateCreator } from 'zustand';
 import { entryFromParam, hubBaseUrl, type CatalogEntry } from '../storage/catalog';
 import type { DownloadHandle, EngineClient } from '../worker/client';
 import type { EngineKind, ModelInfo } from '../engine/types';
-import type { CachedModel, DownloadProgress, DownloadTuning, StorageEstimateResult } from '../worker/protocol';
+import type { CachedModel, DownloadProgress, DownloadTuning, LoadTimings, StorageEstimateResult } from '../worker/protocol';
 import type { AppState } from './index';
 
 export type ModelService = Pick<
@@ -47,7 +47,7 @@ export interface ModelState {
   workerDead?: string;
   engine: EngineKind;
   /** The model on the GPU, once loaded. */
-  loaded?: { modelId: string; info: ModelInfo; loadMs: number };
+  loaded?: { modelId: string; info: ModelInfo & { timings?: LoadTimings }; loadMs: number };
   /** Why the last load failed (the model stays cached). */
   loadError?: { code: string; message: string };
   /** Set while a lost GPU device is being recovered from. */

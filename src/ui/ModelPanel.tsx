@@ -136,7 +136,11 @@ export function ModelPanel() {
         </p>
       )}
       {m.status === 'ready' && m.loaded && (
-        <p data-testid="model-info" data-load-ms={Math.round(m.loaded.loadMs)}>
+        <p
+          data-testid="model-info"
+          data-load-ms={Math.round(m.loaded.loadMs)}
+          data-load-timings={m.loaded.info.timings ? JSON.stringify(m.loaded.info.timings, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)) : undefined}
+        >
           {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
         </p>
       )}

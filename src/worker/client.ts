@@ -21,6 +21,7 @@ import {
   type DownloadProgress,
   type DownloadStats,
   type DownloadTuning,
+  type LoadTimings,
   type ModelRef,
   type PromptCount,
   type StorageEstimateResult,
@@ -242,7 +243,7 @@ export class EngineClient {
   }
 
   /** Loads a cached model to the GPU; progress arrives in phases 'load' and 'compile'. */
-  async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void): Promise<ModelInfo> {
+  async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void): Promise<ModelInfo & { timings?: LoadTimings }> {
     this.loading++;
     try {
       const r = await this.request(
@@ -252,7 +253,7 @@ export class EngineClient {
           if (ev.type === 'load-progress') onProgress?.(ev.progress);
         },
       );
-      return r.info;
+      return { ...r.info, timings: r.timings };
     } finally {
       this.loading--;
     }

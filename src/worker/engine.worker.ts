@@ -118,6 +118,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   const ctx = await gpuContext();
   const t0 = performance.now();
   let lastEmit = 0;
+  let firstUpload = 0;
   const progress = (phase: 'load' | 'compile', doneBytes: number, totalBytes: number) => {
     const bytesPerSec = doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
     reply({
@@ -132,6 +133,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   const loaded = await NativeEngine.load(ctx, files, {
     onProgress: (uploaded) => {
       const now = performance.now();
+      firstUpload ||= now;
       if (now - lastEmit < 100) return;
       lastEmit = now;
       progress('load', uploaded, Math.max(graphBytes, uploaded));
@@ -139,6 +141,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   });
   // 'compile': one forward pass over the BOS token, so the driver compiles every pipeline now and
   // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
+  const uploaded = performance.now();
   progress('compile', graphBytes, graphBytes);
   try {
     const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 } });
@@ -153,7 +156,8 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
     throw new AppError('GPU_DEVICE_LOST', 'The GPU device was lost while the model was loading.');
   }
   engine = { modelId: req.modelId, engine: loaded };
-  reply({ type: 'load-done', id: req.id, info: loaded.info });
+  const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: performance.now() - uploaded };
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings });
 }
 
 function loadedEngine(): NativeEngine {

@@ -54,6 +54,13 @@ export type WorkerRequest =
   /** Test hook: destroys the GPU device as a driver reset would, so recovery can be tested. */
   | { type: 'lose-device'; id: number };
 
+/** Where a load's time went, in ms: graph parse and planning (to the first weight upload), weight upload, warm-up forward pass. */
+export interface LoadTimings {
+  prepareMs: number;
+  uploadMs: number;
+  compileMs: number;
+}
+
 /** What the chat store needs to fit a prompt into the context (see src/store/index.ts). */
 export interface PromptCount {
   /** Tokens message i takes inside the chat template. */
@@ -77,7 +84,7 @@ export type WorkerResponse =
   | { type: 'persist-result'; id: number; persisted: boolean; wasPersisted: boolean }
   /** Event: load phases ('load' to GPU, 'compile' shaders) reuse the download progress record. */
   | { type: 'load-progress'; id: number; progress: DownloadProgress }
-  | { type: 'load-done'; id: number; info: ModelInfo }
+  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings }
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
   | { type: 'generate-done'; id: number; stats: GenerationStats }
