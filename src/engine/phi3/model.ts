@@ -2,9 +2,11 @@
  * The Phi-3 forward pass on WebGPU: weights uploaded once, every kernel, buffer and bind group
  * built at load, and one step encoded into a single command buffer and submitted once.
  *
- *   embed → for each layer: norm → q,k,v (or packed qkv) → rotary → KV append → attention → o
- *         → residual+norm → gate,up (or gate_up) → SiLU·up → down → residual+norm (next layer)
- *   → final norm (last row) → lm_head → token selection on the GPU → 4-byte read-back
+ *   embed → for each layer: [norm]q,k,v (or packed qkv) → rotary → KV append → attention
+ *         → o (+= residual) → [norm]gate,up (or gate_up) → down(silu(gate)·up) (+= residual)
+ *   → last row → [final norm]lm_head → token selection on the GPU → 4-byte read-back
+ * ([norm] = RMSNorm applied by the matmul while staging its input; the residual adds happen in
+ * the o/down matmuls: no separate norm, add or activation dispatches.)
  *
  * Rule: nothing here may create GPU objects per token; `step` only writes the ids and the step
  * uniform, encodes the prebuilt kernels, submits, and reads back 4 bytes (or the logits row when
@@ -14,13 +16,11 @@ import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createRmsNorm } from '../kernels/rmsnorm';
 import { createMatMulNBits } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import { createRotary, type RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { createAttention } from '../kernels/attention';
-import { createSiluMul } from '../kernels/silu-mul';
+import { attentionPartialsBytes, createAttention, defaultMaxSplits } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import type { SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType } from '../onnx/types';
@@ -104,14 +104,18 @@ export class Phi3Runtime implements TokenRuntime {
       // Activations: (M, ·) f32.
       const ids = act('ids', M);
       const hidden = act('hidden', M * H); // residual stream
-      const normed = act('normed', M * H);
       const attnOut = act('attnOut', M * qDim);
-      const delta = act('delta', M * H); // o_proj / down_proj output, added into `hidden` by the next norm
-      const mlpAct = act('mlpAct', M * I);
+      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, defaultMaxSplits(contextLimit)), usage: GPUBufferUsage.STORAGE });
+      buffers.set('attention.partials', attentionScratch);
       const lmIn = act('lmIn', H);
       const logits = act('logits', V);
 
-        const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, maxM = M) => {
+      interface Fusions {
+        inputNorm?: GPUBuffer;
+        siluUp?: { up: GPUBuffer; gateStride: number; gateOffset: number; upStride: number; upOffset: number };
+        accumulate?: boolean;
+      }
+      const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
         return createMatMulNBits(device, {
           K: w.K,
@@ -125,7 +129,11 @@ export class Phi3Runtime implements TokenRuntime {
           input,
           output,
           maxM,
-          });
+          inputNorm: f.inputNorm ? { weight: f.inputNorm, eps: c.rmsNormEps } : undefined,
+          inputSiluMul: f.siluUp,
+          accumulate: f.accumulate,
+          step,
+        });
       };
 
       // Embedding, split under the binding limit.
@@ -156,54 +164,53 @@ export class Phi3Runtime implements TokenRuntime {
       const gate = fusedMlp ? undefined : act('gate', M * I);
       const up = fusedMlp ? undefined : act('up', M * I);
 
+      // Fused layer: the residual stream `hidden` is normalised inside the matmuls that read it
+      // (inputNorm), o_proj and down_proj add into it (accumulate), and down_proj computes
+      // silu(gate)·up while staging its input. No separate norm, add or activation dispatch remains.
       for (const [li, layer] of plan.layers.entries()) {
         const L = `layer${li}`;
         const push = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }) => ops.push(rowsOp(k));
-        const rotary = (k: ReturnType<typeof createRotary>) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
+        const withCache = (k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
         const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
-        push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta: li === 0 ? undefined : delta, weight: inputNorm, out: normed }));
         const kCache = act(`${L}.kCache`, kvHeads * contextLimit * D);
         const vCache = act(`${L}.vCache`, kvHeads * contextLimit * D);
+        const rotaryOpts = { rotaryDim: c.rotaryDim, maxPositions, dtype: rotF16 ? ('f16' as const) : ('f32' as const), caches: cacheTuple };
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (layer.attention.kind === 'packed') {
           if (!qkv) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} packs qkv but layer 0 does not; mixed layouts are not supported.`);
-          push(await quantKernel(layer.attention.qkv, normed, qkv, `${L}.qkv`));
-          const rot = createRotary(device, { heads: heads + kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qkvStride, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: qkv, caches: cacheTuple });
-          rotary(rot);
+          push(await quantKernel(layer.attention.qkv, hidden, qkv, `${L}.qkv`, { inputNorm }));
+          // q and k sit next to each other in the packed row: one rotary dispatch covers both.
+          withCache(createRotary(device, { heads: heads + kvHeads, headDim: D, rowStride: qkvStride, offset: 0, step, x: qkv, ...rotaryOpts }));
           push(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache }));
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
           if (!q || !k || !v) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate q/k/v but layer 0 is packed; mixed layouts are not supported.`);
-          push(await quantKernel(layer.attention.q, normed, q, `${L}.q`));
-          push(await quantKernel(layer.attention.k, normed, k, `${L}.k`));
-          push(await quantKernel(layer.attention.v, normed, v, `${L}.v`));
-          const rq = createRotary(device, { heads, headDim: D, rotaryDim: c.rotaryDim, rowStride: qDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: q, caches: cacheTuple });
-          const rk = createRotary(device, { heads: kvHeads, headDim: D, rotaryDim: c.rotaryDim, rowStride: kvDim, offset: 0, maxPositions, dtype: rotF16 ? 'f16' : 'f32', step, x: k, caches: cacheTuple });
-          rotary(rq);
-          rotary(rk);
-          push(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache }));
+          push(await quantKernel(layer.attention.q, hidden, q, `${L}.q`, { inputNorm }));
+          push(await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
+          push(await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
+          withCache(createRotary(device, { heads, headDim: D, rowStride: qDim, offset: 0, step, x: q, ...rotaryOpts }));
+          // k is rotated on its way into the cache.
+          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, rotary: rotaryOpts }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
-        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut });
+        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut, partials: attentionScratch });
         ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
-        push(await quantKernel(layer.o, attnOut, delta, `${L}.o`));
+        push(await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
-        push(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: postNorm, out: normed }));
         if (layer.mlp.kind === 'fused') {
           if (!gateUp) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} fuses gate_up but layer 0 does not.`);
-          push(await quantKernel(layer.mlp.gateUp, normed, gateUp, `${L}.gateUp`));
-          push(createSiluMul(device, { intermediate: I, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I, step, gate: gateUp, up: gateUp, out: mlpAct }));
+          push(await quantKernel(layer.mlp.gateUp, hidden, gateUp, `${L}.gateUp`, { inputNorm: postNorm }));
+          push(await quantKernel(layer.down, gateUp, hidden, `${L}.down`, { accumulate: true, siluUp: { up: gateUp, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I } }));
         } else {
           if (!gate || !up) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate gate/up but layer 0 fuses them.`);
-          push(await quantKernel(layer.mlp.gate, normed, gate, `${L}.gate`));
-          push(await quantKernel(layer.mlp.up, normed, up, `${L}.up`));
-          push(createSiluMul(device, { intermediate: I, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0, step, gate, up, out: mlpAct }));
+          push(await quantKernel(layer.mlp.gate, hidden, gate, `${L}.gate`, { inputNorm: postNorm }));
+          push(await quantKernel(layer.mlp.up, hidden, up, `${L}.up`, { inputNorm: postNorm }));
+          push(await quantKernel(layer.down, gate, hidden, `${L}.down`, { accumulate: true, siluUp: { up, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0 } }));
         }
-        push(await quantKernel(layer.down, mlpAct, delta, `${L}.down`));
       }
+      // Only the last row reaches lm_head, which applies the final norm itself.
       const finalNormWeight = await uploader.f32(plan.finalNorm, 'finalNorm');
-      ops.push(rowsOp(createRmsNorm(device, { rows: M, n: H, eps: c.rmsNormEps, hidden, delta, weight: finalNormWeight, out: normed })));
-      const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', 1);
+      const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', { inputNorm: finalNormWeight }, 1);
       const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       buffers.set('history', history);
       const token = act('token', 4);
@@ -245,7 +252,7 @@ export class Phi3Runtime implements TokenRuntime {
     for (const op of this.ops) op(pass, S, pastLen + S, cacheIndex);
     pass.end();
     const H = this.plan.config.hidden;
-    encoder.copyBufferToBuffer(this.buffers.get('normed')!, (S - 1) * H * 4, this.buffers.get('lmIn')!, 0, H * 4);
+    encoder.copyBufferToBuffer(this.buffers.get('hidden')!, (S - 1) * H * 4, this.buffers.get('lmIn')!, 0, H * 4);
     const head = encoder.beginComputePass({ label: 'lm_head' });
     this.lmHead.encode(head, 1);
     head.end();
