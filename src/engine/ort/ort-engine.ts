@@ -32,21 +32,16 @@ import type * as Ort from 'onnxruntime-web';
 import webgpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { AppError } from '../errors';
-import { generate, type GenerationTimings } from '../generate';
-import { toStats } from '../native-engine';
+import { ChatEngine, loadTextSide } from '../chat-engine';
 import { readOnnxModel } from '../onnx/reader';
 import { bytesSource } from '../onnx/sources';
 import type { ByteSource, OnnxGraph } from '../onnx/types';
 import type { ModelFiles } from '../phi3/files';
 import { checkAgainstConfigs, planPhi3 } from '../phi3/plan';
-import { loadTokenizer, type Phi3Tokenizer } from '../tokenizer';
-import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../types';
+import type { ModelInfo } from '../types';
 import { OrtRuntime, type OrtModule, type OrtProvider } from './ort-runtime';
 
 export type { OrtProvider } from './ort-runtime';
-
-/** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
-const PHI3_EOS = [32000, 32001, 32007];
 
 /** The largest file onnxruntime-web can take as one buffer (its external-data and model sizes are int32 in the heap). */
 export const ORT_MAX_FILE_BYTES = 2 ** 31 - 1;
@@ -101,12 +96,6 @@ function asRecord(v: unknown): Record<string, unknown> | undefined {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-function eosFrom(generation: Record<string, unknown> | undefined): number[] | undefined {
-  const e = generation?.eos_token_id;
-  if (typeof e === 'number') return [e];
-  if (Array.isArray(e) && e.every((x) => typeof x === 'number')) return e as number[];
-  return undefined;
-}
 
 /** The GPUDevice onnxruntime's WebGPU EP created (it exists once a session does). */
 async function ortDevice(ort: OrtModule): Promise<GPUDevice> {
@@ -115,15 +104,20 @@ async function ortDevice(ort: OrtModule): Promise<GPUDevice> {
   return device;
 }
 
-export class OrtEngine {
+export class OrtEngine extends ChatEngine {
   readonly kind = 'ort' as const;
 
   private constructor(
-    readonly runtime: OrtRuntime,
-    readonly tokenizer: Phi3Tokenizer | undefined,
-    readonly eosTokenIds: ReadonlySet<number>,
+    private readonly ortRuntime: OrtRuntime,
+    text: ReturnType<typeof loadTextSide>,
     readonly info: ModelInfo,
-  ) {}
+  ) {
+    super(text.tokenizer, text.eosTokenIds);
+  }
+
+  get runtime(): OrtRuntime {
+    return this.ortRuntime;
+  }
 
   static async load(files: ModelFiles, opts: OrtLoadOptions): Promise<OrtEngine> {
     const { provider } = opts;
@@ -183,8 +177,6 @@ export class OrtEngine {
     const c = plan.config;
     const contextLimit = Math.min(c.maxPositions, opts.maxContext ?? Infinity);
     const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device });
-    const tokenizer = tokenizerJson && tokenizerConfig ? loadTokenizer({ tokenizerJson, tokenizerConfig, generationConfig: generation }) : undefined;
-    const eos = new Set(tokenizer?.eosTokenIds ?? eosFrom(generation) ?? PHI3_EOS);
     const info: ModelInfo = {
       layers: c.layers,
       hidden: c.hidden,
@@ -199,46 +191,11 @@ export class OrtEngine {
       // onnxruntime computes in the graph's own precision.
       precision: plan.activationDtype,
     };
-    return new OrtEngine(runtime, tokenizer, eos, info);
+    return new OrtEngine(runtime, loadTextSide({ tokenizer: tokenizerJson, tokenizerConfig, generation }), info);
   }
 
   get provider(): OrtProvider {
     return this.runtime.provider;
-  }
-
-  /** Tokens of the conversation as the model will see it (for context meters and policies). */
-  countChatTokens(messages: readonly ChatMessage[]): number {
-    return this.requireTokenizer().encodeChat(messages, { addGenerationPrompt: true }).length;
-  }
-
-  private requireTokenizer(): Phi3Tokenizer {
-    if (!this.tokenizer) throw new AppError('TOKENIZER_ERROR', 'This model has no tokenizer.json/tokenizer_config.json, so it can only run raw token ids.');
-    return this.tokenizer;
-  }
-
-  /** Generates from raw ids: yields each new token id, returns the timings. */
-  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<number, GenerationTimings, undefined> {
-    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal });
-  }
-
-  /** Chat: renders the template, generates, and streams text deltas. Returns the stats. */
-  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
-    const tokenizer = this.requireTokenizer();
-    const started = performance.now();
-    const ids = tokenizer.encodeChat(messages, { addGenerationPrompt: true });
-    const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true });
-    const gen = this.generateIds(ids, opts, signal);
-    let firstAt = 0;
-    for (;;) {
-      const r = await gen.next();
-      if (r.done) {
-        const tail = decoder.flush();
-        if (tail) yield { tokenId: -1, text: tail };
-        return toStats(r.value, firstAt ? firstAt - started : performance.now() - started);
-      }
-      firstAt ||= performance.now();
-      yield { tokenId: r.value, text: decoder.push(r.value) };
-    }
   }
 
   /** Releases the session and the GPU-resident KV cache. */

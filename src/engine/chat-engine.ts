@@ -1,0 +1,89 @@
+/**
+ * What both engines share above their token runtime: the tokenizer and chat template, end-of-
+ * sequence ids, token counting, and the streamed chat loop with its statistics. An engine only
+ * supplies a `TokenRuntime` (forward pass + KV cache + token selection).
+ * Rule: nothing here may depend on how tokens are computed (GPU kernels or onnxruntime).
+ */
+import { AppError } from './errors';
+import { generate, type GenerationTimings, type TokenRuntime } from './generate';
+import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
+import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from './types';
+
+/** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
+const PHI3_EOS = [32000, 32001, 32007];
+
+export interface ModelTextFiles {
+  tokenizer?: unknown;
+  tokenizerConfig?: unknown;
+  generation?: Record<string, unknown>;
+}
+
+/** The tokenizer (when the model has its files) and the ids that end generation. */
+export function loadTextSide(files: ModelTextFiles): { tokenizer: Phi3Tokenizer | undefined; eosTokenIds: ReadonlySet<number> } {
+  const { tokenizer: tokenizerJson, tokenizerConfig, generation } = files;
+  const tokenizer = tokenizerJson && tokenizerConfig ? loadTokenizer({ tokenizerJson, tokenizerConfig, generationConfig: generation }) : undefined;
+  return { tokenizer, eosTokenIds: new Set(tokenizer?.eosTokenIds ?? eosFrom(generation) ?? PHI3_EOS) };
+}
+
+function eosFrom(generation: Record<string, unknown> | undefined): number[] | undefined {
+  const e = generation?.eos_token_id;
+  if (typeof e === 'number') return [e];
+  if (Array.isArray(e) && e.every((x) => typeof x === 'number')) return e as number[];
+  return undefined;
+}
+
+export abstract class ChatEngine {
+  constructor(
+    readonly tokenizer: Phi3Tokenizer | undefined,
+    readonly eosTokenIds: ReadonlySet<number>,
+  ) {}
+
+  abstract get runtime(): TokenRuntime;
+
+  /** Tokens of the conversation as the model will see it (for context meters and policies). */
+  countChatTokens(messages: readonly ChatMessage[]): number {
+    return this.requireTokenizer().encodeChat(messages, { addGenerationPrompt: true }).length;
+  }
+
+  protected requireTokenizer(): Phi3Tokenizer {
+    if (!this.tokenizer) throw new AppError('TOKENIZER_ERROR', 'This model has no tokenizer.json/tokenizer_config.json, so it can only run raw token ids (--input-ids).');
+    return this.tokenizer;
+  }
+
+  /** Generates from raw ids: yields each new token id, returns the timings. */
+  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<number, GenerationTimings, undefined> {
+    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal });
+  }
+
+  /** Chat: renders the template, generates, and streams text deltas. Returns the stats. */
+  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
+    const tokenizer = this.requireTokenizer();
+    const started = performance.now();
+    const ids = tokenizer.encodeChat(messages, { addGenerationPrompt: true });
+    const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true });
+    const gen = this.generateIds(ids, opts, signal);
+    let firstAt = 0;
+    for (;;) {
+      const r = await gen.next();
+      if (r.done) {
+        const tail = decoder.flush();
+        if (tail) yield { tokenId: -1, text: tail };
+        return toStats(r.value, firstAt ? firstAt - started : performance.now() - started);
+      }
+      firstAt ||= performance.now();
+      yield { tokenId: r.value, text: decoder.push(r.value) };
+    }
+  }
+}
+
+export function toStats(t: GenerationTimings, timeToFirstTokenMs: number): GenerationStats {
+  return {
+    promptTokens: t.promptTokens,
+    newTokens: t.newTokens,
+    timeToFirstTokenMs,
+    prefillTokensPerSec: t.prefillMs > 0 ? (t.prefillTokens / t.prefillMs) * 1000 : 0,
+    // The first token comes out of prefill; decode steps produce the rest.
+    decodeTokensPerSec: t.decodeMs > 0 && t.newTokens > 1 ? ((t.newTokens - 1) / t.decodeMs) * 1000 : 0,
+    stopReason: t.stopReason,
+  };
+}
