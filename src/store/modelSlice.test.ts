@@ -19,6 +19,7 @@ const cachedModel = (complete: boolean): CachedModel => ({ modelId: ID, name: 'P
 class ScriptedModels {
   cached: CachedModel[] = [];
   loads: string[] = [];
+  engines: string[] = [];
   unloads = 0;
   failLoad: WorkerError | null = null;
   lost: Array<(modelId: string | null, err: WorkerError) => void> = [];
@@ -40,8 +41,9 @@ class ScriptedModels {
       persist: async () => ({ persisted: true, wasPersisted: false }),
       onDead: () => () => undefined,
       restart: () => undefined,
-      load: async (modelId: string, _engine, onProgress?: (p: DownloadProgress) => void) => {
+      load: async (modelId: string, engine, onProgress?: (p: DownloadProgress) => void) => {
         this.loads.push(modelId);
+        this.engines.push(engine);
         onProgress?.({ modelId, phase: 'load', files: [], doneBytes: 5, totalBytes: 10, fetchedBytes: 0, bytesPerSec: 1, etaSec: 5 });
         await new Promise((r) => setTimeout(r, 0));
         if (this.failLoad) throw this.failLoad;
@@ -124,7 +126,7 @@ describe('model slice', () => {
     expect(store.getState().model.deviceLost).toBeUndefined();
   });
 
-  it('choosing another model unloads the loaded one; the onnxruntime engine is not offered yet', async () => {
+  it('choosing another model unloads the loaded one; switching the engine reloads with it', async () => {
     const models = new ScriptedModels();
     models.cached = [cachedModel(true)];
     const store = setup(models);
@@ -134,7 +136,13 @@ describe('model slice', () => {
     expect(models.unloads).toBe(1);
     expect(store.getState().model.status).toBe('idle');
     expect(store.getState().model.loaded).toBeUndefined();
+    store.getState().selectModel(ID);
+    await settle();
+    expect(store.getState().model.status).toBe('ready');
     store.getState().setEngine('ort');
-    expect(store.getState().model.engine).toBe('native');
+    await settle();
+    expect(store.getState().model.engine).toBe('ort');
+    expect(models.engines).toEqual(['native', 'native', 'ort']);
+    expect(store.getState().model.status).toBe('ready');
   });
 });

@@ -30,7 +30,7 @@ export type ModelStatus = 'idle' | 'downloading' | 'paused' | 'cached' | 'loadin
 /** Engines the switch offers; `available` is false for one not built into this app yet. */
 export const ENGINES: ReadonlyArray<{ kind: EngineKind; name: string; available: boolean }> = [
   { kind: 'native', name: 'Native (WebGPU kernels)', available: true },
-  { kind: 'ort', name: 'onnxruntime-web', available: false },
+  { kind: 'ort', name: 'onnxruntime-web (WebGPU, or WASM without a hardware GPU; slower)', available: true },
 ];
 
 export interface ModelState {

@@ -4,7 +4,7 @@
  * store (IndexedDB), the downloader and the engine; long requests register an AbortController
  * under their id so that `abort` can stop them.
  *
- * Engine rules: one engine at a time, and engine requests (load, generate, count, unload) run one
+ * Engine rules: one engine at a time (native, or onnxruntime-web as `ort`), and engine requests (load, generate, count, unload) run one
  * after another through `engineQueue` — a load first stops a running answer. The GPU device is
  * acquired once and kept across loads; when it is lost, `deviceLost` is the one handler: it fails
  * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
@@ -14,6 +14,7 @@ import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
+import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
 import type { ModelFiles } from '../engine/phi3/files';
 import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
@@ -45,7 +46,7 @@ async function cachedModel(modelId: string) {
 // ---- Engine ----------------------------------------------------------------------------------
 
 let gpu: Promise<GpuContext> | undefined;
-let engine: { modelId: string; engine: NativeEngine } | undefined;
+let engine: { modelId: string; engine: NativeEngine | OrtEngine } | undefined;
 /** The model being loaded or loaded last, so a device loss can name what to reload. */
 let engineModelId: string | null = null;
 /** Ids of engine requests in flight, failed at once when the device is lost. */
@@ -109,11 +110,31 @@ async function storedModelFiles(modelId: string): Promise<{ files: ModelFiles; g
   return { files, graphBytes };
 }
 
+/**
+ * onnxruntime-web's provider: its WebGPU EP on a hardware adapter, else its WASM EP. A software
+ * adapter (SwiftShader) gets WASM: the WebGPU EP needs seconds per token there (see ort-engine.ts).
+ */
+async function ortProvider(): Promise<OrtProvider> {
+  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+  if (!adapter) return 'wasm';
+  const i = adapter.info;
+  return /swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description}`) ? 'wasm' : 'webgpu';
+}
+
+async function loadOrt(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void> {
+  const { files } = await storedModelFiles(req.modelId);
+  const t0 = performance.now();
+  // onnxruntime-web takes each file whole (ort-engine.ts); it reports no upload progress.
+  const loaded = await OrtEngine.load(files, { provider: await ortProvider() });
+  engine = { modelId: req.modelId, engine: loaded };
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings: { prepareMs: performance.now() - t0, uploadMs: 0, compileMs: 0 } });
+}
+
 async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void> {
-  if (req.engine !== 'native') throw new AppError('NOT_IMPLEMENTED', `The "${req.engine}" engine is not available yet; choose the native engine.`);
-  engine?.engine.destroy();
+  await engine?.engine.destroy();
   engine = undefined;
   engineModelId = req.modelId;
+  if (req.engine === 'ort') return loadOrt(req);
   const { files, graphBytes } = await storedModelFiles(req.modelId);
   const ctx = await gpuContext();
   const t0 = performance.now();
@@ -160,7 +181,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   reply({ type: 'load-done', id: req.id, info: loaded.info, timings });
 }
 
-function loadedEngine(): NativeEngine {
+function loadedEngine(): NativeEngine | OrtEngine {
   if (!engine) throw new AppError('MODEL_NOT_CACHED', 'No model is loaded: download or load one in the model panel first.');
   return engine.engine;
 }
@@ -285,7 +306,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       return engineTask(req.id, async () => reply({ type: 'token-count', id: req.id, count: countTokens(req.messages) }));
     case 'unload':
       return engineTask(req.id, async () => {
-        engine?.engine.destroy();
+        await engine?.engine.destroy();
         engine = undefined;
         engineModelId = null;
         reply({ type: 'unloaded', id: req.id });
