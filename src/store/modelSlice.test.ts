@@ -145,4 +145,15 @@ describe('model slice', () => {
     expect(models.engines).toEqual(['native', 'native', 'ort']);
     expect(store.getState().model.status).toBe('ready');
   });
+
+  it('without WebGPU a cached model loads on onnxruntime (WASM) instead of the native engine', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    const store = setup(models);
+    store.setState({ gpu: { status: 'done', probe: { available: false, reason: 'navigator.gpu is missing', features: [] } } });
+    await store.getState().initModels();
+    expect(models.engines).toEqual(['ort']);
+    expect(store.getState().model.engine).toBe('ort');
+    expect(store.getState().model.status).toBe('ready');
+  });
 });

@@ -200,6 +200,8 @@ export const createModelSlice =
       },
 
       loadModel: async () => {
+        // Without WebGPU the native engine cannot run: fall back to onnxruntime's WASM engine (the panel says it is slow).
+        if (get().gpu.probe?.available === false && get().model.engine === 'native') patch({ engine: 'ort' });
         const { selected, engine } = get().model;
         const modelId = modelIdOf(selected);
         if (!modelId || handle) return;

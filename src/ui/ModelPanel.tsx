@@ -31,6 +31,7 @@ export function ModelPanel() {
   const restart = useAppStore((s) => s.restartWorker);
   const loadModel = useAppStore((s) => s.loadModel);
   const setEngine = useAppStore((s) => s.setEngine);
+  const noWebGpu = useAppStore((s) => s.gpu.probe?.available === false);
   const [custom, setCustom] = useState('');
 
   useEffect(() => {
@@ -123,6 +124,12 @@ export function ModelPanel() {
       {m.error && (
         <p role="alert" data-testid="model-error">
           {m.error.message}
+        </p>
+      )}
+      {m.engine === 'ort' && noWebGpu && (
+        <p role="note" data-testid="wasm-fallback">
+          WebGPU is not available here, so the model runs on onnxruntime's WASM engine on the CPU: expect answers to be many
+          times slower than on a GPU.
         </p>
       )}
       {m.deviceLost && (
