@@ -1,21 +1,33 @@
 // KV-cache append: copy this step's k and v into the static caches, optionally rotating k on the
-// way (ROTARY: the rotary of k fused into the append; q is then rotated by rotary.wgsl alone).
+// way (ROTARY: the rotary of k fused into the append), and optionally rotating q in place in the
+// same dispatch (entry points mainSeparateQ / mainPackedQ; q then needs no rotary.wgsl dispatch).
 //
-// Bindings:
-//   0 params  uniform { kvHeads, headDim, rowStride, kOffset, vOffset, maxT, rotaryDim, cacheLen }
+// Bindings (an entry point's auto layout holds only the ones it uses):
+//   0 params  uniform { kvHeads, headDim, rowStride, kOffset, vOffset, maxT, rotaryDim, cacheLen,
+//                       qHeads, qRowStride, qOffset, _pad }
 //   1 step    uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 kSrc    storage read f32, rows of `rowStride`; k [seqLen, kvHeads, headDim] starts at `kOffset`
 //   3 vSrc    storage read f32, rows of `rowStride`; v [seqLen, kvHeads, headDim] starts at `vOffset`
-//             (kSrc and vSrc may be the same packed qkv buffer)
+//             (kSrc and vSrc may be the same packed qkv buffer)          [main, mainSeparateQ]
 //   4 kCache  storage read_write f32 [kvHeads, maxT, headDim]
 //   5 vCache  storage read_write f32 [kvHeads, maxT, headDim]
 //   6 cosC    storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when F16 (ROTARY only;
 //   7 sinC    same layout                                a 4-byte placeholder otherwise)
+//   8 qSrc    storage read_write f32, rows of `qRowStride`; q [seqLen, qHeads, headDim] at `qOffset`,
+//             a buffer other than kSrc/vSrc                                    [mainSeparateQ]
+//   9 qkv     storage read_write f32, one buffer holding q, k and v (rows of `rowStride`, q rows of
+//             `qRowStride`): WebGPU forbids binding one buffer read and read_write in a dispatch, so
+//             the packed case reads k and v through this binding                [mainPackedQ]
 //
 // Contract: kCache[g, pastLen + t, d] = k[t, g, d]; vCache[g, pastLen + t, d] = v[t, g, d]
 // for t < seqLen, g < kvHeads, d < headDim. Positions >= maxT are dropped (the caller checks capacity).
-// With ROTARY, k is first rotated exactly as rotary.wgsl does (non-interleaved, position pastLen + t).
-// One invocation per (t, g, d) over a 2-D grid of workgroups.
+// With ROTARY, k is first rotated exactly as rotary.wgsl does (non-interleaved, position pastLen + t,
+// cache row clamped to cacheLen - 1); k in the source rows stays unrotated.
+// mainSeparateQ / mainPackedQ (ROTARY required) also rotate q in place exactly as rotary.wgsl does,
+// with the same positions and cache pair (q is rotated even at positions >= maxT, like rotary.wgsl).
+// q's region must not overlap k's or v's (they are read while q is written).
+// Invocations: main: one per (t, g, d); the q entry points: the same, followed by one per
+// (t, h, i < rotaryDim/2) of q. The linear index runs over a 2-D grid of workgroups.
 
 override WG: u32 = 64u;
 override ROTARY: bool = false;
@@ -30,6 +42,10 @@ struct Params {
   maxT: u32,
   rotaryDim: u32,
   cacheLen: u32,
+  qHeads: u32,
+  qRowStride: u32,
+  qOffset: u32,
+  _pad: u32,
 }
 
 struct Step {
@@ -47,6 +63,8 @@ struct Step {
 @group(0) @binding(5) var<storage, read_write> vCache: array<f32>;
 @group(0) @binding(6) var<storage, read> cosC: array<u32>;
 @group(0) @binding(7) var<storage, read> sinC: array<u32>;
+@group(0) @binding(8) var<storage, read_write> qSrc: array<f32>;
+@group(0) @binding(9) var<storage, read_write> qkv: array<f32>;
 
 fn cacheAt(useSin: bool, i: u32) -> f32 {
   if (F16) {
@@ -56,32 +74,114 @@ fn cacheAt(useSin: bool, i: u32) -> f32 {
   return bitcast<f32>(select(cosC[i], sinC[i], useSin));
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+/** (cos, sin) for position `pos` and frequency `i` < rotaryDim/2. */
+fn rot(pos: u32, i: u32) -> vec2<f32> {
+  let at = min(pos, params.cacheLen - 1u) * (params.rotaryDim / 2u) + i;
+  return vec2<f32>(cacheAt(false, at), cacheAt(true, at));
+}
+
+/** One k/v element: where it comes from (relative to a row offset) and where it goes. */
+struct KvItem {
+  src: u32,    // t * rowStride + g * headDim + d (add kOffset / vOffset)
+  partner: u32, // src of the element k[t, g, d] is rotated with (src itself when not rotated)
+  dst: u32,
+  d: u32,
+  pos: u32,
+  keep: bool,  // false: position past maxT, dropped
+}
+
+fn kvItem(idx: u32) -> KvItem {
   let perToken = params.kvHeads * params.headDim;
-  if (idx >= step.seqLen * perToken) { return; }
   let t = idx / perToken;
   let rem = idx % perToken;
   let g = rem / params.headDim;
   let d = rem % params.headDim;
   let pos = step.pastLen + t;
-  if (pos >= params.maxT) { return; }
   let src = t * params.rowStride + rem;
-  let dst = (g * params.maxT + pos) * params.headDim + d;
-  var kv = kSrc[src + params.kOffset];
+  let half = params.rotaryDim / 2u;
+  var partner = src;
   if (ROTARY && d < params.rotaryDim) {
-    let half = params.rotaryDim / 2u;
-    let i = d % half;
-    let at = min(pos, params.cacheLen - 1u) * half + i;
-    let c = cacheAt(false, at);
-    let s = cacheAt(true, at);
-    if (d < half) {
-      kv = kv * c - kSrc[src + params.kOffset + half] * s;
-    } else {
-      kv = kv * c + kSrc[src + params.kOffset - half] * s;
-    }
+    partner = select(src - half, src + half, d < half);
   }
-  kCache[dst] = kv;
-  vCache[dst] = vSrc[src + params.vOffset];
+  return KvItem(src, partner, (g * params.maxT + pos) * params.headDim + d, d, pos, pos < params.maxT);
+}
+
+/** k after the fused rotary: x is k[t, g, d], other is its rotate-half partner. */
+fn kValue(it: KvItem, x: f32, other: f32) -> f32 {
+  if (!ROTARY || it.d >= params.rotaryDim) { return x; }
+  let half = params.rotaryDim / 2u;
+  let cs = rot(it.pos, it.d % half);
+  return select(x * cs.x + other * cs.y, x * cs.x - other * cs.y, it.d < half);
+}
+
+/** One rotate-half pair of q: element indices of x1, x2 (rows of qRowStride, at qOffset) and (cos, sin). */
+struct QItem {
+  a: u32,
+  b: u32,
+  cs: vec2<f32>,
+}
+
+fn qItem(j: u32) -> QItem {
+  let half = params.rotaryDim / 2u;
+  let perToken = params.qHeads * half;
+  let t = j / perToken;
+  let rem = j % perToken;
+  let h = rem / half;
+  let i = rem % half;
+  let a = t * params.qRowStride + params.qOffset + h * params.headDim + i;
+  return QItem(a, a + half, rot(step.pastLen + t, i));
+}
+
+fn linearIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let idx = linearIndex(wid, nwg, lid);
+  if (idx >= step.seqLen * params.kvHeads * params.headDim) { return; }
+  let it = kvItem(idx);
+  if (!it.keep) { return; }
+  kCache[it.dst] = kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]);
+  vCache[it.dst] = vSrc[it.src + params.vOffset];
+}
+
+@compute @workgroup_size(WG)
+fn mainSeparateQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let idx = linearIndex(wid, nwg, lid);
+  let kvCount = step.seqLen * params.kvHeads * params.headDim;
+  if (idx < kvCount) {
+    let it = kvItem(idx);
+    if (!it.keep) { return; }
+    kCache[it.dst] = kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]);
+    vCache[it.dst] = vSrc[it.src + params.vOffset];
+    return;
+  }
+  let j = idx - kvCount;
+  if (j >= step.seqLen * params.qHeads * (params.rotaryDim / 2u)) { return; }
+  let q = qItem(j);
+  let x1 = qSrc[q.a];
+  let x2 = qSrc[q.b];
+  qSrc[q.a] = x1 * q.cs.x - x2 * q.cs.y;
+  qSrc[q.b] = x2 * q.cs.x + x1 * q.cs.y;
+}
+
+@compute @workgroup_size(WG)
+fn mainPackedQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let idx = linearIndex(wid, nwg, lid);
+  let kvCount = step.seqLen * params.kvHeads * params.headDim;
+  if (idx < kvCount) {
+    let it = kvItem(idx);
+    if (!it.keep) { return; }
+    kCache[it.dst] = kValue(it, qkv[it.src + params.kOffset], qkv[it.partner + params.kOffset]);
+    vCache[it.dst] = qkv[it.src + params.vOffset];
+    return;
+  }
+  let j = idx - kvCount;
+  if (j >= step.seqLen * params.qHeads * (params.rotaryDim / 2u)) { return; }
+  let q = qItem(j);
+  let x1 = qkv[q.a];
+  let x2 = qkv[q.b];
+  qkv[q.a] = x1 * q.cs.x - x2 * q.cs.y;
+  qkv[q.b] = x2 * q.cs.x + x1 * q.cs.y;
 }

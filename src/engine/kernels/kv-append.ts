@@ -5,6 +5,10 @@
  * rowStride/offsets. With `rotary`, k is rotated on the way into the cache (the fused
  * rotary + append; k in the source rows stays unrotated, which is fine because attention reads k
  * only from the cache) and `encode` takes the LongRoPE `cacheIndex` like `createRotary`.
+ * With `rotary` and `rotateQ`, q is also rotated in place in the same dispatch (same positions and
+ * cache pair), replacing a separate rotary.wgsl dispatch. When q lives in the kSrc/vSrc buffer (a
+ * packed qkv row) that buffer is bound once, read_write (entry point mainPackedQ), since WebGPU
+ * forbids binding one buffer both read-only and read-write in a dispatch.
  * Rule: the caller checks capacity (pastLen + seqLen <= maxT) before encoding; the shader
  * silently drops positions past maxT.
  */
@@ -77,6 +81,12 @@ export interface KvAppendBindings {
     dtype: 'f32' | 'f16';
     caches: readonly [RotaryCachePair] | readonly [RotaryCachePair, RotaryCachePair];
   };
+  /**
+   * Also rotate q [seqLen, heads, headDim] in place (rows of `rowStride` elements of `qBuffer`,
+   * starting at `offset`), in the same dispatch; requires `rotary`. `qBuffer` is either a buffer
+   * other than kSrc and vSrc, or the same buffer as both (packed qkv; q must not overlap k or v).
+   */
+  rotateQ?: { heads: number; qBuffer: GPUBuffer; rowStride: number; offset: number };
 }
 
 export interface KvAppendKernel {
@@ -97,7 +107,15 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
   if (r && (r.rotaryDim % 2 !== 0 || r.rotaryDim > b.headDim)) {
     throw new AppError('BAD_ARGUMENT', `kv append: rotaryDim ${r.rotaryDim} must be even and <= headDim ${b.headDim}`);
   }
-  const pipeline = getComputePipeline(device, r ? 'kv_append+rotary' : 'kv_append', source, { WG, ROTARY: r ? 1 : 0, F16: r?.dtype === 'f16' ? 1 : 0 });
+  const q = b.rotateQ;
+  if (q && !r) throw new AppError('BAD_ARGUMENT', 'kv append: rotateQ needs rotary');
+  const packed = q !== undefined && q.qBuffer === b.kSrc && q.qBuffer === b.vSrc;
+  if (q && !packed && (q.qBuffer === b.kSrc || q.qBuffer === b.vSrc)) {
+    throw new AppError('BAD_ARGUMENT', 'kv append: rotateQ.qBuffer must be both kSrc and vSrc (packed qkv) or neither');
+  }
+  const entryPoint = q ? (packed ? 'mainPackedQ' : 'mainSeparateQ') : 'main';
+  const label = `kv_append${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;
+  const pipeline = getComputePipeline(device, label, source, { WG, ROTARY: r ? 1 : 0, F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
   const params = createUniformBuffer(
     device,
     packUniform([
@@ -109,6 +127,10 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
       { u32: b.maxT },
       { u32: r?.rotaryDim ?? 0 },
       { u32: r?.maxPositions ?? 1 },
+      { u32: q?.heads ?? 0 },
+      { u32: q?.rowStride ?? 0 },
+      { u32: q?.offset ?? 0 },
+      { u32: 0 },
     ]),
     'kv_append.params',
   );
@@ -120,8 +142,13 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
       entries: [
         { binding: 0, resource: { buffer: params } },
         { binding: 1, resource: { buffer: b.step } },
-        { binding: 2, resource: { buffer: b.kSrc } },
-        { binding: 3, resource: { buffer: b.vSrc } },
+        ...(packed
+          ? [{ binding: 9, resource: { buffer: b.kSrc } }]
+          : [
+              { binding: 2, resource: { buffer: b.kSrc } },
+              { binding: 3, resource: { buffer: b.vSrc } },
+            ]),
+        ...(q && !packed ? [{ binding: 8, resource: { buffer: q.qBuffer } }] : []),
         { binding: 4, resource: { buffer: b.kCache } },
         { binding: 5, resource: { buffer: b.vCache } },
         { binding: 6, resource: { buffer: pair.cos } },
@@ -129,7 +156,8 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
       ],
     }),
   );
-  const perToken = b.kvHeads * b.headDim;
+  // Invocations per token: one per k/v element, then (rotateQ) one per rotate-half pair of q.
+  const perToken = b.kvHeads * b.headDim + (q && r ? q.heads * (r.rotaryDim / 2) : 0);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   return {
     encode(pass, seqLen, cacheIndex = 0) {
