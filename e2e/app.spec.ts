@@ -164,6 +164,20 @@ test('a lost GPU device: the model reloads from IndexedDB without the network an
   expect(blocked).toEqual([]);
 });
 
+test('the engine switch: the same cached model answers on onnxruntime-web', async ({ page }) => {
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await page.getByRole('combobox', { name: 'Engine' }).selectOption('ort');
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await expect(page.getByRole('combobox', { name: 'Engine' })).toHaveValue('ort');
+  await setMaxNewTokens(page, 8);
+  await composer(page).fill('Hello, onnxruntime');
+  await composer(page).press('Enter');
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/8 new tokens|finished/, { timeout: 90_000 });
+  await expect(answers(page).last().getByRole('alert')).toHaveCount(0);
+});
+
 test.describe('phone', () => {
   test.use({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
 
