@@ -3,7 +3,8 @@
  * chat template, random weights — so the text is gibberish but every token is real) is served by
  * the local Hub stand-in, downloaded into IndexedDB through the worker, loaded to the GPU by the
  * native engine (SwiftShader in CI) and chatted with through the UI.
- * Screenshots (desktop light, desktop dark, phone) go to $SCREENSHOT_DIR, default docs/screenshots.
+ * Screenshots (desktop light, desktop dark, phone) go to $SCREENSHOT_DIR, default
+ * test-results/screenshots; refresh README's pictures with SCREENSHOT_DIR=docs/screenshots.
  */
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server
 const REPO = 'test-org/tiny-phi3-chat';
 const MODEL = `${REPO}/onnx`;
 const MODEL_DIR = path.resolve('.tmp/e2e-app-tiny');
-const SHOTS = process.env.SCREENSHOT_DIR ?? 'docs/screenshots';
+const SHOTS = process.env.SCREENSHOT_DIR ?? 'test-results/screenshots';
 
 let hub: HubServer;
 test.beforeAll(() => {

@@ -2,7 +2,7 @@
  * The Phi-3 forward pass on WebGPU: weights uploaded once, every kernel, buffer and bind group
  * built at load, and one step encoded into a single command buffer and submitted once.
  *
- *   embed → for each layer: [norm]q,k,v (or packed qkv) → rotary → KV append → attention
+ *   embed → for each layer: [norm]q,k,v (or packed qkv) → rotary q,k + KV append → attention
  *         → o (+= residual) → [norm]gate,up (or gate_up) → down(silu(gate)·up) (+= residual)
  *   → last row → [final norm]lm_head → token selection on the GPU → 4-byte read-back
  * ([norm] = RMSNorm applied by the matmul while staging its input; the residual adds happen in
@@ -18,12 +18,13 @@ import { readBuffer } from '../gpu/buffers';
 import { createStepBuffer, writeStep } from '../kernels/step';
 import { createMatMulNBits } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
-import { createRotary, type RotaryCachePair } from '../kernels/rotary';
+import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
 import { attentionPartialsBytes, createAttention, defaultMaxSplits } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import type { SourceResolver } from '../onnx/tensor-data';
-import { OnnxDataType } from '../onnx/types';
+import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
+import { tensorByteLength } from '../onnx/tensor-data';
 import type { TokenRuntime } from '../generate';
 import type { SamplingOptions } from '../types';
 import type { Phi3Config, Phi3Plan, QuantWeight } from './plan';
@@ -50,10 +51,6 @@ export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes
   const byBinding = Math.floor(maxBinding / bytesPerTokenPerLayer);
   const byBudget = Math.floor(kvBudgetBytes / (bytesPerTokenPerLayer * 2 * c.layers));
   return Math.max(0, Math.min(c.maxPositions, byBinding, byBudget, maxContext));
-}
-
-function quantBytes(w: QuantWeight): number {
-  return w.packed.location.kind === 'embedded' ? w.packed.location.bytes.byteLength : w.packed.location.length;
 }
 
 export class Phi3Runtime implements TokenRuntime {
@@ -179,18 +176,16 @@ export class Phi3Runtime implements TokenRuntime {
         if (layer.attention.kind === 'packed') {
           if (!qkv) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} packs qkv but layer 0 does not; mixed layouts are not supported.`);
           push(await quantKernel(layer.attention.qkv, hidden, qkv, `${L}.qkv`, { inputNorm }));
-          // q and k sit next to each other in the packed row: one rotary dispatch covers both.
-          withCache(createRotary(device, { heads: heads + kvHeads, headDim: D, rowStride: qkvStride, offset: 0, step, x: qkv, ...rotaryOpts }));
-          push(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache }));
+          // One dispatch rotates q in place and appends rotated k and v to the cache.
+          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
           if (!q || !k || !v) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate q/k/v but layer 0 is packed; mixed layouts are not supported.`);
           push(await quantKernel(layer.attention.q, hidden, q, `${L}.q`, { inputNorm }));
           push(await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
           push(await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
-          withCache(createRotary(device, { heads, headDim: D, rowStride: qDim, offset: 0, step, x: q, ...rotaryOpts }));
-          // k is rotated on its way into the cache.
-          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, rotary: rotaryOpts }));
+          // One dispatch rotates q in place and appends rotated k and v to the cache.
+          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
         const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut, partials: attentionScratch });
@@ -305,11 +300,21 @@ export class Phi3Runtime implements TokenRuntime {
   }
 }
 
+/** Bytes the uploader will write: every tensor the plan places (progress total). */
 function estimateUploadBytes(plan: Phi3Plan): number {
-  let n = 0;
+  const tensors: OnnxTensorInfo[] = [plan.embedding, plan.finalNorm, plan.rotary.short.cos, plan.rotary.short.sin];
+  if (plan.rotary.long) tensors.push(plan.rotary.long.cos, plan.rotary.long.sin);
+  const quant = (w: QuantWeight) => tensors.push(w.packed, w.scales, ...(w.zeroPoints ? [w.zeroPoints] : []));
+  quant(plan.lmHead);
   for (const l of plan.layers) {
-    const ws = [l.o, l.down, ...(l.attention.kind === 'packed' ? [l.attention.qkv] : [l.attention.q, l.attention.k, l.attention.v]), ...(l.mlp.kind === 'fused' ? [l.mlp.gateUp] : [l.mlp.gate, l.mlp.up])];
-    for (const w of ws) n += quantBytes(w);
+    tensors.push(l.inputNorm, l.postAttentionNorm);
+    if (l.attention.kind === 'packed') quant(l.attention.qkv);
+    else [l.attention.q, l.attention.k, l.attention.v].forEach(quant);
+    quant(l.o);
+    if (l.mlp.kind === 'fused') quant(l.mlp.gateUp);
+    else [l.mlp.gate, l.mlp.up].forEach(quant);
+    quant(l.down);
   }
-  return n + quantBytes(plan.lmHead);
+  // Norm weights are uploaded as f32 even when stored as fp16; the difference is a few KB.
+  return tensors.reduce((n, t) => n + (tensorByteLength(t.dataType, t.dims) ?? 0), 0);
 }
