@@ -6,7 +6,8 @@
  * from 127.0.0.1, and runs the native engine and onnxruntime-web (WebGPU EP) on the same files,
  * alternating their order each round. The page holds the files in memory, so "load" is from
  * memory to ready. JS heap is sampled through CDP during each load. Writes the JSON report,
- * the generated section of docs/benchmarks.md and docs/bench-decode.svg.
+ * the generated section of docs/benchmarks.md and docs/bench-decode.svg. `--render report.json`
+ * re-renders those docs from a saved report (browser or Node) without running anything.
  * Rule: the defaults must finish on a loaded 2-core machine with SwiftShader; bigger runs are flags.
  */
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -17,13 +18,13 @@ import { parseArgs } from 'node:util';
 import { chromium, type CDPSession, type Page } from 'playwright';
 import { build } from 'vite';
 import { CHROMIUM_ARGS, findChromium } from './chromium.mjs';
-import { describeModel, ensureFullWidthModel, machineBase } from './bench/model';
+import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './bench/model';
 import { combineRounds, computeRatios, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './bench/report';
 import { renderDecodeSvg, renderMarkdown, spliceSection } from './bench/render';
 
 type EngineName = 'native' | 'ort';
 const USAGE =
-  'usage: npm run bench -- --out <file.json> [--layers N] [--rounds R] [--model DIR] [--dtype q4|q4f16] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--engines native,ort] [--kernel-reps N] [--no-kernels] [--no-docs]';
+  'usage: npm run bench -- --out <file.json> [--layers N] [--rounds R] [--model DIR] [--dtype q4|q4f16] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--engines native,ort] [--kernel-reps N] [--no-kernels] [--no-docs] | --render <report.json>';
 const ROOT = resolve(import.meta.dirname, '..');
 const PAGE_DIR = join(ROOT, 'tools/bench/page');
 const PAGE_OUT = join(ROOT, '.tmp/bench-page');
@@ -73,6 +74,16 @@ async function sampleHeapWhile<T>(cdp: CDPSession, done: Promise<T>): Promise<{ 
   }
 }
 
+/** The report's section of docs/benchmarks.md, its JSON copy, and (browser runs) the decode chart. */
+function writeDocs(report: BenchReport): void {
+  const docPath = join(ROOT, 'docs/benchmarks.md');
+  const doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
+  writeFileSync(docPath, spliceSection(doc, `bench-${report.host}`, renderMarkdown(report)));
+  writeFileSync(join(ROOT, `docs/bench-${report.host}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  if (report.host === 'browser') writeFileSync(join(ROOT, 'docs/bench-decode.svg'), renderDecodeSvg(report));
+  log(`updated docs/benchmarks.md (section bench-${report.host}) and docs/bench-${report.host}.json`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -88,10 +99,17 @@ async function main(): Promise<void> {
       'kernel-reps': { type: 'string', default: '4' },
       'no-kernels': { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
+      render: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) return void console.log(USAGE);
+  if (values.render) {
+    // Re-render docs from a saved report (e.g. bench-node.json brought back from a GPU machine).
+    const report = JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport;
+    writeDocs(report);
+    return;
+  }
   if (!values.out) throw new Error(`--out is required.\n${USAGE}`);
   const positive = (flag: string, v: string) => {
     const n = Number(v);
@@ -113,7 +131,9 @@ async function main(): Promise<void> {
   let modelDir = values.model;
   if (!modelDir) {
     modelDir = join(ROOT, `.tmp/bench-model-l${layers}-${values.dtype}`);
-    generated = await ensureFullWidthModel(modelDir, layers, values.dtype, log);
+    // Generated now or reused from the bench's cache: either way a random-weight model of ours.
+    await ensureFullWidthModel(modelDir, layers, values.dtype, log);
+    generated = true;
   }
   const model = describeModel(modelDir, generated);
   log(`model ${model.info.dir} (${model.paths.length} files, ${(model.info.bytes / 2 ** 20).toFixed(0)} MiB)`);
@@ -184,12 +204,14 @@ async function main(): Promise<void> {
     const base = machineBase();
     const swiftshader = /swiftshader/i.test(JSON.stringify(init.adapter));
     if (swiftshader) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU, and say nothing about the targets, which are for real GPUs.');
+    if (rounds > 1) notes.push('Round 1 of each engine compiles its pipelines; later rounds in the same page reuse per-device pipeline caches, which is why load time and time to first token spread widely.');
     notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ) in the page, so both engines are counted the same way.');
     notes.push('Per-kernel times are the native GEMVs in isolation on random weights at the full-width shapes; onnxruntime-web\'s per-kernel times are not collected.');
     const report: BenchReport = {
       version: 1,
       createdAt: new Date().toISOString(),
       host: 'browser',
+      commit: gitCommit(ROOT),
       machine: { cpus: base.cpus, cpuModel: base.cpuModel, loadavgBefore: loadBefore, loadavgAfter: loadavg(), platform: base.platform, node: base.node, browser: `Chromium ${browser.version()}`, adapter: init.adapter, features: init.features },
       model: model.info,
       settings: { rounds, contexts, prefill, decodeSteps, loadFrom: 'files held in page memory (fetched once from 127.0.0.1 before the first load), not IndexedDB' },
@@ -202,14 +224,7 @@ async function main(): Promise<void> {
     log(`wrote ${values.out}`);
     const md = renderMarkdown(report);
     console.log(`\n${md}\n`);
-    if (!values['no-docs']) {
-      const docPath = join(ROOT, 'docs/benchmarks.md');
-      const doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
-      writeFileSync(docPath, spliceSection(doc, 'bench-browser', md));
-      writeFileSync(join(ROOT, 'docs/bench-decode.svg'), renderDecodeSvg(report));
-      writeFileSync(join(ROOT, 'docs/bench-browser.json'), `${JSON.stringify(report, null, 2)}\n`);
-      log('updated docs/benchmarks.md, docs/bench-decode.svg, docs/bench-browser.json');
-    }
+    if (!values['no-docs']) writeDocs(report);
   } finally {
     await browser.close();
     server.close();

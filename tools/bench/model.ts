@@ -5,6 +5,7 @@
  * Rule: generation streams to disk (tools/tiny-model writes in chunks) and checks free space first.
  */
 import { existsSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { generateTinyModel } from '../tiny-model/generate';
@@ -86,4 +87,13 @@ export function describeModel(dir: string, generated: boolean): { paths: string[
 export function machineBase(): Pick<BenchReport['machine'], 'cpus' | 'cpuModel' | 'platform' | 'node'> & { loadavg: number[] } {
   const c = cpus();
   return { cpus: c.length, cpuModel: c[0]?.model ?? 'unknown', platform: `${process.platform} ${process.arch}`, node: process.version, loadavg: loadavg() };
+}
+
+/** The checkout's commit (`-dirty` when the working tree differs), or 'unknown' outside git. */
+export function gitCommit(cwd: string): string {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
 }

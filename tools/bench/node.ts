@@ -18,7 +18,7 @@ import { NativeEngine } from '../../src/engine/native-engine';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import { kernelReport } from './kernels';
 import { installGpuCounters, measureRound, type GpuClasses } from './measure';
-import { describeModel, ensureFullWidthModel, machineBase } from './model';
+import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './model';
 import { combineRounds, parseIntList, type BenchReport, type KernelReport, type Missing, type RoundResult } from './report';
 import { renderMarkdown, spliceSection } from './render';
 
@@ -71,7 +71,8 @@ async function main(): Promise<void> {
     } else {
       modelDir = join(ROOT, `.tmp/bench-model-l${layers}-${dtype}`);
     }
-    generated = await ensureFullWidthModel(modelDir, layers, dtype, log);
+    await ensureFullWidthModel(modelDir, layers, dtype, log);
+    generated = true;
   }
   try {
     const model = describeModel(modelDir, generated);
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
       version: 1,
       createdAt: new Date().toISOString(),
       host: 'node',
+      commit: gitCommit(ROOT),
       machine: { cpus: base.cpus, cpuModel: base.cpuModel, loadavgBefore: loadBefore, loadavgAfter: loadavg(), platform: base.platform, node: base.node, browser: null, adapter: ctx.adapterInfo, features: [...ctx.device.features].sort() },
       model: model.info,
       settings: { rounds, contexts, prefill, decodeSteps, loadFrom: 'disk (Node file reads)' },

@@ -59,6 +59,7 @@ export function renderMarkdown(r: BenchReport): string {
   const adapter = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unknown';
   const lines: string[] = [];
   lines.push(`Run ${r.createdAt} on **${r.host === 'browser' ? `headless ${m.browser ?? 'Chromium'}` : `Node ${m.node} (webgpu package)`}**, adapter **${adapter}**` + ` (features: ${m.features.join(', ') || 'none'}).`);
+  if (r.commit) lines.push(`Engine code at commit \`${r.commit}\`.`);
   lines.push(`Machine: ${m.cpus} × ${m.cpuModel}; load average before ${m.loadavgBefore.map((x) => x.toFixed(2)).join(' / ')}, after ${m.loadavgAfter.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min).`);
   lines.push(
     `Model: ${r.model.generated ? 'generated random-weight' : 'given'} Phi-3, ${r.model.layers} layer(s), hidden ${r.model.hidden}, intermediate ${r.model.intermediate}, vocab ${r.model.vocab}, ${r.model.dtype} (${mb(r.model.bytes)}, \`${r.model.onnxPath}\`).`,
@@ -120,7 +121,7 @@ export function renderDecodeSvg(r: BenchReport): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="12" y="20" font-size="14" font-weight="bold">Decode tokens/s by context (median of ${r.settings.rounds} round(s); higher is better)</text>`);
-  out.push(`<text x="12" y="36" fill="#555">${esc(`${r.model.layers}-layer full-width Phi-3 ${r.model.dtype}; ${a.description || a.device || a.vendor}; ${r.host}`)}</text>`);
+  out.push(`<text x="12" y="36" fill="#555">${esc(`${r.model.layers}-layer full-width Phi-3 ${r.model.dtype}; ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' ')}; ${r.host}${/swiftshader/i.test(JSON.stringify(a)) ? ' (SwiftShader = CPU, not a GPU)' : ''}`)}</text>`);
   contexts.forEach((ctx, gi) => {
     const y0 = top + gi * groupH;
     out.push(`<text x="${left - 8}" y="${y0 + (engines.length * barH) / 2 + 4}" text-anchor="end">context ${esc(ctx)}</text>`);

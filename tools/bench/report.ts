@@ -83,6 +83,8 @@ export interface BenchReport {
   createdAt: string;
   /** 'browser' (headless Chromium) or 'node' (the webgpu package) */
   host: 'browser' | 'node';
+  /** `git describe --always --dirty` of the checkout whose engine ran (the engine changes under active work) */
+  commit?: string;
   machine: {
     cpus: number;
     cpuModel: string;
