@@ -64,7 +64,7 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push(
     `Model: ${r.model.generated ? 'generated random-weight' : 'given'} Phi-3, ${r.model.layers} layer(s), hidden ${r.model.hidden}, intermediate ${r.model.intermediate}, vocab ${r.model.vocab}, ${r.model.dtype} (${mb(r.model.bytes)}, \`${r.model.onnxPath}\`).`,
   );
-  lines.push(`Settings: ${r.settings.rounds} round(s), engines alternated; ${r.settings.decodeSteps} timed decode steps per context; loaded from ${r.settings.loadFrom}. Cells: median (min–max over rounds).`);
+  lines.push(`Settings: ${r.settings.rounds} round(s)${r.host === 'browser' ? ', engines alternated' : ''}; ${r.settings.decodeSteps} timed decode steps per context; loaded from ${r.settings.loadFrom}. Cells: median (min–max over rounds).`);
   lines.push('');
   const labels = (e: EngineResult | Missing, name: string) => (isMissing(e) ? `${name} (absent: ${e.missing})` : `${name}: ${e.label}`);
   lines.push(table(['figure', labels(r.engines.native, 'native'), labels(r.engines.ort, 'ort'), 'native ÷ ort'], rows(r.engines.native, r.engines.ort, r.ratios)));
