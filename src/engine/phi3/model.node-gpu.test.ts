@@ -106,6 +106,9 @@ async function compare(c: Case, dir: string): Promise<void> {
   const ctx = await testGpu();
   const { runtime, plan } = await loadModelFiles(ctx, files);
   try {
+    // Every layout runs as embed + 6 kernels per layer (qkv, rotary+KV append, attention, o,
+    // gate_up, down) + lm_head + sampler; split-K attention adds a combine pass at long context.
+    expect(runtime.dispatchesPerDecode).toBe(3 + 6 * plan.config.layers);
     let worst = 0;
     let agree = 0;
     let i = 0;

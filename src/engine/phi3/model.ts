@@ -112,7 +112,11 @@ export class Phi3Runtime implements TokenRuntime {
         siluUp?: { up: GPUBuffer; gateStride: number; gateOffset: number; upStride: number; upOffset: number };
         accumulate?: boolean;
       }
-      const quantKernel = async (w: QuantWeight, input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
+      /** One matmul over several projections joined along N (their rows simply concatenate). */
+      const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
+        const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
+        const w = { ...ws[0], N: ws.reduce((n, x) => n + x.N, 0) };
+        const join = (pick: (x: QuantWeight) => OnnxTensorInfo, what: string) => (ws.length === 1 ? uploader.raw(pick(ws[0]), `${label}.${what}`) : uploader.concat(ws.map(pick), `${label}.${what}`));
         const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
         return createMatMulNBits(device, {
           K: w.K,
@@ -120,9 +124,9 @@ export class Phi3Runtime implements TokenRuntime {
           blockSize: w.blockSize,
           hasZeroPoints: !!w.zeroPoints,
           scalesDtype,
-          weights: await uploader.raw(w.packed, `${label}.B`),
-          scales: await uploader.raw(w.scales, `${label}.scales`),
-          zeroPoints: w.zeroPoints ? await uploader.raw(w.zeroPoints, `${label}.zp`) : undefined,
+          weights: await join((x) => x.packed, 'B'),
+          scales: await join((x) => x.scales, 'scales'),
+          zeroPoints: w.zeroPoints ? await join((x) => x.zeroPoints!, 'zp') : undefined,
           input,
           output,
           maxM,
@@ -150,13 +154,15 @@ export class Phi3Runtime implements TokenRuntime {
       // length is at or below the switch, so the clamp follows the (longer) long caches.
       const maxPositions = Math.max(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? 0);
 
-      const packedAttention = plan.layers[0].attention.kind === 'packed';
+      // Separate q/k/v (and gate/up) projections with the same K, block size and scale/zero-point
+      // format are joined along N at upload, so every layout runs as one qkv and one gate_up matmul.
+      const packedAttention = plan.layers.every((l) => l.attention.kind === 'packed' || joinable([l.attention.q, l.attention.k, l.attention.v]));
       const qkvStride = qDim + 2 * kvDim;
       const qkv = packedAttention ? act('qkv', M * qkvStride) : undefined;
       const q = packedAttention ? undefined : act('q', M * qDim);
       const k = packedAttention ? undefined : act('k', M * kvDim);
       const v = packedAttention ? undefined : act('v', M * kvDim);
-      const fusedMlp = plan.layers[0].mlp.kind === 'fused';
+      const fusedMlp = plan.layers.every((l) => l.mlp.kind === 'fused' || joinable([l.mlp.gate, l.mlp.up]));
       const gateUp = fusedMlp ? act('gateUp', M * 2 * I) : undefined;
       const gate = fusedMlp ? undefined : act('gate', M * I);
       const up = fusedMlp ? undefined : act('up', M * I);
@@ -173,14 +179,14 @@ export class Phi3Runtime implements TokenRuntime {
         const vCache = act(`${L}.vCache`, kvHeads * contextLimit * D);
         const rotaryOpts = { rotaryDim: c.rotaryDim, maxPositions, dtype: rotF16 ? ('f16' as const) : ('f32' as const), caches: cacheTuple };
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
-        if (layer.attention.kind === 'packed') {
-          if (!qkv) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} packs qkv but layer 0 does not; mixed layouts are not supported.`);
-          push(await quantKernel(layer.attention.qkv, hidden, qkv, `${L}.qkv`, { inputNorm }));
+        if (qkv) {
+          const projections = layer.attention.kind === 'packed' ? layer.attention.qkv : [layer.attention.q, layer.attention.k, layer.attention.v];
+          push(await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
           withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
-          if (!q || !k || !v) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate q/k/v but layer 0 is packed; mixed layouts are not supported.`);
+          if (!q || !k || !v || layer.attention.kind === 'packed') throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} mixes packed and separate q/k/v projections.`);
           push(await quantKernel(layer.attention.q, hidden, q, `${L}.q`, { inputNorm }));
           push(await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
           push(await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
@@ -192,12 +198,12 @@ export class Phi3Runtime implements TokenRuntime {
         ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
         push(await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
-        if (layer.mlp.kind === 'fused') {
-          if (!gateUp) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} fuses gate_up but layer 0 does not.`);
-          push(await quantKernel(layer.mlp.gateUp, hidden, gateUp, `${L}.gateUp`, { inputNorm: postNorm }));
+        if (gateUp) {
+          const projections = layer.mlp.kind === 'fused' ? layer.mlp.gateUp : [layer.mlp.gate, layer.mlp.up];
+          push(await quantKernel(projections, hidden, gateUp, `${L}.gateUp`, { inputNorm: postNorm }));
           push(await quantKernel(layer.down, gateUp, hidden, `${L}.down`, { accumulate: true, siluUp: { up: gateUp, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I } }));
         } else {
-          if (!gate || !up) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} has separate gate/up but layer 0 fuses them.`);
+          if (!gate || !up || layer.mlp.kind === 'fused') throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} mixes fused and separate gate/up projections.`);
           push(await quantKernel(layer.mlp.gate, hidden, gate, `${L}.gate`, { inputNorm: postNorm }));
           push(await quantKernel(layer.mlp.up, hidden, up, `${L}.up`, { inputNorm: postNorm }));
           push(await quantKernel(layer.down, gate, hidden, `${L}.down`, { accumulate: true, siluUp: { up, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0 } }));
@@ -298,6 +304,12 @@ export class Phi3Runtime implements TokenRuntime {
     for (const b of this.buffers.values()) b.destroy();
     this.stepUniform.destroy();
   }
+}
+
+/** Whether projections can run as one matmul: same K, block size and scale/zero-point formats. */
+function joinable(ws: readonly QuantWeight[]): boolean {
+  const a = ws[0];
+  return ws.every((w) => w.K === a.K && w.blockSize === a.blockSize && w.bits === a.bits && w.scales.dataType === a.scales.dataType && !w.zeroPoints === !a.zeroPoints);
 }
 
 /** Bytes the uploader will write: every tensor the plan places (progress total). */

@@ -65,6 +65,43 @@ export class WeightUploader {
     return buffer;
   }
 
+  /**
+   * Uploads several tensors back to back into one buffer (e.g. q, k and v projections, whose
+   * MatMulNBits rows concatenate along N into one packed qkv matmul). Each part must start on a
+   * 4-byte boundary (writeBuffer's rule); small misaligned parts are joined on the CPU.
+   */
+  async concat(parts: readonly OnnxTensorInfo[], label: string): Promise<GPUBuffer> {
+    const sizes = parts.map((t) => this.expectedLength(t));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const buffer = this.create(total, label);
+    const aligned = sizes.every((n, i) => i === sizes.length - 1 || n % 4 === 0);
+    if (aligned) {
+      let at = 0;
+      for (const [i, t] of parts.entries()) {
+        let done = 0;
+        for await (const chunk of streamTensorBytes(t, this.resolve, CHUNK_BYTES)) {
+          writeBuffer(this.device, buffer, at + done, chunk);
+          done += chunk.byteLength;
+          this.advance(chunk.byteLength);
+        }
+        if (done !== sizes[i]) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" holds ${done} bytes; its dims need ${sizes[i]}.`);
+        at += done;
+      }
+      return buffer;
+    }
+    if (total > CHUNK_BYTES * 4) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Cannot join ${parts.map((t) => t.name).join(', ')}: parts are not 4-byte aligned and too large to join in memory.`);
+    const joined = new Uint8Array(total);
+    let at = 0;
+    for (const t of parts) {
+      const bytes = await readTensorBytes(t, this.resolve);
+      joined.set(bytes, at);
+      at += bytes.byteLength;
+    }
+    writeBuffer(this.device, buffer, 0, joined);
+    this.advance(total);
+    return buffer;
+  }
+
   /** Uploads a small float tensor as f32, converting from fp16 when needed. */
   async f32(t: OnnxTensorInfo, label = t.name): Promise<GPUBuffer> {
     const values = await this.readF32(t);
