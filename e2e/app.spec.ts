@@ -138,8 +138,9 @@ test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await page.keyboard.type('Hello from the keyboard');
   await page.keyboard.press('Enter');
   await expect(page.getByTestId('message-user').last()).toContainText('Hello from the keyboard');
-  // The default max new tokens (a few hundred) leaves time to stop it mid-answer.
-  await expect.poll(async () => (await answers(page).last().innerText()).length, { timeout: 60_000 }).toBeGreaterThan(20);
+  // Wait for streamed model text (not the pending placeholder); the default max new tokens
+  // (a few hundred) leaves time to stop it mid-answer.
+  await expectStreaming(page);
   await page.keyboard.press('Escape');
   await expect(stopButton(page)).toHaveCount(0);
   await expect(answers(page).last().getByTestId('message-stats')).toContainText(/stopped|finished|hit the max new tokens/);
