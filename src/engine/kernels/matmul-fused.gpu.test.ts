@@ -6,11 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsBindings, type MatMulNBitsTuning } from './matmul-nbits';
-import { float32ToFloat16Bits, matMulNBitsShape, type MatMulNBitsParams } from './dequantize';
+import { makeWeights, worstRelative } from './matmul-testing';
 import { rmsNormReference, createRmsNorm } from './rmsnorm';
 import { siluMulReference, createSiluMul, type SiluMulLayout } from './silu-mul';
 import { createStepBuffer, writeStep } from './step';
-import { float16ToFloat32 } from '../onnx/tensor-data';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
 import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
@@ -36,45 +35,10 @@ interface Case {
   tuning?: MatMulNBitsTuning;
 }
 
-function makeWeights(c: Case, seed: number): { params: MatMulNBitsParams; scaleBytes: Uint8Array } {
-  const s = matMulNBitsShape(c.K, c.N, c.blockSize);
-  const packed = new Uint8Array(s.packedBytes);
-  const r = seededRandom(s.packedBytes, seed, 1);
-  for (let i = 0; i < packed.length; i++) packed[i] = Math.floor((r[i] + 1) * 128) & 0xff;
-  let scales: Float32Array = seededRandom(s.scaleCount, seed + 1, 0.03).map((v) => (Math.abs(v) < 0.005 ? v + Math.sign(v || 1) * 0.005 : v));
-  let scaleBytes: Uint8Array;
-  if (c.f16) {
-    const bits = float32ToFloat16Bits(scales);
-    scales = float16ToFloat32(bits);
-    scaleBytes = new Uint8Array(bits.buffer);
-  } else {
-    scaleBytes = new Uint8Array(scales.buffer);
-  }
-  let zeroPoints: Uint8Array | undefined;
-  if (c.zp) {
-    zeroPoints = new Uint8Array(s.zeroPointBytes);
-    const z = seededRandom(s.zeroPointBytes, seed + 2, 1);
-    for (let i = 0; i < zeroPoints.length; i++) zeroPoints[i] = Math.floor((z[i] + 1) * 128) & 0xff;
-  }
-  return { params: { K: c.K, N: c.N, blockSize: c.blockSize, bits: 4, packed, scales, zeroPoints }, scaleBytes };
-}
-
 function siluLayout(c: Case): SiluMulLayout {
   return c.silu === 'fused'
     ? { intermediate: c.K, gateStride: 2 * c.K, gateOffset: 0, upStride: 2 * c.K, upOffset: c.K }
     : { intermediate: c.K, gateStride: c.K + 3, gateOffset: 3, upStride: c.K + 5, upOffset: 2 };
-}
-
-function worst(got: Float32Array, want: Float32Array): { rel: number; abs: number } {
-  let rel = 0;
-  let abs = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    const q = d / (1 + Math.abs(want[i]));
-    if (!(q <= rel)) rel = Number.isNaN(q) ? Infinity : q;
-    if (!(d <= abs)) abs = Number.isNaN(d) ? Infinity : d;
-  }
-  return { rel, abs };
 }
 
 function label(c: Case): string {
@@ -140,7 +104,7 @@ async function check(c: Case, seed: number): Promise<void> {
     step.destroy();
     return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: c.M === 1 ? kernel.decodePath : 'gemm' };
   });
-  const r = worst(got, want);
+  const r = worstRelative(got, want);
   console.log(
     `[${runtimeName()}] matmulNBits fused ${label(c)} (${path}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL})`,
   );
@@ -256,8 +220,8 @@ describe('matmulNBits fusions timing [gpu]', () => {
       writeStep(device, step, { seqLen: 1, pastLen: 0 });
       const H = 3072;
       const I = 8192;
-      const w1 = makeWeights({ M: 1, N: H, K: H, blockSize: 32, zp: false, f16: true }, 1300);
-      const w2 = makeWeights({ M: 1, N: H, K: I, blockSize: 32, zp: false, f16: true }, 1301);
+      const w1 = makeWeights({ N: H, K: H, blockSize: 32, zp: false, f16: true }, 1300);
+      const w2 = makeWeights({ N: H, K: I, blockSize: 32, zp: false, f16: true }, 1301);
       const quant = (w: ReturnType<typeof makeWeights>) => ({
         K: w.params.K,
         N: w.params.N,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
-import { float32ToFloat16Bits, matMulNBitsShape, type MatMulNBitsParams } from './dequantize';
-import { float16ToFloat32 } from '../onnx/tensor-data';
+import { makeWeights, worstRelative } from './matmul-testing';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
 import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
@@ -19,42 +18,6 @@ interface Case {
   blockSize: number;
   zp: boolean;
   f16: boolean;
-}
-
-/** Deterministic random weights shaped like a real int4 checkpoint (|scale| ~ 0.005..0.03, some negative). */
-function makeWeights(c: Case, seed: number): { params: MatMulNBitsParams; scaleBytes: Uint8Array } {
-  const s = matMulNBitsShape(c.K, c.N, c.blockSize);
-  const packed = new Uint8Array(s.packedBytes);
-  const r = seededRandom(s.packedBytes, seed, 1);
-  for (let i = 0; i < packed.length; i++) packed[i] = Math.floor((r[i] + 1) * 128) & 0xff;
-  let scales: Float32Array = seededRandom(s.scaleCount, seed + 1, 0.03).map((v) => (Math.abs(v) < 0.005 ? v + Math.sign(v || 1) * 0.005 : v));
-  let scaleBytes: Uint8Array;
-  if (c.f16) {
-    const bits = float32ToFloat16Bits(scales);
-    scales = float16ToFloat32(bits);
-    scaleBytes = new Uint8Array(bits.buffer);
-  } else {
-    scaleBytes = new Uint8Array(scales.buffer);
-  }
-  let zeroPoints: Uint8Array | undefined;
-  if (c.zp) {
-    zeroPoints = new Uint8Array(s.zeroPointBytes);
-    const z = seededRandom(s.zeroPointBytes, seed + 2, 1);
-    for (let i = 0; i < zeroPoints.length; i++) zeroPoints[i] = Math.floor((z[i] + 1) * 128) & 0xff;
-  }
-  return { params: { K: c.K, N: c.N, blockSize: c.blockSize, bits: 4, packed, scales, zeroPoints }, scaleBytes };
-}
-
-function worstRelative(got: Float32Array, want: Float32Array): { rel: number; abs: number } {
-  let rel = 0;
-  let abs = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    const q = d / (1 + Math.abs(want[i]));
-    if (!(q <= rel)) rel = Number.isNaN(q) ? Infinity : q;
-    if (!(d <= abs)) abs = Number.isNaN(d) ? Infinity : d;
-  }
-  return { rel, abs };
 }
 
 async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning): Promise<{ rel: number; abs: number; path: string }> {
