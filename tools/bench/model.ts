@@ -14,7 +14,7 @@ import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import type { BenchReport } from './report';
 
 export function fullWidthOptions(layers: number, dtype: 'q4' | 'q4f16'): Partial<TinyModelOptions> {
-  return { layout: 'web2024', dtype, layers, hidden: 3072, heads: 32, kvHeads: 32, intermediate: 8192, vocab: 32064, maxPositions: 4096, seed: 1 };
+  return { layout: 'web2024', dtype, layers, hidden: 3072, heads: 32, kvHeads: 32, intermediate: 8192, vocab: 32064, maxPositions: 4096, seed: 1, repeatLayerWeights: true };
 }
 
 /** Bytes a full-width model of `layers` layers needs on disk (approximate, for the free-space check). */
@@ -89,8 +89,12 @@ export function machineBase(): Pick<BenchReport['machine'], 'cpus' | 'cpuModel' 
   return { cpus: c.length, cpuModel: c[0]?.model ?? 'unknown', platform: `${process.platform} ${process.arch}`, node: process.version, loadavg: loadavg() };
 }
 
-/** The checkout's commit (`-dirty` when the working tree differs), or 'unknown' outside git. */
+/**
+ * The checkout's commit (`-dirty` when the working tree differs); BENCH_COMMIT where there is no
+ * git (tools/device/run.sh sets it from the packed bundle), else 'unknown'.
+ */
 export function gitCommit(cwd: string): string {
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
   try {
     return execFileSync('git', ['describe', '--always', '--dirty'], { cwd, encoding: 'utf8' }).trim();
   } catch {

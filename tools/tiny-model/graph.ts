@@ -64,6 +64,8 @@ interface Ctx {
   act: number;
   nodes: NodeSpec[];
   inits: LazyTensor[];
+  /** With `repeatLayerWeights`: layer 0's quantised matrices by weight stream, reused by later layers. */
+  shared: Map<string, QuantizedMatrix>;
 }
 
 function eagerTensor(name: string, dataType: number, dims: number[], bytes: Uint8Array, external = false): LazyTensor {
@@ -107,11 +109,17 @@ function add(ctx: Ctx, name: string, opType: string, inputs: string[], opts: { d
 function matMulNBits(ctx: Ctx, name: string, weightPrefix: string, input: string, n: number, k: number, gain = 1, external = false, outName?: string): string {
   const o = ctx.o;
   let cached: QuantizedMatrix | null = null;
+  // With repeatLayerWeights every layer draws layer 0's stream, and the quantised result is kept.
+  const layerWeight = /^model\.layers\.\d+\./;
+  const shared = o.repeatLayerWeights && layerWeight.test(weightPrefix);
+  const stream = shared ? weightPrefix.replace(layerWeight, 'model.layers.0.') : weightPrefix;
   const get = (): QuantizedMatrix => {
+    if (!cached) cached = ctx.shared.get(stream) ?? null;
     if (!cached) {
-      const rng = new Rng(o.seed, weightPrefix);
+      const rng = new Rng(o.seed, stream);
       const std = gain / Math.sqrt(k);
       cached = quantizeMatrix(n, k, { blockSize: o.blockSize, zeroPoints: o.zeroPoints, halfScales: ctx.half }, (_r, row) => rng.fill(row, std));
+      if (shared) ctx.shared.set(stream, cached);
     }
     return cached;
   };
@@ -220,7 +228,7 @@ function rotaryCacheInputs(ctx: Ctx, totalLen: string): [string, string] {
 /** Builds the whole model description for `o`. */
 export function buildPhi3Graph(o: TinyModelOptions): ModelSpec {
   const half = o.dtype === 'q4f16';
-  const ctx: Ctx = { o, half, act: half ? DataType.FLOAT16 : DataType.FLOAT, nodes: [], inits: [] };
+  const ctx: Ctx = { o, half, act: half ? DataType.FLOAT16 : DataType.FLOAT, nodes: [], inits: [], shared: new Map() };
   const d = headDimOf(o);
   const qDim = o.heads * d;
   const kvDim = o.kvHeads * d;

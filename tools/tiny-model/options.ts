@@ -32,6 +32,12 @@ export interface TinyModelOptions {
   seed: number;
   /** Inline (raw_data) weight bytes allowed in the .onnx before the rest goes external. */
   maxInlineBytes: number;
+  /**
+   * Every layer's projection weights are layer 0's values (each layer still has its own
+   * initializers and bytes in the file). For speed benchmarks only: it makes a 32-layer model cost
+   * one layer's quantisation, and values do not change how fast a kernel runs.
+   */
+  repeatLayerWeights: boolean;
 }
 
 export const DEFAULT_OPTIONS: TinyModelOptions = {
@@ -53,6 +59,7 @@ export const DEFAULT_OPTIONS: TinyModelOptions = {
   rmsNormEps: 1e-5,
   seed: 1,
   maxInlineBytes: 1 << 30,
+  repeatLayerWeights: false,
 };
 
 /** Fills defaults that depend on other options (128k sizes, kvHeads = heads) and validates. */
@@ -93,6 +100,7 @@ function validate(o: TinyModelOptions): void {
   if (o.context === '128k' && o.originalMaxPositions >= o.maxPositions)
     bad(`--original-max-positions ${o.originalMaxPositions} must be below --max-positions ${o.maxPositions} for 128k`);
   if (!Number.isInteger(o.maxInlineBytes) || o.maxInlineBytes < 0) bad(`--max-inline-bytes must be a non-negative integer, got ${o.maxInlineBytes}`);
+  if (typeof o.repeatLayerWeights !== 'boolean') bad(`repeatLayerWeights must be true or false, got ${String(o.repeatLayerWeights)}`);
   if (!Number.isInteger(o.seed)) bad(`--seed must be an integer, got ${o.seed}`);
 }
 

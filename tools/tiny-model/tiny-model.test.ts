@@ -256,3 +256,31 @@ describe('determinism', () => {
     expect(fa.get('onnx/model_q4f16.onnx_data')!.equals(fc.get('onnx/model_q4f16.onnx_data')!)).toBe(false);
   });
 });
+
+describe('repeatLayerWeights (benchmark models)', () => {
+  it('gives every layer layer 0’s projection bytes, in its own initializers, and leaves layer 0 as without it', async () => {
+    const opts = { ...SMALL, layers: 3, layout: 'gqa', maxInlineBytes: 0 } as const;
+    const plain = await generateTinyModel(join(root, 'repeat-plain'), opts);
+    const repeated = await generateTinyModel(join(root, 'repeat-on'), { ...opts, repeatLayerWeights: true });
+    const projections = async (m: typeof plain): Promise<Map<string, Buffer>> => {
+      const g = onnx.ModelProto.decode(await readFile(m.onnxPath)).graph as onnx.GraphProto;
+      const data = await readFile(m.dataPath);
+      const out = new Map<string, Buffer>();
+      for (const t of g.initializer) {
+        if (!t.name?.includes('.MatMul.') || !t.name.startsWith('model.layers.')) continue;
+        const field = (k: string) => Number(t.externalData?.find((e) => e.key === k)?.value);
+        out.set(t.name, data.subarray(field('offset'), field('offset') + field('length')));
+      }
+      return out;
+    };
+    const p = await projections(plain);
+    const r = await projections(repeated);
+    expect([...r.keys()].sort()).toEqual([...p.keys()].sort());
+    expect(r.size).toBe(3 * 7 * 2); // q, k, v, o, gate, up, down: B and scales, in 3 layers
+    for (const [name, bytes] of r) {
+      const layer0 = name.replace(/^model\.layers\.\d+\./, 'model.layers.0.');
+      expect(bytes.equals(p.get(layer0)!), name).toBe(true);
+      if (!name.startsWith('model.layers.0.')) expect(p.get(name)!.equals(p.get(layer0)!), `${name} differs without the option`).toBe(false);
+    }
+  });
+});

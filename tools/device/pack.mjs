@@ -1,0 +1,43 @@
+// Packs what a borrowed GPU machine needs to run the GPU checks and the benchmark when it has
+// neither npm nor a network, into `.device/` (git-ignored, about 32 MB):
+//   .device/node.xz            this machine's Node binary (official x64 builds need glibc ≥ 2.28)
+//   .device/debs/*.deb         Debian's Vulkan loader and GL dispatch libraries, unpacked there with dpkg -x
+//   .device/bench.tar.xz       `npm run bench:node` as one bundle + the webgpu package (bundle-node.mjs),
+//                              compressed (dawn.node alone is 21 MB; the carry limit is 64 MiB)
+//   .device/commit             the commit the bundles were built from
+// Then, there: `bash tools/device/run.sh` (see its header). Usage here:
+//   node tools/device/pack.mjs
+// Rule: everything in .device/ is built from the checkout by this script; never edit it by hand.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const out = join(root, '.device');
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts });
+// The Vulkan loader, and the GL dispatch libraries the NVIDIA Vulkan driver (libGLX_nvidia) needs.
+const VULKAN_DEBS = ['libvulkan1', 'libegl1', 'libglvnd0', 'libopengl0', 'libgl1', 'libglx0', 'libgles2'];
+
+mkdirSync(join(out, 'debs'), { recursive: true });
+if (!existsSync(join(out, 'node.xz'))) {
+  console.log(`compressing ${process.execPath} (${process.version}) …`);
+  writeFileSync(join(out, 'node.xz'), execFileSync('xz', ['-T2', '-6', '-c', process.execPath], { maxBuffer: 1 << 30 }));
+}
+const have = readdirSync(join(out, 'debs'));
+const missing = VULKAN_DEBS.filter((name) => !have.some((f) => f.startsWith(`${name}_`)));
+if (missing.length) run('apt-get', ['download', ...missing], { cwd: join(out, 'debs') });
+const staging = join(root, '.tmp/device-staging');
+rmSync(staging, { recursive: true, force: true });
+mkdirSync(staging, { recursive: true });
+run(process.execPath, [join(root, 'tools/bench/bundle-node.mjs'), join(staging, 'bench')]);
+run('tar', ['-C', staging, '-cJf', join(out, 'bench.tar.xz'), 'bench'], { env: { ...process.env, XZ_OPT: '-T2 -6' } });
+rmSync(staging, { recursive: true, force: true });
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' }).trim();
+} catch {
+  // not a git checkout
+}
+writeFileSync(join(out, 'commit'), `${commit}\n`);
+console.log(`packed ${out} at ${commit}; on the GPU machine: bash tools/device/run.sh`);

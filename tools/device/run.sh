@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
+# repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
+#   bash tools/device/run.sh [bench|checks|all] [extra bench:node flags…]
+# It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
+# runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2) and/or the
+# GPU checks (`checks`, .device/checks). Logs and JSON go to $OUT (or .device-out/).
+# Rule: everything it runs comes from .device/; it installs nothing outside /tmp except the
+# Vulkan loader, and only when the machine has none.
+set -u -o pipefail
+what=${1:-bench}
+[ $# -gt 0 ] && shift
+D=$PWD/.device
+OUT=${OUT:-$PWD/.device-out}
+mkdir -p "$OUT" /tmp/device-node
+unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
+unxz "$D/node.xz" > /tmp/device-node/node && chmod +x /tmp/device-node/node
+export PATH=/tmp/device-node:$PATH
+rm -rf /tmp/device-bench && mkdir -p /tmp/device-bench && unxz "$D/bench.tar.xz" | tar -C /tmp/device-bench -x
+if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
+  for f in "$D"/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+  if [ -f "$icd" ]; then export VK_ICD_FILENAMES=$icd; break; fi
+done
+export BENCH_COMMIT; BENCH_COMMIT=$(cat "$D/commit")
+echo "node $(node -v); commit $BENCH_COMMIT; VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-unset}"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory --format=csv 2>&1 | tee "$OUT/gpu.txt"
+rc=0
+if [ "$what" = checks ] || [ "$what" = all ]; then
+  node "$D/checks/device-checks.mjs" --out "$OUT/checks.json" 2>&1 | tee "$OUT/checks.log" || rc=1
+fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  node /tmp/device-bench/bench/bench-node.mjs --full --rounds 2 --decode-steps 16 --out "$OUT/bench-node.json" "$@" 2>&1 | tee "$OUT/bench.log" || rc=1
+fi
+exit $rc
