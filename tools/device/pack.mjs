@@ -3,6 +3,7 @@
 //   .device/node.xz            this machine's Node binary (official x64 builds need glibc ≥ 2.28)
 //   .device/debs/*.deb         Debian's Vulkan loader and GL dispatch libraries, unpacked there with dpkg -x
 //   .device/bench.tar.xz       `npm run bench:node` as one bundle + the webgpu package (bundle-node.mjs),
+//                              and the GEMV tuning sweep (tools/bench/sweep.ts → bench/sweep.mjs),
 //                              compressed (dawn.node alone is 21 MB; the carry limit is 64 MiB)
 //   .device/commit             the commit the bundles were built from
 // Then, there: `bash tools/device/run.sh` (see its header). Usage here:
@@ -12,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleNodeScript } from './bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const out = join(root, '.device');
@@ -31,6 +33,7 @@ const staging = join(root, '.tmp/device-staging');
 rmSync(staging, { recursive: true, force: true });
 mkdirSync(staging, { recursive: true });
 run(process.execPath, [join(root, 'tools/bench/bundle-node.mjs'), join(staging, 'bench')]);
+await bundleNodeScript(join(root, 'tools/bench/sweep.ts'), join(staging, 'bench/sweep.mjs'));
 run('tar', ['-C', staging, '-cJf', join(out, 'bench.tar.xz'), 'bench'], { env: { ...process.env, XZ_OPT: '-T2 -6' } });
 rmSync(staging, { recursive: true, force: true });
 let commit = 'unknown';

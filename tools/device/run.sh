@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|checks|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|all] [extra bench:node flags…]
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
-# runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2) and/or the
-# GPU checks (`checks`, .device/checks). Logs and JSON go to $OUT (or .device-out/).
+# runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
+# tuning sweep (`sweep`) and/or the GPU checks (`checks`); `all` runs checks, sweep, bench. Logs and JSON go to $OUT (or .device-out/).
 # Rule: everything it runs comes from .device/; it installs nothing outside /tmp except the
 # Vulkan loader, and only when the machine has none.
 set -u -o pipefail
@@ -30,6 +30,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max
 rc=0
 if [ "$what" = checks ] || [ "$what" = all ]; then
   node "$D/checks/device-checks.mjs" --out "$OUT/checks.json" 2>&1 | tee "$OUT/checks.log" || rc=1
+fi
+if [ "$what" = sweep ] || [ "$what" = all ]; then
+  node /tmp/device-bench/bench/sweep.mjs --out "$OUT/sweep.json" 2>&1 | tee "$OUT/sweep.log" || rc=1
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   node /tmp/device-bench/bench/bench-node.mjs --full --rounds 2 --decode-steps 16 --out "$OUT/bench-node.json" "$@" 2>&1 | tee "$OUT/bench.log" || rc=1

@@ -146,6 +146,21 @@ describe('matmulNBits fusions, small and odd shapes [gpu]', () => {
   });
 });
 
+describe('matmulNBits fusions in the direct GEMV [gpu]', () => {
+  it('each fusion alone and combined, subgroups on and off', async () => {
+    let seed = 1300;
+    for (const f of FUSIONS) {
+      await check({ ...f, M: 1, maxM: 3, N: 37, K: 256, blockSize: 32, zp: true, f16: false, tuning: { gemv: 'direct' } }, seed++);
+      await check({ ...f, M: 1, N: 45, K: 192, blockSize: 64, zp: false, f16: true, tuning: { gemv: 'direct', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 3 } }, seed++);
+    }
+  });
+
+  it('real shapes: q/k/v with inputNorm, down_proj with inputSiluMul + accumulate', async () => {
+    await check({ norm: true, M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'direct' } }, 1320);
+    await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'direct', threadsPerRow: 32, rowGroups: 2, rowsPerThread: 8 } }, 1321);
+  });
+});
+
 describe('matmulNBits fusions, real Phi-3 shapes [gpu]', () => {
   it('3072×3072 with inputNorm (q/k/v, o_proj + accumulate): M = 1 and 5', async () => {
     await check({ norm: true, M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 1200);

@@ -92,6 +92,23 @@ describe('matmulNBits GEMV, M = 1 [gpu]', () => {
     await check({ M: 1, N: 45, K: 256, blockSize: 128, zp: true, f16: false }, 54, { threadsPerRow: 64, rowGroups: 4, rowsPerThread: 1, subgroups: false });
   });
 
+  it('the direct GEMV (no staging): every block size, zero points, f16 scales, subgroups on/off, several splits', async () => {
+    let seed = 80;
+    for (const blockSize of [16, 32, 64, 128]) {
+      for (const zp of [false, true]) {
+        await check({ M: 1, N: 37, K: 384, blockSize, zp, f16: zp }, seed++, { gemv: 'direct' });
+        await check({ M: 1, N: 37, K: 384, blockSize, zp, f16: !zp }, seed++, { gemv: 'direct', subgroups: false, threadsPerRow: 8, rowGroups: 3, rowsPerThread: 5 });
+      }
+    }
+    await check({ M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 90, { gemv: 'direct', threadsPerRow: 32, rowGroups: 2, rowsPerThread: 8 });
+    await check({ M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true }, 91, { gemv: 'direct', threadsPerRow: 64, rowGroups: 1, rowsPerThread: 2 });
+    await check({ M: 1, N: 32064, K: 3072, blockSize: 32, zp: false, f16: true }, 92, { gemv: 'direct', threadsPerRow: 16, rowGroups: 4, rowsPerThread: 4 });
+    // K = 100 is not a whole number of 32-element chunks: the staged GEMV serves it instead.
+    const r = await runCase({ M: 1, N: 19, K: 100, blockSize: 32, zp: true, f16: false }, 93, { gemv: 'direct' });
+    expect(r.path).not.toContain('direct');
+    expect(r.rel).toBeLessThanOrEqual(TOL);
+  });
+
   it('real shapes: 3072×3072, 8192×3072 (gate/up), 3072×8192 (down)', async () => {
     await check({ M: 1, N: 3072, K: 3072, blockSize: 32, zp: false, f16: false }, 60);
     await check({ M: 1, N: 8192, K: 3072, blockSize: 32, zp: false, f16: true }, 61);

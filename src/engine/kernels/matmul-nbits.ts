@@ -37,6 +37,7 @@
 import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
 import gemvSubgroupSource from '../../../shaders/matmul_nbits_subgroup.wgsl?raw';
 import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
+import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
@@ -102,6 +103,12 @@ export interface MatMulNBitsTuning {
   rowsPerThread?: number;
   /** Use the subgroup GEMV when the device has `subgroups` (default true). */
   subgroups?: boolean;
+  /**
+   * GEMV shader: 'staged' (matmul_nbits.wgsl: the activation row in workgroup memory, shared by
+   * the workgroup's rows) or 'direct' (matmul_nbits_direct.wgsl: activations read from the buffer
+   * by each thread, no staging; needs K % 32 == 0 and 4-aligned input offsets, else 'staged' runs).
+   */
+  gemv?: 'staged' | 'direct';
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
   gemmThreads?: readonly [number, number];
   /** GEMM K per workgroup-memory step, a multiple of 8 (default 32) */
@@ -115,7 +122,10 @@ export interface MatMulNBitsTuning {
  * there than the real-GPU split (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded
  * 2-core machine).
  */
-export function matMulNBitsTuningFor(adapter: { vendor?: string; architecture?: string; device?: string; description?: string }): MatMulNBitsTuning {
+export function matMulNBitsTuningFor(
+  adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
+  _shape?: { K: number; N: number },
+): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
@@ -128,8 +138,25 @@ export interface MatMulNBitsKernel {
    */
   encode(pass: GPUComputePassEncoder, M: number): void;
   /** Which shader serves M = 1. */
-  readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemm';
+  readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemm';
 }
+
+// Entry points of the direct GEMV (shaders/matmul_nbits_direct.wgsl is the body): `enable` must
+// come first in a module, and subgroup builtins can only be declared where the extension is on.
+const DIRECT_SUBGROUP_ENTRY = `enable subgroups;
+@compute @workgroup_size(TPR * RG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
+  gemv(wid, lid, sgSize, sgLane);
+}
+fn rowSum(v: f32) -> f32 { return subgroupAdd(v); }
+`;
+const DIRECT_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  gemv(wid, lid, 1u, 0u);
+}
+fn rowSum(v: f32) -> f32 { return v; }
+`;
 
 /** Activation tile cap (floats): 16 KiB keeps several workgroups resident per core. */
 const GEMV_TILE_CAP = 4096;
@@ -238,7 +265,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   // device.adapterInfo is recent (Chrome 132); older implementations get the real-GPU defaults.
   const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const tuning = { ...matMulNBitsTuningFor(info ?? {}), ...b.tuning };
+  const tuning = { ...matMulNBitsTuningFor(info ?? {}, { K, N }), ...b.tuning };
   const tpr = tuning.threadsPerRow ?? 32;
   const rowGroups = tuning.rowGroups ?? 2;
   const rowsPerThread = tuning.rowsPerThread ?? 4;
@@ -318,14 +345,20 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           TK: gemmTK,
           ...(norm ? { NORM_SLOTS: 4 * gemmWgX * gemmWgY } : {}),
         }) : undefined;
-  const gemv = gemvOk
-    ? useSubgroups
-      ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
-      : pipeline('matmul_nbits', gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
-    : undefined;
+  const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
+  const gemv = !gemvOk
+    ? undefined
+    : direct
+      ? useSubgroups
+        ? pipeline('matmul_nbits_direct_subgroup', DIRECT_SUBGROUP_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 })
+        : pipeline('matmul_nbits_direct', DIRECT_PLAIN_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 })
+      : useSubgroups
+        ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
+        : pipeline('matmul_nbits', gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK });
+  const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   return {
-    decodePath: gemv ? (useSubgroups ? 'gemv-subgroup' : 'gemv') : 'gemm',
+    decodePath: gemv ? gemvName : 'gemm',
     encode(pass, M) {
       if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
       pass.setBindGroup(0, bindGroup);

@@ -1,0 +1,183 @@
+// MatMulNBits decode GEMV (M = 1), "direct" variant: the same contract, bindings and fusions as
+// matmul_nbits.wgsl (read its header), but nothing is staged in workgroup memory. Each thread reads
+// its chunks' activations straight from the storage buffer as vec4s (they are shared by every
+// workgroup, so they come from the caches) and reuses them for ROWS weight rows.
+//
+// Why a second GEMV: the staged kernel makes every workgroup load the whole activation row and wait
+// on barriers before its first weight load. On a large discrete GPU (an H100: 132 SMs, 3.35 TB/s)
+// that fixed cost and the few bytes in flight per thread kept it at 10–55% of copy bandwidth. Here
+// a workgroup's only barrier is in the final reduction, the chunk loop has a trip count known when
+// the pipeline is compiled (CHUNKS and TPR are override constants), so the compiler can unroll it
+// and issue every weight load of a thread at once.
+//
+// Fusions, computed per chunk while loading, so they add no extra pass over the row:
+//   SILU        x = silu(gate) · up, from bindings 4 and 8 (each row group recomputes its chunks).
+//   NORM        y = rsqrt(mean(x²) + eps) · Σ_k (x[k] · normWeight[k]) · w[n,k]: the inverse RMS is
+//               a scalar of the row, so it is applied after the dot product; Σx² is accumulated from
+//               the same loads and reduced with the row sums (no separate RMS pass per workgroup).
+//   ACCUMULATE  y[n] += …
+// Requires (checked on the TypeScript side, which otherwise uses the staged kernel): K % 32 == 0
+// (so kPadded == K and no chunk is partial), inOffset and upOffset multiples of 4 (vec4 loads).
+//
+// This file is the body; matmul-nbits.ts prepends one of two entry points: with `subgroups`, row
+// sums are reduced by subgroupAdd first; without, every lane writes its own workgroup-memory slot.
+
+override TPR: u32 = 32u;     // threads per row group (a power of two)
+override RG: u32 = 1u;       // row groups per workgroup
+override ROWS: u32 = 4u;     // output rows per row group, 1..8
+override CHUNKS: u32 = 96u;  // K / 32: 32-element (16-byte) chunks per weight row
+override BLOCK: u32 = 32u;   // quantisation block: 16, 32, 64 or 128
+override HAS_ZP: bool = false;
+override SCALES_F16: bool = false;
+override NORM: bool = false;
+override SILU: bool = false;
+override ACCUMULATE: bool = false;
+
+struct Params {
+  K: u32,
+  N: u32,
+  nBlocks: u32,
+  kPadded: u32,
+  zpRowBytes: u32,
+  maxM: u32,
+  gridX: u32,
+  inStride: u32,
+  inOffset: u32,
+  upStride: u32,
+  upOffset: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> weights: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> scales: array<u32>;
+@group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
+@group(0) @binding(4) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+@group(0) @binding(7) var<storage, read> normWeight: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> up: array<vec4<f32>>;
+
+// Per row group: ROWS row sums and (slot ROWS) Σx², each with TPR lane slots.
+var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>;
+
+fn scaleAt(i: u32) -> f32 {
+  if (SCALES_F16) {
+    let pair = unpack2x16float(scales[i >> 1u]);
+    return select(pair.x, pair.y, (i & 1u) == 1u);
+  }
+  return bitcast<f32>(scales[i]);
+}
+
+fn zeroPointAt(n: u32, b: u32) -> f32 {
+  if (!HAS_ZP) { return 8.0; }
+  let byteIndex = n * params.zpRowBytes + (b >> 1u);
+  let byte = (zeroPoints[byteIndex >> 2u] >> ((byteIndex & 3u) * 8u)) & 0xffu;
+  return f32((byte >> ((b & 1u) * 4u)) & 0xfu);
+}
+
+// Activation elements 4i .. 4i+3 of row 0 before the norm weight.
+fn act4(i: u32) -> vec4<f32> {
+  let x = input[params.inOffset / 4u + i];
+  if (SILU) {
+    return x * (1.0 / (1.0 + exp(min(-x, vec4<f32>(88.0))))) * up[params.upOffset / 4u + i];
+  }
+  return x;
+}
+
+// Σ over one packed word's 8 elements of (q − zp) · a, where a = (e0..e3), b = (e4..e7): the low
+// nibbles hold elements 0, 2, 4, 6 and the high nibbles 1, 3, 5, 7.
+fn dotWord(word: u32, a: vec4<f32>, b: vec4<f32>, zp: f32) -> f32 {
+  let w = vec4<u32>(word);
+  let lo = vec4<f32>((w >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xfu)) - vec4<f32>(zp);
+  let hi = vec4<f32>((w >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(0xfu)) - vec4<f32>(zp);
+  return dot(lo, vec4<f32>(a.x, a.z, b.x, b.z)) + dot(hi, vec4<f32>(a.y, a.w, b.y, b.w));
+}
+
+fn slot(group: u32, r: u32, lane: u32) -> u32 {
+  return (group * (ROWS + 1u) + r) * TPR + lane;
+}
+
+fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
+  let wgRow0 = (wid.x + wid.y * params.gridX) * RG * ROWS;
+  if (wgRow0 >= params.N) { return; }
+  let lane = lid % TPR;
+  let group = lid / TPR;
+  let row0 = wgRow0 + group * ROWS;
+  // Row r's sum lives in component r % 4 of accLo (r < 4) or accHi (see matmul_nbits.wgsl).
+  var accLo = vec4<f32>(0.0);
+  var accHi = vec4<f32>(0.0);
+  var sumSq = 0.0;
+
+  for (var i = 0u; i < (CHUNKS + TPR - 1u) / TPR; i++) {
+    let c = lane + i * TPR;
+    if (c < CHUNKS) {
+      var a: array<vec4<f32>, 8>;
+      for (var j = 0u; j < 8u; j++) {
+        var v = act4(c * 8u + j);
+        if (NORM) {
+          sumSq += dot(v, v);
+          v *= normWeight[c * 8u + j];
+        }
+        a[j] = v;
+      }
+      for (var r = 0u; r < ROWS; r++) {
+        // Rows past N (last workgroup) recompute row N−1 and are never written.
+        let n = min(row0 + r, params.N - 1u);
+        let w = weights[n * CHUNKS + c];
+        var sum: f32;
+        if (BLOCK >= 32u) {
+          let b = c * 32u / BLOCK;
+          let zp = zeroPointAt(n, b);
+          sum = scaleAt(n * params.nBlocks + b) * (dotWord(w.x, a[0], a[1], zp) + dotWord(w.y, a[2], a[3], zp) + dotWord(w.z, a[4], a[5], zp) + dotWord(w.w, a[6], a[7], zp));
+        } else {
+          // BLOCK == 16: words 0–1 are block 2c, words 2–3 block 2c + 1.
+          let b = c * 2u;
+          let zp0 = zeroPointAt(n, b);
+          let zp1 = zeroPointAt(n, b + 1u);
+          sum = scaleAt(n * params.nBlocks + b) * (dotWord(w.x, a[0], a[1], zp0) + dotWord(w.y, a[2], a[3], zp0))
+              + scaleAt(n * params.nBlocks + b + 1u) * (dotWord(w.z, a[4], a[5], zp1) + dotWord(w.w, a[6], a[7], zp1));
+        }
+        accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
+        accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
+      }
+    }
+  }
+
+  // Reduce each row (and Σx²) over the row group's TPR lanes: by subgroup first where subgroups
+  // lie inside row groups, leaving TPR / sgSize slots; otherwise one slot per lane.
+  var slots = TPR;
+  if (sgSize > 1u && sgSize <= TPR) {
+    slots = TPR / sgSize;
+    for (var r = 0u; r < ROWS; r++) {
+      let s = rowSum(select(accLo[r % 4u], accHi[r % 4u], r >= 4u));
+      if (sgLane == 0u) { partial[slot(group, r, lane / sgSize)] = s; }
+    }
+    if (NORM) {
+      let s = rowSum(sumSq);
+      if (sgLane == 0u) { partial[slot(group, ROWS, lane / sgSize)] = s; }
+    }
+  } else {
+    for (var r = 0u; r < ROWS; r++) {
+      partial[slot(group, r, lane)] = select(accLo[r % 4u], accHi[r % 4u], r >= 4u);
+    }
+    if (NORM) { partial[slot(group, ROWS, lane)] = sumSq; }
+  }
+  workgroupBarrier();
+  if (lid < RG * ROWS && wgRow0 + lid < params.N) {
+    let g = lid / ROWS;
+    let r = lid % ROWS;
+    var total = 0.0;
+    for (var s = 0u; s < slots; s++) { total += partial[slot(g, r, s)]; }
+    if (NORM) {
+      var ss = 0.0;
+      for (var s = 0u; s < slots; s++) { ss += partial[slot(g, ROWS, s)]; }
+      total *= inverseSqrt(ss / f32(params.K) + params.eps);
+    }
+    let n = wgRow0 + lid;
+    if (ACCUMULATE) {
+      output[n] = output[n] + total;
+    } else {
+      output[n] = total;
+    }
+  }
+}
