@@ -5,9 +5,9 @@
 //   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32 }
 //   1 step     uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 q        storage read f32, rows of `rowStride`; q [seqLen, heads, HEAD_DIM] starts at `qOffset`
-//   3 kCache   storage read f32 [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid), read as vec4:
+//   3 kCache   storage read KV [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid), read as KV4:
 //              HEAD_DIM must be a multiple of 4
-//   4 vCache   storage read f32 [kvHeads, maxT, HEAD_DIM]
+//   4 vCache   storage read KV [kvHeads, maxT, HEAD_DIM]
 //   5 out      storage read_write f32 [seqLen, heads * HEAD_DIM]           (SPLIT = false)
 //              or partials [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc) (SPLIT = true, seqLen = 1)
 //
@@ -19,6 +19,11 @@
 //   attention_combine.wgsl, which derives numSplits by the same formula.
 // Keys are processed in tiles of WG·KPT (KPT scores per invocation); workgroup memory is
 // O(WG + HEAD_DIM), never O(maxT), so any context length works.
+//
+// Precision: KV / KV4 (the cache's element type, f32 or f16) are defined by the prelude that
+// src/engine/kernels/precision-wgsl.ts prepends. Cache values are converted to f32 as they are
+// loaded; q, the scores, the softmax state (m, l), the output accumulators and the split-K
+// partials are f32 on both paths, so f16 storage rounds each cached value once and nothing else.
 
 override WG: u32 = 64u;          // power of two: tree-reduction width
 override KPT: u32 = 4u;          // keys per invocation per tile, <= MAX_KPT
@@ -50,8 +55,8 @@ struct Step {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<KV4>;
+@group(0) @binding(4) var<storage, read> vCache: array<KV>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>;
@@ -122,7 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (j < kEnd) {
         let kb = (cacheBase + j) * (HEAD_DIM / 4u);
         var dot4 = vec4<f32>(0.0);
-        for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * kCache[kb + d]; }
+        for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * vec4<f32>(kCache[kb + d]); }
         let dot = dot4.x + dot4.y + dot4.z + dot4.w;
         s[r] = dot;
         tileMax = max(tileMax, dot);
@@ -143,7 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var d = lid; d < HEAD_DIM; d += WG) {
       var a = acc[d] * alpha;
       let vb = (cacheBase + start) * HEAD_DIM + d;
-      for (var jj = 0u; jj < n; jj++) { a += ps[jj] * vCache[vb + jj * HEAD_DIM]; }
+      for (var jj = 0u; jj < n; jj++) { a += ps[jj] * f32(vCache[vb + jj * HEAD_DIM]); }
       acc[d] = a;
     }
     m = mNew;

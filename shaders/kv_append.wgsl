@@ -9,9 +9,9 @@
 //   2 kSrc    storage read f32, rows of `rowStride`; k [seqLen, kvHeads, headDim] starts at `kOffset`
 //   3 vSrc    storage read f32, rows of `rowStride`; v [seqLen, kvHeads, headDim] starts at `vOffset`
 //             (kSrc and vSrc may be the same packed qkv buffer)          [main, mainSeparateQ]
-//   4 kCache  storage read_write f32 [kvHeads, maxT, headDim]
-//   5 vCache  storage read_write f32 [kvHeads, maxT, headDim]
-//   6 cosC    storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when F16 (ROTARY only;
+//   4 kCache  storage read_write KV [kvHeads, maxT, headDim]
+//   5 vCache  storage read_write KV [kvHeads, maxT, headDim]
+//   6 cosC    storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when ROTARY_F16 (ROTARY only;
 //   7 sinC    same layout                                a 4-byte placeholder otherwise)
 //   8 qSrc    storage read_write f32, rows of `qRowStride`; q [seqLen, qHeads, headDim] at `qOffset`,
 //             a buffer other than kSrc/vSrc                                    [mainSeparateQ]
@@ -28,10 +28,14 @@
 // q's region must not overlap k's or v's (they are read while q is written).
 // Invocations: main: one per (t, g, d); the q entry points: the same, followed by one per
 // (t, h, i < rotaryDim/2) of q. The linear index runs over a 2-D grid of workgroups.
+//
+// Precision: KV (the cache's element type, f32 or f16) is defined by the prelude that
+// src/engine/kernels/precision-wgsl.ts prepends. The rotation is computed in f32 and the result is
+// converted to KV once, on store; q (rotated in place) and the sources stay f32 on both paths.
 
 override WG: u32 = 64u;
 override ROTARY: bool = false;
-override F16: bool = false;
+override ROTARY_F16: bool = false;
 
 struct Params {
   kvHeads: u32,
@@ -59,15 +63,15 @@ struct Step {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> kSrc: array<f32>;
 @group(0) @binding(3) var<storage, read> vSrc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> kCache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kCache: array<KV>;
+@group(0) @binding(5) var<storage, read_write> vCache: array<KV>;
 @group(0) @binding(6) var<storage, read> cosC: array<u32>;
 @group(0) @binding(7) var<storage, read> sinC: array<u32>;
 @group(0) @binding(8) var<storage, read_write> qSrc: array<f32>;
 @group(0) @binding(9) var<storage, read_write> qkv: array<f32>;
 
 fn cacheAt(useSin: bool, i: u32) -> f32 {
-  if (F16) {
+  if (ROTARY_F16) {
     let word = select(cosC[i >> 1u], sinC[i >> 1u], useSin);
     return unpack2x16float(word)[i & 1u];
   }
@@ -142,8 +146,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (idx >= step.seqLen * params.kvHeads * params.headDim) { return; }
   let it = kvItem(idx);
   if (!it.keep) { return; }
-  kCache[it.dst] = kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]);
-  vCache[it.dst] = vSrc[it.src + params.vOffset];
+  kCache[it.dst] = KV(kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]));
+  vCache[it.dst] = KV(vSrc[it.src + params.vOffset]);
 }
 
 @compute @workgroup_size(WG)
@@ -153,8 +157,8 @@ fn mainSeparateQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (idx < kvCount) {
     let it = kvItem(idx);
     if (!it.keep) { return; }
-    kCache[it.dst] = kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]);
-    vCache[it.dst] = vSrc[it.src + params.vOffset];
+    kCache[it.dst] = KV(kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]));
+    vCache[it.dst] = KV(vSrc[it.src + params.vOffset]);
     return;
   }
   let j = idx - kvCount;
@@ -173,8 +177,8 @@ fn mainPackedQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   if (idx < kvCount) {
     let it = kvItem(idx);
     if (!it.keep) { return; }
-    kCache[it.dst] = kValue(it, qkv[it.src + params.kOffset], qkv[it.partner + params.kOffset]);
-    vCache[it.dst] = qkv[it.src + params.vOffset];
+    kCache[it.dst] = KV(kValue(it, qkv[it.src + params.kOffset], qkv[it.partner + params.kOffset]));
+    vCache[it.dst] = KV(qkv[it.src + params.vOffset]);
     return;
   }
   let j = idx - kvCount;

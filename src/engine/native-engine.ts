@@ -1,7 +1,9 @@
 /**
  * The native engine: a loaded Phi-3 (our WGSL kernels) plus its tokenizer and chat template,
  * behind the engine interface the worker uses. Generation reuses the KV cache across turns
- * (`generate` keeps the longest common token prefix).
+ * (`generate` keeps the longest common token prefix). `opts.precision` picks the numeric path
+ * ('auto' by default: the f16 KV cache where the device has `shader-f16`); `info.precision` says
+ * which one runs.
  * Rule: no DOM, no storage; files arrive as `ModelFiles`, so this runs in a worker and in Node.
  */
 import { ChatEngine, loadTextSide } from './chat-engine';
@@ -37,7 +39,7 @@ export class NativeEngine extends ChatEngine {
       maxPositions: c.maxPositions,
       contextLimit: loaded.runtime.contextLimit,
       layout: loaded.plan.layout,
-      precision: 'f32',
+      precision: loaded.runtime.precision,
     };
     return new NativeEngine(loaded, loadTextSide(loaded.configs), info);
   }

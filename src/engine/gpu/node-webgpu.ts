@@ -5,6 +5,11 @@
  * fall back to its bundled SwiftShader Vulkan driver: point the Vulkan loader at its ICD file and
  * preload Chromium's own libvulkan (RTLD_NODELETE keeps it mapped after Node's addon check fails,
  * so Dawn's later dlopen("libvulkan.so.1") finds it). Never import this from browser code.
+ *
+ * `PHI3_DAWN_F16_ON_NVIDIA=1` passes Dawn's adapter toggle `vulkan_enable_f16_on_nvidia`. Dawn
+ * turns `shader-f16` off on NVIDIA's Vulkan driver by default (so does Chrome, whose users on
+ * such machines get the f32 path); we turn it on only on request, for the f16 GPU checks
+ * (tools/device/run.sh). Unset, Dawn gets no flags at all, exactly as before.
  */
 import { existsSync } from 'node:fs';
 import { AppError } from '../errors';
@@ -40,6 +45,11 @@ function useSwiftShader(): boolean {
   return true;
 }
 
+/** Dawn flags for `create`, from the environment (none unless asked for). */
+export function dawnFlags(env: Record<string, string | undefined> = process.env): string[] {
+  return env.PHI3_DAWN_F16_ON_NVIDIA === '1' ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
+}
+
 async function hasAdapter(gpu: GPU): Promise<boolean> {
   return (await gpu.requestAdapter()) !== null;
 }
@@ -48,13 +58,14 @@ async function hasAdapter(gpu: GPU): Promise<boolean> {
 export function nodeGPU(): Promise<GPU> {
   cached ??= (async () => {
     const mod = await load();
+    const flags = dawnFlags();
     // Without a system Vulkan loader, Dawn's first attempt can only fail (and print a warning).
     const systemVulkan = VULKAN_LOADERS.some((p) => existsSync(p));
     if (!process.env.VK_ICD_FILENAMES && !systemVulkan && useSwiftShader()) {
-      const gpu = mod.create([]);
+      const gpu = mod.create(flags);
       if (await hasAdapter(gpu)) return gpu;
     } else if (!process.env.VK_ICD_FILENAMES) {
-      const gpu = mod.create([]);
+      const gpu = mod.create(flags);
       if (await hasAdapter(gpu)) return gpu;
       if (!useSwiftShader()) {
         throw new AppError(
@@ -63,7 +74,7 @@ export function nodeGPU(): Promise<GPU> {
         );
       }
     }
-    const gpu = mod.create([]);
+    const gpu = mod.create(flags);
     if (await hasAdapter(gpu)) return gpu;
     throw new AppError(
       'WEBGPU_UNAVAILABLE',

@@ -7,6 +7,9 @@
  * for decode (seqLen = 1) once the context exceeds `keysPerSplit`, split-K ("flash decoding"):
  * several workgroups per head over key ranges, then a combine pass. Both shaders derive the split
  * count from step.totalLen with the formula in `splitCount`, so they and `encode` must stay in step.
+ * The caches hold f32, or f16 with `precision: 'f16'` (precision-wgsl.ts): cached values are
+ * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
+ * combine pass reads only f32 partials and has one instantiation.
  * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
  */
 import source from '../../../shaders/attention.wgsl?raw';
@@ -14,6 +17,7 @@ import combineSource from '../../../shaders/attention_combine.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
+import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
 
 export interface AttentionLayout {
   seqLen: number;
@@ -76,8 +80,11 @@ export interface AttentionBindings {
   scale?: number;
   step: GPUBuffer;
   q: GPUBuffer;
+  /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
+  /** Element type of the caches (default 'f32'); 'f16' needs a device with `shader-f16`. */
+  precision?: Precision;
   /** [seqLen, heads * headDim] f32. */
   out: GPUBuffer;
   /** Decode switches to split-K when totalLen > keysPerSplit (default 256). */
@@ -123,9 +130,12 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   const keysPerSplit = b.keysPerSplit ?? 256;
   const maxSplits = b.maxSplits ?? defaultMaxSplits(b.maxT, keysPerSplit);
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
+  const precision = b.precision ?? 'f32';
+  assertPrecisionSupported(device, precision, 'attention');
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
-  const tiled = getComputePipeline(device, 'attention', source, { ...constants, SPLIT: 0 });
-  const split = getComputePipeline(device, 'attention.split', source, { ...constants, SPLIT: 1 });
+  const kvSource = withPrecision(source, precision);
+  const tiled = getComputePipeline(device, `attention.${precision}`, kvSource, { ...constants, SPLIT: 0 });
+  const split = getComputePipeline(device, `attention.${precision}.split`, kvSource, { ...constants, SPLIT: 1 });
   const combine = getComputePipeline(device, 'attention.combine', combineSource, constants);
 
   const params = createUniformBuffer(

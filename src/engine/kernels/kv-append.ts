@@ -1,6 +1,8 @@
 /**
  * KV-cache append (shaders/kv_append.wgsl) and its reference: this step's k and v rows go to
- * positions pastLen..pastLen+seqLen-1 of the static caches [kvHeads, maxT, headDim] (f32).
+ * positions pastLen..pastLen+seqLen-1 of the static caches [kvHeads, maxT, headDim], whose
+ * elements are f32, or f16 with `precision: 'f16'` (the value, rotated in f32 first, is rounded
+ * once on store; see precision-wgsl.ts).
  * k and v are read in place from their producer's rows (e.g. a packed qkv output) via
  * rowStride/offsets. With `rotary`, k is rotated on the way into the cache (the fused
  * rotary + append; k in the source rows stays unrotated, which is fine because attention reads k
@@ -16,6 +18,7 @@ import source from '../../../shaders/kv_append.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { AppError } from '../errors';
+import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
 import { rotaryReference, type RotaryCachePair } from './rotary';
 
 export interface KvAppendLayout {
@@ -71,9 +74,11 @@ export interface KvAppendBindings {
   /** Source rows holding k; `vSrc` may be the same buffer (packed qkv). */
   kSrc: GPUBuffer;
   vSrc: GPUBuffer;
-  /** [kvHeads, maxT, headDim] f32. */
+  /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
+  /** Element type of the caches (default 'f32'); 'f16' needs a device with `shader-f16`. */
+  precision?: Precision;
   /** Fuse the rotary of k into the append (same cache formats as `createRotary`). */
   rotary?: {
     rotaryDim: number;
@@ -113,9 +118,11 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
   if (q && !packed && (q.qBuffer === b.kSrc || q.qBuffer === b.vSrc)) {
     throw new AppError('BAD_ARGUMENT', 'kv append: rotateQ.qBuffer must be both kSrc and vSrc (packed qkv) or neither');
   }
+  const precision = b.precision ?? 'f32';
+  assertPrecisionSupported(device, precision, 'kv append');
   const entryPoint = q ? (packed ? 'mainPackedQ' : 'mainSeparateQ') : 'main';
-  const label = `kv_append${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;
-  const pipeline = getComputePipeline(device, label, source, { WG, ROTARY: r ? 1 : 0, F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
+  const label = `kv_append.${precision}${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;
+  const pipeline = getComputePipeline(device, label, withPrecision(source, precision), { WG, ROTARY: r ? 1 : 0, ROTARY_F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
   const params = createUniformBuffer(
     device,
     packUniform([

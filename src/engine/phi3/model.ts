@@ -22,6 +22,8 @@ import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
 import { attentionPartialsBytes, createAttention, defaultMaxSplits } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
+import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
+import { choosePrecision } from '../gpu/device';
 import type { SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
 import { tensorByteLength } from '../onnx/tensor-data';
@@ -37,6 +39,11 @@ export interface LoadOptions {
   kvBudgetBytes?: number;
   /** Cap on the context, e.g. for tests. */
   maxContext?: number;
+  /**
+   * Numeric path: 'f16' stores the KV cache as f16 (needs `shader-f16`); 'auto' (default) picks
+   * 'f16' when the device has the feature, else 'f32'. See precision-wgsl.ts.
+   */
+  precision?: PrecisionOption;
   onProgress?: (bytesUploaded: number, bytesTotal: number) => void;
 }
 
@@ -45,9 +52,12 @@ type Op = (pass: GPUComputePassEncoder, S: number, totalLen: number, cacheIndex:
 
 const rowsOp = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }): Op => (pass, S) => k.encode(pass, S);
 
-/** KV-cache capacity from the device's binding limit, the memory budget and the model's context. */
-export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity): number {
-  const bytesPerTokenPerLayer = c.kvHeads * c.headDim * 4;
+/**
+ * KV-cache capacity from the device's binding limit, the memory budget and the model's context;
+ * `kvBytesPerElement` is 4 on the f32 path, 2 on the f16 path (twice the tokens in the same bytes).
+ */
+export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity, kvBytesPerElement: 2 | 4 = 4): number {
+  const bytesPerTokenPerLayer = c.kvHeads * c.headDim * kvBytesPerElement;
   const byBinding = Math.floor(maxBinding / bytesPerTokenPerLayer);
   const byBudget = Math.floor(kvBudgetBytes / (bytesPerTokenPerLayer * 2 * c.layers));
   return Math.max(0, Math.min(c.maxPositions, byBinding, byBudget, maxContext));
@@ -56,6 +66,8 @@ export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes
 export class Phi3Runtime implements TokenRuntime {
   readonly cachedIds: number[] = [];
   readonly contextLimit: number;
+  /** The numeric path this model runs on ('f16': f16 KV cache), decided at load. */
+  readonly precision: Precision;
   /** Dispatches encoded for one decode step (reported by benchmarks). */
   dispatchesPerDecode = 0;
   private samplerSettings = '';
@@ -71,15 +83,19 @@ export class Phi3Runtime implements TokenRuntime {
     private stepUniform: GPUBuffer,
     readonly maxPrefill: number,
     contextLimit: number,
+    precision: Precision,
   ) {
     this.contextLimit = contextLimit;
+    this.precision = precision;
   }
 
   static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
     const { device } = ctx;
     const c = plan.config;
     const maxPrefill = opts.maxPrefill ?? 128;
-    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? 2 ** 31, opts.maxContext);
+    const precision = choosePrecision(ctx, opts.precision);
+    const kvBytes = kvBytesPerElement(precision);
+    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? 2 ** 31, opts.maxContext, kvBytes);
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }
@@ -175,15 +191,21 @@ export class Phi3Runtime implements TokenRuntime {
         const push = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }) => ops.push(rowsOp(k));
         const withCache = (k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
         const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
-        const kCache = act(`${L}.kCache`, kvHeads * contextLimit * D);
-        const vCache = act(`${L}.vCache`, kvHeads * contextLimit * D);
+        // KV cache (kvHeads, contextLimit, D) of f32 or f16 (precision).
+        const kvCacheBuffer = (name: string) => {
+          const b = device.createBuffer({ label: name, size: Math.max(16, kvHeads * contextLimit * D * kvBytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+          buffers.set(name, b);
+          return b;
+        };
+        const kCache = kvCacheBuffer(`${L}.kCache`);
+        const vCache = kvCacheBuffer(`${L}.vCache`);
         const rotaryOpts = { rotaryDim: c.rotaryDim, maxPositions, dtype: rotF16 ? ('f16' as const) : ('f32' as const), caches: cacheTuple };
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (qkv) {
           const projections = layer.attention.kind === 'packed' ? layer.attention.qkv : [layer.attention.q, layer.attention.k, layer.attention.v];
           push(await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
+          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
           if (!q || !k || !v || layer.attention.kind === 'packed') throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} mixes packed and separate q/k/v projections.`);
@@ -191,10 +213,10 @@ export class Phi3Runtime implements TokenRuntime {
           push(await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
           push(await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
+          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
-        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, out: attnOut, partials: attentionScratch });
+        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch });
         ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
         push(await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
@@ -216,7 +238,7 @@ export class Phi3Runtime implements TokenRuntime {
       buffers.set('history', history);
       const token = act('token', 4);
       const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
-      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit);
+      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit, precision);
       runtime.dispatchesPerDecode = ops.length + 2;
       await device.queue.onSubmittedWorkDone();
       return runtime;

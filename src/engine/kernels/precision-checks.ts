@@ -1,0 +1,426 @@
+/**
+ * The GPU checks of both numeric paths (precision-wgsl.ts), as plain async functions: the vitest
+ * GPU tests call them (attention.gpu.test.ts, kv-append.gpu.test.ts,
+ * precision-checks.node-gpu.test.ts) and so does tools/device/checks.ts, which runs them on a
+ * borrowed GPU machine without vitest, where `shader-f16` exists and the f16 lines really run.
+ *
+ * Each check runs one kernel (or a whole model) and compares it with an independent TypeScript
+ * reference (or onnxruntime's logits), returning the largest error and the tolerance it must stay
+ * within. Tolerances, and why:
+ *   - f32 path: as the kernels' own tests always had them: attention 1e-5 absolute (f32 sums over
+ *     ≤ 3000 keys against a double-precision reference); the KV append is a copy (exact) or one f32
+ *     rotation (2e-6).
+ *   - f16 path, attention: the test rounds K and V to f16 itself and feeds the reference the same
+ *     rounded values; the kernel converts them to f32 on load and does every product and sum in
+ *     f32, so the same 1e-5 applies. The effect of the rounding itself (each value moves by at most
+ *     2^-11 relative, 2^-12 absolute for |v| < 1) is printed beside it as a note.
+ *   - f16 path, KV append: the GPU rounds the f32 result to f16 on store. WGSL lets a conversion to
+ *     f16 pick either neighbour of an unrepresentable value, so each cached value may differ from
+ *     the reference rounded to nearest by one fp16 ulp (2^-10 relative), plus the f32 rotation's
+ *     2e-6 before rounding. The error is reported in units of that bound (tolerance 1).
+ *   - Model: see `MODEL_TOLERANCE` in tools/device/checks-models.ts.
+ * Rule: an f16 check on a device without `shader-f16` is reported as skipped with the reason,
+ * never as passed.
+ */
+import { createStorageBuffer, readBuffer } from '../gpu/buffers';
+import { withErrorScopes, type GpuContext } from '../gpu/device';
+import { f16BitsToF32, maxAbsDiff, seededRandom } from '../gpu/testing';
+import type { ModelFiles } from '../phi3/files';
+import { loadModelFiles } from '../phi3/files';
+import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
+import { float32ToFloat16Bits } from './dequantize';
+import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
+import type { Precision } from './precision-wgsl';
+import { buildRotaryCache, rotaryReference } from './rotary';
+import { createStepBuffer, writeStep } from './step';
+
+export interface CheckResult {
+  /** What was checked (kernel and case, or model). */
+  name: string;
+  precision: Precision;
+  /** Largest error seen, in the unit `metric` names. NaN when skipped. */
+  maxError: number;
+  tolerance: number;
+  metric: string;
+  pass: boolean;
+  /** Why the check did not run (f16 on a device without shader-f16). */
+  skipped?: string;
+  /** Extra measurements (e.g. the f16 rounding's own effect). */
+  note?: string;
+}
+
+export const NO_F16_REASON = 'needs shader-f16; this device has none (SwiftShader never has it)';
+
+export function skippedCheck(name: string, precision: Precision, metric: string, tolerance: number, reason: string): CheckResult {
+  return { name, precision, maxError: NaN, tolerance, metric, pass: true, skipped: reason };
+}
+
+/** One line for logs: name, precision, max error, tolerance, PASS/FAIL/SKIPPED. */
+export function formatCheck(r: CheckResult): string {
+  const head = `${r.precision.padEnd(3)}  ${r.name}`;
+  if (r.skipped) return `SKIPPED  ${head}: ${r.skipped}`;
+  const err = Number.isFinite(r.maxError) ? r.maxError.toExponential(2) : String(r.maxError);
+  return `${r.pass ? 'PASS   ' : 'FAIL   '}  ${head}: ${r.metric} = ${err} (tolerance ${r.tolerance})${r.note ? `; ${r.note}` : ''}`;
+}
+
+const ulp16Of = (x: number): number => {
+  const a = Math.abs(x);
+  return a < 2 ** -14 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(a)) - 10);
+};
+
+/** Values as the f16 path stores them: rounded to the nearest fp16 (bits, and back as f32). */
+function toF16(values: Float32Array): { bits: Uint16Array; values: Float32Array } {
+  const bits = float32ToFloat16Bits(values);
+  return { bits, values: f16BitsToF32(bits) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+
+export interface AttentionCase {
+  name: string;
+  l: AttentionLayout;
+  qScale?: number;
+  keysPerSplit?: number;
+  maxSplits?: number;
+  /** Pass a caller-owned split-K scratch buffer (as a model shares one across layers). */
+  sharedPartials?: boolean;
+  expectPath: 'tiled' | 'split-k';
+}
+
+export const ATTENTION_TOLERANCE = 1e-5;
+const phi3Attention = { heads: 32, kvHeads: 32, headDim: 96, rowStride: 9216, qOffset: 0 };
+
+export const ATTENTION_CASES: readonly AttentionCase[] = [
+  { name: 'Phi-3 decode, pastLen 0', l: { ...phi3Attention, seqLen: 1, pastLen: 0, maxT: 8 }, expectPath: 'tiled' },
+  { name: 'Phi-3 prefill 7 from packed qkv, pastLen 0', l: { ...phi3Attention, seqLen: 7, pastLen: 0, maxT: 16 }, expectPath: 'tiled' },
+  { name: 'Phi-3 decode, pastLen 200', l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256 }, expectPath: 'tiled' },
+  { name: 'Phi-3 decode, 3000 keys (split-K)', l: { ...phi3Attention, seqLen: 1, pastLen: 2999, maxT: 3072 }, expectPath: 'split-k' },
+  { name: 'Phi-3 decode, 3000 keys forced tiled', l: { ...phi3Attention, seqLen: 1, pastLen: 2999, maxT: 3072 }, keysPerSplit: 4096, expectPath: 'tiled' },
+  {
+    name: 'GQA 8/2, D 64, prefill 5 at pastLen 9, peaked scores',
+    l: { heads: 8, kvHeads: 2, headDim: 64, rowStride: 12 * 64, qOffset: 0, seqLen: 5, pastLen: 9, maxT: 20 },
+    qScale: 4,
+    expectPath: 'tiled',
+  },
+  {
+    name: 'GQA 8/2, D 16, decode pastLen 40',
+    l: { heads: 8, kvHeads: 2, headDim: 16, rowStride: 8 * 16, qOffset: 0, seqLen: 1, pastLen: 40, maxT: 48 },
+    expectPath: 'tiled',
+  },
+  {
+    name: 'GQA 8/2, D 32, prefill 33 at pastLen 70 (partial tiles), custom scale 0.3',
+    l: { heads: 8, kvHeads: 2, headDim: 32, rowStride: 3 + 12 * 32, qOffset: 3, seqLen: 33, pastLen: 70, maxT: 110, scale: 0.3 },
+    expectPath: 'tiled',
+  },
+  {
+    name: 'GQA 8/2, D 64, decode 3000 keys (split-K)',
+    l: { heads: 8, kvHeads: 2, headDim: 64, rowStride: 8 * 64, qOffset: 0, seqLen: 1, pastLen: 2999, maxT: 3000 },
+    qScale: 3,
+    expectPath: 'split-k',
+  },
+  {
+    name: 'GQA 4/2, D 32, decode 1000 keys, splits clamped to 5 of 64 keys (uneven chunks), shared scratch',
+    l: { heads: 4, kvHeads: 2, headDim: 32, rowStride: 4 * 32, qOffset: 0, seqLen: 1, pastLen: 999, maxT: 1024 },
+    keysPerSplit: 64,
+    maxSplits: 5,
+    sharedPartials: true,
+    expectPath: 'split-k',
+  },
+  {
+    name: 'split-K with more splits than keys per split (D 16, 70 keys, 8 per split)',
+    l: { heads: 2, kvHeads: 1, headDim: 16, rowStride: 32, qOffset: 0, seqLen: 1, pastLen: 69, maxT: 80 },
+    keysPerSplit: 8,
+    maxSplits: 16,
+    expectPath: 'split-k',
+  },
+];
+
+/** Runs attention on the GPU with caches given as f32 values or as fp16 bits (f16 path). */
+async function runAttention(device: GPUDevice, c: AttentionCase, precision: Precision, q: Float32Array, k: ArrayBufferView, v: ArrayBufferView): Promise<{ out: Float32Array; path: string }> {
+  const l = c.l;
+  const step = createStepBuffer(device);
+  writeStep(device, step, { seqLen: l.seqLen, pastLen: l.pastLen });
+  const qBuf = createStorageBuffer(device, q, 'q');
+  const kBuf = createStorageBuffer(device, k, 'kCache');
+  const vBuf = createStorageBuffer(device, v, 'vCache');
+  const out = createStorageBuffer(device, l.seqLen * l.heads * l.headDim * 4, 'out');
+  const partials = c.sharedPartials && c.maxSplits ? device.createBuffer({ size: attentionPartialsBytes(l.heads, l.headDim, c.maxSplits), usage: GPUBufferUsage.STORAGE }) : undefined;
+  try {
+    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    kernel.encode(pass, l.seqLen, l.pastLen + l.seqLen);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    return { out: new Float32Array(await readBuffer(device, out)), path: kernel.path(l.seqLen, l.pastLen + l.seqLen) };
+  } finally {
+    for (const b of [step, qBuf, kBuf, vBuf, out]) b.destroy();
+    partials?.destroy();
+  }
+}
+
+export async function checkAttention(ctx: GpuContext, c: AttentionCase, precision: Precision): Promise<CheckResult> {
+  const name = `attention ${c.name} [${c.expectPath}]`;
+  if (precision === 'f16' && !ctx.features.shaderF16) return skippedCheck(name, precision, 'max |Δ|', ATTENTION_TOLERANCE, NO_F16_REASON);
+  const { device } = ctx;
+  const l = c.l;
+  const q = seededRandom(l.seqLen * l.rowStride, 31, c.qScale ?? 1);
+  const cacheSize = l.kvHeads * l.maxT * l.headDim;
+  const k = seededRandom(cacheSize, 32, 1);
+  const v = seededRandom(cacheSize, 33, 1);
+  let got: { out: Float32Array; path: string };
+  let want: Float32Array;
+  let note: string | undefined;
+  if (precision === 'f32') {
+    want = attentionReference(q, k, v, l);
+    got = await withErrorScopes(device, () => runAttention(device, c, precision, q, k, v));
+  } else {
+    const k16 = toF16(k);
+    const v16 = toF16(v);
+    want = attentionReference(q, k16.values, v16.values, l);
+    got = await withErrorScopes(device, () => runAttention(device, c, precision, q, k16.bits, v16.bits));
+    note = `f16 storage itself moves the output by ${maxAbsDiff(got.out, attentionReference(q, k, v, l)).toExponential(2)} vs f32 caches`;
+  }
+  const err = maxAbsDiff(got.out, want);
+  const pathOk = got.path === c.expectPath;
+  if (!pathOk) note = `took the ${got.path} path, expected ${c.expectPath}${note ? `; ${note}` : ''}`;
+  return { name, precision, maxError: err, tolerance: ATTENTION_TOLERANCE, metric: 'max |Δ|', pass: pathOk && err <= ATTENTION_TOLERANCE, note };
+}
+
+// ---------------------------------------------------------------------------------------------
+// KV append (with the fused rotary of k, and of q in place)
+
+export interface KvAppendCase {
+  name: string;
+  l: KvAppendLayout;
+  separate: boolean;
+  /** Fused rotary of k: rotaryDim, cache positions, and which of two (LongRoPE) pairs to use. */
+  rotary?: { rotaryDim: number; maxPos: number; cacheIndex: 0 | 1; dtype?: 'f32' | 'f16' };
+  /** Rotate q in place in the same dispatch: inside the packed kSrc row, or in its own buffer. */
+  rotateQ?: { heads: number; rowStride: number; offset: number; packed: boolean };
+}
+
+/** f32 path: a copy is exact; one f32 rotation (as rotary.gpu.test.ts) stays within 2e-6. */
+export const KV_COPY_TOLERANCE = 0;
+export const ROTARY_TOLERANCE = 2e-6;
+
+export const KV_APPEND_CASES: readonly KvAppendCase[] = [
+  {
+    name: 'Phi-3 packed qkv, prefill 5 at pastLen 3',
+    l: { seqLen: 5, pastLen: 3, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 16 },
+    separate: false,
+  },
+  {
+    name: 'Phi-3 decode into the last slot',
+    l: { seqLen: 1, pastLen: 63, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 64 },
+    separate: false,
+  },
+  {
+    name: 'GQA 2 kv heads of 16, separate k and v buffers, overflow dropped',
+    l: { seqLen: 4, pastLen: 7, kvHeads: 2, headDim: 16, rowStride: 32, kOffset: 0, vOffset: 0, maxT: 9 },
+    separate: true,
+  },
+  {
+    name: 'fused rotary, Phi-3 packed qkv, prefill 6 at pastLen 10',
+    l: { seqLen: 6, pastLen: 10, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 16 },
+    separate: false,
+    rotary: { rotaryDim: 96, maxPos: 64, cacheIndex: 0 },
+  },
+  {
+    name: 'fused rotary, LongRoPE long pair, GQA D 64 partial rotary 32, decode',
+    l: { seqLen: 1, pastLen: 40, kvHeads: 2, headDim: 64, rowStride: 8 * 64 + 4 * 64, kOffset: 8 * 64, vOffset: 10 * 64, maxT: 48 },
+    separate: false,
+    rotary: { rotaryDim: 32, maxPos: 48, cacheIndex: 1 },
+  },
+  {
+    name: 'fused rotary, fp16 caches (short pair), Phi-3 decode at pastLen 4095',
+    l: { seqLen: 1, pastLen: 4095, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 4096 },
+    separate: false,
+    rotary: { rotaryDim: 96, maxPos: 4096, cacheIndex: 0, dtype: 'f16' },
+  },
+  {
+    name: 'fused rotary + q in place, Phi-3 packed qkv, prefill 3 at pastLen 0',
+    l: { seqLen: 3, pastLen: 0, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 16 },
+    separate: false,
+    rotary: { rotaryDim: 96, maxPos: 64, cacheIndex: 0 },
+    rotateQ: { heads: 32, rowStride: 9216, offset: 0, packed: true },
+  },
+  {
+    name: 'fused rotary + q in place, fp16 caches, Phi-3 packed qkv decode at pastLen 4095',
+    l: { seqLen: 1, pastLen: 4095, kvHeads: 32, headDim: 96, rowStride: 9216, kOffset: 3072, vOffset: 6144, maxT: 4096 },
+    separate: false,
+    rotary: { rotaryDim: 96, maxPos: 4096, cacheIndex: 0, dtype: 'f16' },
+    rotateQ: { heads: 32, rowStride: 9216, offset: 0, packed: true },
+  },
+  {
+    name: 'fused rotary + q in place, separate q/k/v buffers, GQA 8/2, D 64 partial rotary 32, LongRoPE long pair, prefill 5 at pastLen 7 (overflow dropped)',
+    l: { seqLen: 5, pastLen: 7, kvHeads: 2, headDim: 64, rowStride: 2 * 64 + 3, kOffset: 3, vOffset: 0, maxT: 10 },
+    separate: true,
+    rotary: { rotaryDim: 32, maxPos: 48, cacheIndex: 1 },
+    rotateQ: { heads: 8, rowStride: 8 * 64 + 5, offset: 5, packed: false },
+  },
+  {
+    name: 'fused rotary + q in place, separate q, Phi-3 shape, LongRoPE long pair, fp16 caches, decode at pastLen 4095',
+    l: { seqLen: 1, pastLen: 4095, kvHeads: 32, headDim: 96, rowStride: 3072, kOffset: 0, vOffset: 0, maxT: 4096 },
+    separate: true,
+    rotary: { rotaryDim: 96, maxPos: 4096, cacheIndex: 1, dtype: 'f16' },
+    rotateQ: { heads: 32, rowStride: 3072, offset: 0, packed: false },
+  },
+];
+
+/**
+ * Checks the KV append: the k/v caches (every position: written ones against the reference,
+ * the others unchanged) and, with rotateQ, q rotated in place (f32 on both paths). Returns one
+ * result for the caches and one for q.
+ */
+export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision: Precision): Promise<CheckResult[]> {
+  const name = `kv append ${c.name}`;
+  const f16Metric = '|Δ| / (1 fp16 ulp + 2e-6)';
+  const cacheTolerance = precision === 'f16' ? 1 : c.rotary ? ROTARY_TOLERANCE : KV_COPY_TOLERANCE;
+  const cacheMetric = precision === 'f16' ? `max ${f16Metric}` : 'max |Δ|';
+  if (precision === 'f16' && !ctx.features.shaderF16) {
+    const skipped = [skippedCheck(name, precision, cacheMetric, cacheTolerance, NO_F16_REASON)];
+    if (c.rotateQ) skipped.push(skippedCheck(`${name}: q`, precision, 'max |Δ|', ROTARY_TOLERANCE, NO_F16_REASON));
+    return skipped;
+  }
+  const { device } = ctx;
+  const l = c.l;
+  const kSrc = seededRandom(l.seqLen * l.rowStride, 21, 1);
+  const vSrc = c.separate ? seededRandom(l.seqLen * l.rowStride, 22, 1) : kSrc;
+  const cacheSize = l.kvHeads * l.maxT * l.headDim;
+  // The caches' previous contents: what the f16 path would hold (f16 values) or plain f32.
+  const k0 = precision === 'f16' ? toF16(seededRandom(cacheSize, 23, 1)) : { bits: undefined, values: seededRandom(cacheSize, 23, 1) };
+  const v0 = precision === 'f16' ? toF16(seededRandom(cacheSize, 24, 1)) : { bits: undefined, values: seededRandom(cacheSize, 24, 1) };
+  const rc = c.rotary;
+  const rotF16 = rc?.dtype === 'f16';
+  const built = rc ? [buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000), buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000, new Array<number>(rc.rotaryDim / 2).fill(4), 1.19)] : [];
+  const uploads = built.map((p) => (rotF16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
+  const pairs = rotF16 ? uploads.map((p) => ({ cos: f16BitsToF32(p.cos as Uint16Array), sin: f16BitsToF32(p.sin as Uint16Array) })) : built;
+  const used = rc ? { ...pairs[rc.cacheIndex], rotaryDim: rc.rotaryDim } : undefined;
+  const want = kvAppendReference(kSrc, vSrc, k0.values, v0.values, l, used);
+  const rq = c.rotateQ;
+  const q0 = rq && !rq.packed ? seededRandom(l.seqLen * rq.rowStride, 25, 1) : kSrc;
+  // What the q buffer must hold afterwards (packed: the whole qkv rows, k and v unchanged).
+  const wantQ = rq && used ? rotaryReference(q0, used.cos, used.sin, { seqLen: l.seqLen, pastLen: l.pastLen, heads: rq.heads, headDim: l.headDim, rotaryDim: used.rotaryDim, rowStride: rq.rowStride, offset: rq.offset }) : undefined;
+  const got = await withErrorScopes(device, async () => {
+    const step = createStepBuffer(device);
+    writeStep(device, step, { seqLen: l.seqLen, pastLen: l.pastLen });
+    const kBuf = createStorageBuffer(device, kSrc, 'kSrc');
+    const vBuf = c.separate ? createStorageBuffer(device, vSrc, 'vSrc') : kBuf;
+    const kCache = createStorageBuffer(device, k0.bits ?? k0.values, 'kCache');
+    const vCache = createStorageBuffer(device, v0.bits ?? v0.values, 'vCache');
+    const cacheBufs = uploads.map((p) => ({ cos: createStorageBuffer(device, p.cos, 'cos'), sin: createStorageBuffer(device, p.sin, 'sin') }));
+    const rotary = rc ? { rotaryDim: rc.rotaryDim, maxPositions: rc.maxPos, dtype: rc.dtype ?? 'f32', caches: [cacheBufs[0], cacheBufs[1]] as const } : undefined;
+    const qBuf = rq ? (rq.packed ? kBuf : createStorageBuffer(device, q0, 'q')) : undefined;
+    const rotateQ = rq && qBuf ? { heads: rq.heads, qBuffer: qBuf, rowStride: rq.rowStride, offset: rq.offset } : undefined;
+    try {
+      const kernel = createKvAppend(device, { ...l, step, kSrc: kBuf, vSrc: vBuf, kCache, vCache, precision, rotary, rotateQ });
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      kernel.encode(pass, l.seqLen, rc?.cacheIndex);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const read = async (b: GPUBuffer) => (precision === 'f16' ? f16BitsToF32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
+      return { k: await read(kCache), v: await read(vCache), q: qBuf ? new Float32Array(await readBuffer(device, qBuf)) : undefined };
+    } finally {
+      for (const b of new Set([step, kBuf, vBuf, kCache, vCache, ...(qBuf ? [qBuf] : []), ...cacheBufs.flatMap((p) => [p.cos, p.sin])])) b.destroy();
+    }
+  });
+  let cacheErr: number;
+  let note: string | undefined;
+  if (precision === 'f32') {
+    cacheErr = Math.max(maxAbsDiff(got.k, want.kCache), maxAbsDiff(got.v, want.vCache));
+  } else {
+    // The reference rounded to nearest fp16; the GPU may pick the other neighbour (one ulp).
+    const slack = rc ? ROTARY_TOLERANCE : 0;
+    let worst = 0;
+    let worstAbs = 0;
+    for (const [g, w] of [
+      [got.k, toF16(want.kCache).values],
+      [got.v, toF16(want.vCache).values],
+    ] as const) {
+      for (let i = 0; i < w.length; i++) {
+        const d = Math.abs(g[i] - w[i]);
+        const rel = Number.isNaN(d) ? Infinity : d / (ulp16Of(w[i]) + slack);
+        if (rel > worst) worst = rel;
+        if (d > worstAbs) worstAbs = d;
+      }
+    }
+    cacheErr = worst;
+    note = `max |Δ| = ${worstAbs.toExponential(2)} vs the reference rounded to fp16`;
+  }
+  const results: CheckResult[] = [{ name, precision, maxError: cacheErr, tolerance: cacheTolerance, metric: cacheMetric, pass: cacheErr <= cacheTolerance, note }];
+  if (wantQ) {
+    const qErr = got.q ? maxAbsDiff(got.q, wantQ) : Infinity;
+    results.push({ name: `${name}: q`, precision, maxError: qErr, tolerance: ROTARY_TOLERANCE, metric: 'max |Δ|', pass: qErr <= ROTARY_TOLERANCE });
+  }
+  return results;
+}
+
+/** Every kernel check of both paths (f16 ones skipped with the reason where the device lacks it). */
+export async function runKernelChecks(ctx: GpuContext, onResult?: (r: CheckResult) => void): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const add = (r: CheckResult) => {
+    results.push(r);
+    onResult?.(r);
+  };
+  for (const precision of ['f32', 'f16'] as const) {
+    for (const c of ATTENTION_CASES) add(await checkAttention(ctx, c, precision));
+    for (const c of KV_APPEND_CASES) for (const r of await checkKvAppend(ctx, c, precision)) add(r);
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole model against reference logits (onnxruntime-node's, computed live or shipped)
+
+export interface ModelReference {
+  /** The prompt fed first; then each reference token in turn. */
+  prompt: number[];
+  /** Greedy tokens of the reference: tokens[i] = argmax(logits[i]). */
+  tokens: number[];
+  /** Last-position logits for each step (vocab each). */
+  logits: Float32Array[];
+}
+
+function argmaxOf(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/**
+ * Loads `files` with `precision`, feeds the reference's prompt and then its greedy tokens (so both
+ * see the same sequence), and compares the last-position logits of every step. Passes when
+ * max |Δlogit| ≤ tolerance and every step's greedy token is the reference's.
+ */
+export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelReference, precision: Precision, tolerance: number, name: string): Promise<CheckResult> {
+  const metric = 'max |Δlogit|';
+  if (precision === 'f16' && !ctx.features.shaderF16) return skippedCheck(name, precision, metric, tolerance, NO_F16_REASON);
+  const { runtime } = await loadModelFiles(ctx, files, { precision });
+  try {
+    if (runtime.precision !== precision) throw new Error(`${name}: loaded with precision ${runtime.precision}, asked for ${precision}`);
+    let worst = 0;
+    let agree = 0;
+    let logits = await runtime.logits(ref.prompt);
+    for (let s = 0; s < ref.tokens.length; s++) {
+      worst = Math.max(worst, maxAbsDiff(logits, ref.logits[s]));
+      if (argmaxOf(logits) === ref.tokens[s]) agree++;
+      if (s + 1 < ref.tokens.length) logits = await runtime.logits([ref.tokens[s]]);
+    }
+    const steps = ref.tokens.length;
+    const total = ref.prompt.length + steps - 1;
+    return {
+      name,
+      precision,
+      maxError: worst,
+      tolerance,
+      metric,
+      pass: worst <= tolerance && agree === steps,
+      note: `greedy tokens identical ${agree}/${steps}; ${total} positions, context limit ${runtime.contextLimit}`,
+    };
+  } finally {
+    runtime.destroy();
+  }
+}
