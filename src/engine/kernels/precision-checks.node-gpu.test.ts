@@ -1,0 +1,85 @@
+/**
+ * Model-level checks of both numeric paths: the native engine on the tiny models of
+ * tools/device/checks-models.ts against onnxruntime-node (CPU) run live on the same files, 64
+ * greedy steps each, through the same `checkModel` the GPU machine's script uses (where the
+ * reference is shipped instead). The f16 path runs only on a device with shader-f16; elsewhere
+ * the test says so in its name, and we check instead that asking for f16 is refused clearly and
+ * that 'auto' falls back to f32. Tolerances and their reasons: checks-models.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateTinyModel } from '../../../tools/tiny-model/generate';
+import { runReference } from '../../../tools/reference/ort-reference';
+import { MODEL_CHECKS, modelTolerance, promptFor, type ModelCheckSpec } from '../../../tools/device/checks-models';
+import { nodeModelFiles } from '../node/model-dir';
+import { testGpu } from '../gpu/testing';
+import { loadModelFiles } from '../phi3/files';
+import { AppError } from '../errors';
+import { checkModel, formatCheck, NO_F16_REASON, type ModelReference } from './precision-checks';
+import type { Precision } from './precision-wgsl';
+
+const root = mkdtempSync(join(tmpdir(), 'phi3-precision-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const hasF16 = (await testGpu()).features.shaderF16;
+
+/** The tiny model and onnxruntime's greedy run on it, made once per spec. */
+const prepared = new Map<string, Promise<{ dir: string; ref: ModelReference }>>();
+function prepare(spec: ModelCheckSpec): Promise<{ dir: string; ref: ModelReference }> {
+  let p = prepared.get(spec.id);
+  if (!p) {
+    p = (async () => {
+      const dir = join(root, spec.id);
+      await generateTinyModel(dir, spec.options);
+      const prompt = promptFor(spec);
+      const r = await runReference(dir, { inputIds: prompt, steps: spec.steps });
+      return { dir, ref: { prompt, tokens: r.tokens, logits: r.logits } };
+    })();
+    prepared.set(spec.id, p);
+  }
+  return p;
+}
+
+async function run(spec: ModelCheckSpec, precision: Precision): Promise<void> {
+  const { dir, ref } = await prepare(spec);
+  const files = nodeModelFiles(dir);
+  try {
+    const r = await checkModel(await testGpu(), files, ref, precision, modelTolerance(spec, precision), `model ${spec.description}`);
+    console.log(`[node/webgpu] ${formatCheck(r)}`);
+    expect(r.skipped).toBeUndefined();
+    expect(r.maxError).toBeLessThanOrEqual(r.tolerance);
+    expect(r.note).toContain(`identical ${spec.steps}/${spec.steps}`);
+    expect(r.pass).toBe(true);
+  } finally {
+    await files.close();
+  }
+}
+
+describe('native engine precision paths vs onnxruntime [gpu]', () => {
+  for (const spec of MODEL_CHECKS) {
+    it(`f32: ${spec.description}, ${spec.steps} steps`, () => run(spec, 'f32'));
+    it.runIf(hasF16)(`f16: ${spec.description}, ${spec.steps} steps${hasF16 ? '' : ` (${NO_F16_REASON})`}`, () => run(spec, 'f16'));
+  }
+
+  it.runIf(!hasF16)("precision 'f16' on a device without shader-f16 is a BAD_ARGUMENT naming the feature; 'auto' runs f32", async () => {
+    const spec = MODEL_CHECKS[0];
+    const { dir } = await prepare(spec);
+    const files = nodeModelFiles(dir);
+    try {
+      const ctx = await testGpu();
+      const err = await loadModelFiles(ctx, files, { precision: 'f16' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('BAD_ARGUMENT');
+      expect((err as AppError).message).toMatch(/'shader-f16'.*'auto' or 'f32'/);
+      const { runtime } = await loadModelFiles(ctx, files);
+      expect(runtime.precision).toBe('f32');
+      runtime.destroy();
+    } finally {
+      await files.close();
+    }
+  });
+});
