@@ -1,9 +1,10 @@
 /**
  * The second engine: Phi-3 on onnxruntime-web, behind the same surface as `NativeEngine` (issue 3
  * §8). WebGPU EP (`onnxruntime-web/webgpu`, onnxruntime's native WebGPU EP) where WebGPU exists,
- * WASM EP (`onnxruntime-web/wasm`) where it does not. Each bundle is imported lazily, and its
- * `.wasm` is served from our own origin (a Vite `?url` asset from node_modules/onnxruntime-web/dist,
- * so a PWA can precache it) — never from a CDN.
+ * WASM EP (`onnxruntime-web/wasm`) where it does not. In the browser each bundle is imported
+ * lazily and its `.wasm` is served from our own origin (ort-browser.ts) — never from a CDN. In Node
+ * (the benchmark runner, gpu-node tests) the caller passes the WebGPU build already set up on
+ * the `webgpu` package's Dawn (ort-node.ts); everything else here is the same code.
  *
  * Memory: onnxruntime-web takes a model as whole buffers, so loading reads the `.onnx` and each
  * external-data file into one Uint8Array each (the Phi-3 web build: 838 MB + 1.45 GB of JS
@@ -26,11 +27,10 @@
  * build 27 MB) and each bundle as its own lazily loaded chunk.
  * Speed on SwiftShader: onnxruntime's native WebGPU EP needs seconds per step for a 32064-row
  * lm_head (MatMulNBits), so browser tests use a small vocabulary; real GPUs do not have this cost.
- * Rule: browser only (the `?url` imports need Vite); nothing here touches the DOM or storage.
+ * Rule: nothing here touches the DOM or storage, or imports a host's loader eagerly (the `?url`
+ * imports in ort-browser.ts need Vite).
  */
 import type * as Ort from 'onnxruntime-web';
-import webgpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import { AppError } from '../errors';
 import { ChatEngine, loadTextSide } from '../chat-engine';
 import { readOnnxModel } from '../onnx/reader';
@@ -50,21 +50,12 @@ export interface OrtLoadOptions {
   provider: OrtProvider;
   /** Caps the context below the model's maximum (fewer positions, smaller KV cache). */
   maxContext?: number;
-}
-
-/** Imports the provider's bundle once and points it at our own copy of its `.wasm`. */
-const bundles = new Map<OrtProvider, Promise<OrtModule>>();
-function loadOrt(provider: OrtProvider): Promise<OrtModule> {
-  let p = bundles.get(provider);
-  if (!p) {
-    p = (provider === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')).then((ort) => {
-      // Only the .wasm is overridden: the bundles embed their .mjs glue.
-      ort.env.wasm.wasmPaths = { wasm: new URL(provider === 'webgpu' ? webgpuWasmUrl : wasmUrl, self.location.href).href };
-      return ort;
-    });
-    bundles.set(provider, p);
-  }
-  return p;
+  /**
+   * An onnxruntime-web module already set up for this host (Node: `loadOrtNode` in ort-node.ts,
+   * which runs the WebGPU build on the `webgpu` package's Dawn). Default: the browser bundle for
+   * `provider`, with our own `.wasm` (ort-browser.ts).
+   */
+  ort?: OrtModule;
 }
 
 /** Reads a whole file, refusing what cannot be one buffer. */
@@ -122,9 +113,9 @@ export class OrtEngine extends ChatEngine {
   static async load(files: ModelFiles, opts: OrtLoadOptions): Promise<OrtEngine> {
     const { provider } = opts;
     if (provider !== 'webgpu' && provider !== 'wasm') throw new AppError('BAD_ARGUMENT', `provider must be "webgpu" or "wasm", got ${JSON.stringify(provider)}.`);
-    const ort = await loadOrt(provider);
+    const ort = opts.ort ?? (await (await import('./ort-browser')).loadOrtBrowser(provider));
     if (provider === 'webgpu' && (typeof navigator === 'undefined' || !navigator.gpu)) {
-      throw new AppError('WEBGPU_UNAVAILABLE', 'WebGPU is not available in this browser, so the onnxruntime WebGPU provider cannot run. Choose the WASM provider.');
+      throw new AppError('WEBGPU_UNAVAILABLE', 'WebGPU is not available here (no navigator.gpu), so the onnxruntime WebGPU provider cannot run. Choose the WASM provider (in Node: load onnxruntime through loadOrtNode).');
     }
 
     // The graph and its external data, whole (see the module header for the memory cost).
