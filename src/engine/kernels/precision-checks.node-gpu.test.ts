@@ -62,6 +62,28 @@ describe('native engine precision paths vs onnxruntime [gpu]', () => {
     it.runIf(hasF16)(`f16: ${spec.description}, ${spec.steps} steps${hasF16 ? '' : ` (${NO_F16_REASON})`}`, () => run(spec, 'f16'));
   }
 
+  it('the model check fails on a reference that is off by more than the tolerance, and names a token mismatch', async () => {
+    const spec = MODEL_CHECKS[0];
+    const { dir, ref } = await prepare(spec);
+    // One logit of step 5 moved by 0.5, and the last step's token replaced (nothing is fed after
+    // it, so the sequences stay the same): both must be caught.
+    const logits = ref.logits.map((row) => row.slice());
+    logits[5][0] += 0.5;
+    const last = ref.tokens.length - 1;
+    const tokens = ref.tokens.map((t, i) => (i === last ? (t + 1) % logits[i].length : t));
+    const files = nodeModelFiles(dir);
+    try {
+      const r = await checkModel(await testGpu(), files, { ...ref, tokens, logits }, 'f32', modelTolerance(spec, 'f32'), 'tampered reference');
+      console.log(`[node/webgpu] ${formatCheck(r)}`);
+      expect(r.pass).toBe(false);
+      expect(r.maxError).toBeGreaterThanOrEqual(0.5 - 1e-3);
+      expect(r.note).toContain(`identical ${spec.steps - 1}/${spec.steps}`);
+      expect(r.note).toContain(`first mismatch at step ${last}`);
+    } finally {
+      await files.close();
+    }
+  });
+
   it.runIf(!hasF16)("precision 'f16' on a device without shader-f16 is a BAD_ARGUMENT naming the feature; 'auto' runs f32", async () => {
     const spec = MODEL_CHECKS[0];
     const { dir } = await prepare(spec);

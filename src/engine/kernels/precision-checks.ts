@@ -403,10 +403,17 @@ export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelR
     if (runtime.precision !== precision) throw new Error(`${name}: loaded with precision ${runtime.precision}, asked for ${precision}`);
     let worst = 0;
     let agree = 0;
+    let firstMismatch = '';
     let logits = await runtime.logits(ref.prompt);
     for (let s = 0; s < ref.tokens.length; s++) {
       worst = Math.max(worst, maxAbsDiff(logits, ref.logits[s]));
-      if (argmaxOf(logits) === ref.tokens[s]) agree++;
+      const token = argmaxOf(logits);
+      if (token === ref.tokens[s]) agree++;
+      else if (!firstMismatch) {
+        // How close the reference itself was to choosing our token (a near tie, or a real error).
+        const margin = ref.logits[s][ref.tokens[s]] - ref.logits[s][token];
+        firstMismatch = `; first mismatch at step ${s}: ${token} instead of ${ref.tokens[s]} (reference margin ${margin.toExponential(2)})`;
+      }
       if (s + 1 < ref.tokens.length) logits = await runtime.logits([ref.tokens[s]]);
     }
     const steps = ref.tokens.length;
@@ -418,7 +425,7 @@ export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelR
       tolerance,
       metric,
       pass: worst <= tolerance && agree === steps,
-      note: `greedy tokens identical ${agree}/${steps}; ${total} positions, context limit ${runtime.contextLimit}`,
+      note: `greedy tokens identical ${agree}/${steps}; ${total} positions, context limit ${runtime.contextLimit}${firstMismatch}`,
     };
   } finally {
     runtime.destroy();
