@@ -163,7 +163,8 @@ interface GemvBench {
   destroy(): void;
 }
 
-function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f16'): GemvBench {
+/** `m` activation rows (1: the decode GEMV; more: the prefill GEMM). */
+function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f16', m = 1): GemvBench {
   const { K, N } = shape;
   const nBlocks = Math.ceil(K / BLOCK);
   const packedBytes = N * nBlocks * (BLOCK / 2);
@@ -177,9 +178,10 @@ function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f1
   };
   const silu = shape.fusion === 'silu-accumulate';
   // The activation: x (K), or for silu the joined gate_up row (2K: gate, then up), values in [-1, 1).
-  const inLength = silu ? 2 * K : K;
+  const rowLength = silu ? 2 * K : K;
+  const inLength = m * rowLength;
   const input = mk(inLength * 4, 'x');
-  const output = mk(N * 4, 'y');
+  const output = mk(m * N * 4, 'y');
   const normWeight = mk(K * 4, 'normWeight');
   const step = mk(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   const act = new Float32Array(inLength);
@@ -187,8 +189,8 @@ function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f1
   for (let i = 0; i < inLength; i++) act[i] = noise[i] / 2 ** 31 - 1;
   device.queue.writeBuffer(input, 0, act);
   device.queue.writeBuffer(normWeight, 0, new Float32Array(K).fill(1));
-  device.queue.writeBuffer(output, 0, new Float32Array(N));
-  device.queue.writeBuffer(step, 0, packUniform([{ u32: 1 }, { u32: 0 }, { u32: 1 }, { u32: 0 }]));
+  device.queue.writeBuffer(output, 0, new Float32Array(m * N));
+  device.queue.writeBuffer(step, 0, packUniform([{ u32: m }, { u32: 0 }, { u32: m }, { u32: 0 }]));
   // Scales: small positive floats (f32 0.01 or f16 0x2000 ≈ 0.0078) so outputs stay finite.
   const sc = scalesDtype === 'f16' ? new Uint16Array(Math.ceil(scaleBytes / 4) * 2).fill(0x2000) : new Float32Array(scaleBytes / 4).fill(0.01);
   const weights = Array.from({ length: copies }, (_, c) => {
@@ -205,13 +207,13 @@ function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f1
     kernel(tuning) {
       const kernels: MatMulNBitsKernel[] = weights.map(({ w, s }) =>
         createMatMulNBits(device, {
-          K, N, blockSize: BLOCK, hasZeroPoints: false, scalesDtype, weights: w, scales: s, input, output, maxM: 1, tuning, step,
+          K, N, blockSize: BLOCK, hasZeroPoints: false, scalesDtype, weights: w, scales: s, input, output, maxM: m, tuning, step,
           inputNorm: shape.fusion === 'norm' ? { weight: normWeight, eps: 1e-5 } : undefined,
           accumulate: shape.fusion !== 'norm',
-          inputSiluMul: silu ? { up: input, gateStride: 2 * K, gateOffset: 0, upStride: 2 * K, upOffset: K } : undefined,
+          inputSiluMul: silu ? { up: input, gateStride: rowLength, gateOffset: 0, upStride: rowLength, upOffset: K } : undefined,
         }),
       );
-      return { encode: (pass, r) => kernels[r % copies].encode(pass, 1), decodePath: kernels[0].decodePath };
+      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: m === 1 ? kernels[0].decodePath : 'gemm' };
     },
     destroy() {
       for (const b of made) b.destroy();
@@ -303,6 +305,43 @@ export async function sweepGemvs(device: GPUDevice, opts: { reps: number; scales
       log(`sweep ${shape.name} ${shape.K}→${shape.N}: current ${current.ms.toFixed(4)} ms (${pct(current)}), best ${best.ms.toFixed(4)} ms (${pct(best)}) with ${JSON.stringify(best.tuning)}`);
       for (const a of [...all].sort((x, y) => x.ms - y.ms).slice(0, 5)) log(`  ${a.ms.toFixed(4)} ms ${a.gbPerSec.toFixed(0)} GB/s ${a.decodePath} ${JSON.stringify(a.tuning)}`);
       results.push({ shape: `${shape.name} ${shape.K}→${shape.N}`, current, best, all });
+    } finally {
+      bench.destroy();
+    }
+  }
+  return results;
+}
+
+/** GEMM tilings a prefill sweep tries (threads along N × M, each 4 × 4 outputs; K per step). */
+export function gemmTunings(): MatMulNBitsTuning[] {
+  const out: MatMulNBitsTuning[] = [];
+  for (const gemmThreads of [[8, 8], [16, 8], [8, 16], [16, 16], [16, 4], [32, 4], [32, 8]] as const) {
+    for (const gemmStepK of [16, 32, 64]) out.push({ gemmThreads, gemmStepK });
+  }
+  return out;
+}
+
+/** Prefill GEMMs (M rows at once) per shape and tiling; logs TFLOP/s of the best five. */
+export async function sweepGemms(device: GPUDevice, opts: { m: number; reps: number; scalesDtype: 'f32' | 'f16'; shapes?: GemvShape[]; log?: (s: string) => void }): Promise<Array<{ shape: string; m: number; all: Array<{ tuning: MatMulNBitsTuning; ms: number; tflops: number }> }>> {
+  const log = opts.log ?? (() => {});
+  const results = [];
+  for (const shape of (opts.shapes ?? PHI3_GEMVS).filter((s) => !s.name.startsWith('lm_head'))) {
+    const bench = gemvBench(device, shape, opts.scalesDtype, opts.m);
+    try {
+      const all: Array<{ tuning: MatMulNBitsTuning; ms: number; tflops: number }> = [];
+      for (const tuning of [undefined, ...gemmTunings()]) {
+        let k: ReturnType<GemvBench['kernel']>;
+        try {
+          k = bench.kernel(tuning);
+        } catch {
+          continue; // a tiling over this device's workgroup-memory limit (createMatMulNBits says so)
+        }
+        const ms = await bestMs(device, opts.reps, 2, k.encode);
+        all.push({ tuning: tuning ?? { default: true } as MatMulNBitsTuning, ms, tflops: (2 * opts.m * shape.K * shape.N) / (ms * 1e9) });
+      }
+      const sorted = [...all].sort((a, b) => a.ms - b.ms);
+      log(`gemm M=${opts.m} ${shape.name} ${shape.K}→${shape.N}: default ${all[0].ms.toFixed(3)} ms (${all[0].tflops.toFixed(2)} TFLOP/s); best ${sorted.slice(0, 5).map((a) => `${a.ms.toFixed(3)} ms ${a.tflops.toFixed(2)} TFLOP/s ${JSON.stringify(a.tuning)}`).join(' | ')}`);
+      results.push({ shape: `${shape.name} ${shape.K}→${shape.N}`, m: opts.m, all });
     } finally {
       bench.destroy();
     }

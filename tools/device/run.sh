@@ -4,7 +4,11 @@
 #   bash tools/device/run.sh [bench|sweep|checks|all] [extra bench:node flags…]
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
-# tuning sweep (`sweep`) and/or the GPU checks (`checks`); `all` runs checks, sweep, bench. Logs and JSON go to $OUT (or .device-out/).
+# tuning sweep (`sweep`; SWEEP_ARGS adds flags, e.g. "--gemm 128,512") and/or the GPU checks
+# (`checks`); `all` runs checks, sweep, bench. Logs and JSON go to $OUT (or .device-out/).
+# The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
+# off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
+# the benchmark's kernel table ask for exact (unquantised) timestamps.
 # Rule: everything it runs comes from .device/; it installs nothing outside /tmp except the
 # Vulkan loader, and only when the machine has none.
 set -u -o pipefail
@@ -34,9 +38,11 @@ if [ "$what" = checks ] || [ "$what" = all ]; then
   PHI3_DAWN_F16_ON_NVIDIA=1 node /tmp/device-bench/bench/device-checks.mjs --out "$OUT/checks.json" 2>&1 | tee "$OUT/checks.log" || rc=1
 fi
 if [ "$what" = sweep ] || [ "$what" = all ]; then
-  node /tmp/device-bench/bench/sweep.mjs --out "$OUT/sweep.json" 2>&1 | tee "$OUT/sweep.log" || rc=1
+  # Exact timestamps: Dawn's default quantum is coarser than one small GEMV.
+  # shellcheck disable=SC2086
+  PHI3_DAWN_EXACT_TIMESTAMPS=1 node /tmp/device-bench/bench/sweep.mjs --out "$OUT/sweep.json" ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/sweep.log" || rc=1
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  node /tmp/device-bench/bench/bench-node.mjs --full --rounds 2 --decode-steps 16 --out "$OUT/bench-node.json" "$@" 2>&1 | tee "$OUT/bench.log" || rc=1
+  PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --full --rounds 2 --decode-steps 16 --out "$OUT/bench-node.json" "$@" 2>&1 | tee "$OUT/bench.log" || rc=1
 fi
 exit $rc

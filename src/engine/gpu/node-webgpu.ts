@@ -45,9 +45,19 @@ function useSwiftShader(): boolean {
   return true;
 }
 
-/** Dawn flags for `create`, from the environment (none unless asked for). */
+/**
+ * Dawn flags for `create`, from the environment (none unless asked for):
+ *   PHI3_DAWN_F16_ON_NVIDIA=1     enable `vulkan_enable_f16_on_nvidia` (above)
+ *   PHI3_DAWN_EXACT_TIMESTAMPS=1  disable `timestamp_quantization`: Dawn rounds timestamp queries
+ *                                 (as browsers do, against timing attacks), so short kernels in a
+ *                                 benchmark show up as multiples of the quantum; only the tuning
+ *                                 sweep and the benchmark's kernel table ask for exact ones.
+ */
 export function dawnFlags(env: Record<string, string | undefined> = process.env): string[] {
-  return env.PHI3_DAWN_F16_ON_NVIDIA === '1' ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
+  const flags: string[] = [];
+  if (env.PHI3_DAWN_F16_ON_NVIDIA === '1') flags.push('enable-dawn-features=vulkan_enable_f16_on_nvidia');
+  if (env.PHI3_DAWN_EXACT_TIMESTAMPS === '1') flags.push('disable-dawn-features=timestamp_quantization');
+  return flags;
 }
 
 async function hasAdapter(gpu: GPU): Promise<boolean> {

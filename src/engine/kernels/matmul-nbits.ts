@@ -116,18 +116,27 @@ export interface MatMulNBitsTuning {
 }
 
 /**
- * Default tuning for an adapter. Real GPUs: 64-thread workgroups of 8 rows, 32 threads per row
- * (untuned on hardware yet). SwiftShader (the CPU emulator behind headless CI) pays per invocation
- * and per workgroup-wide staging, so it gets 16-thread workgroups of 16 rows: about 6× faster
- * there than the real-GPU split (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded
- * 2-core machine).
+ * Default tuning for an adapter (and, where measured, a GEMV shape).
+ * - SwiftShader (the CPU emulator behind headless CI) pays per invocation and per workgroup-wide
+ *   staging: 16-thread workgroups of 16 rows, about 6× faster there than the real-GPU split
+ *   (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded 2-core machine).
+ * - NVIDIA, from `tools/bench/sweep.ts` on an H100 (Vulkan, driver 580; docs/benchmarks.md): the
+ *   staged GEMV with 8 row groups of 2 rows for N ≤ 9216 (q/k/v, o_proj, down_proj: 2.3–1.7×
+ *   faster than 2 × 4), and the direct GEMV with 8 row groups of 8 rows for N ≥ 16384 (gate_up,
+ *   lm_head: there the staged kernel's per-workgroup RMS pass made it 8–12× slower).
+ * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row (not yet measured on hardware).
  */
 export function matMulNBitsTuningFor(
   adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
-  _shape?: { K: number; N: number },
+  shape?: { K: number; N: number },
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
+  if (text.includes('nvidia')) {
+    return shape && shape.N >= 16384
+      ? { gemv: 'direct', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 8 }
+      : { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 };
+  }
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
 }
 
@@ -297,6 +306,10 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     badArg(`tuning.gemmThreads = ${gemmWgX}×${gemmWgY} must be positive integers with a product ≤ 256.`);
   }
   if (!Number.isInteger(gemmTK) || gemmTK < 8 || gemmTK % 8 !== 0) badArg(`tuning.gemmStepK = ${gemmTK} must be a positive multiple of 8.`);
+  const gemmWorkgroupBytes = 16 * gemmTK * (gemmWgX + gemmWgY) + (norm ? 16 * gemmWgX * gemmWgY : 4);
+  if ((maxM > 1 || !gemvOk) && gemmWorkgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
+    badArg(`tuning.gemmThreads ${gemmWgX}×${gemmWgY} with gemmStepK ${gemmTK} needs ${gemmWorkgroupBytes} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}. Use fewer threads or a smaller K step.`);
+  }
   const gemmTileN = 4 * gemmWgX;
   const gemmTileM = 4 * gemmWgY;
   const gemmGridX = Math.ceil(N / gemmTileN);

@@ -54,5 +54,7 @@ describe('Dawn flags in Node', () => {
     expect(dawnFlags({})).toEqual([]);
     expect(dawnFlags({ PHI3_DAWN_F16_ON_NVIDIA: '0' })).toEqual([]);
     expect(dawnFlags({ PHI3_DAWN_F16_ON_NVIDIA: '1' })).toEqual(['enable-dawn-features=vulkan_enable_f16_on_nvidia']);
+    expect(dawnFlags({ PHI3_DAWN_EXACT_TIMESTAMPS: '1' })).toEqual(['disable-dawn-features=timestamp_quantization']);
+    expect(dawnFlags({ PHI3_DAWN_F16_ON_NVIDIA: '1', PHI3_DAWN_EXACT_TIMESTAMPS: '1' })).toHaveLength(2);
   });
 });

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { matMulNBitsTuningFor } from './matmul-nbits';
+
+// The defaults come from measurements (see matMulNBitsTuningFor's doc comment and
+// docs/benchmarks.md); this pins which adapter and shape gets which split.
+describe('matMulNBitsTuningFor', () => {
+  const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
+
+  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, up to N = 9216; the direct GEMV, 8 × 8 rows, from N = 16384', () => {
+    for (const N of [3072, 9216]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 });
+    expect(matMulNBitsTuningFor(h100, { K: 8192, N: 3072 })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 });
+    for (const N of [16384, 32064]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'direct', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 8 });
+  });
+
+  it('SwiftShader gets small workgroups of many rows; unknown GPUs the staged 2 × 4 split', () => {
+    expect(matMulNBitsTuningFor({ vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader driver 5.0.0' })).toEqual({ threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 });
+    expect(matMulNBitsTuningFor({ vendor: 'amd', architecture: 'rdna-3', device: '', description: '' }, { K: 3072, N: 32064 })).toEqual({ threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 });
+    expect(matMulNBitsTuningFor({})).toEqual({ threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 });
+  });
+});
