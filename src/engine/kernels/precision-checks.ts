@@ -63,10 +63,28 @@ export function formatCheck(r: CheckResult): string {
   return `${r.pass ? 'PASS   ' : 'FAIL   '}  ${head}: ${r.metric} = ${err} (tolerance ${r.tolerance})${r.note ? `; ${r.note}` : ''}`;
 }
 
-const ulp16Of = (x: number): number => {
+/** The spacing of fp16 values at `x` (one ulp): 2^(e-10) for normal values, 2^-24 below 2^-14. */
+export function ulp16(x: number): number {
   const a = Math.abs(x);
   return a < 2 ** -14 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(a)) - 10);
-};
+}
+
+/**
+ * Largest |got − want| in units of (one fp16 ulp of `want` + `slack`), with `want` already an
+ * fp16 value; NaN anywhere counts as infinitely wrong. Also returns the largest absolute |Δ|.
+ */
+export function maxF16UlpError(got: ArrayLike<number>, want: ArrayLike<number>, slack: number): { ulps: number; abs: number } {
+  if (got.length !== want.length) throw new Error(`length mismatch: ${got.length} vs ${want.length}`);
+  let ulps = 0;
+  let abs = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    const u = Number.isNaN(d) ? Infinity : d / (ulp16(want[i]) + slack);
+    if (u > ulps) ulps = u;
+    if (!(d <= abs)) abs = Number.isNaN(d) ? Infinity : d;
+  }
+  return { ulps, abs };
+}
 
 /** Values as the f16 path stores them: rounded to the nearest fp16 (bits, and back as f32). */
 function toF16(values: Float32Array): { bits: Uint16Array; values: Float32Array } {
@@ -334,21 +352,10 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
   } else {
     // The reference rounded to nearest fp16; the GPU may pick the other neighbour (one ulp).
     const slack = rc ? ROTARY_TOLERANCE : 0;
-    let worst = 0;
-    let worstAbs = 0;
-    for (const [g, w] of [
-      [got.k, toF16(want.kCache).values],
-      [got.v, toF16(want.vCache).values],
-    ] as const) {
-      for (let i = 0; i < w.length; i++) {
-        const d = Math.abs(g[i] - w[i]);
-        const rel = Number.isNaN(d) ? Infinity : d / (ulp16Of(w[i]) + slack);
-        if (rel > worst) worst = rel;
-        if (d > worstAbs) worstAbs = d;
-      }
-    }
-    cacheErr = worst;
-    note = `max |Δ| = ${worstAbs.toExponential(2)} vs the reference rounded to fp16`;
+    const ek = maxF16UlpError(got.k, toF16(want.kCache).values, slack);
+    const ev = maxF16UlpError(got.v, toF16(want.vCache).values, slack);
+    cacheErr = Math.max(ek.ulps, ev.ulps);
+    note = `max |Δ| = ${Math.max(ek.abs, ev.abs).toExponential(2)} vs the reference rounded to fp16`;
   }
   const results: CheckResult[] = [{ name, precision, maxError: cacheErr, tolerance: cacheTolerance, metric: cacheMetric, pass: cacheErr <= cacheTolerance, note }];
   if (wantQ) {
