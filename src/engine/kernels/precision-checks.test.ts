@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { f16BitsToF32 } from '../gpu/testing';
 import { float32ToFloat16Bits } from './dequantize';
-import { maxF16UlpError, ulp16 } from './precision-checks';
+import { AppError } from '../errors';
+import { formatCheck, guardedCheck, maxF16UlpError, ulp16 } from './precision-checks';
 
 // The f16 KV-append check can only run on a device with shader-f16; its error measure is checked
 // here on exact fp16 values so that a PASS there means what it says.
@@ -33,5 +34,14 @@ describe('fp16 ulp error measure', () => {
     expect(maxF16UlpError(got, want, 0).ulps).toBeGreaterThan(10);
     expect(maxF16UlpError(got, want, 2e-6).ulps).toBeLessThan(1);
     expect(maxF16UlpError(got, want, 2e-6).abs).toBeCloseTo(1e-6, 12);
+  });
+});
+
+describe('guardedCheck', () => {
+  it('turns a check that throws into a failed result carrying the message, so the other checks still run', async () => {
+    const [r] = await guardedCheck('attention x', 'f16', 'max |Δ|', 1e-5, () => Promise.reject(new AppError('GPU_VALIDATION', 'WebGPU validation error: bad shader')));
+    expect(r).toMatchObject({ name: 'attention x', precision: 'f16', pass: false, tolerance: 1e-5 });
+    expect(r.note).toBe('threw AppError: WebGPU validation error: bad shader');
+    expect(formatCheck(r)).toMatch(/^FAIL +f16 +attention x: max \|Δ\| = NaN \(tolerance 0\.00001\); threw AppError/);
   });
 });

@@ -365,16 +365,32 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
   return results;
 }
 
-/** Every kernel check of both paths (f16 ones skipped with the reason where the device lacks it). */
+/** A check that threw (e.g. a shader that does not compile) as a failed result with the message. */
+export async function guardedCheck(name: string, precision: Precision, metric: string, tolerance: number, run: () => Promise<CheckResult[]>): Promise<CheckResult[]> {
+  try {
+    return await run();
+  } catch (err) {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return [{ name, precision, maxError: NaN, tolerance, metric, pass: false, note: `threw ${message}` }];
+  }
+}
+
+/**
+ * Every kernel check of both paths (f16 ones skipped with the reason where the device lacks it).
+ * A check that throws is recorded as failed and the others still run, so one run on a borrowed
+ * machine reports everything.
+ */
 export async function runKernelChecks(ctx: GpuContext, onResult?: (r: CheckResult) => void): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const add = (r: CheckResult) => {
-    results.push(r);
-    onResult?.(r);
+  const add = (rs: CheckResult[]) => {
+    for (const r of rs) {
+      results.push(r);
+      onResult?.(r);
+    }
   };
   for (const precision of ['f32', 'f16'] as const) {
-    for (const c of ATTENTION_CASES) add(await checkAttention(ctx, c, precision));
-    for (const c of KV_APPEND_CASES) for (const r of await checkKvAppend(ctx, c, precision)) add(r);
+    for (const c of ATTENTION_CASES) add(await guardedCheck(`attention ${c.name} [${c.expectPath}]`, precision, 'max |Δ|', ATTENTION_TOLERANCE, async () => [await checkAttention(ctx, c, precision)]));
+    for (const c of KV_APPEND_CASES) add(await guardedCheck(`kv append ${c.name}`, precision, 'max error', precision === 'f16' ? 1 : ROTARY_TOLERANCE, () => checkKvAppend(ctx, c, precision)));
   }
   return results;
 }
