@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, matMulNBitsReady, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights, worstRelative } from './matmul-testing';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
@@ -20,13 +20,13 @@ interface Case {
   f16: boolean;
 }
 
-async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning): Promise<{ rel: number; abs: number; path: string }> {
+async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; earlyEncode?: unknown }> {
   const { device } = await testGpu();
   const maxM = c.maxM ?? c.M;
   const { params, scaleBytes } = makeWeights(c, seed);
   const A = seededRandom(maxM * c.K, seed + 3, 2);
   const want = matMulNBitsReference(A.subarray(0, c.M * c.K), c.M, params);
-  const { got, path } = await withErrorScopes(device, async () => {
+  const { got, path, earlyEncode } = await withErrorScopes(device, async () => {
     const buffers = {
       weights: createStorageBuffer(device, params.packed, 'weights'),
       scales: createStorageBuffer(device, scaleBytes, 'scales'),
@@ -43,7 +43,22 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning): Promis
       ...buffers,
       maxM,
       tuning,
+      compile,
     });
+    let earlyEncode: unknown;
+    if (compile === 'async') {
+      // Encoding before the background compile has been awaited is refused, not silently wrong.
+      const early = device.createCommandEncoder();
+      const earlyPass = early.beginComputePass();
+      try {
+        kernel.encode(earlyPass, c.M);
+      } catch (err) {
+        earlyEncode = err;
+      }
+      earlyPass.end();
+      early.finish();
+      await matMulNBitsReady(device);
+    }
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     kernel.encode(pass, c.M);
@@ -51,9 +66,9 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning): Promis
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
     for (const buf of Object.values(buffers)) buf?.destroy();
-    return { got: out, path: c.M === 1 ? kernel.decodePath : 'gemm' };
+    return { got: out, path: c.M === 1 ? kernel.decodePath : 'gemm', earlyEncode };
   });
-  return { ...worstRelative(got, want), path };
+  return { ...worstRelative(got, want), path, earlyEncode };
 }
 
 function label(c: Case): string {
@@ -141,6 +156,20 @@ describe('matmulNBits GEMM, M > 1 [gpu]', () => {
     await check({ M: 7, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 120);
     await check({ M: 33, N: 8192, K: 3072, blockSize: 32, zp: false, f16: false }, 121);
     await check({ M: 33, N: 3072, K: 8192, blockSize: 128, zp: true, f16: true }, 122);
+  });
+});
+
+describe('matmulNBits pipelines compiled asynchronously [gpu]', () => {
+  it('refuses to encode until matMulNBitsReady resolves, then computes the same result (GEMV and GEMM)', async () => {
+    // Splits used nowhere else in this file, so these pipelines are not already in the cache.
+    for (const [c, tuning] of [
+      [{ M: 1, N: 29, K: 256, blockSize: 32, zp: false, f16: true }, { threadsPerRow: 16, rowGroups: 5, rowsPerThread: 3 }],
+      [{ M: 9, N: 29, K: 256, blockSize: 64, zp: true, f16: false }, { gemmThreads: [4, 4], gemmStepK: 24 }],
+    ] as const) {
+      const r = await runCase(c, 300, tuning, 'async');
+      expect(String(r.earlyEncode)).toMatch(/await matMulNBitsReady\(device\) before encoding/);
+      expect(r.rel).toBeLessThanOrEqual(TOL);
+    }
   });
 });
 

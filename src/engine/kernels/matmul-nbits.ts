@@ -72,6 +72,12 @@ export interface MatMulNBitsBindings {
   step?: GPUBuffer;
   /** Tunables; each field left out comes from matMulNBitsTuningFor(device.adapterInfo). */
   tuning?: MatMulNBitsTuning;
+  /**
+   * 'sync' (default): pipelines are compiled before createMatMulNBits returns. 'async': new ones
+   * are compiled by createComputePipelineAsync in the background (a model load keeps uploading
+   * weights meanwhile); `matMulNBitsReady(device)` must resolve before the kernel is encoded.
+   */
+  compile?: 'sync' | 'async';
 }
 
 export interface MatMulNBitsInputNorm {
@@ -170,6 +176,11 @@ fn rowSum(v: f32) -> f32 { return v; }
 /** Activation tile cap (floats): 16 KiB keeps several workgroups resident per core. */
 const GEMV_TILE_CAP = 4096;
 
+function compiled(slot: PipelineSlot): GPUComputePipeline {
+  if (!slot.pipeline) throw new AppError('BAD_ARGUMENT', 'MatMulNBits: the kernel was created with compile: "async"; await matMulNBitsReady(device) before encoding it.');
+  return slot.pipeline;
+}
+
 function badArg(message: string): never {
   throw new AppError('BAD_ARGUMENT', `MatMulNBits: ${message}`);
 }
@@ -187,12 +198,20 @@ function checkBuffer(name: string, buffer: GPUBuffer | undefined, bytes: number,
  * One bind group layout per device and one pipeline per (shader, constants): Phi-3's 32 layers
  * share a handful of shapes, so loading compiles a few pipelines instead of hundreds.
  */
+interface PipelineSlot {
+  /** Set once compiled (at once for 'sync'). */
+  pipeline?: GPUComputePipeline;
+  /** While an async compile runs, and after one failed (then it rejects). */
+  pending?: Promise<void>;
+}
+
 interface PipelineCache {
   layout: GPUBindGroupLayout;
   /** Bound where a fusion is off (never read): 16 bytes each. */
   unusedStorage: GPUBuffer;
   unusedUniform: GPUBuffer;
-  pipeline(label: string, code: string, constants: Record<string, number>): GPUComputePipeline;
+  pipeline(label: string, code: string, constants: Record<string, number>, compile: 'sync' | 'async'): PipelineSlot;
+  slots: Map<string, PipelineSlot>;
 }
 
 const caches = new WeakMap<GPUDevice, PipelineCache>();
@@ -217,28 +236,52 @@ function pipelineCache(device: GPUDevice): PipelineCache {
   });
   const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
   const modules = new Map<string, GPUShaderModule>();
-  const pipelines = new Map<string, GPUComputePipeline>();
+  const slots = new Map<string, PipelineSlot>();
   const cache: PipelineCache = {
     layout,
+    slots,
     unusedStorage: device.createBuffer({ label: 'matmulNBits.unused', size: 16, usage: GPUBufferUsage.STORAGE }),
     unusedUniform: device.createBuffer({ label: 'matmulNBits.unusedStep', size: 16, usage: GPUBufferUsage.UNIFORM }),
-    pipeline(label, code, constants) {
+    pipeline(label, code, constants, compile) {
       const key = `${label} ${JSON.stringify(constants)}`;
-      let p = pipelines.get(key);
-      if (!p) {
-        let module = modules.get(label);
-        if (!module) {
-          module = device.createShaderModule({ label, code });
-          modules.set(label, module);
-        }
-        p = device.createComputePipeline({ label: `matmulNBits ${key}`, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants } });
-        pipelines.set(key, p);
+      let slot = slots.get(key);
+      if (slot && (slot.pipeline || compile === 'async')) return slot;
+      let module = modules.get(label);
+      if (!module) {
+        module = device.createShaderModule({ label, code });
+        modules.set(label, module);
       }
-      return p;
+      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants } };
+      if (compile === 'sync') {
+        // Also where an async compile of the same key is still running: this caller needs it now.
+        slot = { pipeline: device.createComputePipeline(descriptor) };
+      } else {
+        const s: PipelineSlot = {};
+        s.pending = device.createComputePipelineAsync(descriptor).then(
+          (p) => {
+            s.pipeline = p;
+            s.pending = undefined;
+          },
+          (err: unknown) => {
+            throw new AppError('GPU_VALIDATION', `Compiling the MatMulNBits pipeline "${key}" failed: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        );
+        s.pending.catch(() => {}); // reported by matMulNBitsReady, not as an unhandled rejection
+        slot = s;
+      }
+      slots.set(key, slot);
+      return slot;
     },
   };
   caches.set(device, cache);
   return cache;
+}
+
+/** Resolves once every pipeline compiled with `compile: 'async'` on this device is ready; rejects with the first failure. */
+export async function matMulNBitsReady(device: GPUDevice): Promise<void> {
+  const cache = caches.get(device);
+  if (!cache) return;
+  await Promise.all([...cache.slots.values()].map((s) => s.pending));
 }
 
 export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): MatMulNBitsKernel {
@@ -350,6 +393,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const common = { BLOCK: blockSize, HAS_ZP: b.hasZeroPoints ? 1 : 0, SCALES_F16: b.scalesDtype === 'f16' ? 1 : 0, ...fusions };
   // The GEMM also serves M = 1 when rows are not 16-byte aligned; a kernel only ever called with
   // M = 1 (the lm_head) needs no GEMM otherwise.
+  const compile = b.compile ?? 'sync';
   const gemm =
     maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', gemmSource, {
           ...common,
@@ -357,17 +401,17 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           WG_Y: gemmWgY,
           TK: gemmTK,
           ...(norm ? { NORM_SLOTS: 4 * gemmWgX * gemmWgY } : {}),
-        }) : undefined;
+        }, compile) : undefined;
   const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
   const gemv = !gemvOk
     ? undefined
     : direct
       ? useSubgroups
-        ? pipeline('matmul_nbits_direct_subgroup', DIRECT_SUBGROUP_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 })
-        : pipeline('matmul_nbits_direct', DIRECT_PLAIN_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 })
+        ? pipeline('matmul_nbits_direct_subgroup', DIRECT_SUBGROUP_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        : pipeline('matmul_nbits_direct', DIRECT_PLAIN_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
       : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK })
-        : pipeline('matmul_nbits', gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK });
+        ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
+        : pipeline('matmul_nbits', gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
   const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   return {
@@ -376,10 +420,10 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
       pass.setBindGroup(0, bindGroup);
       if (M === 1 && gemv) {
-        pass.setPipeline(gemv);
+        pass.setPipeline(compiled(gemv));
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);
       } else if (gemm) {
-        pass.setPipeline(gemm);
+        pass.setPipeline(compiled(gemm));
         pass.dispatchWorkgroups(gemmGridX, Math.ceil(M / gemmTileM));
       }
     },

@@ -16,7 +16,7 @@ import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsReady } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
@@ -146,6 +146,7 @@ export class Phi3Runtime implements TokenRuntime {
           input,
           output,
           maxM,
+          compile: 'async',
           inputNorm: f.inputNorm ? { weight: f.inputNorm, eps: c.rmsNormEps } : undefined,
           inputSiluMul: f.siluUp,
           accumulate: f.accumulate,
@@ -240,6 +241,8 @@ export class Phi3Runtime implements TokenRuntime {
       const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit, precision);
       runtime.dispatchesPerDecode = ops.length + 2;
+      // The MatMulNBits pipelines compiled in the background while the weights streamed in.
+      await matMulNBitsReady(device);
       await device.queue.onSubmittedWorkDone();
       return runtime;
     } catch (err) {
