@@ -1,14 +1,21 @@
 /**
- * The native half of the benchmark in Node through the `webgpu` package (Dawn), for machines with
- * a GPU but no browser:
+ * The benchmark in Node through the `webgpu` package (Dawn), for machines with a GPU but no browser:
  *   npm run bench:node -- [--model DIR | --full | --layers N] [--rounds R] [--contexts 0,512,2048]
- *                         [--prefill 128,512] [--decode-steps N] [--out file.json] [--docs]
+ *                         [--prefill 128,512] [--decode-steps N] [--no-ort] [--out file.json] [--docs]
+ * Both engines, as in the browser runner: the native engine and onnxruntime-web's WebGPU EP
+ * (OrtEngine on the WebGPU build, set up for Node by src/engine/ort/ort-node.ts on the same Dawn),
+ * loaded from the same files, alternating each round (native, ort; then ort, native), each
+ * measured by measure.ts; report.ts folds the rounds and computes native ÷ ort ratios. ort runs
+ * by default whenever it can (ort-node.ts here decides: fp16 files need shader-f16, each file
+ * ≤ 2 GiB); otherwise, or with --no-ort, `engines.ort` says why it is missing.
  * `--full` generates a 32-layer random-weight q4f16 Phi-3 (~2.3 GB) into a temp dir (free space
- * checked first, deleted afterwards unless --keep). Prints decode/prefill figures, the device's
- * copy bandwidth and each GEMV's effective bandwidth as a share of it (issue 7's ≥ 75% target).
+ * checked first, deleted afterwards unless --keep) — too big for onnxruntime-web (one 2.2 GB data
+ * file), so the ratio needs `--layers N` (the reason in the report names N). Prints decode/prefill
+ * figures, the device's copy bandwidth and each GEMV's effective bandwidth as a share of it
+ * (issue 7's ≥ 75% target).
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
  */
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,16 +23,21 @@ import { acquireDevice } from '../../src/engine/gpu/device';
 import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { NativeEngine } from '../../src/engine/native-engine';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
+import { OrtEngine } from '../../src/engine/ort/ort-engine';
+import { loadOrtNode } from '../../src/engine/ort/ort-node';
+import type { TokenRuntime } from '../../src/engine/generate';
 import { kernelReport } from './kernels';
 import { installGpuCounters, measureRound, type GpuClasses } from './measure';
 import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './model';
-import { combineRounds, parseIntList, type BenchReport, type KernelReport, type Missing, type RoundResult } from './report';
+import { ortSkipReason } from './ort-node';
+import { combineRounds, computeRatios, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './report';
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
+type EngineName = 'native' | 'ort';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -42,6 +54,9 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       docs: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      // ort runs whenever it can; --ort only documents that, --no-ort skips it.
+      ort: { type: 'boolean', default: false },
+      'no-ort': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -59,6 +74,7 @@ async function main(): Promise<void> {
   const kernelReps = positive('kernel-reps', values['kernel-reps']);
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
+  if (values.ort && values['no-ort']) throw new Error('--ort and --no-ort contradict each other; give one (ort runs by default when it can).');
 
   const loadBefore = loadavg();
   let modelDir = values.model;
@@ -81,21 +97,50 @@ async function main(): Promise<void> {
     const ctx = await acquireDevice(gpu);
     log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
 
-    const results: RoundResult[] = [];
+    // onnxruntime-web: decided up front from the model and the adapter onnxruntime will get.
+    let ortSkip: string | null = values['no-ort'] ? 'not requested (--no-ort)' : null;
+    if (!ortSkip) {
+      const fileBytes = Object.fromEntries(model.paths.filter((p) => p.includes('.onnx')).map((p) => [p, statSync(join(model.info.dir, p)).size]));
+      const adapter = await gpu.requestAdapter();
+      ortSkip = ortSkipReason({ model: model.info, fileBytes, adapterFeatures: new Set(adapter?.features ?? []) });
+      if (ortSkip) log(`onnxruntime-web skipped: ${ortSkip}`);
+    }
+    const ort = ortSkip ? undefined : await loadOrtNode(gpu);
+    const engines: EngineName[] = ort ? ['native', 'ort'] : ['native'];
+
+    const results: Record<EngineName, RoundResult[]> = { native: [], ort: [] };
+    let ortFailed: string | undefined;
     let declared: number | null = null;
+    const plan = { contexts, prefill, decodeSteps };
     for (let r = 0; r < rounds; r++) {
-      log(`round ${r + 1}/${rounds} (load avg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
-      const files = nodeModelFiles(modelDir);
-      const t = performance.now();
-      const engine = await NativeEngine.load(ctx, files);
-      const loadMs = performance.now() - t;
-      declared = engine.runtime.dispatchesPerDecode;
-      log(`loaded in ${loadMs.toFixed(0)} ms (from disk)`);
-      try {
-        results.push(await measureRound(engine.runtime, { contexts, prefill, decodeSteps, log }, loadMs, null));
-      } finally {
-        engine.destroy();
-        await files.close();
+      // As in the browser runner: native first in even rounds, ort first in odd ones.
+      const order = r % 2 === 0 ? engines : [...engines].reverse();
+      for (const name of order) {
+        if (name === 'ort' && ortFailed) continue;
+        log(`round ${r + 1}/${rounds}: ${name} (load avg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+        const files = nodeModelFiles(modelDir);
+        let loaded: { runtime: TokenRuntime; destroy(): unknown } | undefined;
+        try {
+          const t = performance.now();
+          if (name === 'native') {
+            const engine = await NativeEngine.load(ctx, files);
+            declared = engine.runtime.dispatchesPerDecode;
+            loaded = engine;
+          } else {
+            loaded = await OrtEngine.load(files, { provider: 'webgpu', ort });
+          }
+          const loadMs = performance.now() - t;
+          log(`${name} loaded in ${loadMs.toFixed(0)} ms (from disk)`);
+          results[name].push(await measureRound(loaded.runtime, { ...plan, log: (line) => log(`${name}: ${line}`) }, loadMs, null));
+        } catch (err) {
+          // The native engine is what this runner exists for: its failure ends the run.
+          if (name === 'native') throw err;
+          ortFailed = err instanceof Error ? err.message.split('\n')[0] : String(err);
+          log(`ort failed: ${ortFailed}`);
+        } finally {
+          await loaded?.destroy();
+          await files.close();
+        }
       }
     }
     let kernels: KernelReport | Missing;
@@ -107,8 +152,19 @@ async function main(): Promise<void> {
     const base = machineBase();
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
-    notes.push('Load is from disk (the files are read in ranges and uploaded as they arrive).');
-    const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results, declared);
+    notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
+    const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);
+    let ortResult: EngineResult | Missing;
+    if (!ort) ortResult = { missing: ortSkip ?? 'not run' };
+    else if (results.ort.length === 0) ortResult = { missing: ortFailed ?? 'no rounds completed' };
+    else {
+      if (ortFailed) notes.push(`ort failed after ${results.ort.length} round(s): ${ortFailed}`);
+      ortResult = combineRounds('ort', `onnxruntime-web ${ort.env.versions.web}, WebGPU EP (OrtEngine), Node webgpu package`, results.ort, null);
+      notes.push(
+        `Both engines ran the same ${model.info.layers}-layer ${model.info.dtype} model from the same files, alternating each round. onnxruntime-web runs its WebGPU build (asyncify wasm, one thread as in the browser page) on the same Dawn through navigator.gpu, on a GPUDevice of its own.`,
+      );
+      notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ), so both engines are counted the same way.');
+    }
     const report: BenchReport = {
       version: 1,
       createdAt: new Date().toISOString(),
@@ -117,8 +173,8 @@ async function main(): Promise<void> {
       machine: { cpus: base.cpus, cpuModel: base.cpuModel, loadavgBefore: loadBefore, loadavgAfter: loadavg(), platform: base.platform, node: base.node, browser: null, adapter: ctx.adapterInfo, features: [...ctx.device.features].sort() },
       model: model.info,
       settings: { rounds, contexts, prefill, decodeSteps, loadFrom: 'disk (Node file reads)' },
-      engines: { native, ort: { missing: 'onnxruntime-web runs in the browser only (npm run bench)' } },
-      ratios: { decode: null, prefill: null, reason: 'ort: not run in Node' },
+      engines: { native, ort: ortResult },
+      ratios: computeRatios(native, ortResult),
       kernels,
       notes,
     };
