@@ -90,9 +90,13 @@ async function passMs(device: GPUDevice, reps: number, encode: (pass: GPUCompute
   }
 }
 
-/** Warm-up batch, then the best of `batches` timed batches. */
+/**
+ * Warm-up batches, then the best of `batches` timed batches. Three warm-ups: on an H100 the first
+ * kernel timed after seconds of CPU-side buffer setup ran up to 4× slower than the same kernel
+ * timed later (clocks ramping back up, we think), so one warm-up batch was not enough.
+ */
 async function bestMs(device: GPUDevice, reps: number, batches: number, encode: (pass: GPUComputePassEncoder, r: number) => void): Promise<number> {
-  await passMs(device, reps, encode);
+  for (let i = 0; i < 3; i++) await passMs(device, reps, encode);
   const times: number[] = [];
   for (let i = 0; i < batches; i++) times.push(await passMs(device, reps, encode));
   return Math.min(...times);

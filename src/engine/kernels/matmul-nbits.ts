@@ -128,8 +128,10 @@ export interface MatMulNBitsTuning {
  *   (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded 2-core machine).
  * - NVIDIA, from `tools/bench/sweep.ts` on an H100 (Vulkan, driver 580; docs/benchmarks.md): the
  *   staged GEMV with 8 row groups of 2 rows for N ≤ 9216 (q/k/v, o_proj, down_proj: 2.3–1.7×
- *   faster than 2 × 4), and the direct GEMV with 8 row groups of 8 rows for N ≥ 16384 (gate_up,
- *   lm_head: there the staged kernel's per-workgroup RMS pass made it 8–12× slower).
+ *   faster than 2 × 4), and the direct GEMV with 2 row groups of 8 rows, 64 threads each, for
+ *   N ≥ 16384 (gate_up, lm_head: there the staged kernel's per-workgroup RMS pass made it 8–12×
+ *   slower); the prefill GEMM on 32 × 8 threads (128 × 32 tiles) with K steps of 16: 3–7× the
+ *   8 × 8 default at M = 512 (12–20 TFLOP/s against 2.4–6.5).
  * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row (not yet measured on hardware).
  */
 export function matMulNBitsTuningFor(
@@ -139,9 +141,10 @@ export function matMulNBitsTuningFor(
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
   if (text.includes('nvidia')) {
+    const gemm = { gemmThreads: [32, 8] as const, gemmStepK: 16 };
     return shape && shape.N >= 16384
-      ? { gemv: 'direct', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 8 }
-      : { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 };
+      ? { gemv: 'direct', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8, ...gemm }
+      : { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, ...gemm };
   }
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
 }

@@ -6,10 +6,11 @@ import { matMulNBitsTuningFor } from './matmul-nbits';
 describe('matMulNBitsTuningFor', () => {
   const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
 
-  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, up to N = 9216; the direct GEMV, 8 × 8 rows, from N = 16384', () => {
-    for (const N of [3072, 9216]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 });
-    expect(matMulNBitsTuningFor(h100, { K: 8192, N: 3072 })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 });
-    for (const N of [16384, 32064]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'direct', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 8 });
+  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, up to N = 9216; the direct GEMV, 2 × 8 rows of 64 threads, from N = 16384; 32 × 8 GEMM threads', () => {
+    const gemm = { gemmThreads: [32, 8], gemmStepK: 16 };
+    for (const N of [3072, 9216]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, ...gemm });
+    expect(matMulNBitsTuningFor(h100, { K: 8192, N: 3072 })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, ...gemm });
+    for (const N of [16384, 32064]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'direct', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8, ...gemm });
   });
 
   it('SwiftShader gets small workgroups of many rows; unknown GPUs the staged 2 × 4 split', () => {
