@@ -9,8 +9,8 @@
  * by default whenever it can (ort-node.ts here decides: fp16 files need shader-f16, each file
  * ≤ 2 GiB); otherwise, or with --no-ort, `engines.ort` says why it is missing.
  * `--full` generates a 32-layer random-weight q4f16 Phi-3 (~2.3 GB) into a temp dir (free space
- * checked first, deleted afterwards unless --keep) — too big for onnxruntime-web (one 2.2 GB data
- * file), so the ratio needs `--layers N` (the reason in the report names N). Prints decode/prefill
+ * checked first, deleted afterwards unless --keep): a 1.07 GB .onnx (weights inline up to 1 GiB)
+ * and a 1.22 GB .onnx_data, so both engines run it. Prints decode/prefill
  * figures, the device's copy bandwidth and each GEMV's effective bandwidth as a share of it
  * (issue 7's ≥ 75% target).
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
