@@ -9,8 +9,8 @@
  * the o/down matmuls: no separate norm, add or activation dispatches.)
  *
  * Rule: nothing here may create GPU objects per token; `step` only writes the ids and the step
- * uniform, encodes the prebuilt kernels, submits, and reads back 4 bytes (or the logits row when
- * a test asks for them).
+ * uniform, encodes the prebuilt kernels and the copy of the sampled id into a persistent
+ * read-back buffer, submits once, and maps those 4 bytes (`logits`, for tests, reads the row).
  */
 import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
@@ -238,6 +238,9 @@ export class Phi3Runtime implements TokenRuntime {
       const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       buffers.set('history', history);
       const token = act('token', 4);
+      // The sampled id's read-back target, reused every step: the copy rides in the step's own
+      // command buffer, so a decode token is one submit and no buffer is created per token.
+      buffers.set('tokenReadback', device.createBuffer({ label: 'tokenReadback', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
       const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit, precision);
       runtime.dispatchesPerDecode = ops.length + 2;
@@ -313,8 +316,13 @@ export class Phi3Runtime implements TokenRuntime {
     const pass = encoder.beginComputePass({ label: 'sample' });
     this.sampler.encode(pass);
     pass.end();
+    const readback = this.buffers.get('tokenReadback')!;
+    encoder.copyBufferToBuffer(this.buffers.get('token')!, 0, readback, 0, 4);
     device.queue.submit([encoder.finish()]);
-    return new Uint32Array(await readBuffer(device, this.buffers.get('token')!, 4))[0];
+    await readback.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(readback.getMappedRange())[0];
+    readback.unmap();
+    return id;
   }
 
   /** Runs `ids` and returns the last position's logits (tests and the reference comparison). */
