@@ -8,24 +8,15 @@
 //   node tools/bench/bundle-node.mjs [outDir]      (default .tmp/bench-node-bundle, ~55 MB)
 //   node <outDir>/bench-node.mjs --layers 24 --rounds 3 --decode-steps 16 --out bench-node.json
 // Rule: the bundle is built from the same sources as bench:node; never edit the output.
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleNodeScript, copyWebgpuPackage } from '../device/bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const out = resolve(process.argv[2] ?? join(root, '.tmp/bench-node-bundle'));
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-
-/** `import src from './x.wgsl?raw'` → the file's text, as Vite does. */
-const rawPlugin = {
-  name: 'raw',
-  setup(b) {
-    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: resolve(args.resolveDir, args.path.slice(0, -4)), namespace: 'raw' }));
-    b.onLoad({ filter: /.*/, namespace: 'raw' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'text' }));
-  },
-};
 
 /**
  * The browser's onnxruntime loader (src/engine/ort/ort-browser.ts: Vite `?url` assets, `self`) is
@@ -44,37 +35,21 @@ const browserOrtPlugin = {
   },
 };
 
-await build({
-  entryPoints: [join(root, 'tools/bench/node.ts')],
-  outfile: join(out, 'bench-node.mjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
+await bundleNodeScript(join(root, 'tools/bench/node.ts'), join(out, 'bench-node.mjs'), {
   // Resolved at run time from the bundle's own node_modules/ (copied below).
-  external: ['webgpu', 'onnxruntime-web', 'onnxruntime-web/*'],
-  plugins: [rawPlugin, browserOrtPlugin],
+  external: ['onnxruntime-web', 'onnxruntime-web/*'],
+  plugins: [browserOrtPlugin],
   // tools/bench/node.ts finds the repo root two folders above its own; in the bundle the root is
   // the bundle's folder wherever it now is, so import.meta.dirname becomes <that folder>/tools/bench.
   define: { 'import.meta.dirname': '__benchDirname' },
-  banner: {
-    js: [
-      "import { createRequire as __cr } from 'node:module';",
-      "import { dirname as __dn, join as __jn } from 'node:path';",
-      "import { fileURLToPath as __fu } from 'node:url';",
-      'const require = __cr(import.meta.url);',
-      "const __benchDirname = __jn(__dn(__fu(import.meta.url)), 'tools', 'bench');",
-    ].join(' '),
-  },
-  logLevel: 'warning',
+  banner: [
+    "import { dirname as __dn, join as __jn } from 'node:path';",
+    "import { fileURLToPath as __fu } from 'node:url';",
+    "const __benchDirname = __jn(__dn(__fu(import.meta.url)), 'tools', 'bench');",
+  ],
 });
 
-const pkg = join(root, 'node_modules/webgpu');
-const dest = join(out, 'node_modules/webgpu');
-const platformDir = `${process.platform}-${process.platform === 'darwin' ? 'universal' : process.arch}`;
-mkdirSync(join(dest, 'dist'), { recursive: true });
-for (const f of ['index.js', 'package.json', 'LICENSE.md']) cpSync(join(pkg, f), join(dest, f));
-cpSync(join(pkg, 'dist', platformDir), join(dest, 'dist', platformDir), { recursive: true });
+copyWebgpuPackage(root, out);
 
 // onnxruntime-web: only what `import('onnxruntime-web/webgpu')` and ort-node.ts's resolution of the
 // .wasm reach (one wasm thread, so no worker loads the separate .mjs glue).
@@ -84,4 +59,4 @@ const ortDest = join(out, 'node_modules/onnxruntime-web');
 const ortFiles = ['package.json', 'dist/ort.webgpu.bundle.min.mjs', 'dist/ort-wasm-simd-threaded.asyncify.wasm'];
 mkdirSync(join(ortDest, 'dist'), { recursive: true });
 for (const f of ortFiles) cpSync(join(ortPkg, f), join(ortDest, f));
-console.log(`wrote ${out}/bench-node.mjs, node_modules/webgpu (${platformDir}) and node_modules/onnxruntime-web (WebGPU build); run: node ${out}/bench-node.mjs --help`);
+console.log(`wrote ${out}/bench-node.mjs, node_modules/webgpu (${process.platform}-${process.arch}) and node_modules/onnxruntime-web (WebGPU build); run: node ${out}/bench-node.mjs --help`);

@@ -1,9 +1,10 @@
-// Bundles one Node entry point of this repo (TypeScript, WGSL `?raw` imports inlined, the `webgpu`
-// package left external) into a single ESM file that runs with plain Node on another machine.
-// Used by tools/device/pack.mjs; the output folder must hold node_modules/webgpu next to it.
-// Rule: the bundle must not depend on paths of the build machine.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+// Shared by the bundlers that pack Node entry points of this repo for a GPU machine without npm
+// (tools/bench/bundle-node.mjs, tools/device/bundle-checks.mjs, tools/device/pack.mjs): one ESM
+// file per entry (TypeScript, WGSL `?raw` imports inlined, the `webgpu` package left external)
+// and the `webgpu` package's loader with this platform's dawn.node beside it.
+// Rule: a bundle must not depend on paths of the build machine.
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 /** `import src from './x.wgsl?raw'` → the file's text, as Vite does. */
@@ -15,7 +16,13 @@ export const rawPlugin = {
   },
 };
 
-export async function bundleNodeScript(entry, outfile) {
+const REQUIRE_BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+
+/**
+ * Bundles `entry` into `outfile`. `options` may add esbuild plugins, externals, defines or banner
+ * lines (the banner always defines `require`, which bundled CommonJS code needs in ESM).
+ */
+export async function bundleNodeScript(entry, outfile, options = {}) {
   await build({
     entryPoints: [entry],
     outfile,
@@ -23,9 +30,22 @@ export async function bundleNodeScript(entry, outfile) {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['webgpu'],
-    plugins: [rawPlugin],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    external: ['webgpu', ...(options.external ?? [])],
+    plugins: [rawPlugin, ...(options.plugins ?? [])],
+    define: options.define,
+    banner: { js: [REQUIRE_BANNER, ...(options.banner ?? [])].join(' ') },
     logLevel: 'warning',
   });
+}
+
+/** Copies the `webgpu` package's loader and this platform's dawn.node into `out`/node_modules (unless there). */
+export function copyWebgpuPackage(root, out) {
+  const dest = join(out, 'node_modules/webgpu');
+  if (existsSync(join(dest, 'index.js'))) return;
+  const pkg = join(root, 'node_modules/webgpu');
+  const platformDir = `${process.platform}-${process.platform === 'darwin' ? 'universal' : process.arch}`;
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(join(dest, 'dist'), { recursive: true });
+  for (const f of ['index.js', 'package.json', 'LICENSE.md']) cpSync(join(pkg, f), join(dest, f));
+  cpSync(join(pkg, 'dist', platformDir), join(dest, 'dist', platformDir), { recursive: true });
 }

@@ -19,6 +19,7 @@
  */
 import type { TinyModelOptions } from '../tiny-model/options';
 import type { Precision } from '../../src/engine/kernels/precision-wgsl';
+import { promptIds } from '../../src/engine/gpu/testing';
 
 export interface ModelCheckSpec {
   /** Folder name under the checks data directory, and the check's name. */
@@ -52,16 +53,6 @@ export function modelTolerance(spec: ModelCheckSpec, precision: Precision): numb
   return precision === 'f32' && spec.options.dtype !== 'q4f16' ? 1e-3 : 3e-2;
 }
 
-/** A deterministic prompt: BOS, then ids from an LCG, all below `vocab`. */
-export function promptIds(n: number, seed: number, vocab: number): number[] {
-  const ids = [1];
-  let s = seed;
-  for (let i = 1; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    ids.push(3 + (s % (vocab - 3)));
-  }
-  return ids;
-}
 
 export function promptFor(spec: ModelCheckSpec): number[] {
   return promptIds(spec.promptLength, 11, spec.options.vocab ?? 32064);

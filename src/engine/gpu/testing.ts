@@ -57,3 +57,21 @@ export function f16BitsToF32(bits: Uint16Array): Float32Array {
   }
   return out;
 }
+
+/** A deterministic prompt: BOS (1), then ids from an LCG, all in 3 .. vocab − 1. */
+export function promptIds(n: number, seed: number, vocab: number): number[] {
+  const ids = [1];
+  let s = seed;
+  for (let i = 1; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    ids.push(3 + (s % (vocab - 3)));
+  }
+  return ids;
+}
+
+/** Index of the largest value (the first one on ties), as a greedy sampler picks. */
+export function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { spawnHub, type RemoteHub } from '../../../tools/hub-server/client';
 import type { TinyModelOptions } from '../../../tools/tiny-model/options';
 import { AppError } from '../errors';
-import { testGpu } from '../gpu/testing';
+import { argmax, promptIds, testGpu } from '../gpu/testing';
 import { NativeEngine } from '../native-engine';
 import { bytesSource } from '../onnx/sources';
 import type { ModelFiles } from '../phi3/files';
@@ -75,21 +75,7 @@ function hubFiles(model: keyof typeof MODELS): ModelFiles {
   };
 }
 
-function promptOf(n: number, seed: number, vocab = VOCAB): number[] {
-  const ids = [1];
-  let s = seed;
-  for (let i = 1; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    ids.push(3 + (s % (vocab - 3)));
-  }
-  return ids;
-}
 
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
 
 /** Largest logit minus the second largest. */
 function topMargin(v: Float32Array): number {
@@ -123,7 +109,7 @@ async function compareLogits(model: keyof typeof MODELS, provider: OrtProvider, 
   try {
     expect(ort.kind).toBe('ort');
     expect(ort.info).toEqual({ ...native.info, contextLimit: ort.info.contextLimit, precision: ort.info.precision });
-    let ids = promptOf(12, 11);
+    let ids = promptIds(12, 11, VOCAB);
     let worst = 0;
     let nearTies = 0;
     for (let step = 0; step < STEPS; step++) {
@@ -145,15 +131,15 @@ async function compareLogits(model: keyof typeof MODELS, provider: OrtProvider, 
     // The same through generate(): greedy, then sampled (CPU sampler vs the GPU one, same RNG).
     native.runtime.truncate(0);
     ort.runtime.truncate(0);
-    const prompt = promptOf(10, 4);
+    const prompt = promptIds(10, 4, VOCAB);
     const opts = { sampling: GREEDY, maxNewTokens: STEPS };
     const greedyNative = await collect(native.generateIds(prompt, opts));
     const greedyOrt = await collect(ort.generateIds(prompt, opts));
     expect(greedyOrt).toEqual(greedyNative);
     expect(greedyOrt.length).toBeGreaterThan(0);
     const sampled = { sampling: { ...DEFAULT_SAMPLING, seed: 1234 }, maxNewTokens: 16 };
-    const sampledNative = await collect(native.generateIds(promptOf(7, 8), sampled));
-    const sampledOrt = await collect(ort.generateIds(promptOf(7, 8), sampled));
+    const sampledNative = await collect(native.generateIds(promptIds(7, 8, VOCAB), sampled));
+    const sampledOrt = await collect(ort.generateIds(promptIds(7, 8, VOCAB), sampled));
     expect(sampledOrt).toEqual(sampledNative);
   } finally {
     native.destroy();
@@ -207,18 +193,18 @@ describe('OrtEngine multi-turn KV reuse', () => {
           expect(tokens).toEqual(nativeTokens);
           return { tokens, timings: r.value };
         };
-        const p1 = promptOf(20, 21);
+        const p1 = promptIds(20, 21, VOCAB);
         const t1 = await run(p1);
         expect(t1.timings.prefillTokens).toBe(p1.length);
 
         // Extends the conversation: only the last generated token and the new turn are fed.
-        const chunk = promptOf(9, 22).slice(1);
+        const chunk = promptIds(9, 22, VOCAB).slice(1);
         const p2 = [...p1, ...t1.tokens, ...chunk];
         const t2 = await run(p2);
         expect(t2.timings.prefillTokens).toBe(chunk.length + 1);
 
         // Diverges inside the cache (an edited earlier message): the cache is cut to the common prefix.
-        const p3 = [...p1, ...t1.tokens.slice(0, 3), ...promptOf(6, 23).slice(1)];
+        const p3 = [...p1, ...t1.tokens.slice(0, 3), ...promptIds(6, 23, VOCAB).slice(1)];
         const t3 = await run(p3);
         expect(t3.timings.prefillTokens).toBe(p3.length - (p1.length + 3));
         expect(ort.runtime.cachedIds).toEqual([...p3, ...t3.tokens.slice(0, -1)]);

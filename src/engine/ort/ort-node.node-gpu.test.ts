@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTinyModel } from '../../../tools/tiny-model/generate';
 import type { TinyModelOptions } from '../../../tools/tiny-model/options';
 import { AppError } from '../errors';
-import { maxAbsDiff, testGpu } from '../gpu/testing';
+import { argmax, maxAbsDiff, promptIds, testGpu } from '../gpu/testing';
 import { NativeEngine } from '../native-engine';
 import { nodeModelFiles } from '../node/model-dir';
 import { OrtEngine } from './ort-engine';
@@ -52,21 +52,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
 
-function promptOf(n: number, seed: number): number[] {
-  const ids = [1];
-  let s = seed;
-  for (let i = 1; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    ids.push(3 + (s % (VOCAB - 3)));
-  }
-  return ids;
-}
 
 async function compare(model: string, tolerance: number): Promise<void> {
   const nativeFiles = nodeModelFiles(dirs.get(model)!);
@@ -87,7 +73,7 @@ async function compare(model: string, tolerance: number): Promise<void> {
         ids = [argmax(a)];
       }
     };
-    await run(promptOf(10, 11), STEPS);
+    await run(promptIds(10, 11, VOCAB), STEPS);
     // Keep 7 of the cached positions (inside the prompt), then continue with a different token.
     native.runtime.truncate(7);
     engine.runtime.truncate(7);

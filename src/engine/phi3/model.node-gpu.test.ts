@@ -17,7 +17,7 @@ import { generateTinyModel } from '../../../tools/tiny-model/generate';
 import type { TinyModelOptions } from '../../../tools/tiny-model/options';
 import { argmax, runReference } from '../../../tools/reference/ort-reference';
 import { nodeModelFiles } from '../node/model-dir';
-import { testGpu } from '../gpu/testing';
+import { promptIds, testGpu } from '../gpu/testing';
 import { loadModelFiles } from './files';
 import { DEFAULT_SAMPLING } from '../types';
 
@@ -30,15 +30,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-function promptOf(n: number, seed: number, vocab = 32000): number[] {
-  const ids = [1];
-  let s = seed;
-  for (let i = 1; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    ids.push(3 + (s % (vocab - 3)));
-  }
-  return ids;
-}
 
 interface Case {
   name: string;
@@ -68,7 +59,7 @@ const cases: Case[] = [
     options: { layout: 'gqa', seed: 7 },
     promptLength: 20,
     steps: 16,
-    turns: [promptOf(9, 5).slice(1), promptOf(14, 6).slice(1)],
+    turns: [promptIds(9, 5, 32000).slice(1), promptIds(14, 6, 32000).slice(1)],
     tolerance: 1e-3,
   },
   {
@@ -79,7 +70,7 @@ const cases: Case[] = [
     options: { layout: 'gqa-packed', context: '128k', maxPositions: 256, originalMaxPositions: 16 },
     promptLength: 6,
     steps: 6,
-    turns: [promptOf(9, 3).slice(1)],
+    turns: [promptIds(9, 3, 32000).slice(1)],
     tolerance: 1e-3,
   },
   {
@@ -100,7 +91,7 @@ const cases: Case[] = [
 ];
 
 async function compare(c: Case, dir: string): Promise<void> {
-  const prompt = promptOf(c.promptLength, 11);
+  const prompt = promptIds(c.promptLength, 11, 32000);
   const ref = await runReference(dir, { inputIds: prompt, steps: c.steps, chunks: c.turns });
   const files = nodeModelFiles(dir);
   const ctx = await testGpu();
