@@ -20,6 +20,7 @@ import { nodeModelFiles } from '../node/model-dir';
 import { promptIds, testGpu } from '../gpu/testing';
 import { loadModelFiles } from './files';
 import { DEFAULT_SAMPLING } from '../types';
+import type { LoadOptions } from './model';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-native-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -41,6 +42,8 @@ interface Case {
   tolerance: number;
   /** Per-test limit; SwiftShader needs minutes for a 4K-token prefill. */
   timeoutMs?: number;
+  /** Load options, e.g. a small maxPrefill so that the prompt runs in several chunks. */
+  load?: LoadOptions;
 }
 
 const f16Tol = 3e-2;
@@ -53,7 +56,7 @@ const cases: Case[] = [
   { name: 'gqa-packed q4f16', options: { layout: 'gqa-packed', dtype: 'q4f16' }, promptLength: 12, steps: 64, tolerance: f16Tol },
   { name: 'gqa with 8 heads / 2 KV heads', options: { layout: 'gqa', heads: 8, kvHeads: 2 }, promptLength: 12, steps: 64, tolerance: 1e-3 },
   { name: 'block 128 with zero points', options: { layout: 'gqa-packed', blockSize: 128, zeroPoints: true, hidden: 256, intermediate: 384 }, promptLength: 12, steps: 64, tolerance: 1e-3 },
-  { name: 'block 16, prompt longer than one prefill chunk', options: { layout: 'web2024', blockSize: 16 }, promptLength: 300, steps: 8, tolerance: 1e-3 },
+  { name: 'block 16, prompt longer than one prefill chunk', options: { layout: 'web2024', blockSize: 16 }, promptLength: 300, steps: 8, tolerance: 1e-3, load: { maxPrefill: 128 } },
   {
     name: 'multi-turn conversation reusing the KV cache',
     options: { layout: 'gqa', seed: 7 },
@@ -95,7 +98,7 @@ async function compare(c: Case, dir: string): Promise<void> {
   const ref = await runReference(dir, { inputIds: prompt, steps: c.steps, chunks: c.turns });
   const files = nodeModelFiles(dir);
   const ctx = await testGpu();
-  const { runtime, plan } = await loadModelFiles(ctx, files);
+  const { runtime, plan } = await loadModelFiles(ctx, files, c.load);
   try {
     // Every layout runs as embed + 6 kernels per layer (qkv, rotary+KV append, attention, o,
     // gate_up, down) + lm_head + sampler; split-K attention adds a combine pass at long context.

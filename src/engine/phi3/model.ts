@@ -33,7 +33,12 @@ import type { Phi3Config, Phi3Plan, QuantWeight } from './plan';
 import { WeightUploader } from './upload';
 
 export interface LoadOptions {
-  /** Tokens per prefill chunk; longer prompts run in several chunks. */
+  /**
+   * Tokens per prefill chunk (default 512); longer prompts run in several chunks. Larger chunks
+   * fill the GPU better (at 128, a 3072-wide GEMM had 96 workgroups for an H100's 132 cores and
+   * every chunk re-read the weights) at the cost of activation memory: about 130 KB per token for
+   * Phi-3 Mini, 65 MB at 512.
+   */
   maxPrefill?: number;
   /** Upper bound on KV-cache bytes (all layers, K and V). Default 2 GiB. */
   kvBudgetBytes?: number;
@@ -92,7 +97,7 @@ export class Phi3Runtime implements TokenRuntime {
   static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
     const { device } = ctx;
     const c = plan.config;
-    const maxPrefill = opts.maxPrefill ?? 128;
+    const maxPrefill = opts.maxPrefill ?? 512;
     const precision = choosePrecision(ctx, opts.precision);
     const kvBytes = kvBytesPerElement(precision);
     const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? 2 ** 31, opts.maxContext, kvBytes);
