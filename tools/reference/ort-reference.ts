@@ -13,6 +13,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { fromHalfBits } from '../tiny-model/random';
 
 export interface ReferenceOptions {
   /** The prompt (first turn). */
@@ -51,21 +52,12 @@ export function resolveModelFile(dirOrFile: string, file?: string): string {
   return found;
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
 function toFloat32(t: ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') {
     const src = t.data as Uint16Array;
     const out = new Float32Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]);
+    for (let i = 0; i < src.length; i++) out[i] = fromHalfBits(src[i]);
     return out;
   }
   throw new Error(`logits have type ${t.type}, expected float32 or float16`);

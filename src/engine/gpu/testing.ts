@@ -45,19 +45,6 @@ export function runtimeName(): string {
   return typeof window === 'undefined' ? 'node/webgpu' : 'chromium';
 }
 
-/** IEEE fp16 bits → f32 values (to build references for kernels that read raw fp16 data). */
-export function f16BitsToF32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const m = h & 0x3ff;
-    out[i] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return out;
-}
-
 /** A deterministic prompt: BOS (1), then ids from an LCG, all in 3 .. vocab − 1. */
 export function promptIds(n: number, seed: number, vocab: number): number[] {
   const ids = [1];

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { f16BitsToF32 } from '../gpu/testing';
 import { float32ToFloat16Bits } from './dequantize';
 import { AppError } from '../errors';
 import { formatCheck, guardedCheck, maxF16UlpError, ulp16 } from './precision-checks';
+import { float16ToFloat32 } from '../onnx/tensor-data';
 
 // The f16 KV-append check can only run on a device with shader-f16; its error measure is checked
 // here on exact fp16 values so that a PASS there means what it says.
@@ -19,11 +19,11 @@ describe('fp16 ulp error measure', () => {
   });
 
   it('counts the neighbouring fp16 value as 1 ulp, two steps as 2, NaN as infinite', () => {
-    const want = f16BitsToF32(float32ToFloat16Bits(new Float32Array([0.3, -1.7, 2.5, 1e-6, 0])));
+    const want = float16ToFloat32(float32ToFloat16Bits(new Float32Array([0.3, -1.7, 2.5, 1e-6, 0])));
     expect(maxF16UlpError(want, want, 0)).toEqual({ ulps: 0, abs: 0 });
-    const next = f16BitsToF32(float32ToFloat16Bits(want).map((b) => b + 1));
+    const next = float16ToFloat32(float32ToFloat16Bits(want).map((b) => b + 1));
     expect(maxF16UlpError(next, want, 0).ulps).toBeCloseTo(1, 12);
-    const twoAway = f16BitsToF32(float32ToFloat16Bits(want).map((b) => b + 2));
+    const twoAway = float16ToFloat32(float32ToFloat16Bits(want).map((b) => b + 2));
     expect(maxF16UlpError(twoAway, want, 0).ulps).toBeCloseTo(2, 12);
     expect(maxF16UlpError([NaN, 0, 0, 0, 0], want, 0).ulps).toBe(Infinity);
   });

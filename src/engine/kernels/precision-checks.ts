@@ -24,7 +24,7 @@
  */
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes, type GpuContext } from '../gpu/device';
-import { f16BitsToF32, maxAbsDiff, seededRandom } from '../gpu/testing';
+import { maxAbsDiff, seededRandom } from '../gpu/testing';
 import type { ModelFiles } from '../phi3/files';
 import { loadModelFiles } from '../phi3/files';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
@@ -33,6 +33,7 @@ import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-app
 import type { Precision } from './precision-wgsl';
 import { buildRotaryCache, rotaryReference } from './rotary';
 import { createStepBuffer, writeStep } from './step';
+import { float16ToFloat32 } from '../onnx/tensor-data';
 
 export interface CheckResult {
   /** What was checked (kernel and case, or model). */
@@ -89,7 +90,7 @@ export function maxF16UlpError(got: ArrayLike<number>, want: ArrayLike<number>, 
 /** Values as the f16 path stores them: rounded to the nearest fp16 (bits, and back as f32). */
 function toF16(values: Float32Array): { bits: Uint16Array; values: Float32Array } {
   const bits = float32ToFloat16Bits(values);
-  return { bits, values: f16BitsToF32(bits) };
+  return { bits, values: float16ToFloat32(bits) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
   const rotF16 = rc?.dtype === 'f16';
   const built = rc ? [buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000), buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000, new Array<number>(rc.rotaryDim / 2).fill(4), 1.19)] : [];
   const uploads = built.map((p) => (rotF16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
-  const pairs = rotF16 ? uploads.map((p) => ({ cos: f16BitsToF32(p.cos as Uint16Array), sin: f16BitsToF32(p.sin as Uint16Array) })) : built;
+  const pairs = rotF16 ? uploads.map((p) => ({ cos: float16ToFloat32(p.cos as Uint16Array), sin: float16ToFloat32(p.sin as Uint16Array) })) : built;
   const used = rc ? { ...pairs[rc.cacheIndex], rotaryDim: rc.rotaryDim } : undefined;
   const want = kvAppendReference(kSrc, vSrc, k0.values, v0.values, l, used);
   const rq = c.rotateQ;
@@ -339,7 +340,7 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
       kernel.encode(pass, l.seqLen, rc?.cacheIndex);
       pass.end();
       device.queue.submit([enc.finish()]);
-      const read = async (b: GPUBuffer) => (precision === 'f16' ? f16BitsToF32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
+      const read = async (b: GPUBuffer) => (precision === 'f16' ? float16ToFloat32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
       return { k: await read(kCache), v: await read(vCache), q: qBuf ? new Float32Array(await readBuffer(device, qBuf)) : undefined };
     } finally {
       for (const b of new Set([step, kBuf, vBuf, kCache, vCache, ...(qBuf ? [qBuf] : []), ...cacheBufs.flatMap((p) => [p.cos, p.sin])])) b.destroy();

@@ -4,7 +4,8 @@ import { float32ToFloat16Bits } from './dequantize';
 import { createStepBuffer, writeStep } from './step';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
-import { f16BitsToF32, maxAbsDiff, runtimeName, seededRandom, testGpu } from '../gpu/testing';
+import { maxAbsDiff, runtimeName, seededRandom, testGpu } from '../gpu/testing';
+import { float16ToFloat32 } from '../onnx/tensor-data';
 
 // f32 rotation of values |x| <= 2 with |cos|,|sin| <= 1.19: two products and a sum.
 const TOLERANCE = 2e-6;
@@ -76,7 +77,7 @@ describe('rotary kernel [gpu]', () => {
       let pairs = factors.map((f) => buildRotaryCache(c.maxPos, l.rotaryDim, 10000, f, scale));
       const uploads = pairs.map((p) => (c.dtype === 'f16' ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
       if (c.dtype === 'f16') {
-        pairs = uploads.map((p) => ({ cos: f16BitsToF32(p.cos as Uint16Array), sin: f16BitsToF32(p.sin as Uint16Array) }));
+        pairs = uploads.map((p) => ({ cos: float16ToFloat32(p.cos as Uint16Array), sin: float16ToFloat32(p.sin as Uint16Array) }));
       }
       const cacheIndex = c.longRope ? 1 : 0;
       const want = rotaryReference(x, pairs[cacheIndex].cos, pairs[cacheIndex].sin, l);

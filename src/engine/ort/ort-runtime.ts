@@ -22,6 +22,7 @@ import type * as Ort from 'onnxruntime-web';
 import { AppError } from '../errors';
 import type { TokenRuntime } from '../generate';
 import { sampleReference } from '../kernels/sampler';
+import { float16ToFloat32 } from '../onnx/tensor-data';
 import type { SamplingOptions } from '../types';
 
 export type OrtModule = typeof Ort;
@@ -63,21 +64,6 @@ export function pastSpecs(session: Ort.InferenceSession): PastSpec[] {
   }
   if (pasts.length === 0) throw new AppError('MODEL_UNSUPPORTED_GRAPH', 'The graph has no past_key_values.* inputs, so it cannot keep a KV cache between steps.');
   return pasts;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-function halvesToFloats(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i]);
-  return out;
 }
 
 export class OrtRuntime implements TokenRuntime {
@@ -190,14 +176,14 @@ export class OrtRuntime implements TokenRuntime {
         device.queue.submit([encoder.finish()]);
         await staging.mapAsync(GPUMapMode.READ);
         const bytes = staging.getMappedRange().slice(0);
-        return es === 4 ? new Float32Array(bytes, 0, V) : halvesToFloats(new Uint16Array(bytes, 0, V));
+        return es === 4 ? new Float32Array(bytes, 0, V) : float16ToFloat32(new Uint16Array(bytes, 0, V));
       } finally {
         staging.destroy();
       }
     }
     const data = logits.data;
     if (data instanceof Float32Array) return data.slice((S - 1) * V, S * V);
-    if (data instanceof Uint16Array) return halvesToFloats(data.subarray((S - 1) * V, S * V));
+    if (data instanceof Uint16Array) return float16ToFloat32(data.subarray((S - 1) * V, S * V));
     // A Float16Array, where the browser has one (onnxruntime then uses it for float16).
     const halves = data as unknown as { subarray(a: number, b: number): ArrayLike<number> };
     return Float32Array.from(halves.subarray((S - 1) * V, S * V));
