@@ -7,7 +7,8 @@
 import { AppError } from './errors';
 import { generate, type GenerationTimings, type TokenRuntime } from './generate';
 import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
-import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from './types';
+import type { Phi3Plan } from './phi3/plan';
+import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from './types';
 
 /** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
 const PHI3_EOS = [32000, 32001, 32007];
@@ -74,6 +75,24 @@ export abstract class ChatEngine {
       yield { tokenId: r.value, text: decoder.push(r.value) };
     }
   }
+}
+
+/** What both engines report about a loaded model: the plan's hyper-parameters plus the engine's own context limit and precision. */
+export function modelInfo(plan: Phi3Plan, contextLimit: number, precision: ModelInfo['precision']): ModelInfo {
+  const c = plan.config;
+  return {
+    layers: c.layers,
+    hidden: c.hidden,
+    heads: c.heads,
+    kvHeads: c.kvHeads,
+    headDim: c.headDim,
+    intermediate: c.intermediate,
+    vocab: c.vocab,
+    maxPositions: c.maxPositions,
+    contextLimit,
+    layout: plan.layout,
+    precision,
+  };
 }
 
 export function toStats(t: GenerationTimings, timeToFirstTokenMs: number): GenerationStats {

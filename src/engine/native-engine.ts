@@ -6,7 +6,7 @@
  * which one runs.
  * Rule: no DOM, no storage; files arrive as `ModelFiles`, so this runs in a worker and in Node.
  */
-import { ChatEngine, loadTextSide } from './chat-engine';
+import { ChatEngine, loadTextSide, modelInfo } from './chat-engine';
 import type { GpuContext } from './gpu/device';
 import { loadModelFiles, type LoadedModel, type ModelFiles } from './phi3/files';
 import type { LoadOptions, Phi3Runtime } from './phi3/model';
@@ -27,20 +27,7 @@ export class NativeEngine extends ChatEngine {
 
   static async load(ctx: GpuContext, files: ModelFiles, opts: LoadOptions = {}): Promise<NativeEngine> {
     const loaded = await loadModelFiles(ctx, files, opts);
-    const c = loaded.plan.config;
-    const info: ModelInfo = {
-      layers: c.layers,
-      hidden: c.hidden,
-      heads: c.heads,
-      kvHeads: c.kvHeads,
-      headDim: c.headDim,
-      intermediate: c.intermediate,
-      vocab: c.vocab,
-      maxPositions: c.maxPositions,
-      contextLimit: loaded.runtime.contextLimit,
-      layout: loaded.plan.layout,
-      precision: loaded.runtime.precision,
-    };
+    const info = modelInfo(loaded.plan, loaded.runtime.contextLimit, loaded.runtime.precision);
     return new NativeEngine(loaded, loadTextSide(loaded.configs), info);
   }
 

@@ -32,7 +32,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { AppError } from '../errors';
-import { ChatEngine, loadTextSide } from '../chat-engine';
+import { ChatEngine, loadTextSide, modelInfo } from '../chat-engine';
 import { readOnnxModel } from '../onnx/reader';
 import { bytesSource } from '../onnx/sources';
 import type { ByteSource, OnnxGraph } from '../onnx/types';
@@ -168,20 +168,8 @@ export class OrtEngine extends ChatEngine {
     const c = plan.config;
     const contextLimit = Math.min(c.maxPositions, opts.maxContext ?? Infinity);
     const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device });
-    const info: ModelInfo = {
-      layers: c.layers,
-      hidden: c.hidden,
-      heads: c.heads,
-      kvHeads: c.kvHeads,
-      headDim: c.headDim,
-      intermediate: c.intermediate,
-      vocab: c.vocab,
-      maxPositions: c.maxPositions,
-      contextLimit,
-      layout: plan.layout,
-      // onnxruntime computes in the graph's own precision.
-      precision: plan.activationDtype,
-    };
+    // onnxruntime computes in the graph's own precision.
+    const info = modelInfo(plan, contextLimit, plan.activationDtype);
     return new OrtEngine(runtime, loadTextSide({ tokenizer: tokenizerJson, tokenizerConfig, generation }), info);
   }
 
