@@ -17,10 +17,11 @@ what=${1:-bench}
 D=$PWD/.device
 OUT=${OUT:-$PWD/.device-out}
 mkdir -p "$OUT" /tmp/device-node
-unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
-unxz "$D/node.xz" > /tmp/device-node/node && chmod +x /tmp/device-node/node
+# xz, or Python's lzma where the machine has no xz; writes to stdout.
+xz_cat() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
+xz_cat "$D/node.xz" > /tmp/device-node/node && chmod +x /tmp/device-node/node
 export PATH=/tmp/device-node:$PATH
-rm -rf /tmp/device-bench && mkdir -p /tmp/device-bench && unxz "$D/bench.tar.xz" | tar -C /tmp/device-bench -x
+rm -rf /tmp/device-bench && mkdir -p /tmp/device-bench && xz_cat "$D/bench.tar.xz" | tar -C /tmp/device-bench -x
 if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
   for f in "$D"/debs/*.deb; do dpkg -x "$f" /; done
   ldconfig
