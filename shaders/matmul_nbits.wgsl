@@ -1,6 +1,10 @@
 // MatMulNBits decode GEMV (M = 1): y (N,) = W (N, K) · a (K,), W int4 per com.microsoft MatMulNBits.
-// The hottest kernel of decode. Variant with a workgroup-memory reduction; matmul_nbits_subgroup.wgsl
-// is the same kernel reducing with subgroupAdd (keep the two in step).
+// The "staged" GEMV (matmul_nbits_direct.wgsl is the other). This file is the body, `gemv`;
+// matmul-nbits.ts prepends one of two entry points: with `subgroups`, row sums are reduced by
+// subgroupAdd (`rowSum`) and one workgroup-memory slot per subgroup; without, by a workgroup-memory
+// tree. Assumption for the first: subgroups partition the 1-D workgroup by local_invocation_index
+// in order, so a subgroup of size ≤ TPR lies inside one row group (true of every WebGPU backend we
+// know; `subgroup_id` is not yet universally available); wider subgroups use the tree.
 //
 // Bindings (shared with matmul_nbits_gemm.wgsl, one bind group for both):
 //   0 params     uniform { K, N, nBlocks, kPadded, zpRowBytes, maxM, gridX, inStride, inOffset,
@@ -118,8 +122,7 @@ fn store(n: u32, v: f32) {
   }
 }
 
-@compute @workgroup_size(TPR * RG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   let wgRow0 = (wid.x + wid.y * params.gridX) * RG * ROWS;
   if (wgRow0 >= params.N) { return; }
   let WG = TPR * RG;
@@ -213,6 +216,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
 
+  if (sgSize > 1u && sgSize <= TPR) {
+    // Subgroups lie inside row groups: one subgroupAdd per row, then one slot per subgroup.
+    let slots = TPR / sgSize;
+    for (var r = 0u; r < ROWS; r++) {
+      let sum = rowSum(select(accLo[r % 4u], accHi[r % 4u], r >= 4u));
+      if (sgLane == 0u) { partial[(group * ROWS + r) * TPR + lane / sgSize] = sum; }
+    }
+    workgroupBarrier();
+    if (lid < RG * ROWS && wgRow0 + lid < params.N) {
+      var total = 0.0;
+      for (var i = 0u; i < slots; i++) { total += partial[lid * TPR + i]; }
+      store(wgRow0 + lid, total);
+    }
+    return;
+  }
+  // No subgroups, or one wider than a row group (e.g. 64 lanes, TPR 32): the workgroup-memory tree.
   for (var r = 0u; r < ROWS; r++) {
     partial[(group * ROWS + r) * TPR + lane] = select(accLo[r % 4u], accHi[r % 4u], r >= 4u);
   }

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsBindings, type MatMulNBitsTuning } from './matmul-nbits';
-import { makeWeights, worstRelative } from './matmul-testing';
+import { makeWeights, worstRelative, type WeightCase } from './matmul-testing';
 import { rmsNormReference, createRmsNorm } from './rmsnorm';
 import { siluMulReference, createSiluMul, type SiluMulLayout } from './silu-mul';
 import { createStepBuffer, writeStep } from './step';
@@ -20,14 +20,9 @@ import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
 const TOL = 1e-4;
 const EPS = 1e-5;
 
-interface Case {
+interface Case extends WeightCase {
   M: number;
   maxM?: number;
-  K: number;
-  N: number;
-  blockSize: number;
-  zp: boolean;
-  f16: boolean;
   norm?: boolean;
   /** 'fused': one [gate | up] buffer (silu-mul.ts's fused layout); 'separate': two buffers, odd strides/offsets */
   silu?: 'fused' | 'separate';

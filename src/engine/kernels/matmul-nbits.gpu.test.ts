@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMatMulNBits, matMulNBitsReady, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
-import { makeWeights, worstRelative } from './matmul-testing';
+import { makeWeights, worstRelative, type WeightCase } from './matmul-testing';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
 import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
@@ -10,14 +10,9 @@ import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
 // and with the size of the terms (|y| reaches ~20 here); 1e-4 leaves an order of magnitude margin.
 const TOL = 1e-4;
 
-interface Case {
+interface Case extends WeightCase {
   M: number;
   maxM?: number;
-  K: number;
-  N: number;
-  blockSize: number;
-  zp: boolean;
-  f16: boolean;
 }
 
 async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; earlyEncode?: unknown }> {

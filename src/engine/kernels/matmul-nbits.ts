@@ -1,11 +1,14 @@
 /**
  * int4 MatMulNBits on WebGPU: Y (M, N) = A (M, K) · Wᵀ with W in com.microsoft MatMulNBits layout
  * (see dequantize.ts, the ground truth). Three shaders share one bind group:
- *   - shaders/matmul_nbits.wgsl           decode GEMV (M = 1), workgroup-memory reduction
- *   - shaders/matmul_nbits_subgroup.wgsl  the same GEMV reducing with subgroupAdd, used when the
- *                                         device has the `subgroups` feature
+ *   - shaders/matmul_nbits.wgsl           decode GEMV (M = 1), "staged": the activation row in
+ *                                         workgroup memory
+ *   - shaders/matmul_nbits_direct.wgsl    decode GEMV, "direct": activations read per thread
+ *                                         (tuning.gemv; needs K % 32 == 0)
  *   - shaders/matmul_nbits_gemm.wgsl      tiled GEMM for M > 1, and for M = 1 when a weight row
  *                                         is not a whole number of 16-byte words (kPadded % 32 ≠ 0)
+ * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
+ * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise.
  *
  * Buffers as uploaded by the caller (WebGPU sizes are multiples of 4 bytes):
  *   weights     B's raw bytes [N, nBlocks, blockSize/2], zero-padded to a multiple of 4 bytes (the
@@ -35,7 +38,6 @@
  * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
  */
 import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
-import gemvSubgroupSource from '../../../shaders/matmul_nbits_subgroup.wgsl?raw';
 import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import { AppError } from '../errors';
@@ -159,9 +161,10 @@ export interface MatMulNBitsKernel {
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemm';
 }
 
-// Entry points of the direct GEMV (shaders/matmul_nbits_direct.wgsl is the body): `enable` must
-// come first in a module, and subgroup builtins can only be declared where the extension is on.
-const DIRECT_SUBGROUP_ENTRY = `enable subgroups;
+// Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
+// `gemv`): `enable` must come first in a module, and subgroup builtins can only be declared where
+// the extension is on.
+const GEMV_SUBGROUP_ENTRY = `enable subgroups;
 @compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
@@ -169,7 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 fn rowSum(v: f32) -> f32 { return subgroupAdd(v); }
 `;
-const DIRECT_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
+const GEMV_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   gemv(wid, lid, 1u, 0u);
 }
@@ -256,13 +259,15 @@ function pipelineCache(device: GPUDevice): PipelineCache {
       }
       const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants } };
       if (compile === 'sync') {
-        // Also where an async compile of the same key is still running: this caller needs it now.
-        slot = { pipeline: device.createComputePipeline(descriptor) };
+        // Also where an async compile of the same key is still running: this caller needs it now,
+        // and kernels already holding the slot can use it too.
+        slot ??= {};
+        slot.pipeline = device.createComputePipeline(descriptor);
       } else {
         const s: PipelineSlot = {};
         s.pending = device.createComputePipelineAsync(descriptor).then(
           (p) => {
-            s.pipeline = p;
+            s.pipeline ??= p;
             s.pending = undefined;
           },
           (err: unknown) => {
@@ -410,11 +415,11 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     ? undefined
     : direct
       ? useSubgroups
-        ? pipeline('matmul_nbits_direct_subgroup', DIRECT_SUBGROUP_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
-        : pipeline('matmul_nbits_direct', DIRECT_PLAIN_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
       : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', gemvSubgroupSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
-        : pipeline('matmul_nbits', gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
+        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
+        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
   const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   return {
