@@ -35,7 +35,7 @@
 // stride over the rows' 32-element chunks, each thread accumulating all ROWS rows so that the
 // activations it reads from workgroup memory are reused ROWS times. Every workgroup stages the
 // whole activation once, so RG·ROWS also sets how far that cost is amortised. The activation is
-// staged in tiles of TILE_K elements, permuted so that a packed word's low and high nibbles meet contiguous vec4s (see `tileA`).
+// staged in tiles of TILE_K elements, pre-scaled for the dequantisation (see `tileA`).
 // Workgroups form a 2-D grid (gridX per row of the grid) to respect the 65535 dispatch limit.
 
 override TPR: u32 = 32u;      // threads per row group, a power of two ≥ 4
@@ -75,26 +75,12 @@ struct Params {
 @group(0) @binding(7) var<storage, read> normWeight: array<f32>;
 @group(0) @binding(8) var<storage, read> up: array<f32>;
 
-// Activation tile, laid out [8][TILE_K/32] vec4s: for chunk c (32 elements) and packed word j
-// (8 elements), entry (2j)·C + c holds elements 0,2,4,6 of the word and (2j+1)·C + c elements
-// 1,3,5,7, where C = TILE_K/32. Threads read consecutive chunks, so each read is conflict-free.
+// Activation tile, laid out [8][TILE_K/32] vec4s: entry j·C + c (C = TILE_K/32) holds elements
+// 4j .. 4j+3 of chunk c (32 elements), pre-scaled by NIBBLE_SCALE (matmul_nbits_dequant.wgsl), so
+// packed word w of the chunk meets entries 2w and 2w + 1. Threads read consecutive chunks, so each
+// read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
 var<workgroup> partial: array<f32, RG * ROWS * TPR>; // [row in workgroup][lane]
-
-fn scaleAt(i: u32) -> f32 {
-  if (SCALES_F16) {
-    let pair = unpack2x16float(scales[i >> 1u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-  }
-  return bitcast<f32>(scales[i]);
-}
-
-fn zeroPointAt(n: u32, b: u32) -> f32 {
-  if (!HAS_ZP) { return 8.0; }
-  let byteIndex = n * params.zpRowBytes + (b >> 1u);
-  let byte = (zeroPoints[byteIndex >> 2u] >> ((byteIndex & 3u) * 8u)) & 0xffu;
-  return f32((byte >> ((b & 1u) * 4u)) & 0xfu);
-}
 
 // x[m, k] before the norm: the input, or silu(gate) · up when SILU.
 fn activation(m: u32, k: u32) -> f32 {
@@ -104,14 +90,6 @@ fn activation(m: u32, k: u32) -> f32 {
     return x * (1.0 / (1.0 + exp(min(-x, 88.0)))) * up[m * params.upStride + params.upOffset + k];
   }
   return x;
-}
-
-// Σ over one packed word's 8 elements of (q − zp) · a, with aLo = a[0,2,4,6], aHi = a[1,3,5,7].
-fn dotWord(word: u32, aLo: vec4<f32>, aHi: vec4<f32>, zp: f32) -> f32 {
-  let w = vec4<u32>(word);
-  let lo = vec4<f32>((w >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xfu));
-  let hi = vec4<f32>((w >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(0xfu));
-  return dot(lo - vec4<f32>(zp), aLo) + dot(hi - vec4<f32>(zp), aHi);
 }
 
 fn store(n: u32, v: f32) {
@@ -160,8 +138,8 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     // Stage a[t0 .. t0+tileLen) by words of 8 elements; zeros past K.
     for (var g = lid; g < tileLen / 8u; g += WG) {
       let k = t0 + g * 8u;
-      let kLo = vec4<u32>(k) + vec4<u32>(0u, 2u, 4u, 6u);
-      let kHi = kLo + vec4<u32>(1u);
+      let kLo = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u);
+      let kHi = kLo + vec4<u32>(4u);
       let last = vec4<u32>(params.K - 1u);
       let iLo = min(kLo, last);
       let iHi = min(kHi, last);
@@ -175,8 +153,8 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
       let inHi = kHi < vec4<u32>(params.K);
       let c = g >> 2u;
       let j = g & 3u;
-      tileA[(2u * j) * C + c] = select(vec4<f32>(0.0), lo, inLo);
-      tileA[(2u * j + 1u) * C + c] = select(vec4<f32>(0.0), hi, inHi);
+      tileA[(2u * j) * C + c] = select(vec4<f32>(0.0), lo * NIBBLE_SCALE, inLo);
+      tileA[(2u * j + 1u) * C + c] = select(vec4<f32>(0.0), hi * NIBBLE_SCALE, inHi);
     }
     workgroupBarrier();
 
@@ -197,17 +175,17 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
         var sum: f32;
         if (BLOCK >= 32u) {
           let b = chunk * 32u / BLOCK;
-          let zp = zeroPointAt(n, b);
+          let bias = nibbleBias(zeroPointAt(n, b));
           let s = scaleAt(n * params.nBlocks + b);
-          sum = s * (dotWord(w.x, a0, a1, zp) + dotWord(w.y, a2, a3, zp) + dotWord(w.z, a4, a5, zp) + dotWord(w.w, a6, a7, zp));
+          sum = s * (dotWord(w.x, a0, a1, bias) + dotWord(w.y, a2, a3, bias) + dotWord(w.z, a4, a5, bias) + dotWord(w.w, a6, a7, bias));
         } else {
           // BLOCK == 16: the chunk's first two words are block 2·chunk, the last two 2·chunk + 1.
           let b = chunk * 2u;
-          let zp0 = zeroPointAt(n, b);
-          let zp1 = zeroPointAt(n, b + 1u);
+          let bias0 = nibbleBias(zeroPointAt(n, b));
+          let bias1 = nibbleBias(zeroPointAt(n, b + 1u));
           let s0 = scaleAt(n * params.nBlocks + b);
           let s1 = scaleAt(n * params.nBlocks + b + 1u);
-          sum = s0 * (dotWord(w.x, a0, a1, zp0) + dotWord(w.y, a2, a3, zp0)) + s1 * (dotWord(w.z, a4, a5, zp1) + dotWord(w.w, a6, a7, zp1));
+          sum = s0 * (dotWord(w.x, a0, a1, bias0) + dotWord(w.y, a2, a3, bias0)) + s1 * (dotWord(w.z, a4, a5, bias1) + dotWord(w.w, a6, a7, bias1));
         }
         accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
         accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));

@@ -60,21 +60,6 @@ struct Params {
 // Per row group: ROWS row sums and (slot ROWS) Σx², each with TPR lane slots.
 var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>;
 
-fn scaleAt(i: u32) -> f32 {
-  if (SCALES_F16) {
-    let pair = unpack2x16float(scales[i >> 1u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-  }
-  return bitcast<f32>(scales[i]);
-}
-
-fn zeroPointAt(n: u32, b: u32) -> f32 {
-  if (!HAS_ZP) { return 8.0; }
-  let byteIndex = n * params.zpRowBytes + (b >> 1u);
-  let byte = (zeroPoints[byteIndex >> 2u] >> ((byteIndex & 3u) * 8u)) & 0xffu;
-  return f32((byte >> ((b & 1u) * 4u)) & 0xfu);
-}
-
 // Activation elements 4i .. 4i+3 of row 0 before the norm weight.
 fn act4(i: u32) -> vec4<f32> {
   let x = input[params.inOffset / 4u + i];
@@ -82,15 +67,6 @@ fn act4(i: u32) -> vec4<f32> {
     return x * (1.0 / (1.0 + exp(min(-x, vec4<f32>(88.0))))) * up[params.upOffset / 4u + i];
   }
   return x;
-}
-
-// Σ over one packed word's 8 elements of (q − zp) · a, where a = (e0..e3), b = (e4..e7): the low
-// nibbles hold elements 0, 2, 4, 6 and the high nibbles 1, 3, 5, 7.
-fn dotWord(word: u32, a: vec4<f32>, b: vec4<f32>, zp: f32) -> f32 {
-  let w = vec4<u32>(word);
-  let lo = vec4<f32>((w >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xfu)) - vec4<f32>(zp);
-  let hi = vec4<f32>((w >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(0xfu)) - vec4<f32>(zp);
-  return dot(lo, vec4<f32>(a.x, a.z, b.x, b.z)) + dot(hi, vec4<f32>(a.y, a.w, b.y, b.w));
 }
 
 fn slot(group: u32, r: u32, lane: u32) -> u32 {
@@ -118,7 +94,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
           sumSq += dot(v, v);
           v *= normWeight[c * 8u + j];
         }
-        a[j] = v;
+        a[j] = v * NIBBLE_SCALE;
       }
       for (var r = 0u; r < ROWS; r++) {
         // Rows past N (last workgroup) recompute row N−1 and are never written.
@@ -127,15 +103,15 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
         var sum: f32;
         if (BLOCK >= 32u) {
           let b = c * 32u / BLOCK;
-          let zp = zeroPointAt(n, b);
-          sum = scaleAt(n * params.nBlocks + b) * (dotWord(w.x, a[0], a[1], zp) + dotWord(w.y, a[2], a[3], zp) + dotWord(w.z, a[4], a[5], zp) + dotWord(w.w, a[6], a[7], zp));
+          let bias = nibbleBias(zeroPointAt(n, b));
+          sum = scaleAt(n * params.nBlocks + b) * (dotWord(w.x, a[0], a[1], bias) + dotWord(w.y, a[2], a[3], bias) + dotWord(w.z, a[4], a[5], bias) + dotWord(w.w, a[6], a[7], bias));
         } else {
           // BLOCK == 16: words 0–1 are block 2c, words 2–3 block 2c + 1.
           let b = c * 2u;
-          let zp0 = zeroPointAt(n, b);
-          let zp1 = zeroPointAt(n, b + 1u);
-          sum = scaleAt(n * params.nBlocks + b) * (dotWord(w.x, a[0], a[1], zp0) + dotWord(w.y, a[2], a[3], zp0))
-              + scaleAt(n * params.nBlocks + b + 1u) * (dotWord(w.z, a[4], a[5], zp1) + dotWord(w.w, a[6], a[7], zp1));
+          let bias0 = nibbleBias(zeroPointAt(n, b));
+          let bias1 = nibbleBias(zeroPointAt(n, b + 1u));
+          sum = scaleAt(n * params.nBlocks + b) * (dotWord(w.x, a[0], a[1], bias0) + dotWord(w.y, a[2], a[3], bias0))
+              + scaleAt(n * params.nBlocks + b + 1u) * (dotWord(w.z, a[4], a[5], bias1) + dotWord(w.w, a[6], a[7], bias1));
         }
         accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
         accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));

@@ -82,21 +82,6 @@ var<workgroup> tileW: array<vec4<f32>, TK * WG_X>; // [k][n / 4]
 // the row's inverse RMS.
 var<workgroup> normPartial: array<f32, NORM_SLOTS>;
 
-fn scaleAt(i: u32) -> f32 {
-  if (SCALES_F16) {
-    let pair = unpack2x16float(scales[i >> 1u]);
-    return select(pair.x, pair.y, (i & 1u) == 1u);
-  }
-  return bitcast<f32>(scales[i]);
-}
-
-fn zeroPointAt(n: u32, b: u32) -> f32 {
-  if (!HAS_ZP) { return 8.0; }
-  let byteIndex = n * params.zpRowBytes + (b >> 1u);
-  let byte = (zeroPoints[byteIndex >> 2u] >> ((byteIndex & 3u) * 8u)) & 0xffu;
-  return f32((byte >> ((b & 1u) * 4u)) & 0xfu);
-}
-
 // X[m, k] before the norm: the input, or silu(gate) · up when SILU.
 fn activation(m: u32, k: u32) -> f32 {
   let x = input[m * params.inStride + params.inOffset + k];
@@ -162,8 +147,7 @@ fn main(
         zp = zeroPointAt(n, b);
       }
       for (var e = 0u; e < 8u; e++) {
-        let q = f32((word >> (4u * e)) & 0xfu);
-        tileW[(j * 8u + e) * WG_X + nl / 4u][nl % 4u] = (q - zp) * s;
+        tileW[(j * 8u + e) * WG_X + nl / 4u][nl % 4u] = nibble(word, e, zp) * s;
       }
     }
     // Stage a (4·WG_Y) × TK tile of A; zeros past K or maxM.

@@ -8,7 +8,9 @@
  *   - shaders/matmul_nbits_gemm.wgsl      tiled GEMM for M > 1, and for M = 1 when a weight row
  *                                         is not a whole number of 16-byte words (kPadded % 32 ≠ 0)
  * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
- * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise.
+ * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All three
+ * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
+ * → f32 without int → float conversions (see its header).
  *
  * Buffers as uploaded by the caller (WebGPU sizes are multiples of 4 bytes):
  *   weights     B's raw bytes [N, nBlocks, blockSize/2], zero-padded to a multiple of 4 bytes (the
@@ -40,6 +42,7 @@
 import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
 import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
+import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
@@ -403,7 +406,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   // M = 1 (the lm_head) needs no GEMM otherwise.
   const compile = b.compile ?? 'sync';
   const gemm =
-    maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', gemmSource, {
+    maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', dequantSource + gemmSource, {
           ...common,
           WG_X: gemmWgX,
           WG_Y: gemmWgY,
@@ -415,11 +418,11 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     ? undefined
     : direct
       ? useSubgroups
-        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
-        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
       : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
-        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
+        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
+        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
   const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   return {
