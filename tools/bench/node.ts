@@ -30,11 +30,12 @@ import { kernelReport } from './kernels';
 import { installGpuCounters, measureRound, type GpuClasses } from './measure';
 import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './model';
 import { ortSkipReason } from './ort-node';
-import { combineRounds, computeRatios, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './report';
+import { profileDecodeSteps, type ProfileRuns } from './profile';
+import { combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './report';
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--no-ort] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       prefill: { type: 'string', default: '128,512' },
       'decode-steps': { type: 'string', default: '8' },
       'kernel-reps': { type: 'string', default: '20' },
+      'profile-steps': { type: 'string', default: '3' },
       out: { type: 'string' },
       docs: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
   const rounds = positive('rounds', values.rounds);
   const decodeSteps = positive('decode-steps', values['decode-steps']);
   const kernelReps = positive('kernel-reps', values['kernel-reps']);
+  const profileSteps = positive('profile-steps', values['profile-steps']);
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
   if (values.ort && values['no-ort']) throw new Error('--ort and --no-ort contradict each other; give one (ort runs by default when it can).');
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
     const results: Record<EngineName, RoundResult[]> = { native: [], ort: [] };
     let ortFailed: string | undefined;
     let declared: number | null = null;
+    let profiled: ProfileRuns[] | Missing = { missing: 'not run' };
     const plan = { contexts, prefill, decodeSteps };
     for (let r = 0; r < rounds; r++) {
       // As in the browser runner: native first in even rounds, ort first in odd ones.
@@ -132,6 +136,7 @@ async function main(): Promise<void> {
           const loadMs = performance.now() - t;
           log(`${name} loaded in ${loadMs.toFixed(0)} ms (from disk)`);
           results[name].push(await measureRound(loaded.runtime, { ...plan, log: (line) => log(`${name}: ${line}`) }, loadMs, null));
+          if (loaded instanceof NativeEngine && r === rounds - 1) profiled = await profileDecodeSteps(loaded.runtime, contexts, profileSteps, (line) => log(`native: ${line}`));
         } catch (err) {
           // The native engine is what this runner exists for: its failure ends the run.
           if (name === 'native') throw err;
@@ -149,6 +154,8 @@ async function main(): Promise<void> {
     } catch (err) {
       kernels = { missing: err instanceof Error ? err.message : String(err) };
     }
+    const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
+    const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb));
     const base = machineBase();
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
@@ -176,6 +183,7 @@ async function main(): Promise<void> {
       engines: { native, ort: ortResult },
       ratios: computeRatios(native, ortResult),
       kernels,
+      profile,
       notes,
     };
     const md = renderMarkdown(report);

@@ -83,6 +83,19 @@ export function renderMarkdown(r: BenchReport): string {
       ),
     );
   }
+  if (r.profile && isMissing(r.profile)) {
+    lines.push('', `Decode step profile: not measured (${r.profile.missing}).`);
+  } else if (r.profile) {
+    for (const p of r.profile) {
+      lines.push('', `Native decode step at context ${p.context}, each kernel timed in context (a timestamped pass per kernel; fastest of ${p.steps} steps; summed over the layers): ${fmt(p.totalMs, 3)} ms in all.`, '');
+      lines.push(
+        table(
+          ['kernel', 'calls', 'ms / token', 'share', 'weights read', 'GB/s', '% of copy'],
+          p.kinds.map((k) => [k.kind, String(k.calls), fmt(k.ms, 3), `${fmt((100 * k.ms) / p.totalMs, 1)}%`, k.weightBytes ? mb(k.weightBytes) : '—', k.gbPerSec === null ? '—' : fmt(k.gbPerSec), k.fractionOfCopy === null ? '—' : `${fmt(k.fractionOfCopy * 100, 1)}%`]),
+        ),
+      );
+    }
+  }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n');
 }

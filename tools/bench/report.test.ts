@@ -3,7 +3,7 @@
  * the Markdown/SVG renderers (what a missing figure looks like, section splicing).
  */
 import { describe, expect, it } from 'vitest';
-import { benchTokenIds, combineRounds, computeRatios, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
+import { benchTokenIds, combineRounds, computeRatios, foldDecodeProfile, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
 import { renderDecodeSvg, renderMarkdown, spliceSection } from './render';
 
 function round(over: Partial<RoundResult> = {}): RoundResult {
@@ -71,6 +71,39 @@ describe('ratios', () => {
   it('null with the reason when an engine is missing', () => {
     const native = combineRounds('native', 'n', [round()], 1);
     expect(computeRatios(native, { missing: 'onnxruntime failed to load' })).toEqual({ decode: null, prefill: null, reason: 'ort: onnxruntime failed to load' });
+  });
+});
+
+describe('decode profile', () => {
+  const step = (qkv: number, o: number, qkv2: number) => [
+    { kind: 'qkv', weightBytes: 2e6, ms: qkv },
+    { kind: 'o', weightBytes: 1e6, ms: o },
+    { kind: 'qkv', weightBytes: 2e6, ms: qkv2 },
+    { kind: 'attention', weightBytes: 0, ms: 0.5 },
+  ];
+  it('takes each kernel\'s fastest step, sums per kind in order, and gives GB/s of the weights and the share of copy', () => {
+    const p = foldDecodeProfile(512, [step(0.004, 0.003, 0.006), step(0.002, 0.005, 0.004)], 2000);
+    expect(p.kinds.map((k) => k.kind)).toEqual(['qkv', 'o', 'attention']);
+    const qkv = p.kinds[0];
+    expect(qkv.calls).toBe(2);
+    expect(qkv.ms).toBeCloseTo(0.006, 12); // 0.002 + 0.004
+    expect(qkv.weightBytes).toBe(4e6);
+    expect(qkv.gbPerSec).toBeCloseTo(4e6 / 0.006e6, 9);
+    expect(qkv.fractionOfCopy).toBeCloseTo(4e6 / 0.006e6 / 2000, 9);
+    expect(p.kinds[2].gbPerSec).toBeNull();
+    expect(p.totalMs).toBeCloseTo(0.006 + 0.003 + 0.5, 12);
+    expect(p.steps).toBe(2);
+    expect(foldDecodeProfile(0, [step(1, 1, 1)], null).kinds[0].fractionOfCopy).toBeNull();
+  });
+  it('refuses steps that ran different kernels, and no steps', () => {
+    expect(() => foldDecodeProfile(0, [step(1, 1, 1), step(1, 1, 1).slice(1)], 1)).toThrow(/different kernels/);
+    expect(() => foldDecodeProfile(0, [], 1)).toThrow(/no profiled steps/);
+  });
+  it('renders a table per context', () => {
+    const md = renderMarkdown(report({ profile: [foldDecodeProfile(2048, [step(0.002, 0.003, 0.004)], 2000)] }));
+    expect(md).toContain('Native decode step at context 2048');
+    expect(md).toMatch(/\| qkv \| 2 \| 0\.006 \|/);
+    expect(renderMarkdown(report({ profile: { missing: 'the device has no timestamp-query' } }))).toContain('Decode step profile: not measured (the device has no timestamp-query)');
   });
 });
 

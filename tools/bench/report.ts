@@ -70,6 +70,25 @@ export interface KernelReport {
   kernels: KernelTiming[];
 }
 
+/** One kernel of a profiled decode step, as Phi3Runtime.profileDecode reports it. */
+export interface ProfiledKernel {
+  kind: string;
+  weightBytes: number;
+  ms: number;
+}
+
+/**
+ * The native decode step in context: every kernel timed on the GPU in a pass of its own
+ * (Phi3Runtime.profileDecode), folded per kind over the layers. Each kernel's time is its fastest
+ * over the profiled steps; `totalMs` is the sum of those.
+ */
+export interface DecodeProfile {
+  context: number;
+  steps: number;
+  totalMs: number;
+  kinds: { kind: string; calls: number; ms: number; weightBytes: number; gbPerSec: number | null; fractionOfCopy: number | null }[];
+}
+
 export interface Ratios {
   /** context → native ÷ ort decode tok/s (medians) */
   decode: Record<string, number> | null;
@@ -101,6 +120,8 @@ export interface BenchReport {
   engines: { native: EngineResult | Missing; ort: EngineResult | Missing };
   ratios: Ratios;
   kernels: KernelReport | Missing;
+  /** native decode kernels profiled in context, per decode context (absent in older reports) */
+  profile?: DecodeProfile[] | Missing;
   notes: string[];
 }
 
@@ -158,6 +179,29 @@ export function computeRatios(native: EngineResult | Missing, ort: EngineResult 
     return { decode: null, prefill: null, reason };
   }
   return { decode: ratioTable(native.decodeTokensPerSec, ort.decodeTokensPerSec), prefill: ratioTable(native.prefillTokensPerSec, ort.prefillTokensPerSec) };
+}
+
+/**
+ * Folds profiled decode steps (each the same kernel list) into a DecodeProfile: per kernel the
+ * fastest of the steps, then summed per kind in first-seen order. GB/s counts the weights read;
+ * `copyGbPerSec` (null when unmeasured) gives the fraction of copy bandwidth.
+ */
+export function foldDecodeProfile(context: number, steps: readonly (readonly ProfiledKernel[])[], copyGbPerSec: number | null): DecodeProfile {
+  if (steps.length === 0) throw new Error('foldDecodeProfile: no profiled steps');
+  const n = steps[0].length;
+  if (steps.some((s) => s.length !== n || s.some((k, i) => k.kind !== steps[0][i].kind))) throw new Error('foldDecodeProfile: the profiled steps ran different kernels');
+  const byKind = new Map<string, { calls: number; ms: number; weightBytes: number }>();
+  for (let i = 0; i < n; i++) {
+    const k = steps[0][i];
+    const ms = Math.min(...steps.map((s) => s[i].ms));
+    const e = byKind.get(k.kind) ?? { calls: 0, ms: 0, weightBytes: 0 };
+    byKind.set(k.kind, { calls: e.calls + 1, ms: e.ms + ms, weightBytes: e.weightBytes + k.weightBytes });
+  }
+  const kinds = [...byKind].map(([kind, e]) => {
+    const gbPerSec = e.weightBytes > 0 && e.ms > 0 ? e.weightBytes / (e.ms * 1e6) : null;
+    return { kind, ...e, gbPerSec, fractionOfCopy: gbPerSec !== null && copyGbPerSec ? gbPerSec / copyGbPerSec : null };
+  });
+  return { context, steps: steps.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), kinds };
 }
 
 /** Deterministic token ids in [3, 32000) for prompts (mulberry32; no special ids). */

@@ -21,6 +21,7 @@ import { promptIds, testGpu } from '../gpu/testing';
 import { loadModelFiles } from './files';
 import { DEFAULT_SAMPLING } from '../types';
 import type { LoadOptions } from './model';
+import { tensorByteLength } from '../onnx/tensor-data';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-native-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -155,4 +156,41 @@ describe('native engine vs onnxruntime [gpu]', () => {
       await compare(c, dir);
     }, c.timeoutMs);
   }
+});
+
+describe('profileDecode [gpu]', () => {
+  it('times every kernel of a decode step, which then continues exactly like step()', async () => {
+    const dir = join(root, 'profile');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2 });
+    const prompt = promptIds(12, 11, 32000);
+    const ref = await runReference(dir, { inputIds: prompt, steps: 3 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime, plan } = await loadModelFiles(ctx, files);
+    try {
+      await runtime.logits(prompt);
+      const times = await runtime.profileDecode(ref.tokens[0]);
+      if (!ctx.device.features.has('timestamp-query')) {
+        expect(times).toBeNull();
+        return;
+      }
+      const layerKinds = ['qkv', 'kvAppend', 'attention', 'o', 'gateUp', 'down'];
+      expect(times!.map((t) => t.kind)).toEqual(['embedding', ...layerKinds, ...layerKinds, 'lm_head']);
+      expect(times!.map((t) => t.layer)).toEqual([null, ...layerKinds.map(() => 0), ...layerKinds.map(() => 1), null]);
+      for (const t of times!) {
+        expect(Number.isFinite(t.ms) && t.ms >= 0).toBe(true);
+        expect(t.weightBytes > 0).toBe(['qkv', 'o', 'gateUp', 'down', 'lm_head'].includes(t.kind));
+      }
+      const lmHeadBytes = [plan.lmHead.packed, plan.lmHead.scales].reduce((n, t) => n + (tensorByteLength(t.dataType, t.dims) ?? 0), 0);
+      expect(times!.at(-1)!.weightBytes).toBe(lmHeadBytes);
+      console.log(`[node/webgpu] profileDecode: ${times!.map((t) => `${t.kind} ${t.ms.toFixed(3)} ms`).join(', ')}`);
+      // The profiled step appended its token: the next step sees the same cache as the reference.
+      expect(runtime.cachedIds.length).toBe(prompt.length + 1);
+      const logits = await runtime.logits([ref.tokens[1]]);
+      expect(maxAbsDiff(logits, ref.logits[2])).toBeLessThanOrEqual(1e-3);
+    } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
 });

@@ -53,9 +53,26 @@ export interface LoadOptions {
 }
 
 /** One recorded kernel dispatch: `S` rows this step, `totalLen` = cached + S, `cacheIndex` picks LongRoPE's caches. */
-type Op = (pass: GPUComputePassEncoder, S: number, totalLen: number, cacheIndex: 0 | 1) => void;
+type Encode = (pass: GPUComputePassEncoder, S: number, totalLen: number, cacheIndex: 0 | 1) => void;
 
-const rowsOp = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }): Op => (pass, S) => k.encode(pass, S);
+/** A kernel of the forward pass: `kind` names it across layers ('qkv', 'attention', …); `weightBytes` is what a matmul reads of its weights, scales and zero points (0 for other kernels). */
+interface Op {
+  kind: string;
+  layer: number | null;
+  weightBytes: number;
+  encode: Encode;
+}
+
+/** GPU time of one kernel of a decode step (`profileDecode`). */
+export interface KernelTime {
+  kind: string;
+  /** the layer, or null for kernels outside the layers (embedding, lm_head, sampling) */
+  layer: number | null;
+  weightBytes: number;
+  ms: number;
+}
+
+const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUComputePassEncoder, rows: number): void }, weightBytes = 0): Op => ({ kind, layer, weightBytes, encode: (pass, S) => k.encode(pass, S) });
 
 /**
  * KV-cache capacity from the device's binding limit, the memory budget and the model's context;
@@ -83,7 +100,7 @@ export class Phi3Runtime implements TokenRuntime {
     private uploader: WeightUploader,
     private buffers: Map<string, GPUBuffer>,
     private ops: Op[],
-    private lmHead: { encode(pass: GPUComputePassEncoder, M: number): void },
+    private lmHead: { encode(pass: GPUComputePassEncoder, M: number): void; weightBytes: number },
     private sampler: ReturnType<typeof createSampler>,
     private stepUniform: GPUBuffer,
     readonly maxPrefill: number,
@@ -139,7 +156,8 @@ export class Phi3Runtime implements TokenRuntime {
         const w = { ...ws[0], N: ws.reduce((n, x) => n + x.N, 0) };
         const join = (pick: (x: QuantWeight) => OnnxTensorInfo, what: string) => (ws.length === 1 ? uploader.raw(pick(ws[0]), `${label}.${what}`) : uploader.concat(ws.map(pick), `${label}.${what}`));
         const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
-        return createMatMulNBits(device, {
+        const weightBytes = ws.reduce((n, x) => n + [x.packed, x.scales, ...(x.zeroPoints ? [x.zeroPoints] : [])].reduce((m, t) => m + (tensorByteLength(t.dataType, t.dims) ?? 0), 0), 0);
+        const kernel = createMatMulNBits(device, {
           K: w.K,
           N: w.N,
           blockSize: w.blockSize,
@@ -157,6 +175,7 @@ export class Phi3Runtime implements TokenRuntime {
           accumulate: f.accumulate,
           step,
         });
+        return { encode: (pass: GPUComputePassEncoder, rows: number) => kernel.encode(pass, rows), weightBytes };
       };
 
       // Embedding, split under the binding limit.
@@ -165,7 +184,7 @@ export class Phi3Runtime implements TokenRuntime {
       const parts = planEmbeddingParts(emb.dims[0], H, embF16 ? 2 : 4, ctx.limits.maxStorageBufferBindingSize);
       const partBuffers = [];
       for (const [i, p] of parts.entries()) partBuffers.push({ buffer: await uploader.rows(emb, p.firstRow, p.rows, `embedding.part${i}`), firstRow: p.firstRow, rows: p.rows });
-      const ops: Op[] = [rowsOp(createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
+      const ops: Op[] = [rowsOp('embedding', null, createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
 
       // Rotary caches: [short] or [short, long].
       const rotF16 = plan.rotary.short.cos.dataType === OnnxDataType.FLOAT16;
@@ -194,8 +213,8 @@ export class Phi3Runtime implements TokenRuntime {
       // silu(gate)·up while staging its input. No separate norm, add or activation dispatch remains.
       for (const [li, layer] of plan.layers.entries()) {
         const L = `layer${li}`;
-        const push = (k: { encode(pass: GPUComputePassEncoder, rows: number): void }) => ops.push(rowsOp(k));
-        const withCache = (k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push((pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex));
+        const push = (kind: string, k: { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number }) => ops.push(rowsOp(kind, li, k, k.weightBytes));
+        const withCache = (kind: string, k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push({ kind, layer: li, weightBytes: 0, encode: (pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex) });
         const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
         // KV cache (kvHeads, contextLimit, D) of f32 or f16 (precision).
         const kvCacheBuffer = (name: string) => {
@@ -209,32 +228,32 @@ export class Phi3Runtime implements TokenRuntime {
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (qkv) {
           const projections = layer.attention.kind === 'packed' ? layer.attention.qkv : [layer.attention.q, layer.attention.k, layer.attention.v];
-          push(await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm }));
+          push('qkv', await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
+          withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
           if (!q || !k || !v || layer.attention.kind === 'packed') throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} mixes packed and separate q/k/v projections.`);
-          push(await quantKernel(layer.attention.q, hidden, q, `${L}.q`, { inputNorm }));
-          push(await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
-          push(await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
+          push('q', await quantKernel(layer.attention.q, hidden, q, `${L}.q`, { inputNorm }));
+          push('k', await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
+          push('v', await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          withCache(createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
+          withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
         const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch });
-        ops.push((pass, S, totalLen) => attention.encode(pass, S, totalLen));
-        push(await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
+        ops.push({ kind: 'attention', layer: li, weightBytes: 0, encode: (pass, S, totalLen) => attention.encode(pass, S, totalLen) });
+        push('o', await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
         if (gateUp) {
           const projections = layer.mlp.kind === 'fused' ? layer.mlp.gateUp : [layer.mlp.gate, layer.mlp.up];
-          push(await quantKernel(projections, hidden, gateUp, `${L}.gateUp`, { inputNorm: postNorm }));
-          push(await quantKernel(layer.down, gateUp, hidden, `${L}.down`, { accumulate: true, siluUp: { up: gateUp, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I } }));
+          push('gateUp', await quantKernel(projections, hidden, gateUp, `${L}.gateUp`, { inputNorm: postNorm }));
+          push('down', await quantKernel(layer.down, gateUp, hidden, `${L}.down`, { accumulate: true, siluUp: { up: gateUp, gateStride: 2 * I, gateOffset: 0, upStride: 2 * I, upOffset: I } }));
         } else {
           if (!gate || !up || layer.mlp.kind === 'fused') throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} mixes fused and separate gate/up projections.`);
-          push(await quantKernel(layer.mlp.gate, hidden, gate, `${L}.gate`, { inputNorm: postNorm }));
-          push(await quantKernel(layer.mlp.up, hidden, up, `${L}.up`, { inputNorm: postNorm }));
-          push(await quantKernel(layer.down, gate, hidden, `${L}.down`, { accumulate: true, siluUp: { up, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0 } }));
+          push('gate', await quantKernel(layer.mlp.gate, hidden, gate, `${L}.gate`, { inputNorm: postNorm }));
+          push('up', await quantKernel(layer.mlp.up, hidden, up, `${L}.up`, { inputNorm: postNorm }));
+          push('down', await quantKernel(layer.down, gate, hidden, `${L}.down`, { accumulate: true, siluUp: { up, gateStride: I, gateOffset: 0, upStride: I, upOffset: 0 } }));
         }
       }
       // Only the last row reaches lm_head, which applies the final norm itself.
@@ -272,8 +291,12 @@ export class Phi3Runtime implements TokenRuntime {
     return long && totalLen > long.switchAbove ? 1 : 0;
   }
 
-  /** Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer. */
-  private encodeChunk(encoder: GPUCommandEncoder, ids: readonly number[]): void {
+  /**
+   * Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer.
+   * With `timestamps`, every kernel gets a compute pass of its own that writes begin/end
+   * timestamps at 2i, 2i + 1 (i = its index in `ops`, then the lm_head) — for `profileDecode` only.
+   */
+  private encodeChunk(encoder: GPUCommandEncoder, ids: readonly number[], timestamps?: GPUQuerySet): void {
     const { device } = this.ctx;
     const S = ids.length;
     const pastLen = this.cachedIds.length;
@@ -282,15 +305,54 @@ export class Phi3Runtime implements TokenRuntime {
     // The history buffer mirrors cachedIds for the repetition penalty.
     device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
     const cacheIndex = this.cacheIndex(pastLen + S);
-    const pass = encoder.beginComputePass({ label: `forward S=${S}` });
-    for (const op of this.ops) op(pass, S, pastLen + S, cacheIndex);
-    pass.end();
+    const timed = (i: number, label: string): GPUComputePassDescriptor => ({ label, timestampWrites: timestamps && { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    if (timestamps) {
+      for (const [i, op] of this.ops.entries()) {
+        const pass = encoder.beginComputePass(timed(i, op.kind));
+        op.encode(pass, S, pastLen + S, cacheIndex);
+        pass.end();
+      }
+    } else {
+      const pass = encoder.beginComputePass({ label: `forward S=${S}` });
+      for (const op of this.ops) op.encode(pass, S, pastLen + S, cacheIndex);
+      pass.end();
+    }
     const H = this.plan.config.hidden;
     encoder.copyBufferToBuffer(this.buffers.get('hidden')!, (S - 1) * H * 4, this.buffers.get('lmIn')!, 0, H * 4);
-    const head = encoder.beginComputePass({ label: 'lm_head' });
+    const head = encoder.beginComputePass(timed(this.ops.length, 'lm_head'));
     this.lmHead.encode(head, 1);
     head.end();
     this.cachedIds.push(...ids);
+  }
+
+  /**
+   * GPU time of every kernel of one decode step that feeds `id` after the cache (and appends it, as
+   * `step` does; no token is sampled). Each kernel runs in a compute pass of its own with timestamp
+   * writes, so the figures include a pass boundary each: their sum is above a normal step's time,
+   * and the split between kernels is what this is for. Null where the device lacks
+   * `timestamp-query`. For benchmarks; creates its query set and buffers per call.
+   */
+  async profileDecode(id: number): Promise<KernelTime[] | null> {
+    const { device } = this.ctx;
+    if (!device.features.has('timestamp-query')) return null;
+    if (this.cachedIds.length + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `profileDecode: the ${this.contextLimit}-token context is full.`);
+    const count = 2 * (this.ops.length + 1);
+    const querySet = device.createQuerySet({ type: 'timestamp', count });
+    const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    try {
+      const encoder = device.createCommandEncoder({ label: 'profileDecode' });
+      this.encodeChunk(encoder, [id], querySet);
+      encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
+      device.queue.submit([encoder.finish()]);
+      const ns = new BigUint64Array(await readBuffer(device, resolved, count * 8));
+      const ms = (i: number) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6;
+      const times: KernelTime[] = this.ops.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, ms: ms(i) }));
+      times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, ms: ms(this.ops.length) });
+      return times;
+    } finally {
+      querySet.destroy();
+      resolved.destroy();
+    }
   }
 
   /** Feeds `ids` after the cache, in chunks of maxPrefill, through every layer. */
