@@ -8,11 +8,13 @@
 //                              + bench/checks-data: tiny models and onnxruntime-node logits, ~1.3 MB),
 //                              compressed (dawn.node alone is 21 MB; the carry limit is 64 MiB)
 //   .device/commit             the commit the bundles were built from
+// With `--baseline REV`, bench/sweep-baseline.mjs is the sweep built from commit REV (a temporary
+// git worktree), so `run.sh sweep` times the kernels before and after a change in one device call.
 // Then, there: `bash tools/device/run.sh` (see its header). Usage here:
-//   node tools/device/pack.mjs
+//   node tools/device/pack.mjs [--baseline REV]
 // Rule: everything in .device/ is built from the checkout by this script; never edit it by hand.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleNodeScript } from './bundle.mjs';
@@ -22,6 +24,10 @@ const out = join(root, '.device');
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts });
 // The Vulkan loader, and the GL dispatch libraries the NVIDIA Vulkan driver (libGLX_nvidia) needs.
 const VULKAN_DEBS = ['libvulkan1', 'libegl1', 'libglvnd0', 'libopengl0', 'libgl1', 'libglx0', 'libgles2'];
+
+const baselineAt = process.argv.indexOf('--baseline');
+const baseline = baselineAt > 0 ? process.argv[baselineAt + 1] : undefined;
+if (baselineAt > 0 && !baseline) throw new Error('--baseline needs a git revision, e.g. --baseline HEAD~3');
 
 mkdirSync(join(out, 'debs'), { recursive: true });
 if (!existsSync(join(out, 'node.xz'))) {
@@ -37,6 +43,19 @@ mkdirSync(staging, { recursive: true });
 run(process.execPath, [join(root, 'tools/bench/bundle-node.mjs'), join(staging, 'bench')]);
 await bundleNodeScript(join(root, 'tools/bench/sweep.ts'), join(staging, 'bench/sweep.mjs'));
 run(process.execPath, [join(root, 'tools/device/bundle-checks.mjs'), join(staging, 'bench')]);
+if (baseline) {
+  const tree = join(root, '.tmp/device-baseline');
+  rmSync(tree, { recursive: true, force: true });
+  run('git', ['worktree', 'add', '--detach', tree, baseline], { cwd: root });
+  try {
+    symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'));
+    const { bundleNodeScript: bundleAtBaseline } = await import(join(tree, 'tools/device/bundle.mjs'));
+    await bundleAtBaseline(join(tree, 'tools/bench/sweep.ts'), join(staging, 'bench/sweep-baseline.mjs'));
+    writeFileSync(join(staging, 'bench/baseline-commit'), `${execFileSync('git', ['rev-parse', '--short', baseline], { cwd: root, encoding: 'utf8' }).trim()}\n`);
+  } finally {
+    run('git', ['worktree', 'remove', '--force', tree], { cwd: root });
+  }
+}
 run('tar', ['-C', staging, '-cJf', join(out, 'bench.tar.xz'), 'bench'], { env: { ...process.env, XZ_OPT: '-T2 -6' } });
 rmSync(staging, { recursive: true, force: true });
 let commit = 'unknown';

@@ -2,6 +2,7 @@
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
 #   bash tools/device/run.sh [bench|sweep|checks|all] [extra bench:node flags…]
+# (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
 # tuning sweep (`sweep`; SWEEP_ARGS adds flags, e.g. "--gemm 128,512") and/or the GPU checks
@@ -40,6 +41,12 @@ if [ "$what" = checks ] || [ "$what" = all ]; then
 fi
 if [ "$what" = sweep ] || [ "$what" = all ]; then
   # Exact timestamps: Dawn's default quantum is coarser than one small GEMV.
+  # shellcheck disable=SC2086
+  if [ -f /tmp/device-bench/bench/sweep-baseline.mjs ]; then
+    echo "baseline sweep at $(cat /tmp/device-bench/bench/baseline-commit)" | tee "$OUT/sweep-baseline.log"
+    # shellcheck disable=SC2086
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 node /tmp/device-bench/bench/sweep-baseline.mjs --out "$OUT/sweep-baseline.json" ${SWEEP_ARGS:-} 2>&1 | tee -a "$OUT/sweep-baseline.log" || rc=1
+  fi
   # shellcheck disable=SC2086
   PHI3_DAWN_EXACT_TIMESTAMPS=1 node /tmp/device-bench/bench/sweep.mjs --out "$OUT/sweep.json" ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/sweep.log" || rc=1
 fi
