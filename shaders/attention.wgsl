@@ -31,7 +31,7 @@ override TILE: u32 = WG * KPT;    // keys per tile
 const MAX_KPT: u32 = 8u;
 override HEAD_DIM: u32 = 96u;
 override SPLIT: bool = false;
-override KEYS_PER_SPLIT: u32 = 256u;
+override KEYS_PER_SPLIT: u32 = 64u;
 override MAX_SPLITS: u32 = 64u;
 
 const NEG_BIG: f32 = -3.0e38;

@@ -12,7 +12,7 @@
 
 override WG: u32 = 64u;
 override HEAD_DIM: u32 = 96u;
-override KEYS_PER_SPLIT: u32 = 256u;
+override KEYS_PER_SPLIT: u32 = 64u;
 override MAX_SPLITS: u32 = 64u;
 
 struct Params {

@@ -40,9 +40,9 @@ export const MODEL_CHECKS: readonly ModelCheckSpec[] = [
     steps: 64,
   },
   {
-    // 300 + 64 tokens: three prefill chunks, then decode past 256 keys, where attention goes split-K.
+    // 300 + 64 tokens: three prefill chunks, then decode, where attention goes split-K (past 64 keys).
     id: 'gqa-packed-q4f16',
-    description: 'gqa-packed 4 heads / 2 KV heads, q4f16 files, 300-token prompt (decode runs split-K past 256 keys)',
+    description: 'gqa-packed 4 heads / 2 KV heads, q4f16 files, 300-token prompt (decode runs split-K)',
     options: { layout: 'gqa-packed', dtype: 'q4f16', layers: 2, hidden: 128, heads: 4, kvHeads: 2, intermediate: 256, vocab: 512, maxPositions: 1024, seed: 22 },
     promptLength: 300,
     steps: 64,

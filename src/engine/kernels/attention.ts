@@ -87,7 +87,10 @@ export interface AttentionBindings {
   precision?: Precision;
   /** [seqLen, heads * headDim] f32. */
   out: GPUBuffer;
-  /** Decode switches to split-K when totalLen > keysPerSplit (default 256). */
+  /**
+   * Decode switches to split-K when totalLen > keysPerSplit (default DEFAULT_KEYS_PER_SPLIT, 64):
+   * each workgroup of the split kernel streams keysPerSplit keys, so this sets decode's parallelism.
+   */
   keysPerSplit?: number;
   /** Upper bound on splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`). */
   maxSplits?: number;
@@ -98,7 +101,15 @@ export interface AttentionBindings {
   partials?: GPUBuffer;
 }
 
-export function defaultMaxSplits(maxT: number, keysPerSplit = 256): number {
+/**
+ * Keys per split-K workgroup in decode. One workgroup per head (32 for Phi-3) left an H100's 132
+ * cores mostly idle: with 256-key splits, attention took 55–62% of a decode step at 512–2048
+ * tokens of context (profileDecode, docs/benchmarks.md); 64-key splits give 8–32 workgroups per
+ * head there, at the price of the combine dispatch from 65 tokens on.
+ */
+export const DEFAULT_KEYS_PER_SPLIT = 64;
+
+export function defaultMaxSplits(maxT: number, keysPerSplit = DEFAULT_KEYS_PER_SPLIT): number {
   return Math.max(1, Math.min(64, Math.ceil(maxT / keysPerSplit)));
 }
 
@@ -127,7 +138,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   if (b.headDim % 4 !== 0) {
     throw new AppError('BAD_ARGUMENT', `attention: headDim ${b.headDim} must be a multiple of 4 (keys are read as vec4)`);
   }
-  const keysPerSplit = b.keysPerSplit ?? 256;
+  const keysPerSplit = b.keysPerSplit ?? DEFAULT_KEYS_PER_SPLIT;
   const maxSplits = b.maxSplits ?? defaultMaxSplits(b.maxT, keysPerSplit);
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const precision = b.precision ?? 'f32';

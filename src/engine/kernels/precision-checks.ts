@@ -113,7 +113,9 @@ const phi3Attention = { heads: 32, kvHeads: 32, headDim: 96, rowStride: 9216, qO
 export const ATTENTION_CASES: readonly AttentionCase[] = [
   { name: 'Phi-3 decode, pastLen 0', l: { ...phi3Attention, seqLen: 1, pastLen: 0, maxT: 8 }, expectPath: 'tiled' },
   { name: 'Phi-3 prefill 7 from packed qkv, pastLen 0', l: { ...phi3Attention, seqLen: 7, pastLen: 0, maxT: 16 }, expectPath: 'tiled' },
-  { name: 'Phi-3 decode, pastLen 200', l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256 }, expectPath: 'tiled' },
+  { name: 'Phi-3 decode, pastLen 200, 256-key splits (tiled)', l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256 }, keysPerSplit: 256, expectPath: 'tiled' },
+  { name: 'Phi-3 decode, pastLen 200 (split-K, 4 splits of the default 64 keys, the last partial)', l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256 }, expectPath: 'split-k' },
+  { name: 'Phi-3 decode, pastLen 63 (64 keys: tiled, the largest single split)', l: { ...phi3Attention, seqLen: 1, pastLen: 63, maxT: 128 }, expectPath: 'tiled' },
   { name: 'Phi-3 decode, 3000 keys (split-K)', l: { ...phi3Attention, seqLen: 1, pastLen: 2999, maxT: 3072 }, expectPath: 'split-k' },
   { name: 'Phi-3 decode, 3000 keys forced tiled', l: { ...phi3Attention, seqLen: 1, pastLen: 2999, maxT: 3072 }, keysPerSplit: 4096, expectPath: 'tiled' },
   {
