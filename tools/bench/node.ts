@@ -5,7 +5,10 @@
  * Both engines, as in the browser runner: the native engine and onnxruntime-web's WebGPU EP
  * (OrtEngine on the WebGPU build, set up for Node by src/engine/ort/ort-node.ts on the same Dawn),
  * loaded from the same files, alternating each round (native, ort; then ort, native), each
- * measured by measure.ts; report.ts folds the rounds and computes native ÷ ort ratios. ort runs
+ * measured by measure.ts; report.ts folds the rounds and computes native ÷ ort ratios. Every
+ * (round, engine) runs in a fresh child process of this script (`--child`): on an H100 an engine
+ * measured in the same process after the other one ran at less than half its speed (native decode
+ * 192 tok/s first, 85 after onnxruntime), whichever engine came second. ort runs
  * by default whenever it can (ort-node.ts here decides: fp16 files need shader-f16, each file
  * ≤ 2 GiB); otherwise, or with --no-ort, `engines.ort` says why it is missing.
  * `--full` generates a 32-layer random-weight q4f16 Phi-3 (~2.3 GB) into a temp dir (free space
@@ -15,6 +18,7 @@
  * (issue 7's ≥ 75% target).
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,8 +44,69 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
+/** What a `--child` process reports to the parent (as JSON in the file given by --child-out). */
+interface ChildReport {
+  result?: RoundResult;
+  declared?: number;
+  profile?: ProfileRuns[] | Missing;
+  ortVersion?: string;
+  error?: string;
+}
+
+type Values = ReturnType<typeof parseOptions>['values'];
+
+/** Runs one round of one engine in a new Node process running this script, and returns its report. */
+async function runChild(name: EngineName, modelDir: string, values: Values, profile: boolean): Promise<ChildReport> {
+  const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
+  const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : [])];
+  const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
+  try {
+    if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };
+    return JSON.parse(readFileSync(outFile, 'utf8')) as ChildReport;
+  } finally {
+    rmSync(outFile, { force: true });
+  }
+}
+
+/** `--child NAME`: load one engine from --model, measure one round (and profile native when asked), report, exit. */
+async function child(values: Values): Promise<void> {
+  const name = values.child as EngineName;
+  const modelDir = values.model!;
+  const report: ChildReport = {};
+  const plan = { contexts: parseIntList('--contexts', values.contexts), prefill: parseIntList('--prefill', values.prefill).filter((n) => n > 0), decodeSteps: Number(values['decode-steps']), log: (line: string) => log(`${name}: ${line}`) };
+  const gpu = await nodeGPU(); // also puts the webgpu package's GPU* classes on globalThis
+  installGpuCounters(globalThis as unknown as GpuClasses);
+  const files = nodeModelFiles(modelDir);
+  let loaded: { runtime: TokenRuntime; destroy(): unknown } | undefined;
+  try {
+    const t = performance.now();
+    if (name === 'native') {
+      const ctx = await acquireDevice(gpu);
+      log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
+      const engine = await NativeEngine.load(ctx, files);
+      report.declared = engine.runtime.dispatchesPerDecode;
+      loaded = engine;
+    } else {
+      const ort = await loadOrtNode(gpu);
+      report.ortVersion = ort.env.versions.web;
+      loaded = await OrtEngine.load(files, { provider: 'webgpu', ort });
+    }
+    const loadMs = performance.now() - t;
+    log(`${name} loaded in ${loadMs.toFixed(0)} ms (from disk)`);
+    report.result = await measureRound(loaded.runtime, plan, loadMs, null);
+    if (values['child-profile'] && loaded instanceof NativeEngine) report.profile = await profileDecodeSteps(loaded.runtime, plan.contexts, Number(values['profile-steps']), plan.log);
+  } catch (err) {
+    report.error = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  } finally {
+    await loaded?.destroy();
+    await files.close();
+  }
+  writeFileSync(values['child-out']!, JSON.stringify(report));
+}
+
+function parseOptions() {
+  return parseArgs({
     options: {
       model: { type: 'string' },
       full: { type: 'boolean', default: false },
@@ -58,11 +123,24 @@ async function main(): Promise<void> {
       keep: { type: 'boolean', default: false },
       // ort runs whenever it can; --ort only documents that, --no-ort skips it.
       ort: { type: 'boolean', default: false },
+      // Internal (runChild): one engine, one round, in this process.
+      child: { type: 'string' },
+      'child-out': { type: 'string' },
+      'child-profile': { type: 'boolean', default: false },
       'no-ort': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseOptions();
   if (values.help) return void console.log(USAGE);
+  if (values.child) {
+    if (values.child !== 'native' && values.child !== 'ort') throw new Error(`--child must be native or ort, got "${values.child}".`);
+    if (!values.model || !values['child-out']) throw new Error('--child needs --model and --child-out (it is started by this script itself).');
+    return child(values);
+  }
   const positive = (flag: string, v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got "${v}".`);
@@ -74,7 +152,7 @@ async function main(): Promise<void> {
   const rounds = positive('rounds', values.rounds);
   const decodeSteps = positive('decode-steps', values['decode-steps']);
   const kernelReps = positive('kernel-reps', values['kernel-reps']);
-  const profileSteps = positive('profile-steps', values['profile-steps']);
+  positive('profile-steps', values['profile-steps']); // checked here, used by the child processes
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
   if (values.ort && values['no-ort']) throw new Error('--ort and --no-ort contradict each other; give one (ort runs by default when it can).');
@@ -95,10 +173,9 @@ async function main(): Promise<void> {
   }
   try {
     const model = describeModel(modelDir, generated);
-    const gpu = await nodeGPU(); // also puts the webgpu package's GPU* classes on globalThis
-    installGpuCounters(globalThis as unknown as GpuClasses);
-    const ctx = await acquireDevice(gpu);
-    log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
+    // The parent only asks for the adapter until the rounds are done: each round's engine gets a
+    // fresh process and device (runChild); the isolated kernel timings run here afterwards.
+    const gpu = await nodeGPU();
 
     // onnxruntime-web: decided up front from the model and the adapter onnxruntime will get.
     let ortSkip: string | null = values['no-ort'] ? 'not requested (--no-ort)' : null;
@@ -108,46 +185,34 @@ async function main(): Promise<void> {
       ortSkip = ortSkipReason({ model: model.info, fileBytes, adapterFeatures: new Set(adapter?.features ?? []) });
       if (ortSkip) log(`onnxruntime-web skipped: ${ortSkip}`);
     }
-    const ort = ortSkip ? undefined : await loadOrtNode(gpu);
-    const engines: EngineName[] = ort ? ['native', 'ort'] : ['native'];
+    const engines: EngineName[] = ortSkip ? ['native'] : ['native', 'ort'];
 
     const results: Record<EngineName, RoundResult[]> = { native: [], ort: [] };
     let ortFailed: string | undefined;
+    let ortVersion = '';
     let declared: number | null = null;
     let profiled: ProfileRuns[] | Missing = { missing: 'not run' };
-    const plan = { contexts, prefill, decodeSteps };
     for (let r = 0; r < rounds; r++) {
       // As in the browser runner: native first in even rounds, ort first in odd ones.
       const order = r % 2 === 0 ? engines : [...engines].reverse();
       for (const name of order) {
         if (name === 'ort' && ortFailed) continue;
-        log(`round ${r + 1}/${rounds}: ${name} (load avg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
-        const files = nodeModelFiles(modelDir);
-        let loaded: { runtime: TokenRuntime; destroy(): unknown } | undefined;
-        try {
-          const t = performance.now();
-          if (name === 'native') {
-            const engine = await NativeEngine.load(ctx, files);
-            declared = engine.runtime.dispatchesPerDecode;
-            loaded = engine;
-          } else {
-            loaded = await OrtEngine.load(files, { provider: 'webgpu', ort });
-          }
-          const loadMs = performance.now() - t;
-          log(`${name} loaded in ${loadMs.toFixed(0)} ms (from disk)`);
-          results[name].push(await measureRound(loaded.runtime, { ...plan, log: (line) => log(`${name}: ${line}`) }, loadMs, null));
-          if (loaded instanceof NativeEngine && r === rounds - 1) profiled = await profileDecodeSteps(loaded.runtime, contexts, profileSteps, (line) => log(`native: ${line}`));
-        } catch (err) {
+        log(`round ${r + 1}/${rounds}: ${name} in a fresh process (load avg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+        const child = await runChild(name, modelDir, values, r === rounds - 1);
+        if (child.error || !child.result) {
           // The native engine is what this runner exists for: its failure ends the run.
-          if (name === 'native') throw err;
-          ortFailed = err instanceof Error ? err.message.split('\n')[0] : String(err);
+          if (name === 'native') throw new Error(`native round ${r + 1} failed: ${child.error ?? 'no result'}`);
+          ortFailed = child.error ?? 'no result';
           log(`ort failed: ${ortFailed}`);
-        } finally {
-          await loaded?.destroy();
-          await files.close();
+          continue;
         }
+        results[name].push(child.result);
+        if (child.declared !== undefined) declared = child.declared;
+        if (child.profile) profiled = child.profile;
+        if (child.ortVersion) ortVersion = child.ortVersion;
       }
     }
+    const ctx = await acquireDevice(gpu);
     let kernels: KernelReport | Missing;
     try {
       kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log });
@@ -162,13 +227,13 @@ async function main(): Promise<void> {
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);
     let ortResult: EngineResult | Missing;
-    if (!ort) ortResult = { missing: ortSkip ?? 'not run' };
+    if (ortSkip) ortResult = { missing: ortSkip };
     else if (results.ort.length === 0) ortResult = { missing: ortFailed ?? 'no rounds completed' };
     else {
       if (ortFailed) notes.push(`ort failed after ${results.ort.length} round(s): ${ortFailed}`);
-      ortResult = combineRounds('ort', `onnxruntime-web ${ort.env.versions.web}, WebGPU EP (OrtEngine), Node webgpu package`, results.ort, null);
+      ortResult = combineRounds('ort', `onnxruntime-web ${ortVersion}, WebGPU EP (OrtEngine), Node webgpu package`, results.ort, null);
       notes.push(
-        `Both engines ran the same ${model.info.layers}-layer ${model.info.dtype} model from the same files, alternating each round. onnxruntime-web runs its WebGPU build (asyncify wasm, one thread as in the browser page) on the same Dawn through navigator.gpu, on a GPUDevice of its own.`,
+        `Both engines ran the same ${model.info.layers}-layer ${model.info.dtype} model from the same files, alternating each round, each round in a fresh Node process. onnxruntime-web runs its WebGPU build (asyncify wasm, one thread as in the browser page) on the same Dawn through navigator.gpu.`,
       );
       notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ), so both engines are counted the same way.');
     }
