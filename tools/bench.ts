@@ -19,12 +19,13 @@ import { chromium, type CDPSession, type Page } from 'playwright';
 import { build } from 'vite';
 import { CHROMIUM_ARGS, findChromium } from './chromium.mjs';
 import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './bench/model';
-import { combineRounds, computeRatios, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './bench/report';
+import type { ProfileRuns } from './bench/profile';
+import { combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './bench/report';
 import { renderDecodeSvg, renderMarkdown, spliceSection } from './bench/render';
 
 type EngineName = 'native' | 'ort';
 const USAGE =
-  'usage: npm run bench -- --out <file.json> [--layers N] [--rounds R] [--model DIR] [--dtype q4|q4f16] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--engines native,ort] [--kernel-reps N] [--no-kernels] [--no-docs] | --render <report.json>';
+  'usage: npm run bench -- --out <file.json> [--layers N] [--rounds R] [--model DIR] [--dtype q4|q4f16] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--engines native,ort] [--kernel-reps N] [--profile-steps N] [--no-kernels] [--no-docs] | --render <report.json>';
 const ROOT = resolve(import.meta.dirname, '..');
 const PAGE_DIR = join(ROOT, 'tools/bench/page');
 const PAGE_OUT = join(ROOT, '.tmp/bench-page');
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
       'decode-steps': { type: 'string', default: '4' },
       engines: { type: 'string', default: 'native,ort' },
       'kernel-reps': { type: 'string', default: '4' },
+      'profile-steps': { type: 'string', default: '2' },
       'no-kernels': { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       render: { type: 'string' },
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
   const rounds = positive('rounds', values.rounds);
   const decodeSteps = positive('decode-steps', values['decode-steps']);
   const kernelReps = positive('kernel-reps', values['kernel-reps']);
+  const profileSteps = positive('profile-steps', values['profile-steps']);
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
   if (values.dtype !== 'q4' && values.dtype !== 'q4f16') throw new Error(`--dtype must be q4 or q4f16, got "${values.dtype}".`);
@@ -160,6 +163,7 @@ async function main(): Promise<void> {
     const failed: Partial<Record<EngineName, string>> = {};
     const declared: Record<EngineName, number | null> = { native: null, ort: null };
     const plan = { contexts, prefill, decodeSteps };
+    let profiled: ProfileRuns[] | Missing = { missing: 'not run' };
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? engines : [...engines].reverse();
       for (const name of order) {
@@ -173,6 +177,7 @@ async function main(): Promise<void> {
           log(`${name} loaded in ${loaded.loadMs.toFixed(0)} ms; JS heap ${(before / 2 ** 20).toFixed(1)} → peak ${(peak / 2 ** 20).toFixed(1)} MiB`);
           const round = await page.evaluate(([p, ms, heap]) => window.__bench!.measure(p, ms, heap), [plan, loaded.loadMs, { beforeBytes: before, peakBytes: peak }] as const);
           results[name].push(round);
+          if (name === 'native' && r === rounds - 1) profiled = await page.evaluate(([c, n]) => window.__bench!.profile(c, n), [contexts, profileSteps] as const);
         } catch (err) {
           failed[name] = err instanceof Error ? err.message.split('\n')[0] : String(err);
           log(`${name} failed: ${failed[name]}`);
@@ -192,6 +197,8 @@ async function main(): Promise<void> {
       }
     }
 
+    const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
+    const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb));
     const engineResult = (name: EngineName, label: string): EngineResult | Missing => {
       if (!engines.includes(name)) return { missing: `not requested (--engines ${values.engines})` };
       if (results[name].length === 0) return { missing: failed[name] ?? 'no rounds completed' };
@@ -218,6 +225,7 @@ async function main(): Promise<void> {
       engines: { native, ort },
       ratios: computeRatios(native, ort),
       kernels,
+      profile,
       notes,
     };
     writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);

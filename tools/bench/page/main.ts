@@ -3,7 +3,8 @@
  * Playwright). It imports the app's own engine modules — NativeEngine and OrtEngine — so the
  * figures are for the code the app runs. Node calls the functions on `window.__bench` one at a
  * time: `init` fetches every model file into memory once; `load`/`measure`/`unload` run one
- * engine for one round; `kernels` runs the isolated GEMV and copy timings.
+ * engine for one round; `profile` times the loaded native engine's decode kernels in context;
+ * `kernels` runs the isolated GEMV and copy timings.
  * Rule: model files are fetched once and shared by both engines, so load times compare
  * engine work, not network or disk.
  */
@@ -14,9 +15,11 @@ import { NativeEngine } from '../../../src/engine/native-engine';
 import { bytesSource } from '../../../src/engine/onnx/sources';
 import { OrtEngine } from '../../../src/engine/ort/ort-engine';
 import type { ModelFiles } from '../../../src/engine/phi3/files';
+import { Phi3Runtime } from '../../../src/engine/phi3/model';
 import { kernelReport } from '../kernels';
 import { installGpuCounters, measureRound, type GpuClasses, type RoundPlan } from '../measure';
-import type { KernelReport, RoundResult } from '../report';
+import { profileDecodeSteps, type ProfileRuns } from '../profile';
+import type { KernelReport, Missing, RoundResult } from '../report';
 
 type EngineName = 'native' | 'ort';
 
@@ -88,12 +91,18 @@ async function unload(): Promise<void> {
   current = undefined;
 }
 
+/** The loaded native engine's decode step, each kernel timed in context (profile.ts). */
+async function profile(contexts: number[], steps: number): Promise<ProfileRuns[] | Missing> {
+  if (current?.name !== 'native' || !(current.runtime instanceof Phi3Runtime)) throw new Error('profile(): load the native engine first');
+  return profileDecodeSteps(current.runtime, contexts, steps, (line) => console.log(`[bench native] ${line}`));
+}
+
 async function kernels(opts: { reps: number; scalesDtype: 'f32' | 'f16' }): Promise<KernelReport> {
   if (!nativeCtx) throw new Error('init() first');
   return kernelReport(nativeCtx.device, { ...opts, log: (line) => console.log(`[bench kernels] ${line}`) });
 }
 
-const api = { init, load, measure, unload, kernels, ready: true };
+const api = { init, load, measure, profile, unload, kernels, ready: true };
 declare global {
   interface Window {
     __bench?: typeof api;
