@@ -111,6 +111,39 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
   if (i < arrayLength(&src)) { dst[i] = src[i]; }
 }`;
 
+const TOUCH_KERNEL = `
+@group(0) @binding(0) var<storage, read_write> buf: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  if (id.x < arrayLength(&buf)) { buf[id.x] = buf[id.x] * 0.5 + 1.0; }
+}`;
+
+/**
+ * The fixed cost of one small dispatch (3072 floats, 48 workgroups) in a pass of `reps`:
+ * `dependentUs` when every dispatch reads and writes the same buffer (as a decode step's chain of
+ * kernels does, so the API orders them with a barrier each), `independentUs` when each writes its
+ * own buffer (no barrier needed). Microseconds per dispatch, best of batches.
+ */
+export async function measureDispatchCost(device: GPUDevice, reps = 200): Promise<NonNullable<KernelReport['dispatch']>> {
+  const module = device.createShaderModule({ label: 'bench.touch', code: TOUCH_KERNEL });
+  const pipeline = device.createComputePipeline({ label: 'bench.touch', layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const buffers = Array.from({ length: reps }, () => device.createBuffer({ size: 3072 * 4, usage: storage() }));
+  try {
+    const groups = buffers.map((buffer) => device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer } }] }));
+    const time = (pick: (r: number) => GPUBindGroup) =>
+      bestMs(device, reps, 3, (pass, r) => {
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, pick(r));
+        pass.dispatchWorkgroups(48);
+      });
+    const dependentUs = (await time(() => groups[0])) * 1000;
+    const independentUs = (await time((r) => groups[r])) * 1000;
+    return { dependentUs, independentUs, note: `${reps} dispatches of 48 workgroups × 64 threads in one pass, ${device.features.has('timestamp-query') ? 'timestamps' : 'wall clock'}, best of 3` };
+  } finally {
+    for (const b of buffers) b.destroy();
+  }
+}
+
 /** Copy bandwidth in GB/s counting bytes read + bytes written (STREAM "copy" convention). */
 export async function measureCopyBandwidth(device: GPUDevice, maxBytes = 256 * 2 ** 20, reps = 8): Promise<KernelReport['copy']> {
   const bytes = Math.min(maxBytes, Math.floor(Math.min(device.limits.maxBufferSize / 2, device.limits.maxStorageBufferBindingSize) / 256) * 256);
@@ -244,6 +277,8 @@ export async function kernelReport(device: GPUDevice, opts: { reps: number; scal
   const log = opts.log ?? (() => {});
   const copy = await measureCopyBandwidth(device);
   log(`copy bandwidth ${copy.gbPerSec.toFixed(2)} GB/s (${copy.note})`);
+  const dispatch = await measureDispatchCost(device);
+  log(`dispatch cost ${dispatch.dependentUs.toFixed(2)} µs each in a dependent chain, ${dispatch.independentUs.toFixed(2)} µs independent (${dispatch.note})`);
   const kernels: KernelTiming[] = [];
   for (const shape of opts.shapes ?? PHI3_GEMVS) {
     const bench = gemvBench(device, shape, opts.scalesDtype);
@@ -256,7 +291,7 @@ export async function kernelReport(device: GPUDevice, opts: { reps: number; scal
       bench.destroy();
     }
   }
-  return { timer: device.features.has('timestamp-query') ? 'timestamp-query' : 'onSubmittedWorkDone', copy, kernels };
+  return { timer: device.features.has('timestamp-query') ? 'timestamp-query' : 'onSubmittedWorkDone', copy, dispatch, kernels };
 }
 
 /** Tunings a sweep tries: the staged kernel's splits and the direct kernel's. */

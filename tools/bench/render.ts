@@ -75,6 +75,7 @@ export function renderMarkdown(r: BenchReport): string {
   } else {
     const k = r.kernels;
     lines.push(`Per-kernel GPU time (native kernels, isolated, timer: ${k.timer}). Copy bandwidth: ${fmt(k.copy.gbPerSec)} GB/s (${k.copy.note}).`);
+    if (k.dispatch) lines.push('', `Fixed cost of a small dispatch: ${fmt(k.dispatch.dependentUs)} µs when each depends on the previous one (a decode step's chain), ${fmt(k.dispatch.independentUs)} µs when independent (${k.dispatch.note}).`);
     lines.push('');
     lines.push(
       table(

@@ -3,7 +3,7 @@
  * the Markdown/SVG renderers (what a missing figure looks like, section splicing).
  */
 import { describe, expect, it } from 'vitest';
-import { benchTokenIds, combineRounds, computeRatios, foldDecodeProfile, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
+import { benchTokenIds, combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
 import { renderDecodeSvg, renderMarkdown, spliceSection } from './render';
 
 function round(over: Partial<RoundResult> = {}): RoundResult {
@@ -98,6 +98,13 @@ describe('decode profile', () => {
   it('refuses steps that ran different kernels, and no steps', () => {
     expect(() => foldDecodeProfile(0, [step(1, 1, 1), step(1, 1, 1).slice(1)], 1)).toThrow(/different kernels/);
     expect(() => foldDecodeProfile(0, [], 1)).toThrow(/no profiled steps/);
+  });
+  it('renders the dispatch cost line when the kernel report has it', () => {
+    const r = report();
+    if (isMissing(r.kernels)) throw new Error('fixture has kernels');
+    const md = renderMarkdown({ ...r, kernels: { ...r.kernels, dispatch: { dependentUs: 9.5, independentUs: 2.25, note: 'n' } } });
+    expect(md).toContain('Fixed cost of a small dispatch: 9.50 µs when each depends on the previous one');
+    expect(md).toContain('2.25 µs when independent');
   });
   it('renders a table per context', () => {
     const md = renderMarkdown(report({ profile: [foldDecodeProfile(2048, [step(0.002, 0.003, 0.004)], 2000)] }));
