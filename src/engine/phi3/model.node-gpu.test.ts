@@ -194,3 +194,65 @@ describe('profileDecode [gpu]', () => {
     }
   });
 });
+
+describe('decode steps encoded ahead [gpu]', () => {
+  it('a step fed a token other than the one sampled (or after truncate) drops the prepared step and computes from what it was given', async () => {
+    const dir = join(root, 'prepared');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2 });
+    const prompt = promptIds(10, 5, 32000);
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime } = await loadModelFiles(ctx, files);
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    const penalised = { ...greedy, repetitionPenalty: 1.3 };
+    try {
+      // Ground truth from logits() on a fresh cache for each prefix.
+      const expected = async (ids: number[]) => {
+        runtime.truncate(0);
+        return argmax(await runtime.logits(ids));
+      };
+      runtime.truncate(0);
+      const a = await runtime.step(prompt, greedy, 0);
+      const other = (a + 1) % 512;
+      const b = await runtime.step([other], greedy, 1); // not the sampled token: prepared step dropped
+      // The sampled token: the prepared step is used, so the CPU writes only the two uniforms (the
+      // ids and history come from the GPU), where a step encoded on the spot also writes both.
+      const queue = ctx.device.queue;
+      const write = queue.writeBuffer;
+      let writes = 0;
+      queue.writeBuffer = ((...args: Parameters<GPUQueue['writeBuffer']>) => {
+        writes++;
+        return write.apply(queue, args);
+      }) as GPUQueue['writeBuffer'];
+      let c: number;
+      try {
+        c = await runtime.step([b], greedy, 2);
+      } finally {
+        queue.writeBuffer = write;
+      }
+      expect(writes).toBe(2);
+      expect(runtime.cachedIds).toEqual([...prompt, other, b]);
+      expect(b).toBe(await expected([...prompt, other]));
+      expect(c).toBe(await expected([...prompt, other, b]));
+
+      // truncate between steps, then the same token again: computed afresh at the new position.
+      runtime.truncate(0);
+      const a2 = await runtime.step(prompt, greedy, 0);
+      runtime.truncate(prompt.length - 1);
+      const d = await runtime.step([a2], greedy, 1);
+      expect(d).toBe(await expected([...prompt.slice(0, -1), a2]));
+
+      // Changed sampling settings between steps: the repetition penalty applies from that step on.
+      runtime.truncate(0);
+      const e = await runtime.step(prompt, greedy, 0);
+      const f = await runtime.step([e], penalised, 1);
+      runtime.truncate(0);
+      await runtime.step(prompt, penalised, 0);
+      runtime.truncate(prompt.length);
+      expect(await runtime.step([e], penalised, 1)).toBe(f);
+    } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
+});

@@ -8,9 +8,15 @@
  * ([norm] = RMSNorm applied by the matmul while staging its input; the residual adds happen in
  * the o/down matmuls: no separate norm, add or activation dispatches.)
  *
- * Rule: nothing here may create GPU objects per token; `step` only writes the ids and the step
- * uniform, encodes the prebuilt kernels and the copy of the sampled id into a persistent
- * read-back buffer, submits once, and maps those 4 bytes (`logits`, for tests, reads the row).
+ * A decode step is encoded while the GPU still runs the previous one (`prepareDecode`): its input
+ * token is copied on the GPU from the sampler's output, so only the uniforms are written when it is
+ * used, and encoding ~200 dispatches no longer delays the GPU by that much CPU time each token.
+ *
+ * Rule: nothing here may create GPU objects per token (a command encoder aside); `step` only
+ * writes the ids (or uses the prepared step) and the uniforms, encodes the prebuilt kernels and
+ * the copy of the sampled id into a persistent read-back buffer, submits once, and maps those 4
+ * bytes (`logits`, for tests, reads the row). Anything that changes the cache other than that
+ * decode step (truncate, logits, profileDecode, a different token) drops the prepared step.
  */
 import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
@@ -93,6 +99,8 @@ export class Phi3Runtime implements TokenRuntime {
   /** Dispatches encoded for one decode step (reported by benchmarks). */
   dispatchesPerDecode = 0;
   private samplerSettings = '';
+  /** The next decode step, encoded ahead by `step` (see `prepareDecode`); used at most once. */
+  private prepared: { encoder: GPUCommandEncoder; pastLen: number; samplingKey: string; token: number } | null = null;
 
   private constructor(
     private ctx: GpuContext,
@@ -282,6 +290,7 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   truncate(length: number): void {
+    this.prepared = null;
     if (length < this.cachedIds.length) this.cachedIds.length = length;
   }
 
@@ -292,18 +301,27 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   /**
-   * Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer.
-   * With `timestamps`, every kernel gets a compute pass of its own that writes begin/end
-   * timestamps at 2i, 2i + 1 (i = its index in `ops`, then the lm_head) — for `profileDecode` only.
+   * Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer:
+   * writes the chunk's inputs (step uniform, ids, history), encodes its passes, and appends the ids
+   * to the cache.
    */
   private encodeChunk(encoder: GPUCommandEncoder, ids: readonly number[], timestamps?: GPUQuerySet): void {
     const { device } = this.ctx;
-    const S = ids.length;
     const pastLen = this.cachedIds.length;
-    writeStep(device, this.stepUniform, { seqLen: S, pastLen });
+    writeStep(device, this.stepUniform, { seqLen: ids.length, pastLen });
     device.queue.writeBuffer(this.buffers.get('ids')!, 0, new Uint32Array(ids));
     // The history buffer mirrors cachedIds for the repetition penalty.
     device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
+    this.encodePasses(encoder, ids.length, pastLen, timestamps);
+    this.cachedIds.push(...ids);
+  }
+
+  /**
+   * The forward passes for S rows after pastLen cached tokens; writes nothing. With `timestamps`,
+   * every kernel gets a compute pass of its own that writes begin/end timestamps at 2i, 2i + 1
+   * (i = its index in `ops`, then the lm_head) — for `profileDecode` only.
+   */
+  private encodePasses(encoder: GPUCommandEncoder, S: number, pastLen: number, timestamps?: GPUQuerySet): void {
     const cacheIndex = this.cacheIndex(pastLen + S);
     const timed = (i: number, label: string): GPUComputePassDescriptor => ({ label, timestampWrites: timestamps && { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     if (timestamps) {
@@ -322,7 +340,32 @@ export class Phi3Runtime implements TokenRuntime {
     const head = encoder.beginComputePass(timed(this.ops.length, 'lm_head'));
     this.lmHead.encode(head, 1);
     head.end();
-    this.cachedIds.push(...ids);
+  }
+
+  /** Token selection on the GPU and the copy of its 4-byte id into the read-back buffer. */
+  private encodeSampling(encoder: GPUCommandEncoder): void {
+    const pass = encoder.beginComputePass({ label: 'sample' });
+    this.sampler.encode(pass);
+    pass.end();
+    encoder.copyBufferToBuffer(this.buffers.get('token')!, 0, this.buffers.get('tokenReadback')!, 0, 4);
+  }
+
+  /**
+   * Encodes the decode step that will follow the one just submitted, while the GPU runs that one,
+   * so the CPU cost of encoding ~200 dispatches overlaps GPU work instead of preceding it. Its
+   * input is the sampled token itself, copied on the GPU from `token` into `ids` and `history`;
+   * the uniforms are written only when it is used.
+   */
+  private prepareDecode(samplingKey: string): Phi3Runtime['prepared'] {
+    const pastLen = this.cachedIds.length;
+    if (pastLen + 1 > this.contextLimit) return null;
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'step (prepared)' });
+    const token = this.buffers.get('token')!;
+    encoder.copyBufferToBuffer(token, 0, this.buffers.get('ids')!, 0, 4);
+    encoder.copyBufferToBuffer(token, 0, this.buffers.get('history')!, pastLen * 4, 4);
+    this.encodePasses(encoder, 1, pastLen);
+    this.encodeSampling(encoder);
+    return { encoder, pastLen, samplingKey, token: -1 };
   }
 
   /**
@@ -336,6 +379,7 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = this.ctx;
     if (!device.features.has('timestamp-query')) return null;
     if (this.cachedIds.length + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `profileDecode: the ${this.contextLimit}-token context is full.`);
+    this.prepared = null;
     const count = 2 * (this.ops.length + 1);
     const querySet = device.createQuerySet({ type: 'timestamp', count });
     const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -374,32 +418,45 @@ export class Phi3Runtime implements TokenRuntime {
   async step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number> {
     const { device } = this.ctx;
     const key = JSON.stringify(sampling);
-    if (key !== this.samplerSettings) {
-      writeSamplerParams(device, this.sampler, sampling);
-      this.samplerSettings = key;
+    const p = this.prepared;
+    this.prepared = null;
+    let encoder: GPUCommandEncoder;
+    if (p && ids.length === 1 && ids[0] === p.token && p.pastLen === this.cachedIds.length && p.samplingKey === key) {
+      // The usual decode step: the prepared command buffer reads this token on the GPU.
+      writeStep(device, this.stepUniform, { seqLen: 1, pastLen: p.pastLen });
+      this.cachedIds.push(ids[0]);
+      encoder = p.encoder;
+    } else {
+      if (key !== this.samplerSettings) {
+        writeSamplerParams(device, this.sampler, sampling);
+        this.samplerSettings = key;
+      }
+      encoder = await this.forward(ids);
+      this.encodeSampling(encoder);
     }
-    const encoder = await this.forward(ids);
     writeSamplerStep(device, this.sampler, { historyLength: this.cachedIds.length, stepIndex });
-    const pass = encoder.beginComputePass({ label: 'sample' });
-    this.sampler.encode(pass);
-    pass.end();
-    const readback = this.buffers.get('tokenReadback')!;
-    encoder.copyBufferToBuffer(this.buffers.get('token')!, 0, readback, 0, 4);
     device.queue.submit([encoder.finish()]);
+    const next = this.prepareDecode(key);
+    this.prepared = next;
+    const readback = this.buffers.get('tokenReadback')!;
     await readback.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(readback.getMappedRange())[0];
     readback.unmap();
+    // The prepared step is only valid for the caller feeding back exactly this token.
+    if (next) next.token = id;
     return id;
   }
 
   /** Runs `ids` and returns the last position's logits (tests and the reference comparison). */
   async logits(ids: readonly number[]): Promise<Float32Array> {
+    this.prepared = null;
     const encoder = await this.forward(ids);
     this.ctx.device.queue.submit([encoder.finish()]);
     return new Float32Array(await readBuffer(this.ctx.device, this.buffers.get('logits')!, this.plan.config.vocab * 4));
   }
 
   destroy(): void {
+    this.prepared = null;
     this.uploader.destroyAll();
     for (const b of this.buffers.values()) b.destroy();
     this.stepUniform.destroy();
