@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { acquireDevice } from '../../src/engine/gpu/device';
 import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { NativeEngine } from '../../src/engine/native-engine';
+import type { MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import { OrtEngine } from '../../src/engine/ort/ort-engine';
 import { loadOrtNode } from '../../src/engine/ort/ort-node';
@@ -39,10 +40,22 @@ import { combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntLis
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--no-ort] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
+
+/** `--tuning '{"gemv":"direct","threadsPerRow":64,…}'`: a MatMulNBitsTuning for every native matmul. */
+function parseTuning(text: string): MatMulNBitsTuning {
+  let t: unknown;
+  try {
+    t = JSON.parse(text);
+  } catch {
+    throw new Error(`--tuning must be a JSON object such as '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}', got "${text}".`);
+  }
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new Error(`--tuning must be a JSON object, got "${text}".`);
+  return t as MatMulNBitsTuning;
+}
 
 /** What a `--child` process reports to the parent (as JSON in the file given by --child-out). */
 interface ChildReport {
@@ -59,7 +72,7 @@ type Values = ReturnType<typeof parseOptions>['values'];
 async function runChild(name: EngineName, modelDir: string, values: Values, profile: boolean): Promise<ChildReport> {
   const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
   const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
-  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : [])];
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...(values.tuning ? ['--tuning', values.tuning] : [])];
   const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
   try {
     if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };
@@ -84,7 +97,7 @@ async function child(values: Values): Promise<void> {
     if (name === 'native') {
       const ctx = await acquireDevice(gpu);
       log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
-      const engine = await NativeEngine.load(ctx, files);
+      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined });
       report.declared = engine.runtime.dispatchesPerDecode;
       loaded = engine;
     } else {
@@ -118,6 +131,8 @@ function parseOptions() {
       'decode-steps': { type: 'string', default: '8' },
       'kernel-reps': { type: 'string', default: '20' },
       'profile-steps': { type: 'string', default: '3' },
+      tuning: { type: 'string' },
+      'no-kernels': { type: 'boolean', default: false },
       out: { type: 'string' },
       docs: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -153,6 +168,7 @@ async function main(): Promise<void> {
   const decodeSteps = positive('decode-steps', values['decode-steps']);
   const kernelReps = positive('kernel-reps', values['kernel-reps']);
   positive('profile-steps', values['profile-steps']); // checked here, used by the child processes
+  if (values.tuning) parseTuning(values.tuning);
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
   if (values.ort && values['no-ort']) throw new Error('--ort and --no-ort contradict each other; give one (ort runs by default when it can).');
@@ -213,17 +229,20 @@ async function main(): Promise<void> {
       }
     }
     const ctx = await acquireDevice(gpu);
-    let kernels: KernelReport | Missing;
-    try {
-      kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log });
-    } catch (err) {
-      kernels = { missing: err instanceof Error ? err.message : String(err) };
+    let kernels: KernelReport | Missing = { missing: '--no-kernels' };
+    if (!values['no-kernels']) {
+      try {
+        kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log });
+      } catch (err) {
+        kernels = { missing: err instanceof Error ? err.message : String(err) };
+      }
     }
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
     const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb));
     const base = machineBase();
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
+    if (values.tuning) notes.push(`The native engine ran every matmul with the tuning override ${values.tuning} (--tuning), not the adapter's defaults.`);
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);
     let ortResult: EngineResult | Missing;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -52,5 +52,16 @@ if [ "$what" = sweep ] || [ "$what" = all ]; then
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --full --rounds 2 --decode-steps 16 --out "$OUT/bench-node.json" "$@" 2>&1 | tee "$OUT/bench.log" || rc=1
+fi
+if [ "$what" = tune ]; then
+  # The native decode step profiled in context with each MatMulNBits tuning in TUNINGS (one JSON
+  # object per line) applied to every matmul: 32 generated layers, reused between the runs.
+  i=0
+  while IFS= read -r tuning; do
+    [ -z "$tuning" ] && continue
+    i=$((i + 1))
+    echo "tuning $i: $tuning" | tee -a "$OUT/tune.log"
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0 --prefill 128 --decode-steps 16 --profile-steps 3 --no-kernels --tuning "$tuning" --out "$OUT/tune-$i.json" 2>&1 | grep -E "decode at|profile at|tuning|Error" | tee -a "$OUT/tune.log" || rc=1
+  done <<< "${TUNINGS:-}"
 fi
 exit $rc

@@ -22,7 +22,7 @@ import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits, matMulNBitsReady } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsReady, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
@@ -55,6 +55,11 @@ export interface LoadOptions {
    * 'f16' when the device has the feature, else 'f32'. See precision-wgsl.ts.
    */
   precision?: PrecisionOption;
+  /**
+   * Overrides the adapter's default MatMulNBits tuning (matMulNBitsTuningFor) for every matmul,
+   * field by field: for benchmarks that compare tunings in a real decode step (bench:node --tuning).
+   */
+  matMulTuning?: MatMulNBitsTuning;
   onProgress?: (bytesUploaded: number, bytesTotal: number) => void;
 }
 
@@ -182,6 +187,7 @@ export class Phi3Runtime implements TokenRuntime {
           inputSiluMul: f.siluUp,
           accumulate: f.accumulate,
           step,
+          tuning: opts.matMulTuning,
         });
         return { encode: (pass: GPUComputePassEncoder, rows: number) => kernel.encode(pass, rows), weightBytes };
       };
