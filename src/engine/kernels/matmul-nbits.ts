@@ -10,7 +10,9 @@
  * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
  * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All three
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
- * → f32 without int → float conversions (see its header).
+ * → f32 without int → float conversions (see its header). The GEMVs also get an epilogue:
+ * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV precision prelude, and a second
+ * bind group), stubs otherwise (ROPE_OFF below), so the plain pipelines never declare group 1.
  *
  * Buffers as uploaded by the caller (WebGPU sizes are multiples of 4 bytes):
  *   weights     B's raw bytes [N, nBlocks, blockSize/2], zero-padded to a multiple of 4 bytes (the
@@ -47,8 +49,10 @@
  *                 (`matMulNBitsHasGemv`), an even number of rows per workgroup, `step`, and neither
  *                 `accumulate` nor `inputSiluMul`.
  *
- * Rule: `encode` only sets the pipeline and bind group and dispatches; everything else, including
+ * Rule: `encode` only sets the pipeline and bind groups and dispatches; everything else, including
  * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
+ * With `ropeAppend`, every GEMV tuning must keep rowGroups · rowsPerThread even (a rotary pair's
+ * two rows share a workgroup); `matMulNBitsTuningFor` must not return an odd product.
  */
 import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
 import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
@@ -133,7 +137,10 @@ export interface MatMulNBitsRopeAppend {
   vCache: GPUBuffer;
   /** Element type of the caches (default 'f32'); 'f16' needs `shader-f16`. */
   precision?: Precision;
-  /** As kv-append.ts / rotary.ts: one cos/sin pair, or LongRoPE's [short, long]. */
+  /**
+   * As kv-append.ts / rotary.ts: one cos/sin pair, or LongRoPE's [short, long]; positions are clamped
+   * to maxPositions − 1 (the rows of the longest table).
+   */
   rotary: {
     rotaryDim: number;
     maxPositions: number;
@@ -406,7 +413,9 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     const cacheBytes = kvHeads * maxT * headDim * (ropePrecision === 'f16' ? 2 : 4);
     checkBuffer('ropeAppend.kCache', rope.kCache, cacheBytes, 'BAD_ARGUMENT');
     checkBuffer('ropeAppend.vCache', rope.vCache, cacheBytes, 'BAD_ARGUMENT');
-    const tableBytes = maxPositions * (rotaryDim / 2) * (rope.rotary.dtype === 'f16' ? 2 : 4);
+    // At least one row each: LongRoPE's short pair may cover only the original context (maxPositions
+    // follows the long pair), and the runtime picks it only for positions it covers, as in kv-append.ts.
+    const tableBytes = (rotaryDim / 2) * (rope.rotary.dtype === 'f16' ? 2 : 4);
     for (const [i, pair] of caches.entries()) {
       checkBuffer(`ropeAppend.rotary.caches[${i}].cos`, pair.cos, tableBytes, 'BAD_ARGUMENT');
       checkBuffer(`ropeAppend.rotary.caches[${i}].sin`, pair.sin, tableBytes, 'BAD_ARGUMENT');
