@@ -17,9 +17,11 @@
 //   4 input      storage read f32; row 0 is used: x[k] = input[inOffset + k], k < K (plain: the
 //                (M, K) activations; SILU: the gate, rows of inStride = gateStride)
 //   5 output     storage read_write f32 (M, N); only row 0 is written (ACCUMULATE: read, then written)
-//   6 step       uniform Step (unused here; the GEMM reads seqLen when ACCUMULATE)
+//   6 step       uniform Step (read only by ROPE_APPEND, for pastLen; the GEMM reads seqLen when ACCUMULATE)
 //   7 normWeight storage read f32 (K,), read only when NORM
 //   8 up         storage read f32, rows of upStride, up[k] = up[upOffset + k]; read only when SILU
+//   group 1      ROPE_APPEND only: rotary caches and KV caches (matmul_nbits_rope.wgsl, which also
+//                reads binding 6); the plain pipelines have no group 1
 //
 // Contract: y[n] (+)= Σ_k a[k] · (q[n,k] − zp[n, k/BLOCK]) · scale[n, k/BLOCK], f32 accumulation,
 // where the activation is built while staging (the three fusions are independent override switches):
@@ -27,6 +29,9 @@
 //   a[k] = x[k]                                    (NORM: x[k] / sqrt(mean_k(x²) + eps) · normWeight[k],
 //                                                   as rmsnorm.wgsl; each workgroup computes the RMS)
 //   y[n] = Σ …                                     (ACCUMULATE: y[n] = y[n] + Σ …, the residual add)
+// ROPE_APPEND (decode of a packed qkv row, NORM allowed, not ACCUMULATE or SILU): output row n
+// computes weight row ropeRow(n), and the totals go to `ropeAppend` instead of `store`: rotary of q
+// and k, k and v into the KV caches (bindings of group 1; contract in matmul_nbits_rope.wgsl).
 // Requires kPadded % 32 == 0 (rows start on 16-byte boundaries); the TypeScript side routes other
 // shapes to the GEMM kernel. Padding elements k ≥ K meet a zero activation, so they never count.
 //
@@ -48,6 +53,7 @@ override SCALES_F16: bool = false;
 override NORM: bool = false;       // RMS-normalise the input row (binding 7, params.eps)
 override SILU: bool = false;       // input = silu(gate) · up (binding 8)
 override ACCUMULATE: bool = false; // output += W·a
+override ROPE_APPEND: bool = false; // rotary + KV append epilogue (matmul_nbits_rope.wgsl)
 
 const MAX_ROWS: u32 = 8u;
 
@@ -81,6 +87,7 @@ struct Params {
 // read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
 var<workgroup> partial: array<f32, RG * ROWS * TPR>; // [row in workgroup][lane]
+var<workgroup> pairTotals: array<f32, RG * ROWS>;    // ROPE_APPEND: row totals, read by the partner row
 
 // x[m, k] before the norm: the input, or silu(gate) · up when SILU.
 fn activation(m: u32, k: u32) -> f32 {
@@ -98,6 +105,28 @@ fn store(n: u32, v: f32) {
   } else {
     output[n] = v;
   }
+}
+
+// The weight row output row `row` computes: itself, or ROPE_APPEND's pairing permutation.
+// Rows past N (last workgroup) recompute row N−1 and are never written.
+fn weightRow(row: u32) -> u32 {
+  let n = min(row, params.N - 1u);
+  if (ROPE_APPEND) { return ropeRow(n); }
+  return n;
+}
+
+// Writes output row wgRow0 + lid from its total (threads lid < RG·ROWS hold one). Every thread of
+// the workgroup must call it: ROPE_APPEND exchanges the rotary pair's totals over a barrier
+// (rows 2j and 2j + 1 of a workgroup; wgRow0 is even since RG·ROWS is).
+fn emit(wgRow0: u32, lid: u32, total: f32) {
+  let row = wgRow0 + lid;
+  if (ROPE_APPEND) {
+    if (lid < RG * ROWS) { pairTotals[lid] = total; }
+    workgroupBarrier();
+    if (lid < RG * ROWS && row < params.N) { ropeAppend(row, total, pairTotals[lid ^ 1u]); }
+    return;
+  }
+  if (lid < RG * ROWS && row < params.N) { store(row, total); }
 }
 
 fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
@@ -169,8 +198,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
       let a7 = tileA[7u * C + c];
       let chunk = t0 / 32u + c;
       for (var r = 0u; r < ROWS; r++) {
-        // Rows past N (last workgroup) recompute row N−1 and are never written.
-        let n = min(row0 + r, params.N - 1u);
+        let n = weightRow(row0 + r);
         let w = weights[n * chunksPerRow + chunk];
         var sum: f32;
         if (BLOCK >= 32u) {
@@ -202,11 +230,11 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
       if (sgLane == 0u) { partial[(group * ROWS + r) * TPR + lane / sgSize] = sum; }
     }
     workgroupBarrier();
-    if (lid < RG * ROWS && wgRow0 + lid < params.N) {
-      var total = 0.0;
+    var total = 0.0;
+    if (lid < RG * ROWS) {
       for (var i = 0u; i < slots; i++) { total += partial[lid * TPR + i]; }
-      store(wgRow0 + lid, total);
     }
+    emit(wgRow0, lid, total);
     return;
   }
   // No subgroups, or one wider than a row group (e.g. 64 lanes, TPR 32): the workgroup-memory tree.
@@ -223,7 +251,5 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     }
     workgroupBarrier();
   }
-  if (lid < RG * ROWS && wgRow0 + lid < params.N) {
-    store(wgRow0 + lid, partial[lid * TPR]);
-  }
+  emit(wgRow0, lid, select(0.0, partial[min(lid, RG * ROWS - 1u) * TPR], lid < RG * ROWS));
 }

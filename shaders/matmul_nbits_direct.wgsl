@@ -16,6 +16,9 @@
 //               a scalar of the row, so it is applied after the dot product; Σx² is accumulated from
 //               the same loads and reduced with the row sums (no separate RMS pass per workgroup).
 //   ACCUMULATE  y[n] += …
+//   ROPE_APPEND decode of a packed qkv row: rotary of q and k, k and v into the KV caches, as in
+//               matmul_nbits.wgsl (output row n computes weight row ropeRow(n); the epilogue and its
+//               group-1 bindings are in matmul_nbits_rope.wgsl). NORM allowed, not ACCUMULATE/SILU.
 // Requires (checked on the TypeScript side, which otherwise uses the staged kernel): K % 32 == 0
 // (so kPadded == K and no chunk is partial), inOffset and upOffset multiples of 4 (vec4 loads).
 //
@@ -32,6 +35,7 @@ override SCALES_F16: bool = false;
 override NORM: bool = false;
 override SILU: bool = false;
 override ACCUMULATE: bool = false;
+override ROPE_APPEND: bool = false;
 
 struct Params {
   K: u32,
@@ -59,6 +63,7 @@ struct Params {
 
 // Per row group: ROWS row sums and (slot ROWS) Σx², each with TPR lane slots.
 var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>;
+var<workgroup> pairTotals: array<f32, RG * ROWS>; // ROPE_APPEND: row totals, read by the partner row
 
 // Activation elements 4i .. 4i+3 of row 0 before the norm weight.
 fn act4(i: u32) -> vec4<f32> {
@@ -71,6 +76,34 @@ fn act4(i: u32) -> vec4<f32> {
 
 fn slot(group: u32, r: u32, lane: u32) -> u32 {
   return (group * (ROWS + 1u) + r) * TPR + lane;
+}
+
+fn store(n: u32, v: f32) {
+  if (ACCUMULATE) {
+    output[n] = output[n] + v;
+  } else {
+    output[n] = v;
+  }
+}
+
+// The weight row output row `row` computes: itself, or ROPE_APPEND's pairing permutation.
+// Rows past N (last workgroup) recompute row N−1 and are never written.
+fn weightRow(row: u32) -> u32 {
+  let n = min(row, params.N - 1u);
+  if (ROPE_APPEND) { return ropeRow(n); }
+  return n;
+}
+
+// As in matmul_nbits.wgsl: every thread must call it (ROPE_APPEND's pair exchange has a barrier).
+fn emit(wgRow0: u32, lid: u32, total: f32) {
+  let row = wgRow0 + lid;
+  if (ROPE_APPEND) {
+    if (lid < RG * ROWS) { pairTotals[lid] = total; }
+    workgroupBarrier();
+    if (lid < RG * ROWS && row < params.N) { ropeAppend(row, total, pairTotals[lid ^ 1u]); }
+    return;
+  }
+  if (lid < RG * ROWS && row < params.N) { store(row, total); }
 }
 
 fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
@@ -97,8 +130,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
         a[j] = v * NIBBLE_SCALE;
       }
       for (var r = 0u; r < ROWS; r++) {
-        // Rows past N (last workgroup) recompute row N−1 and are never written.
-        let n = min(row0 + r, params.N - 1u);
+        let n = weightRow(row0 + r);
         let w = weights[n * CHUNKS + c];
         var sum: f32;
         if (BLOCK >= 32u) {
@@ -139,21 +171,16 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     if (NORM) { partial[slot(group, ROWS, lane)] = sumSq; }
   }
   workgroupBarrier();
-  if (lid < RG * ROWS && wgRow0 + lid < params.N) {
+  var total = 0.0;
+  if (lid < RG * ROWS) {
     let g = lid / ROWS;
     let r = lid % ROWS;
-    var total = 0.0;
     for (var s = 0u; s < slots; s++) { total += partial[slot(g, r, s)]; }
     if (NORM) {
       var ss = 0.0;
       for (var s = 0u; s < slots; s++) { ss += partial[slot(g, ROWS, s)]; }
       total *= inverseSqrt(ss / f32(params.K) + params.eps);
     }
-    let n = wgRow0 + lid;
-    if (ACCUMULATE) {
-      output[n] = output[n] + total;
-    } else {
-      output[n] = total;
-    }
   }
+  emit(wgRow0, lid, total);
 }

@@ -10,7 +10,9 @@
  * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
  * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All three
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
- * → f32 without int → float conversions (see its header).
+ * → f32 without int → float conversions (see its header). The GEMVs also get an epilogue:
+ * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV precision prelude, and a second
+ * bind group), stubs otherwise (ROPE_OFF below), so the plain pipelines never declare group 1.
  *
  * Buffers as uploaded by the caller (WebGPU sizes are multiples of 4 bytes):
  *   weights     B's raw bytes [N, nBlocks, blockSize/2], zero-padded to a multiple of 4 bytes (the
@@ -35,17 +37,33 @@
  *                 so `encode(pass, M)` must be called with M = the step's seqLen. (Chosen over a
  *                 per-call uniform because `encode` may not write buffers and the forward pass
  *                 already writes seqLen once per step.)
+ *   ropeAppend    decode of a packed [q | k | v] row (the qkv projection): for M = 1 the GEMV also
+ *                 applies the rotary to q and k, writes rotated q to `output` (where attention reads
+ *                 it) and k and v straight into the KV caches at position step.pastLen (dropped at
+ *                 ≥ maxT), as kv-append.ts's `rotary` + `rotateQ` would after the plain GEMV, so that
+ *                 dispatch disappears from decode (shaders/matmul_nbits_rope.wgsl). k and v rows of
+ *                 `output` are left unwritten in decode. M > 1 runs the plain GEMM: prefill keeps its
+ *                 kv-append dispatch. The caches and cos/sin tables live in a second bind group (one
+ *                 per LongRoPE cache pair, picked by `encode`'s cacheIndex) under a pipeline layout of
+ *                 their own, so the GEMM and the plain GEMVs never see them. Needs the GEMV for M = 1
+ *                 (`matMulNBitsHasGemv`), an even number of rows per workgroup, `step`, and neither
+ *                 `accumulate` nor `inputSiluMul`.
  *
- * Rule: `encode` only sets the pipeline and bind group and dispatches; everything else, including
+ * Rule: `encode` only sets the pipeline and bind groups and dispatches; everything else, including
  * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
+ * With `ropeAppend`, every GEMV tuning must keep rowGroups · rowsPerThread even (a rotary pair's
+ * two rows share a workgroup); `matMulNBitsTuningFor` must not return an odd product.
  */
 import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
 import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
+import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
+import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
+import type { RotaryCachePair } from './rotary';
 
 export { matMulNBitsReference } from './dequantize';
 
@@ -73,7 +91,9 @@ export interface MatMulNBitsBindings {
   inputSiluMul?: MatMulNBitsInputSiluMul;
   /** Fusion: Y += A · Wᵀ instead of Y = A · Wᵀ; needs `step`. */
   accumulate?: boolean;
-  /** The shared step uniform (step.ts, 16 bytes); required with `accumulate`, where M = seqLen. */
+  /** Fusion (decode only): rotary of q and k, and the KV append, in the qkv GEMV. Needs `step`. */
+  ropeAppend?: MatMulNBitsRopeAppend;
+  /** The shared step uniform (step.ts, 16 bytes); required with `accumulate` (M = seqLen) and `ropeAppend` (pastLen). */
   step?: GPUBuffer;
   /** Tunables; each field left out comes from matMulNBitsTuningFor(device.adapterInfo). */
   tuning?: MatMulNBitsTuning;
@@ -102,6 +122,39 @@ export interface MatMulNBitsInputSiluMul {
 }
 
 /**
+ * The decode qkv GEMV's rotary + KV append (kv-append.ts semantics). `output` rows are
+ * [q (heads·headDim) | k (kvHeads·headDim) | v (kvHeads·headDim)], so N = (heads + 2·kvHeads)·headDim.
+ */
+export interface MatMulNBitsRopeAppend {
+  heads: number;
+  kvHeads: number;
+  /** even (a rotary pair must fall in one workgroup) */
+  headDim: number;
+  /** Cache capacity in positions; the token at pastLen ≥ maxT is not stored (q is still rotated). */
+  maxT: number;
+  /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  /** Element type of the caches (default 'f32'); 'f16' needs `shader-f16`. */
+  precision?: Precision;
+  /**
+   * As kv-append.ts / rotary.ts: one cos/sin pair, or LongRoPE's [short, long]; positions are clamped
+   * to maxPositions − 1 (the rows of the longest table).
+   */
+  rotary: {
+    rotaryDim: number;
+    maxPositions: number;
+    dtype: 'f32' | 'f16';
+    caches: readonly [RotaryCachePair] | readonly [RotaryCachePair, RotaryCachePair];
+  };
+}
+
+/** Whether M = 1 runs a GEMV for this K and block size (else the GEMM serves it; no `ropeAppend`). */
+export function matMulNBitsHasGemv(K: number, blockSize: number): boolean {
+  return matMulNBitsShape(K, 1, blockSize).kPadded % 32 === 0;
+}
+
+/**
  * GEMV work split (see shaders/matmul_nbits.wgsl): workgroups of threadsPerRow · rowGroups threads
  * computing rowGroups · rowsPerThread output rows. Pick per adapter: `matMulNBitsTuningFor`.
  */
@@ -110,7 +163,7 @@ export interface MatMulNBitsTuning {
   threadsPerRow?: number;
   /** row groups per workgroup (default 2); threadsPerRow · rowGroups ≤ 256 */
   rowGroups?: number;
-  /** output rows per thread, 1..8 (default 4) */
+  /** output rows per thread, 1..8 (default 4); with `ropeAppend`, rowGroups · rowsPerThread must be even */
   rowsPerThread?: number;
   /** Use the subgroup GEMV when the device has `subgroups` (default true). */
   subgroups?: boolean;
@@ -153,13 +206,15 @@ export function matMulNBitsTuningFor(
   }
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
 }
+// Every tuning above has an even rowGroups · rowsPerThread (16, 16, 16, 8), as `ropeAppend` needs.
 
 export interface MatMulNBitsKernel {
   /**
    * Records Y[0..M) = A[0..M) · Wᵀ (or += with `accumulate`, where M must equal the step's seqLen).
-   * GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise.
+   * GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise. With `ropeAppend`, M = 1 also
+   * rotates and appends, with the rotary cache pair `cacheIndex` (LongRoPE; default 0).
    */
-  encode(pass: GPUComputePassEncoder, M: number): void;
+  encode(pass: GPUComputePassEncoder, M: number, cacheIndex?: 0 | 1): void;
   /** Which shader serves M = 1. */
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemm';
 }
@@ -167,13 +222,19 @@ export interface MatMulNBitsKernel {
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
 // `gemv`): `enable` must come first in a module, and subgroup builtins can only be declared where
 // the extension is on.
-const GEMV_SUBGROUP_ENTRY = `enable subgroups;
-@compute @workgroup_size(TPR * RG)
+// The fused (ROPE_APPEND) pipelines put the precision prelude between `enable subgroups;` and the rest.
+const ENABLE_SUBGROUPS = 'enable subgroups;\n';
+const GEMV_SUBGROUP_ENTRY_BODY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
   gemv(wid, lid, sgSize, sgLane);
 }
 fn rowSum(v: f32) -> f32 { return subgroupAdd(v); }
+`;
+const GEMV_SUBGROUP_ENTRY = ENABLE_SUBGROUPS + GEMV_SUBGROUP_ENTRY_BODY;
+// What the plain GEMVs get instead of shaders/matmul_nbits_rope.wgsl (ROPE_APPEND is off there).
+const ROPE_OFF = `fn ropeRow(n: u32) -> u32 { return n; }
+fn ropeAppend(row: u32, x: f32, partner: f32) {}
 `;
 const GEMV_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -216,10 +277,13 @@ interface PipelineSlot {
 
 interface PipelineCache {
   layout: GPUBindGroupLayout;
+  /** Group 1 of the ROPE_APPEND GEMVs (matmul_nbits_rope.wgsl). */
+  ropeLayout: GPUBindGroupLayout;
   /** Bound where a fusion is off (never read): 16 bytes each. */
   unusedStorage: GPUBuffer;
   unusedUniform: GPUBuffer;
-  pipeline(label: string, code: string, constants: Record<string, number>, compile: 'sync' | 'async'): PipelineSlot;
+  /** `rope`: the two-group layout of the ROPE_APPEND GEMVs (the label must say so: it keys the module). */
+  pipeline(label: string, code: string, constants: Record<string, number>, compile: 'sync' | 'async', rope?: boolean): PipelineSlot;
   slots: Map<string, PipelineSlot>;
 }
 
@@ -244,14 +308,20 @@ function pipelineCache(device: GPUDevice): PipelineCache {
     ],
   });
   const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
+  const ropeLayout = device.createBindGroupLayout({
+    label: 'matmulNBits.rope',
+    entries: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'read-only-storage'), entry(3, 'storage'), entry(4, 'storage')],
+  });
+  const ropePipelineLayout = device.createPipelineLayout({ label: 'matmulNBits.rope', bindGroupLayouts: [layout, ropeLayout] });
   const modules = new Map<string, GPUShaderModule>();
   const slots = new Map<string, PipelineSlot>();
   const cache: PipelineCache = {
     layout,
+    ropeLayout,
     slots,
     unusedStorage: device.createBuffer({ label: 'matmulNBits.unused', size: 16, usage: GPUBufferUsage.STORAGE }),
     unusedUniform: device.createBuffer({ label: 'matmulNBits.unusedStep', size: 16, usage: GPUBufferUsage.UNIFORM }),
-    pipeline(label, code, constants, compile) {
+    pipeline(label, code, constants, compile, rope = false) {
       const key = `${label} ${JSON.stringify(constants)}`;
       let slot = slots.get(key);
       if (slot && (slot.pipeline || compile === 'async')) return slot;
@@ -260,7 +330,7 @@ function pipelineCache(device: GPUDevice): PipelineCache {
         module = device.createShaderModule({ label, code });
         modules.set(label, module);
       }
-      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: pipelineLayout, compute: { module, entryPoint: 'main', constants } };
+      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: rope ? ropePipelineLayout : pipelineLayout, compute: { module, entryPoint: 'main', constants } };
       if (compile === 'sync') {
         // Also where an async compile of the same key is still running: this caller needs it now,
         // and kernels already holding the slot can use it too.
@@ -324,6 +394,33 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   if (accumulate && !b.step) badArg('accumulate needs the shared step uniform (`step`): the GEMM reads M from its seqLen.');
   const step = b.step ? checkBuffer('step', b.step, 16, 'BAD_ARGUMENT') : undefined;
   if (input === output) badArg('input and output must be different buffers.');
+  const rope = b.ropeAppend;
+  const ropePrecision = rope?.precision ?? 'f32';
+  if (rope) {
+    if (!step) badArg('ropeAppend needs the shared step uniform (`step`): the position is its pastLen.');
+    if (accumulate || silu) badArg('ropeAppend cannot be combined with accumulate or inputSiluMul (it writes a fresh qkv row).');
+    if (!matMulNBitsHasGemv(K, blockSize)) badArg(`ropeAppend needs the decode GEMV, which K = ${K} with block size ${blockSize} does not allow (K padded to blocks must be a multiple of 32).`);
+    for (const key of ['heads', 'kvHeads', 'headDim', 'maxT'] as const) {
+      if (!Number.isSafeInteger(rope[key]) || rope[key] < 1) badArg(`ropeAppend.${key} = ${rope[key]} must be a positive integer.`);
+    }
+    const { heads, kvHeads, headDim, maxT } = rope;
+    const { rotaryDim, maxPositions, caches } = rope.rotary;
+    if (headDim % 2 !== 0) badArg(`ropeAppend.headDim = ${headDim} must be even (a rotary pair must fall in one workgroup).`);
+    if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2 !== 0 || rotaryDim > headDim) badArg(`ropeAppend.rotary.rotaryDim = ${rotaryDim} must be even, ≥ 2 and ≤ headDim (${headDim}).`);
+    if (!Number.isSafeInteger(maxPositions) || maxPositions < 1) badArg(`ropeAppend.rotary.maxPositions = ${maxPositions} must be a positive integer.`);
+    if (N !== (heads + 2 * kvHeads) * headDim) badArg(`ropeAppend: N = ${N} must be (heads + 2·kvHeads)·headDim = ${(heads + 2 * kvHeads) * headDim} (output rows [q | k | v]).`);
+    assertPrecisionSupported(device, ropePrecision, 'MatMulNBits ropeAppend');
+    const cacheBytes = kvHeads * maxT * headDim * (ropePrecision === 'f16' ? 2 : 4);
+    checkBuffer('ropeAppend.kCache', rope.kCache, cacheBytes, 'BAD_ARGUMENT');
+    checkBuffer('ropeAppend.vCache', rope.vCache, cacheBytes, 'BAD_ARGUMENT');
+    // At least one row each: LongRoPE's short pair may cover only the original context (maxPositions
+    // follows the long pair), and the runtime picks it only for positions it covers, as in kv-append.ts.
+    const tableBytes = (rotaryDim / 2) * (rope.rotary.dtype === 'f16' ? 2 : 4);
+    for (const [i, pair] of caches.entries()) {
+      checkBuffer(`ropeAppend.rotary.caches[${i}].cos`, pair.cos, tableBytes, 'BAD_ARGUMENT');
+      checkBuffer(`ropeAppend.rotary.caches[${i}].sin`, pair.sin, tableBytes, 'BAD_ARGUMENT');
+    }
+  }
 
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   // device.adapterInfo is recent (Chrome 132); older implementations get the real-GPU defaults.
@@ -342,6 +439,9 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     badArg(`tuning.rowsPerThread = ${rowsPerThread} must be 1..8.`);
   }
   const rows = rowGroups * rowsPerThread;
+  if (rope && rows % 2 !== 0) {
+    badArg(`ropeAppend needs an even number of rows per workgroup (a rotary pair shares one); tuning.rowGroups · rowsPerThread = ${rowGroups} · ${rowsPerThread} = ${rows}.`);
+  }
   const useSubgroups = (tuning.subgroups ?? true) && device.features.has('subgroups');
 
   // GEMV: rows must start on 16-byte boundaries for vec4<u32> loads.
@@ -349,7 +449,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const gemvGroups = Math.ceil(N / rows);
   const gemvGridX = Math.min(gemvGroups, maxDim);
   const gemvGridY = Math.ceil(gemvGroups / gemvGridX);
-  const reductionBytes = rows * tpr * 4;
+  const reductionBytes = rows * tpr * 4 + rows * 4; // partial and pairTotals
   const tileCap = Math.min(GEMV_TILE_CAP, Math.floor((device.limits.maxComputeWorkgroupStorageSize - reductionBytes) / 4 / 32) * 32);
   const tiles = Math.ceil(shape.kPadded / tileCap);
   const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
@@ -388,7 +488,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     ]),
     'matmulNBits.params',
   );
-  const { layout, pipeline, unusedStorage, unusedUniform } = pipelineCache(device);
+  const { layout, ropeLayout, pipeline, unusedStorage, unusedUniform } = pipelineCache(device);
   const bindGroup = device.createBindGroup({
     label: 'matmulNBits',
     layout,
@@ -414,23 +514,65 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           ...(norm ? { NORM_SLOTS: 4 * gemmWgX * gemmWgY } : {}),
         }, compile) : undefined;
   const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
-  const gemv = !gemvOk
+  // With ropeAppend, M = 1 runs only the fused pipeline (below).
+  const gemv = !gemvOk || rope
     ? undefined
     : direct
       ? useSubgroups
-        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
-        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
       : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
-        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
+        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
+        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
   const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
+  // ROPE_APPEND: the same GEMV body with the epilogue file and the KV precision prelude, on the
+  // two-group layout; one group-1 bind group per rotary cache pair.
+  let ropeGemv: PipelineSlot | undefined;
+  let ropeGroups: GPUBindGroup[] = [];
+  if (rope) {
+    const body = direct ? gemvDirectBody : gemvSource;
+    const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + body + ropeSource, ropePrecision);
+    const sizing: Record<string, number> = direct ? { CHUNKS: K / 32 } : { TILE_K: tileK };
+    const label = `matmul_nbits${direct ? '_direct' : ''}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
+    ropeGemv = pipeline(label, code, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...sizing, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, true);
+    const r = rope.rotary;
+    const ropeParams = createUniformBuffer(
+      device,
+      packUniform([
+        { u32: rope.heads },
+        { u32: rope.kvHeads },
+        { u32: rope.headDim },
+        { u32: r.rotaryDim },
+        { u32: r.maxPositions },
+        { u32: rope.maxT },
+        { u32: rope.heads * rope.headDim },
+        { u32: (rope.heads + rope.kvHeads) * rope.headDim },
+      ]),
+      'matmulNBits.rope.params',
+    );
+    ropeGroups = r.caches.map((pair, i) =>
+      device.createBindGroup({
+        label: `matmulNBits.rope.cache${i}`,
+        layout: ropeLayout,
+        entries: [ropeParams, pair.cos, pair.sin, rope.kCache, rope.vCache].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      }),
+    );
+  }
+
   return {
-    decodePath: gemv ? gemvName : 'gemm',
-    encode(pass, M) {
+    decodePath: gemv || rope ? gemvName : 'gemm',
+    encode(pass, M, cacheIndex = 0) {
       if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
       pass.setBindGroup(0, bindGroup);
-      if (M === 1 && gemv) {
+      if (M === 1 && ropeGemv) {
+        const group = ropeGroups[cacheIndex];
+        if (!group) badArg(`cacheIndex ${cacheIndex} but only ${ropeGroups.length} rotary cache pair(s) bound.`);
+        pass.setPipeline(compiled(ropeGemv));
+        pass.setBindGroup(1, group);
+        pass.dispatchWorkgroups(gemvGridX, gemvGridY);
+      } else if (M === 1 && gemv) {
         pass.setPipeline(compiled(gemv));
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);
       } else if (gemm) {

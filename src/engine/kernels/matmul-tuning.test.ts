@@ -18,4 +18,14 @@ describe('matMulNBitsTuningFor', () => {
     expect(matMulNBitsTuningFor({ vendor: 'amd', architecture: 'rdna-3', device: '', description: '' }, { K: 3072, N: 32064 })).toEqual({ threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 });
     expect(matMulNBitsTuningFor({})).toEqual({ threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 });
   });
+
+  it('every default keeps rowGroups · rowsPerThread even, as the ropeAppend GEMV (decode qkv) needs', () => {
+    const adapters = [h100, { vendor: 'google', architecture: 'swiftshader' }, { vendor: 'amd', architecture: 'rdna-3' }, { vendor: 'apple' }, {}];
+    for (const adapter of adapters) {
+      for (const shape of [undefined, { K: 3072, N: 9216 }, { K: 3072, N: 3072 }, { K: 8192, N: 3072 }, { K: 3072, N: 16384 }, { K: 3072, N: 32064 }]) {
+        const t = matMulNBitsTuningFor(adapter, shape);
+        expect(((t.rowGroups ?? 2) * (t.rowsPerThread ?? 4)) % 2).toBe(0);
+      }
+    }
+  });
 });

@@ -1,7 +1,7 @@
 /**
  * The GPU checks of both numeric paths (precision-wgsl.ts), as plain async functions: the vitest
  * GPU tests call them (attention.gpu.test.ts, kv-append.gpu.test.ts,
- * precision-checks.node-gpu.test.ts) and so does tools/device/checks.ts, which runs them on a
+ * matmul-rope-append.gpu.test.ts, precision-checks.node-gpu.test.ts) and so does tools/device/checks.ts, which runs them on a
  * borrowed GPU machine without vitest, where `shader-f16` exists and the f16 lines really run.
  *
  * Each check runs one kernel (or a whole model) and compares it with an independent TypeScript
@@ -30,6 +30,9 @@ import { loadModelFiles } from '../phi3/files';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
 import { float32ToFloat16Bits } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
+import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { makeWeights } from './matmul-testing';
+import { rmsNormReference } from './rmsnorm';
 import type { Precision } from './precision-wgsl';
 import { buildRotaryCache, rotaryReference } from './rotary';
 import { createStepBuffer, writeStep } from './step';
@@ -368,6 +371,190 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
   return results;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The decode qkv GEMV with the rotary and KV append fused (matmul-nbits.ts `ropeAppend`)
+//
+// Against the composition of the plain references it replaces: rmsNormReference →
+// matMulNBitsReference (the qkv row y), then rotaryReference on q and kvAppendReference (rotary of
+// k, k and v into the caches). Tolerance: the GEMV alone is held to the matmul tests'
+// |Δ| ≤ 1e-4 · (1 + |y|); a rotated value x·c ∓ p·s (|c|, |s| ≤ 1.19 with LongRoPE's scale) then
+// carries at most 1.19 · 1e-4 · (2 + |x| + |p|) ≤ 2.4e-4 · (1 + |x| + |p|), plus the f32 rotation's
+// rounding: every q, k and v value must satisfy |Δ| ≤ 2.5e-4 · (1 + |x| + |p|) (x, p: the reference's
+// unrotated pair; p = 0 for v and dims ≥ rotaryDim). f16 caches: plus one fp16 ulp (the GPU may
+// round to either neighbour). What the kernel must not touch (other cache positions, the k and v
+// rows of the output, all caches when pos ≥ maxT) must come back bit for bit.
+
+export const MATMUL_ROPE_TOLERANCE = 2.5e-4;
+const EPS = 1e-5;
+
+
+export interface MatMulRopeCase {
+  name: string;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  rotaryDim: number;
+  K: number;
+  blockSize: number;
+  zp: boolean;
+  f16Scales: boolean;
+  norm: boolean;
+  pastLen: number;
+  maxT: number;
+  /** rows of the cos/sin tables */
+  maxPos: number;
+  cacheIndex: 0 | 1;
+  rotaryF16: boolean;
+  tuning?: MatMulNBitsTuning;
+}
+
+const small = { heads: 4, kvHeads: 2, headDim: 16, rotaryDim: 8, K: 128, blockSize: 32, zp: true, f16Scales: false, norm: true, maxPos: 16 };
+const phi3 = { heads: 32, kvHeads: 32, headDim: 96, rotaryDim: 96, K: 3072, blockSize: 32, zp: false, f16Scales: true, norm: true, maxPos: 64 };
+
+export const MATMUL_ROPE_CASES: readonly MatMulRopeCase[] = [
+  { ...small, name: 'GQA 4/2, D 16, partial rotary 8, staged, f32 tables', pastLen: 5, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'staged' } },
+  { ...small, name: 'GQA 4/2, D 16, partial rotary 8, staged without subgroups, LongRoPE long pair, fp16 tables', pastLen: 3, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'staged', subgroups: false } },
+  { ...small, name: 'GQA 4/2, direct without subgroups, 4×3 threads of 2 rows, LongRoPE long pair, fp16 tables', pastLen: 7, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'direct', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 2 } },
+  { ...small, name: 'GQA 4/2, direct, short pair, no norm', norm: false, pastLen: 0, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'direct' } },
+  { ...small, name: 'position ≥ maxT: k/v dropped, q rotated (staged, 6 rows per workgroup, partial last workgroup)', pastLen: 9, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'staged', subgroups: false, threadsPerRow: 8, rowGroups: 1, rowsPerThread: 6 } },
+  { ...small, name: 'position ≥ maxT (direct)', pastLen: 12, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'direct' } },
+  { name: 'MHA 2/2, D 32, full rotary, block 16, f16 scales, direct', heads: 2, kvHeads: 2, headDim: 32, rotaryDim: 32, K: 96, blockSize: 16, zp: false, f16Scales: true, norm: true, maxPos: 40, pastLen: 33, maxT: 40, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'direct', threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 } },
+  { ...phi3, name: 'Phi-3 full width (32 heads of 96, hidden 3072), staged, fp16 tables', pastLen: 40, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'staged' } },
+  { ...phi3, name: 'Phi-3 full width, direct without subgroups, LongRoPE long pair, f32 tables, last slot', pastLen: 63, maxT: 64, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'direct', subgroups: false, threadsPerRow: 32, rowGroups: 2, rowsPerThread: 8 } },
+];
+
+/** Count of positions where a and b differ bit for bit (NaN-safe). */
+function changed(a: ArrayLike<number>, b: ArrayLike<number>, skip: (i: number) => boolean): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!skip(i) && !Object.is(a[i], b[i])) n++;
+  return n;
+}
+
+/**
+ * Runs the decode qkv GEMV with `ropeAppend` once and compares it with the composed references;
+ * returns one result for q, one for the caches (f16: in units of one fp16 ulp + the bound) and one
+ * counting values that had to stay bit for bit but changed.
+ */
+export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, precision: Precision): Promise<CheckResult[]> {
+  const name = `matmulNBits ropeAppend ${c.name}`;
+  const cacheMetric = precision === 'f16' ? 'max |Δ| / (1 fp16 ulp + bound)' : 'max |Δ| / bound';
+  if (precision === 'f16' && !ctx.features.shaderF16) {
+    return [
+      skippedCheck(`${name}: q`, precision, 'max |Δ|/(1+|x|+|p|)', MATMUL_ROPE_TOLERANCE, NO_F16_REASON),
+      skippedCheck(`${name}: caches`, precision, cacheMetric, 1, NO_F16_REASON),
+      skippedCheck(`${name}: untouched`, precision, 'values changed', 0, NO_F16_REASON),
+    ];
+  }
+  const { device } = ctx;
+  const { heads, kvHeads, headDim: D, rotaryDim: R, K } = c;
+  const qDim = heads * D;
+  const kvDim = kvHeads * D;
+  const N = qDim + 2 * kvDim;
+  const half = R / 2;
+  const { params, scaleBytes } = makeWeights({ K, N, blockSize: c.blockSize, zp: c.zp, f16: c.f16Scales }, 4000 + N + c.pastLen);
+  const x = seededRandom(K, 41, 2);
+  const normWeight = seededRandom(K, 42, 0.5).map((v) => v + 1);
+  const a = c.norm ? rmsNormReference(x, normWeight, EPS).out : x;
+  const y = matMulNBitsReference(a, 1, params);
+
+  const built = [buildRotaryCache(c.maxPos, R, 10000), buildRotaryCache(c.maxPos, R, 10000, new Array<number>(half).fill(4), 1.19)];
+  const uploads = built.map((p) => (c.rotaryF16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
+  const used = c.rotaryF16 ? { cos: float16ToFloat32(uploads[c.cacheIndex].cos as Uint16Array), sin: float16ToFloat32(uploads[c.cacheIndex].sin as Uint16Array) } : built[c.cacheIndex];
+  const wantQ = rotaryReference(y, used.cos, used.sin, { seqLen: 1, pastLen: c.pastLen, heads, headDim: D, rotaryDim: R, rowStride: N, offset: 0 });
+  const cacheSize = kvHeads * c.maxT * D;
+  const k0 = toF16(seededRandom(cacheSize, 43, 1));
+  const v0 = toF16(seededRandom(cacheSize, 44, 1));
+  const init = precision === 'f16' ? { k: k0.values, v: v0.values } : { k: seededRandom(cacheSize, 43, 1), v: seededRandom(cacheSize, 44, 1) };
+  const want = kvAppendReference(y, y, init.k, init.v, { seqLen: 1, pastLen: c.pastLen, kvHeads, headDim: D, rowStride: N, kOffset: qDim, vOffset: qDim + kvDim, maxT: c.maxT }, { ...used, rotaryDim: R });
+  const y0 = seededRandom(N, 45, 3);
+
+  /** The error bound's scale of qkv row n: 1 + |x| + |partner| (partner only for rotated dims). */
+  const scaleOf = (n: number) => {
+    const inQk = n < qDim + kvDim;
+    const e = n % D;
+    const p = inQk && e < R ? (e < half ? n + half : n - half) : -1;
+    return 1 + Math.abs(y[n]) + (p >= 0 ? Math.abs(y[p]) : 0);
+  };
+
+  const got = await withErrorScopes(device, async () => {
+    const made: GPUBuffer[] = [];
+    const buf = (data: ArrayBufferView | number, name: string) => {
+      made.push(createStorageBuffer(device, data, name));
+      return made[made.length - 1];
+    };
+    const step = createStepBuffer(device);
+    made.push(step);
+    writeStep(device, step, { seqLen: 1, pastLen: c.pastLen });
+    const output = buf(y0, 'qkv');
+    const kCache = buf(precision === 'f16' ? k0.bits : init.k, 'kCache');
+    const vCache = buf(precision === 'f16' ? v0.bits : init.v, 'vCache');
+    const pairs = uploads.map((p) => ({ cos: buf(p.cos, 'cos'), sin: buf(p.sin, 'sin') }));
+    const kernel = createMatMulNBits(device, {
+      K,
+      N,
+      blockSize: c.blockSize,
+      hasZeroPoints: c.zp,
+      scalesDtype: c.f16Scales ? 'f16' : 'f32',
+      weights: buf(params.packed, 'weights'),
+      scales: buf(scaleBytes, 'scales'),
+      zeroPoints: params.zeroPoints ? buf(params.zeroPoints, 'zeroPoints') : undefined,
+      input: buf(x, 'hidden'),
+      output,
+      maxM: 1,
+      tuning: c.tuning,
+      inputNorm: c.norm ? { weight: buf(normWeight, 'normWeight'), eps: EPS } : undefined,
+      ropeAppend: { heads, kvHeads, headDim: D, maxT: c.maxT, kCache, vCache, precision, rotary: { rotaryDim: R, maxPositions: c.maxPos, dtype: c.rotaryF16 ? 'f16' : 'f32', caches: [pairs[0], pairs[1]] } },
+      step,
+    });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    kernel.encode(pass, 1, c.cacheIndex);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const readCache = async (b: GPUBuffer) => (precision === 'f16' ? float16ToFloat32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
+    const result = { out: new Float32Array(await readBuffer(device, output)), k: await readCache(kCache), v: await readCache(vCache), path: kernel.decodePath };
+    for (const m of made) m.destroy();
+    return result;
+  });
+
+  // q: rotated, in the output's q rows.
+  let q = 0;
+  for (let n = 0; n < qDim; n++) q = Math.max(q, Math.abs(got.out[n] - wantQ[n]) / scaleOf(n));
+  // Caches at the token's position (when kept), in units of the bound (f16: one ulp added).
+  const pos = c.pastLen;
+  let cache = 0;
+  const atPos = (i: number) => Math.floor(i / D) % c.maxT === pos;
+  if (pos < c.maxT) {
+    for (let g = 0; g < kvHeads; g++) {
+      for (let d = 0; d < D; d++) {
+        const i = (g * c.maxT + pos) * D + d;
+        for (const [gotC, wantC, n] of [
+          [got.k, want.kCache, qDim + g * D + d],
+          [got.v, want.vCache, qDim + kvDim + g * D + d],
+        ] as const) {
+          const bound = MATMUL_ROPE_TOLERANCE * scaleOf(n);
+          if (precision === 'f16') {
+            const w16 = toF16(new Float32Array([wantC[i]])).values;
+            cache = Math.max(cache, maxF16UlpError([gotC[i]], w16, bound).ulps);
+          } else {
+            cache = Math.max(cache, Math.abs(gotC[i] - wantC[i]) / bound);
+          }
+        }
+      }
+    }
+  }
+  // Untouched: other cache positions, every position when dropped, and the output's k and v rows.
+  const untouched =
+    changed(got.k, init.k, (i) => pos < c.maxT && atPos(i)) + changed(got.v, init.v, (i) => pos < c.maxT && atPos(i)) + changed(got.out.slice(qDim), y0.slice(qDim), () => false);
+  const wantPath = `gemv${c.tuning?.gemv === 'direct' ? '-direct' : ''}${(c.tuning?.subgroups ?? true) && ctx.features.subgroups ? '-subgroup' : ''}`;
+  const pathNote = got.path === wantPath ? `(${got.path})` : `took ${got.path}, expected ${wantPath}`;
+  return [
+    { name: `${name}: q`, precision, maxError: q, tolerance: MATMUL_ROPE_TOLERANCE, metric: 'max |Δ|/(1+|x|+|p|)', pass: q <= MATMUL_ROPE_TOLERANCE && got.path === wantPath, note: pathNote },
+    { name: `${name}: caches`, precision, maxError: cache, tolerance: 1, metric: `${cacheMetric}, bound ${MATMUL_ROPE_TOLERANCE}·(1+|x|+|p|)`, pass: cache <= 1 },
+    { name: `${name}: untouched`, precision, maxError: untouched, tolerance: 0, metric: 'values that must not change but did', pass: untouched === 0 },
+  ];
+}
+
 /** A check that threw (e.g. a shader that does not compile) as a failed result with the message. */
 export async function guardedCheck(name: string, precision: Precision, metric: string, tolerance: number, run: () => Promise<CheckResult[]>): Promise<CheckResult[]> {
   try {
@@ -394,6 +581,7 @@ export async function runKernelChecks(ctx: GpuContext, onResult?: (r: CheckResul
   for (const precision of ['f32', 'f16'] as const) {
     for (const c of ATTENTION_CASES) add(await guardedCheck(`attention ${c.name} [${c.expectPath}]`, precision, 'max |Δ|', ATTENTION_TOLERANCE, async () => [await checkAttention(ctx, c, precision)]));
     for (const c of KV_APPEND_CASES) add(await guardedCheck(`kv append ${c.name}`, precision, 'max error', precision === 'f16' ? 1 : ROTARY_TOLERANCE, () => checkKvAppend(ctx, c, precision)));
+    for (const c of MATMUL_ROPE_CASES) add(await guardedCheck(`matmulNBits ropeAppend ${c.name}`, precision, 'max error', 1, () => checkMatMulRopeAppend(ctx, c, precision)));
   }
   return results;
 }

@@ -7,6 +7,10 @@
  *   → last row → [final norm]lm_head → token selection on the GPU → 4-byte read-back
  * ([norm] = RMSNorm applied by the matmul while staging its input; the residual adds happen in
  * the o/down matmuls: no separate norm, add or activation dispatches.)
+ * In decode (S = 1) the packed qkv GEMV also does "rotary q,k + KV append" (matmul-nbits.ts
+ * `ropeAppend`), so a decode token is embed + 5 kernels per layer + lm_head + sampler
+ * (163 dispatches for 32 layers; split-K attention adds a combine per layer past 64 tokens).
+ * Prefill, and separate q/k/v that cannot be joined, keep the kv-append dispatch.
  *
  * A decode step is encoded while the GPU still runs the previous one (`prepareDecode`): its input
  * token is copied on the GPU from the sampler's output, so only the uniforms are written when it is
@@ -17,12 +21,15 @@
  * the copy of the sampled id into a persistent read-back buffer, submits once, and maps those 4
  * bytes (`logits`, for tests, reads the row). Anything that changes the cache other than that
  * decode step (truncate, logits, profileDecode, a different token) drops the prepared step.
+ * An op whose work decode does elsewhere is marked `prefillOnly`; `dispatchesPerDecode`,
+ * `profileDecode` and the prepared decode step encode only `decodeOps`, so keep that flag true to
+ * the op's encode.
  */
 import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits, matMulNBitsReady, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsReady, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
@@ -72,6 +79,8 @@ interface Op {
   layer: number | null;
   weightBytes: number;
   encode: Encode;
+  /** Encoded only when S > 1: decode (S = 1) does this op's work inside another kernel. */
+  prefillOnly?: boolean;
 }
 
 /** GPU time of one kernel of a decode step (`profileDecode`). */
@@ -113,6 +122,8 @@ export class Phi3Runtime implements TokenRuntime {
     private uploader: WeightUploader,
     private buffers: Map<string, GPUBuffer>,
     private ops: Op[],
+    /** `ops` without the prefillOnly ones: what a decode step encodes. */
+    private decodeOps: Op[],
     private lmHead: { encode(pass: GPUComputePassEncoder, M: number): void; weightBytes: number },
     private sampler: ReturnType<typeof createSampler>,
     private stepUniform: GPUBuffer,
@@ -162,6 +173,7 @@ export class Phi3Runtime implements TokenRuntime {
         inputNorm?: GPUBuffer;
         siluUp?: { up: GPUBuffer; gateStride: number; gateOffset: number; upStride: number; upOffset: number };
         accumulate?: boolean;
+        ropeAppend?: MatMulNBitsRopeAppend;
       }
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
@@ -186,10 +198,11 @@ export class Phi3Runtime implements TokenRuntime {
           inputNorm: f.inputNorm ? { weight: f.inputNorm, eps: c.rmsNormEps } : undefined,
           inputSiluMul: f.siluUp,
           accumulate: f.accumulate,
+          ropeAppend: f.ropeAppend,
           step,
           tuning: opts.matMulTuning,
         });
-        return { encode: (pass: GPUComputePassEncoder, rows: number) => kernel.encode(pass, rows), weightBytes };
+        return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes };
       };
 
       // Embedding, split under the binding limit.
@@ -242,9 +255,16 @@ export class Phi3Runtime implements TokenRuntime {
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (qkv) {
           const projections = layer.attention.kind === 'packed' ? layer.attention.qkv : [layer.attention.q, layer.attention.k, layer.attention.v];
-          push('qkv', await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm }));
+          const first = Array.isArray(projections) ? (projections as readonly QuantWeight[])[0] : (projections as QuantWeight);
+          // Decode: the qkv GEMV itself rotates q (in place in qkv) and k and appends k and v.
+          // Prefill: the GEMM writes plain rows and one kv-append dispatch does the rest.
+          const fuseDecode = matMulNBitsHasGemv(first.K, first.blockSize) && D % 2 === 0;
+          const ropeAppend = fuseDecode ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: rotaryOpts } : undefined;
+          const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
+          ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } }));
+          const kvAppend = createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
+          ops.push({ kind: 'kvAppend', layer: li, weightBytes: 0, prefillOnly: fuseDecode, encode: (pass, S, _t, cacheIndex) => kvAppend.encode(pass, S, cacheIndex) });
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
           if (!q || !k || !v || layer.attention.kind === 'packed') throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Layer ${li} mixes packed and separate q/k/v projections.`);
@@ -280,8 +300,10 @@ export class Phi3Runtime implements TokenRuntime {
       // command buffer, so a decode token is one submit and no buffer is created per token.
       buffers.set('tokenReadback', device.createBuffer({ label: 'tokenReadback', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
       const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
-      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, lmHead, sampler, step, maxPrefill, contextLimit, precision);
-      runtime.dispatchesPerDecode = ops.length + 2;
+      const decodeOps = ops.filter((op) => !op.prefillOnly);
+      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision);
+      // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
+      runtime.dispatchesPerDecode = decodeOps.length + 2;
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
       await device.queue.onSubmittedWorkDone();
@@ -323,27 +345,29 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   /**
-   * The forward passes for S rows after pastLen cached tokens; writes nothing. With `timestamps`,
-   * every kernel gets a compute pass of its own that writes begin/end timestamps at 2i, 2i + 1
-   * (i = its index in `ops`, then the lm_head) — for `profileDecode` only.
+   * The forward passes for S rows after pastLen cached tokens (`decodeOps` for S = 1, else every
+   * op); writes nothing. With `timestamps`, every kernel gets a compute pass of its own that writes
+   * begin/end timestamps at 2i, 2i + 1 (i = its index among the ops encoded, then the lm_head) —
+   * for `profileDecode` only.
    */
   private encodePasses(encoder: GPUCommandEncoder, S: number, pastLen: number, timestamps?: GPUQuerySet): void {
     const cacheIndex = this.cacheIndex(pastLen + S);
+    const ops = S === 1 ? this.decodeOps : this.ops;
     const timed = (i: number, label: string): GPUComputePassDescriptor => ({ label, timestampWrites: timestamps && { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     if (timestamps) {
-      for (const [i, op] of this.ops.entries()) {
+      for (const [i, op] of ops.entries()) {
         const pass = encoder.beginComputePass(timed(i, op.kind));
         op.encode(pass, S, pastLen + S, cacheIndex);
         pass.end();
       }
     } else {
       const pass = encoder.beginComputePass({ label: `forward S=${S}` });
-      for (const op of this.ops) op.encode(pass, S, pastLen + S, cacheIndex);
+      for (const op of ops) op.encode(pass, S, pastLen + S, cacheIndex);
       pass.end();
     }
     const H = this.plan.config.hidden;
     encoder.copyBufferToBuffer(this.buffers.get('hidden')!, (S - 1) * H * 4, this.buffers.get('lmIn')!, 0, H * 4);
-    const head = encoder.beginComputePass(timed(this.ops.length, 'lm_head'));
+    const head = encoder.beginComputePass(timed(ops.length, 'lm_head'));
     this.lmHead.encode(head, 1);
     head.end();
   }
@@ -386,7 +410,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (!device.features.has('timestamp-query')) return null;
     if (this.cachedIds.length + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `profileDecode: the ${this.contextLimit}-token context is full.`);
     this.prepared = null;
-    const count = 2 * (this.ops.length + 1);
+    const count = 2 * (this.decodeOps.length + 1);
     const querySet = device.createQuerySet({ type: 'timestamp', count });
     const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     try {
@@ -396,8 +420,8 @@ export class Phi3Runtime implements TokenRuntime {
       device.queue.submit([encoder.finish()]);
       const ns = new BigUint64Array(await readBuffer(device, resolved, count * 8));
       const ms = (i: number) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6;
-      const times: KernelTime[] = this.ops.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, ms: ms(i) }));
-      times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, ms: ms(this.ops.length) });
+      const times: KernelTime[] = this.decodeOps.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, ms: ms(i) }));
+      times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, ms: ms(this.decodeOps.length) });
       return times;
     } finally {
       querySet.destroy();

@@ -1,0 +1,104 @@
+// ROPE_APPEND epilogue of the decode GEMVs (matmul_nbits.wgsl and matmul_nbits_direct.wgsl): the
+// packed qkv GEMV of one decode token also does what kv_append.wgsl's mainPackedQ does, so that
+// dispatch disappears from decode. matmul-nbits.ts appends this file (after the precision prelude of
+// precision-wgsl.ts, which defines KV) only for the fused pipelines; the plain ones get the stubs
+// `ropeRow(n) = n` and an empty `ropeAppend` instead, so they never declare group 1.
+//
+// Bindings (group 1 is its own bind group: one per LongRoPE cache pair, chosen at encode):
+//   group 0, 6  step     uniform Step (seqLen = 1, pastLen): the token's position is pastLen
+//   group 1, 0  rope     uniform { heads, kvHeads, headDim, rotaryDim, cacheLen, maxT, qDim, vStart }
+//   group 1, 1  cosC     storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when ROTARY_F16
+//   group 1, 2  sinC     same layout
+//   group 1, 3  kCache   storage read_write KV [kvHeads, maxT, headDim]
+//   group 1, 4  vCache   storage read_write KV [kvHeads, maxT, headDim]
+//
+// Contract, with y = the GEMV's row 0 laid out [q (heads·headDim) | k (kvHeads·headDim) | v (same)]
+// (qDim = heads·headDim, vStart = qDim + kvHeads·headDim = where v starts), pos = pastLen, and
+// rot(x, d) the non-interleaved rotary of rotary.wgsl (pairs (d, d + rotaryDim/2) for
+// d < rotaryDim/2, dims ≥ rotaryDim passed through, cache row min(pos, cacheLen − 1)):
+//   output[q rows]                      = rot(q)        (f32; attention reads q from here)
+//   kCache[g, pos, d] = KV(rot(k)[g, d]) and vCache[g, pos, d] = KV(v[g, d]), only when pos < maxT
+//   output[k and v rows]                  are not written (attention reads k and v from the caches)
+// exactly as kv_append.wgsl's mainPackedQ after the plain GEMV (rotation in f32, one rounding to KV).
+//
+// Why a row permutation: a rotary pair (d, d + rotaryDim/2) is rotaryDim/2 rows apart, but a
+// workgroup owns RG·ROWS consecutive rows. So output row L of the GEMV computes weight row
+// ropeRow(L), which interleaves each head's rotated dims: L = head base + 2i → d = i and
+// L = head base + 2i + 1 → d = i + rotaryDim/2. A pair then sits at rows 2j, 2j + 1 of one
+// workgroup (RG·ROWS and headDim even, checked in TypeScript), and after the reduction each row's
+// thread reads its partner's total from workgroup memory (one barrier, in the body's `emit`).
+// The permutation changes only which weight row a thread reads (a per-row integer map the
+// compiler hoists out of the chunk loop), never the weights' layout, which the prefill GEMM shares.
+
+override ROTARY_F16: bool = false;
+
+struct RopeParams {
+  heads: u32,
+  kvHeads: u32,
+  headDim: u32,
+  rotaryDim: u32,
+  cacheLen: u32,
+  maxT: u32,
+  qDim: u32,
+  vStart: u32,
+}
+
+struct RopeStep {
+  seqLen: u32,
+  pastLen: u32,
+  totalLen: u32,
+  flags: u32,
+}
+
+@group(0) @binding(6) var<uniform> ropeStep: RopeStep;
+@group(1) @binding(0) var<uniform> rope: RopeParams;
+@group(1) @binding(1) var<storage, read> cosC: array<u32>;
+@group(1) @binding(2) var<storage, read> sinC: array<u32>;
+@group(1) @binding(3) var<storage, read_write> kCache: array<KV>;
+@group(1) @binding(4) var<storage, read_write> vCache: array<KV>;
+
+// The weight row that output row n computes (see the header); v rows and dims ≥ rotaryDim keep theirs.
+fn ropeRow(n: u32) -> u32 {
+  if (n >= rope.vStart) { return n; }
+  let e = n % rope.headDim;
+  if (e >= rope.rotaryDim) { return n; }
+  return n - e + (e >> 1u) + (e & 1u) * (rope.rotaryDim / 2u);
+}
+
+fn ropeCacheAt(useSin: bool, i: u32) -> f32 {
+  if (ROTARY_F16) {
+    let word = select(cosC[i >> 1u], sinC[i >> 1u], useSin);
+    return unpack2x16float(word)[i & 1u];
+  }
+  return bitcast<f32>(select(cosC[i], sinC[i], useSin));
+}
+
+// Output row `row` has the total x; `partner` is the total of row row ^ 1 (its rotary partner
+// when the row is a rotated q or k dim; ignored otherwise).
+fn ropeAppend(row: u32, x: f32, partner: f32) {
+  let n = ropeRow(row);
+  let D = rope.headDim;
+  let pos = ropeStep.pastLen;
+  let keep = pos < rope.maxT;
+  if (n >= rope.vStart) {
+    let j = n - rope.vStart;
+    if (keep) { vCache[((j / D) * rope.maxT + pos) * D + j % D] = KV(x); }
+    return;
+  }
+  let e = n % D;
+  var y = x;
+  if (e < rope.rotaryDim) {
+    let half = rope.rotaryDim / 2u;
+    let at = min(pos, rope.cacheLen - 1u) * half + e % half;
+    let c = ropeCacheAt(false, at);
+    let s = ropeCacheAt(true, at);
+    // First half: x1·cos − x2·sin; second half: x2·cos + x1·sin (x1, x2 the pair).
+    y = select(x * c + partner * s, x * c - partner * s, e < half);
+  }
+  if (n < rope.qDim) {
+    output[n] = y;
+    return;
+  }
+  let j = n - rope.qDim;
+  if (keep) { kCache[((j / D) * rope.maxT + pos) * D + j % D] = KV(y); }
+}
