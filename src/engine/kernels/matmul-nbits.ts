@@ -184,29 +184,26 @@ export interface MatMulNBitsTuning {
  * - SwiftShader (the CPU emulator behind headless CI) pays per invocation and per workgroup-wide
  *   staging: 16-thread workgroups of 16 rows, about 6× faster there than the real-GPU split
  *   (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded 2-core machine).
- * - NVIDIA, from `tools/bench/sweep.ts` on an H100 (Vulkan, driver 580; docs/benchmarks.md): the
- *   staged GEMV with 8 row groups of 2 rows for N ≤ 9216 (q/k/v, o_proj, down_proj: 2.3–1.7×
- *   faster than 2 × 4), and the direct GEMV with 2 row groups of 8 rows, 64 threads each, for
- *   N ≥ 16384 (gate_up, lm_head: there the staged kernel's per-workgroup RMS pass made it 8–12×
- *   slower); the prefill GEMM on 32 × 8 threads (128 × 32 tiles) with K steps of 16: 3–7× the
- *   8 × 8 default at M = 512 (12–20 TFLOP/s against 2.4–6.5).
+ * - NVIDIA, measured on an H100 (Vulkan, driver 580; docs/benchmarks.md): the staged GEMV with 8
+ *   row groups of 2 rows for every shape. Chosen from the 32-layer decode step profiled in context
+ *   under ten tunings (`run.sh tune`): per kernel kind it was the fastest or within 1% of it
+ *   (qkv 0.98, o 0.52, gate_up 1.23, down 0.84, lm_head 0.066 ms per token), ahead of the direct
+ *   GEMV's 64 × 2 × 8 that isolated timings had picked for N ≥ 16384 (gate_up 1.33 ms per token).
+ *   The prefill GEMM on 32 × 8 threads (128 × 32 tiles) with K steps of 16: 3–7× the 8 × 8
+ *   default at M = 512 (12–20 TFLOP/s against 2.4–6.5, tools/bench/sweep.ts).
  * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row (not yet measured on hardware).
  */
 export function matMulNBitsTuningFor(
   adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
-  shape?: { K: number; N: number },
+  // Unused while no adapter's defaults differ by shape; kept so that measured per-shape tunings fit.
+  _shape?: { K: number; N: number },
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
-  if (text.includes('nvidia')) {
-    const gemm = { gemmThreads: [32, 8] as const, gemmStepK: 16 };
-    return shape && shape.N >= 16384
-      ? { gemv: 'direct', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8, ...gemm }
-      : { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, ...gemm };
-  }
+  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16 };
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
 }
-// Every tuning above has an even rowGroups · rowsPerThread (16, 16, 16, 8), as `ropeAppend` needs.
+// Every tuning above has an even rowGroups · rowsPerThread (16, 16, 8), as `ropeAppend` needs.
 
 export interface MatMulNBitsKernel {
   /**

@@ -6,11 +6,10 @@ import { matMulNBitsTuningFor } from './matmul-nbits';
 describe('matMulNBitsTuningFor', () => {
   const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
 
-  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, up to N = 9216; the direct GEMV, 2 × 8 rows of 64 threads, from N = 16384; 32 × 8 GEMM threads', () => {
-    const gemm = { gemmThreads: [32, 8], gemmStepK: 16 };
-    for (const N of [3072, 9216]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, ...gemm });
-    expect(matMulNBitsTuningFor(h100, { K: 8192, N: 3072 })).toEqual({ gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, ...gemm });
-    for (const N of [16384, 32064]) expect(matMulNBitsTuningFor(h100, { K: 3072, N })).toEqual({ gemv: 'direct', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8, ...gemm });
+  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, for every Phi-3 shape; 32 × 8 GEMM threads with K steps of 16', () => {
+    const nvidia = { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16 };
+    for (const [K, N] of [[3072, 3072], [3072, 9216], [8192, 3072], [3072, 16384], [3072, 32064]]) expect(matMulNBitsTuningFor(h100, { K, N })).toEqual(nvidia);
+    expect(matMulNBitsTuningFor(h100)).toEqual(nvidia);
   });
 
   it('SwiftShader gets small workgroups of many rows; unknown GPUs the staged 2 × 4 split', () => {
