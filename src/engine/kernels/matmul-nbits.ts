@@ -149,6 +149,18 @@ export interface MatMulNBitsRopeAppend {
   };
 }
 
+/**
+ * Storage buffers the ropeAppend GEMV binds in one stage: group 0's seven (weights, scales, zero
+ * points, input, output, norm weight, up) and group 1's four (cos, sin, kCache, vCache). WebGPU only
+ * guarantees 8 (Chromium's SwiftShader adapter offers 10), so callers check
+ * `matMulNBitsRopeAppendSupported` and otherwise keep the separate kv-append dispatch in decode.
+ */
+export const ROPE_APPEND_STORAGE_BUFFERS = 11;
+
+export function matMulNBitsRopeAppendSupported(device: GPUDevice): boolean {
+  return device.limits.maxStorageBuffersPerShaderStage >= ROPE_APPEND_STORAGE_BUFFERS;
+}
+
 /** Whether M = 1 runs a GEMV for this K and block size (else the GEMM serves it; no `ropeAppend`). */
 export function matMulNBitsHasGemv(K: number, blockSize: number): boolean {
   return matMulNBitsShape(K, 1, blockSize).kPadded % 32 === 0;
@@ -274,8 +286,9 @@ interface PipelineSlot {
 
 interface PipelineCache {
   layout: GPUBindGroupLayout;
-  /** Group 1 of the ROPE_APPEND GEMVs (matmul_nbits_rope.wgsl). */
-  ropeLayout: GPUBindGroupLayout;
+  /** Group 1 of the ROPE_APPEND GEMVs (matmul_nbits_rope.wgsl); created on first use, since it is
+   * invalid on devices below ROPE_APPEND_STORAGE_BUFFERS and must not poison the plain kernels. */
+  ropeLayout(): GPUBindGroupLayout;
   /** Bound where a fusion is off (never read): 16 bytes each. */
   unusedStorage: GPUBuffer;
   unusedUniform: GPUBuffer;
@@ -305,16 +318,22 @@ function pipelineCache(device: GPUDevice): PipelineCache {
     ],
   });
   const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
-  const ropeLayout = device.createBindGroupLayout({
-    label: 'matmulNBits.rope',
-    entries: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'read-only-storage'), entry(3, 'storage'), entry(4, 'storage')],
-  });
-  const ropePipelineLayout = device.createPipelineLayout({ label: 'matmulNBits.rope', bindGroupLayouts: [layout, ropeLayout] });
+  let rope: { layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout } | undefined;
+  const ropeLayouts = () => {
+    if (!rope) {
+      const ropeLayout = device.createBindGroupLayout({
+        label: 'matmulNBits.rope',
+        entries: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'read-only-storage'), entry(3, 'storage'), entry(4, 'storage')],
+      });
+      rope = { layout: ropeLayout, pipelineLayout: device.createPipelineLayout({ label: 'matmulNBits.rope', bindGroupLayouts: [layout, ropeLayout] }) };
+    }
+    return rope;
+  };
   const modules = new Map<string, GPUShaderModule>();
   const slots = new Map<string, PipelineSlot>();
   const cache: PipelineCache = {
     layout,
-    ropeLayout,
+    ropeLayout: () => ropeLayouts().layout,
     slots,
     unusedStorage: device.createBuffer({ label: 'matmulNBits.unused', size: 16, usage: GPUBufferUsage.STORAGE }),
     unusedUniform: device.createBuffer({ label: 'matmulNBits.unusedStep', size: 16, usage: GPUBufferUsage.UNIFORM }),
@@ -327,7 +346,7 @@ function pipelineCache(device: GPUDevice): PipelineCache {
         module = device.createShaderModule({ label, code });
         modules.set(label, module);
       }
-      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: rope ? ropePipelineLayout : pipelineLayout, compute: { module, entryPoint: 'main', constants } };
+      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: rope ? ropeLayouts().pipelineLayout : pipelineLayout, compute: { module, entryPoint: 'main', constants } };
       if (compile === 'sync') {
         // Also where an async compile of the same key is still running: this caller needs it now,
         // and kernels already holding the slot can use it too.
@@ -396,6 +415,9 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   if (rope) {
     if (!step) badArg('ropeAppend needs the shared step uniform (`step`): the position is its pastLen.');
     if (accumulate || silu) badArg('ropeAppend cannot be combined with accumulate or inputSiluMul (it writes a fresh qkv row).');
+    if (!matMulNBitsRopeAppendSupported(device)) {
+      badArg(`ropeAppend binds ${ROPE_APPEND_STORAGE_BUFFERS} storage buffers in one stage; this device allows ${device.limits.maxStorageBuffersPerShaderStage}. Check matMulNBitsRopeAppendSupported and use a separate kv append instead.`);
+    }
     if (!matMulNBitsHasGemv(K, blockSize)) badArg(`ropeAppend needs the decode GEMV, which K = ${K} with block size ${blockSize} does not allow (K padded to blocks must be a multiple of 32).`);
     for (const key of ['heads', 'kvHeads', 'headDim', 'maxT'] as const) {
       if (!Number.isSafeInteger(rope[key]) || rope[key] < 1) badArg(`ropeAppend.${key} = ${rope[key]} must be a positive integer.`);
@@ -552,7 +574,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     ropeGroups = r.caches.map((pair, i) =>
       device.createBindGroup({
         label: `matmulNBits.rope.cache${i}`,
-        layout: ropeLayout,
+        layout: ropeLayout(),
         entries: [ropeParams, pair.cos, pair.sin, rope.kCache, rope.vCache].map((buffer, binding) => ({ binding, resource: { buffer } })),
       }),
     );

@@ -22,6 +22,7 @@ import { loadModelFiles } from './files';
 import { DEFAULT_SAMPLING } from '../types';
 import type { LoadOptions } from './model';
 import { tensorByteLength } from '../onnx/tensor-data';
+import { matMulNBitsRopeAppendSupported } from '../kernels/matmul-nbits';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-native-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -104,7 +105,9 @@ async function compare(c: Case, dir: string): Promise<void> {
     // Every layout decodes as embed + 5 kernels per layer (qkv with the rotary and KV append
     // fused, attention, o, gate_up, down) + lm_head + sampler; split-K attention adds a combine
     // pass per layer past 64 tokens of context. (Prefill adds a kv-append per layer.)
-    expect(runtime.dispatchesPerDecode).toBe(3 + 5 * plan.config.layers);
+    // (6 per layer where the device has too few storage buffers per stage for the fused GEMV.)
+    const perLayer = matMulNBitsRopeAppendSupported(ctx.device) ? 5 : 6;
+    expect(runtime.dispatchesPerDecode).toBe(3 + perLayer * plan.config.layers);
     console.log(`[node/webgpu] ${c.name}: ${runtime.dispatchesPerDecode} dispatches per decode token (${plan.config.layers} layers)`);
     let worst = 0;
     let agree = 0;
@@ -177,7 +180,7 @@ describe('profileDecode [gpu]', () => {
         return;
       }
       // Decode fuses the rotary and KV append into qkv: no kvAppend kernel runs.
-      const layerKinds = ['qkv', 'attention', 'o', 'gateUp', 'down'];
+      const layerKinds = matMulNBitsRopeAppendSupported(ctx.device) ? ['qkv', 'attention', 'o', 'gateUp', 'down'] : ['qkv', 'kvAppend', 'attention', 'o', 'gateUp', 'down'];
       expect(times!.map((t) => t.kind)).toEqual(['embedding', ...layerKinds, ...layerKinds, 'lm_head']);
       expect(times!.map((t) => t.layer)).toEqual([null, ...layerKinds.map(() => 0), ...layerKinds.map(() => 1), null]);
       for (const t of times!) {

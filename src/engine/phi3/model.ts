@@ -10,7 +10,8 @@
  * In decode (S = 1) the packed qkv GEMV also does "rotary q,k + KV append" (matmul-nbits.ts
  * `ropeAppend`), so a decode token is embed + 5 kernels per layer + lm_head + sampler
  * (163 dispatches for 32 layers; split-K attention adds a combine per layer past 64 tokens).
- * Prefill, and separate q/k/v that cannot be joined, keep the kv-append dispatch.
+ * Prefill, separate q/k/v that cannot be joined, and devices with fewer than 11 storage buffers
+ * per shader stage (matMulNBitsRopeAppendSupported) keep the kv-append dispatch.
  *
  * A decode step is encoded while the GPU still runs the previous one (`prepareDecode`): its input
  * token is copied on the GPU from the sampler's output, so only the uniforms are written when it is
@@ -29,7 +30,7 @@ import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsReady, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
@@ -258,7 +259,8 @@ export class Phi3Runtime implements TokenRuntime {
           const first = Array.isArray(projections) ? (projections as readonly QuantWeight[])[0] : (projections as QuantWeight);
           // Decode: the qkv GEMV itself rotates q (in place in qkv) and k and appends k and v.
           // Prefill: the GEMM writes plain rows and one kv-append dispatch does the rest.
-          const fuseDecode = matMulNBitsHasGemv(first.K, first.blockSize) && D % 2 === 0;
+          // (Devices below 11 storage buffers per stage keep the kv-append dispatch in decode.)
+          const fuseDecode = matMulNBitsHasGemv(first.K, first.blockSize) && D % 2 === 0 && matMulNBitsRopeAppendSupported(device);
           const ropeAppend = fuseDecode ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: rotaryOpts } : undefined;
           const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
           ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
