@@ -28,21 +28,25 @@
 //               scratch. M comes from the shared step uniform because `encode` never writes
 //               buffers; the caller must encode with M = step.seqLen.
 //
-// Tiling: a workgroup of WG_X × WG_Y threads computes a TILE_M × TILE_N = 4·WG_Y × 4·WG_X tile,
-// each thread a 4 × 4 block. Per step of TK along K the A tile and the dequantised W tile are
-// staged in workgroup memory (k-major, so a thread reads one vec4 of each per k).
+// Tiling: a workgroup of WG_X × WG_Y threads computes a TILE_M × TILE_N = TM·WG_Y × 4·WG_X tile,
+// each thread a TM × 4 block (TM = 4 or 8 rows). Per step of TK along K the A tile and the
+// dequantised W tile are staged in workgroup memory (k-major, so per k a thread reads one vec4
+// of W and TM/4 vec4s of A: TM = 8 does 32 FMAs per 48 bytes of workgroup-memory reads instead of
+// 16 per 32, and dequantises each weight tile for twice as many rows).
 // The step uniform is bound (binding 6) for every GEMM; only ACCUMULATE reads it.
 
 override WG_X: u32 = 8u; // threads along N
 override WG_Y: u32 = 8u; // threads along M
 override TK: u32 = 32u;  // K per step, a multiple of 8
+override TM: u32 = 4u;   // rows per thread: 4 or 8
 override BLOCK: u32 = 32u;
 override HAS_ZP: bool = false;
 override SCALES_F16: bool = false;
 override NORM: bool = false;
 override SILU: bool = false;
 override ACCUMULATE: bool = false;
-override NORM_SLOTS: u32 = 1u; // 4·WG_X·WG_Y when NORM (1 otherwise: no unused workgroup memory)
+override NORM_SLOTS: u32 = 1u; // TM·WG_X·WG_Y when NORM (1 otherwise: no unused workgroup memory)
+const MAX_TM: u32 = 8u;
 
 struct Params {
   K: u32,
@@ -76,7 +80,7 @@ struct Step {
 @group(0) @binding(7) var<storage, read> normWeight: array<f32>;
 @group(0) @binding(8) var<storage, read> up: array<f32>;
 
-var<workgroup> tileA: array<vec4<f32>, TK * WG_Y>; // [k][m / 4]
+var<workgroup> tileA: array<vec4<f32>, TK * WG_Y * TM / 4u>; // [k][m / 4]
 var<workgroup> tileW: array<vec4<f32>, TK * WG_X>; // [k][n / 4]
 // NORM: [row in tile][lid3.x] partial sums of squares; after the reduction slot row·WG_X holds
 // the row's inverse RMS.
@@ -99,17 +103,19 @@ fn main(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let n0 = wid.x * 4u * WG_X;
-  let m0 = wid.y * 4u * WG_Y;
+  let m0 = wid.y * TM * WG_Y;
   let threads = WG_X * WG_Y;
   let rowWords = params.kPadded / 8u;
   let wordsPerStep = TK / 8u;
-  var acc: array<vec4<f32>, 4>;
+  var acc: array<vec4<f32>, MAX_TM>; // rows 0..TM-1 of this thread's block
+  for (var i = 0u; i < MAX_TM; i++) { acc[i] = vec4<f32>(0.0); }
+  let aRow = WG_Y * TM / 4u; // vec4s of A per k
   // Rows this dispatch may touch: maxM, or M when accumulating into the residual stream.
   let mEnd = select(params.maxM, min(params.maxM, step.seqLen), ACCUMULATE);
 
   if (NORM) {
-    for (var i = 0u; i < 4u; i++) {
-      let ml = lid3.y * 4u + i;
+    for (var i = 0u; i < TM; i++) {
+      let ml = lid3.y * TM + i;
       let m = m0 + ml;
       var sumSq = 0.0;
       if (m < mEnd) {
@@ -122,7 +128,7 @@ fn main(
     }
     workgroupBarrier();
     // TILE_M rows may outnumber the threads (e.g. 2 × 3 threads, 12 rows).
-    for (var ml = lid; ml < 4u * WG_Y; ml += threads) {
+    for (var ml = lid; ml < TM * WG_Y; ml += threads) {
       var sumSq = 0.0;
       for (var x = 0u; x < WG_X; x++) { sumSq += normPartial[ml * WG_X + x]; }
       normPartial[ml * WG_X] = inverseSqrt(sumSq / f32(params.K) + params.eps);
@@ -150,8 +156,8 @@ fn main(
         tileW[(j * 8u + e) * WG_X + nl / 4u][nl % 4u] = nibble(word, e, zp) * s;
       }
     }
-    // Stage a (4·WG_Y) × TK tile of A; zeros past K or maxM.
-    for (var i = lid; i < 4u * WG_Y * TK; i += threads) {
+    // Stage a (TM·WG_Y) × TK tile of A; zeros past K or maxM.
+    for (var i = lid; i < TM * WG_Y * TK; i += threads) {
       let ml = i / TK;
       let kl = i % TK;
       let m = m0 + ml;
@@ -159,7 +165,7 @@ fn main(
       let inside = m < mEnd && k < params.K;
       var v = select(0.0, activation(select(0u, m, inside), select(0u, k, inside)), inside);
       if (NORM) { v *= normPartial[ml * WG_X] * normWeight[select(0u, k, inside)]; }
-      tileA[kl * WG_Y + ml / 4u][ml % 4u] = v;
+      tileA[kl * aRow + ml / 4u][ml % 4u] = v;
     }
     workgroupBarrier();
     // Sum each step on its own before adding it in: two-level accumulation keeps the f32 error
@@ -170,23 +176,40 @@ fn main(
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
     var s3 = vec4<f32>(0.0);
+    var s4 = vec4<f32>(0.0);
+    var s5 = vec4<f32>(0.0);
+    var s6 = vec4<f32>(0.0);
+    var s7 = vec4<f32>(0.0);
     for (var kl = 0u; kl < TK; kl++) {
-      let a = tileA[kl * WG_Y + lid3.y];
       let w = tileW[kl * WG_X + lid3.x];
+      let a = tileA[kl * aRow + lid3.y * (TM / 4u)];
       s0 += a.x * w;
       s1 += a.y * w;
       s2 += a.z * w;
       s3 += a.w * w;
+      if (TM == 8u) {
+        let b = tileA[kl * aRow + lid3.y * 2u + 1u];
+        s4 += b.x * w;
+        s5 += b.y * w;
+        s6 += b.z * w;
+        s7 += b.w * w;
+      }
     }
     acc[0] += s0;
     acc[1] += s1;
     acc[2] += s2;
     acc[3] += s3;
+    if (TM == 8u) {
+      acc[4] += s4;
+      acc[5] += s5;
+      acc[6] += s6;
+      acc[7] += s7;
+    }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + lid3.y * 4u + i;
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + lid3.y * TM + i;
     if (m >= mEnd) { break; }
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid3.x * 4u + j;

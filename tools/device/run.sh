@@ -61,7 +61,7 @@ if [ "$what" = tune ]; then
     [ -z "$tuning" ] && continue
     i=$((i + 1))
     echo "tuning $i: $tuning" | tee -a "$OUT/tune.log"
-    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0 --prefill 128 --decode-steps 16 --profile-steps 3 --no-kernels --tuning "$tuning" --out "$OUT/tune-$i.json" 2>&1 | grep -E "decode at|profile at|tuning|Error" | tee -a "$OUT/tune.log" || rc=1
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0 --prefill 128,512 --decode-steps 16 --profile-steps 3 --no-kernels --tuning "$tuning" --out "$OUT/tune-$i.json" 2>&1 | grep -E "decode at|prefill|profile at|tuning|Error" | tee -a "$OUT/tune.log" || rc=1
   done <<< "${TUNINGS:-}"
 fi
 exit $rc

@@ -138,6 +138,8 @@ describe('matmulNBits fusions, small and odd shapes [gpu]', () => {
     await check({ norm: true, M: 1, N: 45, K: 256, blockSize: 32, zp: false, f16: false, tuning: { threadsPerRow: 64, rowGroups: 4, rowsPerThread: 1, subgroups: false } }, 1104);
     await check({ ...all, M: 13, maxM: 20, N: 29, K: 96, blockSize: 32, zp: false, f16: false, tuning: { gemmThreads: [2, 3], gemmStepK: 8 } }, 1105);
     await check({ norm: true, acc: true, M: 33, maxM: 35, N: 70, K: 200, blockSize: 16, zp: true, f16: true, tuning: { gemmThreads: [16, 4], gemmStepK: 64 } }, 1106);
+    // 8 rows per thread: the norm's per-row RMS slots and the accumulate bound by seqLen.
+    await check({ ...all, M: 21, maxM: 40, N: 70, K: 200, blockSize: 32, zp: false, f16: true, tuning: { gemmThreads: [8, 2], gemmStepK: 16, gemmRowsPerThread: 8 } }, 1107);
   });
 });
 

@@ -189,6 +189,8 @@ export interface MatMulNBitsTuning {
   gemmThreads?: readonly [number, number];
   /** GEMM K per workgroup-memory step, a multiple of 8 (default 32) */
   gemmStepK?: number;
+  /** GEMM rows (of M) per thread, 4 or 8 (default 4): 8 reuses each W value from workgroup memory for twice the rows */
+  gemmRowsPerThread?: 4 | 8;
 }
 
 /**
@@ -201,8 +203,9 @@ export interface MatMulNBitsTuning {
  *   under ten tunings (`run.sh tune`): per kernel kind it was the fastest or within 1% of it
  *   (qkv 0.98, o 0.52, gate_up 1.23, down 0.84, lm_head 0.066 ms per token), ahead of the direct
  *   GEMV's 64 × 2 × 8 that isolated timings had picked for N ≥ 16384 (gate_up 1.33 ms per token).
- *   The prefill GEMM on 32 × 8 threads (128 × 32 tiles) with K steps of 16: 3–7× the 8 × 8
- *   default at M = 512 (12–20 TFLOP/s against 2.4–6.5, tools/bench/sweep.ts).
+ *   The prefill GEMM on 32 × 8 threads with K steps of 16 (3–7× the 8 × 8 default at M = 512:
+ *   12–20 TFLOP/s against 2.4–6.5, tools/bench/sweep.ts) and 8 rows per thread (128 × 64 tiles;
+ *   prefill in docs/benchmarks.md).
  * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row (not yet measured on hardware).
  */
 export function matMulNBitsTuningFor(
@@ -212,7 +215,7 @@ export function matMulNBitsTuningFor(
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
-  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16 };
+  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemmRowsPerThread: 8 };
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
 }
 // Every tuning above has an even rowGroups · rowsPerThread (16, 16, 8), as `ropeAppend` needs.
@@ -475,16 +478,18 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
 
   const [gemmWgX, gemmWgY] = tuning.gemmThreads ?? [8, 8];
   const gemmTK = tuning.gemmStepK ?? 32;
+  const gemmTM = tuning.gemmRowsPerThread ?? 4;
+  if (gemmTM !== 4 && gemmTM !== 8) badArg(`tuning.gemmRowsPerThread = ${String(gemmTM)} must be 4 or 8.`);
   if (![gemmWgX, gemmWgY].every((t) => Number.isInteger(t) && t >= 1) || gemmWgX * gemmWgY > 256) {
     badArg(`tuning.gemmThreads = ${gemmWgX}×${gemmWgY} must be positive integers with a product ≤ 256.`);
   }
   if (!Number.isInteger(gemmTK) || gemmTK < 8 || gemmTK % 8 !== 0) badArg(`tuning.gemmStepK = ${gemmTK} must be a positive multiple of 8.`);
-  const gemmWorkgroupBytes = 16 * gemmTK * (gemmWgX + gemmWgY) + (norm ? 16 * gemmWgX * gemmWgY : 4);
+  const gemmWorkgroupBytes = 16 * gemmTK * gemmWgX + 4 * gemmTK * gemmTM * gemmWgY + (norm ? 4 * gemmTM * gemmWgX * gemmWgY : 4);
   if ((maxM > 1 || !gemvOk) && gemmWorkgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
-    badArg(`tuning.gemmThreads ${gemmWgX}×${gemmWgY} with gemmStepK ${gemmTK} needs ${gemmWorkgroupBytes} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}. Use fewer threads or a smaller K step.`);
+    badArg(`tuning.gemmThreads ${gemmWgX}×${gemmWgY} with gemmStepK ${gemmTK} and ${gemmTM} rows per thread needs ${gemmWorkgroupBytes} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}. Use fewer threads or a smaller K step.`);
   }
   const gemmTileN = 4 * gemmWgX;
-  const gemmTileM = 4 * gemmWgY;
+  const gemmTileM = gemmTM * gemmWgY;
   const gemmGridX = Math.ceil(N / gemmTileN);
   if (gemmGridX > maxDim) badArg(`N = ${N} needs ${gemmGridX} workgroups along x (limit ${maxDim}).`);
   if (Math.ceil(maxM / gemmTileM) > maxDim) badArg(`maxM = ${maxM} is too large for one dispatch.`);
@@ -530,7 +535,8 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           WG_X: gemmWgX,
           WG_Y: gemmWgY,
           TK: gemmTK,
-          ...(norm ? { NORM_SLOTS: 4 * gemmWgX * gemmWgY } : {}),
+          TM: gemmTM,
+          ...(norm ? { NORM_SLOTS: gemmTM * gemmWgX * gemmWgY } : {}),
         }, compile) : undefined;
   const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
