@@ -189,7 +189,10 @@ export interface MatMulNBitsTuning {
   gemmThreads?: readonly [number, number];
   /** GEMM K per workgroup-memory step, a multiple of 8 (default 32) */
   gemmStepK?: number;
-  /** GEMM rows (of M) per thread, 4 or 8 (default 4): 8 reuses each W value from workgroup memory for twice the rows */
+  /**
+   * GEMM rows (of M) per thread, 4 or 8 (default 4): 8 reuses each W value read from workgroup
+   * memory for twice the rows (on an H100 it was 14% slower at M = 512; other GPUs may differ).
+   */
   gemmRowsPerThread?: 4 | 8;
 }
 
@@ -204,8 +207,8 @@ export interface MatMulNBitsTuning {
  *   (qkv 0.98, o 0.52, gate_up 1.23, down 0.84, lm_head 0.066 ms per token), ahead of the direct
  *   GEMV's 64 × 2 × 8 that isolated timings had picked for N ≥ 16384 (gate_up 1.33 ms per token).
  *   The prefill GEMM on 32 × 8 threads with K steps of 16 (3–7× the 8 × 8 default at M = 512:
- *   12–20 TFLOP/s against 2.4–6.5, tools/bench/sweep.ts) and 8 rows per thread (128 × 64 tiles;
- *   prefill in docs/benchmarks.md).
+ *   12–20 TFLOP/s against 2.4–6.5, tools/bench/sweep.ts), 4 rows per thread: 8 rows per thread
+ *   (gemmRowsPerThread) was slower there, 512-token prefill 1877 against 2178 tok/s (run.sh tune).
  * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row (not yet measured on hardware).
  */
 export function matMulNBitsTuningFor(
@@ -215,7 +218,7 @@ export function matMulNBitsTuningFor(
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
-  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemmRowsPerThread: 8 };
+  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16 };
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
 }
 // Every tuning above has an even rowGroups · rowsPerThread (16, 16, 8), as `ropeAppend` needs.

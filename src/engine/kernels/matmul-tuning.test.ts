@@ -6,8 +6,8 @@ import { matMulNBitsTuningFor } from './matmul-nbits';
 describe('matMulNBitsTuningFor', () => {
   const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
 
-  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, for every Phi-3 shape; 32 × 8 GEMM threads with K steps of 16 and 8 rows each', () => {
-    const nvidia = { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemmRowsPerThread: 8 };
+  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, for every Phi-3 shape; 32 × 8 GEMM threads with K steps of 16', () => {
+    const nvidia = { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16 };
     for (const [K, N] of [[3072, 3072], [3072, 9216], [8192, 3072], [3072, 16384], [3072, 32064]]) expect(matMulNBitsTuningFor(h100, { K, N })).toEqual(nvidia);
     expect(matMulNBitsTuningFor(h100)).toEqual(nvidia);
   });
