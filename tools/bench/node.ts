@@ -6,9 +6,9 @@
  * (OrtEngine on the WebGPU build, set up for Node by src/engine/ort/ort-node.ts on the same Dawn),
  * loaded from the same files, alternating each round (native, ort; then ort, native), each
  * measured by measure.ts; report.ts folds the rounds and computes native ÷ ort ratios. Every
- * (round, engine) runs in a fresh child process of this script (`--child`): on an H100 an engine
- * measured in the same process after the other one ran at less than half its speed (native decode
- * 192 tok/s first, 85 after onnxruntime), whichever engine came second. ort runs
+ * (round, engine) runs in a fresh child process of this script (`--child`), so the engines never
+ * share a Dawn instance, device or JS heap (on an H100 the engine measured second in one process
+ * often ran at half speed; slow phases later showed in fresh processes too). ort runs
  * by default whenever it can (ort-node.ts here decides: fp16 files need shader-f16, each file
  * ≤ 2 GiB); otherwise, or with --no-ort, `engines.ort` says why it is missing.
  * `--full` generates a 32-layer random-weight q4f16 Phi-3 (~2.3 GB) into a temp dir (free space
