@@ -87,7 +87,6 @@ struct Params {
 // read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
 var<workgroup> partial: array<f32, RG * ROWS * TPR>; // [row in workgroup][lane]
-var<workgroup> pairTotals: array<f32, RG * ROWS>;    // ROPE_APPEND: row totals, read by the partner row
 
 // x[m, k] before the norm: the input, or silu(gate) · up when SILU.
 fn activation(m: u32, k: u32) -> f32 {
@@ -97,36 +96,6 @@ fn activation(m: u32, k: u32) -> f32 {
     return x * (1.0 / (1.0 + exp(min(-x, 88.0)))) * up[m * params.upStride + params.upOffset + k];
   }
   return x;
-}
-
-fn store(n: u32, v: f32) {
-  if (ACCUMULATE) {
-    output[n] = output[n] + v;
-  } else {
-    output[n] = v;
-  }
-}
-
-// The weight row output row `row` computes: itself, or ROPE_APPEND's pairing permutation.
-// Rows past N (last workgroup) recompute row N−1 and are never written.
-fn weightRow(row: u32) -> u32 {
-  let n = min(row, params.N - 1u);
-  if (ROPE_APPEND) { return ropeRow(n); }
-  return n;
-}
-
-// Writes output row wgRow0 + lid from its total (threads lid < RG·ROWS hold one). Every thread of
-// the workgroup must call it: ROPE_APPEND exchanges the rotary pair's totals over a barrier
-// (rows 2j and 2j + 1 of a workgroup; wgRow0 is even since RG·ROWS is).
-fn emit(wgRow0: u32, lid: u32, total: f32) {
-  let row = wgRow0 + lid;
-  if (ROPE_APPEND) {
-    if (lid < RG * ROWS) { pairTotals[lid] = total; }
-    workgroupBarrier();
-    if (lid < RG * ROWS && row < params.N) { ropeAppend(row, total, pairTotals[lid ^ 1u]); }
-    return;
-  }
-  if (lid < RG * ROWS && row < params.N) { store(row, total); }
 }
 
 fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {

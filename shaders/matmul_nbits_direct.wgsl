@@ -63,7 +63,6 @@ struct Params {
 
 // Per row group: ROWS row sums and (slot ROWS) Σx², each with TPR lane slots.
 var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>;
-var<workgroup> pairTotals: array<f32, RG * ROWS>; // ROPE_APPEND: row totals, read by the partner row
 
 // Activation elements 4i .. 4i+3 of row 0 before the norm weight.
 fn act4(i: u32) -> vec4<f32> {
@@ -76,34 +75,6 @@ fn act4(i: u32) -> vec4<f32> {
 
 fn slot(group: u32, r: u32, lane: u32) -> u32 {
   return (group * (ROWS + 1u) + r) * TPR + lane;
-}
-
-fn store(n: u32, v: f32) {
-  if (ACCUMULATE) {
-    output[n] = output[n] + v;
-  } else {
-    output[n] = v;
-  }
-}
-
-// The weight row output row `row` computes: itself, or ROPE_APPEND's pairing permutation.
-// Rows past N (last workgroup) recompute row N−1 and are never written.
-fn weightRow(row: u32) -> u32 {
-  let n = min(row, params.N - 1u);
-  if (ROPE_APPEND) { return ropeRow(n); }
-  return n;
-}
-
-// As in matmul_nbits.wgsl: every thread must call it (ROPE_APPEND's pair exchange has a barrier).
-fn emit(wgRow0: u32, lid: u32, total: f32) {
-  let row = wgRow0 + lid;
-  if (ROPE_APPEND) {
-    if (lid < RG * ROWS) { pairTotals[lid] = total; }
-    workgroupBarrier();
-    if (lid < RG * ROWS && row < params.N) { ropeAppend(row, total, pairTotals[lid ^ 1u]); }
-    return;
-  }
-  if (lid < RG * ROWS && row < params.N) { store(row, total); }
 }
 
 fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {

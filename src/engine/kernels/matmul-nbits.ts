@@ -10,7 +10,8 @@
  * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
  * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All three
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
- * → f32 without int → float conversions (see its header). The GEMVs also get an epilogue:
+ * → f32 without int → float conversions (see its header). The GEMVs also get
+ * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
  * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV precision prelude, and a second
  * bind group), stubs otherwise (ROPE_OFF below), so the plain pipelines never declare group 1.
  *
@@ -59,6 +60,7 @@ import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
+import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
@@ -547,11 +549,11 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     ? undefined
     : direct
       ? useSubgroups
-        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
-        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
+        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
       : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
-        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
+        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
+        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
   const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   // ROPE_APPEND: the same GEMV body with the epilogue file and the KV precision prelude, on the
@@ -561,7 +563,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   if (rope) {
     const body = direct ? gemvDirectBody : gemvSource;
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
-    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + body + ropeSource, ropePrecision);
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + body + gemvRowsSource + ropeSource, ropePrecision);
     const sizing: Record<string, number> = direct ? { CHUNKS: K / 32 } : { TILE_K: tileK };
     const label = `matmul_nbits${direct ? '_direct' : ''}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
     ropeGemv = pipeline(label, code, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...sizing, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, true);
