@@ -20,8 +20,8 @@
 //   6 step       uniform Step (read only by ROPE_APPEND, for pastLen; the GEMM reads seqLen when ACCUMULATE)
 //   7 normWeight storage read f32 (K,), read only when NORM
 //   8 up         storage read f32, rows of upStride, up[k] = up[upOffset + k]; read only when SILU
-//   group 1      ROPE_APPEND only: rotary caches and KV caches (matmul_nbits_rope.wgsl, which also
-//                reads binding 6); the plain pipelines have no group 1
+//   group 1      ROPE_APPEND only: the interleaved cos/sin table and the KV caches
+//                (matmul_nbits_rope.wgsl, which also reads binding 6); the plain pipelines have no group 1
 //
 // Contract: y[n] (+)= Σ_k a[k] · (q[n,k] − zp[n, k/BLOCK]) · scale[n, k/BLOCK], f32 accumulation,
 // where the activation is built while staging (the three fusions are independent override switches):

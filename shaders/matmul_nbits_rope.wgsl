@@ -7,10 +7,19 @@
 // Bindings (group 1 is its own bind group: one per LongRoPE cache pair, chosen at encode):
 //   group 0, 6  step     uniform Step (seqLen = 1, pastLen): the token's position is pastLen
 //   group 1, 0  rope     uniform { heads, kvHeads, headDim, rotaryDim, cacheLen, maxT, qDim, vStart }
-//   group 1, 1  cosC     storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when ROTARY_F16
-//   group 1, 2  sinC     same layout
-//   group 1, 3  kCache   storage read_write KV [kvHeads, maxT, headDim]
-//   group 1, 4  vCache   storage read_write KV [kvHeads, maxT, headDim]
+//   group 1, 1  rotary   storage read [rows, rotaryDim/2, 2]: cos and sin interleaved, (cos, sin) of
+//                        (p, i) side by side; f32 (two words), or fp16 bits when ROTARY_F16 (one word,
+//                        cos in the low half). rows ≥ 1; only rows < cacheLen are read.
+//   group 1, 2  kCache   storage read_write KV [kvHeads, maxT, headDim]
+//   group 1, 3  vCache   storage read_write KV [kvHeads, maxT, headDim]
+//
+// Why one interleaved table instead of kv_append.wgsl's separate cos and sin: the pipeline binds 10
+// storage buffers per stage (group 0's seven, shared with the plain GEMVs, plus rotary, kCache,
+// vCache), and 10 is what Chromium's SwiftShader and WebGPU's lower limit classes offer; separate
+// tables made it 11, and there decode fell back to the kv-append dispatch. Interleaving (rather than
+// cos rows then sin rows) needs no per-pair offset of the sin part (LongRoPE's pairs may differ in
+// rows), never splits an fp16 pair across words whatever rotaryDim/2 is, and fetches cos and sin in
+// one load. matmul-nbits.ts `interleaveRotaryTable` builds it; kv_append.wgsl keeps its two tables.
 //
 // Contract, with y = the GEMV's row 0 laid out [q (heads·headDim) | k (kvHeads·headDim) | v (same)]
 // (qDim = heads·headDim, vStart = qDim + kvHeads·headDim = where v starts), pos = pastLen, and
@@ -52,10 +61,9 @@ struct RopeStep {
 
 @group(0) @binding(6) var<uniform> ropeStep: RopeStep;
 @group(1) @binding(0) var<uniform> rope: RopeParams;
-@group(1) @binding(1) var<storage, read> cosC: array<u32>;
-@group(1) @binding(2) var<storage, read> sinC: array<u32>;
-@group(1) @binding(3) var<storage, read_write> kCache: array<KV>;
-@group(1) @binding(4) var<storage, read_write> vCache: array<KV>;
+@group(1) @binding(1) var<storage, read> rotary: array<u32>;
+@group(1) @binding(2) var<storage, read_write> kCache: array<KV>;
+@group(1) @binding(3) var<storage, read_write> vCache: array<KV>;
 
 // The weight row that output row n computes (see the header); v rows and dims ≥ rotaryDim keep theirs.
 fn ropeRow(n: u32) -> u32 {
@@ -65,12 +73,10 @@ fn ropeRow(n: u32) -> u32 {
   return n - e + (e >> 1u) + (e & 1u) * (rope.rotaryDim / 2u);
 }
 
-fn ropeCacheAt(useSin: bool, i: u32) -> f32 {
-  if (ROTARY_F16) {
-    let word = select(cosC[i >> 1u], sinC[i >> 1u], useSin);
-    return unpack2x16float(word)[i & 1u];
-  }
-  return bitcast<f32>(select(cosC[i], sinC[i], useSin));
+// (cos, sin) of table entry i = row · rotaryDim/2 + dim.
+fn ropeCosSin(i: u32) -> vec2<f32> {
+  if (ROTARY_F16) { return unpack2x16float(rotary[i]); }
+  return vec2<f32>(bitcast<f32>(rotary[2u * i]), bitcast<f32>(rotary[2u * i + 1u]));
 }
 
 // Output row `row` has the total x; `partner` is the total of row row ^ 1 (its rotary partner
@@ -90,8 +96,9 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
   if (e < rope.rotaryDim) {
     let half = rope.rotaryDim / 2u;
     let at = min(pos, rope.cacheLen - 1u) * half + e % half;
-    let c = ropeCacheAt(false, at);
-    let s = ropeCacheAt(true, at);
+    let cs = ropeCosSin(at);
+    let c = cs.x;
+    let s = cs.y;
     // First half: x1·cos − x2·sin; second half: x2·cos + x1·sin (x1, x2 the pair).
     y = select(x * c + partner * s, x * c - partner * s, e < half);
   }

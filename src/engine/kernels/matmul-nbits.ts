@@ -44,14 +44,18 @@
  *                 ≥ maxT), as kv-append.ts's `rotary` + `rotateQ` would after the plain GEMV, so that
  *                 dispatch disappears from decode (shaders/matmul_nbits_rope.wgsl). k and v rows of
  *                 `output` are left unwritten in decode. M > 1 runs the plain GEMM: prefill keeps its
- *                 kv-append dispatch. The caches and cos/sin tables live in a second bind group (one
- *                 per LongRoPE cache pair, picked by `encode`'s cacheIndex) under a pipeline layout of
- *                 their own, so the GEMM and the plain GEMVs never see them. Needs the GEMV for M = 1
+ *                 kv-append dispatch. The caches and the rotary table (cos and sin interleaved into
+ *                 one binding, `interleaveRotaryTable`, to stay within 10 storage buffers per stage)
+ *                 live in a second bind group (one per LongRoPE cache pair, picked by `encode`'s
+ *                 cacheIndex) under a pipeline layout of their own, so the GEMM and the plain GEMVs
+ *                 never see them. Needs the GEMV for M = 1
  *                 (`matMulNBitsHasGemv`), an even number of rows per workgroup, `step`, and neither
  *                 `accumulate` nor `inputSiluMul`.
  *
  * Rule: `encode` only sets the pipeline and bind groups and dispatches; everything else, including
  * validation of the buffers against K, N and the block size, happens once in `createMatMulNBits`.
+ * The ropeAppend pipeline must stay within ROPE_APPEND_STORAGE_BUFFERS (10) storage bindings per
+ * stage: adding one to group 0 or group 1 takes the fusion away from Chromium's SwiftShader.
  * With `ropeAppend`, every GEMV tuning must keep rowGroups · rowsPerThread even (a rotary pair's
  * two rows share a workgroup); `matMulNBitsTuningFor` must not return an odd product.
  */
@@ -65,7 +69,6 @@ import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
-import type { RotaryCachePair } from './rotary';
 
 export { matMulNBitsReference } from './dequantize';
 
@@ -140,24 +143,45 @@ export interface MatMulNBitsRopeAppend {
   /** Element type of the caches (default 'f32'); 'f16' needs `shader-f16`. */
   precision?: Precision;
   /**
-   * As kv-append.ts / rotary.ts: one cos/sin pair, or LongRoPE's [short, long]; positions are clamped
-   * to maxPositions − 1 (the rows of the longest table).
+   * One table per cos/sin pair of kv-append.ts / rotary.ts (one pair, or LongRoPE's [short, long]),
+   * each the pair interleaved by `interleaveRotaryTable`: [rows, rotaryDim/2, 2] of f32 values or raw
+   * fp16 bits (`dtype`). Positions are clamped to maxPositions − 1 (the rows of the longest table).
    */
   rotary: {
     rotaryDim: number;
     maxPositions: number;
     dtype: 'f32' | 'f16';
-    caches: readonly [RotaryCachePair] | readonly [RotaryCachePair, RotaryCachePair];
+    tables: readonly [GPUBuffer] | readonly [GPUBuffer, GPUBuffer];
   };
 }
 
 /**
- * Storage buffers the ropeAppend GEMV binds in one stage: group 0's seven (weights, scales, zero
- * points, input, output, norm weight, up) and group 1's four (cos, sin, kCache, vCache). WebGPU only
- * guarantees 8 (Chromium's SwiftShader adapter offers 10), so callers check
- * `matMulNBitsRopeAppendSupported` and otherwise keep the separate kv-append dispatch in decode.
+ * The ropeAppend rotary table of one cos/sin pair: element i of `cos` then element i of `sin`, for
+ * every i (so [rows, rotaryDim/2] tables become [rows, rotaryDim/2, 2]). Both are the raw bytes of
+ * equal-length tables of `dtype` (f32, or fp16 bits). Element by element, so a caller may stream
+ * it: equal, element-aligned byte ranges of cos and sin give that range of the table.
  */
-export const ROPE_APPEND_STORAGE_BUFFERS = 11;
+export function interleaveRotaryTable(cos: Uint8Array, sin: Uint8Array, dtype: 'f32' | 'f16'): Uint8Array {
+  const size = dtype === 'f16' ? 2 : 4;
+  if (cos.byteLength !== sin.byteLength || cos.byteLength % size !== 0) {
+    throw new AppError('BAD_ARGUMENT', `interleaveRotaryTable: cos (${cos.byteLength} bytes) and sin (${sin.byteLength} bytes) must be equal whole numbers of ${dtype} elements.`);
+  }
+  const out = new Uint8Array(2 * cos.byteLength);
+  for (let at = 0, o = 0; at < cos.byteLength; at += size, o += 2 * size) {
+    out.set(cos.subarray(at, at + size), o);
+    out.set(sin.subarray(at, at + size), o + size);
+  }
+  return out;
+}
+
+/**
+ * Storage buffers the ropeAppend GEMV binds in one stage: group 0's seven (weights, scales, zero
+ * points, input, output, norm weight, up; shared with the plain GEMVs) and group 1's three (the
+ * interleaved rotary table, kCache, vCache). WebGPU only guarantees 8 (Chromium's SwiftShader and
+ * the lower limit classes offer 10), so callers check `matMulNBitsRopeAppendSupported` and otherwise
+ * keep the separate kv-append dispatch in decode.
+ */
+export const ROPE_APPEND_STORAGE_BUFFERS = 10;
 
 export function matMulNBitsRopeAppendSupported(device: GPUDevice): boolean {
   return device.limits.maxStorageBuffersPerShaderStage >= ROPE_APPEND_STORAGE_BUFFERS;
@@ -331,7 +355,7 @@ function pipelineCache(device: GPUDevice): PipelineCache {
     if (!rope) {
       const ropeLayout = device.createBindGroupLayout({
         label: 'matmulNBits.rope',
-        entries: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'read-only-storage'), entry(3, 'storage'), entry(4, 'storage')],
+        entries: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage')],
       });
       rope = { layout: ropeLayout, pipelineLayout: device.createPipelineLayout({ label: 'matmulNBits.rope', bindGroupLayouts: [layout, ropeLayout] }) };
     }
@@ -431,7 +455,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       if (!Number.isSafeInteger(rope[key]) || rope[key] < 1) badArg(`ropeAppend.${key} = ${rope[key]} must be a positive integer.`);
     }
     const { heads, kvHeads, headDim, maxT } = rope;
-    const { rotaryDim, maxPositions, caches } = rope.rotary;
+    const { rotaryDim, maxPositions, tables } = rope.rotary;
     if (headDim % 2 !== 0) badArg(`ropeAppend.headDim = ${headDim} must be even (a rotary pair must fall in one workgroup).`);
     if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2 !== 0 || rotaryDim > headDim) badArg(`ropeAppend.rotary.rotaryDim = ${rotaryDim} must be even, ≥ 2 and ≤ headDim (${headDim}).`);
     if (!Number.isSafeInteger(maxPositions) || maxPositions < 1) badArg(`ropeAppend.rotary.maxPositions = ${maxPositions} must be a positive integer.`);
@@ -442,11 +466,8 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     checkBuffer('ropeAppend.vCache', rope.vCache, cacheBytes, 'BAD_ARGUMENT');
     // At least one row each: LongRoPE's short pair may cover only the original context (maxPositions
     // follows the long pair), and the runtime picks it only for positions it covers, as in kv-append.ts.
-    const tableBytes = (rotaryDim / 2) * (rope.rotary.dtype === 'f16' ? 2 : 4);
-    for (const [i, pair] of caches.entries()) {
-      checkBuffer(`ropeAppend.rotary.caches[${i}].cos`, pair.cos, tableBytes, 'BAD_ARGUMENT');
-      checkBuffer(`ropeAppend.rotary.caches[${i}].sin`, pair.sin, tableBytes, 'BAD_ARGUMENT');
-    }
+    const tableBytes = rotaryDim * (rope.rotary.dtype === 'f16' ? 2 : 4); // one row of (cos, sin) pairs
+    for (const [i, table] of tables.entries()) checkBuffer(`ropeAppend.rotary.tables[${i}]`, table, tableBytes, 'BAD_ARGUMENT');
   }
 
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
@@ -582,11 +603,11 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       ]),
       'matmulNBits.rope.params',
     );
-    ropeGroups = r.caches.map((pair, i) =>
+    ropeGroups = r.tables.map((table, i) =>
       device.createBindGroup({
         label: `matmulNBits.rope.cache${i}`,
         layout: ropeLayout(),
-        entries: [ropeParams, pair.cos, pair.sin, rope.kCache, rope.vCache].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: [ropeParams, table, rope.kCache, rope.vCache].map((buffer, binding) => ({ binding, resource: { buffer } })),
       }),
     );
   }

@@ -30,7 +30,7 @@ import { loadModelFiles } from '../phi3/files';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
 import { float32ToFloat16Bits } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
-import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, interleaveRotaryTable, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights } from './matmul-testing';
 import { rmsNormReference } from './rmsnorm';
 import type { Precision } from './precision-wgsl';
@@ -488,7 +488,8 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
     const output = buf(y0, 'qkv');
     const kCache = buf(precision === 'f16' ? k0.bits : init.k, 'kCache');
     const vCache = buf(precision === 'f16' ? v0.bits : init.v, 'vCache');
-    const pairs = uploads.map((p) => ({ cos: buf(p.cos, 'cos'), sin: buf(p.sin, 'sin') }));
+    const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const tables = uploads.map((p) => buf(interleaveRotaryTable(bytes(p.cos), bytes(p.sin), c.rotaryF16 ? 'f16' : 'f32'), 'rotary'));
     const kernel = createMatMulNBits(device, {
       K,
       N,
@@ -503,7 +504,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
       maxM: 1,
       tuning: c.tuning,
       inputNorm: c.norm ? { weight: buf(normWeight, 'normWeight'), eps: EPS } : undefined,
-      ropeAppend: { heads, kvHeads, headDim: D, maxT: c.maxT, kCache, vCache, precision, rotary: { rotaryDim: R, maxPositions: c.maxPos, dtype: c.rotaryF16 ? 'f16' : 'f32', caches: [pairs[0], pairs[1]] } },
+      ropeAppend: { heads, kvHeads, headDim: D, maxT: c.maxT, kCache, vCache, precision, rotary: { rotaryDim: R, maxPositions: c.maxPos, dtype: c.rotaryF16 ? 'f16' : 'f32', tables: [tables[0], tables[1]] } },
       step,
     });
     const enc = device.createCommandEncoder();

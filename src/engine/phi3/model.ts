@@ -10,8 +10,9 @@
  * In decode (S = 1) the packed qkv GEMV also does "rotary q,k + KV append" (matmul-nbits.ts
  * `ropeAppend`), so a decode token is embed + 5 kernels per layer + lm_head + sampler
  * (163 dispatches for 32 layers; split-K attention adds a combine per layer past 64 tokens).
- * Prefill, separate q/k/v that cannot be joined, and devices with fewer than 11 storage buffers
- * per shader stage (matMulNBitsRopeAppendSupported) keep the kv-append dispatch.
+ * Prefill, separate q/k/v that cannot be joined, and devices with fewer than 10 storage buffers
+ * per shader stage (matMulNBitsRopeAppendSupported; WebGPU guarantees only 8) keep the kv-append
+ * dispatch.
  *
  * A decode step is encoded while the GPU still runs the previous one (`prepareDecode`): its input
  * token is copied on the GPU from the sampler's output, so only the uniforms are written when it is
@@ -222,6 +223,17 @@ export class Phi3Runtime implements TokenRuntime {
       // LongRoPE's short caches may cover only the original context; they are used only while the total
       // length is at or below the switch, so the clamp follows the (longer) long caches.
       const maxPositions = Math.max(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? 0);
+      // The fused decode qkv GEMV reads each pair as one interleaved table (one storage binding
+      // instead of two; see matmul-nbits.ts). Uploaded once, on the first layer that fuses.
+      let ropeTableBuffers: readonly [GPUBuffer] | readonly [GPUBuffer, GPUBuffer] | undefined;
+      const rotaryTables = async () => {
+        if (!ropeTableBuffers) {
+          const { short, long } = plan.rotary;
+          const shortTable = await uploader.rotaryTable(short.cos, short.sin, 'rotary.short.table');
+          ropeTableBuffers = long ? [shortTable, await uploader.rotaryTable(long.cos, long.sin, 'rotary.long.table')] : [shortTable];
+        }
+        return ropeTableBuffers;
+      };
 
       // Separate q/k/v (and gate/up) projections with the same K, block size and scale/zero-point
       // format are joined along N at upload, so every layout runs as one qkv and one gate_up matmul.
@@ -259,9 +271,10 @@ export class Phi3Runtime implements TokenRuntime {
           const first = Array.isArray(projections) ? (projections as readonly QuantWeight[])[0] : (projections as QuantWeight);
           // Decode: the qkv GEMV itself rotates q (in place in qkv) and k and appends k and v.
           // Prefill: the GEMM writes plain rows and one kv-append dispatch does the rest.
-          // (Devices below 11 storage buffers per stage keep the kv-append dispatch in decode.)
+          // (Devices below 10 storage buffers per stage keep the kv-append dispatch in decode.)
           const fuseDecode = matMulNBitsHasGemv(first.K, first.blockSize) && D % 2 === 0 && matMulNBitsRopeAppendSupported(device);
-          const ropeAppend = fuseDecode ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: rotaryOpts } : undefined;
+          const ropeTables = fuseDecode ? await rotaryTables() : undefined;
+          const ropeAppend = ropeTables ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: { ...rotaryOpts, tables: ropeTables } } : undefined;
           const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
           ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
           // One dispatch rotates q in place and appends rotated k and v to the cache.

@@ -9,6 +9,7 @@
  */
 import { AppError } from '../errors';
 import { writeBuffer } from '../gpu/buffers';
+import { interleaveRotaryTable } from '../kernels/matmul-nbits';
 import { float16ToFloat32, readTensorBytes, streamTensorBytes, tensorByteLength, type SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
 
@@ -99,6 +100,27 @@ export class WeightUploader {
     }
     writeBuffer(this.device, buffer, 0, joined);
     this.advance(total);
+    return buffer;
+  }
+
+  /**
+   * Uploads a cos/sin pair as the fused decode qkv GEMV's one rotary table (matmul-nbits.ts
+   * `interleaveRotaryTable`: (cos, sin) of each entry side by side), streaming both in step. Not
+   * counted in `bytesDone`: progress totals the model's tensors, and this is a second copy of two.
+   */
+  async rotaryTable(cos: OnnxTensorInfo, sin: OnnxTensorInfo, label: string): Promise<GPUBuffer> {
+    const dtype = cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : cos.dataType === OnnxDataType.FLOAT ? 'f32' : undefined;
+    if (!dtype || sin.dataType !== cos.dataType || sin.dims.join(',') !== cos.dims.join(',')) {
+      throw new AppError('MODEL_BAD_WEIGHT', `Rotary caches "${cos.name}" (dtype ${cos.dataType}, dims [${cos.dims.join(', ')}]) and "${sin.name}" (dtype ${sin.dataType}, dims [${sin.dims.join(', ')}]) must be float32 or float16 of one shape.`);
+    }
+    const size = this.expectedLength(cos);
+    const buffer = this.create(2 * size, label);
+    const piece = CHUNK_BYTES / 2; // a multiple of either element size
+    for (let at = 0; at < size; at += piece) {
+      const n = Math.min(piece, size - at);
+      const joined = interleaveRotaryTable(await readRange(cos, this.resolve, at, n), await readRange(sin, this.resolve, at, n), dtype);
+      writeBuffer(this.device, buffer, 2 * at, joined);
+    }
     return buffer;
   }
 
