@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { spawnHub, type RemoteHub } from '../../../tools/hub-server/client';
 import type { TinyModelOptions } from '../../../tools/tiny-model/options';
 import { AppError } from '../errors';
+import { matMulNBitsRopeAppendSupported } from '../kernels/matmul-nbits';
 import { argmax, promptIds, testGpu } from '../gpu/testing';
 import { NativeEngine } from '../native-engine';
 import { bytesSource } from '../onnx/sources';
@@ -104,9 +105,15 @@ async function collect(gen: AsyncGenerator<number, unknown, undefined>): Promise
 /** Step-by-step logits of both engines on the native greedy sequence; returns the largest |Δ|. */
 async function compareLogits(model: keyof typeof MODELS, provider: OrtProvider, tolerance: number): Promise<void> {
   const files = hubFiles(model);
-  const native = await NativeEngine.load(await testGpu(), files);
+  const gpu = await testGpu();
+  const native = await NativeEngine.load(gpu, files);
   const ort = await OrtEngine.load(files, { provider });
   try {
+    // The native engine in Chromium decodes as embed + 5 kernels per layer + lm_head + sampler: the
+    // qkv GEMV does the rotary and KV append (10 storage buffers per stage; SwiftShader offers 10).
+    const fused = matMulNBitsRopeAppendSupported(gpu.device);
+    expect(native.runtime.dispatchesPerDecode).toBe(3 + (fused ? 5 : 6) * native.info.layers);
+    console.log(`${model}: native decode ${native.runtime.dispatchesPerDecode} dispatches per token (${native.info.layers} layers, ${fused ? 'qkv with rotary + KV append fused' : `kv-append kept: ${gpu.device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage`})`);
     expect(ort.kind).toBe('ort');
     expect(ort.info).toEqual({ ...native.info, contextLimit: ort.info.contextLimit, precision: ort.info.precision });
     let ids = promptIds(12, 11, VOCAB);
