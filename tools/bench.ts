@@ -1,7 +1,7 @@
 /**
  * Side-by-side benchmark in headless Chromium (issue 7):
  *   npm run bench -- --out bench.json [--layers 1] [--rounds 2] [--model DIR] [--contexts 0,512,2048]
- *                    [--prefill 128,512] [--decode-steps 4] [--engines native,ort] [--no-kernels] [--no-docs]
+ *                    [--prefill 128,512] [--decode-steps 4] [--engines native,ort] [--no-run-ahead] [--no-kernels] [--no-docs]
  * Builds tools/bench/page with Vite (the app's own engine modules), serves it and the model files
  * from 127.0.0.1, and runs the native engine and onnxruntime-web (WebGPU EP) on the same files,
  * alternating their order each round. The page holds the files in memory, so "load" is from
@@ -25,7 +25,7 @@ import { renderDecodeSvg, renderMarkdown, spliceSection } from './bench/render';
 
 type EngineName = 'native' | 'ort';
 const USAGE =
-  'usage: npm run bench -- --out <file.json> [--layers N] [--rounds R] [--model DIR] [--dtype q4|q4f16] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--engines native,ort] [--kernel-reps N] [--profile-steps N] [--no-kernels] [--no-docs] | --render <report.json>';
+  'usage: npm run bench -- --out <file.json> [--layers N] [--rounds R] [--model DIR] [--dtype q4|q4f16] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--engines native,ort] [--no-run-ahead] [--kernel-reps N] [--profile-steps N] [--no-kernels] [--no-docs] | --render <report.json>';
 const ROOT = resolve(import.meta.dirname, '..');
 const PAGE_DIR = join(ROOT, 'tools/bench/page');
 const PAGE_OUT = join(ROOT, '.tmp/bench-page');
@@ -100,6 +100,8 @@ async function main(): Promise<void> {
       'kernel-reps': { type: 'string', default: '4' },
       'profile-steps': { type: 'string', default: '2' },
       'no-kernels': { type: 'boolean', default: false },
+      // The native engine submits each decode step only when asked for (LoadOptions.runAhead off).
+      'no-run-ahead': { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       render: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
         try {
           await cdp.send('HeapProfiler.collectGarbage');
           const before = (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
-          const { value: loaded, peak } = await sampleHeapWhile(cdp, page.evaluate((n) => window.__bench!.load(n), name));
+          const { value: loaded, peak } = await sampleHeapWhile(cdp, page.evaluate(([n, runAhead]) => window.__bench!.load(n, { runAhead }), [name, !values['no-run-ahead']] as const));
           declared[name] = loaded.declaredDispatchesPerDecode;
           log(`${name} loaded in ${loaded.loadMs.toFixed(0)} ms; JS heap ${(before / 2 ** 20).toFixed(1)} → peak ${(peak / 2 ** 20).toFixed(1)} MiB`);
           const round = await page.evaluate(([p, ms, heap]) => window.__bench!.measure(p, ms, heap), [plan, loaded.loadMs, { beforeBytes: before, peakBytes: peak }] as const);
@@ -211,6 +213,7 @@ async function main(): Promise<void> {
     const base = machineBase();
     const swiftshader = /swiftshader/i.test(JSON.stringify(init.adapter));
     if (swiftshader) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU, and say nothing about the targets, which are for real GPUs.');
+    if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     if (rounds > 1) notes.push('Round 1 of each engine compiles its pipelines; later rounds in the same page reuse per-device pipeline caches, which is why load time and time to first token spread widely.');
     notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ) in the page, so both engines are counted the same way.');
     notes.push('Per-kernel times are the native GEMVs in isolation on random weights at the full-width shapes; onnxruntime-web\'s per-kernel times are not collected.');

@@ -40,7 +40,7 @@ import { combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntLis
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
@@ -72,7 +72,7 @@ type Values = ReturnType<typeof parseOptions>['values'];
 async function runChild(name: EngineName, modelDir: string, values: Values, profile: boolean): Promise<ChildReport> {
   const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
   const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
-  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...(values.tuning ? ['--tuning', values.tuning] : [])];
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...(values.tuning ? ['--tuning', values.tuning] : []), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
   const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
   try {
     if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };
@@ -97,7 +97,7 @@ async function child(values: Values): Promise<void> {
     if (name === 'native') {
       const ctx = await acquireDevice(gpu);
       log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
-      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined });
+      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, runAhead: !values['no-run-ahead'] });
       report.declared = engine.runtime.dispatchesPerDecode;
       loaded = engine;
     } else {
@@ -132,6 +132,8 @@ function parseOptions() {
       'kernel-reps': { type: 'string', default: '20' },
       'profile-steps': { type: 'string', default: '3' },
       tuning: { type: 'string' },
+      // The native engine submits each decode step only when asked for (LoadOptions.runAhead off).
+      'no-run-ahead': { type: 'boolean', default: false },
       'no-kernels': { type: 'boolean', default: false },
       out: { type: 'string' },
       docs: { type: 'boolean', default: false },
@@ -243,6 +245,7 @@ async function main(): Promise<void> {
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
     if (values.tuning) notes.push(`The native engine ran every matmul with the tuning override ${values.tuning} (--tuning), not the adapter's defaults.`);
+    if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);
     let ortResult: EngineResult | Missing;

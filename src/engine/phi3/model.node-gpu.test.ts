@@ -20,6 +20,7 @@ import { nodeModelFiles } from '../node/model-dir';
 import { promptIds, testGpu } from '../gpu/testing';
 import { loadModelFiles } from './files';
 import { DEFAULT_SAMPLING } from '../types';
+import { generate } from '../generate';
 import type { LoadOptions } from './model';
 import { tensorByteLength } from '../onnx/tensor-data';
 import { matMulNBitsRopeAppendSupported } from '../kernels/matmul-nbits';
@@ -202,60 +203,143 @@ describe('profileDecode [gpu]', () => {
 });
 
 describe('decode steps encoded ahead [gpu]', () => {
-  it('a step fed a token other than the one sampled (or after truncate) drops the prepared step and computes from what it was given', async () => {
-    const dir = join(root, 'prepared');
+  for (const runAhead of [true, false]) {
+    it(`${runAhead ? 'run-ahead' : 'encoded ahead, submitted on demand'}: a step fed a token other than the one sampled (or after truncate) drops the step encoded ahead and computes from what it was given`, async () => {
+      const dir = join(root, `prepared-${runAhead}`);
+      await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2 });
+      const prompt = promptIds(10, 5, 32000);
+      const files = nodeModelFiles(dir);
+      const ctx = await testGpu();
+      const { runtime } = await loadModelFiles(ctx, files, { runAhead });
+      const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+      const penalised = { ...greedy, repetitionPenalty: 1.3 };
+      try {
+        // Ground truth from logits() on a fresh cache for each prefix.
+        const expected = async (ids: number[]) => {
+          runtime.truncate(0);
+          return argmax(await runtime.logits(ids));
+        };
+        runtime.truncate(0);
+        const a = await runtime.step(prompt, greedy, 0);
+        const other = (a + 1) % 512;
+        const b = await runtime.step([other], greedy, 1); // not the sampled token: step encoded ahead dropped
+        // The sampled token: the step encoded ahead is used, so the CPU writes only the two
+        // uniforms (of this step, or with run-ahead of the one it submits after it; the ids and
+        // history come from the GPU) and submits once, where a step encoded on the spot also
+        // writes both.
+        const queue = ctx.device.queue;
+        const write = queue.writeBuffer;
+        let writes = 0;
+        queue.writeBuffer = ((...args: Parameters<GPUQueue['writeBuffer']>) => {
+          writes++;
+          return write.apply(queue, args);
+        }) as GPUQueue['writeBuffer'];
+        let c: number;
+        try {
+          c = await runtime.step([b], greedy, 2);
+        } finally {
+          queue.writeBuffer = write;
+        }
+        expect(writes).toBe(2);
+        expect(runtime.cachedIds).toEqual([...prompt, other, b]);
+        expect(b).toBe(await expected([...prompt, other]));
+        expect(c).toBe(await expected([...prompt, other, b]));
+
+        // truncate between steps, then the same token again: computed afresh at the new position.
+        runtime.truncate(0);
+        const a2 = await runtime.step(prompt, greedy, 0);
+        runtime.truncate(prompt.length - 1);
+        const d = await runtime.step([a2], greedy, 1);
+        expect(d).toBe(await expected([...prompt.slice(0, -1), a2]));
+
+        // Changed sampling settings between steps: the repetition penalty applies from that step on.
+        runtime.truncate(0);
+        const e = await runtime.step(prompt, greedy, 0);
+        const f = await runtime.step([e], penalised, 1);
+        runtime.truncate(0);
+        await runtime.step(prompt, penalised, 0);
+        runtime.truncate(prompt.length);
+        expect(await runtime.step([e], penalised, 1)).toBe(f);
+      } finally {
+        runtime.destroy();
+        await files.close();
+      }
+    });
+  }
+
+  it('run-ahead samples exactly what step-by-step decoding samples: seeded sampling, other step indices, generations that stop and follow-ups', async () => {
+    const dir = join(root, 'run-ahead');
     await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2 });
-    const prompt = promptIds(10, 5, 32000);
     const files = nodeModelFiles(dir);
     const ctx = await testGpu();
-    const { runtime } = await loadModelFiles(ctx, files);
-    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
-    const penalised = { ...greedy, repetitionPenalty: 1.3 };
+    const ahead = (await loadModelFiles(ctx, files, { runAhead: true })).runtime;
+    const plain = (await loadModelFiles(ctx, files, { runAhead: false })).runtime;
+    // Temperature 1.5 with a repetition penalty: every step depends on the RNG step index and the
+    // whole history, so a token read from a stale or wrongly seeded step would show.
+    const sampling = { ...DEFAULT_SAMPLING, temperature: 1.5, topK: 0, topP: 1, repetitionPenalty: 1.2, seed: 3 };
+    const eos = new Set<number>();
+    const run = async (runtime: typeof ahead, promptIds: number[], maxNewTokens: number) => {
+      const out: number[] = [];
+      for await (const t of generate(runtime, { promptIds, maxNewTokens, eosTokenIds: eos, sampling })) out.push(t);
+      return out;
+    };
     try {
-      // Ground truth from logits() on a fresh cache for each prefix.
-      const expected = async (ids: number[]) => {
-        runtime.truncate(0);
-        return argmax(await runtime.logits(ids));
-      };
-      runtime.truncate(0);
-      const a = await runtime.step(prompt, greedy, 0);
-      const other = (a + 1) % 512;
-      const b = await runtime.step([other], greedy, 1); // not the sampled token: prepared step dropped
-      // The sampled token: the prepared step is used, so the CPU writes only the two uniforms (the
-      // ids and history come from the GPU), where a step encoded on the spot also writes both.
+      const prompt = promptIds(9, 4, 32000);
+      // One generation of 24 tokens; then a follow-up turn on top of the first 10 of them (the
+      // cache is reused, and the step submitted after the last token of the first was dropped).
+      const first = await run(plain, prompt, 24);
+      expect(await run(ahead, prompt, 24)).toEqual(first);
+      expect(new Set(first).size).toBeGreaterThan(4); // sampled, not a repeated argmax
+      const followUp = [...prompt, ...first.slice(0, 10), ...promptIds(5, 9, 32000).slice(1)];
+      const second = await run(plain, followUp, 12);
+      expect(await run(ahead, followUp, 12)).toEqual(second);
+      expect(ahead.cachedIds).toEqual(plain.cachedIds);
+
+      // A caller that skips a step index (another RNG draw than the one submitted ahead) gets the
+      // draw it asked for: the step in flight is dropped and the token recomputed.
+      for (const runtime of [ahead, plain]) runtime.truncate(0);
+      const t0 = await ahead.step(prompt, sampling, 0);
+      expect(await plain.step(prompt, sampling, 0)).toBe(t0);
+      const skipped = await ahead.step([t0], sampling, 5);
+      expect(await plain.step([t0], sampling, 5)).toBe(skipped);
+      expect(await ahead.step([skipped], sampling, 6)).toBe(await plain.step([skipped], sampling, 6));
+
+      // logits() after a step whose successor is in flight sees the cache without that successor.
+      const logitsAhead = await ahead.logits([7]);
+      const logitsPlain = await plain.logits([7]);
+      expect(maxAbsDiff(logitsAhead, logitsPlain)).toBeLessThanOrEqual(1e-6);
+    } finally {
+      ahead.destroy();
+      plain.destroy();
+      await files.close();
+    }
+  });
+
+  it('run-ahead stops at the context limit: the last step submits nothing after it', async () => {
+    const dir = join(root, 'run-ahead-limit');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 1 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime } = await loadModelFiles(ctx, files, { maxContext: 20 });
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    try {
+      let token = await runtime.step(promptIds(18, 2, 32000), greedy, 0);
       const queue = ctx.device.queue;
-      const write = queue.writeBuffer;
-      let writes = 0;
-      queue.writeBuffer = ((...args: Parameters<GPUQueue['writeBuffer']>) => {
-        writes++;
-        return write.apply(queue, args);
-      }) as GPUQueue['writeBuffer'];
-      let c: number;
+      const submit = queue.submit;
+      let submits = 0;
+      queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+        submits++;
+        return submit.call(queue, buffers);
+      };
       try {
-        c = await runtime.step([b], greedy, 2);
+        token = await runtime.step([token], greedy, 1); // 19 cached: the 20th is submitted ahead
+        expect(submits).toBe(1);
+        await runtime.step([token], greedy, 2); // 20 cached: the context is full, nothing follows
+        expect(submits).toBe(1);
       } finally {
-        queue.writeBuffer = write;
+        queue.submit = submit;
       }
-      expect(writes).toBe(2);
-      expect(runtime.cachedIds).toEqual([...prompt, other, b]);
-      expect(b).toBe(await expected([...prompt, other]));
-      expect(c).toBe(await expected([...prompt, other, b]));
-
-      // truncate between steps, then the same token again: computed afresh at the new position.
-      runtime.truncate(0);
-      const a2 = await runtime.step(prompt, greedy, 0);
-      runtime.truncate(prompt.length - 1);
-      const d = await runtime.step([a2], greedy, 1);
-      expect(d).toBe(await expected([...prompt.slice(0, -1), a2]));
-
-      // Changed sampling settings between steps: the repetition penalty applies from that step on.
-      runtime.truncate(0);
-      const e = await runtime.step(prompt, greedy, 0);
-      const f = await runtime.step([e], penalised, 1);
-      runtime.truncate(0);
-      await runtime.step(prompt, penalised, 0);
-      runtime.truncate(prompt.length);
-      expect(await runtime.step([e], penalised, 1)).toBe(f);
+      expect(runtime.cachedIds.length).toBe(20);
     } finally {
       runtime.destroy();
       await files.close();

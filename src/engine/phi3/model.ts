@@ -14,18 +14,27 @@
  * per shader stage (matMulNBitsRopeAppendSupported; WebGPU guarantees only 8) keep the kv-append
  * dispatch.
  *
- * A decode step is encoded while the GPU still runs the previous one (`prepareDecode`): its input
- * token is copied on the GPU from the sampler's output, so only the uniforms are written when it is
- * used, and encoding ~200 dispatches no longer delays the GPU by that much CPU time each token.
+ * Decode runs ahead (`LoadOptions.runAhead`, default on): right after submitting step N, `step`
+ * encodes step N+1, whose input token is copied on the GPU from step N's sampler output, writes its
+ * uniforms and submits it too, and only then waits for step N's 4-byte read-back. The GPU thus
+ * never idles while the token travels back to JavaScript, through the caller and into the next
+ * call (a map round trip plus the app's per-token work). Queue order makes this exact: the
+ * uniform writes for N+1 land after N's commands, and N+1 reads N's token on the GPU. When the
+ * caller feeds back that token with the next step index and the same sampling, the step already
+ * in flight is the answer; anything else (another token, truncate, logits, profileDecode,
+ * changed sampling or step index) drops it. A dropped step cost one step of GPU time and wrote
+ * only past the cache (its KV entry, its history slot) and scratch, all of which the next step
+ * overwrites, so it changes no result. Each generation ends with one such step (after its last
+ * token, which the loop cannot know is last). With run-ahead off, step N+1 is still encoded while
+ * N runs but submitted by the next call (`submitted: false`).
  *
  * Rule: nothing here may create GPU objects per token (a command encoder aside); `step` only
- * writes the ids (or uses the prepared step) and the uniforms, encodes the prebuilt kernels and
- * the copy of the sampled id into a persistent read-back buffer, submits once, and maps those 4
- * bytes (`logits`, for tests, reads the row). Anything that changes the cache other than that
- * decode step (truncate, logits, profileDecode, a different token) drops the prepared step.
+ * writes the ids (or uses the step encoded ahead) and the uniforms, encodes the prebuilt kernels
+ * and the copy of the sampled id into one of two persistent read-back buffers (one per step in
+ * flight), submits once, and maps those 4 bytes (`logits`, for tests, reads the row).
  * An op whose work decode does elsewhere is marked `prefillOnly`; `dispatchesPerDecode`,
- * `profileDecode` and the prepared decode step encode only `decodeOps`, so keep that flag true to
- * the op's encode.
+ * `profileDecode` and the decode step encoded ahead encode only `decodeOps`, so keep that flag true
+ * to the op's encode.
  */
 import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
@@ -69,6 +78,13 @@ export interface LoadOptions {
    * field by field: for benchmarks that compare tunings in a real decode step (bench:node --tuning).
    */
   matMulTuning?: MatMulNBitsTuning;
+  /**
+   * Submit decode step N+1 before reading back step N's token (default true), so the GPU has the
+   * next step queued while the token makes its round trip through JavaScript; see the module
+   * header. Off: the next step is encoded ahead but submitted only when it is asked for (for
+   * benchmarks comparing the two, bench:node --no-run-ahead, and tests).
+   */
+  runAhead?: boolean;
   onProgress?: (bytesUploaded: number, bytesTotal: number) => void;
 }
 
@@ -115,8 +131,10 @@ export class Phi3Runtime implements TokenRuntime {
   /** Dispatches encoded for one decode step (reported by benchmarks). */
   dispatchesPerDecode = 0;
   private samplerSettings = '';
-  /** The next decode step, encoded ahead by `step` (see `prepareDecode`); used at most once. */
-  private prepared: { encoder: GPUCommandEncoder; pastLen: number; samplingKey: string; token: number } | null = null;
+  /** The next decode step, encoded (and with runAhead submitted) by `step`; used at most once. */
+  private next: NextStep | null = null;
+  /** Index into `readbacks` that the next step encoded on the spot copies its token to. */
+  private readbackTurn = 0;
 
   private constructor(
     private ctx: GpuContext,
@@ -132,6 +150,9 @@ export class Phi3Runtime implements TokenRuntime {
     readonly maxPrefill: number,
     contextLimit: number,
     precision: Precision,
+    /** Two MAP_READ buffers of 4 bytes: the step being read back and the one submitted after it. */
+    private readbacks: readonly [GPUBuffer, GPUBuffer],
+    private runAhead: boolean,
   ) {
     this.contextLimit = contextLimit;
     this.precision = precision;
@@ -313,10 +334,11 @@ export class Phi3Runtime implements TokenRuntime {
       const token = act('token', 4);
       // The sampled id's read-back target, reused every step: the copy rides in the step's own
       // command buffer, so a decode token is one submit and no buffer is created per token.
-      buffers.set('tokenReadback', device.createBuffer({ label: 'tokenReadback', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+      for (const i of [0, 1]) buffers.set(`tokenReadback${i}`, device.createBuffer({ label: `tokenReadback${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+      const readbacks = [buffers.get('tokenReadback0')!, buffers.get('tokenReadback1')!] as const;
       const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
       const decodeOps = ops.filter((op) => !op.prefillOnly);
-      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision);
+      const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision, readbacks, opts.runAhead ?? true);
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
@@ -333,7 +355,7 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   truncate(length: number): void {
-    this.prepared = null;
+    this.next = null;
     if (length < this.cachedIds.length) this.cachedIds.length = length;
   }
 
@@ -387,30 +409,44 @@ export class Phi3Runtime implements TokenRuntime {
     head.end();
   }
 
-  /** Token selection on the GPU and the copy of its 4-byte id into the read-back buffer. */
-  private encodeSampling(encoder: GPUCommandEncoder): void {
+  /** Token selection on the GPU and the copy of its 4-byte id into `readback`. */
+  private encodeSampling(encoder: GPUCommandEncoder, readback: GPUBuffer): void {
     const pass = encoder.beginComputePass({ label: 'sample' });
     this.sampler.encode(pass);
     pass.end();
-    encoder.copyBufferToBuffer(this.buffers.get('token')!, 0, this.buffers.get('tokenReadback')!, 0, 4);
+    encoder.copyBufferToBuffer(this.buffers.get('token')!, 0, readback, 0, 4);
   }
 
   /**
-   * Encodes the decode step that will follow the one just submitted, while the GPU runs that one,
-   * so the CPU cost of encoding ~200 dispatches overlaps GPU work instead of preceding it. Its
-   * input is the sampled token itself, copied on the GPU from `token` into `ids` and `history`;
-   * the uniforms are written only when it is used.
+   * Encodes the decode step that follows the one just submitted (whose token goes to
+   * `readbacks[turn]`), while the GPU runs that one: its input is the sampled token itself, copied
+   * on the GPU from `token` into `ids` and `history`, and its own token goes to the other
+   * read-back buffer. With runAhead it writes the step's uniforms and submits it at once (see the
+   * module header); otherwise `step` does both when the step is asked for.
    */
-  private prepareDecode(samplingKey: string): Phi3Runtime['prepared'] {
+  private encodeNext(samplingKey: string, stepIndex: number, turn: number): NextStep | null {
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) return null;
-    const encoder = this.ctx.device.createCommandEncoder({ label: 'step (prepared)' });
+    const { device } = this.ctx;
+    const encoder = device.createCommandEncoder({ label: 'step (encoded ahead)' });
     const token = this.buffers.get('token')!;
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('ids')!, 0, 4);
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('history')!, pastLen * 4, 4);
     this.encodePasses(encoder, 1, pastLen);
-    this.encodeSampling(encoder);
-    return { encoder, pastLen, samplingKey, token: -1 };
+    const readbackTurn = 1 - turn;
+    this.encodeSampling(encoder, this.readbacks[readbackTurn]);
+    const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, readbackTurn, submitted: false };
+    if (this.runAhead) this.submitDecode(next);
+    return next;
+  }
+
+  /** Writes a step-encoded-ahead's uniforms (its cache ends with the token it copies) and submits it. */
+  private submitDecode(next: NextStep): void {
+    const { device } = this.ctx;
+    writeStep(device, this.stepUniform, { seqLen: 1, pastLen: next.pastLen });
+    writeSamplerStep(device, this.sampler, { historyLength: next.pastLen + 1, stepIndex: next.stepIndex });
+    device.queue.submit([next.encoder.finish()]);
+    next.submitted = true;
   }
 
   /**
@@ -424,7 +460,7 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = this.ctx;
     if (!device.features.has('timestamp-query')) return null;
     if (this.cachedIds.length + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `profileDecode: the ${this.contextLimit}-token context is full.`);
-    this.prepared = null;
+    this.next = null;
     const count = 2 * (this.decodeOps.length + 1);
     const querySet = device.createQuerySet({ type: 'timestamp', count });
     const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -463,49 +499,69 @@ export class Phi3Runtime implements TokenRuntime {
   async step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number> {
     const { device } = this.ctx;
     const key = JSON.stringify(sampling);
-    const p = this.prepared;
-    this.prepared = null;
-    let encoder: GPUCommandEncoder;
-    if (p && ids.length === 1 && ids[0] === p.token && p.pastLen === this.cachedIds.length && p.samplingKey === key) {
-      // The usual decode step: the prepared command buffer reads this token on the GPU.
-      writeStep(device, this.stepUniform, { seqLen: 1, pastLen: p.pastLen });
+    const n = this.next;
+    this.next = null;
+    let turn: number;
+    // The usual decode step: the step encoded ahead reads this token on the GPU. One already
+    // submitted also fixed its step index (the RNG seed) when it was submitted.
+    if (n && ids.length === 1 && ids[0] === n.token && n.pastLen === this.cachedIds.length && n.samplingKey === key && (!n.submitted || n.stepIndex === stepIndex)) {
       this.cachedIds.push(ids[0]);
-      encoder = p.encoder;
+      if (!n.submitted) this.submitDecode({ ...n, stepIndex });
+      turn = n.readbackTurn;
     } else {
+      // Anything else (a prompt, another token, …) is encoded on the spot. A dropped step that was
+      // submitted wrote only past the cache; see the module header.
       if (key !== this.samplerSettings) {
         writeSamplerParams(device, this.sampler, sampling);
         this.samplerSettings = key;
       }
-      encoder = await this.forward(ids);
-      this.encodeSampling(encoder);
+      turn = this.readbackTurn;
+      const encoder = await this.forward(ids);
+      this.encodeSampling(encoder, this.readbacks[turn]);
+      writeSamplerStep(device, this.sampler, { historyLength: this.cachedIds.length, stepIndex });
+      device.queue.submit([encoder.finish()]);
     }
-    writeSamplerStep(device, this.sampler, { historyLength: this.cachedIds.length, stepIndex });
-    device.queue.submit([encoder.finish()]);
-    const next = this.prepareDecode(key);
-    this.prepared = next;
-    const readback = this.buffers.get('tokenReadback')!;
+    const next = this.encodeNext(key, stepIndex + 1, turn);
+    this.next = next;
+    this.readbackTurn = 1 - turn;
+    const readback = this.readbacks[turn];
     await readback.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(readback.getMappedRange())[0];
     readback.unmap();
-    // The prepared step is only valid for the caller feeding back exactly this token.
+    // The step encoded ahead is only valid for the caller feeding back exactly this token.
     if (next) next.token = id;
     return id;
   }
 
   /** Runs `ids` and returns the last position's logits (tests and the reference comparison). */
   async logits(ids: readonly number[]): Promise<Float32Array> {
-    this.prepared = null;
+    this.next = null;
     const encoder = await this.forward(ids);
     this.ctx.device.queue.submit([encoder.finish()]);
     return new Float32Array(await readBuffer(this.ctx.device, this.buffers.get('logits')!, this.plan.config.vocab * 4));
   }
 
   destroy(): void {
-    this.prepared = null;
+    this.next = null;
     this.uploader.destroyAll();
     for (const b of this.buffers.values()) b.destroy();
     this.stepUniform.destroy();
   }
+}
+
+/**
+ * A decode step encoded ahead: it feeds the token `token` (set once read back; −1 until then) at
+ * position `pastLen`, with sampling `samplingKey` and RNG step `stepIndex`, and copies its own
+ * token into `readbacks[readbackTurn]`. `submitted`: already on the queue (runAhead).
+ */
+interface NextStep {
+  encoder: GPUCommandEncoder;
+  pastLen: number;
+  samplingKey: string;
+  stepIndex: number;
+  token: number;
+  readbackTurn: number;
+  submitted: boolean;
 }
 
 /** Whether projections can run as one matmul: same K, block size and scale/zero-point formats. */

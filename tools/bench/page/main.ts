@@ -65,13 +65,13 @@ async function init(opts: { paths: string[]; onnxPath: string }): Promise<{ adap
   return { adapter: nativeCtx.adapterInfo, features: [...nativeCtx.device.features].sort(), userAgent: navigator.userAgent, bytes };
 }
 
-/** Loads one engine from the in-memory files; returns ms to ready. */
-async function load(name: EngineName): Promise<{ loadMs: number; declaredDispatchesPerDecode: number | null }> {
+/** Loads one engine from the in-memory files; returns ms to ready. `runAhead: false`: LoadOptions.runAhead off (native). */
+async function load(name: EngineName, opts: { runAhead?: boolean } = {}): Promise<{ loadMs: number; declaredDispatchesPerDecode: number | null }> {
   if (current) throw new Error(`load(${name}): ${current.name} is still loaded`);
   const t = performance.now();
   if (name === 'native') {
     if (!nativeCtx) throw new Error('init() first');
-    const engine = await NativeEngine.load(nativeCtx, memoryFiles());
+    const engine = await NativeEngine.load(nativeCtx, memoryFiles(), { runAhead: opts.runAhead ?? true });
     current = { name, runtime: engine.runtime, destroy: () => engine.destroy() };
     return { loadMs: performance.now() - t, declaredDispatchesPerDecode: engine.runtime.dispatchesPerDecode };
   }
