@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     }
 
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
-    const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb));
+    const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb, p.inStep));
     const engineResult = (name: EngineName, label: string): EngineResult | Missing => {
       if (!engines.includes(name)) return { missing: `not requested (--engines ${values.engines})` };
       if (results[name].length === 0) return { missing: failed[name] ?? 'no rounds completed' };

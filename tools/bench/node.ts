@@ -240,7 +240,7 @@ async function main(): Promise<void> {
       }
     }
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
-    const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb));
+    const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb, p.inStep));
     const base = machineBase();
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');

@@ -1,8 +1,10 @@
 /**
  * The native decode step profiled in context: at each decode context, fill the cache, run a few
  * plain steps (clocks and caches warm, as in a real conversation), then `steps` steps through
- * Phi3Runtime.profileDecode, which times every kernel in a pass of its own. report.ts's
- * foldDecodeProfile turns the runs into per-kind figures once the copy bandwidth is known.
+ * Phi3Runtime.profileDecode, which times every kernel in a pass of its own, then the leave-one-out
+ * timings (`inStep`): the whole step's kernels in one pass, and again without each kind in turn
+ * (Phi3Runtime.timeDecodeWithout), so a kind's cost inside a step carries no pass boundary.
+ * report.ts's foldDecodeProfile turns both into per-kind figures once the copy bandwidth is known.
  * Rule: this is the one native-only measurement; measure.ts stays engine-agnostic.
  */
 import type { Phi3Runtime } from '../../src/engine/phi3/model';
@@ -11,10 +13,40 @@ import { benchTokenIds, type Missing, type ProfiledKernel } from './report';
 
 const GREEDY = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
 const WARM_STEPS = 4;
+/** Steps per leave-one-out pass, and passes per figure (the fastest is kept). */
+const IN_STEP_REPS = 4;
+const IN_STEP_TRIES = 3;
 
 export interface ProfileRuns {
   context: number;
   runs: ProfiledKernel[][];
+  /** ms per step of the decode kernels in one pass: all of them, and without each kind */
+  inStep?: InStepTimes;
+}
+
+export interface InStepTimes {
+  stepMs: number;
+  withoutMs: Record<string, number>;
+  /** steps per timed pass */
+  reps: number;
+}
+
+/** Leave-one-out step times at the runtime's current cache end (see Phi3Runtime.timeDecodeWithout). */
+async function inStepTimes(runtime: Phi3Runtime, kinds: readonly string[]): Promise<InStepTimes | null> {
+  const time = async (skip: ReadonlySet<string>) => {
+    let best = Infinity;
+    for (let i = 0; i < IN_STEP_TRIES; i++) {
+      const ms = await runtime.timeDecodeWithout(skip, IN_STEP_REPS);
+      if (ms === null) return null;
+      best = Math.min(best, ms);
+    }
+    return best;
+  };
+  const stepMs = await time(new Set());
+  if (stepMs === null) return null;
+  const withoutMs: Record<string, number> = {};
+  for (const kind of kinds) withoutMs[kind] = (await time(new Set([kind])))!;
+  return { stepMs, withoutMs, reps: IN_STEP_REPS };
 }
 
 export async function profileDecodeSteps(runtime: Phi3Runtime, contexts: readonly number[], steps: number, log: (line: string) => void): Promise<ProfileRuns[] | Missing> {
@@ -35,7 +67,9 @@ export async function profileDecodeSteps(runtime: Phi3Runtime, contexts: readonl
     }
     const total = (r: ProfiledKernel[]) => r.reduce((t, k) => t + k.ms, 0);
     log(`profile at context ${context}: ${runs.map((r) => total(r).toFixed(3)).join(', ')} ms per step (sum of kernels)`);
-    out.push({ context, runs });
+    const inStep = await inStepTimes(runtime, [...new Set(runs[0].map((k) => k.kind))]);
+    if (inStep) log(`profile at context ${context}: ${inStep.stepMs.toFixed(3)} ms per step in one pass; without ${Object.entries(inStep.withoutMs).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} ms`);
+    out.push({ context, runs, ...(inStep ? { inStep } : {}) });
   }
   runtime.truncate(0);
   return out;

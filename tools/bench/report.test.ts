@@ -95,6 +95,25 @@ describe('decode profile', () => {
     expect(p.steps).toBe(2);
     expect(foldDecodeProfile(0, [step(1, 1, 1)], null).kinds[0].fractionOfCopy).toBeNull();
   });
+  it('with leave-one-out timings, gives each kind its cost inside the step (clamped at 0) and renders the in-step columns', () => {
+    const p = foldDecodeProfile(512, [step(0.004, 0.003, 0.006)], 2000, { stepMs: 1, withoutMs: { qkv: 0.996, o: 1.0005, attention: 0.6 } });
+    expect(p.stepMs).toBe(1);
+    const [qkv, o, attention] = p.kinds;
+    expect(qkv.inStepMs).toBeCloseTo(0.004, 12);
+    expect(qkv.inStepGbPerSec).toBeCloseTo(4e6 / 0.004e6, 9); // both qkv calls' weights
+    expect(qkv.inStepFractionOfCopy).toBeCloseTo(0.5, 9);
+    expect(o.inStepMs).toBe(0); // slower without it: noise, clamped
+    expect(o.inStepGbPerSec).toBeNull();
+    expect(attention.inStepMs).toBeCloseTo(0.4, 12);
+    expect(attention.inStepGbPerSec).toBeNull();
+    const md = renderMarkdown({ ...report(), profile: [p] });
+    expect(md).toContain('In one pass the step\'s kernels take 1.000 ms');
+    expect(md).toContain('in step % of copy');
+    expect(md).toMatch(/\| qkv .*\| 0\.004 \| 1000 \| 50\.0% \|/);
+    // Without them (older reports), the table keeps its per-pass columns only.
+    const plain = renderMarkdown({ ...report(), profile: [foldDecodeProfile(512, [step(0.004, 0.003, 0.006)], 2000)] });
+    expect(plain).not.toContain('in step');
+  });
   it('refuses steps that ran different kernels, and no steps', () => {
     expect(() => foldDecodeProfile(0, [step(1, 1, 1), step(1, 1, 1).slice(1)], 1)).toThrow(/different kernels/);
     expect(() => foldDecodeProfile(0, [], 1)).toThrow(/no profiled steps/);

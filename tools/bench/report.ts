@@ -82,13 +82,27 @@ export interface ProfiledKernel {
 /**
  * The native decode step in context: every kernel timed on the GPU in a pass of its own
  * (Phi3Runtime.profileDecode), folded per kind over the layers. Each kernel's time is its fastest
- * over the profiled steps; `totalMs` is the sum of those.
+ * over the profiled steps; `totalMs` is the sum of those. Where the leave-one-out timings ran
+ * (profile.ts `inStep`), `stepMs` is the step's kernels in one pass and each kind's `inStepMs`
+ * is stepMs minus the step without that kind: its cost inside a step with no pass boundary of its
+ * own (the per-pass figures carry one per kernel), and the figure the GEMV bandwidth target uses.
  */
 export interface DecodeProfile {
   context: number;
   steps: number;
   totalMs: number;
-  kinds: { kind: string; calls: number; ms: number; weightBytes: number; gbPerSec: number | null; fractionOfCopy: number | null }[];
+  stepMs?: number;
+  kinds: {
+    kind: string;
+    calls: number;
+    ms: number;
+    weightBytes: number;
+    gbPerSec: number | null;
+    fractionOfCopy: number | null;
+    inStepMs?: number;
+    inStepGbPerSec?: number | null;
+    inStepFractionOfCopy?: number | null;
+  }[];
 }
 
 export interface Ratios {
@@ -188,7 +202,7 @@ export function computeRatios(native: EngineResult | Missing, ort: EngineResult 
  * fastest of the steps, then summed per kind in first-seen order. GB/s counts the weights read;
  * `copyGbPerSec` (null when unmeasured) gives the fraction of copy bandwidth.
  */
-export function foldDecodeProfile(context: number, steps: readonly (readonly ProfiledKernel[])[], copyGbPerSec: number | null): DecodeProfile {
+export function foldDecodeProfile(context: number, steps: readonly (readonly ProfiledKernel[])[], copyGbPerSec: number | null, inStep?: { stepMs: number; withoutMs: Record<string, number> }): DecodeProfile {
   if (steps.length === 0) throw new Error('foldDecodeProfile: no profiled steps');
   const n = steps[0].length;
   if (steps.some((s) => s.length !== n || s.some((k, i) => k.kind !== steps[0][i].kind))) throw new Error('foldDecodeProfile: the profiled steps ran different kernels');
@@ -199,11 +213,21 @@ export function foldDecodeProfile(context: number, steps: readonly (readonly Pro
     const e = byKind.get(k.kind) ?? { calls: 0, ms: 0, weightBytes: 0 };
     byKind.set(k.kind, { calls: e.calls + 1, ms: e.ms + ms, weightBytes: e.weightBytes + k.weightBytes });
   }
+  const rate = (bytes: number, ms: number) => (bytes > 0 && ms > 0 ? bytes / (ms * 1e6) : null);
+  const ofCopy = (gbPerSec: number | null) => (gbPerSec !== null && copyGbPerSec ? gbPerSec / copyGbPerSec : null);
   const kinds = [...byKind].map(([kind, e]) => {
-    const gbPerSec = e.weightBytes > 0 && e.ms > 0 ? e.weightBytes / (e.ms * 1e6) : null;
-    return { kind, ...e, gbPerSec, fractionOfCopy: gbPerSec !== null && copyGbPerSec ? gbPerSec / copyGbPerSec : null };
+    const gbPerSec = rate(e.weightBytes, e.ms);
+    const out: DecodeProfile['kinds'][number] = { kind, ...e, gbPerSec, fractionOfCopy: ofCopy(gbPerSec) };
+    const without = inStep?.withoutMs[kind];
+    if (inStep && without !== undefined) {
+      // Noise can make a tiny kind's step-without slower than the step: clamp at 0.
+      out.inStepMs = Math.max(0, inStep.stepMs - without);
+      out.inStepGbPerSec = rate(e.weightBytes, out.inStepMs);
+      out.inStepFractionOfCopy = ofCopy(out.inStepGbPerSec);
+    }
+    return out;
   });
-  return { context, steps: steps.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), kinds };
+  return { context, steps: steps.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), ...(inStep ? { stepMs: inStep.stepMs } : {}), kinds };
 }
 
 /** Deterministic token ids in [3, 32000) for prompts (mulberry32; no special ids). */

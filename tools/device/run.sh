@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
 # tuning sweep (`sweep`; SWEEP_ARGS adds flags, e.g. "--gemm 128,512") and/or the GPU checks
-# (`checks`); `all` runs checks, sweep, bench. Logs and JSON go to $OUT (or .device-out/).
+# (`checks`); `all` runs checks, sweep, bench; `runahead` times native decode with run-ahead on and
+# off, alternating, on one generated 32-layer model. Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -63,5 +64,17 @@ if [ "$what" = tune ]; then
     echo "tuning $i: $tuning" | tee -a "$OUT/tune.log"
     PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0 --prefill 128,512 --decode-steps 16 --profile-steps 3 --no-kernels --tuning "$tuning" --out "$OUT/tune-$i.json" 2>&1 | grep -E "decode at|prefill|profile at|tuning|Error" | tee -a "$OUT/tune.log" || rc=1
   done <<< "${TUNINGS:-}"
+fi
+if [ "$what" = runahead ]; then
+  # Decode with LoadOptions.runAhead on and off (--no-run-ahead), alternating (on, off, off, on),
+  # each in fresh processes, on the same 32 generated layers: the A/B of submitting step N+1 before
+  # step N's token is read back.
+  i=0
+  for flag in "" --no-run-ahead --no-run-ahead ""; do
+    i=$((i + 1))
+    echo "run $i: run-ahead ${flag:-on}" | tee -a "$OUT/runahead.log"
+    # shellcheck disable=SC2086
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0,512 --prefill 128 --decode-steps 32 --profile-steps 1 --no-kernels $flag --out "$OUT/runahead-$i.json" "$@" 2>&1 | grep -E "decode at|profile at|Error" | tee -a "$OUT/runahead.log" || rc=1
+  done
 fi
 exit $rc

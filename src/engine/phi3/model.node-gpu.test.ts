@@ -193,6 +193,17 @@ describe('profileDecode [gpu]', () => {
       console.log(`[node/webgpu] profileDecode: ${times!.map((t) => `${t.kind} ${t.ms.toFixed(3)} ms`).join(', ')}`);
       // The profiled step appended its token: the next step sees the same cache as the reference.
       expect(runtime.cachedIds.length).toBe(prompt.length + 1);
+      // Leave-one-out step times: positive, and they append nothing (their KV entry lies past the
+      // cache and the next step overwrites it, as the logits below check).
+      const whole = await runtime.timeDecodeWithout(new Set(), 2);
+      const withoutGateUp = await runtime.timeDecodeWithout(new Set(['gateUp']), 2);
+      const nothing = await runtime.timeDecodeWithout(new Set([...layerKinds, 'embedding', 'lm_head']), 2);
+      expect(whole! > 0 && Number.isFinite(whole!)).toBe(true);
+      expect(withoutGateUp! > 0 && Number.isFinite(withoutGateUp!)).toBe(true);
+      expect(nothing! >= 0 && nothing! < whole!).toBe(true);
+      console.log(`[node/webgpu] timeDecodeWithout: whole step ${whole!.toFixed(3)} ms, without gateUp ${withoutGateUp!.toFixed(3)} ms, empty pass ${nothing!.toFixed(3)} ms`);
+      await expect(runtime.timeDecodeWithout(new Set(), 0)).rejects.toThrow(/reps must be a positive integer/);
+      expect(runtime.cachedIds.length).toBe(prompt.length + 1);
       const logits = await runtime.logits([ref.tokens[1]]);
       expect(maxAbsDiff(logits, ref.logits[2])).toBeLessThanOrEqual(1e-3);
     } finally {

@@ -480,6 +480,46 @@ export class Phi3Runtime implements TokenRuntime {
     }
   }
 
+  /**
+   * GPU time of one decode step's forward kernels (the decode ops and lm_head; no sampling) with
+   * every kernel whose kind is in `skip` left out: `reps` steps encoded back to back in ONE compute
+   * pass, timestamped at its start and end, divided by `reps`. The difference from the same call
+   * with nothing skipped is what a kind costs inside a real step, its barrier included and no pass
+   * boundary (profileDecode's pass per kernel adds one to each). Runs at the current end of the
+   * cache without appending: the KV entry it writes lies past the cache, as a dropped run-ahead
+   * step's does, and everything else it writes is scratch; it reads whatever ids and lm_head input
+   * the buffers hold (timing does not depend on the values). Null where the device lacks
+   * `timestamp-query`. For benchmarks (tools/bench/profile.ts); creates its query set per call.
+   */
+  async timeDecodeWithout(skip: ReadonlySet<string>, reps: number): Promise<number | null> {
+    const { device } = this.ctx;
+    if (!device.features.has('timestamp-query')) return null;
+    if (!Number.isInteger(reps) || reps < 1) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: reps must be a positive integer, got ${reps}.`);
+    const pastLen = this.cachedIds.length;
+    if (pastLen + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `timeDecodeWithout: the ${this.contextLimit}-token context is full.`);
+    this.next = null;
+    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    try {
+      writeStep(device, this.stepUniform, { seqLen: 1, pastLen });
+      const encoder = device.createCommandEncoder({ label: 'timeDecodeWithout' });
+      const pass = encoder.beginComputePass({ label: 'decode steps', timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      const cacheIndex = this.cacheIndex(pastLen + 1);
+      for (let r = 0; r < reps; r++) {
+        for (const op of this.decodeOps) if (!skip.has(op.kind)) op.encode(pass, 1, pastLen + 1, cacheIndex);
+        if (!skip.has('lm_head')) this.lmHead.encode(pass, 1);
+      }
+      pass.end();
+      encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      device.queue.submit([encoder.finish()]);
+      const ns = new BigUint64Array(await readBuffer(device, resolved, 16));
+      return Number(ns[1] - ns[0]) / 1e6 / reps;
+    } finally {
+      querySet.destroy();
+      resolved.destroy();
+    }
+  }
+
   /** Feeds `ids` after the cache, in chunks of maxPrefill, through every layer. */
   private async forward(ids: readonly number[]): Promise<GPUCommandEncoder> {
     if (this.cachedIds.length + ids.length > this.contextLimit) {
