@@ -29,6 +29,7 @@ override WG: u32 = 64u;          // power of two: tree-reduction width
 override KPT: u32 = 4u;          // keys per invocation per tile, <= MAX_KPT
 override TILE: u32 = WG * KPT;    // keys per tile
 const MAX_KPT: u32 = 8u;
+const PV_GROUP: u32 = 8u;        // keys per unrolled group of the P·V loop
 override HEAD_DIM: u32 = 96u;
 override SPLIT: bool = false;
 override KEYS_PER_SPLIT: u32 = 64u;
@@ -144,11 +145,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       l += p;
     }
     workgroupBarrier();
+    // P·V in groups of PV_GROUP keys: the inner loop's trip count is a constant, so it unrolls
+    // and its PV_GROUP loads issue together instead of one dependent load per key (in decode one
+    // split is 64 keys, which was 64 serial loads per head dim). Keys past n load row n − 1
+    // (always valid) and meet p = 0 (ps is zeroed past n above), so they add exactly 0.
     let n = min(TILE, kEnd - start);
     for (var d = lid; d < HEAD_DIM; d += WG) {
       var a = acc[d] * alpha;
       let vb = (cacheBase + start) * HEAD_DIM + d;
-      for (var jj = 0u; jj < n; jj++) { a += ps[jj] * f32(vCache[vb + jj * HEAD_DIM]); }
+      for (var j0 = 0u; j0 < n; j0 += PV_GROUP) {
+        for (var u = 0u; u < PV_GROUP; u++) {
+          let jj = j0 + u;
+          a += ps[min(jj, TILE - 1u)] * f32(vCache[vb + min(jj, n - 1u) * HEAD_DIM]);
+        }
+      }
       acc[d] = a;
     }
     m = mNew;
