@@ -18,6 +18,7 @@
  */
 import { createMatMulNBits, matMulNBitsTuningFor, type MatMulNBitsKernel, type MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
 import { packUniform } from '../../src/engine/gpu/buffers';
+import { submitTimestamped } from '../../src/engine/gpu/timestamps';
 import type { KernelReport, KernelTiming } from './report';
 
 export interface GemvShape {
@@ -68,26 +69,12 @@ async function passMs(device: GPUDevice, reps: number, encode: (pass: GPUCompute
     });
     return ms / reps;
   }
-  const qs = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  try {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+  const [t0, t1] = await submitTimestamped(device, 2, 'passMs', (enc, querySet) => {
+    const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
     for (let r = 0; r < reps; r++) encode(pass, r);
     pass.end();
-    enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
-    device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const [t0, t1] = new BigInt64Array(read.getMappedRange().slice(0));
-    read.unmap();
-    return Number(t1 - t0) / 1e6 / reps;
-  } finally {
-    qs.destroy();
-    resolve.destroy();
-    read.destroy();
-  }
+  });
+  return Number(t1 - t0) / 1e6 / reps;
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { Phi3Runtime } from '../../src/engine/phi3/model';
 import { DEFAULT_SAMPLING } from '../../src/engine/types';
-import { benchTokenIds, type Missing, type ProfiledKernel } from './report';
+import { benchTokenIds, type InStepTimes, type Missing, type ProfiledKernel } from './report';
 
 const GREEDY = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
 const WARM_STEPS = 4;
@@ -22,13 +22,6 @@ export interface ProfileRuns {
   runs: ProfiledKernel[][];
   /** ms per step of the decode kernels in one pass: all of them, and without each kind */
   inStep?: InStepTimes;
-}
-
-export interface InStepTimes {
-  stepMs: number;
-  withoutMs: Record<string, number>;
-  /** steps per timed pass */
-  reps: number;
 }
 
 /** Leave-one-out step times at the runtime's current cache end (see Phi3Runtime.timeDecodeWithout). */
@@ -46,7 +39,7 @@ async function inStepTimes(runtime: Phi3Runtime, kinds: readonly string[]): Prom
   if (stepMs === null) return null;
   const withoutMs: Record<string, number> = {};
   for (const kind of kinds) withoutMs[kind] = (await time(new Set([kind])))!;
-  return { stepMs, withoutMs, reps: IN_STEP_REPS };
+  return { stepMs, withoutMs };
 }
 
 export async function profileDecodeSteps(runtime: Phi3Runtime, contexts: readonly number[], steps: number, log: (line: string) => void): Promise<ProfileRuns[] | Missing> {

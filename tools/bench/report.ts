@@ -79,6 +79,12 @@ export interface ProfiledKernel {
   ms: number;
 }
 
+/** ms per step of the decode kernels in one pass: all of them, and without each kind (profile.ts). */
+export interface InStepTimes {
+  stepMs: number;
+  withoutMs: Record<string, number>;
+}
+
 /**
  * The native decode step in context: every kernel timed on the GPU in a pass of its own
  * (Phi3Runtime.profileDecode), folded per kind over the layers. Each kernel's time is its fastest
@@ -202,7 +208,7 @@ export function computeRatios(native: EngineResult | Missing, ort: EngineResult 
  * fastest of the steps, then summed per kind in first-seen order. GB/s counts the weights read;
  * `copyGbPerSec` (null when unmeasured) gives the fraction of copy bandwidth.
  */
-export function foldDecodeProfile(context: number, steps: readonly (readonly ProfiledKernel[])[], copyGbPerSec: number | null, inStep?: { stepMs: number; withoutMs: Record<string, number> }): DecodeProfile {
+export function foldDecodeProfile(context: number, steps: readonly (readonly ProfiledKernel[])[], copyGbPerSec: number | null, inStep?: InStepTimes): DecodeProfile {
   if (steps.length === 0) throw new Error('foldDecodeProfile: no profiled steps');
   const n = steps[0].length;
   if (steps.some((s) => s.length !== n || s.some((k, i) => k.kind !== steps[0][i].kind))) throw new Error('foldDecodeProfile: the profiled steps ran different kernels');

@@ -39,6 +39,7 @@
 import { AppError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
+import { submitTimestamped } from '../gpu/timestamps';
 import { createStepBuffer, writeStep } from '../kernels/step';
 import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
@@ -133,7 +134,7 @@ export class Phi3Runtime implements TokenRuntime {
   private samplerSettings = '';
   /** The next decode step, encoded (and with runAhead submitted) by `step`; used at most once. */
   private next: NextStep | null = null;
-  /** Index into `readbacks` that the next step encoded on the spot copies its token to. */
+  /** Index into `readbacks` of the next step's token: steps alternate between the two. */
   private readbackTurn = 0;
 
   private constructor(
@@ -418,13 +419,13 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   /**
-   * Encodes the decode step that follows the one just submitted (whose token goes to
-   * `readbacks[turn]`), while the GPU runs that one: its input is the sampled token itself, copied
-   * on the GPU from `token` into `ids` and `history`, and its own token goes to the other
-   * read-back buffer. With runAhead it writes the step's uniforms and submits it at once (see the
+   * Encodes the decode step that follows the one just submitted, while the GPU runs that one: its
+   * input is the sampled token itself, copied on the GPU from `token` into `ids` and `history`, and
+   * its own token goes to `readbacks[readbackTurn]` (the buffer the submitted step does not use).
+   * With runAhead it writes the step's uniforms and submits it at once (see the
    * module header); otherwise `step` does both when the step is asked for.
    */
-  private encodeNext(samplingKey: string, stepIndex: number, turn: number): NextStep | null {
+  private encodeNext(samplingKey: string, stepIndex: number): NextStep | null {
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) return null;
     const { device } = this.ctx;
@@ -433,9 +434,8 @@ export class Phi3Runtime implements TokenRuntime {
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('ids')!, 0, 4);
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('history')!, pastLen * 4, 4);
     this.encodePasses(encoder, 1, pastLen);
-    const readbackTurn = 1 - turn;
-    this.encodeSampling(encoder, this.readbacks[readbackTurn]);
-    const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, readbackTurn, submitted: false };
+    this.encodeSampling(encoder, this.readbacks[this.readbackTurn]);
+    const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, submitted: false };
     if (this.runAhead) this.submitDecode(next);
     return next;
   }
@@ -454,7 +454,7 @@ export class Phi3Runtime implements TokenRuntime {
    * `step` does; no token is sampled). Each kernel runs in a compute pass of its own with timestamp
    * writes, so the figures include a pass boundary each: their sum is above a normal step's time,
    * and the split between kernels is what this is for. Null where the device lacks
-   * `timestamp-query`. For benchmarks; creates its query set and buffers per call.
+   * `timestamp-query`. For benchmarks.
    */
   async profileDecode(id: number): Promise<KernelTime[] | null> {
     const { device } = this.ctx;
@@ -462,22 +462,11 @@ export class Phi3Runtime implements TokenRuntime {
     if (this.cachedIds.length + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `profileDecode: the ${this.contextLimit}-token context is full.`);
     this.next = null;
     const count = 2 * (this.decodeOps.length + 1);
-    const querySet = device.createQuerySet({ type: 'timestamp', count });
-    const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    try {
-      const encoder = device.createCommandEncoder({ label: 'profileDecode' });
-      this.encodeChunk(encoder, [id], querySet);
-      encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
-      device.queue.submit([encoder.finish()]);
-      const ns = new BigUint64Array(await readBuffer(device, resolved, count * 8));
-      const ms = (i: number) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6;
-      const times: KernelTime[] = this.decodeOps.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, ms: ms(i) }));
-      times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, ms: ms(this.decodeOps.length) });
-      return times;
-    } finally {
-      querySet.destroy();
-      resolved.destroy();
-    }
+    const ns = await submitTimestamped(device, count, 'profileDecode', (encoder, querySet) => this.encodeChunk(encoder, [id], querySet));
+    const ms = (i: number) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6;
+    const times: KernelTime[] = this.decodeOps.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, ms: ms(i) }));
+    times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, ms: ms(this.decodeOps.length) });
+    return times;
   }
 
   /**
@@ -489,7 +478,7 @@ export class Phi3Runtime implements TokenRuntime {
    * cache without appending: the KV entry it writes lies past the cache, as a dropped run-ahead
    * step's does, and everything else it writes is scratch; it reads whatever ids and lm_head input
    * the buffers hold (timing does not depend on the values). Null where the device lacks
-   * `timestamp-query`. For benchmarks (tools/bench/profile.ts); creates its query set per call.
+   * `timestamp-query`. For benchmarks (tools/bench/profile.ts).
    */
   async timeDecodeWithout(skip: ReadonlySet<string>, reps: number): Promise<number | null> {
     const { device } = this.ctx;
@@ -498,26 +487,17 @@ export class Phi3Runtime implements TokenRuntime {
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `timeDecodeWithout: the ${this.contextLimit}-token context is full.`);
     this.next = null;
-    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-    const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    try {
-      writeStep(device, this.stepUniform, { seqLen: 1, pastLen });
-      const encoder = device.createCommandEncoder({ label: 'timeDecodeWithout' });
+    writeStep(device, this.stepUniform, { seqLen: 1, pastLen });
+    const cacheIndex = this.cacheIndex(pastLen + 1);
+    const ns = await submitTimestamped(device, 2, 'timeDecodeWithout', (encoder, querySet) => {
       const pass = encoder.beginComputePass({ label: 'decode steps', timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-      const cacheIndex = this.cacheIndex(pastLen + 1);
       for (let r = 0; r < reps; r++) {
         for (const op of this.decodeOps) if (!skip.has(op.kind)) op.encode(pass, 1, pastLen + 1, cacheIndex);
         if (!skip.has('lm_head')) this.lmHead.encode(pass, 1);
       }
       pass.end();
-      encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
-      device.queue.submit([encoder.finish()]);
-      const ns = new BigUint64Array(await readBuffer(device, resolved, 16));
-      return Number(ns[1] - ns[0]) / 1e6 / reps;
-    } finally {
-      querySet.destroy();
-      resolved.destroy();
-    }
+    });
+    return Number(ns[1] - ns[0]) / 1e6 / reps;
   }
 
   /** Feeds `ids` after the cache, in chunks of maxPrefill, through every layer. */
@@ -541,13 +521,16 @@ export class Phi3Runtime implements TokenRuntime {
     const key = JSON.stringify(sampling);
     const n = this.next;
     this.next = null;
-    let turn: number;
+    // This step's token goes to readbacks[turn]: the step encoded ahead was encoded so.
+    const turn = this.readbackTurn;
     // The usual decode step: the step encoded ahead reads this token on the GPU. One already
     // submitted also fixed its step index (the RNG seed) when it was submitted.
     if (n && ids.length === 1 && ids[0] === n.token && n.pastLen === this.cachedIds.length && n.samplingKey === key && (!n.submitted || n.stepIndex === stepIndex)) {
       this.cachedIds.push(ids[0]);
-      if (!n.submitted) this.submitDecode({ ...n, stepIndex });
-      turn = n.readbackTurn;
+      if (!n.submitted) {
+        n.stepIndex = stepIndex;
+        this.submitDecode(n);
+      }
     } else {
       // Anything else (a prompt, another token, …) is encoded on the spot. A dropped step that was
       // submitted wrote only past the cache; see the module header.
@@ -555,15 +538,14 @@ export class Phi3Runtime implements TokenRuntime {
         writeSamplerParams(device, this.sampler, sampling);
         this.samplerSettings = key;
       }
-      turn = this.readbackTurn;
       const encoder = await this.forward(ids);
       this.encodeSampling(encoder, this.readbacks[turn]);
       writeSamplerStep(device, this.sampler, { historyLength: this.cachedIds.length, stepIndex });
       device.queue.submit([encoder.finish()]);
     }
-    const next = this.encodeNext(key, stepIndex + 1, turn);
-    this.next = next;
     this.readbackTurn = 1 - turn;
+    const next = this.encodeNext(key, stepIndex + 1);
+    this.next = next;
     const readback = this.readbacks[turn];
     await readback.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(readback.getMappedRange())[0];
@@ -592,7 +574,8 @@ export class Phi3Runtime implements TokenRuntime {
 /**
  * A decode step encoded ahead: it feeds the token `token` (set once read back; −1 until then) at
  * position `pastLen`, with sampling `samplingKey` and RNG step `stepIndex`, and copies its own
- * token into `readbacks[readbackTurn]`. `submitted`: already on the queue (runAhead).
+ * token into the read-back buffer of `readbackTurn` when it was encoded. `submitted`: already on
+ * the queue (runAhead).
  */
 interface NextStep {
   encoder: GPUCommandEncoder;
@@ -600,7 +583,6 @@ interface NextStep {
   samplingKey: string;
   stepIndex: number;
   token: number;
-  readbackTurn: number;
   submitted: boolean;
 }
 
