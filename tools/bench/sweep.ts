@@ -17,7 +17,7 @@ import { parseIntList } from './report';
 import { measureCopyBandwidth, sweepGemms, sweepGemvs } from './kernels';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { reps: { type: 'string', default: '20' }, dtype: { type: 'string', default: 'q4f16' }, out: { type: 'string' }, gemv: { type: 'boolean', default: true }, gemm: { type: 'string', default: '' } } });
+  const { values } = parseArgs({ allowNegative: true, options: { reps: { type: 'string', default: '20' }, dtype: { type: 'string', default: 'q4f16' }, out: { type: 'string' }, gemv: { type: 'boolean', default: true }, gemm: { type: 'string', default: '' } } });
   const reps = Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got "${values.reps}".`);
   if (values.dtype !== 'q4' && values.dtype !== 'q4f16') throw new Error(`--dtype must be q4 or q4f16, got "${values.dtype}".`);
