@@ -237,7 +237,7 @@ function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f1
           inputSiluMul: silu ? { up: input, gateStride: rowLength, gateOffset: 0, upStride: rowLength, upOffset: K } : undefined,
         }),
       );
-      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: m === 1 ? kernels[0].decodePath : 'gemm' };
+      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: m === 1 ? kernels[0].decodePath : kernels[0].prefillPath };
     },
     destroy() {
       for (const b of made) b.destroy();
@@ -338,12 +338,23 @@ export async function sweepGemvs(device: GPUDevice, opts: { reps: number; scales
   return results;
 }
 
-/** GEMM tilings a prefill sweep tries (threads along N × M, each 4 × 4 outputs; K per step). */
+/**
+ * GEMM tunings a prefill sweep tries: the tiled GEMM's tilings (threads along N × M, each 4 × 4
+ * outputs; K per step), then the wide GEMM's (threads, rows, columns per thread, K per step).
+ */
 export function gemmTunings(): MatMulNBitsTuning[] {
   const out: MatMulNBitsTuning[] = [];
   for (const gemmThreads of [[8, 8], [16, 8], [8, 16], [16, 16], [16, 4], [32, 4], [32, 8]] as const) {
-    for (const gemmStepK of [16, 32, 64]) out.push({ gemmThreads, gemmStepK });
+    for (const gemmStepK of [16, 32, 64]) out.push({ gemm: 'tiled', gemmThreads, gemmStepK });
   }
+  for (const gemmWideThreads of [64, 128]) {
+    for (const gemmWideRows of [16, 32] as const) {
+      for (const gemmWideCols of [1, 2] as const) {
+        for (const gemmWideStepK of [32, 64]) out.push({ gemm: 'wide', gemmWideThreads, gemmWideRows, gemmWideCols, gemmWideStepK });
+      }
+    }
+  }
+  out.push({ gemm: 'wide', gemmWideThreads: 256, gemmWideRows: 16 }, { gemm: 'wide', gemmWideThreads: 128, gemmWideRows: 8 });
   return out;
 }
 

@@ -97,13 +97,14 @@ async function check(c: Case, seed: number): Promise<void> {
     const all = new Float32Array(await readBuffer(device, output, maxM * c.N * 4));
     for (const m of made) m.destroy();
     step.destroy();
-    return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: c.M === 1 ? kernel.decodePath : 'gemm' };
+    return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: c.M === 1 ? kernel.decodePath : kernel.prefillPath };
   });
   const r = worstRelative(got, want);
   console.log(
     `[${runtimeName()}] matmulNBits fused ${label(c)} (${path}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL})`,
   );
   expect(r.rel).toBeLessThanOrEqual(TOL);
+  if (c.M > 1 && c.tuning?.gemm === 'wide') expect(path).toBe('gemm-wide');
   // accumulate: rows ≥ M are the residual stream's and must come back untouched.
   if (c.acc) expect(Array.from(rest)).toEqual(Array.from(y0.slice(c.M * c.N)));
 }
@@ -140,6 +141,22 @@ describe('matmulNBits fusions, small and odd shapes [gpu]', () => {
     await check({ norm: true, acc: true, M: 33, maxM: 35, N: 70, K: 200, blockSize: 16, zp: true, f16: true, tuning: { gemmThreads: [16, 4], gemmStepK: 64 } }, 1106);
     // 8 rows per thread: the norm's per-row RMS slots and the accumulate bound by seqLen.
     await check({ ...all, M: 21, maxM: 40, N: 70, K: 200, blockSize: 32, zp: false, f16: true, tuning: { gemmThreads: [8, 2], gemmStepK: 16, gemmRowsPerThread: 8 } }, 1107);
+  });
+});
+
+describe('matmulNBits fusions in the wide GEMM [gpu]', () => {
+  it('each fusion alone and combined: M = 5 and 33, partial tiles, several splits', async () => {
+    let seed = 1400;
+    for (const f of FUSIONS) {
+      await check({ ...f, M: 5, maxM: 9, N: 45, K: 192, blockSize: 64, zp: false, f16: true, tuning: { gemm: 'wide' } }, seed++);
+      // 4 rows of 64 threads: 16 norm lanes per row; 2 columns per thread, K steps of 64 past the row end.
+      await check({ ...f, M: 33, maxM: 40, N: 150, K: 160, blockSize: 16, zp: true, f16: true, tuning: { gemm: 'wide', gemmWideThreads: 64, gemmWideRows: 4, gemmWideCols: 2, gemmWideStepK: 64 } }, seed++);
+    }
+  });
+
+  it('real shapes: q/k/v with inputNorm, down_proj with inputSiluMul + accumulate (M = 33)', async () => {
+    await check({ norm: true, M: 33, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: { gemm: 'wide' } }, 1420);
+    await check({ silu: 'fused', acc: true, M: 33, maxM: 40, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemm: 'wide', gemmWideRows: 32, gemmWideCols: 2 } }, 1421);
   });
 });
 

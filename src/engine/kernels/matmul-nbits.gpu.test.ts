@@ -61,7 +61,7 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
     for (const buf of Object.values(buffers)) buf?.destroy();
-    return { got: out, path: c.M === 1 ? kernel.decodePath : 'gemm', earlyEncode };
+    return { got: out, path: c.M === 1 ? kernel.decodePath : kernel.prefillPath, earlyEncode };
   });
   return { ...worstRelative(got, want), path, earlyEncode };
 }
@@ -159,12 +159,50 @@ describe('matmulNBits GEMM, M > 1 [gpu]', () => {
   });
 });
 
+describe('matmulNBits wide GEMM (tuning.gemm \'wide\'), M > 1 [gpu]', () => {
+  const wide = { gemm: 'wide' } as const;
+
+  it('every block size, zero points on/off, f32/f16 scales, partial row and column tiles, maxM > M', async () => {
+    let seed = 400;
+    for (const blockSize of [16, 32, 64, 128]) {
+      for (const zp of [false, true]) {
+        const f16 = zp === (blockSize % 64 === 0);
+        // K = 2·block + 32 (a partial block at the end for 64 and 128) and 256.
+        const r = await runCase({ M: 7, maxM: 40, N: 45, K: 2 * blockSize + 32, blockSize, zp, f16 }, seed++, wide);
+        expect(r.path).toBe('gemm-wide');
+        expect(r.rel).toBeLessThanOrEqual(TOL);
+        await check({ M: 33, N: 131, K: 256, blockSize, zp, f16: !f16 }, seed++, wide);
+      }
+    }
+  });
+
+  it('other splits: 2 columns per thread, 4 to 32 rows, 32 and 256 threads, K steps of 64 and 96 (past the row end)', async () => {
+    await check({ M: 33, maxM: 35, N: 300, K: 256, blockSize: 32, zp: true, f16: true }, 420, { ...wide, gemmWideCols: 2 });
+    await check({ M: 13, N: 29, K: 96, blockSize: 16, zp: false, f16: false }, 421, { ...wide, gemmWideThreads: 32, gemmWideRows: 4, gemmWideStepK: 64 });
+    await check({ M: 40, maxM: 64, N: 200, K: 320, blockSize: 32, zp: false, f16: true }, 422, { ...wide, gemmWideRows: 32, gemmWideStepK: 96 });
+    await check({ M: 70, maxM: 72, N: 600, K: 256, blockSize: 64, zp: true, f16: false }, 423, { ...wide, gemmWideThreads: 256, gemmWideRows: 8, gemmWideCols: 2 });
+  });
+
+  // 8192×3072 runs with inputNorm in matmul-fused.gpu.test.ts (as q/k/v 9216×3072).
+  it('real shapes: 3072×3072 (M = 7), 3072×8192 (M = 33)', async () => {
+    await check({ M: 7, N: 3072, K: 3072, blockSize: 32, zp: false, f16: true }, 430, { ...wide, gemmWideCols: 2 });
+    await check({ M: 33, N: 3072, K: 8192, blockSize: 128, zp: true, f16: true }, 432, { ...wide, gemmWideStepK: 64 });
+  });
+
+  it('rows that are not whole 16-byte words run the tiled GEMM instead', async () => {
+    const r = await runCase({ M: 5, N: 19, K: 100, blockSize: 16, zp: true, f16: false }, 440, wide);
+    expect(r.path).toBe('gemm');
+    expect(r.rel).toBeLessThanOrEqual(TOL);
+  });
+});
+
 describe('matmulNBits pipelines compiled asynchronously [gpu]', () => {
   it('refuses to encode until matMulNBitsReady resolves, then computes the same result (GEMV and GEMM)', async () => {
     // Splits used nowhere else in this file, so these pipelines are not already in the cache.
     for (const [c, tuning] of [
       [{ M: 1, N: 29, K: 256, blockSize: 32, zp: false, f16: true }, { threadsPerRow: 16, rowGroups: 5, rowsPerThread: 3 }],
       [{ M: 9, N: 29, K: 256, blockSize: 64, zp: true, f16: false }, { gemmThreads: [4, 4], gemmStepK: 24 }],
+      [{ M: 9, N: 29, K: 256, blockSize: 32, zp: false, f16: true }, { gemm: 'wide', gemmWideThreads: 64, gemmWideRows: 8 }],
     ] as const) {
       const r = await runCase(c, 300, tuning, 'async');
       expect(String(r.earlyEncode)).toMatch(/await matMulNBitsReady\(device\) before encoding/);
@@ -192,6 +230,11 @@ describe('matmulNBits validation [gpu]', () => {
       expect(() => createMatMulNBits(device, { ...base, ...ok, blockSize: 8 })).toThrow(/block_size = 8/);
       const tooBig = { gemmThreads: [16, 16] as const, gemmStepK: 8 * device.limits.maxComputeWorkgroupStorageSize };
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: tooBig })).toThrow(/needs \d+ bytes of workgroup memory; this device allows \d+/);
+      const wideTooBig = { gemm: 'wide', gemmWideRows: 32, gemmWideStepK: 32 * device.limits.maxComputeWorkgroupStorageSize } as const;
+      expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: wideTooBig })).toThrow(/gemmWideRows 32 with gemmWideStepK \d+ needs \d+ bytes of workgroup memory/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'wide', gemmWideRows: 12 as 16 } })).toThrow(/gemmWideRows = 12 must be 4, 8, 16 or 32/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'wide', gemmWideStepK: 48 } })).toThrow(/gemmWideStepK = 48 must be a positive multiple of 32/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'huge' as 'wide' } })).toThrow(/tuning.gemm = huge must be 'tiled' or 'wide'/);
       const kernel = createMatMulNBits(device, { ...base, ...ok });
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();

@@ -7,6 +7,9 @@
  *                                         (tuning.gemv; needs K % 32 == 0)
  *   - shaders/matmul_nbits_gemm.wgsl      tiled GEMM for M > 1, and for M = 1 when a weight row
  *                                         is not a whole number of 16-byte words (kPadded % 32 ≠ 0)
+ *   - shaders/matmul_nbits_gemm_wide.wgsl "wide" GEMM for M > 1 (tuning.gemm; needs kPadded % 32
+ *                                         == 0): weights dequantised in registers, only A staged
+ *   Both GEMMs get shaders/matmul_nbits_gemm_common.wgsl (bindings, fusions, the norm prologue).
  * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
  * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All three
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
@@ -61,6 +64,8 @@
  */
 import gemvSource from '../../../shaders/matmul_nbits.wgsl?raw';
 import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
+import gemmCommonSource from '../../../shaders/matmul_nbits_gemm_common.wgsl?raw';
+import gemmWideSource from '../../../shaders/matmul_nbits_gemm_wide.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
@@ -220,6 +225,23 @@ export interface MatMulNBitsTuning {
    * memory for twice the rows (on an H100 it was 14% slower at M = 512; other GPUs may differ).
    */
   gemmRowsPerThread?: 4 | 8;
+  /**
+   * Prefill GEMM shader: 'tiled' (matmul_nbits_gemm.wgsl, the default: A and dequantised W tiles
+   * in workgroup memory, 4 × gemmRowsPerThread outputs per thread) or 'wide'
+   * (matmul_nbits_gemm_wide.wgsl: each thread owns gemmWideCols columns of gemmWideRows rows and
+   * dequantises its own weights in registers; only A is staged). 'wide' needs whole 16-byte weight
+   * rows (K padded to blocks a multiple of 32), else 'tiled' runs; `prefillPath` says which.
+   * Not yet timed on a GPU against 'tiled', so no adapter's default picks it.
+   */
+  gemm?: 'tiled' | 'wide';
+  /** Wide GEMM threads per workgroup, a power of two 32..256 (default 128). */
+  gemmWideThreads?: number;
+  /** Wide GEMM rows of M per workgroup: 4, 8, 16 or 32 (default 16). */
+  gemmWideRows?: 4 | 8 | 16 | 32;
+  /** Wide GEMM columns per thread, 1 or 2 (default 1): 2 uses each A read for twice the FMAs. */
+  gemmWideCols?: 1 | 2;
+  /** Wide GEMM K per workgroup-memory step, a multiple of 32 (default 32). */
+  gemmWideStepK?: number;
 }
 
 /**
@@ -258,6 +280,8 @@ export interface MatMulNBitsKernel {
   encode(pass: GPUComputePassEncoder, M: number, cacheIndex?: 0 | 1): void;
   /** Which shader serves M = 1. */
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemm';
+  /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
+  readonly prefillPath: 'gemm' | 'gemm-wide';
 }
 
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
@@ -502,6 +526,9 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const tiles = Math.ceil(shape.kPadded / tileCap);
   const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
 
+  // The wide GEMM reads weight rows as vec4<u32>, like the GEMVs: it needs the same alignment.
+  const needGemm = maxM > 1 || !gemvOk;
+  const wide = tuning.gemm === 'wide' && gemvOk;
   const [gemmWgX, gemmWgY] = tuning.gemmThreads ?? [8, 8];
   const gemmTK = tuning.gemmStepK ?? 32;
   const gemmTM = tuning.gemmRowsPerThread ?? 4;
@@ -511,11 +538,28 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   }
   if (!Number.isInteger(gemmTK) || gemmTK < 8 || gemmTK % 8 !== 0) badArg(`tuning.gemmStepK = ${gemmTK} must be a positive multiple of 8.`);
   const gemmWorkgroupBytes = 16 * gemmTK * gemmWgX + 4 * gemmTK * gemmTM * gemmWgY + (norm ? 4 * gemmTM * gemmWgX * gemmWgY : 4);
-  if ((maxM > 1 || !gemvOk) && gemmWorkgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
+  if (needGemm && !wide && gemmWorkgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
     badArg(`tuning.gemmThreads ${gemmWgX}×${gemmWgY} with gemmStepK ${gemmTK} and ${gemmTM} rows per thread needs ${gemmWorkgroupBytes} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}. Use fewer threads or a smaller K step.`);
   }
-  const gemmTileN = 4 * gemmWgX;
-  const gemmTileM = gemmTM * gemmWgY;
+  if (tuning.gemm !== undefined && tuning.gemm !== 'tiled' && tuning.gemm !== 'wide') badArg(`tuning.gemm = ${String(tuning.gemm)} must be 'tiled' or 'wide'.`);
+  const wideThreads = tuning.gemmWideThreads ?? 128;
+  const wideRows = tuning.gemmWideRows ?? 16;
+  const wideCols = tuning.gemmWideCols ?? 1;
+  const wideStepK = tuning.gemmWideStepK ?? 32;
+  if (tuning.gemm === 'wide') {
+    if (![32, 64, 128, 256].includes(wideThreads)) badArg(`tuning.gemmWideThreads = ${wideThreads} must be 32, 64, 128 or 256.`);
+    if (![4, 8, 16, 32].includes(wideRows)) badArg(`tuning.gemmWideRows = ${String(wideRows)} must be 4, 8, 16 or 32.`);
+    if (wideCols !== 1 && wideCols !== 2) badArg(`tuning.gemmWideCols = ${String(wideCols)} must be 1 or 2.`);
+    if (!Number.isInteger(wideStepK) || wideStepK < 32 || wideStepK % 32 !== 0) badArg(`tuning.gemmWideStepK = ${wideStepK} must be a positive multiple of 32.`);
+  }
+  // NORM lanes per row in the wide GEMM's prologue (its header): every thread has a row.
+  const wideLanes = wideThreads / Math.min(wideRows, wideThreads);
+  const wideWorkgroupBytes = 4 * wideRows * wideStepK + (norm ? 4 * wideRows * wideLanes : 4);
+  if (needGemm && wide && wideWorkgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
+    badArg(`tuning.gemmWideRows ${wideRows} with gemmWideStepK ${wideStepK} needs ${wideWorkgroupBytes} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}. Use fewer rows or a smaller K step.`);
+  }
+  const gemmTileN = wide ? wideThreads * wideCols : 4 * gemmWgX;
+  const gemmTileM = wide ? wideRows : gemmTM * gemmWgY;
   const gemmGridX = Math.ceil(N / gemmTileN);
   if (gemmGridX > maxDim) badArg(`N = ${N} needs ${gemmGridX} workgroups along x (limit ${maxDim}).`);
   if (Math.ceil(maxM / gemmTileM) > maxDim) badArg(`maxM = ${maxM} is too large for one dispatch.`);
@@ -555,15 +599,26 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   // The GEMM also serves M = 1 when rows are not 16-byte aligned; a kernel only ever called with
   // M = 1 (the lm_head) needs no GEMM otherwise.
   const compile = b.compile ?? 'sync';
-  const gemm =
-    maxM > 1 || !gemvOk ? pipeline('matmul_nbits_gemm', dequantSource + gemmSource, {
+  const gemmPrelude = dequantSource + gemmCommonSource;
+  const gemm = !needGemm
+    ? undefined
+    : wide
+      ? pipeline('matmul_nbits_gemm_wide', gemmPrelude + gemmWideSource, {
+          ...common,
+          WW: wideThreads,
+          COLS: wideCols,
+          TMW: wideRows,
+          CHUNKS: wideStepK / 32,
+          ...(norm ? { NORM_SLOTS: wideRows * wideLanes } : {}),
+        }, compile)
+      : pipeline('matmul_nbits_gemm', gemmPrelude + gemmSource, {
           ...common,
           WG_X: gemmWgX,
           WG_Y: gemmWgY,
           TK: gemmTK,
           TM: gemmTM,
           ...(norm ? { NORM_SLOTS: gemmTM * gemmWgX * gemmWgY } : {}),
-        }, compile) : undefined;
+        }, compile);
   const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
   const gemv = !gemvOk || rope
@@ -614,6 +669,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
 
   return {
     decodePath: gemv || rope ? gemvName : 'gemm',
+    prefillPath: wide ? 'gemm-wide' : 'gemm',
     encode(pass, M, cacheIndex = 0) {
       if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
       pass.setBindGroup(0, bindGroup);
