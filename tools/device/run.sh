@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
 # tuning sweep (`sweep`; SWEEP_ARGS adds flags, e.g. "--gemm 128,512") and/or the GPU checks
 # (`checks`); `all` runs checks, sweep, bench; `runahead` times native decode with run-ahead on and
-# off, alternating, on one generated 32-layer model. Logs and JSON go to $OUT (or .device-out/).
+# off, alternating, on one generated 32-layer model; `prefill` times the tiled GEMM against the wide
+# one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
+# tiled default and three wide tunings. Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -64,6 +66,24 @@ if [ "$what" = tune ]; then
     echo "tuning $i: $tuning" | tee -a "$OUT/tune.log"
     PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0 --prefill 128,512 --decode-steps 16 --profile-steps 3 --no-kernels --tuning "$tuning" --out "$OUT/tune-$i.json" 2>&1 | grep -E "decode at|prefill|profile at|tuning|Error" | tee -a "$OUT/tune.log" || rc=1
   done <<< "${TUNINGS:-}"
+fi
+if [ "$what" = prefill ]; then
+  # tuning.gemm 'tiled' (the default) against 'wide': every GEMM tuning of the sweep on Phi-3's four
+  # prefill shapes, then the 32-layer model's prefill (128 and 512 tokens) with the tiled default
+  # first and last and three wide tunings between (PREFILL_TUNINGS replaces those, one JSON per line).
+  PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/sweep.mjs --no-gemv --gemm 128,512 --out "$OUT/sweep-gemm.json" 2>&1 | tee "$OUT/sweep-gemm.log" || rc=1
+  wide_tunings=${PREFILL_TUNINGS:-'{"gemm":"wide"}
+{"gemm":"wide","gemmWideCols":2}
+{"gemm":"wide","gemmWideThreads":64,"gemmWideRows":32,"gemmWideCols":2}'}
+  i=0
+  while IFS= read -r tuning; do
+    [ -z "$tuning" ] && continue
+    i=$((i + 1))
+    echo "prefill $i: ${tuning}" | tee -a "$OUT/prefill.log"
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0 --prefill 128,512 --decode-steps 4 --profile-steps 1 --no-kernels --tuning "$tuning" --out "$OUT/prefill-$i.json" 2>&1 | grep -E "prefill|tuning|Error" | tee -a "$OUT/prefill.log" || rc=1
+  done <<< "{\"gemm\":\"tiled\"}
+$wide_tunings
+{\"gemm\":\"tiled\"}"
 fi
 if [ "$what" = runahead ]; then
   # Decode with LoadOptions.runAhead on and off (--no-run-ahead), alternating (on, off, off, on),
