@@ -54,8 +54,14 @@ override NORM: bool = false;       // RMS-normalise the input row (binding 7, pa
 override SILU: bool = false;       // input = silu(gate) · up (binding 8)
 override ACCUMULATE: bool = false; // output += W·a
 override ROPE_APPEND: bool = false; // rotary + KV append epilogue (matmul_nbits_rope.wgsl)
+// Prefetch (tuning.gemvPrefetch): > 0 loads each tile's weights into registers (`pre`) before
+// the tile is staged, and before the norm is reduced for the first tile, so those loads are in
+// flight while the workgroup stages activations instead of after its barrier. The value is the
+// chunks per lane of a full tile, ceil(TILE_K / 32 / TPR), with PF_ITERS · ROWS ≤ MAX_PF. 0: off.
+override PF_ITERS: u32 = 0u;
 
 const MAX_ROWS: u32 = 8u;
+const MAX_PF: u32 = 16u;
 
 struct Params {
   K: u32,
@@ -87,6 +93,9 @@ struct Params {
 // read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
 var<workgroup> partial: array<f32, RG * ROWS * TPR>; // [row in workgroup][lane]
+// PF_ITERS > 0: this thread's weights of the current tile, [iteration · ROWS + row]; every index
+// is a constant once the override loops are unrolled.
+var<private> pre: array<vec4<u32>, MAX_PF>;
 
 // x[m, k] before the norm: the input, or silu(gate) · up when SILU.
 fn activation(m: u32, k: u32) -> f32 {
@@ -96,6 +105,37 @@ fn activation(m: u32, k: u32) -> f32 {
     return x * (1.0 / (1.0 + exp(min(-x, 88.0)))) * up[m * params.upStride + params.upOffset + k];
   }
   return x;
+}
+
+// Σ over one 32-element chunk of weight row n: w is the row's vec4 of the chunk, a0..a7 the
+// chunk's staged activations (tileA entries c, C + c, …, 7C + c).
+fn chunkSum(n: u32, chunk: u32, w: vec4<u32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) -> f32 {
+  if (BLOCK >= 32u) {
+    let b = chunk * 32u / BLOCK;
+    let bias = nibbleBias(zeroPointAt(n, b));
+    let s = scaleAt(n * params.nBlocks + b);
+    return s * (dotWord(w.x, a0, a1, bias) + dotWord(w.y, a2, a3, bias) + dotWord(w.z, a4, a5, bias) + dotWord(w.w, a6, a7, bias));
+  }
+  // BLOCK == 16: the chunk's first two words are block 2·chunk, the last two 2·chunk + 1.
+  let b = chunk * 2u;
+  let bias0 = nibbleBias(zeroPointAt(n, b));
+  let bias1 = nibbleBias(zeroPointAt(n, b + 1u));
+  let s0 = scaleAt(n * params.nBlocks + b);
+  let s1 = scaleAt(n * params.nBlocks + b + 1u);
+  return s0 * (dotWord(w.x, a0, a1, bias0) + dotWord(w.y, a2, a3, bias0)) + s1 * (dotWord(w.z, a4, a5, bias1) + dotWord(w.w, a6, a7, bias1));
+}
+
+// PF_ITERS > 0: loads the tile at t0's weights of rows row0 .. row0 + ROWS − 1 for this lane into
+// `pre`. Chunks past the tile load its last chunk (a valid address; never used).
+fn prefetchTile(t0: u32, row0: u32, lane: u32) {
+  let tileChunks = min(TILE_K, params.kPadded - t0) / 32u;
+  let chunksPerRow = params.kPadded / 32u;
+  for (var it = 0u; it < PF_ITERS; it++) {
+    let c = min(lane + it * TPR, tileChunks - 1u);
+    for (var r = 0u; r < ROWS; r++) {
+      pre[it * ROWS + r] = weights[weightRow(row0 + r) * chunksPerRow + t0 / 32u + c];
+    }
+  }
 }
 
 fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
@@ -115,6 +155,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
 
   // NORM: 1 / rms(x) of row 0, reduced over the workgroup in `partial` (≥ WG slots; WG need not be
   // a power of two). Every workgroup repeats it: K reads, small next to its weight rows.
+  if (PF_ITERS > 0u) { prefetchTile(0u, row0, lane); }
   var invRms = 1.0;
   if (NORM) {
     var sumSq = 0.0;
@@ -133,6 +174,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
 
   for (var t0 = 0u; t0 < params.kPadded; t0 += TILE_K) {
     let tileLen = min(TILE_K, params.kPadded - t0);
+    if (PF_ITERS > 0u && t0 > 0u) { prefetchTile(t0, row0, lane); }
     // Stage a[t0 .. t0+tileLen) by words of 8 elements; zeros past K.
     for (var g = lid; g < tileLen / 8u; g += WG) {
       let k = t0 + g * 8u;
@@ -156,36 +198,42 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     }
     workgroupBarrier();
 
-    for (var c = lane; c < tileLen / 32u; c += TPR) {
-      let a0 = tileA[c];
-      let a1 = tileA[C + c];
-      let a2 = tileA[2u * C + c];
-      let a3 = tileA[3u * C + c];
-      let a4 = tileA[4u * C + c];
-      let a5 = tileA[5u * C + c];
-      let a6 = tileA[6u * C + c];
-      let a7 = tileA[7u * C + c];
-      let chunk = t0 / 32u + c;
-      for (var r = 0u; r < ROWS; r++) {
-        let n = weightRow(row0 + r);
-        let w = weights[n * chunksPerRow + chunk];
-        var sum: f32;
-        if (BLOCK >= 32u) {
-          let b = chunk * 32u / BLOCK;
-          let bias = nibbleBias(zeroPointAt(n, b));
-          let s = scaleAt(n * params.nBlocks + b);
-          sum = s * (dotWord(w.x, a0, a1, bias) + dotWord(w.y, a2, a3, bias) + dotWord(w.z, a4, a5, bias) + dotWord(w.w, a6, a7, bias));
-        } else {
-          // BLOCK == 16: the chunk's first two words are block 2·chunk, the last two 2·chunk + 1.
-          let b = chunk * 2u;
-          let bias0 = nibbleBias(zeroPointAt(n, b));
-          let bias1 = nibbleBias(zeroPointAt(n, b + 1u));
-          let s0 = scaleAt(n * params.nBlocks + b);
-          let s1 = scaleAt(n * params.nBlocks + b + 1u);
-          sum = s0 * (dotWord(w.x, a0, a1, bias0) + dotWord(w.y, a2, a3, bias0)) + s1 * (dotWord(w.z, a4, a5, bias1) + dotWord(w.w, a6, a7, bias1));
+    if (PF_ITERS > 0u) {
+      for (var it = 0u; it < PF_ITERS; it++) {
+        let c = lane + it * TPR;
+        if (c < tileLen / 32u) {
+          let a0 = tileA[c];
+          let a1 = tileA[C + c];
+          let a2 = tileA[2u * C + c];
+          let a3 = tileA[3u * C + c];
+          let a4 = tileA[4u * C + c];
+          let a5 = tileA[5u * C + c];
+          let a6 = tileA[6u * C + c];
+          let a7 = tileA[7u * C + c];
+          for (var r = 0u; r < ROWS; r++) {
+            let sum = chunkSum(weightRow(row0 + r), t0 / 32u + c, pre[it * ROWS + r], a0, a1, a2, a3, a4, a5, a6, a7);
+            accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
+            accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
+          }
         }
-        accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
-        accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
+      }
+    } else {
+      for (var c = lane; c < tileLen / 32u; c += TPR) {
+        let a0 = tileA[c];
+        let a1 = tileA[C + c];
+        let a2 = tileA[2u * C + c];
+        let a3 = tileA[3u * C + c];
+        let a4 = tileA[4u * C + c];
+        let a5 = tileA[5u * C + c];
+        let a6 = tileA[6u * C + c];
+        let a7 = tileA[7u * C + c];
+        let chunk = t0 / 32u + c;
+        for (var r = 0u; r < ROWS; r++) {
+          let n = weightRow(row0 + r);
+          let sum = chunkSum(n, chunk, weights[n * chunksPerRow + chunk], a0, a1, a2, a3, a4, a5, a6, a7);
+          accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
+          accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
+        }
       }
     }
     workgroupBarrier();

@@ -237,7 +237,7 @@ function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f1
           inputSiluMul: silu ? { up: input, gateStride: rowLength, gateOffset: 0, upStride: rowLength, upOffset: K } : undefined,
         }),
       );
-      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: m === 1 ? kernels[0].decodePath : kernels[0].prefillPath };
+      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: m === 1 ? `${kernels[0].decodePath}${kernels[0].decodePrefetch ? '+prefetch' : ''}` : kernels[0].prefillPath };
     },
     destroy() {
       for (const b of made) b.destroy();
@@ -281,13 +281,20 @@ export async function kernelReport(device: GPUDevice, opts: { reps: number; scal
   return { timer: device.features.has('timestamp-query') ? 'timestamp-query' : 'onSubmittedWorkDone', copy, dispatch, kernels };
 }
 
-/** Tunings a sweep tries: the staged kernel's splits and the direct kernel's. */
+/** Tunings a sweep tries: the staged kernel's splits, without and with prefetch, and the direct kernel's. */
 export function sweepTunings(): MatMulNBitsTuning[] {
-  const out: MatMulNBitsTuning[] = [
+  const staged: MatMulNBitsTuning[] = [
     { gemv: 'staged', threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 },
     { gemv: 'staged', threadsPerRow: 32, rowGroups: 4, rowsPerThread: 4 },
     { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 },
     { gemv: 'staged', threadsPerRow: 64, rowGroups: 4, rowsPerThread: 4 },
+  ];
+  const out: MatMulNBitsTuning[] = [
+    ...staged,
+    ...staged.map((t) => ({ ...t, gemvPrefetch: true })),
+    { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 4, gemvPrefetch: true },
+    { gemv: 'staged', threadsPerRow: 64, rowGroups: 4, rowsPerThread: 2, gemvPrefetch: true },
+    { gemv: 'staged', threadsPerRow: 16, rowGroups: 16, rowsPerThread: 2, gemvPrefetch: true },
   ];
   for (const threadsPerRow of [16, 32, 64, 128]) {
     for (const rowGroups of [1, 2, 4, 8]) {

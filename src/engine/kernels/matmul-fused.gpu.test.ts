@@ -97,7 +97,7 @@ async function check(c: Case, seed: number): Promise<void> {
     const all = new Float32Array(await readBuffer(device, output, maxM * c.N * 4));
     for (const m of made) m.destroy();
     step.destroy();
-    return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: c.M === 1 ? kernel.decodePath : kernel.prefillPath };
+    return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: c.M === 1 ? `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}` : kernel.prefillPath };
   });
   const r = worstRelative(got, want);
   console.log(
@@ -105,6 +105,7 @@ async function check(c: Case, seed: number): Promise<void> {
   );
   expect(r.rel).toBeLessThanOrEqual(TOL);
   if (c.M > 1 && c.tuning?.gemm === 'wide') expect(path).toBe('gemm-wide');
+  if (c.M === 1 && c.tuning?.gemvPrefetch) expect(path).toMatch(/\+prefetch$/);
   // accumulate: rows ≥ M are the residual stream's and must come back untouched.
   if (c.acc) expect(Array.from(rest)).toEqual(Array.from(y0.slice(c.M * c.N)));
 }
@@ -141,6 +142,16 @@ describe('matmulNBits fusions, small and odd shapes [gpu]', () => {
     await check({ norm: true, acc: true, M: 33, maxM: 35, N: 70, K: 200, blockSize: 16, zp: true, f16: true, tuning: { gemmThreads: [16, 4], gemmStepK: 64 } }, 1106);
     // 8 rows per thread: the norm's per-row RMS slots and the accumulate bound by seqLen.
     await check({ ...all, M: 21, maxM: 40, N: 70, K: 200, blockSize: 32, zp: false, f16: true, tuning: { gemmThreads: [8, 2], gemmStepK: 16, gemmRowsPerThread: 8 } }, 1107);
+  });
+});
+
+describe('matmulNBits fusions in the staged GEMV with weights prefetched [gpu]', () => {
+  it('each fusion alone and combined, subgroups on and off', async () => {
+    let seed = 1500;
+    for (const f of FUSIONS) {
+      await check({ ...f, M: 1, maxM: 3, N: 37, K: 256, blockSize: 32, zp: true, f16: false, tuning: { gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } }, seed++);
+      await check({ ...f, M: 1, N: 45, K: 192, blockSize: 64, zp: false, f16: true, tuning: { gemvPrefetch: true, subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 3 } }, seed++);
+    }
   });
 });
 

@@ -61,7 +61,7 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
     for (const buf of Object.values(buffers)) buf?.destroy();
-    return { got: out, path: c.M === 1 ? kernel.decodePath : kernel.prefillPath, earlyEncode };
+    return { got: out, path: c.M === 1 ? `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}` : kernel.prefillPath, earlyEncode };
   });
   return { ...worstRelative(got, want), path, earlyEncode };
 }
@@ -116,6 +116,28 @@ describe('matmulNBits GEMV, M = 1 [gpu]', () => {
     // K = 100 is not a whole number of 32-element chunks: the staged GEMV serves it instead.
     const r = await runCase({ M: 1, N: 19, K: 100, blockSize: 32, zp: true, f16: false }, 93, { gemv: 'direct' });
     expect(r.path).not.toContain('direct');
+    expect(r.rel).toBeLessThanOrEqual(TOL);
+  });
+
+  it('the staged GEMV with weights prefetched (gemvPrefetch): every block size, several tiles, subgroups on/off, and where it does not fit', async () => {
+    const nvidia = { threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemvPrefetch: true };
+    let seed = 500;
+    for (const blockSize of [16, 32, 64, 128]) {
+      for (const zp of [false, true]) {
+        const r = await runCase({ M: 1, N: 37, K: 384, blockSize, zp, f16: !zp }, seed++, { ...nvidia, subgroups: zp });
+        expect(r.path).toMatch(/^gemv.*\+prefetch$/);
+        expect(r.rel).toBeLessThanOrEqual(TOL);
+      }
+    }
+    // 256 lanes of 8 rows: most lanes have no chunk (their loads are clamped, never used), and K =
+    // 8000 spans several tiles wherever the tile cap is below it, the last one partial; then
+    // NVIDIA's split over K = 8192 (two tiles at the 4096 cap) and q/k/v's 9216 rows.
+    await check({ M: 1, N: 45, K: 8000, blockSize: 32, zp: true, f16: true }, 510, { threadsPerRow: 256, rowGroups: 1, rowsPerThread: 8, gemvPrefetch: true });
+    await check({ M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true }, 511, nvidia);
+    await check({ M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true }, 512, { ...nvidia, subgroups: false });
+    // SwiftShader's split (8 lanes of 8 rows) holds 12 chunks · 8 rows of a 3072 row: over 16 vec4s.
+    const r = await runCase({ M: 1, N: 37, K: 3072, blockSize: 32, zp: false, f16: false }, 513, { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8, gemvPrefetch: true });
+    expect(r.path).not.toContain('prefetch');
     expect(r.rel).toBeLessThanOrEqual(TOL);
   });
 

@@ -216,6 +216,14 @@ export interface MatMulNBitsTuning {
    * by each thread, no staging; needs K % 32 == 0 and 4-aligned input offsets, else 'staged' runs).
    */
   gemv?: 'staged' | 'direct';
+  /**
+   * Staged GEMV: load each tile's weights into registers before staging its activations (and,
+   * for the first tile, before reducing the norm), so the weight loads overlap that work (default
+   * false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
+   * rowsPerThread; Phi-3 on NVIDIA's default: 6–8), else the plain loop runs; `decodePrefetch`
+   * says which. Not yet timed on a GPU.
+   */
+  gemvPrefetch?: boolean;
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
   gemmThreads?: readonly [number, number];
   /** GEMM K per workgroup-memory step, a multiple of 8 (default 32) */
@@ -280,6 +288,8 @@ export interface MatMulNBitsKernel {
   encode(pass: GPUComputePassEncoder, M: number, cacheIndex?: 0 | 1): void;
   /** Which shader serves M = 1. */
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemm';
+  /** Whether the staged GEMV prefetches its weights (tuning.gemvPrefetch, where they fit). */
+  readonly decodePrefetch: boolean;
   /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
   readonly prefillPath: 'gemm' | 'gemm-wide';
 }
@@ -310,6 +320,8 @@ fn rowSum(v: f32) -> f32 { return v; }
 
 /** Activation tile cap (floats): 16 KiB keeps several workgroups resident per core. */
 const GEMV_TILE_CAP = 4096;
+/** Weight vec4s a staged-GEMV thread may prefetch per tile (MAX_PF in shaders/matmul_nbits.wgsl). */
+const GEMV_PREFETCH_MAX = 16;
 
 function compiled(slot: PipelineSlot): GPUComputePipeline {
   if (!slot.pipeline) throw new AppError('BAD_ARGUMENT', 'MatMulNBits: the kernel was created with compile: "async"; await matMulNBitsReady(device) before encoding it.');
@@ -525,6 +537,8 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const tileCap = Math.min(GEMV_TILE_CAP, Math.floor((device.limits.maxComputeWorkgroupStorageSize - reductionBytes) / 4 / 32) * 32);
   const tiles = Math.ceil(shape.kPadded / tileCap);
   const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
+  // Staged GEMV prefetch: a lane's chunks per full tile; its vec4s must fit the shader's registers.
+  const prefetchIters = Math.ceil(tileK / 32 / tpr);
 
   // The wide GEMM reads weight rows as vec4<u32>, like the GEMVs: it needs the same alignment.
   const needGemm = maxM > 1 || !gemvOk;
@@ -620,6 +634,8 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           ...(norm ? { NORM_SLOTS: gemmTM * gemmWgX * gemmWgY } : {}),
         }, compile);
   const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
+  const prefetch = (tuning.gemvPrefetch ?? false) && gemvOk && !direct && prefetchIters * rowsPerThread <= GEMV_PREFETCH_MAX;
+  const staged = { TILE_K: tileK, ...(prefetch ? { PF_ITERS: prefetchIters } : {}) };
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
   const gemv = !gemvOk || rope
     ? undefined
@@ -628,8 +644,8 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
         ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
         : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
       : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile)
-        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, TILE_K: tileK }, compile);
+        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...staged }, compile)
+        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...staged }, compile);
   const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   // ROPE_APPEND: the same GEMV body with the epilogue file and the KV precision prelude, on the
@@ -640,7 +656,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     const body = direct ? gemvDirectBody : gemvSource;
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
     const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + body + gemvRowsSource + ropeSource, ropePrecision);
-    const sizing: Record<string, number> = direct ? { CHUNKS: K / 32 } : { TILE_K: tileK };
+    const sizing: Record<string, number> = direct ? { CHUNKS: K / 32 } : staged;
     const label = `matmul_nbits${direct ? '_direct' : ''}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
     ropeGemv = pipeline(label, code, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...sizing, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, true);
     const r = rope.rotary;
@@ -670,6 +686,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   return {
     decodePath: gemv || rope ? gemvName : 'gemm',
     prefillPath: wide ? 'gemm-wide' : 'gemm',
+    decodePrefetch: prefetch,
     encode(pass, M, cacheIndex = 0) {
       if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
       pass.setBindGroup(0, bindGroup);

@@ -419,6 +419,8 @@ export const MATMUL_ROPE_CASES: readonly MatMulRopeCase[] = [
   { ...small, name: 'position ≥ maxT: k/v dropped, q rotated (staged, 6 rows per workgroup, partial last workgroup)', pastLen: 9, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'staged', subgroups: false, threadsPerRow: 8, rowGroups: 1, rowsPerThread: 6 } },
   { ...small, name: 'position ≥ maxT (direct)', pastLen: 12, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'direct' } },
   { name: 'MHA 2/2, D 32, full rotary, block 16, f16 scales, direct', heads: 2, kvHeads: 2, headDim: 32, rotaryDim: 32, K: 96, blockSize: 16, zp: false, f16Scales: true, norm: true, maxPos: 40, pastLen: 33, maxT: 40, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'direct', threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 } },
+  { ...small, name: 'GQA 4/2, staged with weights prefetched (gemvPrefetch), LongRoPE long pair', pastLen: 4, maxT: 8, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'staged', gemvPrefetch: true, threadsPerRow: 4, rowGroups: 2, rowsPerThread: 2 } },
+  { ...phi3, name: 'Phi-3 full width, staged with weights prefetched on NVIDIA\'s 32 × 8 × 2 split, fp16 tables', pastLen: 20, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'staged', gemvPrefetch: true, threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } },
   { ...phi3, name: 'Phi-3 full width (32 heads of 96, hidden 3072), staged, fp16 tables', pastLen: 40, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'staged' } },
   { ...phi3, name: 'Phi-3 full width, direct without subgroups, LongRoPE long pair, f32 tables, last slot', pastLen: 63, maxT: 64, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'direct', subgroups: false, threadsPerRow: 32, rowGroups: 2, rowsPerThread: 8 } },
 ];
@@ -513,7 +515,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
     pass.end();
     device.queue.submit([enc.finish()]);
     const readCache = async (b: GPUBuffer) => (precision === 'f16' ? float16ToFloat32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
-    const result = { out: new Float32Array(await readBuffer(device, output)), k: await readCache(kCache), v: await readCache(vCache), path: kernel.decodePath };
+    const result = { out: new Float32Array(await readBuffer(device, output)), k: await readCache(kCache), v: await readCache(vCache), path: `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}` };
     for (const m of made) m.destroy();
     return result;
   });
@@ -547,7 +549,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
   // Untouched: other cache positions, every position when dropped, and the output's k and v rows.
   const untouched =
     changed(got.k, init.k, (i) => pos < c.maxT && atPos(i)) + changed(got.v, init.v, (i) => pos < c.maxT && atPos(i)) + changed(got.out.slice(qDim), y0.slice(qDim), () => false);
-  const wantPath = `gemv${c.tuning?.gemv === 'direct' ? '-direct' : ''}${(c.tuning?.subgroups ?? true) && ctx.features.subgroups ? '-subgroup' : ''}`;
+  const wantPath = `gemv${c.tuning?.gemv === 'direct' ? '-direct' : ''}${(c.tuning?.subgroups ?? true) && ctx.features.subgroups ? '-subgroup' : ''}${c.tuning?.gemvPrefetch ? '+prefetch' : ''}`;
   const pathNote = got.path === wantPath ? `(${got.path})` : `took ${got.path}, expected ${wantPath}`;
   return [
     { name: `${name}: q`, precision, maxError: q, tolerance: MATMUL_ROPE_TOLERANCE, metric: 'max |Δ|/(1+|x|+|p|)', pass: q <= MATMUL_ROPE_TOLERANCE && got.path === wantPath, note: pathNote },

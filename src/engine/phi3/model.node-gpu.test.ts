@@ -76,15 +76,16 @@ const cases: Case[] = [
   { name: 'block 128 with zero points', options: { layout: 'gqa-packed', blockSize: 128, zeroPoints: true, hidden: 256, intermediate: 384 }, promptLength: 12, steps: 64, tolerance: 1e-3 },
   { name: 'block 16, prompt longer than one prefill chunk', options: { layout: 'web2024', blockSize: 16 }, promptLength: 300, steps: 8, tolerance: 1e-3, load: { maxPrefill: 128 } },
   {
-    // Every prefill matmul (q/k/v or packed qkv with the input norm, o and down with the residual
-    // add, gate_up, down with silu·up, the lm_head's last rows) on the wide GEMM instead of the tiled one.
-    name: 'wide prefill GEMM (matMulTuning gemm: wide), zero points, a prompt over several chunks and a second turn',
+    // Every prefill matmul (packed qkv with the input norm, o and down with the residual add,
+    // gate_up, down with silu·up) on the wide GEMM instead of the tiled one, and every decode GEMV
+    // (the qkv one with rotary + KV append, the lm_head) prefetching its weights.
+    name: 'wide prefill GEMM and prefetching GEMV (matMulTuning), zero points, a prompt over several chunks and a second turn',
     options: { layout: 'gqa-packed', zeroPoints: true, blockSize: 64 },
     promptLength: 70,
     steps: 8,
     turns: [promptIds(21, 8, 32000).slice(1)],
     tolerance: 1e-3,
-    load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8 } },
+    load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
   },
   {
     name: 'multi-turn conversation reusing the KV cache',
