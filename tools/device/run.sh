@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -9,7 +9,8 @@
 # (`checks`); `all` runs checks, sweep, bench; `runahead` times native decode with run-ahead on and
 # off, alternating, on one generated 32-layer model; `prefill` times the tiled GEMM against the wide
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
-# tiled default and three wide tunings. Logs and JSON go to $OUT (or .device-out/).
+# tiled default and three wide tunings; `next` is the one call for what landed untimed after a8e128e
+# (below). Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -84,6 +85,27 @@ if [ "$what" = prefill ]; then
   done <<< "{\"gemm\":\"tiled\"}
 $wide_tunings
 {\"gemm\":\"tiled\"}"
+fi
+if [ "$what" = next ]; then
+  # Everything that landed without a GPU after a8e128e, on one generated 32-layer model, native
+  # only, each run a fresh process with the in-step profile: the defaults (first and last, for
+  # drift), run-ahead off, the staged GEMV prefetching its weights, and the wide prefill GEMM.
+  i=0
+  while IFS='|' read -r label flags; do
+    [ -z "$label" ] && continue
+    i=$((i + 1))
+    echo "next $i: $label" | tee -a "$OUT/next.log"
+    # shellcheck disable=SC2086
+    eval "set -- $flags"
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0,512 --prefill 128,512 --decode-steps 16 --profile-steps 1 --no-kernels "$@" --out "$OUT/next-$i.json" </dev/null 2>&1 | grep -E "decode at|prefill|profile at|^\||Error" | tee -a "$OUT/next.log" || rc=1
+  done <<'RUNS'
+defaults|
+run-ahead off|--no-run-ahead
+gemv prefetch|--tuning '{"gemvPrefetch":true}'
+wide gemm|--tuning '{"gemm":"wide"}'
+wide gemm, 2 columns per thread, and gemv prefetch|--tuning '{"gemm":"wide","gemmWideCols":2,"gemvPrefetch":true}'
+defaults again|
+RUNS
 fi
 if [ "$what" = runahead ]; then
   # Decode with LoadOptions.runAhead on and off (--no-run-ahead), alternating (on, off, off, on),
