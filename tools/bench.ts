@@ -19,8 +19,8 @@ import { chromium, type CDPSession, type Page } from 'playwright';
 import { build } from 'vite';
 import { CHROMIUM_ARGS, findChromium } from './chromium.mjs';
 import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './bench/model';
-import type { ProfileRuns } from './bench/profile';
-import { combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './bench/report';
+import type { PrefillRuns, ProfileRuns } from './bench/profile';
+import { combineRounds, computeRatios, foldDecodeProfile, foldPrefillProfile, isMissing, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './bench/report';
 import { renderDecodeSvg, renderMarkdown, spliceSection } from './bench/render';
 
 type EngineName = 'native' | 'ort';
@@ -166,6 +166,7 @@ async function main(): Promise<void> {
     const declared: Record<EngineName, number | null> = { native: null, ort: null };
     const plan = { contexts, prefill, decodeSteps };
     let profiled: ProfileRuns[] | Missing = { missing: 'not run' };
+    let prefillProfiled: PrefillRuns[] | Missing = { missing: 'not run' };
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? engines : [...engines].reverse();
       for (const name of order) {
@@ -179,7 +180,10 @@ async function main(): Promise<void> {
           log(`${name} loaded in ${loaded.loadMs.toFixed(0)} ms; JS heap ${(before / 2 ** 20).toFixed(1)} → peak ${(peak / 2 ** 20).toFixed(1)} MiB`);
           const round = await page.evaluate(([p, ms, heap]) => window.__bench!.measure(p, ms, heap), [plan, loaded.loadMs, { beforeBytes: before, peakBytes: peak }] as const);
           results[name].push(round);
-          if (name === 'native' && r === rounds - 1) profiled = await page.evaluate(([c, n]) => window.__bench!.profile(c, n), [contexts, profileSteps] as const);
+          if (name === 'native' && r === rounds - 1) {
+            profiled = await page.evaluate(([c, n]) => window.__bench!.profile(c, n), [contexts, profileSteps] as const);
+            prefillProfiled = await page.evaluate(([p, n]) => window.__bench!.profilePrefill(p, n), [prefill, profileSteps] as const);
+          }
         } catch (err) {
           failed[name] = err instanceof Error ? err.message.split('\n')[0] : String(err);
           log(`${name} failed: ${failed[name]}`);
@@ -201,6 +205,7 @@ async function main(): Promise<void> {
 
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
     const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb, p.inStep));
+    const prefillProfile = isMissing(prefillProfiled) ? prefillProfiled : prefillProfiled.map((p) => foldPrefillProfile(p.tokens, p.runs));
     const engineResult = (name: EngineName, label: string): EngineResult | Missing => {
       if (!engines.includes(name)) return { missing: `not requested (--engines ${values.engines})` };
       if (results[name].length === 0) return { missing: failed[name] ?? 'no rounds completed' };
@@ -229,6 +234,7 @@ async function main(): Promise<void> {
       ratios: computeRatios(native, ort),
       kernels,
       profile,
+      prefillProfile,
       notes,
     };
     writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);

@@ -35,8 +35,8 @@ import { kernelReport } from './kernels';
 import { installGpuCounters, measureRound, type GpuClasses } from './measure';
 import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './model';
 import { ortSkipReason } from './ort-node';
-import { profileDecodeSteps, type ProfileRuns } from './profile';
-import { combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './report';
+import { profileDecodeSteps, profilePrefillChunks, type PrefillRuns, type ProfileRuns } from './profile';
+import { combineRounds, computeRatios, foldDecodeProfile, foldPrefillProfile, isMissing, parseIntList, type BenchReport, type EngineResult, type KernelReport, type Missing, type RoundResult } from './report';
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
@@ -62,6 +62,7 @@ interface ChildReport {
   result?: RoundResult;
   declared?: number;
   profile?: ProfileRuns[] | Missing;
+  prefillProfile?: PrefillRuns[] | Missing;
   ortVersion?: string;
   error?: string;
 }
@@ -108,7 +109,10 @@ async function child(values: Values): Promise<void> {
     const loadMs = performance.now() - t;
     log(`${name} loaded in ${loadMs.toFixed(0)} ms (from disk)`);
     report.result = await measureRound(loaded.runtime, plan, loadMs, null);
-    if (values['child-profile'] && loaded instanceof NativeEngine) report.profile = await profileDecodeSteps(loaded.runtime, plan.contexts, Number(values['profile-steps']), plan.log);
+    if (values['child-profile'] && loaded instanceof NativeEngine) {
+      report.profile = await profileDecodeSteps(loaded.runtime, plan.contexts, Number(values['profile-steps']), plan.log);
+      report.prefillProfile = await profilePrefillChunks(loaded.runtime, plan.prefill, Number(values['profile-steps']), plan.log);
+    }
   } catch (err) {
     report.error = err instanceof Error ? err.message.split('\n')[0] : String(err);
   } finally {
@@ -210,6 +214,7 @@ async function main(): Promise<void> {
     let ortVersion = '';
     let declared: number | null = null;
     let profiled: ProfileRuns[] | Missing = { missing: 'not run' };
+    let prefillProfiled: PrefillRuns[] | Missing = { missing: 'not run' };
     for (let r = 0; r < rounds; r++) {
       // As in the browser runner: native first in even rounds, ort first in odd ones.
       const order = r % 2 === 0 ? engines : [...engines].reverse();
@@ -227,6 +232,7 @@ async function main(): Promise<void> {
         results[name].push(child.result);
         if (child.declared !== undefined) declared = child.declared;
         if (child.profile) profiled = child.profile;
+        if (child.prefillProfile) prefillProfiled = child.prefillProfile;
         if (child.ortVersion) ortVersion = child.ortVersion;
       }
     }
@@ -241,6 +247,7 @@ async function main(): Promise<void> {
     }
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
     const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb, p.inStep));
+    const prefillProfile = isMissing(prefillProfiled) ? prefillProfiled : prefillProfiled.map((p) => foldPrefillProfile(p.tokens, p.runs));
     const base = machineBase();
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
@@ -271,6 +278,7 @@ async function main(): Promise<void> {
       ratios: computeRatios(native, ortResult),
       kernels,
       profile,
+      prefillProfile,
       notes,
     };
     const md = renderMarkdown(report);

@@ -42,6 +42,39 @@ async function inStepTimes(runtime: Phi3Runtime, kinds: readonly string[]): Prom
   return { stepMs, withoutMs };
 }
 
+export interface PrefillRuns {
+  tokens: number;
+  runs: ProfiledKernel[][];
+}
+
+/**
+ * Prefill chunks profiled kernel by kernel (Phi3Runtime.profilePrefill): per prompt length (up to
+ * maxPrefill, one chunk), one plain prefill to warm up, then `runs` profiled ones on an empty cache.
+ */
+export async function profilePrefillChunks(runtime: Phi3Runtime, lengths: readonly number[], runs: number, log: (line: string) => void): Promise<PrefillRuns[] | Missing> {
+  const out: PrefillRuns[] = [];
+  for (const tokens of lengths) {
+    if (tokens < 2 || tokens > runtime.maxPrefill || tokens > runtime.contextLimit) {
+      log(`prefill profile at ${tokens} tokens: skipped (one chunk is 2 to ${Math.min(runtime.maxPrefill, runtime.contextLimit)} tokens)`);
+      continue;
+    }
+    const ids = benchTokenIds(tokens, 5);
+    runtime.truncate(0);
+    await runtime.logits(ids);
+    const chunks: ProfiledKernel[][] = [];
+    for (let i = 0; i < runs; i++) {
+      runtime.truncate(0);
+      const times = await runtime.profilePrefill(ids);
+      if (!times) return { missing: 'the device has no timestamp-query' };
+      chunks.push(times.map(({ kind, weightBytes, ms, macsPerRow, rows }) => ({ kind, weightBytes, ms, macsPerRow, rows })));
+    }
+    log(`prefill profile at ${tokens} tokens: ${chunks.map((r) => r.reduce((t, k) => t + k.ms, 0).toFixed(3)).join(', ')} ms per chunk (sum of kernels)`);
+    out.push({ tokens, runs: chunks });
+  }
+  runtime.truncate(0);
+  return out;
+}
+
 export async function profileDecodeSteps(runtime: Phi3Runtime, contexts: readonly number[], steps: number, log: (line: string) => void): Promise<ProfileRuns[] | Missing> {
   const out: ProfileRuns[] = [];
   for (const context of contexts) {

@@ -110,6 +110,19 @@ export function renderMarkdown(r: BenchReport): string {
       );
     }
   }
+  if (r.prefillProfile && isMissing(r.prefillProfile)) {
+    lines.push('', `Prefill profile: not measured (${r.prefillProfile.missing}).`);
+  } else if (r.prefillProfile) {
+    for (const p of r.prefillProfile) {
+      lines.push('', `Native prefill of one ${p.tokens}-token chunk, each kernel timed in context (a timestamped pass per kernel; fastest of ${p.runs} chunks; summed over the layers): ${fmt(p.totalMs, 3)} ms in all. TFLOP/s counts 2 · rows · K · N per matmul.`, '');
+      lines.push(
+        table(
+          ['kernel', 'calls', 'ms / chunk', 'share', 'TFLOP/s'],
+          p.kinds.map((k) => [k.kind, String(k.calls), fmt(k.ms, 3), `${fmt((100 * k.ms) / p.totalMs, 1)}%`, k.tflops === null ? '—' : fmt(k.tflops, 2)]),
+        ),
+      );
+    }
+  }
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n');
 }

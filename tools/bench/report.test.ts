@@ -3,7 +3,7 @@
  * the Markdown/SVG renderers (what a missing figure looks like, section splicing).
  */
 import { describe, expect, it } from 'vitest';
-import { benchTokenIds, combineRounds, computeRatios, foldDecodeProfile, isMissing, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
+import { benchTokenIds, combineRounds, computeRatios, foldDecodeProfile, foldPrefillProfile, isMissing, parseIntList, summarize, tokensPerSec, type BenchReport, type RoundResult } from './report';
 import { renderDecodeSvg, renderMarkdown, spliceSection } from './render';
 
 function round(over: Partial<RoundResult> = {}): RoundResult {
@@ -130,6 +130,42 @@ describe('decode profile', () => {
     expect(md).toContain('Native decode step at context 2048');
     expect(md).toMatch(/\| qkv \| 2 \| 0\.006 \|/);
     expect(renderMarkdown(report({ profile: { missing: 'the device has no timestamp-query' } }))).toContain('Decode step profile: not measured (the device has no timestamp-query)');
+  });
+});
+
+describe('prefill profile', () => {
+  // A 512-token chunk: qkv twice (two layers; 3072 × 9216 multiply-adds per row), attention, the
+  // lm_head on its last row only (3072 × 32064).
+  const chunk = (qkv: number, qkv2: number) => [
+    { kind: 'qkv', weightBytes: 2e6, ms: qkv, macsPerRow: 3072 * 9216, rows: 512 },
+    { kind: 'attention', weightBytes: 0, ms: 0.3, macsPerRow: 0, rows: 512 },
+    { kind: 'qkv', weightBytes: 2e6, ms: qkv2, macsPerRow: 3072 * 9216, rows: 512 },
+    { kind: 'lm_head', weightBytes: 5e7, ms: 0.05, macsPerRow: 3072 * 32064, rows: 1 },
+  ];
+  it('takes each kernel\'s fastest chunk, sums per kind in order, and gives a matmul\'s TFLOP/s from rows · K · N', () => {
+    const p = foldPrefillProfile(512, [chunk(2, 1.5), chunk(1, 3)]);
+    expect(p.kinds.map((k) => k.kind)).toEqual(['qkv', 'attention', 'lm_head']);
+    const qkv = p.kinds[0];
+    expect(qkv.calls).toBe(2);
+    expect(qkv.ms).toBeCloseTo(2.5, 12); // 1 + 1.5
+    expect(qkv.tflops).toBeCloseTo((2 * 2 * 512 * 3072 * 9216) / (2.5 * 1e9), 6);
+    expect(p.kinds[1].tflops).toBeNull();
+    expect(p.kinds[2].tflops).toBeCloseTo((2 * 3072 * 32064) / (0.05 * 1e9), 6);
+    expect(p.totalMs).toBeCloseTo(2.5 + 0.3 + 0.05, 12);
+    expect(p.runs).toBe(2);
+    // Older kernel lists without rows or multiply-adds: no rate, never a wrong one.
+    expect(foldPrefillProfile(512, [[{ kind: 'qkv', weightBytes: 1, ms: 1 }]]).kinds[0].tflops).toBeNull();
+  });
+  it('refuses chunks that ran different kernels, and no chunks', () => {
+    expect(() => foldPrefillProfile(512, [chunk(1, 1), chunk(1, 1).slice(1)])).toThrow(/different kernels/);
+    expect(() => foldPrefillProfile(512, [])).toThrow(/no profiled chunks/);
+  });
+  it('renders a table per prompt length, and says why when it was not measured', () => {
+    const md = renderMarkdown(report({ prefillProfile: [foldPrefillProfile(512, [chunk(1, 1.5)])] }));
+    expect(md).toContain('Native prefill of one 512-token chunk');
+    expect(md).toMatch(/\| qkv \| 2 \| 2\.500 \| 87\.7% \| 23\.2 \|/);
+    expect(md).toMatch(/\| attention \| 1 \| 0\.300 \| .* \| — \|/);
+    expect(renderMarkdown(report({ prefillProfile: { missing: 'the device has no timestamp-query' } }))).toContain('Prefill profile: not measured (the device has no timestamp-query)');
   });
 });
 

@@ -72,11 +72,14 @@ export interface KernelReport {
   kernels: KernelTiming[];
 }
 
-/** One kernel of a profiled decode step, as Phi3Runtime.profileDecode reports it. */
+/** One kernel of a profiled decode step or prefill chunk, as Phi3Runtime.profileDecode / profilePrefill report it. */
 export interface ProfiledKernel {
   kind: string;
   weightBytes: number;
   ms: number;
+  /** multiply-adds per row (K · N for a matmul, else 0) and rows run; absent in older reports */
+  macsPerRow?: number;
+  rows?: number;
 }
 
 /** ms per step of the decode kernels in one pass: all of them, and without each kind (profile.ts). */
@@ -109,6 +112,19 @@ export interface DecodeProfile {
     inStepGbPerSec?: number | null;
     inStepFractionOfCopy?: number | null;
   }[];
+}
+
+/**
+ * A native prefill chunk of `tokens` tokens, every kernel timed in a pass of its own
+ * (Phi3Runtime.profilePrefill), folded per kind over the layers: each kernel's fastest of `runs`
+ * chunks, summed. A matmul kind's TFLOP/s is 2 · rows · K · N / ms: its arithmetic rate in context
+ * (each figure carries one pass boundary, small next to a prefill matmul).
+ */
+export interface PrefillProfile {
+  tokens: number;
+  runs: number;
+  totalMs: number;
+  kinds: { kind: string; calls: number; ms: number; tflops: number | null }[];
 }
 
 export interface Ratios {
@@ -144,6 +160,8 @@ export interface BenchReport {
   kernels: KernelReport | Missing;
   /** native decode kernels profiled in context, per decode context (absent in older reports) */
   profile?: DecodeProfile[] | Missing;
+  /** native prefill kernels profiled in context, per prompt length (absent in older reports) */
+  prefillProfile?: PrefillProfile[] | Missing;
   notes: string[];
 }
 
@@ -234,6 +252,22 @@ export function foldDecodeProfile(context: number, steps: readonly (readonly Pro
     return out;
   });
   return { context, steps: steps.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), ...(inStep ? { stepMs: inStep.stepMs } : {}), kinds };
+}
+
+/** Folds profiled prefill chunks (each the same kernel list) into a PrefillProfile, as foldDecodeProfile does. */
+export function foldPrefillProfile(tokens: number, runs: readonly (readonly ProfiledKernel[])[]): PrefillProfile {
+  if (runs.length === 0) throw new Error('foldPrefillProfile: no profiled chunks');
+  const n = runs[0].length;
+  if (runs.some((r) => r.length !== n || r.some((k, i) => k.kind !== runs[0][i].kind))) throw new Error('foldPrefillProfile: the profiled chunks ran different kernels');
+  const byKind = new Map<string, { calls: number; ms: number; macs: number }>();
+  for (let i = 0; i < n; i++) {
+    const k = runs[0][i];
+    const ms = Math.min(...runs.map((r) => r[i].ms));
+    const e = byKind.get(k.kind) ?? { calls: 0, ms: 0, macs: 0 };
+    byKind.set(k.kind, { calls: e.calls + 1, ms: e.ms + ms, macs: e.macs + (k.macsPerRow ?? 0) * (k.rows ?? 0) });
+  }
+  const kinds = [...byKind].map(([kind, e]) => ({ kind, calls: e.calls, ms: e.ms, tflops: e.macs > 0 && e.ms > 0 ? (2 * e.macs) / (e.ms * 1e9) : null }));
+  return { tokens, runs: runs.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), kinds };
 }
 
 /** Deterministic token ids in [3, 32000) for prompts (mulberry32; no special ids). */

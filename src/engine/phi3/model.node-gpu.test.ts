@@ -232,6 +232,46 @@ describe('profileDecode [gpu]', () => {
   });
 });
 
+describe('profilePrefill [gpu]', () => {
+  it('times every kernel of a prefill chunk with its rows and multiply-adds, which then continues exactly like logits()', async () => {
+    const dir = join(root, 'profile-prefill');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2 });
+    const prompt = promptIds(12, 11, 32000);
+    const ref = await runReference(dir, { inputIds: prompt, steps: 2 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime, plan } = await loadModelFiles(ctx, files, { maxPrefill: 16 });
+    try {
+      await expect(runtime.profilePrefill([prompt[0]])).rejects.toThrow(/1 tokens; a prefill chunk is 2 to 16/);
+      await expect(runtime.profilePrefill(promptIds(17, 3, 32000))).rejects.toThrow(/17 tokens; a prefill chunk is 2 to 16/);
+      const times = await runtime.profilePrefill(prompt);
+      if (!ctx.device.features.has('timestamp-query')) {
+        expect(times).toBeNull();
+        return;
+      }
+      // Prefill keeps the separate rotary + KV append after the qkv GEMM.
+      const layerKinds = ['qkv', 'kvAppend', 'attention', 'o', 'gateUp', 'down'];
+      expect(times!.map((t) => t.kind)).toEqual(['embedding', ...layerKinds, ...layerKinds, 'lm_head']);
+      const { hidden: H, intermediate: I, heads, kvHeads, vocab } = plan.config;
+      const D = H / heads;
+      const macs: Record<string, number> = { qkv: H * (heads + 2 * kvHeads) * D, o: H * H, gateUp: H * 2 * I, down: I * H, lm_head: H * vocab };
+      for (const t of times!) {
+        expect(Number.isFinite(t.ms) && t.ms >= 0).toBe(true);
+        expect(t.macsPerRow).toBe(macs[t.kind] ?? 0);
+        expect(t.rows).toBe(t.kind === 'lm_head' ? 1 : prompt.length);
+      }
+      console.log(`[node/webgpu] profilePrefill (${prompt.length} tokens): ${times!.map((t) => `${t.kind} ${t.ms.toFixed(3)} ms`).join(', ')}`);
+      // The profiled chunk was appended like logits(prompt): the next token sees the reference's cache.
+      expect(runtime.cachedIds).toEqual(prompt);
+      const logits = await runtime.logits([ref.tokens[0]]);
+      expect(maxAbsDiff(logits, ref.logits[1])).toBeLessThanOrEqual(1e-3);
+    } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
+});
+
 describe('decode steps encoded ahead [gpu]', () => {
   for (const runAhead of [true, false]) {
     it(`${runAhead ? 'run-ahead' : 'encoded ahead, submitted on demand'}: a step fed a token other than the one sampled (or after truncate) drops the step encoded ahead and computes from what it was given`, async () => {

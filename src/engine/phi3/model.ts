@@ -22,7 +22,7 @@
  * uniform writes for N+1 land after N's commands, and N+1 reads N's token on the GPU. When the
  * caller feeds back that token with the next step index and the same sampling, the step already
  * in flight is the answer; anything else (another token, truncate, logits, profileDecode,
- * changed sampling or step index) drops it. A dropped step cost one step of GPU time and wrote
+ * profilePrefill, changed sampling or step index) drops it. A dropped step cost one step of GPU time and wrote
  * only past the cache (its KV entry, its history slot) and scratch, all of which the next step
  * overwrites, so it changes no result. Each generation ends with one such step (after its last
  * token, which the loop cannot know is last). With run-ahead off, step N+1 is still encoded while
@@ -92,26 +92,43 @@ export interface LoadOptions {
 /** One recorded kernel dispatch: `S` rows this step, `totalLen` = cached + S, `cacheIndex` picks LongRoPE's caches. */
 type Encode = (pass: GPUComputePassEncoder, S: number, totalLen: number, cacheIndex: 0 | 1) => void;
 
-/** A kernel of the forward pass: `kind` names it across layers ('qkv', 'attention', …); `weightBytes` is what a matmul reads of its weights, scales and zero points (0 for other kernels). */
+/**
+ * A kernel of the forward pass: `kind` names it across layers ('qkv', 'attention', …);
+ * `weightBytes` is what a matmul reads of its weights, scales and zero points, `macsPerRow` its
+ * multiply-adds per activation row, K · N (both 0 for other kernels).
+ */
 interface Op {
   kind: string;
   layer: number | null;
   weightBytes: number;
+  macsPerRow?: number;
   encode: Encode;
   /** Encoded only when S > 1: decode (S = 1) does this op's work inside another kernel. */
   prefillOnly?: boolean;
 }
 
-/** GPU time of one kernel of a decode step (`profileDecode`). */
+/** GPU time of one kernel of a decode step or prefill chunk (`profileDecode`, `profilePrefill`). */
 export interface KernelTime {
   kind: string;
   /** the layer, or null for kernels outside the layers (embedding, lm_head, sampling) */
   layer: number | null;
   weightBytes: number;
+  /** multiply-adds per row the kernel ran (K · N for a matmul; 0 for other kernels) */
+  macsPerRow: number;
+  /** rows the kernel ran: the chunk's length, or 1 (decode, and the lm_head's last row) */
+  rows: number;
   ms: number;
 }
 
-const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUComputePassEncoder, rows: number): void }, weightBytes = 0): Op => ({ kind, layer, weightBytes, encode: (pass, S) => k.encode(pass, S) });
+type Matmul = { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number; macsPerRow: number };
+/** An op of S rows; a matmul (`Matmul`) carries its weight bytes and multiply-adds per row. */
+const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUComputePassEncoder, rows: number): void } | Matmul): Op => ({
+  kind,
+  layer,
+  weightBytes: 'weightBytes' in k ? k.weightBytes : 0,
+  macsPerRow: 'macsPerRow' in k ? k.macsPerRow : 0,
+  encode: (pass, S) => k.encode(pass, S),
+});
 
 /**
  * KV-cache capacity from the device's binding limit, the memory budget and the model's context;
@@ -145,7 +162,7 @@ export class Phi3Runtime implements TokenRuntime {
     private ops: Op[],
     /** `ops` without the prefillOnly ones: what a decode step encodes. */
     private decodeOps: Op[],
-    private lmHead: { encode(pass: GPUComputePassEncoder, M: number): void; weightBytes: number },
+    private lmHead: Matmul,
     private sampler: ReturnType<typeof createSampler>,
     private stepUniform: GPUBuffer,
     readonly maxPrefill: number,
@@ -226,7 +243,7 @@ export class Phi3Runtime implements TokenRuntime {
           step,
           tuning: opts.matMulTuning,
         });
-        return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes };
+        return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N };
       };
 
       // Embedding, split under the binding limit.
@@ -275,7 +292,7 @@ export class Phi3Runtime implements TokenRuntime {
       // silu(gate)·up while staging its input. No separate norm, add or activation dispatch remains.
       for (const [li, layer] of plan.layers.entries()) {
         const L = `layer${li}`;
-        const push = (kind: string, k: { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number }) => ops.push(rowsOp(kind, li, k, k.weightBytes));
+        const push = (kind: string, k: Matmul) => ops.push(rowsOp(kind, li, k));
         const withCache = (kind: string, k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push({ kind, layer: li, weightBytes: 0, encode: (pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex) });
         const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
         // KV cache (kvHeads, contextLimit, D) of f32 or f16 (precision).
@@ -298,7 +315,7 @@ export class Phi3Runtime implements TokenRuntime {
           const ropeTables = fuseDecode ? await rotaryTables() : undefined;
           const ropeAppend = ropeTables ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: { ...rotaryOpts, tables: ropeTables } } : undefined;
           const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
-          ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
+          ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, macsPerRow: qkvKernel.macsPerRow, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
           // One dispatch rotates q in place and appends rotated k and v to the cache.
           const kvAppend = createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
           ops.push({ kind: 'kvAppend', layer: li, weightBytes: 0, prefillOnly: fuseDecode, encode: (pass, S, _t, cacheIndex) => kvAppend.encode(pass, S, cacheIndex) });
@@ -386,7 +403,7 @@ export class Phi3Runtime implements TokenRuntime {
    * The forward passes for S rows after pastLen cached tokens (`decodeOps` for S = 1, else every
    * op); writes nothing. With `timestamps`, every kernel gets a compute pass of its own that writes
    * begin/end timestamps at 2i, 2i + 1 (i = its index among the ops encoded, then the lm_head) —
-   * for `profileDecode` only.
+   * for `profileDecode` and `profilePrefill` only.
    */
   private encodePasses(encoder: GPUCommandEncoder, S: number, pastLen: number, timestamps?: GPUQuerySet): void {
     const cacheIndex = this.cacheIndex(pastLen + S);
@@ -457,15 +474,30 @@ export class Phi3Runtime implements TokenRuntime {
    * `timestamp-query`. For benchmarks.
    */
   async profileDecode(id: number): Promise<KernelTime[] | null> {
+    return this.profileChunk([id], 'profileDecode');
+  }
+
+  /**
+   * profileDecode for a prefill chunk: every kernel of feeding `ids` (2 ..= maxPrefill tokens, one
+   * chunk) after the cache, each in a timestamped pass of its own, and `ids` appended, as `logits`
+   * would (the lm_head runs on the last row only). For benchmarks: where prefill time goes, and a
+   * matmul's TFLOP/s in context (2 · rows · macsPerRow / ms).
+   */
+  async profilePrefill(ids: readonly number[]): Promise<KernelTime[] | null> {
+    if (ids.length < 2 || ids.length > this.maxPrefill) throw new AppError('BAD_ARGUMENT', `profilePrefill: ${ids.length} tokens; a prefill chunk is 2 to ${this.maxPrefill} (maxPrefill).`);
+    return this.profileChunk(ids, 'profilePrefill');
+  }
+
+  private async profileChunk(ids: readonly number[], label: string): Promise<KernelTime[] | null> {
     const { device } = this.ctx;
     if (!device.features.has('timestamp-query')) return null;
-    if (this.cachedIds.length + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `profileDecode: the ${this.contextLimit}-token context is full.`);
+    if (this.cachedIds.length + ids.length > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `${label}: ${ids.length} more tokens do not fit in the ${this.contextLimit}-token context.`);
     this.next = null;
-    const count = 2 * (this.decodeOps.length + 1);
-    const ns = await submitTimestamped(device, count, 'profileDecode', (encoder, querySet) => this.encodeChunk(encoder, [id], querySet));
+    const ops = ids.length === 1 ? this.decodeOps : this.ops;
+    const ns = await submitTimestamped(device, 2 * (ops.length + 1), label, (encoder, querySet) => this.encodeChunk(encoder, ids, querySet));
     const ms = (i: number) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6;
-    const times: KernelTime[] = this.decodeOps.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, ms: ms(i) }));
-    times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, ms: ms(this.decodeOps.length) });
+    const times: KernelTime[] = ops.map((op, i) => ({ kind: op.kind, layer: op.layer, weightBytes: op.weightBytes, macsPerRow: op.macsPerRow ?? 0, rows: ids.length, ms: ms(i) }));
+    times.push({ kind: 'lm_head', layer: null, weightBytes: this.lmHead.weightBytes, macsPerRow: this.lmHead.macsPerRow, rows: 1, ms: ms(ops.length) });
     return times;
   }
 

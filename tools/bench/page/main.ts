@@ -3,7 +3,8 @@
  * Playwright). It imports the app's own engine modules — NativeEngine and OrtEngine — so the
  * figures are for the code the app runs. Node calls the functions on `window.__bench` one at a
  * time: `init` fetches every model file into memory once; `load`/`measure`/`unload` run one
- * engine for one round; `profile` times the loaded native engine's decode kernels in context;
+ * engine for one round; `profile` and `profilePrefill` time the loaded native engine's decode
+ * and prefill kernels in context;
  * `kernels` runs the isolated GEMV and copy timings.
  * Rule: model files are fetched once and shared by both engines, so load times compare
  * engine work, not network or disk.
@@ -18,7 +19,7 @@ import type { ModelFiles } from '../../../src/engine/phi3/files';
 import { Phi3Runtime } from '../../../src/engine/phi3/model';
 import { kernelReport } from '../kernels';
 import { installGpuCounters, measureRound, type GpuClasses, type RoundPlan } from '../measure';
-import { profileDecodeSteps, type ProfileRuns } from '../profile';
+import { profileDecodeSteps, profilePrefillChunks, type PrefillRuns, type ProfileRuns } from '../profile';
 import type { KernelReport, Missing, RoundResult } from '../report';
 
 type EngineName = 'native' | 'ort';
@@ -102,7 +103,13 @@ async function kernels(opts: { reps: number; scalesDtype: 'f32' | 'f16' }): Prom
   return kernelReport(nativeCtx.device, { ...opts, log: (line) => console.log(`[bench kernels] ${line}`) });
 }
 
-const api = { init, load, measure, profile, unload, kernels, ready: true };
+/** The loaded native engine's prefill chunks, each kernel timed in context (profile.ts). */
+async function profilePrefill(lengths: number[], runs: number): Promise<PrefillRuns[] | Missing> {
+  if (current?.name !== 'native' || !(current.runtime instanceof Phi3Runtime)) throw new Error('profilePrefill(): load the native engine first');
+  return profilePrefillChunks(current.runtime, lengths, runs, (line) => console.log(`[bench native] ${line}`));
+}
+
+const api = { init, load, measure, profile, profilePrefill, unload, kernels, ready: true };
 declare global {
   interface Window {
     __bench?: typeof api;
