@@ -89,7 +89,9 @@ fi
 if [ "$what" = next ]; then
   # Everything that landed without a GPU after a8e128e, on one generated 32-layer model, native
   # only, each run a fresh process with the in-step profile: the defaults (first and last, for
-  # drift), run-ahead off, the staged GEMV prefetching its weights, and the wide prefill GEMM.
+  # drift), run-ahead off, the staged GEMV prefetching its weights (NVIDIA's 16 rows per workgroup,
+  # and 32: with every load issued up front, more rows per thread need not serialise them, and each
+  # workgroup's activation staging is shared by twice the weights), and the wide prefill GEMM.
   i=0
   while IFS='|' read -r label flags; do
     [ -z "$label" ] && continue
@@ -102,6 +104,7 @@ if [ "$what" = next ]; then
 defaults|
 run-ahead off|--no-run-ahead
 gemv prefetch|--tuning '{"gemvPrefetch":true}'
+gemv prefetch, 4 rows per thread (32 per workgroup)|--tuning '{"gemvPrefetch":true,"rowsPerThread":4}'
 wide gemm|--tuning '{"gemm":"wide"}'
 wide gemm, 2 columns per thread, and gemv prefetch|--tuning '{"gemm":"wide","gemmWideCols":2,"gemvPrefetch":true}'
 defaults again|
