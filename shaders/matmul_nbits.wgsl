@@ -138,6 +138,35 @@ fn prefetchTile(t0: u32, row0: u32, lane: u32) {
   }
 }
 
+// Adds tile chunk c (weight chunk `chunk`) of rows row0 .. row0 + ROWS − 1 into the thread's
+// accumulators: row r's sum goes to component r % 4 of accLo (r < 4) or accHi, through a one-hot
+// select instead of indexing a private array by r, which keeps them in registers everywhere
+// (dynamically indexed private arrays went through memory on SwiftShader). The weights come from
+// `pre` (iteration `it`) with prefetch, else from the buffer.
+fn addChunk(c: u32, chunk: u32, row0: u32, it: u32, accLo: ptr<function, vec4<f32>>, accHi: ptr<function, vec4<f32>>) {
+  let C = TILE_K / 32u;
+  let a0 = tileA[c];
+  let a1 = tileA[C + c];
+  let a2 = tileA[2u * C + c];
+  let a3 = tileA[3u * C + c];
+  let a4 = tileA[4u * C + c];
+  let a5 = tileA[5u * C + c];
+  let a6 = tileA[6u * C + c];
+  let a7 = tileA[7u * C + c];
+  for (var r = 0u; r < ROWS; r++) {
+    let n = weightRow(row0 + r);
+    var w: vec4<u32>;
+    if (PF_ITERS > 0u) {
+      w = pre[it * ROWS + r];
+    } else {
+      w = weights[n * (params.kPadded / 32u) + chunk];
+    }
+    let sum = chunkSum(n, chunk, w, a0, a1, a2, a3, a4, a5, a6, a7);
+    *accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
+    *accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
+  }
+}
+
 fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   let wgRow0 = (wid.x + wid.y * params.gridX) * RG * ROWS;
   if (wgRow0 >= params.N) { return; }
@@ -145,17 +174,14 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   let lane = lid % TPR;
   let group = lid / TPR;
   let row0 = wgRow0 + group * ROWS;
-  let chunksPerRow = params.kPadded / 32u;
   let C = TILE_K / 32u;
-  // Row r's sum lives in component r % 4 of accLo (r < 4) or accHi. Adding through a one-hot select
-  // instead of indexing a private array by r keeps the accumulators in registers everywhere
-  // (dynamically indexed private arrays went through memory on SwiftShader).
+  // Rows 0..3 of the thread's sums, and 4..7 (`addChunk`).
   var accLo = vec4<f32>(0.0);
   var accHi = vec4<f32>(0.0);
 
+  if (PF_ITERS > 0u) { prefetchTile(0u, row0, lane); }
   // NORM: 1 / rms(x) of row 0, reduced over the workgroup in `partial` (≥ WG slots; WG need not be
   // a power of two). Every workgroup repeats it: K reads, small next to its weight rows.
-  if (PF_ITERS > 0u) { prefetchTile(0u, row0, lane); }
   var invRms = 1.0;
   if (NORM) {
     var sumSq = 0.0;
@@ -198,43 +224,15 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     }
     workgroupBarrier();
 
+    // With prefetch the chunk loop has the constant trip count PF_ITERS, so `pre` is indexed by
+    // constants; without, it strides by TPR to the tile's end.
     if (PF_ITERS > 0u) {
       for (var it = 0u; it < PF_ITERS; it++) {
         let c = lane + it * TPR;
-        if (c < tileLen / 32u) {
-          let a0 = tileA[c];
-          let a1 = tileA[C + c];
-          let a2 = tileA[2u * C + c];
-          let a3 = tileA[3u * C + c];
-          let a4 = tileA[4u * C + c];
-          let a5 = tileA[5u * C + c];
-          let a6 = tileA[6u * C + c];
-          let a7 = tileA[7u * C + c];
-          for (var r = 0u; r < ROWS; r++) {
-            let sum = chunkSum(weightRow(row0 + r), t0 / 32u + c, pre[it * ROWS + r], a0, a1, a2, a3, a4, a5, a6, a7);
-            accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
-            accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
-          }
-        }
+        if (c < tileLen / 32u) { addChunk(c, t0 / 32u + c, row0, it, &accLo, &accHi); }
       }
     } else {
-      for (var c = lane; c < tileLen / 32u; c += TPR) {
-        let a0 = tileA[c];
-        let a1 = tileA[C + c];
-        let a2 = tileA[2u * C + c];
-        let a3 = tileA[3u * C + c];
-        let a4 = tileA[4u * C + c];
-        let a5 = tileA[5u * C + c];
-        let a6 = tileA[6u * C + c];
-        let a7 = tileA[7u * C + c];
-        let chunk = t0 / 32u + c;
-        for (var r = 0u; r < ROWS; r++) {
-          let n = weightRow(row0 + r);
-          let sum = chunkSum(n, chunk, weights[n * chunksPerRow + chunk], a0, a1, a2, a3, a4, a5, a6, a7);
-          accLo += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u));
-          accHi += select(vec4<f32>(0.0), vec4<f32>(sum), vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u));
-        }
-      }
+      for (var c = lane; c < tileLen / 32u; c += TPR) { addChunk(c, t0 / 32u + c, row0, 0u, &accLo, &accHi); }
     }
     workgroupBarrier();
   }
