@@ -13,11 +13,16 @@ override WG_X: u32 = 8u; // threads along N
 override WG_Y: u32 = 8u; // threads along M
 override TK: u32 = 32u;  // K per step, a multiple of 8
 override TM: u32 = 4u;   // rows per thread: 4 or 8
+// vec4s of padding after each k row of the A tile (tuning.gemmPadA; 1 by default, 0 without).
+// Staging writes a row's consecutive k from consecutive threads: unpadded, a k row is 4·WG_Y·TM/4
+// floats (32 at 8 × 4 rows), a multiple of the 32 banks, so 16 threads of a warp hit one bank; one
+// vec4 of padding turns that into 2-way.
+override A_PAD: u32 = 1u;
 const MAX_TM: u32 = 8u;
 
 @group(0) @binding(1) var<storage, read> weights: array<u32>;
 
-var<workgroup> tileA: array<vec4<f32>, TK * WG_Y * TM / 4u>; // [k][m / 4]
+var<workgroup> tileA: array<vec4<f32>, TK * (WG_Y * TM / 4u + A_PAD)>; // [k][m / 4], rows padded
 var<workgroup> tileW: array<vec4<f32>, TK * WG_X>; // [k][n / 4]
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -33,7 +38,7 @@ fn main(
   let wordsPerStep = TK / 8u;
   var acc: array<vec4<f32>, MAX_TM>; // rows 0..TM-1 of this thread's block
   for (var i = 0u; i < MAX_TM; i++) { acc[i] = vec4<f32>(0.0); }
-  let aRow = WG_Y * TM / 4u; // vec4s of A per k
+  let aRow = WG_Y * TM / 4u + A_PAD; // vec4s of A per k, padding included
   let mEnd = gemmRowEnd();
   if (NORM) { normPrologue(m0, TM * WG_Y, mEnd, lid, threads, WG_X); }
 

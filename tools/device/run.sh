@@ -89,7 +89,8 @@ fi
 if [ "$what" = next ]; then
   # Everything that landed without a GPU after a8e128e, on one generated 32-layer model, native
   # only, each run a fresh process with the in-step profile: the defaults (first and last, for
-  # drift), run-ahead off, the staged GEMV prefetching its weights (NVIDIA's 16 rows per workgroup,
+  # drift), run-ahead off, the tiled GEMM's A tile unpadded (as at a8e128e), the staged GEMV
+  # prefetching its weights (NVIDIA's 16 rows per workgroup,
   # and 32: with every load issued up front, more rows per thread need not serialise them, and each
   # workgroup's activation staging is shared by twice the weights), and the wide prefill GEMM.
   i=0
@@ -103,6 +104,7 @@ if [ "$what" = next ]; then
   done <<'RUNS'
 defaults|
 run-ahead off|--no-run-ahead
+tiled GEMM without the A-tile padding|--tuning '{"gemmPadA":false}'
 gemv prefetch|--tuning '{"gemvPrefetch":true}'
 gemv prefetch, 4 rows per thread (32 per workgroup)|--tuning '{"gemvPrefetch":true,"rowsPerThread":4}'
 wide gemm|--tuning '{"gemm":"wide"}'

@@ -164,7 +164,7 @@ describe('matmulNBits GEMM, M > 1 [gpu]', () => {
     }
   });
 
-  it('other GEMM tilings: 16 × 4 threads with K steps of 64, 2 × 3 threads with K steps of 8, 8 rows per thread', async () => {
+  it('other GEMM tilings: 16 × 4 threads with K steps of 64, 2 × 3 threads with K steps of 8, 8 rows per thread, no A padding', async () => {
     await check({ M: 33, maxM: 35, N: 70, K: 200, blockSize: 16, zp: true, f16: true }, 110, { gemmThreads: [16, 4], gemmStepK: 64 });
     await check({ M: 13, N: 29, K: 96, blockSize: 32, zp: false, f16: false }, 111, { gemmThreads: [2, 3], gemmStepK: 8 });
     // NVIDIA's default tiling (128 × 32 tiles, K steps of 16), with M and N not multiples of it.
@@ -172,6 +172,9 @@ describe('matmulNBits GEMM, M > 1 [gpu]', () => {
     // 8 rows per thread: 64-row tiles over M = 70 (a partial second tile), and a 2 × 3 split.
     await check({ M: 70, maxM: 72, N: 200, K: 256, blockSize: 32, zp: true, f16: true }, 113, { gemmThreads: [32, 8], gemmStepK: 16, gemmRowsPerThread: 8 });
     await check({ M: 13, N: 29, K: 96, blockSize: 16, zp: false, f16: false }, 114, { gemmThreads: [2, 3], gemmStepK: 8, gemmRowsPerThread: 8 });
+    // The A tile without its row padding (the layout before gemmPadA), and NVIDIA's tiling with it.
+    await check({ M: 40, maxM: 64, N: 200, K: 256, blockSize: 32, zp: true, f16: false }, 115, { gemmThreads: [32, 8], gemmStepK: 16, gemmPadA: false });
+    await check({ M: 13, N: 29, K: 96, blockSize: 32, zp: false, f16: true }, 116, { gemmThreads: [2, 3], gemmStepK: 8, gemmPadA: false });
   });
 
   it('real shapes: 3072×3072 (M = 7), 8192×3072 and 3072×8192 (M = 33)', async () => {

@@ -234,6 +234,13 @@ export interface MatMulNBitsTuning {
    */
   gemmRowsPerThread?: 4 | 8;
   /**
+   * Tiled GEMM: pad each k row of the staged A tile by one vec4 (default true), so that staging
+   * spreads 16 consecutive k over 8 banks instead of one (a 16-way workgroup-memory conflict at
+   * every default tiling). Turned on without a GPU to time it; false restores the unpadded layout
+   * for the A/B (`run.sh next`).
+   */
+  gemmPadA?: boolean;
+  /**
    * Prefill GEMM shader: 'tiled' (matmul_nbits_gemm.wgsl, the default: A and dequantised W tiles
    * in workgroup memory, 4 × gemmRowsPerThread outputs per thread) or 'wide'
    * (matmul_nbits_gemm_wide.wgsl: each thread owns gemmWideCols columns of gemmWideRows rows and
@@ -551,7 +558,8 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     badArg(`tuning.gemmThreads = ${gemmWgX}×${gemmWgY} must be positive integers with a product ≤ 256.`);
   }
   if (!Number.isInteger(gemmTK) || gemmTK < 8 || gemmTK % 8 !== 0) badArg(`tuning.gemmStepK = ${gemmTK} must be a positive multiple of 8.`);
-  const gemmWorkgroupBytes = 16 * gemmTK * gemmWgX + 4 * gemmTK * gemmTM * gemmWgY + (norm ? 4 * gemmTM * gemmWgX * gemmWgY : 4);
+  const gemmPad = (tuning.gemmPadA ?? true) ? 1 : 0;
+  const gemmWorkgroupBytes = 16 * gemmTK * gemmWgX + 4 * gemmTK * gemmTM * gemmWgY + 16 * gemmTK * gemmPad + (norm ? 4 * gemmTM * gemmWgX * gemmWgY : 4);
   if (needGemm && !wide && gemmWorkgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
     badArg(`tuning.gemmThreads ${gemmWgX}×${gemmWgY} with gemmStepK ${gemmTK} and ${gemmTM} rows per thread needs ${gemmWorkgroupBytes} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}. Use fewer threads or a smaller K step.`);
   }
@@ -631,6 +639,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           WG_Y: gemmWgY,
           TK: gemmTK,
           TM: gemmTM,
+          A_PAD: gemmPad,
           ...(norm ? { NORM_SLOTS: gemmTM * gemmWgX * gemmWgY } : {}),
         }, compile);
   const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
