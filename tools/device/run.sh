@@ -88,15 +88,17 @@ $wide_tunings
 fi
 if [ "$what" = next ]; then
   # Everything that landed without a GPU after a8e128e, on one generated 32-layer model, native
-  # only, each run a fresh process with the in-step profile: the defaults (first and last, for
-  # drift), run-ahead off, the tiled GEMM's A tile unpadded (as at a8e128e), the staged GEMV
-  # prefetching its weights (NVIDIA's 16 rows per workgroup,
-  # and 32: with every load issued up front, more rows per thread need not serialise them, and each
-  # workgroup's activation staging is shared by twice the weights), and the wide prefill GEMM.
+  # only, each run a fresh process with the decode and prefill profiles: the defaults (first and
+  # last, for drift), run-ahead off, the tiled GEMM's A tile unpadded (as at a8e128e), the staged
+  # GEMV prefetching its weights at NVIDIA's 16 rows per workgroup and at 32 (with every load issued
+  # up front, more rows per thread need not serialise them, and each workgroup's activation staging
+  # serves twice the weights), and the wide prefill GEMM. NEXT_FROM / NEXT_TO (1-based) run a slice,
+  # so the eight runs can be split over two device calls of at most 10 minutes each.
   i=0
   while IFS='|' read -r label flags; do
     [ -z "$label" ] && continue
     i=$((i + 1))
+    if [ "$i" -lt "${NEXT_FROM:-1}" ] || [ "$i" -gt "${NEXT_TO:-99}" ]; then continue; fi
     echo "next $i: $label" | tee -a "$OUT/next.log"
     # shellcheck disable=SC2086
     eval "set -- $flags"
