@@ -1,6 +1,6 @@
 /**
  * int4 MatMulNBits on WebGPU: Y (M, N) = A (M, K) · Wᵀ with W in com.microsoft MatMulNBits layout
- * (see dequantize.ts, the ground truth). Three shaders share one bind group:
+ * (see dequantize.ts, the ground truth). Four shaders share one bind group:
  *   - shaders/matmul_nbits.wgsl           decode GEMV (M = 1), "staged": the activation row in
  *                                         workgroup memory
  *   - shaders/matmul_nbits_direct.wgsl    decode GEMV, "direct": activations read per thread
@@ -11,7 +11,7 @@
  *                                         == 0): weights dequantised in registers, only A staged
  *   Both GEMMs get shaders/matmul_nbits_gemm_common.wgsl (bindings, fusions, the norm prologue).
  * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
- * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All three
+ * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All four
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
  * → f32 without int → float conversions (see its header). The GEMVs also get
  * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
