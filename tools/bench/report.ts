@@ -227,26 +227,17 @@ export function computeRatios(native: EngineResult | Missing, ort: EngineResult 
  * `copyGbPerSec` (null when unmeasured) gives the fraction of copy bandwidth.
  */
 export function foldDecodeProfile(context: number, steps: readonly (readonly ProfiledKernel[])[], copyGbPerSec: number | null, inStep?: InStepTimes): DecodeProfile {
-  if (steps.length === 0) throw new Error('foldDecodeProfile: no profiled steps');
-  const n = steps[0].length;
-  if (steps.some((s) => s.length !== n || s.some((k, i) => k.kind !== steps[0][i].kind))) throw new Error('foldDecodeProfile: the profiled steps ran different kernels');
-  const byKind = new Map<string, { calls: number; ms: number; weightBytes: number }>();
-  for (let i = 0; i < n; i++) {
-    const k = steps[0][i];
-    const ms = Math.min(...steps.map((s) => s[i].ms));
-    const e = byKind.get(k.kind) ?? { calls: 0, ms: 0, weightBytes: 0 };
-    byKind.set(k.kind, { calls: e.calls + 1, ms: e.ms + ms, weightBytes: e.weightBytes + k.weightBytes });
-  }
+  const byKind = foldKinds(steps, 'foldDecodeProfile', 'steps');
   const rate = (bytes: number, ms: number) => (bytes > 0 && ms > 0 ? bytes / (ms * 1e6) : null);
   const ofCopy = (gbPerSec: number | null) => (gbPerSec !== null && copyGbPerSec ? gbPerSec / copyGbPerSec : null);
-  const kinds = [...byKind].map(([kind, e]) => {
-    const gbPerSec = rate(e.weightBytes, e.ms);
-    const out: DecodeProfile['kinds'][number] = { kind, ...e, gbPerSec, fractionOfCopy: ofCopy(gbPerSec) };
+  const kinds = [...byKind].map(([kind, { calls, ms, weightBytes }]) => {
+    const gbPerSec = rate(weightBytes, ms);
+    const out: DecodeProfile['kinds'][number] = { kind, calls, ms, weightBytes, gbPerSec, fractionOfCopy: ofCopy(gbPerSec) };
     const without = inStep?.withoutMs[kind];
     if (inStep && without !== undefined) {
       // Noise can make a tiny kind's step-without slower than the step: clamp at 0.
       out.inStepMs = Math.max(0, inStep.stepMs - without);
-      out.inStepGbPerSec = rate(e.weightBytes, out.inStepMs);
+      out.inStepGbPerSec = rate(weightBytes, out.inStepMs);
       out.inStepFractionOfCopy = ofCopy(out.inStepGbPerSec);
     }
     return out;
@@ -256,18 +247,27 @@ export function foldDecodeProfile(context: number, steps: readonly (readonly Pro
 
 /** Folds profiled prefill chunks (each the same kernel list) into a PrefillProfile, as foldDecodeProfile does. */
 export function foldPrefillProfile(tokens: number, runs: readonly (readonly ProfiledKernel[])[]): PrefillProfile {
-  if (runs.length === 0) throw new Error('foldPrefillProfile: no profiled chunks');
+  const byKind = foldKinds(runs, 'foldPrefillProfile', 'chunks');
+  const kinds = [...byKind].map(([kind, { calls, ms, macs }]) => ({ kind, calls, ms, tflops: macs > 0 && ms > 0 ? (2 * macs) / (ms * 1e9) : null }));
+  return { tokens, runs: runs.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), kinds };
+}
+
+/**
+ * Profiled runs (each the same kernel list) folded per kind in first-seen order: each kernel's
+ * fastest run, summed, with the kind's weight bytes and multiply-adds (rows · K · N).
+ */
+function foldKinds(runs: readonly (readonly ProfiledKernel[])[], fn: string, what: string): Map<string, { calls: number; ms: number; weightBytes: number; macs: number }> {
+  if (runs.length === 0) throw new Error(`${fn}: no profiled ${what}`);
   const n = runs[0].length;
-  if (runs.some((r) => r.length !== n || r.some((k, i) => k.kind !== runs[0][i].kind))) throw new Error('foldPrefillProfile: the profiled chunks ran different kernels');
-  const byKind = new Map<string, { calls: number; ms: number; macs: number }>();
+  if (runs.some((r) => r.length !== n || r.some((k, i) => k.kind !== runs[0][i].kind))) throw new Error(`${fn}: the profiled ${what} ran different kernels`);
+  const byKind = new Map<string, { calls: number; ms: number; weightBytes: number; macs: number }>();
   for (let i = 0; i < n; i++) {
     const k = runs[0][i];
     const ms = Math.min(...runs.map((r) => r[i].ms));
-    const e = byKind.get(k.kind) ?? { calls: 0, ms: 0, macs: 0 };
-    byKind.set(k.kind, { calls: e.calls + 1, ms: e.ms + ms, macs: e.macs + (k.macsPerRow ?? 0) * (k.rows ?? 0) });
+    const e = byKind.get(k.kind) ?? { calls: 0, ms: 0, weightBytes: 0, macs: 0 };
+    byKind.set(k.kind, { calls: e.calls + 1, ms: e.ms + ms, weightBytes: e.weightBytes + k.weightBytes, macs: e.macs + (k.macsPerRow ?? 0) * (k.rows ?? 0) });
   }
-  const kinds = [...byKind].map(([kind, e]) => ({ kind, calls: e.calls, ms: e.ms, tflops: e.macs > 0 && e.ms > 0 ? (2 * e.macs) / (e.ms * 1e9) : null }));
-  return { tokens, runs: runs.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), kinds };
+  return byKind;
 }
 
 /** Deterministic token ids in [3, 32000) for prompts (mulberry32; no special ids). */
