@@ -16,7 +16,7 @@
  * a vec4 copy kernel (timed like the GEMVs), counting bytes read + written.
  * Rule: runs on its own buffers; never on a loaded model (that would count the model's memory twice).
  */
-import { createMatMulNBits, matMulNBitsTuningFor, type MatMulNBitsKernel, type MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsPath, matMulNBitsTuningFor, type MatMulNBitsKernel, type MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
 import { packUniform } from '../../src/engine/gpu/buffers';
 import { submitTimestamped } from '../../src/engine/gpu/timestamps';
 import type { KernelReport, KernelTiming } from './report';
@@ -237,7 +237,7 @@ function gemvBench(device: GPUDevice, shape: GemvShape, scalesDtype: 'f32' | 'f1
           inputSiluMul: silu ? { up: input, gateStride: rowLength, gateOffset: 0, upStride: rowLength, upOffset: K } : undefined,
         }),
       );
-      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: m === 1 ? `${kernels[0].decodePath}${kernels[0].decodePrefetch ? '+prefetch' : ''}` : kernels[0].prefillPath };
+      return { encode: (pass, r) => kernels[r % copies].encode(pass, m), decodePath: matMulNBitsPath(kernels[0], m) };
     },
     destroy() {
       for (const b of made) b.destroy();

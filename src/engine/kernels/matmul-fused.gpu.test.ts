@@ -5,7 +5,7 @@
  * (M = 5, 33), every fusion alone and combined, real Phi-3 shapes and odd ones.
  */
 import { describe, expect, it } from 'vitest';
-import { createMatMulNBits, matMulNBitsReference, type MatMulNBitsBindings, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsBindings, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights, worstRelative, type WeightCase } from './matmul-testing';
 import { rmsNormReference, createRmsNorm } from './rmsnorm';
 import { siluMulReference, createSiluMul, type SiluMulLayout } from './silu-mul';
@@ -97,7 +97,7 @@ async function check(c: Case, seed: number): Promise<void> {
     const all = new Float32Array(await readBuffer(device, output, maxM * c.N * 4));
     for (const m of made) m.destroy();
     step.destroy();
-    return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: c.M === 1 ? `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}` : kernel.prefillPath };
+    return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: matMulNBitsPath(kernel, c.M) };
   });
   const r = worstRelative(got, want);
   console.log(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMatMulNBits, matMulNBitsReady, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, matMulNBitsPath, matMulNBitsReady, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights, worstRelative, type WeightCase } from './matmul-testing';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
@@ -61,7 +61,7 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
     for (const buf of Object.values(buffers)) buf?.destroy();
-    return { got: out, path: c.M === 1 ? `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}` : kernel.prefillPath, earlyEncode };
+    return { got: out, path: matMulNBitsPath(kernel, c.M), earlyEncode };
   });
   return { ...worstRelative(got, want), path, earlyEncode };
 }

@@ -449,6 +449,11 @@ function pipelineCache(device: GPUDevice): PipelineCache {
   return cache;
 }
 
+/** The shader a kernel runs for M rows, as tests and benchmarks name it: 'gemv-subgroup+prefetch', 'gemm-wide', … */
+export function matMulNBitsPath(kernel: MatMulNBitsKernel, M: number): string {
+  return M > 1 ? kernel.prefillPath : `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}`;
+}
+
 /** Resolves once every pipeline compiled with `compile: 'async'` on this device is ready; rejects with the first failure. */
 export async function matMulNBitsReady(device: GPUDevice): Promise<void> {
   const cache = caches.get(device);

@@ -30,7 +30,7 @@ import { loadModelFiles } from '../phi3/files';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
 import { float32ToFloat16Bits } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
-import { createMatMulNBits, interleaveRotaryTable, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, interleaveRotaryTable, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights } from './matmul-testing';
 import { rmsNormReference } from './rmsnorm';
 import type { Precision } from './precision-wgsl';
@@ -515,7 +515,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
     pass.end();
     device.queue.submit([enc.finish()]);
     const readCache = async (b: GPUBuffer) => (precision === 'f16' ? float16ToFloat32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
-    const result = { out: new Float32Array(await readBuffer(device, output)), k: await readCache(kCache), v: await readCache(vCache), path: `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}` };
+    const result = { out: new Float32Array(await readBuffer(device, output)), k: await readCache(kCache), v: await readCache(vCache), path: matMulNBitsPath(kernel, 1) };
     for (const m of made) m.destroy();
     return result;
   });
