@@ -9,8 +9,8 @@
 # (`checks`); `all` runs checks, sweep, bench; `runahead` times native decode with run-ahead on and
 # off, alternating, on one generated 32-layer model; `prefill` times the tiled GEMM against the wide
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
-# tiled default and three wide tunings; `next` is the one call for what landed untimed after a8e128e
-# (below). Logs and JSON go to $OUT (or .device-out/).
+# tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
+# on 2026-11-27, docs/h200/). Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -69,8 +69,8 @@ if [ "$what" = tune ]; then
   done <<< "${TUNINGS:-}"
 fi
 if [ "$what" = prefill ]; then
-  # tuning.gemm 'tiled' (the default) against 'wide': every GEMM tuning of the sweep on Phi-3's four
-  # prefill shapes, then the 32-layer model's prefill (128 and 512 tokens) with the tiled default
+  # tuning.gemm 'tiled' against 'wide' (the default on real GPUs): every GEMM tuning of the sweep on Phi-3's four
+  # prefill shapes, then the 32-layer model's prefill (128 and 512 tokens) with the tiled GEMM
   # first and last and three wide tunings between (PREFILL_TUNINGS replaces those, one JSON per line).
   PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/sweep.mjs --no-gemv --gemm 128,512 --out "$OUT/sweep-gemm.json" 2>&1 | tee "$OUT/sweep-gemm.log" || rc=1
   wide_tunings=${PREFILL_TUNINGS:-'{"gemm":"wide"}

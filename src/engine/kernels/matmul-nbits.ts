@@ -221,7 +221,7 @@ export interface MatMulNBitsTuning {
    * for the first tile, before reducing the norm), so the weight loads overlap that work (default
    * false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
    * rowsPerThread; Phi-3 on NVIDIA's default: 6–8), else the plain loop runs; `decodePrefetch`
-   * says which. Not yet timed on a GPU.
+   * says which. On an H200 it was slower (decode 314 against 332 tok/s), so no default uses it.
    */
   gemvPrefetch?: boolean;
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
@@ -236,8 +236,8 @@ export interface MatMulNBitsTuning {
   /**
    * Tiled GEMM: pad each k row of the staged A tile by one vec4 (default true), so that staging
    * spreads 16 consecutive k over 8 banks instead of one (a 16-way workgroup-memory conflict at
-   * every default tiling). Turned on without a GPU to time it; false restores the unpadded layout
-   * for the A/B (`run.sh next`).
+   * every default tiling). On an H200: 512-token prefill 2393 against 2315 tok/s unpadded
+   * (`run.sh next`); false restores the unpadded layout.
    */
   gemmPadA?: boolean;
   /**
@@ -246,7 +246,7 @@ export interface MatMulNBitsTuning {
    * (matmul_nbits_gemm_wide.wgsl: each thread owns gemmWideCols columns of gemmWideRows rows and
    * dequantises its own weights in registers; only A is staged). 'wide' needs whole 16-byte weight
    * rows (K padded to blocks a multiple of 32), else 'tiled' runs; `prefillPath` says which.
-   * Not yet timed on a GPU against 'tiled', so no adapter's default picks it.
+   * Default 'wide' (2 columns) on every GPU but SwiftShader: on an H200, +19% at 512 tokens.
    */
   gemm?: 'tiled' | 'wide';
   /** Wide GEMM threads per workgroup, a power of two 32..256 (default 128). */
@@ -263,17 +263,32 @@ export interface MatMulNBitsTuning {
  * Default tuning for an adapter (and, where measured, a GEMV shape).
  * - SwiftShader (the CPU emulator behind headless CI) pays per invocation and per workgroup-wide
  *   staging: 16-thread workgroups of 16 rows, about 6× faster there than the real-GPU split
- *   (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded 2-core machine).
+ *   (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded 2-core machine). Its prefill keeps
+ *   the tiled GEMM that the test suite's timings were taken with.
  * - NVIDIA, measured on an H100 (Vulkan, driver 580; docs/benchmarks.md): the staged GEMV with 8
  *   row groups of 2 rows for every shape. Chosen from the 32-layer decode step profiled in context
  *   under ten tunings (`run.sh tune`): per kernel kind it was the fastest or within 1% of it
  *   (qkv 0.98, o 0.52, gate_up 1.23, down 0.84, lm_head 0.066 ms per token), ahead of the direct
  *   GEMV's 64 × 2 × 8 that isolated timings had picked for N ≥ 16384 (gate_up 1.33 ms per token).
- *   The prefill GEMM on 32 × 8 threads with K steps of 16 (3–7× the 8 × 8 default at M = 512:
- *   12–20 TFLOP/s against 2.4–6.5, tools/bench/sweep.ts), 4 rows per thread: 8 rows per thread
- *   (gemmRowsPerThread) was slower there, 512-token prefill 1877 against 2178 tok/s (run.sh tune).
- * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row (not yet measured on hardware).
+ *   Prefetching the GEMV's weights (gemvPrefetch) was slower on an H200: 314 against 332 tok/s at
+ *   context 0, 232 with 4 rows per thread (`run.sh next`).
+ *   Prefill: the wide GEMM with 2 columns per thread, measured on an H200 (`run.sh next`, one
+ *   32-layer model, fresh processes): 512-token prefill 2851 tok/s against the tiled GEMM's 2386–2393
+ *   (+19%), 128 tokens 1946 against 1432 (+36%); 1 column per thread gave 2385 and 1778. In the
+ *   isolated sweep at M = 512 (tools/bench/sweep.ts) 128 × 16 × 2 with K steps of 32 was the
+ *   fastest of 39 tilings on all four Phi-3 shapes (22–23.7 TFLOP/s against the tiled 8.2–21.3).
+ *   The tiled GEMM (used where rows are not whole 16-byte words) stays on 32 × 8 threads with K
+ *   steps of 16 (3–7× the 8 × 8 default at M = 512 on the H100), 4 rows per thread (8 was slower:
+ *   512-token prefill 1877 against 2178 tok/s, run.sh tune), its A tile padded (`gemmPadA`: on the
+ *   H200 2393 against 2315 tok/s unpadded).
+ * - Other GPUs: 64-thread workgroups of 8 rows, 32 threads per row, and the wide GEMM with 2
+ *   columns as on NVIDIA (neither measured on such hardware: the wide GEMM is the layout
+ *   onnxruntime's WebGPU EP uses for prefill on every vendor, and it was the faster on the one GPU
+ *   measured).
  */
+/** The prefill GEMM every real GPU gets (matMulNBitsTuningFor). */
+const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2 } as const;
+
 export function matMulNBitsTuningFor(
   adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
   // Unused while no adapter's defaults differ by shape; kept so that measured per-shape tunings fit.
@@ -281,8 +296,8 @@ export function matMulNBitsTuningFor(
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
-  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16 };
-  return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4 };
+  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, ...WIDE_PREFILL };
+  return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4, ...WIDE_PREFILL };
 }
 // Every tuning above has an even rowGroups · rowsPerThread (16, 16, 8), as `ropeAppend` needs.
 
