@@ -241,7 +241,7 @@ export interface MatMulNBitsTuning {
    */
   gemmPadA?: boolean;
   /**
-   * Prefill GEMM shader: 'tiled' (matmul_nbits_gemm.wgsl, the default: A and dequantised W tiles
+   * Prefill GEMM shader: 'tiled' (matmul_nbits_gemm.wgsl; SwiftShader's default: A and dequantised W tiles
    * in workgroup memory, 4 × gemmRowsPerThread outputs per thread) or 'wide'
    * (matmul_nbits_gemm_wide.wgsl: each thread owns gemmWideCols columns of gemmWideRows rows and
    * dequantises its own weights in registers; only A is staged). 'wide' needs whole 16-byte weight
@@ -253,7 +253,7 @@ export interface MatMulNBitsTuning {
   gemmWideThreads?: number;
   /** Wide GEMM rows of M per workgroup: 4, 8, 16 or 32 (default 16). */
   gemmWideRows?: 4 | 8 | 16 | 32;
-  /** Wide GEMM columns per thread, 1 or 2 (default 1): 2 uses each A read for twice the FMAs. */
+  /** Wide GEMM columns per thread, 1 or 2 (default 1; real GPUs' tuning asks for 2): 2 uses each A read for twice the FMAs. */
   gemmWideCols?: 1 | 2;
   /** Wide GEMM K per workgroup-memory step, a multiple of 32 (default 32). */
   gemmWideStepK?: number;
