@@ -16,6 +16,8 @@
  * and a 1.22 GB .onnx_data, so both engines run it. Prints decode/prefill
  * figures, the device's copy bandwidth and each GEMV's effective bandwidth as a share of it
  * (issue 7's ≥ 75% target).
+ * `--tuning JSON` (a MatMulNBitsTuning) and `--attention JSON` (an AttentionTuning) override the
+ * native engine's kernel choices, and `--no-run-ahead` its decode submission, for A/B runs.
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
  */
 import { spawn } from 'node:child_process';
@@ -27,6 +29,7 @@ import { acquireDevice } from '../../src/engine/gpu/device';
 import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { NativeEngine } from '../../src/engine/native-engine';
 import type { MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
+import type { AttentionTuning } from '../../src/engine/kernels/attention';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import { OrtEngine } from '../../src/engine/ort/ort-engine';
 import { loadOrtNode } from '../../src/engine/ort/ort-node';
@@ -40,22 +43,28 @@ import { combineRounds, computeRatios, foldDecodeProfile, foldPrefillProfile, is
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--attention JSON] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
 
-/** `--tuning '{"gemv":"direct","threadsPerRow":64,…}'`: a MatMulNBitsTuning for every native matmul. */
-function parseTuning(text: string): MatMulNBitsTuning {
+/** A flag's JSON object (`example` shows one in the error); fields are checked where they are used. */
+function parseJsonFlag(flag: string, text: string, example: string): Record<string, unknown> {
   let t: unknown;
   try {
     t = JSON.parse(text);
   } catch {
-    throw new Error(`--tuning must be a JSON object such as '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}', got "${text}".`);
+    throw new Error(`--${flag} must be a JSON object such as '${example}', got "${text}".`);
   }
-  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new Error(`--tuning must be a JSON object, got "${text}".`);
-  return t as MatMulNBitsTuning;
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new Error(`--${flag} must be a JSON object, got "${text}".`);
+  return t as Record<string, unknown>;
 }
+
+/** `--tuning '{"gemv":"direct","threadsPerRow":64,…}'`: a MatMulNBitsTuning for every native matmul. */
+const parseTuning = (text: string) => parseJsonFlag('tuning', text, '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}') as MatMulNBitsTuning;
+
+/** `--attention '{"kernel":"lanes","keysPerSplit":128}'`: the AttentionTuning of every native layer. */
+const parseAttention = (text: string) => parseJsonFlag('attention', text, '{"kernel":"lanes","keysPerSplit":128}') as AttentionTuning;
 
 /** What a `--child` process reports to the parent (as JSON in the file given by --child-out). */
 interface ChildReport {
@@ -73,7 +82,7 @@ type Values = ReturnType<typeof parseOptions>['values'];
 async function runChild(name: EngineName, modelDir: string, values: Values, profile: boolean): Promise<ChildReport> {
   const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
   const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
-  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...(values.tuning ? ['--tuning', values.tuning] : []), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...(values.tuning ? ['--tuning', values.tuning] : []), ...(values.attention ? ['--attention', values.attention] : []), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
   const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
   try {
     if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };
@@ -98,7 +107,7 @@ async function child(values: Values): Promise<void> {
     if (name === 'native') {
       const ctx = await acquireDevice(gpu);
       log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
-      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, runAhead: !values['no-run-ahead'] });
+      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, attention: values.attention ? parseAttention(values.attention) : undefined, runAhead: !values['no-run-ahead'] });
       report.declared = engine.runtime.dispatchesPerDecode;
       loaded = engine;
     } else {
@@ -136,6 +145,7 @@ function parseOptions() {
       'kernel-reps': { type: 'string', default: '20' },
       'profile-steps': { type: 'string', default: '3' },
       tuning: { type: 'string' },
+      attention: { type: 'string' },
       // The native engine submits each decode step only when asked for (LoadOptions.runAhead off).
       'no-run-ahead': { type: 'boolean', default: false },
       'no-kernels': { type: 'boolean', default: false },
@@ -175,6 +185,7 @@ async function main(): Promise<void> {
   const kernelReps = positive('kernel-reps', values['kernel-reps']);
   positive('profile-steps', values['profile-steps']); // checked here, used by the child processes
   if (values.tuning) parseTuning(values.tuning);
+  if (values.attention) parseAttention(values.attention);
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
   if (values.ort && values['no-ort']) throw new Error('--ort and --no-ort contradict each other; give one (ort runs by default when it can).');
@@ -252,6 +263,7 @@ async function main(): Promise<void> {
     const notes: string[] = [];
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
     if (values.tuning) notes.push(`The native engine ran every matmul with the tuning override ${values.tuning} (--tuning), not the adapter's defaults.`);
+    if (values.attention) notes.push(`The native engine ran attention with ${values.attention} (--attention), not the defaults.`);
     if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -10,7 +10,8 @@
 # off, alternating, on one generated 32-layer model; `prefill` times the tiled GEMM against the wide
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
 # tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
-# on 2026-11-27, docs/h200/). Logs and JSON go to $OUT (or .device-out/).
+# on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the two attention kernels
+# and decode split sizes (below). Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -86,31 +87,48 @@ if [ "$what" = prefill ]; then
 $wide_tunings
 {\"gemm\":\"tiled\"}"
 fi
-if [ "$what" = next ]; then
-  # Everything that landed without a GPU after a8e128e, on one generated 32-layer model, native
-  # only, each run a fresh process with the decode and prefill profiles: the defaults (first and
-  # last, for drift), run-ahead off, the tiled GEMM's A tile unpadded (as at a8e128e), the staged
-  # GEMV prefetching its weights at NVIDIA's 16 rows per workgroup and at 32 (with every load issued
-  # up front, more rows per thread need not serialise them, and each workgroup's activation staging
-  # serves twice the weights), and the wide prefill GEMM. NEXT_FROM / NEXT_TO (1-based) run a slice,
-  # so the eight runs can be split over two device calls of at most 10 minutes each.
-  i=0
+# A/B runs: each "label|flags" line on stdin is one fresh native bench:node process on one generated
+# 32-layer model (made once, reused), with "$2" (bench:node flags) in common; logs to $OUT/$1.log,
+# JSON to $OUT/$1-N.json. FROM / TO (1-based) run a slice, to split a list over two device calls.
+ab_runs() {
+  local name=$1 common=$2 i=0 label flags
   while IFS='|' read -r label flags; do
     [ -z "$label" ] && continue
     i=$((i + 1))
-    if [ "$i" -lt "${NEXT_FROM:-1}" ] || [ "$i" -gt "${NEXT_TO:-99}" ]; then continue; fi
-    echo "next $i: $label" | tee -a "$OUT/next.log"
+    if [ "$i" -lt "${FROM:-1}" ] || [ "$i" -gt "${TO:-99}" ]; then continue; fi
+    echo "$name $i: $label" | tee -a "$OUT/$name.log"
     # shellcheck disable=SC2086
-    eval "set -- $flags"
-    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0,512 --prefill 128,512 --decode-steps 16 --profile-steps 1 --no-kernels "$@" --out "$OUT/next-$i.json" </dev/null 2>&1 | grep -E "decode at|prefill|profile at|^\||Error" | tee -a "$OUT/next.log" || rc=1
-  done <<'RUNS'
+    eval "set -- $common $flags"
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --no-kernels "$@" --out "$OUT/$name-$i.json" </dev/null 2>&1 | grep -E "decode at|prefill|profile at|^\||Error" | tee -a "$OUT/$name.log" || rc=1
+  done
+}
+if [ "$what" = next ]; then
+  # Everything that landed without a GPU after a8e128e (timed on an H200 at a1610e7, docs/h200/):
+  # the defaults (first and last, for drift), run-ahead off, the tiled GEMM's A tile unpadded (as
+  # at a8e128e), the staged GEMV prefetching its weights at 16 rows per workgroup and at 32, and
+  # the wide prefill GEMM, each with the decode and prefill profiles.
+  ab_runs next "--contexts 0,512 --prefill 128,512 --decode-steps 16 --profile-steps 1" <<'RUNS'
 defaults|
 run-ahead off|--no-run-ahead
-tiled GEMM without the A-tile padding|--tuning '{"gemmPadA":false}'
+tiled GEMM without the A-tile padding|--tuning '{"gemm":"tiled","gemmPadA":false}'
 gemv prefetch|--tuning '{"gemvPrefetch":true}'
 gemv prefetch, 4 rows per thread (32 per workgroup)|--tuning '{"gemvPrefetch":true,"rowsPerThread":4}'
-wide gemm|--tuning '{"gemm":"wide"}'
-wide gemm, 2 columns per thread, and gemv prefetch|--tuning '{"gemm":"wide","gemmWideCols":2,"gemvPrefetch":true}'
+wide gemm, 1 column per thread|--tuning '{"gemm":"wide","gemmWideCols":1}'
+tiled gemm (padded)|--tuning '{"gemm":"tiled"}'
+defaults again|
+RUNS
+fi
+if [ "$what" = attention ]; then
+  # The attention kernels (AttentionTuning, --attention): 'serial' (the default) against 'lanes'
+  # (shaders/attention_lanes.wgsl), and decode split sizes, at contexts 0 to 3584 (the 4K model's
+  # limit, less the timed steps) and in 512-token prefill, with the in-step decode profile (its
+  # attention rows) and the prefill profile.
+  ab_runs attention "--contexts 0,512,2048,3584 --prefill 512 --decode-steps 16 --profile-steps 1" <<'RUNS'
+defaults (serial, 64-key splits)|
+lanes|--attention '{"kernel":"lanes"}'
+lanes, 128-key splits|--attention '{"kernel":"lanes","keysPerSplit":128}'
+lanes, 32-key splits|--attention '{"kernel":"lanes","keysPerSplit":32}'
+serial, 32-key splits|--attention '{"keysPerSplit":32}'
 defaults again|
 RUNS
 fi

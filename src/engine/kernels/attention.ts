@@ -1,6 +1,6 @@
 /**
- * Causal attention over the static KV cache (shaders/attention.wgsl + attention_combine.wgsl) and
- * its plain TypeScript reference.
+ * Causal attention over the static KV cache (shaders/attention.wgsl or attention_lanes.wgsl, +
+ * attention_combine.wgsl) and its plain TypeScript reference.
  *
  * Two paths, chosen in `encode` from the lengths the caller passes (the same values it wrote to
  * the step uniform): one workgroup per (query, head) with a streaming softmax over key tiles; or,
@@ -10,10 +10,15 @@
  * The caches hold f32, or f16 with `precision: 'f16'` (precision-wgsl.ts): cached values are
  * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
  * combine pass reads only f32 partials and has one instantiation.
+ * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl, the
+ * default: a thread per key for the scores, a thread per head dim looping over the keys for P·V)
+ * and 'lanes' (attention_lanes.wgsl: several lanes per key, and P·V spread over (vec4 of dims, key
+ * group) lanes with independent vector loads; see its header). 'lanes' has not been timed on a GPU.
  * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
  */
 import source from '../../../shaders/attention.wgsl?raw';
 import combineSource from '../../../shaders/attention_combine.wgsl?raw';
+import lanesSource from '../../../shaders/attention_lanes.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
@@ -70,6 +75,14 @@ export function attentionReference(q: Float32Array, kCache: Float32Array, vCache
   return out;
 }
 
+/** Attention kernel choices (LoadOptions.attention, bench:node --attention). */
+export interface AttentionTuning {
+  /** 'serial' (default) or 'lanes'; see the module header. */
+  kernel?: 'serial' | 'lanes';
+  /** Decode keys per split-K workgroup (default DEFAULT_KEYS_PER_SPLIT, 64). */
+  keysPerSplit?: number;
+}
+
 export interface AttentionBindings {
   heads: number;
   kvHeads: number;
@@ -92,6 +105,8 @@ export interface AttentionBindings {
    * each workgroup of the split kernel streams keysPerSplit keys, so this sets decode's parallelism.
    */
   keysPerSplit?: number;
+  /** Which kernel runs both paths (default 'serial'). */
+  kernel?: 'serial' | 'lanes';
   /** Upper bound on splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`). */
   maxSplits?: number;
   /**
@@ -122,9 +137,15 @@ export interface AttentionKernel {
   encode(pass: GPUComputePassEncoder, seqLen: number, totalLen: number): void;
   /** Which path `encode` takes for these lengths (for tests and stats). */
   path(seqLen: number, totalLen: number): 'tiled' | 'split-k';
+  /** Which kernel runs it. */
+  readonly kernel: 'serial' | 'lanes';
 }
 
 const WG = 64;
+/** attention_lanes.wgsl: threads per workgroup, keys per tile and lanes per key (its constants). */
+const LANES_WG = 128;
+const LANES_TILE = 64;
+const LANES_PER_KEY = 4;
 
 /** Split count for decode at `totalLen` keys; mirrored in both shaders. */
 export function splitCount(totalLen: number, keysPerSplit: number, maxSplits: number): number {
@@ -143,10 +164,22 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const precision = b.precision ?? 'f32';
   assertPrecisionSupported(device, precision, 'attention');
+  const kernel = b.kernel ?? 'serial';
+  if (kernel !== 'serial' && kernel !== 'lanes') throw new AppError('BAD_ARGUMENT', `attention: kernel ${String(kernel)} must be 'serial' or 'lanes'.`);
+  if (!Number.isInteger(keysPerSplit) || keysPerSplit < 1) throw new AppError('BAD_ARGUMENT', `attention: keysPerSplit ${keysPerSplit} must be a positive integer.`);
+  const d4 = b.headDim / 4;
+  if (kernel === 'lanes' && d4 > LANES_WG) {
+    throw new AppError('BAD_ARGUMENT', `attention: the 'lanes' kernel handles head dims up to ${4 * LANES_WG}, got ${b.headDim}; use kernel 'serial'.`);
+  }
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
-  const kvSource = withPrecision(source, precision);
-  const tiled = getComputePipeline(device, `attention.${precision}`, kvSource, { ...constants, SPLIT: 0 });
-  const split = getComputePipeline(device, `attention.${precision}.split`, kvSource, { ...constants, SPLIT: 1 });
+  const kvSource = withPrecision(kernel === 'lanes' ? lanesSource : source, precision);
+  const kq = Math.floor(LANES_WG / d4);
+  const kernelConstants =
+    kernel === 'lanes'
+      ? { ...constants, WG: LANES_WG, KQ: kq, PV_ITERS: Math.ceil(LANES_TILE / kq), QK_PASSES: (LANES_TILE * LANES_PER_KEY) / LANES_WG }
+      : constants;
+  const tiled = getComputePipeline(device, `attention.${kernel}.${precision}`, kvSource, { ...kernelConstants, SPLIT: 0 });
+  const split = getComputePipeline(device, `attention.${kernel}.${precision}.split`, kvSource, { ...kernelConstants, SPLIT: 1 });
   const combine = getComputePipeline(device, 'attention.combine', combineSource, constants);
 
   const params = createUniformBuffer(
@@ -189,6 +222,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
     seqLen === 1 && splitCount(totalLen, keysPerSplit, maxSplits) > 1 ? 'split-k' : 'tiled';
   return {
     path,
+    kernel,
     encode(pass, seqLen, totalLen) {
       if (path(seqLen, totalLen) === 'split-k') {
         const n = splitCount(totalLen, keysPerSplit, maxSplits);

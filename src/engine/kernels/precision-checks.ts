@@ -107,13 +107,15 @@ export interface AttentionCase {
   maxSplits?: number;
   /** Pass a caller-owned split-K scratch buffer (as a model shares one across layers). */
   sharedPartials?: boolean;
+  /** AttentionTuning.kernel (default 'serial'). */
+  kernel?: 'serial' | 'lanes';
   expectPath: 'tiled' | 'split-k';
 }
 
 export const ATTENTION_TOLERANCE = 1e-5;
 const phi3Attention = { heads: 32, kvHeads: 32, headDim: 96, rowStride: 9216, qOffset: 0 };
 
-export const ATTENTION_CASES: readonly AttentionCase[] = [
+const SERIAL_ATTENTION_CASES: readonly AttentionCase[] = [
   { name: 'Phi-3 decode, pastLen 0', l: { ...phi3Attention, seqLen: 1, pastLen: 0, maxT: 8 }, expectPath: 'tiled' },
   { name: 'Phi-3 prefill 7 from packed qkv, pastLen 0', l: { ...phi3Attention, seqLen: 7, pastLen: 0, maxT: 16 }, expectPath: 'tiled' },
   { name: 'Phi-3 decode, pastLen 200, 256-key splits (tiled)', l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256 }, keysPerSplit: 256, expectPath: 'tiled' },
@@ -160,6 +162,26 @@ export const ATTENTION_CASES: readonly AttentionCase[] = [
   },
 ];
 
+/** Every case on both kernels: the 'lanes' kernel must meet the same contract and tolerance. */
+export const ATTENTION_CASES: readonly AttentionCase[] = [
+  ...SERIAL_ATTENTION_CASES,
+  ...SERIAL_ATTENTION_CASES.map((c): AttentionCase => ({ ...c, name: `${c.name}, lanes kernel`, kernel: 'lanes' })),
+  {
+    name: 'lanes kernel: D 8 (fewer dims than lanes per key), prefill 3 at pastLen 130 (3 tiles)',
+    l: { heads: 2, kvHeads: 1, headDim: 8, rowStride: 16, qOffset: 0, seqLen: 3, pastLen: 130, maxT: 140 },
+    kernel: 'lanes',
+    expectPath: 'tiled',
+  },
+  {
+    name: 'lanes kernel: D 128, decode 700 keys, 100-key splits (two tiles per split, the last partial)',
+    l: { heads: 4, kvHeads: 4, headDim: 128, rowStride: 512, qOffset: 0, seqLen: 1, pastLen: 699, maxT: 704 },
+    keysPerSplit: 100,
+    qScale: 2,
+    kernel: 'lanes',
+    expectPath: 'split-k',
+  },
+];
+
 /** Runs attention on the GPU with caches given as f32 values or as fp16 bits (f16 path). */
 async function runAttention(device: GPUDevice, c: AttentionCase, precision: Precision, q: Float32Array, k: ArrayBufferView, v: ArrayBufferView): Promise<{ out: Float32Array; path: string }> {
   const l = c.l;
@@ -171,7 +193,8 @@ async function runAttention(device: GPUDevice, c: AttentionCase, precision: Prec
   const out = createStorageBuffer(device, l.seqLen * l.heads * l.headDim * 4, 'out');
   const partials = c.sharedPartials && c.maxSplits ? device.createBuffer({ size: attentionPartialsBytes(l.heads, l.headDim, c.maxSplits), usage: GPUBufferUsage.STORAGE }) : undefined;
   try {
-    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials });
+    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials, kernel: c.kernel });
+    if (kernel.kernel !== (c.kernel ?? 'serial')) throw new Error(`attention ran the ${kernel.kernel} kernel, the case asked for ${c.kernel ?? 'serial'}`);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     kernel.encode(pass, l.seqLen, l.pastLen + l.seqLen);

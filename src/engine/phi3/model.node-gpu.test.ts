@@ -88,6 +88,16 @@ const cases: Case[] = [
     load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
   },
   {
+    // 70-token prompt: two 64-key tiles in prefill; 16-key splits: split-K decode from the first step.
+    name: "'lanes' attention kernel with 16-key decode splits, GQA, a second turn",
+    options: { layout: 'gqa', seed: 11 },
+    promptLength: 70,
+    steps: 8,
+    turns: [promptIds(23, 6, 32000).slice(1)],
+    tolerance: 1e-3,
+    load: { attention: { kernel: 'lanes', keysPerSplit: 16 } },
+  },
+  {
     name: 'multi-turn conversation reusing the KV cache',
     options: { layout: 'gqa', seed: 7 },
     promptLength: 20,

@@ -45,7 +45,7 @@ import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsReady, matMulNBitsRop
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, createAttention, defaultMaxSplits } from '../kernels/attention';
+import { attentionPartialsBytes, createAttention, DEFAULT_KEYS_PER_SPLIT, defaultMaxSplits, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
 import { choosePrecision } from '../gpu/device';
@@ -79,6 +79,11 @@ export interface LoadOptions {
    * field by field: for benchmarks that compare tunings in a real decode step (bench:node --tuning).
    */
   matMulTuning?: MatMulNBitsTuning;
+  /**
+   * Attention kernel and decode split size for every layer (default: the 'serial' kernel, 64 keys
+   * per split): for benchmarks that compare them (bench:node --attention); see attention.ts.
+   */
+  attention?: AttentionTuning;
   /**
    * Submit decode step N+1 before reading back step N's token (default true), so the GPU has the
    * next step queued while the token makes its round trip through JavaScript; see the module
@@ -205,7 +210,8 @@ export class Phi3Runtime implements TokenRuntime {
       const ids = act('ids', M);
       const hidden = act('hidden', M * H); // residual stream
       const attnOut = act('attnOut', M * qDim);
-      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, defaultMaxSplits(contextLimit)), usage: GPUBufferUsage.STORAGE });
+      const keysPerSplit = opts.attention?.keysPerSplit ?? DEFAULT_KEYS_PER_SPLIT;
+      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, defaultMaxSplits(contextLimit, keysPerSplit)), usage: GPUBufferUsage.STORAGE });
       buffers.set('attention.partials', attentionScratch);
       const lmIn = act('lmIn', H);
       const logits = act('logits', V);
@@ -329,7 +335,7 @@ export class Phi3Runtime implements TokenRuntime {
           withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
-        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch });
+        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, keysPerSplit, kernel: opts.attention?.kernel });
         ops.push({ kind: 'attention', layer: li, weightBytes: 0, encode: (pass, S, totalLen) => attention.encode(pass, S, totalLen) });
         push('o', await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);

@@ -1,0 +1,167 @@
+// Causal attention over the static KV cache, "lanes" kernel (AttentionTuning.kernel 'lanes'):
+// the same contract, bindings, split-K partials and precision rules as attention.wgsl (read its
+// header), with the work of a key tile spread over lanes instead of serialised per thread.
+//
+// Why: in attention.wgsl each thread scores whole keys (one 96-dim row each) and then owns one or
+// two head dims for P·V, looping over the tile's keys with one scalar cache load per key. A decode
+// split of 64 keys is thus 8–16 dependent rounds of loads per thread, on 64 threads, which is what
+// kept split-K decode attention at about a fifth of the copy bandwidth on an H200 (docs/benchmarks.md).
+// Here, per tile of KT keys:
+//   scores  LPK lanes per key, each lane reading every LPK-th KV4 of the key's row (adjacent lanes,
+//           adjacent 8- or 16-byte words: whole sectors), QK_PASSES passes of WG / LPK keys, then
+//           one workgroup-memory vec4 of the LPK partials per key;
+//   softmax every thread finds the tile max by reading the KT scores (broadcast reads, no tree of
+//           barriers); thread k < KT turns its key's score into p and keeps its share of the sum;
+//   P·V     thread (d4, kq) = (lid % D4, lid / D4) for lid < KQ · D4 owns the vec4 of dims d4 for
+//           keys kq, kq + KQ, …: PV_ITERS independent KV4 loads (a constant trip count), each
+//           key's row read whole by D4 adjacent lanes; the KQ partial accumulators are summed once,
+//           at the end.
+// Requires HEAD_DIM % 4 == 0 and HEAD_DIM / 4 ≤ WG. KQ = WG / D4, PV_ITERS = ceil(KT / KQ) and
+// QK_PASSES = KT · LPK / WG are set by attention.ts (override expressions cannot call max/ceil on
+// every backend we target).
+//
+// Bindings: as attention.wgsl, except that binding 4 (vCache) is read as KV4.
+
+override WG: u32 = 128u;
+override HEAD_DIM: u32 = 96u;
+override SPLIT: bool = false;
+override KEYS_PER_SPLIT: u32 = 64u;
+override MAX_SPLITS: u32 = 64u;
+override KQ: u32 = 5u;         // key groups of the P·V phase: WG / (HEAD_DIM / 4)
+override PV_ITERS: u32 = 13u;  // keys per P·V thread per tile: ceil(KT / KQ)
+override QK_PASSES: u32 = 2u;  // score passes per tile: KT · LPK / WG
+const LPK: u32 = 4u;           // lanes per key in the score phase (one vec4 of partial sums per key)
+const KT: u32 = 64u;           // keys per tile
+
+const NEG_BIG: f32 = -3.0e38;
+
+struct Params {
+  heads: u32,
+  kvHeads: u32,
+  rowStride: u32,
+  qOffset: u32,
+  maxT: u32,
+  scale: f32,
+}
+
+struct Step {
+  seqLen: u32,
+  pastLen: u32,
+  totalLen: u32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<KV4>;
+@group(0) @binding(4) var<storage, read> vCache: array<KV4>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>;
+var<workgroup> partSums: array<vec4<f32>, KT>; // [key slot][lane part]
+var<workgroup> ps: array<f32, KT>;             // the tile's scores, then its p (0 past the end)
+var<workgroup> accs: array<vec4<f32>, WG>;     // the P·V accumulators, summed at the end
+var<workgroup> ls: array<f32, KT>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let D4 = HEAD_DIM / 4u;
+  var numSplits = 1u;
+  if (SPLIT) { numSplits = min(MAX_SPLITS, (step.totalLen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT); }
+  let wgIndex = wid.y * nwg.x + wid.x;
+  if (wgIndex >= step.seqLen * params.heads * numSplits) { return; }
+  let split = wgIndex % numSplits;
+  let h = (wgIndex / numSplits) % params.heads;
+  let t = wgIndex / (numSplits * params.heads);
+  let g = h / (params.heads / params.kvHeads);
+
+  var kBegin = 0u;
+  var kEnd = step.pastLen + t + 1u;
+  if (SPLIT) {
+    let chunk = (step.totalLen + numSplits - 1u) / numSplits;
+    kBegin = split * chunk;
+    kEnd = min(kEnd, kBegin + chunk);
+  }
+
+  let qBase = t * params.rowStride + params.qOffset + h * HEAD_DIM;
+  for (var d = lid; d < D4; d += WG) {
+    let e = qBase + 4u * d;
+    qs[d] = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * params.scale;
+  }
+  workgroupBarrier();
+
+  let cacheBase = g * params.maxT;
+  let part = lid % LPK;
+  let keySlot = lid / LPK;
+  let d4 = lid % D4;
+  let kq = lid / D4;
+  var m = NEG_BIG;              // running max, identical in every invocation
+  var l = 0.0;                  // thread k < KT: its key slot's share of the running sum
+  var acc = vec4<f32>(0.0);     // thread (d4, kq): dims 4·d4 .. 4·d4+3 over keys kq, kq + KQ, …
+  for (var start = kBegin; start < kEnd; start += KT) {
+    // Scores: LPK lanes per key; keys past kEnd read row kEnd − 1 (valid) and are masked below.
+    for (var qp = 0u; qp < QK_PASSES; qp++) {
+      let slot = qp * (WG / LPK) + keySlot;
+      let kb = (cacheBase + min(start + slot, kEnd - 1u)) * D4;
+      var dot4 = vec4<f32>(0.0);
+      for (var i = part; i < D4; i += LPK) { dot4 += qs[i] * vec4<f32>(kCache[kb + i]); }
+      partSums[slot][part] = dot4.x + dot4.y + dot4.z + dot4.w;
+    }
+    workgroupBarrier();
+    if (lid < KT) {
+      var s = NEG_BIG;
+      if (start + lid < kEnd) {
+        let parts = partSums[lid];
+        s = (parts.x + parts.y) + (parts.z + parts.w);
+      }
+      ps[lid] = s;
+    }
+    workgroupBarrier();
+    var tileMax = NEG_BIG;
+    for (var k = 0u; k < KT; k++) { tileMax = max(tileMax, ps[k]); }
+    let mNew = max(m, tileMax);
+    let alpha = exp(m - mNew);
+    workgroupBarrier(); // every thread has read the scores before they become p
+    if (lid < KT) {
+      var p = 0.0;
+      if (start + lid < kEnd) { p = exp(ps[lid] - mNew); }
+      ps[lid] = p;
+      l = l * alpha + p;
+    }
+    workgroupBarrier();
+    acc *= alpha;
+    if (kq < KQ) {
+      for (var it = 0u; it < PV_ITERS; it++) {
+        let slot = kq + it * KQ;
+        if (slot < KT) {
+          acc += ps[slot] * vec4<f32>(vCache[(cacheBase + min(start + slot, kEnd - 1u)) * D4 + d4]);
+        }
+      }
+    }
+    m = mNew;
+    workgroupBarrier(); // the next tile overwrites partSums and ps
+  }
+
+  accs[lid] = acc;
+  if (lid < KT) { ls[lid] = l; }
+  workgroupBarrier();
+  if (lid < D4) {
+    var a = vec4<f32>(0.0);
+    for (var j = 0u; j < KQ; j++) { a += accs[j * D4 + lid]; }
+    var total = 0.0;
+    for (var k = 0u; k < KT; k++) { total += ls[k]; }
+    if (SPLIT) {
+      let pb = (h * MAX_SPLITS + split) * (HEAD_DIM + 2u);
+      if (lid == 0u) {
+        out[pb] = m;
+        out[pb + 1u] = total;
+      }
+      for (var c = 0u; c < 4u; c++) { out[pb + 2u + 4u * lid + c] = a[c]; }
+    } else {
+      let ob = (t * params.heads + h) * HEAD_DIM + 4u * lid;
+      let inv = 1.0 / total;
+      for (var c = 0u; c < 4u; c++) { out[ob + c] = a[c] * inv; }
+    }
+  }
+}
