@@ -1,5 +1,7 @@
 // Causal attention over the static KV cache with a streaming (online) softmax; decode and prefill.
 // GroupQueryAttention / MultiHeadAttention semantics with a causal mask.
+// attention.ts appends attention_common.wgsl (the uniforms, bindings 0–3 and 5, `qs`, `workOf`,
+// `stageQ`); the 'lanes' kernel (attention_lanes.wgsl) meets the same contract.
 //
 // Bindings:
 //   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32 }
@@ -35,32 +37,9 @@ override SPLIT: bool = false;
 override KEYS_PER_SPLIT: u32 = 64u;
 override MAX_SPLITS: u32 = 64u;
 
-const NEG_BIG: f32 = -3.0e38;
-
-struct Params {
-  heads: u32,
-  kvHeads: u32,
-  rowStride: u32,
-  qOffset: u32,
-  maxT: u32,
-  scale: f32,
-}
-
-struct Step {
-  seqLen: u32,
-  pastLen: u32,
-  totalLen: u32,
-  flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> kCache: array<KV4>;
+// Uniforms, the other bindings, `qs`, `workOf` and `stageQ`: attention_common.wgsl.
 @group(0) @binding(4) var<storage, read> vCache: array<KV>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>;
 var<workgroup> acc: array<f32, HEAD_DIM>;
 var<workgroup> ps: array<f32, TILE>;
 var<workgroup> red: array<f32, WG>;
@@ -91,28 +70,15 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  var numSplits = 1u;
-  if (SPLIT) { numSplits = min(MAX_SPLITS, (step.totalLen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT); }
-  let wgIndex = wid.y * nwg.x + wid.x;
-  if (wgIndex >= step.seqLen * params.heads * numSplits) { return; }
-  let split = wgIndex % numSplits;
-  let h = (wgIndex / numSplits) % params.heads;
-  let t = wgIndex / (numSplits * params.heads);
-  let g = h / (params.heads / params.kvHeads);
-
-  var kBegin = 0u;
-  var kEnd = step.pastLen + t + 1u;
-  if (SPLIT) {
-    let chunk = (step.totalLen + numSplits - 1u) / numSplits;
-    kBegin = split * chunk;
-    kEnd = min(kEnd, kBegin + chunk);
-  }
-
-  let qBase = t * params.rowStride + params.qOffset + h * HEAD_DIM;
-  for (var d = lid; d < HEAD_DIM / 4u; d += WG) {
-    let e = qBase + 4u * d;
-    qs[d] = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * params.scale;
-  }
+  let w = workOf(wid, nwg);
+  if (!w.inGrid) { return; }
+  let t = w.t;
+  let h = w.h;
+  let g = w.g;
+  let split = w.split;
+  let kBegin = w.kBegin;
+  let kEnd = w.kEnd;
+  stageQ(w, lid);
   for (var d = lid; d < HEAD_DIM; d += WG) { acc[d] = 0.0; }
   workgroupBarrier();
 

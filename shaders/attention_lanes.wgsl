@@ -33,32 +33,9 @@ override QK_PASSES: u32 = 2u;  // score passes per tile: KT · LPK / WG
 const LPK: u32 = 4u;           // lanes per key in the score phase (one vec4 of partial sums per key)
 const KT: u32 = 64u;           // keys per tile
 
-const NEG_BIG: f32 = -3.0e38;
-
-struct Params {
-  heads: u32,
-  kvHeads: u32,
-  rowStride: u32,
-  qOffset: u32,
-  maxT: u32,
-  scale: f32,
-}
-
-struct Step {
-  seqLen: u32,
-  pastLen: u32,
-  totalLen: u32,
-  flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> kCache: array<KV4>;
+// Uniforms, the other bindings, `qs`, `workOf` and `stageQ`: attention_common.wgsl.
 @group(0) @binding(4) var<storage, read> vCache: array<KV4>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>;
 var<workgroup> partSums: array<vec4<f32>, KT>; // [key slot][lane part]
 var<workgroup> ps: array<f32, KT>;             // the tile's scores, then its p (0 past the end)
 var<workgroup> accs: array<vec4<f32>, WG>;     // the P·V accumulators, summed at the end
@@ -67,28 +44,15 @@ var<workgroup> ls: array<f32, KT>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let D4 = HEAD_DIM / 4u;
-  var numSplits = 1u;
-  if (SPLIT) { numSplits = min(MAX_SPLITS, (step.totalLen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT); }
-  let wgIndex = wid.y * nwg.x + wid.x;
-  if (wgIndex >= step.seqLen * params.heads * numSplits) { return; }
-  let split = wgIndex % numSplits;
-  let h = (wgIndex / numSplits) % params.heads;
-  let t = wgIndex / (numSplits * params.heads);
-  let g = h / (params.heads / params.kvHeads);
-
-  var kBegin = 0u;
-  var kEnd = step.pastLen + t + 1u;
-  if (SPLIT) {
-    let chunk = (step.totalLen + numSplits - 1u) / numSplits;
-    kBegin = split * chunk;
-    kEnd = min(kEnd, kBegin + chunk);
-  }
-
-  let qBase = t * params.rowStride + params.qOffset + h * HEAD_DIM;
-  for (var d = lid; d < D4; d += WG) {
-    let e = qBase + 4u * d;
-    qs[d] = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * params.scale;
-  }
+  let w = workOf(wid, nwg);
+  if (!w.inGrid) { return; }
+  let t = w.t;
+  let h = w.h;
+  let g = w.g;
+  let split = w.split;
+  let kBegin = w.kBegin;
+  let kEnd = w.kEnd;
+  stageQ(w, lid);
   workgroupBarrier();
 
   let cacheBase = g * params.maxT;

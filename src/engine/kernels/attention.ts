@@ -1,6 +1,7 @@
 /**
- * Causal attention over the static KV cache (shaders/attention.wgsl or attention_lanes.wgsl, +
- * attention_combine.wgsl) and its plain TypeScript reference.
+ * Causal attention over the static KV cache (shaders/attention.wgsl or attention_lanes.wgsl, each
+ * with attention_common.wgsl appended; split-K adds attention_combine.wgsl) and its plain
+ * TypeScript reference.
  *
  * Two paths, chosen in `encode` from the lengths the caller passes (the same values it wrote to
  * the step uniform): one workgroup per (query, head) with a streaming softmax over key tiles; or,
@@ -18,6 +19,7 @@
  */
 import source from '../../../shaders/attention.wgsl?raw';
 import combineSource from '../../../shaders/attention_combine.wgsl?raw';
+import commonSource from '../../../shaders/attention_common.wgsl?raw';
 import lanesSource from '../../../shaders/attention_lanes.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
@@ -172,7 +174,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
     throw new AppError('BAD_ARGUMENT', `attention: the 'lanes' kernel handles head dims up to ${4 * LANES_WG}, got ${b.headDim}; use kernel 'serial'.`);
   }
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
-  const kvSource = withPrecision(kernel === 'lanes' ? lanesSource : source, precision);
+  const kvSource = withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}`, precision);
   const kq = Math.floor(LANES_WG / d4);
   const kernelConstants =
     kernel === 'lanes'
