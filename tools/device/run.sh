@@ -120,12 +120,15 @@ RUNS
 fi
 if [ "$what" = attention ]; then
   # The attention kernels (AttentionTuning, --attention): 'serial' (the default) against 'lanes'
-  # (shaders/attention_lanes.wgsl), and decode split sizes, at contexts 0 to 3584 (the 4K model's
-  # limit, less the timed steps) and in 512-token prefill, with the in-step decode profile (its
-  # attention rows) and the prefill profile.
+  # (shaders/attention_lanes.wgsl), decode split sizes, and the blocked prefill kernel
+  # (attention_blocked.wgsl), at contexts 0 to 3584 (the 4K model's limit, less the timed steps)
+  # and in 512-token prefill, with the in-step decode profile and the prefill profile (their
+  # attention rows).
   ab_runs attention "--contexts 0,512,2048,3584 --prefill 512 --decode-steps 16 --profile-steps 1" <<'RUNS'
 defaults (serial, 64-key splits)|
 lanes|--attention '{"kernel":"lanes"}'
+lanes, blocked prefill|--attention '{"kernel":"lanes","prefill":"blocked"}'
+blocked prefill, serial decode|--attention '{"prefill":"blocked"}'
 lanes, 128-key splits|--attention '{"kernel":"lanes","keysPerSplit":128}'
 lanes, 32-key splits|--attention '{"kernel":"lanes","keysPerSplit":32}'
 serial, 32-key splits|--attention '{"keysPerSplit":32}'

@@ -14,13 +14,17 @@
  * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl, the
  * default: a thread per key for the scores, a thread per head dim looping over the keys for P·V)
  * and 'lanes' (attention_lanes.wgsl: several lanes per key, and P·V spread over (vec4 of dims, key
- * group) lanes with independent vector loads; see its header). 'lanes' has not been timed on a GPU.
+ * group) lanes with independent vector loads; see its header). Prefill (seqLen > 1) can instead run
+ * attention_blocked.wgsl (`AttentionTuning.prefill: 'blocked'`): one workgroup per 16 queries of a
+ * head, so each K/V row is fetched once per block rather than once per query. Neither 'lanes' nor
+ * 'blocked' has been timed on a GPU; both are opt-in.
  * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
  */
 import source from '../../../shaders/attention.wgsl?raw';
 import combineSource from '../../../shaders/attention_combine.wgsl?raw';
 import commonSource from '../../../shaders/attention_common.wgsl?raw';
 import lanesSource from '../../../shaders/attention_lanes.wgsl?raw';
+import blockedSource from '../../../shaders/attention_blocked.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
@@ -83,6 +87,8 @@ export interface AttentionTuning {
   kernel?: 'serial' | 'lanes';
   /** Decode keys per split-K workgroup (default DEFAULT_KEYS_PER_SPLIT, 64). */
   keysPerSplit?: number;
+  /** Prefill (seqLen > 1): 'kernel' (default: `kernel`'s per-query path) or 'blocked'. */
+  prefill?: 'kernel' | 'blocked';
 }
 
 export interface AttentionBindings {
@@ -109,6 +115,8 @@ export interface AttentionBindings {
   keysPerSplit?: number;
   /** Which kernel runs both paths (default 'serial'). */
   kernel?: 'serial' | 'lanes';
+  /** 'blocked': attention_blocked.wgsl serves seqLen > 1 (default 'kernel'); head dims up to 128. */
+  prefill?: 'kernel' | 'blocked';
   /** Upper bound on splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`). */
   maxSplits?: number;
   /**
@@ -138,7 +146,7 @@ export interface AttentionKernel {
   /** `totalLen` = pastLen + seqLen, as written to the step uniform. */
   encode(pass: GPUComputePassEncoder, seqLen: number, totalLen: number): void;
   /** Which path `encode` takes for these lengths (for tests and stats). */
-  path(seqLen: number, totalLen: number): 'tiled' | 'split-k';
+  path(seqLen: number, totalLen: number): 'tiled' | 'split-k' | 'blocked';
   /** Which kernel runs it. */
   readonly kernel: 'serial' | 'lanes';
 }
@@ -148,6 +156,10 @@ const WG = 64;
 const LANES_WG = 128;
 const LANES_TILE = 64;
 const LANES_PER_KEY = 4;
+/** attention_blocked.wgsl: threads per workgroup, queries per workgroup, and the most vec4s of a head per lane. */
+const BLOCKED_WG = 128;
+const BLOCKED_QUERIES = 16;
+const BLOCKED_MAX_DL = 4;
 
 /** Split count for decode at `totalLen` keys; mirrored in both shaders. */
 export function splitCount(totalLen: number, keysPerSplit: number, maxSplits: number): number {
@@ -173,6 +185,12 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   if (kernel === 'lanes' && d4 > LANES_WG) {
     throw new AppError('BAD_ARGUMENT', `attention: the 'lanes' kernel handles head dims up to ${4 * LANES_WG}, got ${b.headDim}; use kernel 'serial'.`);
   }
+  const prefill = b.prefill ?? 'kernel';
+  if (prefill !== 'kernel' && prefill !== 'blocked') throw new AppError('BAD_ARGUMENT', `attention: prefill ${String(prefill)} must be 'kernel' or 'blocked'.`);
+  const lanesPerQuery = BLOCKED_WG / BLOCKED_QUERIES;
+  if (prefill === 'blocked' && d4 > lanesPerQuery * BLOCKED_MAX_DL) {
+    throw new AppError('BAD_ARGUMENT', `attention: prefill 'blocked' handles head dims up to ${4 * lanesPerQuery * BLOCKED_MAX_DL}, got ${b.headDim}; use prefill 'kernel'.`);
+  }
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
   const kvSource = withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}`, precision);
   const kq = Math.floor(LANES_WG / d4);
@@ -183,6 +201,15 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   const tiled = getComputePipeline(device, `attention.${kernel}.${precision}`, kvSource, { ...kernelConstants, SPLIT: 0 });
   const split = getComputePipeline(device, `attention.${kernel}.${precision}.split`, kvSource, { ...kernelConstants, SPLIT: 1 });
   const combine = getComputePipeline(device, 'attention.combine', combineSource, constants);
+  const blocked =
+    prefill === 'blocked'
+      ? getComputePipeline(device, `attention.blocked.${precision}`, withPrecision(`${blockedSource}\n${commonSource}`, precision), {
+          ...constants,
+          WG: BLOCKED_WG,
+          DL: Math.ceil(d4 / lanesPerQuery),
+          SPLIT: 0,
+        })
+      : undefined;
 
   const params = createUniformBuffer(
     device,
@@ -208,6 +235,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
       ],
     });
   const tiledGroup = common(tiled, b.out, 'attention');
+  const blockedGroup = blocked && common(blocked, b.out, 'attention.blocked');
   const splitGroup = common(split, partials, 'attention.split');
   const combineGroup = device.createBindGroup({
     label: 'attention.combine',
@@ -220,13 +248,19 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
     ],
   });
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
-  const path = (seqLen: number, totalLen: number): 'tiled' | 'split-k' =>
-    seqLen === 1 && splitCount(totalLen, keysPerSplit, maxSplits) > 1 ? 'split-k' : 'tiled';
+  const path = (seqLen: number, totalLen: number): 'tiled' | 'split-k' | 'blocked' =>
+    seqLen > 1 && blocked ? 'blocked' : seqLen === 1 && splitCount(totalLen, keysPerSplit, maxSplits) > 1 ? 'split-k' : 'tiled';
   return {
     path,
     kernel,
     encode(pass, seqLen, totalLen) {
-      if (path(seqLen, totalLen) === 'split-k') {
+      const p = path(seqLen, totalLen);
+      if (p === 'blocked' && blocked && blockedGroup) {
+        pass.setPipeline(blocked);
+        pass.setBindGroup(0, blockedGroup);
+        const [x, y] = workgroupGrid(Math.ceil(seqLen / BLOCKED_QUERIES) * b.heads, maxDim);
+        pass.dispatchWorkgroups(x, y);
+      } else if (p === 'split-k') {
         const n = splitCount(totalLen, keysPerSplit, maxSplits);
         pass.setPipeline(split);
         pass.setBindGroup(0, splitGroup);

@@ -109,7 +109,9 @@ export interface AttentionCase {
   sharedPartials?: boolean;
   /** AttentionTuning.kernel (default 'serial'). */
   kernel?: 'serial' | 'lanes';
-  expectPath: 'tiled' | 'split-k';
+  /** AttentionTuning.prefill (default 'kernel'). */
+  prefill?: 'kernel' | 'blocked';
+  expectPath: 'tiled' | 'split-k' | 'blocked';
 }
 
 export const ATTENTION_TOLERANCE = 1e-5;
@@ -162,10 +164,41 @@ const SERIAL_ATTENTION_CASES: readonly AttentionCase[] = [
   },
 ];
 
-/** Every case on both kernels: the 'lanes' kernel must meet the same contract and tolerance. */
+/**
+ * Every case on both kernels, and every prefill case (seqLen > 1) on the blocked prefill kernel:
+ * each must meet the same contract and tolerance.
+ */
 export const ATTENTION_CASES: readonly AttentionCase[] = [
   ...SERIAL_ATTENTION_CASES,
   ...SERIAL_ATTENTION_CASES.map((c): AttentionCase => ({ ...c, name: `${c.name}, lanes kernel`, kernel: 'lanes' })),
+  ...SERIAL_ATTENTION_CASES.filter((c) => c.l.seqLen > 1).map((c): AttentionCase => ({ ...c, name: `${c.name}, blocked prefill`, prefill: 'blocked', expectPath: 'blocked' })),
+  {
+    name: 'blocked prefill: Phi-3 heads, 40 queries at pastLen 100 (3 blocks, the last partial; 5 key tiles)',
+    l: { ...phi3Attention, seqLen: 40, pastLen: 100, maxT: 160 },
+    prefill: 'blocked',
+    expectPath: 'blocked',
+  },
+  {
+    name: 'blocked prefill: GQA 4/1, D 128, 17 queries at pastLen 0, peaked scores',
+    l: { heads: 4, kvHeads: 1, headDim: 128, rowStride: 6 * 128, qOffset: 0, seqLen: 17, pastLen: 0, maxT: 24 },
+    qScale: 4,
+    prefill: 'blocked',
+    expectPath: 'blocked',
+  },
+  {
+    name: 'blocked prefill with the lanes kernel: D 8, decode then (seqLen 1) takes lanes split-K',
+    l: { heads: 2, kvHeads: 1, headDim: 8, rowStride: 16, qOffset: 0, seqLen: 1, pastLen: 90, maxT: 96 },
+    keysPerSplit: 32,
+    kernel: 'lanes',
+    prefill: 'blocked',
+    expectPath: 'split-k',
+  },
+  {
+    name: 'blocked prefill: D 8 (one vec4 per lane for 2 lanes), 5 queries at pastLen 33',
+    l: { heads: 2, kvHeads: 1, headDim: 8, rowStride: 16, qOffset: 0, seqLen: 5, pastLen: 33, maxT: 40 },
+    prefill: 'blocked',
+    expectPath: 'blocked',
+  },
   {
     name: 'lanes kernel: D 8 (fewer dims than lanes per key), prefill 3 at pastLen 130 (3 tiles)',
     l: { heads: 2, kvHeads: 1, headDim: 8, rowStride: 16, qOffset: 0, seqLen: 3, pastLen: 130, maxT: 140 },
@@ -193,7 +226,7 @@ async function runAttention(device: GPUDevice, c: AttentionCase, precision: Prec
   const out = createStorageBuffer(device, l.seqLen * l.heads * l.headDim * 4, 'out');
   const partials = c.sharedPartials && c.maxSplits ? device.createBuffer({ size: attentionPartialsBytes(l.heads, l.headDim, c.maxSplits), usage: GPUBufferUsage.STORAGE }) : undefined;
   try {
-    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials, kernel: c.kernel });
+    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials, kernel: c.kernel, prefill: c.prefill });
     if (kernel.kernel !== (c.kernel ?? 'serial')) throw new Error(`attention ran the ${kernel.kernel} kernel, the case asked for ${c.kernel ?? 'serial'}`);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();

@@ -88,14 +88,15 @@ const cases: Case[] = [
     load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
   },
   {
-    // 70-token prompt: two 64-key tiles in prefill; 16-key splits: split-K decode from the first step.
-    name: "'lanes' attention kernel with 16-key decode splits, GQA, a second turn",
+    // 70-token prompt: 5 blocked-prefill workgroups per head over 3 key tiles; 16-key splits:
+    // split-K decode (lanes kernel) from the first step; the second turn's prefill is blocked too.
+    name: "'lanes' attention kernel with 16-key decode splits, blocked prefill, GQA, a second turn",
     options: { layout: 'gqa', seed: 11 },
     promptLength: 70,
     steps: 8,
     turns: [promptIds(23, 6, 32000).slice(1)],
     tolerance: 1e-3,
-    load: { attention: { kernel: 'lanes', keysPerSplit: 16 } },
+    load: { attention: { kernel: 'lanes', keysPerSplit: 16, prefill: 'blocked' } },
   },
   {
     name: 'multi-turn conversation reusing the KV cache',
