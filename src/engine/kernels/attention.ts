@@ -1,7 +1,7 @@
 /**
- * Causal attention over the static KV cache (shaders/attention.wgsl or attention_lanes.wgsl, each
- * with attention_common.wgsl appended; split-K adds attention_combine.wgsl) and its plain
- * TypeScript reference.
+ * Causal attention over the static KV cache (shaders/attention.wgsl or attention_lanes.wgsl, and
+ * attention_blocked.wgsl for prefill when asked; each with attention_common.wgsl appended; split-K
+ * adds attention_combine.wgsl) and its plain TypeScript reference.
  *
  * Two paths, chosen in `encode` from the lengths the caller passes (the same values it wrote to
  * the step uniform): one workgroup per (query, head) with a streaming softmax over key tiles; or,
