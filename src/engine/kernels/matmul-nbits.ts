@@ -222,6 +222,8 @@ export interface MatMulNBitsTuning {
    * false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
    * rowsPerThread; Phi-3 on NVIDIA's default: 6–8), else the plain loop runs; `decodePrefetch`
    * says which. On an H200 it was slower (decode 314 against 332 tok/s), so no default uses it.
+   * That build kept the slots in a private array, which a driver may place in memory; they are now
+   * named fields behind a switch (shaders/matmul_nbits.wgsl, `Prefetched`), not yet timed.
    */
   gemvPrefetch?: boolean;
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
