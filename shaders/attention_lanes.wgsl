@@ -4,8 +4,9 @@
 //
 // Why: in attention.wgsl each thread scores whole keys (one 96-dim row each) and then owns one or
 // two head dims for P·V, looping over the tile's keys with one scalar cache load per key. A decode
-// split of 64 keys is thus 8–16 dependent rounds of loads per thread, on 64 threads, which is what
-// kept split-K decode attention at about a fifth of the copy bandwidth on an H200 (docs/benchmarks.md).
+// split of 64 keys is thus 8–16 dependent rounds of loads per thread, on 64 threads: the likely
+// reason split-K decode attention read K and V at about a sixth of the copy bandwidth on an H200
+// (docs/benchmarks.md).
 // Here, per tile of KT keys:
 //   scores  LPK lanes per key, each lane reading every LPK-th KV4 of the key's row (adjacent lanes,
 //           adjacent 8- or 16-byte words: whole sectors), QK_PASSES passes of WG / LPK keys, then
@@ -16,9 +17,8 @@
 //           keys kq, kq + KQ, …: PV_ITERS independent KV4 loads (a constant trip count), each
 //           key's row read whole by D4 adjacent lanes; the KQ partial accumulators are summed once,
 //           at the end.
-// Requires HEAD_DIM % 4 == 0 and HEAD_DIM / 4 ≤ WG. KQ = WG / D4, PV_ITERS = ceil(KT / KQ) and
-// QK_PASSES = KT · LPK / WG are set by attention.ts (override expressions cannot call max/ceil on
-// every backend we target).
+// Requires HEAD_DIM % 4 == 0 and HEAD_DIM / 4 ≤ WG. KQ = floor(WG / D4), PV_ITERS = ceil(KT / KQ)
+// and QK_PASSES = KT · LPK / WG are computed by attention.ts and passed as overrides.
 //
 // Bindings: as attention.wgsl, except that binding 4 (vCache) is read as KV4.
 
