@@ -57,11 +57,10 @@ override ROPE_APPEND: bool = false; // rotary + KV append epilogue (matmul_nbits
 // Prefetch (tuning.gemvPrefetch): > 0 loads each tile's weights into registers (`pre`) before
 // the tile is staged, and before the norm is reduced for the first tile, so those loads are in
 // flight while the workgroup stages activations instead of after its barrier. The value is the
-// chunks per lane of a full tile, ceil(TILE_K / 32 / TPR), with PF_ITERS · ROWS ≤ MAX_PF. 0: off.
+// chunks per lane of a full tile, ceil(TILE_K / 32 / TPR), with PF_ITERS · ROWS ≤ 16, the slots of `Prefetched`. 0: off.
 override PF_ITERS: u32 = 0u;
 
 const MAX_ROWS: u32 = 8u;
-const MAX_PF: u32 = 16u; // the slots of `Prefetched` (GEMV_PREFETCH_MAX in matmul-nbits.ts)
 
 struct Params {
   K: u32,

@@ -344,7 +344,7 @@ fn rowSum(v: f32) -> f32 { return v; }
 
 /** Activation tile cap (floats): 16 KiB keeps several workgroups resident per core. */
 const GEMV_TILE_CAP = 4096;
-/** Weight vec4s a staged-GEMV thread may prefetch per tile (MAX_PF in shaders/matmul_nbits.wgsl). */
+/** Weight vec4s a staged-GEMV thread may prefetch per tile (the 16 slots of `Prefetched` in shaders/matmul_nbits.wgsl). */
 const GEMV_PREFETCH_MAX = 16;
 
 function compiled(slot: PipelineSlot): GPUComputePipeline {
