@@ -27,7 +27,8 @@
 // where the activation is built while staging (the three fusions are independent override switches):
 //   x[k] = input[...]                              (SILU: silu(gate[k]) · up[k], as silu_mul.wgsl)
 //   a[k] = x[k]                                    (NORM: x[k] / sqrt(mean_k(x²) + eps) · normWeight[k],
-//                                                   as rmsnorm.wgsl; each workgroup computes the RMS)
+//                                                   as rmsnorm.wgsl; each workgroup sums x² while
+//                                                   staging and scales its row totals by 1/rms at the end)
 //   y[n] = Σ …                                     (ACCUMULATE: y[n] = y[n] + Σ …, the residual add)
 // ROPE_APPEND (decode of a packed qkv row, NORM allowed, not ACCUMULATE or SILU): output row n
 // computes weight row ropeRow(n), and the totals go to `ropeAppend` instead of `store`: rotary of q
@@ -55,8 +56,8 @@ override SILU: bool = false;       // input = silu(gate) · up (binding 8)
 override ACCUMULATE: bool = false; // output += W·a
 override ROPE_APPEND: bool = false; // rotary + KV append epilogue (matmul_nbits_rope.wgsl)
 // Prefetch (tuning.gemvPrefetch): > 0 loads each tile's weights into registers (`pre`) before
-// the tile is staged, and before the norm is reduced for the first tile, so those loads are in
-// flight while the workgroup stages activations instead of after its barrier. The value is the
+// the tile is staged, so those loads are in flight while the workgroup stages activations instead
+// of after its barrier. The value is the
 // chunks per lane of a full tile, ceil(TILE_K / 32 / TPR), with PF_ITERS · ROWS ≤ 16, the slots of `Prefetched`. 0: off.
 override PF_ITERS: u32 = 0u;
 
@@ -91,7 +92,7 @@ struct Params {
 // packed word w of the chunk meets entries 2w and 2w + 1. Threads read consecutive chunks, so each
 // read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
-var<workgroup> partial: array<f32, RG * ROWS * TPR>; // [row in workgroup][lane]
+var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>; // [row in workgroup, then (NORM) Σx² per row group][lane]
 // PF_ITERS > 0: this thread's weights of the current tile, slot iteration · ROWS + row. Named
 // fields behind a `switch` (setPre / getPre) instead of a private array: an array indexed by
 // anything a driver's compiler does not fold to a constant can go through memory (the accumulators
@@ -230,23 +231,9 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   var accHi = vec4<f32>(0.0);
 
   if (PF_ITERS > 0u) { prefetchTile(0u, row0, lane); }
-  // NORM: 1 / rms(x) of row 0, reduced over the workgroup in `partial` (≥ WG slots; WG need not be
-  // a power of two). Every workgroup repeats it: K reads, small next to its weight rows.
-  var invRms = 1.0;
-  if (NORM) {
-    var sumSq = 0.0;
-    for (var k = lid; k < params.K; k += WG) {
-      let v = activation(0u, k);
-      sumSq += v * v;
-    }
-    partial[lid] = sumSq;
-    workgroupBarrier();
-    for (var stride = (1u << (32u - countLeadingZeros(WG - 1u))) / 2u; stride > 0u; stride /= 2u) {
-      if (lid < stride && lid + stride < WG) { partial[lid] += partial[lid + stride]; }
-      workgroupBarrier();
-    }
-    invRms = inverseSqrt(partial[0] / f32(params.K) + params.eps);
-  }
+  // NORM: Σx² of the elements this thread stages (the inverse RMS is a scalar of the row, so the
+  // tile holds x · normWeight and the row totals are scaled once at the end; no RMS pass first).
+  var sumSq = 0.0;
 
   for (var t0 = 0u; t0 < params.kPadded; t0 += TILE_K) {
     let tileLen = min(TILE_K, params.kPadded - t0);
@@ -261,12 +248,14 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
       let iHi = min(kHi, last);
       var lo = vec4<f32>(activation(0u, iLo.x), activation(0u, iLo.y), activation(0u, iLo.z), activation(0u, iLo.w));
       var hi = vec4<f32>(activation(0u, iHi.x), activation(0u, iHi.y), activation(0u, iHi.z), activation(0u, iHi.w));
-      if (NORM) {
-        lo *= invRms * vec4<f32>(normWeight[iLo.x], normWeight[iLo.y], normWeight[iLo.z], normWeight[iLo.w]);
-        hi *= invRms * vec4<f32>(normWeight[iHi.x], normWeight[iHi.y], normWeight[iHi.z], normWeight[iHi.w]);
-      }
       let inLo = kLo < vec4<u32>(params.K);
       let inHi = kHi < vec4<u32>(params.K);
+      if (NORM) {
+        // Past K the indices repeat element K − 1: count each element once.
+        sumSq += dot(select(vec4<f32>(0.0), lo * lo, inLo), vec4<f32>(1.0)) + dot(select(vec4<f32>(0.0), hi * hi, inHi), vec4<f32>(1.0));
+        lo *= vec4<f32>(normWeight[iLo.x], normWeight[iLo.y], normWeight[iLo.z], normWeight[iLo.w]);
+        hi *= vec4<f32>(normWeight[iHi.x], normWeight[iHi.y], normWeight[iHi.z], normWeight[iHi.w]);
+      }
       let c = g >> 2u;
       let j = g & 3u;
       tileA[(2u * j) * C + c] = select(vec4<f32>(0.0), lo * NIBBLE_SCALE, inLo);
@@ -287,6 +276,8 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     workgroupBarrier();
   }
 
+  // Reduce each row over its row group's TPR lanes, and (NORM) Σx² over the workgroup as one more
+  // row per row group (slot rows RG·ROWS + group).
   if (sgSize > 1u && sgSize <= TPR) {
     // Subgroups lie inside row groups: one subgroupAdd per row, then one slot per subgroup.
     let slots = TPR / sgSize;
@@ -294,10 +285,15 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
       let sum = rowSum(select(accLo[r % 4u], accHi[r % 4u], r >= 4u));
       if (sgLane == 0u) { partial[(group * ROWS + r) * TPR + lane / sgSize] = sum; }
     }
+    if (NORM) {
+      let s = rowSum(sumSq);
+      if (sgLane == 0u) { partial[(RG * ROWS + group) * TPR + lane / sgSize] = s; }
+    }
     workgroupBarrier();
     var total = 0.0;
     if (lid < RG * ROWS) {
       for (var i = 0u; i < slots; i++) { total += partial[lid * TPR + i]; }
+      if (NORM) { total *= rowInvRms(slots); }
     }
     emit(wgRow0, lid, total);
     return;
@@ -306,6 +302,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   for (var r = 0u; r < ROWS; r++) {
     partial[(group * ROWS + r) * TPR + lane] = select(accLo[r % 4u], accHi[r % 4u], r >= 4u);
   }
+  if (NORM) { partial[(RG * ROWS + group) * TPR + lane] = sumSq; }
   workgroupBarrier();
   for (var stride = TPR / 2u; stride > 0u; stride /= 2u) {
     if (lane < stride) {
@@ -313,8 +310,24 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
         let i = (group * ROWS + r) * TPR + lane;
         partial[i] += partial[i + stride];
       }
+      if (NORM) {
+        let i = (RG * ROWS + group) * TPR + lane;
+        partial[i] += partial[i + stride];
+      }
     }
     workgroupBarrier();
   }
-  emit(wgRow0, lid, select(0.0, partial[min(lid, RG * ROWS - 1u) * TPR], lid < RG * ROWS));
+  var total = select(0.0, partial[min(lid, RG * ROWS - 1u) * TPR], lid < RG * ROWS);
+  if (NORM && lid < RG * ROWS) { total *= rowInvRms(1u); }
+  emit(wgRow0, lid, total);
+}
+
+// NORM: 1 / rms of the input row, from the Σx² slots (the first `slots` lanes of each row group's
+// extra row in `partial`) once the reduction's barrier has passed.
+fn rowInvRms(slots: u32) -> f32 {
+  var ss = 0.0;
+  for (var g = 0u; g < RG; g++) {
+    for (var i = 0u; i < slots; i++) { ss += partial[(RG * ROWS + g) * TPR + i]; }
+  }
+  return inverseSqrt(ss / f32(params.K) + params.eps);
 }

@@ -138,6 +138,8 @@ describe('matmulNBits fusions, small and odd shapes [gpu]', () => {
     await check({ norm: true, acc: true, M: 1, N: 33, K: 1000, blockSize: 128, zp: true, f16: true, tuning: { subgroups: false } }, 1102);
     await check({ norm: true, silu: 'fused', M: 1, N: 45, K: 512, blockSize: 64, zp: false, f16: false, tuning: { threadsPerRow: 4, rowGroups: 3, rowsPerThread: 3 } }, 1103);
     await check({ norm: true, M: 1, N: 45, K: 256, blockSize: 32, zp: false, f16: false, tuning: { threadsPerRow: 64, rowGroups: 4, rowsPerThread: 1, subgroups: false } }, 1104);
+    // Two activation tiles (K > 4096 floats): Σx² of the norm runs across them.
+    await check({ norm: true, acc: true, M: 1, N: 9, K: 4200, blockSize: 32, zp: false, f16: true }, 1108);
     await check({ ...all, M: 13, maxM: 20, N: 29, K: 96, blockSize: 32, zp: false, f16: false, tuning: { gemmThreads: [2, 3], gemmStepK: 8 } }, 1105);
     await check({ norm: true, acc: true, M: 33, maxM: 35, N: 70, K: 200, blockSize: 16, zp: true, f16: true, tuning: { gemmThreads: [16, 4], gemmStepK: 64 } }, 1106);
     // 8 rows per thread: the norm's per-row RMS slots and the accumulate bound by seqLen.

@@ -30,7 +30,9 @@
  * Optional fusions (independent; each absent means the plain kernel above, bit for bit):
  *   inputNorm     the input rows are RMS-normalised on the fly, a = x / sqrt(mean(x²) + eps) · weight
  *                 (rmsnorm.ts without the residual add); each workgroup computes the inverse RMS of
- *                 the rows it uses. Replaces the rmsnorm dispatch in front of q/k/v and gate/up.
+ *                 the rows it uses (the GEMVs sum x² from the loads they make anyway and scale
+ *                 their row totals by it at the end). Replaces the rmsnorm dispatch in front of
+ *                 q/k/v and gate/up.
  *   inputSiluMul  x = silu(gate) · up computed while staging (silu-mul.ts's layout): `input` is the
  *                 gate buffer, rows of gateStride from gateOffset; `up` rows of upStride from
  *                 upOffset (may be the same buffer). Replaces the silu·up dispatch before down_proj.
@@ -217,9 +219,8 @@ export interface MatMulNBitsTuning {
    */
   gemv?: 'staged' | 'direct';
   /**
-   * Staged GEMV: load each tile's weights into registers before staging its activations (and,
-   * for the first tile, before reducing the norm), so the weight loads overlap that work (default
-   * false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
+   * Staged GEMV: load each tile's weights into registers before staging its activations, so the
+   * weight loads overlap that work (default false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
    * rowsPerThread; Phi-3 on NVIDIA's default: 6–8), else the plain loop runs; `decodePrefetch`
    * says which. On an H200 it was slower (decode 314 against 332 tok/s), so no default uses it.
    * That build kept the slots in a private array, which a driver may place in memory; they are now
@@ -562,7 +563,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const gemvGroups = Math.ceil(N / rows);
   const gemvGridX = Math.min(gemvGroups, maxDim);
   const gemvGridY = Math.ceil(gemvGroups / gemvGridX);
-  const reductionBytes = rows * tpr * 4 + rows * 4; // partial and pairTotals
+  const reductionBytes = (rows + rowGroups) * tpr * 4 + rows * 4; // partial (with the Σx² rows) and pairTotals
   const tileCap = Math.min(GEMV_TILE_CAP, Math.floor((device.limits.maxComputeWorkgroupStorageSize - reductionBytes) / 4 / 32) * 32);
   const tiles = Math.ceil(shape.kPadded / tileCap);
   const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
