@@ -1,9 +1,10 @@
 // MatMulNBits decode GEMV (M = 1): y (N,) = W (N, K) · a (K,), W int4 per com.microsoft MatMulNBits.
-// The "staged" GEMV (matmul_nbits_direct.wgsl is the other). This file is the body, `gemv`;
-// matmul-nbits.ts prepends one of two entry points: with `subgroups`, row sums are reduced by
-// subgroupAdd (`rowSum`) and one workgroup-memory slot per subgroup; without, by a workgroup-memory
-// tree. Assumption for the first: subgroups partition the 1-D workgroup by local_invocation_index
-// in order, so a subgroup of size ≤ TPR lies inside one row group (true of every WebGPU backend we
+// The "staged" GEMV (matmul_nbits_direct.wgsl and matmul_nbits_dp4a.wgsl are the others). This
+// file is the body, `gemv`; matmul-nbits.ts prepends one of two entry points and appends the row
+// reduction (matmul_nbits_gemv_reduce.wgsl): with `subgroups`, row sums are reduced by subgroupAdd
+// (`rowSum`) and one workgroup-memory slot per subgroup; without, by a workgroup-memory tree.
+// Assumption for the first: subgroups partition the 1-D workgroup by local_invocation_index in
+// order, so a subgroup of size ≤ TPR lies inside one row group (true of every WebGPU backend we
 // know; `subgroup_id` is not yet universally available); wider subgroups use the tree.
 //
 // Bindings (shared with matmul_nbits_gemm.wgsl, one bind group for both):
@@ -92,7 +93,6 @@ struct Params {
 // packed word w of the chunk meets entries 2w and 2w + 1. Threads read consecutive chunks, so each
 // read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
-var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>; // [row in workgroup, then (NORM) Σx² per row group][lane]
 // PF_ITERS > 0: this thread's weights of the current tile, slot iteration · ROWS + row. Named
 // fields behind a `switch` (setPre / getPre) instead of a private array: an array indexed by
 // anything a driver's compiler does not fold to a constant can go through memory (the accumulators
@@ -276,58 +276,5 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
     workgroupBarrier();
   }
 
-  // Reduce each row over its row group's TPR lanes, and (NORM) Σx² over the workgroup as one more
-  // row per row group (slot rows RG·ROWS + group).
-  if (sgSize > 1u && sgSize <= TPR) {
-    // Subgroups lie inside row groups: one subgroupAdd per row, then one slot per subgroup.
-    let slots = TPR / sgSize;
-    for (var r = 0u; r < ROWS; r++) {
-      let sum = rowSum(select(accLo[r % 4u], accHi[r % 4u], r >= 4u));
-      if (sgLane == 0u) { partial[(group * ROWS + r) * TPR + lane / sgSize] = sum; }
-    }
-    if (NORM) {
-      let s = rowSum(sumSq);
-      if (sgLane == 0u) { partial[(RG * ROWS + group) * TPR + lane / sgSize] = s; }
-    }
-    workgroupBarrier();
-    var total = 0.0;
-    if (lid < RG * ROWS) {
-      for (var i = 0u; i < slots; i++) { total += partial[lid * TPR + i]; }
-      if (NORM) { total *= rowInvRms(slots); }
-    }
-    emit(wgRow0, lid, total);
-    return;
-  }
-  // No subgroups, or one wider than a row group (e.g. 64 lanes, TPR 32): the workgroup-memory tree.
-  for (var r = 0u; r < ROWS; r++) {
-    partial[(group * ROWS + r) * TPR + lane] = select(accLo[r % 4u], accHi[r % 4u], r >= 4u);
-  }
-  if (NORM) { partial[(RG * ROWS + group) * TPR + lane] = sumSq; }
-  workgroupBarrier();
-  for (var stride = TPR / 2u; stride > 0u; stride /= 2u) {
-    if (lane < stride) {
-      for (var r = 0u; r < ROWS; r++) {
-        let i = (group * ROWS + r) * TPR + lane;
-        partial[i] += partial[i + stride];
-      }
-      if (NORM) {
-        let i = (RG * ROWS + group) * TPR + lane;
-        partial[i] += partial[i + stride];
-      }
-    }
-    workgroupBarrier();
-  }
-  var total = select(0.0, partial[min(lid, RG * ROWS - 1u) * TPR], lid < RG * ROWS);
-  if (NORM && lid < RG * ROWS) { total *= rowInvRms(1u); }
-  emit(wgRow0, lid, total);
-}
-
-// NORM: 1 / rms of the input row, from the Σx² slots (the first `slots` lanes of each row group's
-// extra row in `partial`) once the reduction's barrier has passed.
-fn rowInvRms(slots: u32) -> f32 {
-  var ss = 0.0;
-  for (var g = 0u; g < RG; g++) {
-    for (var i = 0u; i < slots; i++) { ss += partial[(RG * ROWS + g) * TPR + i]; }
-  }
-  return inverseSqrt(ss / f32(params.K) + params.eps);
+  finishRows(wgRow0, lid, sgSize, sgLane, accLo, accHi, sumSq);
 }

@@ -25,6 +25,19 @@ export interface AcquireOptions {
 
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
+/** WGSL language features of the `GPU` each acquired device came from (they live on `GPU`, not on the device). */
+const languageFeatures = new WeakMap<GPUDevice, ReadonlySet<string>>();
+
+/**
+ * Whether WGSL code on this device may use a language feature (e.g. 'packed_4x8_integer_dot_product').
+ * Devices from `acquireDevice` answer from their own `GPU`; others from `navigator.gpu` where there
+ * is one, else no.
+ */
+export function hasWgslLanguageFeature(device: GPUDevice, name: string): boolean {
+  const known = languageFeatures.get(device) ?? (typeof navigator !== 'undefined' ? navigator.gpu?.wgslLanguageFeatures : undefined);
+  return known?.has(name) ?? false;
+}
+
 export async function acquireDevice(gpu: GPU | undefined, opts: AcquireOptions = {}): Promise<GpuContext> {
   if (!gpu) {
     throw new AppError(
@@ -52,6 +65,7 @@ export async function acquireDevice(gpu: GPU | undefined, opts: AcquireOptions =
       maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
     },
   });
+  languageFeatures.set(device, new Set(gpu.wgslLanguageFeatures ?? []));
   void device.lost.then((info) => {
     if (info.reason !== 'destroyed') opts.onLost?.(info);
   });

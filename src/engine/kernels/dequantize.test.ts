@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dequantizeMatMulNBits, float32ToFloat16Bits, matMulNBitsReference, matMulNBitsShape } from './dequantize';
+import { dequantizeMatMulNBits, float32ToFloat16Bits, matMulNBitsReference, matMulNBitsShape, quantizeActivationsQ8 } from './dequantize';
 import { AppError } from '../errors';
 import { float16ToFloat32 } from '../onnx/tensor-data';
 
@@ -119,5 +119,23 @@ describe('float32ToFloat16Bits', () => {
     }
     const v = new Float32Array([1 + 2 ** -11, 1 + 3 * 2 ** -11, 65520, 1e-8, -(2 ** -25) * 1.5]);
     expect(Array.from(float32ToFloat16Bits(v))).toEqual([0x3c00, 0x3c02, 0x7c00, 0, 0x8001]);
+  });
+});
+
+describe('quantizeActivationsQ8 (the dp4a GEMV\'s activation rounding)', () => {
+  it('rounds each 32-element chunk to q · amax / 127, ties to even, an all-zero chunk to zero', () => {
+    // Chunk 0: amax 127, so the step is 1 and the values round to integers, ties to even.
+    const a = new Float32Array(96);
+    a.set([127, -63.5, 0.5, 1.5, 2.5, -2.5, -3.5, 0.49, -126.6]);
+    // Chunk 1: amax 127/64, step 1/64 (both exact): 63.5/64 → 64, 1.5/64 → 2, 0.5/64 → 0, −2.5/64 → −2.
+    a.set([-127 / 64, 63.5 / 64, 1.5 / 64, 0.5 / 64, -2.5 / 64, 10.2 / 64], 32);
+    const q = quantizeActivationsQ8(a, 32);
+    expect(Array.from(q.subarray(0, 9))).toEqual([127, -64, 0, 2, 2, -2, -4, 0, -127]);
+    expect(Array.from(q.subarray(32, 38)).map((v) => v * 64)).toEqual([-127, 64, 2, 0, -2, 10]);
+    expect(Array.from(q.subarray(64))).toEqual(new Array<number>(32).fill(0));
+  });
+
+  it('rejects K not a multiple of 32', () => {
+    expect(() => quantizeActivationsQ8(new Float32Array(48), 48)).toThrow(AppError);
   });
 });

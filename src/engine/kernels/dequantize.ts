@@ -137,6 +137,35 @@ export function matMulNBitsReference(A: Float32Array, M: number, p: MatMulNBitsP
   return y;
 }
 
+/**
+ * The activation rounding of the dp4a GEMV (shaders/matmul_nbits_dp4a.wgsl), row by row: each
+ * 32-element chunk c of a row (K a multiple of 32) becomes q[k] · s_c with s_c = amax_c / 127,
+ * amax_c = max |a[k]| over the chunk and q[k] = round(a[k] · 127 / amax_c) to the nearest integer,
+ * ties to even (an all-zero chunk stays zero). Returns the dequantised values, â, so that
+ * `matMulNBitsReference(â, …)` is what that kernel computes up to f32 rounding. Its two divisions
+ * are exact-rounded here and within 2.5 ulp on a GPU, so a GPU may round an element lying within
+ * about 1e-5 of a half-integer the other way: a test allows for a few such flips, each moving
+ * an output by at most s_c · 15 · |block scale|.
+ */
+export function quantizeActivationsQ8(A: Float32Array, K: number): Float32Array {
+  if (K % 32 !== 0 || A.length % K !== 0) bad(`quantizeActivationsQ8: K = ${K} must be a multiple of 32 dividing the ${A.length} values.`);
+  const out = new Float32Array(A.length);
+  for (let c = 0; c < A.length; c += 32) {
+    let amax = 0;
+    for (let k = c; k < c + 32; k++) amax = Math.max(amax, Math.abs(A[k]));
+    if (amax === 0) continue;
+    const inv = Math.fround(127 / amax);
+    const scale = Math.fround(amax / 127);
+    for (let k = c; k < c + 32; k++) out[k] = roundHalfEven(Math.fround(A[k] * inv)) * scale;
+  }
+  return out;
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /** f32 → IEEE fp16 bits, round to nearest even (for fp16 scales and tables in tests and uploads). */
 export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
   const out = new Uint16Array(values.length);

@@ -5,7 +5,8 @@
  * (M = 5, 33), every fusion alone and combined, real Phi-3 shapes and odd ones.
  */
 import { describe, expect, it } from 'vitest';
-import { createMatMulNBits, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsBindings, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, matMulNBitsDp4aSupported, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsBindings, type MatMulNBitsTuning } from './matmul-nbits';
+import { quantizeActivationsQ8 } from './dequantize';
 import { makeWeights, worstRelative, type WeightCase } from './matmul-testing';
 import { rmsNormReference, createRmsNorm } from './rmsnorm';
 import { siluMulReference, createSiluMul, type SiluMulLayout } from './silu-mul';
@@ -28,6 +29,28 @@ interface Case extends WeightCase {
   silu?: 'fused' | 'separate';
   acc?: boolean;
   tuning?: MatMulNBitsTuning;
+}
+
+/**
+ * What the dp4a GEMV may differ by from `quantizeActivationsQ8`'s rounding: a GPU's division is
+ * within 2.5 ulp and its exp (SILU) and norm order differ by a few more, so an element whose
+ * a · 127 / amax lies within 2e-6 (relative) of a half-integer may round the other way. Each such
+ * element moves an output by at most its chunk's step (amax / 127) · 15 · the largest |block
+ * scale|; elements farther from a tie must round as the reference does. Usually none is that close.
+ */
+function q8Allowance(x: Float32Array, scales: Float32Array): number {
+  let smax = 0;
+  for (const v of scales) smax = Math.max(smax, Math.abs(v));
+  let allowance = 0;
+  for (let c = 0; c < x.length; c += 32) {
+    let amax = 0;
+    for (let k = c; k < c + 32; k++) amax = Math.max(amax, Math.abs(x[k]));
+    for (let k = c; k < c + 32 && amax > 0; k++) {
+      const t = (Math.abs(x[k]) * 127) / amax;
+      if (Math.abs(t - Math.floor(t) - 0.5) <= 2e-6 * t + 1e-7) allowance += (amax / 127) * 15 * smax;
+    }
+  }
+  return allowance;
 }
 
 function siluLayout(c: Case): SiluMulLayout {
@@ -56,8 +79,7 @@ async function check(c: Case, seed: number): Promise<void> {
   const normWeight = seededRandom(c.K, seed + 5, 0.5).map((v) => v + 1);
   if (c.norm) x = rmsNormReference(x, normWeight, EPS).out;
   const y0 = seededRandom(maxM * c.N, seed + 6, 3);
-  const prod = matMulNBitsReference(x, c.M, params);
-  const want = c.acc ? prod.map((v, i) => Math.fround(y0[i] + v)) : prod;
+  const withResidual = (prod: Float32Array) => (c.acc ? prod.map((v, i) => Math.fround(y0[i] + v)) : prod);
 
   const { got, rest, path } = await withErrorScopes(device, async () => {
     const made: GPUBuffer[] = [];
@@ -99,11 +121,22 @@ async function check(c: Case, seed: number): Promise<void> {
     step.destroy();
     return { got: all.slice(0, c.M * c.N), rest: all.slice(c.M * c.N), path: matMulNBitsPath(kernel, c.M) };
   });
+  // The dp4a GEMV computes the product of the int8-rounded activations (quantizeActivationsQ8),
+  // up to elements next to a rounding tie (q8Allowance).
+  const q8 = path.startsWith('gemv-dp4a');
+  if (c.tuning?.gemv === 'dp4a' && c.M === 1 && c.K % 32 === 0 && c.silu !== 'separate' && matMulNBitsDp4aSupported(device)) expect(path).toMatch(/^gemv-dp4a/);
+  if (c.tuning?.gemv === 'dp4a' && c.silu === 'separate') expect(path).not.toMatch(/dp4a/); // offsets not 4-aligned: the staged GEMV
+  const exact = withResidual(matMulNBitsReference(x, c.M, params));
+  const want = q8 ? withResidual(matMulNBitsReference(quantizeActivationsQ8(x, c.K), c.M, params)) : exact;
+  const flips = q8 ? q8Allowance(x, params.scales) : 0;
   const r = worstRelative(got, want);
+  const vsExact = q8 ? `; vs the f32 product max |Δ|/(1+|y|) = ${worstRelative(got, exact).rel.toExponential(2)}` : '';
   console.log(
-    `[${runtimeName()}] matmulNBits fused ${label(c)} (${path}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL})`,
+    `[${runtimeName()}] matmulNBits fused ${label(c)} (${path}): max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}, max |Δ| = ${r.abs.toExponential(2)} (tolerance ${TOL}${q8 ? ` + ${flips.toExponential(2)}` : ''})${vsExact}`,
   );
-  expect(r.rel).toBeLessThanOrEqual(TOL);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= TOL * (1 + Math.abs(want[i])) + flips)) expect.fail(`output ${i}: got ${got[i]}, want ${want[i]}`);
+  }
   if (c.M > 1 && c.tuning?.gemm === 'wide') expect(path).toBe('gemm-wide');
   if (c.M === 1 && c.tuning?.gemvPrefetch) expect(path).toMatch(/\+prefetch$/);
   // accumulate: rows ≥ M are the residual stream's and must come back untouched.
@@ -185,6 +218,25 @@ describe('matmulNBits fusions in the direct GEMV [gpu]', () => {
   it('real shapes: q/k/v with inputNorm, down_proj with inputSiluMul + accumulate', async () => {
     await check({ norm: true, M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'direct' } }, 1320);
     await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'direct', threadsPerRow: 32, rowGroups: 2, rowsPerThread: 8 } }, 1321);
+  });
+});
+
+describe('matmulNBits fusions in the dp4a GEMV (int8 activations) [gpu]', () => {
+  it('each fusion alone and combined, subgroups on and off, blocks 16–128, zero points', async () => {
+    // Chromium ≥ 123 and Dawn have the language feature; without it these cases would test the staged GEMV.
+    expect(matMulNBitsDp4aSupported((await testGpu()).device)).toBe(true);
+    let seed = 1600;
+    for (const f of FUSIONS) {
+      await check({ ...f, M: 1, maxM: 3, N: 37, K: 256, blockSize: 32, zp: true, f16: false, tuning: { gemv: 'dp4a' } }, seed++);
+      await check({ ...f, M: 1, N: 45, K: 192, blockSize: 64, zp: false, f16: true, tuning: { gemv: 'dp4a', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 3 } }, seed++);
+      await check({ ...f, M: 1, N: 21, K: 160, blockSize: 16, zp: true, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 8, rowGroups: 2, rowsPerThread: 5 } }, seed++);
+    }
+    await check({ norm: true, acc: true, M: 1, N: 33, K: 1024, blockSize: 128, zp: true, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8 } }, seed++);
+  });
+
+  it('real shapes: q/k/v with inputNorm, down_proj with inputSiluMul + accumulate', async () => {
+    await check({ norm: true, M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1620);
+    await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1621);
   });
 });
 

@@ -1,17 +1,21 @@
 /**
  * int4 MatMulNBits on WebGPU: Y (M, N) = A (M, K) · Wᵀ with W in com.microsoft MatMulNBits layout
- * (see dequantize.ts, the ground truth). Four shaders share one bind group:
+ * (see dequantize.ts, the ground truth). Five shaders share one bind group:
  *   - shaders/matmul_nbits.wgsl           decode GEMV (M = 1), "staged": the activation row in
  *                                         workgroup memory
  *   - shaders/matmul_nbits_direct.wgsl    decode GEMV, "direct": activations read per thread
  *                                         (tuning.gemv; needs K % 32 == 0)
+ *   - shaders/matmul_nbits_dp4a.wgsl      decode GEMV, "dp4a": activations quantised to int8 per
+ *                                         32 elements, integer dot products (tuning.gemv; opt-in,
+ *                                         a different rounding contract: see its header)
  *   - shaders/matmul_nbits_gemm.wgsl      tiled GEMM for M > 1, and for M = 1 when a weight row
  *                                         is not a whole number of 16-byte words (kPadded % 32 ≠ 0)
  *   - shaders/matmul_nbits_gemm_wide.wgsl "wide" GEMM for M > 1 (tuning.gemm; needs kPadded % 32
  *                                         == 0): weights dequantised in registers, only A staged
  *   Both GEMMs get shaders/matmul_nbits_gemm_common.wgsl (bindings, fusions, the norm prologue).
- * Both GEMVs are bodies behind one of two entry points (below): reducing row sums with
- * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise. All four
+ * The GEMVs are bodies behind one of two entry points (below): reducing row sums with
+ * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise (the staged
+ * and dp4a bodies share that reduction, shaders/matmul_nbits_gemv_reduce.wgsl). All five
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
  * → f32 without int → float conversions (see its header). The GEMVs also get
  * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
@@ -69,11 +73,14 @@ import gemmSource from '../../../shaders/matmul_nbits_gemm.wgsl?raw';
 import gemmCommonSource from '../../../shaders/matmul_nbits_gemm_common.wgsl?raw';
 import gemmWideSource from '../../../shaders/matmul_nbits_gemm_wide.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
+import gemvDp4aBody from '../../../shaders/matmul_nbits_dp4a.wgsl?raw';
+import gemvReduceSource from '../../../shaders/matmul_nbits_gemv_reduce.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
+import { hasWgslLanguageFeature } from '../gpu/device';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
 
@@ -194,6 +201,14 @@ export function matMulNBitsRopeAppendSupported(device: GPUDevice): boolean {
   return device.limits.maxStorageBuffersPerShaderStage >= ROPE_APPEND_STORAGE_BUFFERS;
 }
 
+/** The WGSL language feature the dp4a GEMV needs (dot4I8Packed, pack4xI8). */
+const PACKED_DOT = 'packed_4x8_integer_dot_product';
+
+/** Whether tuning.gemv 'dp4a' can run on this device (its other conditions depend on the shape). */
+export function matMulNBitsDp4aSupported(device: GPUDevice): boolean {
+  return hasWgslLanguageFeature(device, PACKED_DOT);
+}
+
 /** Whether M = 1 runs a GEMV for this K and block size (else the GEMM serves it; no `ropeAppend`). */
 export function matMulNBitsHasGemv(K: number, blockSize: number): boolean {
   return matMulNBitsShape(K, 1, blockSize).kPadded % 32 === 0;
@@ -215,9 +230,16 @@ export interface MatMulNBitsTuning {
   /**
    * GEMV shader: 'staged' (matmul_nbits.wgsl: the activation row in workgroup memory, shared by
    * the workgroup's rows) or 'direct' (matmul_nbits_direct.wgsl: activations read from the buffer
-   * by each thread, no staging; needs K % 32 == 0 and 4-aligned input offsets, else 'staged' runs).
+   * by each thread, no staging; needs K % 32 == 0 and 4-aligned input offsets, else 'staged' runs)
+   * or 'dp4a' (matmul_nbits_dp4a.wgsl: the activation row quantised to int8 per 32 elements in
+   * workgroup memory, weights dotted four at a time by dot4I8Packed; about a fifth of the staged
+   * kernel's arithmetic per weight. It rounds activations as onnxruntime's accuracy level 4 and
+   * llama.cpp's q8_1 do, each within 1/254 of its chunk's largest, so it is opt-in until measured
+   * on real GPUs and models. Needs what 'direct' needs, the WGSL language feature
+   * packed_4x8_integer_dot_product (`matMulNBitsDp4aSupported`), and K/32 · (40 or 48) bytes of
+   * workgroup memory; else 'staged' runs. `decodePath` says which ran).
    */
-  gemv?: 'staged' | 'direct';
+  gemv?: 'staged' | 'direct' | 'dp4a';
   /**
    * Staged GEMV: load each tile's weights into registers before staging its activations, so the
    * weight loads overlap that work (default false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
@@ -312,7 +334,7 @@ export interface MatMulNBitsKernel {
    */
   encode(pass: GPUComputePassEncoder, M: number, cacheIndex?: 0 | 1): void;
   /** Which shader serves M = 1. */
-  readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemm';
+  readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemv-dp4a' | 'gemv-dp4a-subgroup' | 'gemm';
   /** Whether the staged GEMV prefetches its weights (tuning.gemvPrefetch, where they fit). */
   readonly decodePrefetch: boolean;
   /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
@@ -665,32 +687,40 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           A_PAD: gemmPad,
           ...(norm ? { NORM_SLOTS: gemmTM * gemmWgX * gemmWgY } : {}),
         }, compile);
-  const direct = gemvOk && tuning.gemv === 'direct' && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
-  const prefetch = (tuning.gemvPrefetch ?? false) && gemvOk && !direct && prefetchIters * rowsPerThread <= GEMV_PREFETCH_MAX;
+  if (tuning.gemv !== undefined && !['staged', 'direct', 'dp4a'].includes(tuning.gemv)) badArg(`tuning.gemv = ${String(tuning.gemv)} must be 'staged', 'direct' or 'dp4a'.`);
+  // The direct and dp4a GEMVs read activations as vec4s of whole 32-element chunks.
+  const vec4Input = gemvOk && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
+  const direct = vec4Input && tuning.gemv === 'direct';
+  // dp4a: the quantised row (2 vec4<u32> + 1 or 2 vec2<f32> per chunk) and the reduction in workgroup memory.
+  const split = blockSize === 16 ? 2 : 1;
+  const dp4aBytes = (K / 32) * (32 + 8 * split) + reductionBytes;
+  const dp4a = vec4Input && tuning.gemv === 'dp4a' && dp4aBytes <= device.limits.maxComputeWorkgroupStorageSize && matMulNBitsDp4aSupported(device);
+  const prefetch = (tuning.gemvPrefetch ?? false) && gemvOk && !direct && !dp4a && prefetchIters * rowsPerThread <= GEMV_PREFETCH_MAX;
   const staged = { TILE_K: tileK, ...(prefetch ? { PF_ITERS: prefetchIters } : {}) };
+  // The decode GEMV: its body (with the reduction it shares, if any), label stem and size constants.
+  const gemvKind = direct
+    ? { stem: 'matmul_nbits_direct', body: gemvDirectBody, sizing: { CHUNKS: K / 32 } as Record<string, number> }
+    : dp4a
+      ? { stem: 'matmul_nbits_dp4a', body: gemvDp4aBody + gemvReduceSource, sizing: { CHUNKS: K / 32, SPLIT: split } }
+      : { stem: 'matmul_nbits', body: gemvSource + gemvReduceSource, sizing: staged };
+  const gemvConstants = { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...gemvKind.sizing };
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
   const gemv = !gemvOk || rope
     ? undefined
-    : direct
-      ? useSubgroups
-        ? pipeline('matmul_nbits_direct_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvDirectBody + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
-        : pipeline('matmul_nbits_direct', GEMV_PLAIN_ENTRY + dequantSource + gemvDirectBody + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, CHUNKS: K / 32 }, compile)
-      : useSubgroups
-        ? pipeline('matmul_nbits_subgroup', GEMV_SUBGROUP_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...staged }, compile)
-        : pipeline('matmul_nbits', GEMV_PLAIN_ENTRY + dequantSource + gemvSource + gemvRowsSource + ROPE_OFF, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...staged }, compile);
-  const gemvName = `gemv${direct ? '-direct' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
+    : useSubgroups
+      ? pipeline(`${gemvKind.stem}_subgroup`, GEMV_SUBGROUP_ENTRY + dequantSource + gemvKind.body + gemvRowsSource + ROPE_OFF, gemvConstants, compile)
+      : pipeline(gemvKind.stem, GEMV_PLAIN_ENTRY + dequantSource + gemvKind.body + gemvRowsSource + ROPE_OFF, gemvConstants, compile);
+  const gemvName = `gemv${direct ? '-direct' : dp4a ? '-dp4a' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   // ROPE_APPEND: the same GEMV body with the epilogue file and the KV precision prelude, on the
   // two-group layout; one group-1 bind group per rotary cache pair.
   let ropeGemv: PipelineSlot | undefined;
   let ropeGroups: GPUBindGroup[] = [];
   if (rope) {
-    const body = direct ? gemvDirectBody : gemvSource;
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
-    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + body + gemvRowsSource + ropeSource, ropePrecision);
-    const sizing: Record<string, number> = direct ? { CHUNKS: K / 32 } : staged;
-    const label = `matmul_nbits${direct ? '_direct' : ''}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
-    ropeGemv = pipeline(label, code, { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...sizing, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, true);
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource, ropePrecision);
+    const label = `${gemvKind.stem}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
+    ropeGemv = pipeline(label, code, { ...gemvConstants, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, true);
     const r = rope.rotary;
     const ropeParams = createUniformBuffer(
       device,

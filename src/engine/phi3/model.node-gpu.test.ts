@@ -62,6 +62,12 @@ interface Case {
   timeoutMs?: number;
   /** Load options, e.g. a small maxPrefill so that the prompt runs in several chunks. */
   load?: LoadOptions;
+  /**
+   * A path with its own rounding (the dp4a GEMVs): the share of teacher-forced greedy tokens that
+   * must match the reference (default: all), and the GPU sampler is checked against this engine's
+   * own argmax up to its first disagreement instead of against the reference's tokens.
+   */
+  minAgree?: number;
 }
 
 const f16Tol = 3e-2;
@@ -86,6 +92,22 @@ const cases: Case[] = [
     turns: [promptIds(21, 8, 32000).slice(1)],
     tolerance: 1e-3,
     load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
+  },
+  {
+    // Every decode GEMV (qkv with rotary + KV append and the norm, o and down with the residual
+    // add, gate_up, down with silu·up, lm_head) on int8 activations: its own rounding contract
+    // (quantizeActivationsQ8), so a looser logit tolerance than the f32 kernels', greedy tokens alike.
+    name: 'dp4a decode GEMVs (int8 activations), zero points, a second turn',
+    options: { layout: 'gqa-packed', zeroPoints: true, blockSize: 32, seed: 5 },
+    promptLength: 12,
+    steps: 16,
+    turns: [promptIds(19, 5, 32000).slice(1)],
+    // Logits have a spread of about 4 (tools/tiny-model/graph.ts); int8 rounding of each GEMV's
+    // input (±amax/254 per element) gives them noise of about 0.5% of that, up to 0.2 over the
+    // 32000 · 32 logits compared (measured 0.196 on SwiftShader).
+    tolerance: 0.3,
+    minAgree: 0.9,
+    load: { matMulTuning: { gemv: 'dp4a' } },
   },
   {
     // 70-token prompt: 5 blocked-prefill workgroups per head over 3 key tiles; 16-key splits:
@@ -147,23 +169,27 @@ async function compare(c: Case, dir: string): Promise<void> {
     // (6 per layer where the device has too few storage buffers per stage for the fused GEMV.)
     const perLayer = matMulNBitsRopeAppendSupported(ctx.device) ? 5 : 6;
     expect(runtime.dispatchesPerDecode).toBe(3 + perLayer * plan.config.layers);
-    console.log(`[node/webgpu] ${c.name}: ${runtime.dispatchesPerDecode} dispatches per decode token (${plan.config.layers} layers)`);
+    console.log(`[node/webgpu] ${c.name}: ${runtime.dispatchesPerDecode} dispatches per decode token (${plan.config.layers} layers), decode matmuls on ${runtime.decodeMatMulPaths.join(', ')}`);
+    if (c.load?.matMulTuning?.gemv === 'dp4a') expect(runtime.decodeMatMulPaths.every((p) => p.startsWith('gemv-dp4a'))).toBe(true);
     let worst = 0;
     let agree = 0;
     let i = 0;
+    const own: number[] = [];
     const turns = [prompt, ...(c.turns ?? [])];
     for (let t = 0; t < turns.length; t++) {
       const feed = t === 0 ? turns[0] : [ref.tokens[i - 1], ...turns[t]];
       let logits = await runtime.logits(feed);
       for (let s = 0; s < c.steps; s++, i++) {
         worst = Math.max(worst, maxAbsDiff(logits, ref.logits[i]));
-        if (argmax(logits) === ref.tokens[i]) agree++;
+        own.push(argmax(logits));
+        if (own[i] === ref.tokens[i]) agree++;
         if (s + 1 < c.steps) logits = await runtime.logits([ref.tokens[i]]);
       }
     }
     console.log(`[node/webgpu] ${c.name} (${plan.layout}, ${plan.activationDtype} files): max |Δlogit| = ${worst.toExponential(2)} over ${i} steps (tolerance ${c.tolerance}), greedy tokens identical ${agree}/${i}`);
     expect(worst).toBeLessThanOrEqual(c.tolerance);
-    expect(agree).toBe(i);
+    if (c.minAgree === undefined) expect(agree).toBe(i);
+    else expect(agree).toBeGreaterThanOrEqual(Math.ceil(c.minAgree * i));
 
     // The GPU sampler in greedy mode reproduces the reference tokens from a fresh cache.
     runtime.truncate(0);
@@ -177,7 +203,15 @@ async function compare(c: Case, dir: string): Promise<void> {
       expect(calls).toBe(1);
     }
     while (got.length < n) got.push(await runtime.step([got[got.length - 1]], greedy, got.length));
-    expect(got).toEqual(ref.tokens.slice(0, n));
+    if (c.minAgree === undefined) {
+      expect(got).toEqual(ref.tokens.slice(0, n));
+    } else {
+      // Up to the first teacher-forced disagreement the states are the same, so greedy sampling
+      // follows the reference's tokens and then takes this engine's own argmax.
+      const split = own.slice(0, n).findIndex((t, s) => t !== ref.tokens[s]);
+      const upTo = split < 0 ? n : split + 1;
+      expect(got.slice(0, upTo)).toEqual(own.slice(0, upTo));
+    }
   } finally {
     runtime.destroy();
     await files.close();

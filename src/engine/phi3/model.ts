@@ -41,7 +41,7 @@ import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { submitTimestamped } from '../gpu/timestamps';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
@@ -154,6 +154,8 @@ export class Phi3Runtime implements TokenRuntime {
   readonly precision: Precision;
   /** Dispatches encoded for one decode step (reported by benchmarks). */
   dispatchesPerDecode = 0;
+  /** The shaders the weight matmuls run in decode, e.g. ['gemv-subgroup'] (matMulNBitsPath; for tests and benchmarks). */
+  decodeMatMulPaths: string[] = [];
   private samplerSettings = '';
   /** The next decode step, encoded (and with runAhead submitted) by `step`; used at most once. */
   private next: NextStep | null = null;
@@ -223,6 +225,7 @@ export class Phi3Runtime implements TokenRuntime {
         accumulate?: boolean;
         ropeAppend?: MatMulNBitsRopeAppend;
       }
+      const decodePaths = new Set<string>();
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
@@ -250,6 +253,7 @@ export class Phi3Runtime implements TokenRuntime {
           step,
           tuning: opts.matMulTuning,
         });
+        decodePaths.add(matMulNBitsPath(kernel, 1));
         return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N };
       };
 
@@ -366,6 +370,7 @@ export class Phi3Runtime implements TokenRuntime {
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision, readbacks, opts.runAhead ?? true);
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
+      runtime.decodeMatMulPaths = [...decodePaths].sort();
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
       await device.queue.onSubmittedWorkDone();
