@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -11,7 +11,7 @@
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
 # tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
 # on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the two attention kernels
-# and decode split sizes (below). Logs and JSON go to $OUT (or .device-out/).
+# and decode split sizes; `gemv` the decode GEMVs (below). Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -99,7 +99,7 @@ ab_runs() {
     echo "$name $i: $label" | tee -a "$OUT/$name.log"
     # shellcheck disable=SC2086
     eval "set -- $common $flags"
-    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --no-kernels "$@" --out "$OUT/$name-$i.json" </dev/null 2>&1 | grep -E "decode at|prefill|profile at|^\||Error" | tee -a "$OUT/$name.log" || rc=1
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --no-kernels "$@" --out "$OUT/$name-$i.json" </dev/null 2>&1 | grep -E "decode at|decode matmuls|prefill|profile at|^\||Error" | tee -a "$OUT/$name.log" || rc=1
   done
 }
 if [ "$what" = next ]; then
@@ -132,6 +132,22 @@ blocked prefill, serial decode|--attention '{"prefill":"blocked"}'
 lanes, 128-key splits|--attention '{"kernel":"lanes","keysPerSplit":128}'
 lanes, 32-key splits|--attention '{"kernel":"lanes","keysPerSplit":32}'
 serial, 32-key splits|--attention '{"keysPerSplit":32}'
+defaults again|
+RUNS
+fi
+if [ "$what" = gemv ]; then
+  # The decode GEMVs (MatMulNBitsTuning.gemv) with the in-step decode profile (each kind's ms and %
+  # of copy bandwidth): the staged default (its norm's Σx² now summed while staging), the dp4a GEMV
+  # (int8 activations, dot4I8Packed; shaders/matmul_nbits_dp4a.wgsl) at NVIDIA's split and three
+  # others, the staged GEMV prefetching into named slots, and the direct GEMV.
+  ab_runs gemv "--contexts 0,512 --prefill 128 --decode-steps 16 --profile-steps 1" <<'RUNS'
+defaults (staged 32 × 8 × 2 on NVIDIA)|
+dp4a, 32 × 8 × 2|--tuning '{"gemv":"dp4a"}'
+dp4a, 4 rows per thread (32 rows per workgroup)|--tuning '{"gemv":"dp4a","rowsPerThread":4}'
+dp4a, 4 row groups of 4 rows (128 threads)|--tuning '{"gemv":"dp4a","rowGroups":4,"rowsPerThread":4}'
+dp4a, 64 threads per row, 4 row groups of 2 rows|--tuning '{"gemv":"dp4a","threadsPerRow":64,"rowGroups":4,"rowsPerThread":2}'
+staged, weights prefetched (named slots)|--tuning '{"gemvPrefetch":true}'
+direct 64 × 2 × 8|--tuning '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}'
 defaults again|
 RUNS
 fi

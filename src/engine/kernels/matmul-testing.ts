@@ -49,3 +49,25 @@ export function worstRelative(got: Float32Array, want: Float32Array): { rel: num
   }
   return { rel, abs };
 }
+
+/**
+ * What the dp4a GEMV may differ by from `quantizeActivationsQ8`'s rounding: a GPU's division is
+ * within 2.5 ulp and its exp (SILU) and norm order differ by a few more, so an element whose
+ * a · 127 / amax lies within 2e-6 (relative) of a half-integer may round the other way. Each such
+ * element moves an output by at most its chunk's step (amax / 127) · 15 · the largest |block
+ * scale|; elements farther from a tie must round as the reference does. Usually none is that close.
+ */
+export function q8Allowance(x: Float32Array, scales: Float32Array): number {
+  let smax = 0;
+  for (const v of scales) smax = Math.max(smax, Math.abs(v));
+  let allowance = 0;
+  for (let c = 0; c < x.length; c += 32) {
+    let amax = 0;
+    for (let k = c; k < c + 32; k++) amax = Math.max(amax, Math.abs(x[k]));
+    for (let k = c; k < c + 32 && amax > 0; k++) {
+      const t = (Math.abs(x[k]) * 127) / amax;
+      if (Math.abs(t - Math.floor(t) - 0.5) <= 2e-6 * t + 1e-7) allowance += (amax / 127) * 15 * smax;
+    }
+  }
+  return allowance;
+}

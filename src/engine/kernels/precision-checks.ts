@@ -28,10 +28,10 @@ import { maxAbsDiff, seededRandom } from '../gpu/testing';
 import type { ModelFiles } from '../phi3/files';
 import { loadModelFiles } from '../phi3/files';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
-import { float32ToFloat16Bits } from './dequantize';
+import { float32ToFloat16Bits, quantizeActivationsQ8 } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
 import { createMatMulNBits, interleaveRotaryTable, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
-import { makeWeights } from './matmul-testing';
+import { makeWeights, q8Allowance } from './matmul-testing';
 import { rmsNormReference } from './rmsnorm';
 import type { Precision } from './precision-wgsl';
 import { buildRotaryCache, rotaryReference } from './rotary';
@@ -479,6 +479,9 @@ export const MATMUL_ROPE_CASES: readonly MatMulRopeCase[] = [
   { ...phi3, name: 'Phi-3 full width, staged with weights prefetched on NVIDIA\'s 32 × 8 × 2 split, fp16 tables', pastLen: 20, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'staged', gemvPrefetch: true, threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } },
   { ...phi3, name: 'Phi-3 full width (32 heads of 96, hidden 3072), staged, fp16 tables', pastLen: 40, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'staged' } },
   { ...phi3, name: 'Phi-3 full width, direct without subgroups, LongRoPE long pair, f32 tables, last slot', pastLen: 63, maxT: 64, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'direct', subgroups: false, threadsPerRow: 32, rowGroups: 2, rowsPerThread: 8 } },
+  // dp4a: against the product of the int8-rounded activations (quantizeActivationsQ8).
+  { ...small, name: 'GQA 4/2, dp4a without subgroups, 4×3 threads of 2 rows, LongRoPE long pair, fp16 tables', pastLen: 6, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'dp4a', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 2 } },
+  { ...phi3, name: 'Phi-3 full width, dp4a on NVIDIA\'s 32 × 8 × 2 split, fp16 tables', pastLen: 30, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } },
 ];
 
 /** Count of positions where a and b differ bit for bit (NaN-safe). */
@@ -513,7 +516,10 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
   const x = seededRandom(K, 41, 2);
   const normWeight = seededRandom(K, 42, 0.5).map((v) => v + 1);
   const a = c.norm ? rmsNormReference(x, normWeight, EPS).out : x;
-  const y = matMulNBitsReference(a, 1, params);
+  const dp4a = c.tuning?.gemv === 'dp4a';
+  const y = matMulNBitsReference(dp4a ? quantizeActivationsQ8(a, K) : a, 1, params);
+  // dp4a: an activation next to a rounding tie may round either way on a GPU (q8Allowance).
+  const slack = dp4a ? q8Allowance(a, params.scales) : 0;
 
   const built = [buildRotaryCache(c.maxPos, R, 10000), buildRotaryCache(c.maxPos, R, 10000, new Array<number>(half).fill(4), 1.19)];
   const uploads = built.map((p) => (c.rotaryF16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
@@ -531,7 +537,8 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
     const inQk = n < qDim + kvDim;
     const e = n % D;
     const p = inQk && e < R ? (e < half ? n + half : n - half) : -1;
-    return 1 + Math.abs(y[n]) + (p >= 0 ? Math.abs(y[p]) : 0);
+    // (dp4a: the rotation mixes two rows, each off by up to `slack`, with factors up to 1.19.)
+    return 1 + Math.abs(y[n]) + (p >= 0 ? Math.abs(y[p]) : 0) + (3 * slack) / MATMUL_ROPE_TOLERANCE;
   };
 
   const got = await withErrorScopes(device, async () => {
@@ -605,7 +612,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
   // Untouched: other cache positions, every position when dropped, and the output's k and v rows.
   const untouched =
     changed(got.k, init.k, (i) => pos < c.maxT && atPos(i)) + changed(got.v, init.v, (i) => pos < c.maxT && atPos(i)) + changed(got.out.slice(qDim), y0.slice(qDim), () => false);
-  const wantPath = `gemv${c.tuning?.gemv === 'direct' ? '-direct' : ''}${(c.tuning?.subgroups ?? true) && ctx.features.subgroups ? '-subgroup' : ''}${c.tuning?.gemvPrefetch ? '+prefetch' : ''}`;
+  const wantPath = `gemv${c.tuning?.gemv === 'direct' || dp4a ? `-${c.tuning?.gemv}` : ''}${(c.tuning?.subgroups ?? true) && ctx.features.subgroups ? '-subgroup' : ''}${c.tuning?.gemvPrefetch ? '+prefetch' : ''}`;
   const pathNote = got.path === wantPath ? `(${got.path})` : `took ${got.path}, expected ${wantPath}`;
   return [
     { name: `${name}: q`, precision, maxError: q, tolerance: MATMUL_ROPE_TOLERANCE, metric: 'max |Δ|/(1+|x|+|p|)', pass: q <= MATMUL_ROPE_TOLERANCE && got.path === wantPath, note: pathNote },
