@@ -58,8 +58,8 @@ override ACCUMULATE: bool = false; // output += W·a
 override ROPE_APPEND: bool = false; // rotary + KV append epilogue (matmul_nbits_rope.wgsl)
 // Prefetch (tuning.gemvPrefetch): > 0 loads each tile's weights into registers (`pre`) before
 // the tile is staged, so those loads are in flight while the workgroup stages activations instead
-// of after its barrier. The value is the
-// chunks per lane of a full tile, ceil(TILE_K / 32 / TPR), with PF_ITERS · ROWS ≤ 16, the slots of `Prefetched`. 0: off.
+// of after its barrier. The value is the chunks per lane of a full tile, ceil(TILE_K / 32 / TPR),
+// with PF_ITERS · ROWS ≤ 16, the slots of `Prefetched` (matmul_nbits_prefetch.wgsl). 0: off.
 override PF_ITERS: u32 = 0u;
 
 const MAX_ROWS: u32 = 8u;
@@ -93,61 +93,6 @@ struct Params {
 // packed word w of the chunk meets entries 2w and 2w + 1. Threads read consecutive chunks, so each
 // read is conflict-free.
 var<workgroup> tileA: array<vec4<f32>, TILE_K / 4u>;
-// PF_ITERS > 0: this thread's weights of the current tile, slot iteration · ROWS + row. Named
-// fields behind a `switch` (setPre / getPre) instead of a private array: an array indexed by
-// anything a driver's compiler does not fold to a constant can go through memory (the accumulators
-// did on SwiftShader, see addChunk), turning the prefetch into extra memory traffic; a switch over
-// fields keeps the slots in registers whether or not the loops are unrolled.
-struct Prefetched {
-  p0: vec4<u32>, p1: vec4<u32>, p2: vec4<u32>, p3: vec4<u32>,
-  p4: vec4<u32>, p5: vec4<u32>, p6: vec4<u32>, p7: vec4<u32>,
-  p8: vec4<u32>, p9: vec4<u32>, p10: vec4<u32>, p11: vec4<u32>,
-  p12: vec4<u32>, p13: vec4<u32>, p14: vec4<u32>, p15: vec4<u32>,
-}
-var<private> pre: Prefetched;
-
-fn setPre(i: u32, v: vec4<u32>) {
-  switch i {
-    case 0u: { pre.p0 = v; }
-    case 1u: { pre.p1 = v; }
-    case 2u: { pre.p2 = v; }
-    case 3u: { pre.p3 = v; }
-    case 4u: { pre.p4 = v; }
-    case 5u: { pre.p5 = v; }
-    case 6u: { pre.p6 = v; }
-    case 7u: { pre.p7 = v; }
-    case 8u: { pre.p8 = v; }
-    case 9u: { pre.p9 = v; }
-    case 10u: { pre.p10 = v; }
-    case 11u: { pre.p11 = v; }
-    case 12u: { pre.p12 = v; }
-    case 13u: { pre.p13 = v; }
-    case 14u: { pre.p14 = v; }
-    default: { pre.p15 = v; }
-  }
-}
-
-fn getPre(i: u32) -> vec4<u32> {
-  switch i {
-    case 0u: { return pre.p0; }
-    case 1u: { return pre.p1; }
-    case 2u: { return pre.p2; }
-    case 3u: { return pre.p3; }
-    case 4u: { return pre.p4; }
-    case 5u: { return pre.p5; }
-    case 6u: { return pre.p6; }
-    case 7u: { return pre.p7; }
-    case 8u: { return pre.p8; }
-    case 9u: { return pre.p9; }
-    case 10u: { return pre.p10; }
-    case 11u: { return pre.p11; }
-    case 12u: { return pre.p12; }
-    case 13u: { return pre.p13; }
-    case 14u: { return pre.p14; }
-    default: { return pre.p15; }
-  }
-}
-
 // x[m, k] before the norm: the input, or silu(gate) · up when SILU.
 fn activation(m: u32, k: u32) -> f32 {
   let x = input[m * params.inStride + params.inOffset + k];

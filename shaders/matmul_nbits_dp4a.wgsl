@@ -45,6 +45,12 @@ override NORM: bool = false;
 override SILU: bool = false;
 override ACCUMULATE: bool = false;
 override ROPE_APPEND: bool = false;
+// tuning.gemvPrefetch: load the thread's weights (ITERS · ROWS ≤ 16 vec4s, `pre` of
+// matmul_nbits_prefetch.wgsl) before quantising the activations, so they are in flight meanwhile.
+override PREFETCH: bool = false;
+
+// Chunks per lane (derived; matmul-nbits.ts never sets it).
+override ITERS: u32 = (CHUNKS + TPR - 1u) / TPR;
 
 struct Params {
   K: u32,
@@ -142,6 +148,13 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   let group = lid / TPR;
   let row0 = wgRow0 + group * ROWS;
 
+  if (PREFETCH) {
+    for (var i = 0u; i < ITERS; i++) {
+      // Past the row's last chunk: a valid address, never used.
+      let c = min(lane + i * TPR, CHUNKS - 1u);
+      for (var r = 0u; r < ROWS; r++) { setPre(i * ROWS + r, weights[weightRow(row0 + r) * CHUNKS + c]); }
+    }
+  }
   var sumSq = 0.0;
   for (var c = lid; c < CHUNKS; c += WG) { sumSq += stageChunk(c); }
   workgroupBarrier();
@@ -149,7 +162,7 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
   // Row r's sum lives in component r % 4 of accLo (r < 4) or accHi (see matmul_nbits.wgsl).
   var accLo = vec4<f32>(0.0);
   var accHi = vec4<f32>(0.0);
-  for (var i = 0u; i < (CHUNKS + TPR - 1u) / TPR; i++) {
+  for (var i = 0u; i < ITERS; i++) {
     let c = lane + i * TPR;
     if (c < CHUNKS) {
       let e = qEven[c];
@@ -157,7 +170,12 @@ fn gemv(wid: vec3<u32>, lid: u32, sgSize: u32, sgLane: u32) {
       let s0 = qScale[c * SPLIT];
       for (var r = 0u; r < ROWS; r++) {
         let n = weightRow(row0 + r);
-        let w = weights[n * CHUNKS + c];
+        var w: vec4<u32>;
+        if (PREFETCH) {
+          w = getPre(i * ROWS + r);
+        } else {
+          w = weights[n * CHUNKS + c];
+        }
         let d0 = dotWordQ8(w.x, e.x, o.x) + dotWordQ8(w.y, e.y, o.y);
         let d1 = dotWordQ8(w.z, e.z, o.z) + dotWordQ8(w.w, e.w, o.w);
         var sum: f32;

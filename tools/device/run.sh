@@ -138,12 +138,15 @@ fi
 if [ "$what" = gemv ]; then
   # The decode GEMVs (MatMulNBitsTuning.gemv) with the in-step decode profile (each kind's ms and %
   # of copy bandwidth): the staged default (its norm's Σx² now summed while staging), the dp4a GEMV
-  # (int8 activations, dot4I8Packed; shaders/matmul_nbits_dp4a.wgsl) at NVIDIA's split and three
-  # others, the staged GEMV prefetching into named slots, and the direct GEMV.
+  # (int8 activations, dot4I8Packed; shaders/matmul_nbits_dp4a.wgsl) at NVIDIA's split and others,
+  # with and without its weights prefetched, the staged GEMV prefetching into named slots, and the
+  # direct GEMV.
   ab_runs gemv "--contexts 0,512 --prefill 128 --decode-steps 16 --profile-steps 1" <<'RUNS'
 defaults (staged 32 × 8 × 2 on NVIDIA)|
 dp4a, 32 × 8 × 2|--tuning '{"gemv":"dp4a"}'
+dp4a, weights prefetched|--tuning '{"gemv":"dp4a","gemvPrefetch":true}'
 dp4a, 4 rows per thread (32 rows per workgroup)|--tuning '{"gemv":"dp4a","rowsPerThread":4}'
+dp4a, 4 rows per thread, prefetched (not down_proj: 32 vec4s)|--tuning '{"gemv":"dp4a","rowsPerThread":4,"gemvPrefetch":true}'
 dp4a, 4 row groups of 4 rows (128 threads)|--tuning '{"gemv":"dp4a","rowGroups":4,"rowsPerThread":4}'
 dp4a, 64 threads per row, 4 row groups of 2 rows|--tuning '{"gemv":"dp4a","threadsPerRow":64,"rowGroups":4,"rowsPerThread":2}'
 staged, weights prefetched (named slots)|--tuning '{"gemvPrefetch":true}'

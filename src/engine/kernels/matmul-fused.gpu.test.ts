@@ -209,12 +209,17 @@ describe('matmulNBits fusions in the dp4a GEMV (int8 activations) [gpu]', () => 
       await check({ ...f, M: 1, N: 45, K: 192, blockSize: 64, zp: false, f16: true, tuning: { gemv: 'dp4a', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 3 } }, seed++);
       await check({ ...f, M: 1, N: 21, K: 160, blockSize: 16, zp: true, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 8, rowGroups: 2, rowsPerThread: 5 } }, seed++);
     }
-    await check({ norm: true, acc: true, M: 1, N: 33, K: 1024, blockSize: 128, zp: true, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8 } }, seed);
+    await check({ norm: true, acc: true, M: 1, N: 33, K: 1024, blockSize: 128, zp: true, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 64, rowGroups: 2, rowsPerThread: 8 } }, seed++);
+    // Weights prefetched before the activations are quantised: 3 chunks per lane (the last lane's
+    // third past the row), subgroups on and off, block 16.
+    for (const f of FUSIONS) {
+      await check({ ...f, M: 1, N: 30, K: 320, blockSize: 16, zp: true, f16: true, tuning: { gemv: 'dp4a', gemvPrefetch: true, subgroups: seed % 2 === 0, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 2 } }, seed++);
+    }
   });
 
   it('real shapes: q/k/v with inputNorm, down_proj with inputSiluMul + accumulate', async () => {
     await check({ norm: true, M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1620);
-    await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1621);
+    await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', gemvPrefetch: true, threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1621);
   });
 });
 

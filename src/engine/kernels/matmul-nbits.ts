@@ -75,6 +75,7 @@ import gemmWideSource from '../../../shaders/matmul_nbits_gemm_wide.wgsl?raw';
 import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import gemvDp4aBody from '../../../shaders/matmul_nbits_dp4a.wgsl?raw';
 import gemvReduceSource from '../../../shaders/matmul_nbits_gemv_reduce.wgsl?raw';
+import gemvPrefetchSource from '../../../shaders/matmul_nbits_prefetch.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
@@ -241,12 +242,14 @@ export interface MatMulNBitsTuning {
    */
   gemv?: 'staged' | 'direct' | 'dp4a';
   /**
-   * Staged GEMV: load each tile's weights into registers before staging its activations, so the
-   * weight loads overlap that work (default false). Applies where a thread's share of a tile is at most 16 vec4s (chunks per lane ·
-   * rowsPerThread; Phi-3 on NVIDIA's default: 6–8), else the plain loop runs; `decodePrefetch`
-   * says which. On an H200 it was slower (decode 314 against 332 tok/s), so no default uses it.
-   * That build kept the slots in a private array, which a driver may place in memory; they are now
-   * named fields behind a switch (shaders/matmul_nbits.wgsl, `Prefetched`), not yet timed.
+   * Staged and dp4a GEMVs: load each tile's weights (dp4a: the thread's whole share) into
+   * registers before staging (quantising) the activations, so the weight loads overlap that work
+   * (default false). Applies where that share is at most 16 vec4s (chunks per lane ·
+   * rowsPerThread; Phi-3 on NVIDIA's default: 6–16), else the plain loop runs; `decodePrefetch`
+   * says which. On an H200 the staged GEMV was slower with it (decode 314 against 332 tok/s), so
+   * no default uses it. That build kept the slots in a private array, which a driver may place in
+   * memory; they are now named fields behind a switch (shaders/matmul_nbits_prefetch.wgsl), not
+   * yet timed, nor is the dp4a GEMV's prefetch.
    */
   gemvPrefetch?: boolean;
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
@@ -335,7 +338,7 @@ export interface MatMulNBitsKernel {
   encode(pass: GPUComputePassEncoder, M: number, cacheIndex?: 0 | 1): void;
   /** Which shader serves M = 1. */
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemv-dp4a' | 'gemv-dp4a-subgroup' | 'gemm';
-  /** Whether the staged GEMV prefetches its weights (tuning.gemvPrefetch, where they fit). */
+  /** Whether the staged or dp4a GEMV prefetches its weights (tuning.gemvPrefetch, where they fit). */
   readonly decodePrefetch: boolean;
   /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
   readonly prefillPath: 'gemm' | 'gemm-wide';
@@ -695,14 +698,16 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const split = blockSize === 16 ? 2 : 1;
   const dp4aBytes = (K / 32) * (32 + 8 * split) + reductionBytes;
   const dp4a = vec4Input && tuning.gemv === 'dp4a' && dp4aBytes <= device.limits.maxComputeWorkgroupStorageSize && matMulNBitsDp4aSupported(device);
-  const prefetch = (tuning.gemvPrefetch ?? false) && gemvOk && !direct && !dp4a && prefetchIters * rowsPerThread <= GEMV_PREFETCH_MAX;
+  // A thread's weight vec4s held by the prefetch: a staged tile's, or (dp4a) the whole row's share.
+  const prefetchSlots = (dp4a ? Math.ceil(K / 32 / tpr) : prefetchIters) * rowsPerThread;
+  const prefetch = (tuning.gemvPrefetch ?? false) && gemvOk && !direct && prefetchSlots <= GEMV_PREFETCH_MAX;
   const staged = { TILE_K: tileK, ...(prefetch ? { PF_ITERS: prefetchIters } : {}) };
   // The decode GEMV: its body (with the reduction it shares, if any), label stem and size constants.
   const gemvKind = direct
     ? { stem: 'matmul_nbits_direct', body: gemvDirectBody, sizing: { CHUNKS: K / 32 } as Record<string, number> }
     : dp4a
-      ? { stem: 'matmul_nbits_dp4a', body: gemvDp4aBody + gemvReduceSource, sizing: { CHUNKS: K / 32, SPLIT: split } }
-      : { stem: 'matmul_nbits', body: gemvSource + gemvReduceSource, sizing: staged };
+      ? { stem: 'matmul_nbits_dp4a', body: gemvDp4aBody + gemvPrefetchSource + gemvReduceSource, sizing: { CHUNKS: K / 32, SPLIT: split, ...(prefetch ? { PREFETCH: 1 } : {}) } }
+      : { stem: 'matmul_nbits', body: gemvSource + gemvPrefetchSource + gemvReduceSource, sizing: staged };
   const gemvConstants = { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...gemvKind.sizing };
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
   const gemv = !gemvOk || rope

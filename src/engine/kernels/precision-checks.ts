@@ -482,6 +482,7 @@ export const MATMUL_ROPE_CASES: readonly MatMulRopeCase[] = [
   // dp4a: against the product of the int8-rounded activations (quantizeActivationsQ8).
   { ...small, name: 'GQA 4/2, dp4a without subgroups, 4×3 threads of 2 rows, LongRoPE long pair, fp16 tables', pastLen: 6, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'dp4a', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 2 } },
   { ...phi3, name: 'Phi-3 full width, dp4a on NVIDIA\'s 32 × 8 × 2 split, fp16 tables', pastLen: 30, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } },
+  { ...phi3, name: 'Phi-3 full width, dp4a with weights prefetched, 32 × 8 × 2, LongRoPE long pair, f32 tables', pastLen: 50, maxT: 64, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'dp4a', gemvPrefetch: true, threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } },
 ];
 
 /** Count of positions where a and b differ bit for bit (NaN-safe). */
