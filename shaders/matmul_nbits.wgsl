@@ -64,27 +64,8 @@ override PF_ITERS: u32 = 0u;
 
 const MAX_ROWS: u32 = 8u;
 
-struct Params {
-  K: u32,
-  N: u32,
-  nBlocks: u32,
-  kPadded: u32,
-  zpRowBytes: u32,
-  maxM: u32,
-  gridX: u32,
-  inStride: u32, // elements between input rows (K, or the gate stride when SILU)
-  inOffset: u32, // element offset of row 0 in input
-  upStride: u32,
-  upOffset: u32,
-  eps: f32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> scales: array<u32>;
-@group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
+// Params and bindings 0–3 and 5: matmul_nbits_gemv_io.wgsl. The activations as scalars:
 @group(0) @binding(4) var<storage, read> input: array<f32>;
-@group(0) @binding(5) var<storage, read_write> output: array<f32>;
 @group(0) @binding(7) var<storage, read> normWeight: array<f32>;
 @group(0) @binding(8) var<storage, read> up: array<f32>;
 

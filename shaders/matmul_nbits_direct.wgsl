@@ -37,41 +37,11 @@ override SILU: bool = false;
 override ACCUMULATE: bool = false;
 override ROPE_APPEND: bool = false;
 
-struct Params {
-  K: u32,
-  N: u32,
-  nBlocks: u32,
-  kPadded: u32,
-  zpRowBytes: u32,
-  maxM: u32,
-  gridX: u32,
-  inStride: u32,
-  inOffset: u32,
-  upStride: u32,
-  upOffset: u32,
-  eps: f32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> scales: array<u32>;
-@group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
-@group(0) @binding(4) var<storage, read> input: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> output: array<f32>;
-@group(0) @binding(7) var<storage, read> normWeight: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> up: array<vec4<f32>>;
+// Params and bindings: matmul_nbits_gemv_io.wgsl; the activations as vec4s, and `act4`:
+// matmul_nbits_gemv_vec4.wgsl.
 
 // Per row group: ROWS row sums and (slot ROWS) Σx², each with TPR lane slots.
 var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>;
-
-// Activation elements 4i .. 4i+3 of row 0 before the norm weight.
-fn act4(i: u32) -> vec4<f32> {
-  let x = input[params.inOffset / 4u + i];
-  if (SILU) {
-    return x * (1.0 / (1.0 + exp(min(-x, vec4<f32>(88.0))))) * up[params.upOffset / 4u + i];
-  }
-  return x;
-}
 
 fn slot(group: u32, r: u32, lane: u32) -> u32 {
   return (group * (ROWS + 1u) + r) * TPR + lane;

@@ -15,7 +15,10 @@
  *   Both GEMMs get shaders/matmul_nbits_gemm_common.wgsl (bindings, fusions, the norm prologue).
  * The GEMVs are bodies behind one of two entry points (below): reducing row sums with
  * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise (the staged
- * and dp4a bodies share that reduction, shaders/matmul_nbits_gemv_reduce.wgsl). All five
+ * and dp4a bodies share that reduction, shaders/matmul_nbits_gemv_reduce.wgsl, and their weight
+ * prefetch, matmul_nbits_prefetch.wgsl). All three get their uniform and bindings from
+ * shaders/matmul_nbits_gemv_io.wgsl, and direct and dp4a their vec4 activations from
+ * matmul_nbits_gemv_vec4.wgsl. All five
  * get shaders/matmul_nbits_dequant.wgsl prepended: the block scale and zero-point reads, and int4
  * → f32 without int → float conversions (see its header). The GEMVs also get
  * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
@@ -76,6 +79,8 @@ import gemvDirectBody from '../../../shaders/matmul_nbits_direct.wgsl?raw';
 import gemvDp4aBody from '../../../shaders/matmul_nbits_dp4a.wgsl?raw';
 import gemvReduceSource from '../../../shaders/matmul_nbits_gemv_reduce.wgsl?raw';
 import gemvPrefetchSource from '../../../shaders/matmul_nbits_prefetch.wgsl?raw';
+import gemvIoSource from '../../../shaders/matmul_nbits_gemv_io.wgsl?raw';
+import gemvVec4Source from '../../../shaders/matmul_nbits_gemv_vec4.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
@@ -704,10 +709,10 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const staged = { TILE_K: tileK, ...(prefetch ? { PF_ITERS: prefetchIters } : {}) };
   // The decode GEMV: its body (with the reduction it shares, if any), label stem and size constants.
   const gemvKind = direct
-    ? { stem: 'matmul_nbits_direct', body: gemvDirectBody, sizing: { CHUNKS: K / 32 } as Record<string, number> }
+    ? { stem: 'matmul_nbits_direct', body: gemvIoSource + gemvVec4Source + gemvDirectBody, sizing: { CHUNKS: K / 32 } as Record<string, number> }
     : dp4a
-      ? { stem: 'matmul_nbits_dp4a', body: gemvDp4aBody + gemvPrefetchSource + gemvReduceSource, sizing: { CHUNKS: K / 32, SPLIT: split, ...(prefetch ? { PREFETCH: 1 } : {}) } }
-      : { stem: 'matmul_nbits', body: gemvSource + gemvPrefetchSource + gemvReduceSource, sizing: staged };
+      ? { stem: 'matmul_nbits_dp4a', body: gemvIoSource + gemvVec4Source + gemvDp4aBody + gemvPrefetchSource + gemvReduceSource, sizing: { CHUNKS: K / 32, SPLIT: split, ...(prefetch ? { PREFETCH: 1 } : {}) } }
+      : { stem: 'matmul_nbits', body: gemvIoSource + gemvSource + gemvPrefetchSource + gemvReduceSource, sizing: staged };
   const gemvConstants = { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...gemvKind.sizing };
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
   const gemv = !gemvOk || rope
