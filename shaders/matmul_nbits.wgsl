@@ -49,13 +49,7 @@ override TPR: u32 = 32u;      // threads per row group, a power of two ≥ 4
 override RG: u32 = 2u;        // row groups per workgroup
 override ROWS: u32 = 4u;      // output rows per thread (and per row group), 1..MAX_ROWS
 override TILE_K: u32 = 2048u; // activations staged per pass, a multiple of 32
-override BLOCK: u32 = 32u;    // quantisation block: 16, 32, 64 or 128
-override HAS_ZP: bool = false;
-override SCALES_F16: bool = false;
-override NORM: bool = false;       // RMS-normalise the input row (binding 7, params.eps)
-override SILU: bool = false;       // input = silu(gate) · up (binding 8)
-override ACCUMULATE: bool = false; // output += W·a
-override ROPE_APPEND: bool = false; // rotary + KV append epilogue (matmul_nbits_rope.wgsl)
+// BLOCK, HAS_ZP, SCALES_F16 and the fusion switches: matmul_nbits_gemv_io.wgsl.
 // Prefetch (tuning.gemvPrefetch): > 0 loads each tile's weights into registers (`pre`) before
 // the tile is staged, so those loads are in flight while the workgroup stages activations instead
 // of after its barrier. The value is the chunks per lane of a full tile, ceil(TILE_K / 32 / TPR),
@@ -64,7 +58,8 @@ override PF_ITERS: u32 = 0u;
 
 const MAX_ROWS: u32 = 8u;
 
-// Params and bindings 0–3 and 5: matmul_nbits_gemv_io.wgsl. The activations as scalars:
+// Params and bindings 0, 2, 3: matmul_nbits_dequant.wgsl; 1 and 5: matmul_nbits_gemv_io.wgsl. The
+// activations as scalars:
 @group(0) @binding(4) var<storage, read> input: array<f32>;
 @group(0) @binding(7) var<storage, read> normWeight: array<f32>;
 @group(0) @binding(8) var<storage, read> up: array<f32>;

@@ -1,7 +1,7 @@
-// int4 dequantisation shared by the MatMulNBits kernels: matmul-nbits.ts prepends this file to
-// matmul_nbits.wgsl, matmul_nbits_direct.wgsl and matmul_nbits_gemm.wgsl, which declare what it
-// reads (`params` with nBlocks and zpRowBytes, the `scales` and `zeroPoints` bindings, the
-// SCALES_F16 and HAS_ZP overrides; see matmul_nbits.wgsl's header).
+// int4 dequantisation shared by the MatMulNBits kernels: matmul-nbits.ts prepends this file to all
+// five (the three decode GEMVs and the two GEMMs). It declares the uniform they all share and the
+// two bindings it reads (scales, zero points; matmul_nbits.wgsl's header lists every binding);
+// each kernel declares the SCALES_F16 and HAS_ZP overrides and its other bindings.
 //
 // Nibbles become f32 without int → float conversions. Why: a u32 → f32 conversion issues at a quarter of the FMA rate or less
 // on most GPUs (16 per clock per SM on NVIDIA), one per weight element, and it bounded the decode
@@ -14,6 +14,25 @@
 // 2^−p (NIBBLE_SCALE; powers of two, exact), so they dot straight against four consecutive
 // activations. Rule: the subtraction must happen before any product (never fold the 2^23 into a
 // sum: 2^23 · a swamps f32).
+
+struct Params {
+  K: u32,
+  N: u32,
+  nBlocks: u32,
+  kPadded: u32,
+  zpRowBytes: u32,
+  maxM: u32,
+  gridX: u32,
+  inStride: u32, // elements between input rows (K, or the gate stride when SILU)
+  inOffset: u32, // element offset of row 0 in input
+  upStride: u32,
+  upOffset: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> scales: array<u32>;
+@group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
 
 const NIBBLE_MASKS = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
 const NIBBLE_SCALE = vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0);

@@ -29,16 +29,10 @@ override TPR: u32 = 32u;     // threads per row group (a power of two)
 override RG: u32 = 1u;       // row groups per workgroup
 override ROWS: u32 = 4u;     // output rows per row group, 1..8
 override CHUNKS: u32 = 96u;  // K / 32: 32-element (16-byte) chunks per weight row
-override BLOCK: u32 = 32u;   // quantisation block: 16, 32, 64 or 128
-override HAS_ZP: bool = false;
-override SCALES_F16: bool = false;
-override NORM: bool = false;
-override SILU: bool = false;
-override ACCUMULATE: bool = false;
-override ROPE_APPEND: bool = false;
+// BLOCK, HAS_ZP, SCALES_F16 and the fusion switches: matmul_nbits_gemv_io.wgsl.
 
-// Params and bindings: matmul_nbits_gemv_io.wgsl; the activations as vec4s, and `act4`:
-// matmul_nbits_gemv_vec4.wgsl.
+// Params and bindings: matmul_nbits_dequant.wgsl and matmul_nbits_gemv_io.wgsl; the activations
+// as vec4s, and `act4`: matmul_nbits_gemv_vec4.wgsl.
 
 // Per row group: ROWS row sums and (slot ROWS) Σx², each with TPR lane slots.
 var<workgroup> partial: array<f32, RG * (ROWS + 1u) * TPR>;

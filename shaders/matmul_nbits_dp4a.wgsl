@@ -38,13 +38,7 @@ override RG: u32 = 2u;       // row groups per workgroup
 override ROWS: u32 = 4u;     // output rows per row group, 1..8
 override CHUNKS: u32 = 96u;  // K / 32
 override SPLIT: u32 = 1u;    // activation sums per chunk: 1, or 2 when BLOCK == 16
-override BLOCK: u32 = 32u;   // quantisation block: 16, 32, 64 or 128
-override HAS_ZP: bool = false;
-override SCALES_F16: bool = false;
-override NORM: bool = false;
-override SILU: bool = false;
-override ACCUMULATE: bool = false;
-override ROPE_APPEND: bool = false;
+// BLOCK, HAS_ZP, SCALES_F16 and the fusion switches: matmul_nbits_gemv_io.wgsl.
 // tuning.gemvPrefetch: load the thread's weights (ITERS · ROWS ≤ 16 vec4s, `pre` of
 // matmul_nbits_prefetch.wgsl) before quantising the activations, so they are in flight meanwhile.
 override PREFETCH: bool = false;
@@ -52,8 +46,8 @@ override PREFETCH: bool = false;
 // Chunks per lane (derived; matmul-nbits.ts never sets it).
 override ITERS: u32 = (CHUNKS + TPR - 1u) / TPR;
 
-// Params and bindings: matmul_nbits_gemv_io.wgsl; the activations as vec4s, and `act4`:
-// matmul_nbits_gemv_vec4.wgsl.
+// Params and bindings: matmul_nbits_dequant.wgsl and matmul_nbits_gemv_io.wgsl; the activations
+// as vec4s, and `act4`: matmul_nbits_gemv_vec4.wgsl.
 
 var<workgroup> qEven: array<vec4<u32>, CHUNKS>;
 var<workgroup> qOdd: array<vec4<u32>, CHUNKS>;

@@ -43,21 +43,6 @@ override ACCUMULATE: bool = false;
 // NORM: (rows per tile) · (norm lanes) when NORM, 1 otherwise (no unused workgroup memory).
 override NORM_SLOTS: u32 = 1u;
 
-struct Params {
-  K: u32,
-  N: u32,
-  nBlocks: u32,
-  kPadded: u32,
-  zpRowBytes: u32,
-  maxM: u32,
-  gridX: u32,
-  inStride: u32, // elements between input rows (K, or the gate stride when SILU)
-  inOffset: u32, // element offset of row 0 in input
-  upStride: u32,
-  upOffset: u32,
-  eps: f32,
-}
-
 struct Step {
   seqLen: u32,
   pastLen: u32,
@@ -65,9 +50,7 @@ struct Step {
   flags: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(2) var<storage, read> scales: array<u32>;
-@group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
+// Params and bindings 0, 2 and 3: matmul_nbits_dequant.wgsl; binding 1 (weights): each GEMM.
 @group(0) @binding(4) var<storage, read> input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 @group(0) @binding(6) var<uniform> step: Step;
