@@ -260,6 +260,7 @@ describe('matmulNBits validation [gpu]', () => {
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'wide', gemmWideRows: 12 as 16 } })).toThrow(/gemmWideRows = 12 must be 4, 8, 16 or 32/);
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'wide', gemmWideStepK: 48 } })).toThrow(/gemmWideStepK = 48 must be a positive multiple of 32/);
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'huge' as 'wide' } })).toThrow(/tuning.gemm = huge must be 'tiled' or 'wide'/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemv: 'int8' as 'dp4a' } })).toThrow(/tuning.gemv = int8 must be 'staged', 'direct' or 'dp4a'/);
       const kernel = createMatMulNBits(device, { ...base, ...ok });
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();

@@ -16,11 +16,11 @@
  * The GEMVs are bodies behind one of two entry points (below): reducing row sums with
  * subgroupAdd where the device has `subgroups`, with a workgroup-memory tree otherwise (the staged
  * and dp4a bodies share that reduction, shaders/matmul_nbits_gemv_reduce.wgsl, and their weight
- * prefetch, matmul_nbits_prefetch.wgsl). All three get their weight and output bindings from
- * shaders/matmul_nbits_gemv_io.wgsl, and direct and dp4a their vec4 activations from
- * matmul_nbits_gemv_vec4.wgsl. All five
- * get shaders/matmul_nbits_dequant.wgsl prepended: the uniform, the block scale and zero-point
- * reads, and int4 → f32 without int → float conversions (see its header). The GEMVs also get
+ * prefetch, matmul_nbits_prefetch.wgsl). All three get their overrides and weight and output
+ * bindings from shaders/matmul_nbits_gemv_io.wgsl, and direct and dp4a their vec4 activations from
+ * matmul_nbits_gemv_vec4.wgsl. All five get shaders/matmul_nbits_dequant.wgsl prepended: the
+ * uniform, the block scale and zero-point reads, and int4 → f32 without int → float conversions
+ * (see its header). The GEMVs also get
  * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
  * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV precision prelude, and a second
  * bind group), stubs otherwise (ROPE_OFF below), so the plain pipelines never declare group 1.
