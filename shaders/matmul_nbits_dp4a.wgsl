@@ -18,8 +18,8 @@
 // `quantizeActivationsQ8` is the reference for this rounding.
 //
 // Work split: workgroups of TPR · RG threads own RG · ROWS rows, as in the staged kernel. Staging:
-// thread t < CHUNKS quantises chunk t (8 vec4 loads of the input, with NORM 8 of its weight, with
-// SILU 8 of `up`), so the whole row sits in workgroup memory at 40–48 bytes per 32 elements
+// thread t quantises chunks t, t + TPR · RG, … (each: 8 vec4 loads of the input, with NORM 8 of its
+// weight, with SILU 8 of `up`), so the whole row sits in workgroup memory at 40–48 bytes per 32 elements
 // (K = 8192: 10–12 KiB). Then every lane walks its chunks with a trip count fixed at compile time
 // (CHUNKS and TPR are override constants), so its weight loads can all be in flight at once.
 // Requires (checked in matmul-nbits.ts, which runs the staged kernel otherwise): K % 32 == 0,
