@@ -72,26 +72,20 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let w = workOf(wid, nwg);
   if (!w.inGrid) { return; }
-  let t = w.t;
-  let h = w.h;
-  let g = w.g;
-  let split = w.split;
-  let kBegin = w.kBegin;
-  let kEnd = w.kEnd;
   stageQ(w, lid);
   for (var d = lid; d < HEAD_DIM; d += WG) { acc[d] = 0.0; }
   workgroupBarrier();
 
-  let cacheBase = g * params.maxT;
+  let cacheBase = w.g * params.maxT;
   var m = NEG_BIG;   // running max, identical in every invocation
   var l = 0.0;       // this invocation's share of the running sum, reduced once at the end
-  for (var start = kBegin; start < kEnd; start += TILE) {
+  for (var start = w.kBegin; start < w.kEnd; start += TILE) {
     var s: array<f32, MAX_KPT>;
     var tileMax = NEG_BIG;
     for (var r = 0u; r < KPT; r++) {
       let j = start + r * WG + lid;
       s[r] = NEG_BIG;
-      if (j < kEnd) {
+      if (j < w.kEnd) {
         let kb = (cacheBase + j) * (HEAD_DIM / 4u);
         var dot4 = vec4<f32>(0.0);
         for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * vec4<f32>(kCache[kb + d]); }
@@ -106,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var r = 0u; r < KPT; r++) {
       let jl = r * WG + lid;
       var p = 0.0;
-      if (start + jl < kEnd) { p = exp(s[r] - mNew); }
+      if (start + jl < w.kEnd) { p = exp(s[r] - mNew); }
       ps[jl] = p;
       l += p;
     }
@@ -115,7 +109,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // and its PV_GROUP loads issue together instead of one dependent load per key (in decode one
     // split is 64 keys, which was 64 serial loads per head dim). Keys past n load row n − 1
     // (always valid) and meet p = 0 (ps is zeroed past n above), so they add exactly 0.
-    let n = min(TILE, kEnd - start);
+    let n = min(TILE, w.kEnd - start);
     for (var d = lid; d < HEAD_DIM; d += WG) {
       var a = acc[d] * alpha;
       let vb = (cacheBase + start) * HEAD_DIM + d;
@@ -133,14 +127,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   l = reduceSum(lid, l);
 
   if (SPLIT) {
-    let pb = (h * MAX_SPLITS + split) * (HEAD_DIM + 2u);
+    let pb = (w.h * MAX_SPLITS + w.split) * (HEAD_DIM + 2u);
     if (lid == 0u) {
       out[pb] = m;
       out[pb + 1u] = l;
     }
     for (var d = lid; d < HEAD_DIM; d += WG) { out[pb + 2u + d] = acc[d]; }
   } else {
-    let ob = (t * params.heads + h) * HEAD_DIM;
+    let ob = (w.t * params.heads + w.h) * HEAD_DIM;
     let inv = 1.0 / l;
     for (var d = lid; d < HEAD_DIM; d += WG) { out[ob + d] = acc[d] * inv; }
   }

@@ -46,16 +46,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let D4 = HEAD_DIM / 4u;
   let w = workOf(wid, nwg);
   if (!w.inGrid) { return; }
-  let t = w.t;
-  let h = w.h;
-  let g = w.g;
-  let split = w.split;
-  let kBegin = w.kBegin;
-  let kEnd = w.kEnd;
   stageQ(w, lid);
   workgroupBarrier();
 
-  let cacheBase = g * params.maxT;
+  let cacheBase = w.g * params.maxT;
   let part = lid % LPK;
   let keySlot = lid / LPK;
   let d4 = lid % D4;
@@ -63,11 +57,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var m = NEG_BIG;              // running max, identical in every invocation
   var l = 0.0;                  // thread k < KT: its key slot's share of the running sum
   var acc = vec4<f32>(0.0);     // thread (d4, kq): dims 4·d4 .. 4·d4+3 over keys kq, kq + KQ, …
-  for (var start = kBegin; start < kEnd; start += KT) {
+  for (var start = w.kBegin; start < w.kEnd; start += KT) {
     // Scores: LPK lanes per key; keys past kEnd read row kEnd − 1 (valid) and are masked below.
     for (var qp = 0u; qp < QK_PASSES; qp++) {
       let slot = qp * (WG / LPK) + keySlot;
-      let kb = (cacheBase + min(start + slot, kEnd - 1u)) * D4;
+      let kb = (cacheBase + min(start + slot, w.kEnd - 1u)) * D4;
       var dot4 = vec4<f32>(0.0);
       for (var i = part; i < D4; i += LPK) { dot4 += qs[i] * vec4<f32>(kCache[kb + i]); }
       partSums[slot][part] = dot4.x + dot4.y + dot4.z + dot4.w;
@@ -75,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     if (lid < KT) {
       var s = NEG_BIG;
-      if (start + lid < kEnd) {
+      if (start + lid < w.kEnd) {
         let parts = partSums[lid];
         s = (parts.x + parts.y) + (parts.z + parts.w);
       }
@@ -89,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier(); // every thread has read the scores before they become p
     if (lid < KT) {
       var p = 0.0;
-      if (start + lid < kEnd) { p = exp(ps[lid] - mNew); }
+      if (start + lid < w.kEnd) { p = exp(ps[lid] - mNew); }
       ps[lid] = p;
       l = l * alpha + p;
     }
@@ -99,7 +93,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var it = 0u; it < PV_ITERS; it++) {
         let slot = kq + it * KQ;
         if (slot < KT) {
-          acc += ps[slot] * vec4<f32>(vCache[(cacheBase + min(start + slot, kEnd - 1u)) * D4 + d4]);
+          acc += ps[slot] * vec4<f32>(vCache[(cacheBase + min(start + slot, w.kEnd - 1u)) * D4 + d4]);
         }
       }
     }
@@ -116,14 +110,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var total = 0.0;
     for (var k = 0u; k < KT; k++) { total += ls[k]; }
     if (SPLIT) {
-      let pb = (h * MAX_SPLITS + split) * (HEAD_DIM + 2u);
+      let pb = (w.h * MAX_SPLITS + w.split) * (HEAD_DIM + 2u);
       if (lid == 0u) {
         out[pb] = m;
         out[pb + 1u] = total;
       }
       for (var c = 0u; c < 4u; c++) { out[pb + 2u + 4u * lid + c] = a[c]; }
     } else {
-      let ob = (t * params.heads + h) * HEAD_DIM + 4u * lid;
+      let ob = (w.t * params.heads + w.h) * HEAD_DIM + 4u * lid;
       let inv = 1.0 / total;
       for (var c = 0u; c < 4u; c++) { out[ob + c] = a[c] * inv; }
     }
