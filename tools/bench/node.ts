@@ -82,7 +82,8 @@ type Values = ReturnType<typeof parseOptions>['values'];
 async function runChild(name: EngineName, modelDir: string, values: Values, profile: boolean): Promise<ChildReport> {
   const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
   const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
-  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...(values.tuning ? ['--tuning', values.tuning] : []), ...(values.attention ? ['--attention', values.attention] : []), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
+  const passIfSet = (flag: 'tuning' | 'attention') => (values[flag] ? [`--${flag}`, values[flag]] : []);
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...passIfSet('tuning'), ...passIfSet('attention'), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
   const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
   try {
     if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };

@@ -83,15 +83,18 @@ export function attentionReference(q: Float32Array, kCache: Float32Array, vCache
 
 /** Attention kernel choices (LoadOptions.attention, bench:node --attention). */
 export interface AttentionTuning {
-  /** 'serial' (default) or 'lanes'; see the module header. */
+  /** Which kernel runs both paths: 'serial' (default) or 'lanes'; see the module header. */
   kernel?: 'serial' | 'lanes';
-  /** Decode keys per split-K workgroup (default DEFAULT_KEYS_PER_SPLIT, 64). */
+  /**
+   * Decode switches to split-K when totalLen > keysPerSplit (default DEFAULT_KEYS_PER_SPLIT, 64):
+   * each workgroup of the split kernel streams keysPerSplit keys, so this sets decode's parallelism.
+   */
   keysPerSplit?: number;
-  /** Prefill (seqLen > 1): 'kernel' (default: `kernel`'s per-query path) or 'blocked'. */
+  /** Prefill (seqLen > 1): 'kernel' (default: `kernel`'s per-query path) or 'blocked' (attention_blocked.wgsl; head dims up to 128). */
   prefill?: 'kernel' | 'blocked';
 }
 
-export interface AttentionBindings {
+export interface AttentionBindings extends AttentionTuning {
   heads: number;
   kvHeads: number;
   headDim: number;
@@ -108,15 +111,6 @@ export interface AttentionBindings {
   precision?: Precision;
   /** [seqLen, heads * headDim] f32. */
   out: GPUBuffer;
-  /**
-   * Decode switches to split-K when totalLen > keysPerSplit (default DEFAULT_KEYS_PER_SPLIT, 64):
-   * each workgroup of the split kernel streams keysPerSplit keys, so this sets decode's parallelism.
-   */
-  keysPerSplit?: number;
-  /** Which kernel runs both paths (default 'serial'). */
-  kernel?: 'serial' | 'lanes';
-  /** 'blocked': attention_blocked.wgsl serves seqLen > 1 (default 'kernel'); head dims up to 128. */
-  prefill?: 'kernel' | 'blocked';
   /** Upper bound on splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`). */
   maxSplits?: number;
   /**

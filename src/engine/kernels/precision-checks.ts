@@ -27,7 +27,7 @@ import { withErrorScopes, type GpuContext } from '../gpu/device';
 import { maxAbsDiff, seededRandom } from '../gpu/testing';
 import type { ModelFiles } from '../phi3/files';
 import { loadModelFiles } from '../phi3/files';
-import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout } from './attention';
+import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout, type AttentionTuning } from './attention';
 import { float32ToFloat16Bits, quantizeActivationsQ8 } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
 import { createMatMulNBits, interleaveRotaryTable, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
@@ -99,18 +99,14 @@ function toF16(values: Float32Array): { bits: Uint16Array; values: Float32Array 
 // ---------------------------------------------------------------------------------------------
 // Attention
 
-export interface AttentionCase {
+/** A layout and the AttentionTuning (kernel, keysPerSplit, prefill) to run it with. */
+export interface AttentionCase extends AttentionTuning {
   name: string;
   l: AttentionLayout;
   qScale?: number;
-  keysPerSplit?: number;
   maxSplits?: number;
   /** Pass a caller-owned split-K scratch buffer (as a model shares one across layers). */
   sharedPartials?: boolean;
-  /** AttentionTuning.kernel (default 'serial'). */
-  kernel?: 'serial' | 'lanes';
-  /** AttentionTuning.prefill (default 'kernel'). */
-  prefill?: 'kernel' | 'blocked';
   expectPath: 'tiled' | 'split-k' | 'blocked';
 }
 
@@ -226,7 +222,7 @@ async function runAttention(device: GPUDevice, c: AttentionCase, precision: Prec
   const out = createStorageBuffer(device, l.seqLen * l.heads * l.headDim * 4, 'out');
   const partials = c.sharedPartials && c.maxSplits ? device.createBuffer({ size: attentionPartialsBytes(l.heads, l.headDim, c.maxSplits), usage: GPUBufferUsage.STORAGE }) : undefined;
   try {
-    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, maxSplits: c.maxSplits, partials, kernel: c.kernel, prefill: c.prefill });
+    const kernel = createAttention(device, { ...l, step, q: qBuf, kCache: kBuf, vCache: vBuf, out, precision, keysPerSplit: c.keysPerSplit, kernel: c.kernel, prefill: c.prefill, maxSplits: c.maxSplits, partials });
     if (kernel.kernel !== (c.kernel ?? 'serial')) throw new Error(`attention ran the ${kernel.kernel} kernel, the case asked for ${c.kernel ?? 'serial'}`);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
