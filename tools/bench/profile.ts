@@ -3,7 +3,8 @@
  * plain steps (clocks and caches warm, as in a real conversation), then `steps` steps through
  * Phi3Runtime.profileDecode, which times every kernel in a pass of its own, then the leave-one-out
  * timings (`inStep`): the whole step's kernels in one pass, and again without each kind in turn
- * (Phi3Runtime.timeDecodeWithout), so a kind's cost inside a step carries no pass boundary.
+ * (Phi3Runtime.timeDecodeWithout), so a kind's cost inside a step carries no pass boundary; and
+ * with each weight matmul kind (and all at once) only reading its weights, the memory floor.
  * report.ts's foldDecodeProfile turns both into per-kind figures once the copy bandwidth is known.
  * Rule: this is the one native-only measurement; measure.ts stays engine-agnostic.
  */
@@ -24,12 +25,16 @@ export interface ProfileRuns {
   inStep?: InStepTimes;
 }
 
-/** Leave-one-out step times at the runtime's current cache end (see Phi3Runtime.timeDecodeWithout). */
+/**
+ * Leave-one-out step times at the runtime's current cache end (see Phi3Runtime.timeDecodeWithout),
+ * then the weight-read floor: the step with each weight matmul kind, and with all of them at once,
+ * replaced by a kernel that only reads its weights.
+ */
 async function inStepTimes(runtime: Phi3Runtime, kinds: readonly string[]): Promise<InStepTimes | null> {
-  const time = async (skip: ReadonlySet<string>) => {
+  const time = async (skip: ReadonlySet<string>, readInstead: ReadonlySet<string> = new Set()) => {
     let best = Infinity;
     for (let i = 0; i < IN_STEP_TRIES; i++) {
-      const ms = await runtime.timeDecodeWithout(skip, IN_STEP_REPS);
+      const ms = await runtime.timeDecodeWithout(skip, IN_STEP_REPS, readInstead);
       if (ms === null) return null;
       best = Math.min(best, ms);
     }
@@ -39,7 +44,11 @@ async function inStepTimes(runtime: Phi3Runtime, kinds: readonly string[]): Prom
   if (stepMs === null) return null;
   const withoutMs: Record<string, number> = {};
   for (const kind of kinds) withoutMs[kind] = (await time(new Set([kind])))!;
-  return { stepMs, withoutMs };
+  const matmuls = runtime.weightMatmulKinds().filter((kind) => kinds.includes(kind));
+  const readMs: Record<string, number> = {};
+  for (const kind of matmuls) readMs[kind] = (await time(new Set(), new Set([kind])))!;
+  const readAllMs = (await time(new Set(), new Set(matmuls)))!;
+  return { stepMs, withoutMs, readMs, readAllMs };
 }
 
 export interface PrefillRuns {
@@ -94,7 +103,10 @@ export async function profileDecodeSteps(runtime: Phi3Runtime, contexts: readonl
     const total = (r: ProfiledKernel[]) => r.reduce((t, k) => t + k.ms, 0);
     log(`profile at context ${context}: ${runs.map((r) => total(r).toFixed(3)).join(', ')} ms per step (sum of kernels)`);
     const inStep = await inStepTimes(runtime, [...new Set(runs[0].map((k) => k.kind))]);
-    if (inStep) log(`profile at context ${context}: ${inStep.stepMs.toFixed(3)} ms per step in one pass; without ${Object.entries(inStep.withoutMs).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} ms`);
+    if (inStep) {
+      log(`profile at context ${context}: ${inStep.stepMs.toFixed(3)} ms per step in one pass; without ${Object.entries(inStep.withoutMs).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} ms`);
+      log(`profile at context ${context}: weights only read: ${Object.entries(inStep.readMs ?? {}).map(([k, ms]) => `${k} ${ms.toFixed(3)}`).join(', ')} ms per step; all matmuls at once ${inStep.readAllMs?.toFixed(3)} ms`);
+    }
     out.push({ context, runs, ...(inStep ? { inStep } : {}) });
   }
   runtime.truncate(0);

@@ -90,22 +90,32 @@ export function renderMarkdown(r: BenchReport): string {
     for (const p of r.profile) {
       lines.push('', `Native decode step at context ${p.context}, each kernel timed in context (a timestamped pass per kernel; fastest of ${p.steps} steps; summed over the layers): ${fmt(p.totalMs, 3)} ms in all.`);
       const inStep = p.stepMs !== undefined;
+      const floor = p.readAllMs !== undefined;
       if (inStep) {
         lines.push(
           `In one pass the step's kernels take ${fmt(p.stepMs!, 3)} ms; "in step" is that minus the step without the kind (no pass boundary per kernel), the figure the GEMV bandwidth target is checked on.`,
         );
       }
+      if (floor) {
+        lines.push(
+          `"Read floor": the same difference with the kind replaced by a kernel that only reads its weights (kernels/weight-read.ts), the least time those bytes take there; "of floor" is floor ÷ in step. With every weight matmul only reading, the step takes ${fmt(p.readAllMs!, 3)} ms.`,
+        );
+      }
       lines.push('');
       const pct = (f: number | null | undefined) => (f === null || f === undefined ? '—' : `${fmt(f * 100, 1)}%`);
+      const ms3 = (v: number | undefined) => (v === undefined ? '—' : fmt(v, 3));
+      const rate = (v: number | null | undefined) => (v === null || v === undefined ? '—' : fmt(v));
       const head = ['kernel', 'calls', 'ms / token', 'share', 'weights read', 'GB/s', '% of copy'];
+      const inStepHead = ['in step ms', 'in step GB/s', 'in step % of copy'];
+      const floorHead = ['read floor ms', 'floor GB/s', 'floor % of copy', 'of floor'];
       lines.push(
         table(
-          inStep ? [...head, 'in step ms', 'in step GB/s', 'in step % of copy'] : head,
-          p.kinds.map((k) => {
-            const row = [k.kind, String(k.calls), fmt(k.ms, 3), `${fmt((100 * k.ms) / p.totalMs, 1)}%`, k.weightBytes ? mb(k.weightBytes) : '—', k.gbPerSec === null ? '—' : fmt(k.gbPerSec), pct(k.fractionOfCopy)];
-            if (!inStep) return row;
-            return [...row, k.inStepMs === undefined ? '—' : fmt(k.inStepMs, 3), k.inStepGbPerSec === null || k.inStepGbPerSec === undefined ? '—' : fmt(k.inStepGbPerSec), pct(k.inStepFractionOfCopy)];
-          }),
+          [...head, ...(inStep ? inStepHead : []), ...(floor ? floorHead : [])],
+          p.kinds.map((k) => [
+            k.kind, String(k.calls), fmt(k.ms, 3), `${fmt((100 * k.ms) / p.totalMs, 1)}%`, k.weightBytes ? mb(k.weightBytes) : '—', rate(k.gbPerSec), pct(k.fractionOfCopy),
+            ...(inStep ? [ms3(k.inStepMs), rate(k.inStepGbPerSec), pct(k.inStepFractionOfCopy)] : []),
+            ...(floor ? [ms3(k.readFloorMs), rate(k.readFloorGbPerSec), pct(k.readFloorFractionOfCopy), pct(k.ofReadFloor)] : []),
+          ]),
         ),
       );
     }

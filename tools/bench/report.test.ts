@@ -113,6 +113,24 @@ describe('decode profile', () => {
     // Without them (older reports), the table keeps its per-pass columns only.
     const plain = renderMarkdown({ ...report(), profile: [foldDecodeProfile(512, [step(0.004, 0.003, 0.006)], 2000)] });
     expect(plain).not.toContain('in step');
+    expect(md).not.toContain('read floor');
+  });
+  it('with weight-read timings, gives each matmul kind its read floor in the step and the share of it the kernels reach', () => {
+    const inStep = { stepMs: 1, withoutMs: { qkv: 0.996, o: 1.0005, attention: 0.6 }, readMs: { qkv: 0.998, o: 1.001 }, readAllMs: 0.7 };
+    const p = foldDecodeProfile(512, [step(0.004, 0.003, 0.006)], 2000, inStep);
+    expect(p.readAllMs).toBe(0.7);
+    const [qkv, o, attention] = p.kinds;
+    expect(qkv.readFloorMs).toBeCloseTo(0.002, 12); // 0.998 − 0.996
+    expect(qkv.readFloorGbPerSec).toBeCloseTo(4e6 / 0.002e6, 9);
+    expect(qkv.readFloorFractionOfCopy).toBeCloseTo(1, 9);
+    expect(qkv.ofReadFloor).toBeCloseTo(0.5, 9); // 0.002 of the kernels' 0.004
+    expect(o.readFloorMs).toBeCloseTo(0.0005, 12);
+    expect(o.ofReadFloor).toBeNull(); // its in-step time clamped to 0: no share
+    expect(attention.readFloorMs).toBeUndefined();
+    const md = renderMarkdown({ ...report(), profile: [p] });
+    expect(md).toContain('With every weight matmul only reading, the step takes 0.700 ms.');
+    expect(md).toMatch(/\| qkv .*\| 0\.004 \| 1000 \| 50\.0% \| 0\.002 \| 2000 \| 100\.0% \| 50\.0% \|/);
+    expect(md).toMatch(/\| attention .*\| 0\.400 \| — \| — \| — \| — \| — \| — \|/);
   });
   it('refuses steps that ran different kernels, and no steps', () => {
     expect(() => foldDecodeProfile(0, [step(1, 1, 1), step(1, 1, 1).slice(1)], 1)).toThrow(/different kernels/);

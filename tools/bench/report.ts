@@ -86,6 +86,10 @@ export interface ProfiledKernel {
 export interface InStepTimes {
   stepMs: number;
   withoutMs: Record<string, number>;
+  /** each weight matmul kind replaced by the weight-read kernel over its weights (absent in older reports) */
+  readMs?: Record<string, number>;
+  /** every weight matmul kind replaced at once */
+  readAllMs?: number;
 }
 
 /**
@@ -95,12 +99,17 @@ export interface InStepTimes {
  * (profile.ts `inStep`), `stepMs` is the step's kernels in one pass and each kind's `inStepMs`
  * is stepMs minus the step without that kind: its cost inside a step with no pass boundary of its
  * own (the per-pass figures carry one per kernel), and the figure the GEMV bandwidth target uses.
+ * Where the weight-read timings ran, a matmul kind's `readFloorMs` is the step with the kind only
+ * reading its weights minus the step without it: the least time those bytes take in the step.
+ * `ofReadFloor` = readFloorMs ÷ inStepMs, the share of that floor the kernels reach, and
+ * `readAllMs` the step with every weight matmul only reading.
  */
 export interface DecodeProfile {
   context: number;
   steps: number;
   totalMs: number;
   stepMs?: number;
+  readAllMs?: number;
   kinds: {
     kind: string;
     calls: number;
@@ -111,6 +120,10 @@ export interface DecodeProfile {
     inStepMs?: number;
     inStepGbPerSec?: number | null;
     inStepFractionOfCopy?: number | null;
+    readFloorMs?: number;
+    readFloorGbPerSec?: number | null;
+    readFloorFractionOfCopy?: number | null;
+    ofReadFloor?: number | null;
   }[];
 }
 
@@ -239,10 +252,24 @@ export function foldDecodeProfile(context: number, steps: readonly (readonly Pro
       out.inStepMs = Math.max(0, inStep.stepMs - without);
       out.inStepGbPerSec = rate(weightBytes, out.inStepMs);
       out.inStepFractionOfCopy = ofCopy(out.inStepGbPerSec);
+      const read = inStep.readMs?.[kind];
+      if (read !== undefined) {
+        out.readFloorMs = Math.max(0, read - without);
+        out.readFloorGbPerSec = rate(weightBytes, out.readFloorMs);
+        out.readFloorFractionOfCopy = ofCopy(out.readFloorGbPerSec);
+        out.ofReadFloor = out.inStepMs > 0 ? out.readFloorMs / out.inStepMs : null;
+      }
     }
     return out;
   });
-  return { context, steps: steps.length, totalMs: kinds.reduce((t, k) => t + k.ms, 0), ...(inStep ? { stepMs: inStep.stepMs } : {}), kinds };
+  return {
+    context,
+    steps: steps.length,
+    totalMs: kinds.reduce((t, k) => t + k.ms, 0),
+    ...(inStep ? { stepMs: inStep.stepMs } : {}),
+    ...(inStep?.readAllMs !== undefined ? { readAllMs: inStep.readAllMs } : {}),
+    kinds,
+  };
 }
 
 /** Folds profiled prefill chunks (each the same kernel list) into a PrefillProfile, as foldDecodeProfile does. */

@@ -267,6 +267,14 @@ describe('profileDecode [gpu]', () => {
       expect(nothing! >= 0 && nothing! < whole!).toBe(true);
       console.log(`[node/webgpu] timeDecodeWithout: whole step ${whole!.toFixed(3)} ms, without gateUp ${withoutGateUp!.toFixed(3)} ms, empty pass ${nothing!.toFixed(3)} ms`);
       await expect(runtime.timeDecodeWithout(new Set(), 0)).rejects.toThrow(/reps must be a positive integer/);
+      // The weight-read floor: matmul kinds replaced by a kernel that only reads their weights.
+      expect(runtime.weightMatmulKinds()).toEqual(['qkv', 'o', 'gateUp', 'down', 'lm_head']);
+      const readGateUp = await runtime.timeDecodeWithout(new Set(), 2, new Set(['gateUp']));
+      const readAll = await runtime.timeDecodeWithout(new Set(), 2, new Set(runtime.weightMatmulKinds()));
+      expect(readGateUp! > 0 && Number.isFinite(readGateUp!)).toBe(true);
+      expect(readAll! > 0 && Number.isFinite(readAll!)).toBe(true);
+      console.log(`[node/webgpu] timeDecodeWithout: gateUp only reading its weights ${readGateUp!.toFixed(3)} ms, every matmul only reading ${readAll!.toFixed(3)} ms`);
+      await expect(runtime.timeDecodeWithout(new Set(), 1, new Set(['attention']))).rejects.toThrow(/readInstead names 'attention', which is not a weight matmul of the decode step \(qkv, o, gateUp, down, lm_head\)/);
       expect(runtime.cachedIds.length).toBe(prompt.length + 1);
       const logits = await runtime.logits([ref.tokens[1]]);
       expect(maxAbsDiff(logits, ref.logits[2])).toBeLessThanOrEqual(1e-3);

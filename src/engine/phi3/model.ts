@@ -47,6 +47,7 @@ import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
 import { attentionPartialsBytes, createAttention, DEFAULT_KEYS_PER_SPLIT, defaultMaxSplits, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
+import { createWeightRead, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
 import { choosePrecision } from '../gpu/device';
 import type { SourceResolver } from '../onnx/tensor-data';
@@ -109,6 +110,8 @@ interface Op {
   weightBytes: number;
   macsPerRow?: number;
   encode: Encode;
+  /** A weight matmul's buffers: what `timeDecodeWithout`'s weight-read floor reads instead. */
+  parts?: WeightReadParts;
   /** Encoded only when S > 1: decode (S = 1) does this op's work inside another kernel. */
   prefillOnly?: boolean;
 }
@@ -126,13 +129,15 @@ export interface KernelTime {
   ms: number;
 }
 
-type Matmul = { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number; macsPerRow: number };
-/** An op of S rows; a matmul (`Matmul`) carries its weight bytes and multiply-adds per row. */
+/** A weight matmul: `parts` are its weight buffers (for the benchmarks' weight-read floor). */
+type Matmul = { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number; macsPerRow: number; parts: WeightReadParts };
+/** An op of S rows; a matmul (`Matmul`) carries its weight bytes, multiply-adds per row and buffers. */
 const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUComputePassEncoder, rows: number): void } | Matmul): Op => ({
   kind,
   layer,
   weightBytes: 'weightBytes' in k ? k.weightBytes : 0,
   macsPerRow: 'macsPerRow' in k ? k.macsPerRow : 0,
+  ...('parts' in k ? { parts: k.parts } : {}),
   encode: (pass, S) => k.encode(pass, S),
 });
 
@@ -157,6 +162,8 @@ export class Phi3Runtime implements TokenRuntime {
   /** The shaders the weight matmuls run in decode, e.g. ['gemv-subgroup'] (matMulNBitsPath; for tests and benchmarks). */
   decodeMatMulPaths: string[] = [];
   private samplerSettings = '';
+  /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
+  private readonly weightReads = new Map<object, WeightReadKernel>();
   /** The next decode step, encoded (and with runAhead submitted) by `step`; used at most once. */
   private next: NextStep | null = null;
   /** Index into `readbacks` of the next step's token: steps alternate between the two. */
@@ -232,16 +239,22 @@ export class Phi3Runtime implements TokenRuntime {
         const w = { ...ws[0], N: ws.reduce((n, x) => n + x.N, 0) };
         const join = (pick: (x: QuantWeight) => OnnxTensorInfo, what: string) => (ws.length === 1 ? uploader.raw(pick(ws[0]), `${label}.${what}`) : uploader.concat(ws.map(pick), `${label}.${what}`));
         const scalesDtype = w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
-        const weightBytes = ws.reduce((n, x) => n + [x.packed, x.scales, ...(x.zeroPoints ? [x.zeroPoints] : [])].reduce((m, t) => m + (tensorByteLength(t.dataType, t.dims) ?? 0), 0), 0);
+        const bytesOf = (pick: (x: QuantWeight) => OnnxTensorInfo) => ws.reduce((n, x) => n + (tensorByteLength(pick(x).dataType, pick(x).dims) ?? 0), 0);
+        const parts: WeightReadParts = {
+          weights: { buffer: await join((x) => x.packed, 'B'), bytes: bytesOf((x) => x.packed) },
+          scales: { buffer: await join((x) => x.scales, 'scales'), bytes: bytesOf((x) => x.scales) },
+          zeroPoints: w.zeroPoints ? { buffer: await join((x) => x.zeroPoints!, 'zp'), bytes: bytesOf((x) => x.zeroPoints!) } : undefined,
+        };
+        const weightBytes = parts.weights.bytes + parts.scales.bytes + (parts.zeroPoints?.bytes ?? 0);
         const kernel = createMatMulNBits(device, {
           K: w.K,
           N: w.N,
           blockSize: w.blockSize,
           hasZeroPoints: !!w.zeroPoints,
           scalesDtype,
-          weights: await join((x) => x.packed, 'B'),
-          scales: await join((x) => x.scales, 'scales'),
-          zeroPoints: w.zeroPoints ? await join((x) => x.zeroPoints!, 'zp') : undefined,
+          weights: parts.weights.buffer,
+          scales: parts.scales.buffer,
+          zeroPoints: parts.zeroPoints?.buffer,
           input,
           output,
           maxM,
@@ -254,7 +267,7 @@ export class Phi3Runtime implements TokenRuntime {
           tuning: opts.matMulTuning,
         });
         decodePaths.add(matMulNBitsPath(kernel, 1));
-        return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N };
+        return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N, parts };
       };
 
       // Embedding, split under the binding limit.
@@ -326,7 +339,7 @@ export class Phi3Runtime implements TokenRuntime {
           const ropeTables = fuseDecode ? await rotaryTables() : undefined;
           const ropeAppend = ropeTables ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: { ...rotaryOpts, tables: ropeTables } } : undefined;
           const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
-          ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, macsPerRow: qkvKernel.macsPerRow, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
+          ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, macsPerRow: qkvKernel.macsPerRow, parts: qkvKernel.parts, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
           // One dispatch rotates q in place and appends rotated k and v to the cache.
           const kvAppend = createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
           ops.push({ kind: 'kvAppend', layer: li, weightBytes: 0, prefillOnly: fuseDecode, encode: (pass, S, _t, cacheIndex) => kvAppend.encode(pass, S, cacheIndex) });
@@ -523,25 +536,50 @@ export class Phi3Runtime implements TokenRuntime {
    * step's does, and everything else it writes is scratch; it reads whatever ids and lm_head input
    * the buffers hold (timing does not depend on the values). Null where the device lacks
    * `timestamp-query`. For benchmarks (tools/bench/profile.ts).
+   * Kinds in `readInstead` (weight matmuls only: `weightMatmulKinds`) run the weight-read kernel
+   * over their own weight buffers in their place (kernels/weight-read.ts): that minus the step
+   * without them is the least time reading those bytes takes in the step, the floor their kernels'
+   * in-step time is held against. The kernels after them then read stale inputs (timing only).
    */
-  async timeDecodeWithout(skip: ReadonlySet<string>, reps: number): Promise<number | null> {
+  async timeDecodeWithout(skip: ReadonlySet<string>, reps: number, readInstead: ReadonlySet<string> = new Set()): Promise<number | null> {
     const { device } = this.ctx;
     if (!device.features.has('timestamp-query')) return null;
     if (!Number.isInteger(reps) || reps < 1) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: reps must be a positive integer, got ${reps}.`);
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `timeDecodeWithout: the ${this.contextLimit}-token context is full.`);
+    for (const kind of readInstead) {
+      if (kind !== 'lm_head' && !this.decodeOps.some((op) => op.kind === kind && op.parts)) {
+        throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: readInstead names '${kind}', which is not a weight matmul of the decode step (${this.weightMatmulKinds().join(', ')}).`);
+      }
+    }
     this.next = null;
     writeStep(device, this.stepUniform, { seqLen: 1, pastLen });
     const cacheIndex = this.cacheIndex(pastLen + 1);
+    const read = (key: object, parts: WeightReadParts, label: string) => {
+      let k = this.weightReads.get(key);
+      if (!k) this.weightReads.set(key, (k = createWeightRead(device, parts, `weightRead.${label}`)));
+      return k;
+    };
     const ns = await submitTimestamped(device, 2, 'timeDecodeWithout', (encoder, querySet) => {
       const pass = encoder.beginComputePass({ label: 'decode steps', timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
       for (let r = 0; r < reps; r++) {
-        for (const op of this.decodeOps) if (!skip.has(op.kind)) op.encode(pass, 1, pastLen + 1, cacheIndex);
-        if (!skip.has('lm_head')) this.lmHead.encode(pass, 1);
+        for (const op of this.decodeOps) {
+          if (skip.has(op.kind)) continue;
+          if (readInstead.has(op.kind)) read(op, op.parts!, `${op.kind}${op.layer ?? ''}`).encode(pass);
+          else op.encode(pass, 1, pastLen + 1, cacheIndex);
+        }
+        if (skip.has('lm_head')) continue;
+        if (readInstead.has('lm_head')) read(this.lmHead, this.lmHead.parts, 'lm_head').encode(pass);
+        else this.lmHead.encode(pass, 1);
       }
       pass.end();
     });
     return Number(ns[1] - ns[0]) / 1e6 / reps;
+  }
+
+  /** The kinds of the decode step's weight matmuls, lm_head last (what `readInstead` accepts). */
+  weightMatmulKinds(): string[] {
+    return [...new Set(this.decodeOps.filter((op) => op.parts).map((op) => op.kind)), 'lm_head'];
   }
 
   /** Feeds `ids` after the cache, in chunks of maxPrefill, through every layer. */
@@ -609,6 +647,8 @@ export class Phi3Runtime implements TokenRuntime {
 
   destroy(): void {
     this.next = null;
+    for (const k of this.weightReads.values()) k.destroy();
+    this.weightReads.clear();
     this.uploader.destroyAll();
     for (const b of this.buffers.values()) b.destroy();
     this.stepUniform.destroy();

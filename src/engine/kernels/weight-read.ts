@@ -1,0 +1,86 @@
+/**
+ * Weight read (shaders/weight_read.wgsl): one dispatch that reads every word of a matmul's weights
+ * once and nothing else, the memory floor a decode GEMV is measured against in benchmarks
+ * (Phi3Runtime.timeDecodeWithout's `readInstead`). Its reference, `weightReadChecksum`, is the
+ * wrapping sum the kernel's per-workgroup sums must add up to.
+ * Rule: a yardstick, never encoded in a forward pass; it writes only its own `sums` buffer.
+ */
+import source from '../../../shaders/weight_read.wgsl?raw';
+import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
+import { getComputePipeline } from '../gpu/pipelines';
+
+/** A buffer and how many of its bytes hold data (buffers may be padded past it). */
+export interface WeightPart {
+  buffer: GPUBuffer;
+  bytes: number;
+}
+
+/**
+ * A matmul's weight buffers. Packed rows are read in 16-byte words: a tail of under 16 bytes
+ * (only where a row is not a whole number of 16-byte words, which the GEMVs never run) is not
+ * read. Scales and zero points are read in 4-byte words, a partial last word included.
+ */
+export interface WeightReadParts {
+  weights: WeightPart;
+  scales: WeightPart;
+  zeroPoints?: WeightPart;
+}
+
+export interface WeightReadKernel {
+  encode(pass: GPUComputePassEncoder): void;
+  /** (workgroups,) u32: each workgroup's sum of the words it read */
+  sums: GPUBuffer;
+  destroy(): void;
+}
+
+const WG = 256;
+const SPAN = WG * 4;
+
+/** The words the kernel reads of parts of these byte lengths (header of WeightReadParts). */
+function words(weightBytes: number, scaleBytes: number, zeroPointBytes = 0): { weightWords: number; scaleWords: number; zeroPointWords: number } {
+  return { weightWords: Math.floor(weightBytes / 16), scaleWords: Math.ceil(scaleBytes / 4), zeroPointWords: Math.ceil(zeroPointBytes / 4) };
+}
+
+/** Reference: the wrapping u32 sum of the words the kernel reads (little-endian, as the GPU reads them). */
+export function weightReadChecksum(weights: Uint8Array, scales: Uint8Array, zeroPoints?: Uint8Array): number {
+  const sum = (bytes: Uint8Array, count: number) => {
+    const padded = new Uint8Array(count * 4);
+    padded.set(bytes.subarray(0, Math.min(bytes.length, count * 4)));
+    const view = new DataView(padded.buffer);
+    let s = 0;
+    for (let i = 0; i < count; i++) s = (s + view.getUint32(4 * i, true)) >>> 0;
+    return s;
+  };
+  const n = words(weights.length, scales.length, zeroPoints?.length);
+  return (sum(weights, 4 * n.weightWords) + sum(scales, n.scaleWords) + (zeroPoints ? sum(zeroPoints, n.zeroPointWords) : 0)) >>> 0;
+}
+
+export function createWeightRead(device: GPUDevice, parts: WeightReadParts, label = 'weightRead'): WeightReadKernel {
+  const n = words(parts.weights.bytes, parts.scales.bytes, parts.zeroPoints?.bytes);
+  for (const [name, p] of Object.entries(parts) as [string, WeightPart | undefined][]) {
+    if (p && p.bytes > p.buffer.size) throw new RangeError(`${label}: ${name} claims ${p.bytes} bytes but its buffer holds ${p.buffer.size}.`);
+  }
+  if (n.weightWords === 0) throw new RangeError(`${label}: the packed weights (${parts.weights.bytes} bytes) hold no whole 16-byte word.`);
+  const groups = Math.ceil(n.weightWords / SPAN) + Math.ceil((n.scaleWords + n.zeroPointWords) / SPAN);
+  const [x, y] = workgroupGrid(groups, device.limits.maxComputeWorkgroupsPerDimension);
+  const pipeline = getComputePipeline(device, 'weight_read', source, { WG });
+  const params = createUniformBuffer(device, packUniform([{ u32: n.weightWords }, { u32: n.scaleWords }, { u32: n.zeroPointWords }]), `${label}.params`);
+  const sums = device.createBuffer({ label: `${label}.sums`, size: x * y * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const bindGroup = device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [params, parts.weights.buffer, parts.scales.buffer, (parts.zeroPoints ?? parts.scales).buffer, sums].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  return {
+    sums,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, y);
+    },
+    destroy() {
+      params.destroy();
+      sums.destroy();
+    },
+  };
+}
