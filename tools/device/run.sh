@@ -140,8 +140,10 @@ if [ "$what" = gemv ]; then
   # of copy bandwidth): the staged default (its norm's Σx² now summed while staging), the dp4a GEMV
   # (int8 activations, dot4I8Packed; shaders/matmul_nbits_dp4a.wgsl) at NVIDIA's split and others,
   # with and without its weights prefetched, the staged GEMV prefetching into named slots, and the
-  # direct GEMV.
-  ab_runs gemv "--contexts 0,512 --prefill 128 --decode-steps 16 --profile-steps 1" <<'RUNS'
+  # direct GEMV. Every profile also carries the weight-read floor. The 32-, 128- and 256-token
+  # prefills time the 1-column wide GEMM below 256 workgroups (gemmWideMinGroups, the default since
+  # 2026-11-27) against always 2 columns.
+  ab_runs gemv "--contexts 0,512 --prefill 32,128,256 --decode-steps 16 --profile-steps 1" <<'RUNS'
 defaults (staged 32 × 8 × 2 on NVIDIA)|
 dp4a, 32 × 8 × 2|--tuning '{"gemv":"dp4a"}'
 dp4a, weights prefetched|--tuning '{"gemv":"dp4a","gemvPrefetch":true}'
@@ -151,6 +153,7 @@ dp4a, 4 row groups of 4 rows (128 threads)|--tuning '{"gemv":"dp4a","rowGroups":
 dp4a, 64 threads per row, 4 row groups of 2 rows|--tuning '{"gemv":"dp4a","threadsPerRow":64,"rowGroups":4,"rowsPerThread":2}'
 staged, weights prefetched (named slots)|--tuning '{"gemvPrefetch":true}'
 direct 64 × 2 × 8|--tuning '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}'
+wide GEMM always 2 columns (gemmWideMinGroups 0)|--tuning '{"gemmWideMinGroups":0}'
 defaults again|
 RUNS
 fi

@@ -15,13 +15,13 @@ interface Case extends WeightCase {
   maxM?: number;
 }
 
-async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; earlyEncode?: unknown }> {
+async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; columns: 1 | 2 | null; earlyEncode?: unknown }> {
   const { device } = await testGpu();
   const maxM = c.maxM ?? c.M;
   const { params, scaleBytes } = makeWeights(c, seed);
   const A = seededRandom(maxM * c.K, seed + 3, 2);
   const want = matMulNBitsReference(A.subarray(0, c.M * c.K), c.M, params);
-  const { got, path, earlyEncode } = await withErrorScopes(device, async () => {
+  const { got, path, columns, earlyEncode } = await withErrorScopes(device, async () => {
     const buffers = {
       weights: createStorageBuffer(device, params.packed, 'weights'),
       scales: createStorageBuffer(device, scaleBytes, 'scales'),
@@ -61,9 +61,9 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
     for (const buf of Object.values(buffers)) buf?.destroy();
-    return { got: out, path: matMulNBitsPath(kernel, c.M), earlyEncode };
+    return { got: out, path: matMulNBitsPath(kernel, c.M), columns: kernel.prefillWideColumns(c.M), earlyEncode };
   });
-  return { ...worstRelative(got, want), path, earlyEncode };
+  return { ...worstRelative(got, want), path, columns, earlyEncode };
 }
 
 function label(c: Case): string {
@@ -206,6 +206,24 @@ describe('matmulNBits wide GEMM (tuning.gemm \'wide\'), M > 1 [gpu]', () => {
     await check({ M: 13, N: 29, K: 96, blockSize: 16, zp: false, f16: false }, 421, { ...wide, gemmWideThreads: 32, gemmWideRows: 4, gemmWideStepK: 64 });
     await check({ M: 40, maxM: 64, N: 200, K: 320, blockSize: 32, zp: false, f16: true }, 422, { ...wide, gemmWideRows: 32, gemmWideStepK: 96 });
     await check({ M: 70, maxM: 72, N: 600, K: 256, blockSize: 64, zp: true, f16: false }, 423, { ...wide, gemmWideThreads: 256, gemmWideRows: 8, gemmWideCols: 2 });
+  });
+
+  it('gemmWideMinGroups: a call too short for that many 2-column workgroups runs 1 column per thread, with the same result', async () => {
+    // N = 300 with 128 threads × 2 columns: 2 workgroups per 16 rows. 8 rows → 2 < 4: 1 column
+    // (3 workgroups); 33 rows → 6: 2 columns. Without the threshold, 8 rows keep 2 columns.
+    const tuning: MatMulNBitsTuning = { ...wide, gemmWideCols: 2, gemmWideMinGroups: 4 };
+    const seen: string[] = [];
+    for (const [M, columns, t] of [[8, 1, tuning], [33, 2, tuning], [8, 2, { ...wide, gemmWideCols: 2 }]] as const) {
+      const c = { M, maxM: 35, N: 300, K: 256, blockSize: 32, zp: true, f16: false };
+      const r = await runCase(c, 425, t);
+      seen.push(`M=${M}: ${r.columns} column(s), max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}`);
+      expect(r.path).toBe('gemm-wide');
+      expect(r.columns).toBe(columns);
+      expect(r.rel).toBeLessThanOrEqual(TOL);
+    }
+    console.log(`[${runtimeName()}] matmulNBits gemmWideMinGroups 4, N=300 K=256: ${seen.join('; ')} (tolerance ${TOL})`);
+    expect((await runCase({ M: 8, N: 300, K: 256, blockSize: 32, zp: false, f16: false }, 426, { gemm: 'tiled' })).columns).toBeNull(); // the tiled GEMM has no columns
+    await expect(runCase({ M: 8, N: 300, K: 256, blockSize: 32, zp: false, f16: false }, 427, { ...tuning, gemmWideMinGroups: -1 })).rejects.toThrow(/gemmWideMinGroups = -1 must be a non-negative integer/);
   });
 
   // 8192×3072 runs with inputNorm in matmul-fused.gpu.test.ts (as q/k/v 9216×3072).

@@ -279,7 +279,8 @@ export interface MatMulNBitsTuning {
    * (matmul_nbits_gemm_wide.wgsl: each thread owns gemmWideCols columns of gemmWideRows rows and
    * dequantises its own weights in registers; only A is staged). 'wide' needs whole 16-byte weight
    * rows (K padded to blocks a multiple of 32), else 'tiled' runs; `prefillPath` says which.
-   * Default 'wide' (2 columns) on every GPU but SwiftShader: on an H200, +19% at 512 tokens.
+   * Default 'wide' (2 columns, 1 where that launches under 256 workgroups: gemmWideMinGroups) on
+   * every GPU but SwiftShader: on an H200, +19% at 512 tokens.
    */
   gemm?: 'tiled' | 'wide';
   /** Wide GEMM threads per workgroup, a power of two 32..256 (default 128). */
@@ -288,6 +289,17 @@ export interface MatMulNBitsTuning {
   gemmWideRows?: 4 | 8 | 16 | 32;
   /** Wide GEMM columns per thread, 1 or 2 (default 1; real GPUs' tuning asks for 2): 2 uses each A read for twice the FMAs. */
   gemmWideCols?: 1 | 2;
+  /**
+   * With gemmWideCols 2: a call whose 2-column dispatch would launch fewer workgroups than this
+   * runs a 1-column pipeline of the same kernel instead (twice the workgroups, each half as wide).
+   * Default 0 (never); real GPUs' tuning asks for 256. Why: on an H200 at 128 rows, o_proj and
+   * down_proj (N = 3072: 96 workgroups with 2 columns) ran 6.85 / 18.7 ms per 32 layers with 1
+   * column against 7.26 / 20.2 with 2, while qkv (288 workgroups) tied and gate_up (512) and every
+   * shape at 512 rows (≥ 384) were faster with 2 (docs/h200/next-a1610e7, runs 6 and 7). Any
+   * threshold from 97 to 288 fits those points; 256 is about two workgroups per SM there. Below
+   * 128 rows (most follow-up turns) it is extrapolated, not measured.
+   */
+  gemmWideMinGroups?: number;
   /** Wide GEMM K per workgroup-memory step, a multiple of 32 (default 32). */
   gemmWideStepK?: number;
 }
@@ -307,7 +319,9 @@ export interface MatMulNBitsTuning {
  *   context 0, 232 with 4 rows per thread (`run.sh next`).
  *   Prefill: the wide GEMM with 2 columns per thread, measured on an H200 (`run.sh next`, one
  *   32-layer model, fresh processes): 512-token prefill 2851 tok/s against the tiled GEMM's 2386–2393
- *   (+19%), 128 tokens 1946 against 1432 (+36%); 1 column per thread gave 2385 and 1778. In the
+ *   (+19%), 128 tokens 1946 against 1432 (+36%); 1 column per thread gave 2385 and 1778, but
+ *   was the faster for o_proj and down_proj at 128 rows, whose 2-column dispatches launch only 96
+ *   workgroups: hence gemmWideMinGroups 256 (its doc has the figures). In the
  *   isolated sweep at M = 512 (tools/bench/sweep.ts) 128 × 16 × 2 with K steps of 32 was the
  *   fastest of 39 tilings on all four Phi-3 shapes (22–23.7 TFLOP/s against the tiled 8.2–21.3).
  *   The tiled GEMM (used where rows are not whole 16-byte words) stays on 32 × 8 threads with K
@@ -320,7 +334,7 @@ export interface MatMulNBitsTuning {
  *   measured).
  */
 /** The prefill GEMM every real GPU gets (matMulNBitsTuningFor). */
-const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2 } as const;
+const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } as const;
 
 export function matMulNBitsTuningFor(
   adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
@@ -347,6 +361,8 @@ export interface MatMulNBitsKernel {
   readonly decodePrefetch: boolean;
   /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
   readonly prefillPath: 'gemm' | 'gemm-wide';
+  /** Columns per thread the wide GEMM runs for M rows (gemmWideCols, or 1 under gemmWideMinGroups); null without it. */
+  prefillWideColumns(M: number): 1 | 2 | null;
 }
 
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
@@ -621,11 +637,13 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const wideRows = tuning.gemmWideRows ?? 16;
   const wideCols = tuning.gemmWideCols ?? 1;
   const wideStepK = tuning.gemmWideStepK ?? 32;
+  const wideMinGroups = tuning.gemmWideMinGroups ?? 0;
   if (tuning.gemm === 'wide') {
     if (![32, 64, 128, 256].includes(wideThreads)) badArg(`tuning.gemmWideThreads = ${wideThreads} must be 32, 64, 128 or 256.`);
     if (![4, 8, 16, 32].includes(wideRows)) badArg(`tuning.gemmWideRows = ${String(wideRows)} must be 4, 8, 16 or 32.`);
     if (wideCols !== 1 && wideCols !== 2) badArg(`tuning.gemmWideCols = ${String(wideCols)} must be 1 or 2.`);
     if (!Number.isInteger(wideStepK) || wideStepK < 32 || wideStepK % 32 !== 0) badArg(`tuning.gemmWideStepK = ${wideStepK} must be a positive multiple of 32.`);
+    if (!Number.isInteger(wideMinGroups) || wideMinGroups < 0) badArg(`tuning.gemmWideMinGroups = ${String(wideMinGroups)} must be a non-negative integer.`);
   }
   // NORM lanes per row in the wide GEMM's prologue (its header): every thread has a row.
   const wideLanes = wideThreads / Math.min(wideRows, wideThreads);
@@ -675,17 +693,24 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   // M = 1 (the lm_head) needs no GEMM otherwise.
   const compile = b.compile ?? 'sync';
   const gemmPrelude = dequantSource + gemmCommonSource;
+  const widePipeline = (cols: 1 | 2) =>
+    pipeline('matmul_nbits_gemm_wide', gemmPrelude + gemmWideSource, {
+      ...common,
+      WW: wideThreads,
+      COLS: cols,
+      TMW: wideRows,
+      CHUNKS: wideStepK / 32,
+      ...(norm ? { NORM_SLOTS: wideRows * wideLanes } : {}),
+    }, compile);
+  // gemmWideMinGroups: the 1-column pipeline for calls too short to fill the GPU with 2 columns.
+  const narrowGemm = needGemm && wide && wideCols === 2 && wideMinGroups > 0 ? widePipeline(1) : undefined;
+  const narrowGridX = Math.ceil(N / wideThreads);
+  if (narrowGemm && narrowGridX > maxDim) badArg(`N = ${N} needs ${narrowGridX} workgroups along x with 1 column per thread (limit ${maxDim}).`);
+  const narrowFor = (M: number) => narrowGemm !== undefined && gemmGridX * Math.ceil(M / gemmTileM) < wideMinGroups;
   const gemm = !needGemm
     ? undefined
     : wide
-      ? pipeline('matmul_nbits_gemm_wide', gemmPrelude + gemmWideSource, {
-          ...common,
-          WW: wideThreads,
-          COLS: wideCols,
-          TMW: wideRows,
-          CHUNKS: wideStepK / 32,
-          ...(norm ? { NORM_SLOTS: wideRows * wideLanes } : {}),
-        }, compile)
+      ? widePipeline(wideCols)
       : pipeline('matmul_nbits_gemm', gemmPrelude + gemmSource, {
           ...common,
           WG_X: gemmWgX,
@@ -771,10 +796,17 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       } else if (M === 1 && gemv) {
         pass.setPipeline(compiled(gemv));
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);
+      } else if (narrowGemm && narrowFor(M)) {
+        pass.setPipeline(compiled(narrowGemm));
+        pass.dispatchWorkgroups(narrowGridX, Math.ceil(M / gemmTileM));
       } else if (gemm) {
         pass.setPipeline(compiled(gemm));
         pass.dispatchWorkgroups(gemmGridX, Math.ceil(M / gemmTileM));
       }
+    },
+    prefillWideColumns(M) {
+      if (!needGemm || !wide) return null;
+      return narrowFor(M) ? 1 : wideCols;
     },
   };
 }

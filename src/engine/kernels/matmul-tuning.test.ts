@@ -6,15 +6,15 @@ import { matMulNBitsTuningFor } from './matmul-nbits';
 describe('matMulNBitsTuningFor', () => {
   const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
 
-  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, for every Phi-3 shape; the wide GEMM with 2 columns, the tiled one on 32 × 8 threads with K steps of 16', () => {
-    const nvidia = { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemm: 'wide', gemmWideCols: 2 };
+  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, for every Phi-3 shape; the wide GEMM with 2 columns (1 below 256 workgroups), the tiled one on 32 × 8 threads with K steps of 16', () => {
+    const nvidia = { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
     for (const [K, N] of [[3072, 3072], [3072, 9216], [8192, 3072], [3072, 16384], [3072, 32064]]) expect(matMulNBitsTuningFor(h100, { K, N })).toEqual(nvidia);
     expect(matMulNBitsTuningFor(h100)).toEqual(nvidia);
   });
 
   it('SwiftShader gets small workgroups of many rows and the tiled GEMM; unknown GPUs the staged 2 × 4 split and the wide GEMM', () => {
     expect(matMulNBitsTuningFor({ vendor: 'google', architecture: 'swiftshader', device: '', description: 'SwiftShader driver 5.0.0' })).toEqual({ threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 });
-    const other = { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4, gemm: 'wide', gemmWideCols: 2 };
+    const other = { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4, gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
     expect(matMulNBitsTuningFor({ vendor: 'amd', architecture: 'rdna-3', device: '', description: '' }, { K: 3072, N: 32064 })).toEqual(other);
     expect(matMulNBitsTuningFor({})).toEqual(other);
   });

@@ -84,14 +84,17 @@ const cases: Case[] = [
   {
     // Every prefill matmul (packed qkv with the input norm, o and down with the residual add,
     // gate_up, down with silu·up) on the wide GEMM instead of the tiled one, and every decode GEMV
-    // (the qkv one with rotary + KV append, the lm_head) prefetching its weights.
-    name: 'wide prefill GEMM and prefetching GEMV (matMulTuning), zero points, a prompt over several chunks and a second turn',
+    // (the qkv one with rotary + KV append, the lm_head) prefetching its weights. 2 columns per
+    // thread, 1 under 4 workgroups (gemmWideMinGroups): chunks of 32, 32 and 6 rows and a 20-row
+    // turn run o and down (1 column of workgroups) on 2, 2, 1 and 1 columns, qkv and gate_up
+    // (2 columns of workgroups) on 2, 2, 1 and 2.
+    name: 'wide prefill GEMM (1 and 2 columns) and prefetching GEMV (matMulTuning), zero points, a prompt over several chunks and a second turn',
     options: { layout: 'gqa-packed', zeroPoints: true, blockSize: 64 },
     promptLength: 70,
     steps: 8,
     turns: [promptIds(21, 8, 32000).slice(1)],
     tolerance: 1e-3,
-    load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
+    load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemmWideCols: 2, gemmWideMinGroups: 4, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
   },
   {
     // Every decode GEMV (qkv with rotary + KV append and the norm, o and down with the residual
