@@ -193,14 +193,13 @@ async function main(): Promise<void> {
       }
     }
 
-    let kernels: KernelReport | Missing = { missing: '--no-kernels' };
-    if (!values['no-kernels']) {
-      log('isolated kernel timings …');
-      try {
-        kernels = await page.evaluate((o) => window.__bench!.kernels(o), { reps: kernelReps, scalesDtype: values.dtype === 'q4f16' ? ('f16' as const) : ('f32' as const) });
-      } catch (err) {
-        kernels = { missing: err instanceof Error ? err.message.split('\n')[0] : String(err) };
-      }
+    // --no-kernels skips the isolated GEMVs, not the copy bandwidth: the profile's % of copy needs it.
+    let kernels: KernelReport | Missing;
+    log(values['no-kernels'] ? 'copy bandwidth …' : 'isolated kernel timings …');
+    try {
+      kernels = await page.evaluate((o) => window.__bench!.kernels(o), { reps: kernelReps, scalesDtype: values.dtype === 'q4f16' ? ('f16' as const) : ('f32' as const), copyOnly: values['no-kernels'] });
+    } catch (err) {
+      kernels = { missing: err instanceof Error ? err.message.split('\n')[0] : String(err) };
     }
 
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;

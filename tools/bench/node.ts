@@ -250,13 +250,12 @@ async function main(): Promise<void> {
       }
     }
     const ctx = await acquireDevice(gpu);
-    let kernels: KernelReport | Missing = { missing: '--no-kernels' };
-    if (!values['no-kernels']) {
-      try {
-        kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log });
-      } catch (err) {
-        kernels = { missing: err instanceof Error ? err.message : String(err) };
-      }
+    // --no-kernels skips the isolated GEMVs, not the copy bandwidth: the profile's % of copy needs it.
+    let kernels: KernelReport | Missing;
+    try {
+      kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log, ...(values['no-kernels'] ? { shapes: [] } : {}) });
+    } catch (err) {
+      kernels = { missing: err instanceof Error ? err.message : String(err) };
     }
     const copyGb = isMissing(kernels) ? null : kernels.copy.gbPerSec;
     const profile = isMissing(profiled) ? profiled : profiled.map((p) => foldDecodeProfile(p.context, p.runs, copyGb, p.inStep));

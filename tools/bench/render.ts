@@ -74,15 +74,18 @@ export function renderMarkdown(r: BenchReport): string {
     lines.push(`Per-kernel GPU time: not measured (${r.kernels.missing}).`);
   } else {
     const k = r.kernels;
-    lines.push(`Per-kernel GPU time (native kernels, isolated, timer: ${k.timer}). Copy bandwidth: ${fmt(k.copy.gbPerSec)} GB/s (${k.copy.note}).`);
+    const head = k.kernels.length === 0 ? 'No GEMV was timed in isolation (--no-kernels).' : `Per-kernel GPU time (native kernels, isolated, timer: ${k.timer}).`;
+    lines.push(`${head} Copy bandwidth: ${fmt(k.copy.gbPerSec)} GB/s (${k.copy.note}).`);
     if (k.dispatch) lines.push('', `Fixed cost of a small dispatch: ${fmt(k.dispatch.dependentUs)} µs when each depends on the previous one (a decode step's chain), ${fmt(k.dispatch.independentUs)} µs when independent (${k.dispatch.note}).`);
-    lines.push('');
-    lines.push(
-      table(
-        ['kernel', 'shape', 'ms / call', 'bytes read', 'GB/s', '% of copy'],
-        k.kernels.map((t) => [t.name, t.shape, fmt(t.ms, 3), mb(t.bytes), fmt(t.gbPerSec), t.fractionOfCopy === null ? '—' : `${fmt(t.fractionOfCopy * 100, 1)}%`]),
-      ),
-    );
+    if (k.kernels.length > 0) {
+      lines.push(
+        '',
+        table(
+          ['kernel', 'shape', 'ms / call', 'bytes read', 'GB/s', '% of copy'],
+          k.kernels.map((t) => [t.name, t.shape, fmt(t.ms, 3), mb(t.bytes), fmt(t.gbPerSec), t.fractionOfCopy === null ? '—' : `${fmt(t.fractionOfCopy * 100, 1)}%`]),
+        ),
+      );
+    }
   }
   if (r.profile && isMissing(r.profile)) {
     lines.push('', `Decode step profile: not measured (${r.profile.missing}).`);

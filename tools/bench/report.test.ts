@@ -136,6 +136,14 @@ describe('decode profile', () => {
     expect(() => foldDecodeProfile(0, [step(1, 1, 1), step(1, 1, 1).slice(1)], 1)).toThrow(/different kernels/);
     expect(() => foldDecodeProfile(0, [], 1)).toThrow(/no profiled steps/);
   });
+  it('renders a copy-only kernel report (--no-kernels) without a GEMV table', () => {
+    const r = report();
+    if (isMissing(r.kernels)) throw new Error('fixture has kernels');
+    const md = renderMarkdown({ ...r, kernels: { ...r.kernels, kernels: [] } });
+    expect(md).toContain('Copy bandwidth: 100 GB/s');
+    expect(md).toContain('No GEMV was timed in isolation (--no-kernels). Copy bandwidth: 100 GB/s');
+    expect(md).not.toContain('| kernel | shape |');
+  });
   it('renders the dispatch cost line when the kernel report has it', () => {
     const r = report();
     if (isMissing(r.kernels)) throw new Error('fixture has kernels');
