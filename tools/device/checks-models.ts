@@ -19,6 +19,7 @@
  */
 import type { TinyModelOptions } from '../tiny-model/options';
 import type { Precision } from '../../src/engine/kernels/precision-wgsl';
+import type { ModelCheckVariant } from '../../src/engine/kernels/precision-checks';
 import { promptIds } from '../../src/engine/gpu/testing';
 
 export interface ModelCheckSpec {
@@ -47,6 +48,29 @@ export const MODEL_CHECKS: readonly ModelCheckSpec[] = [
     promptLength: 300,
     steps: 64,
   },
+];
+
+/**
+ * The same models and references under kernels other than the defaults, on the f32 path (the
+ * tuning is what they check, and the f32 path runs everywhere):
+ *   - the dp4a decode GEMVs (int8 activations, opt-in until timed): logits within 0.3 of
+ *     onnxruntime's and 90% of greedy tokens alike, as in model.node-gpu.test.ts, where the same
+ *     bound was derived (logit spread ≈ 4, int8 rounding ±amax/254 per GEMV input). Skipped where
+ *     the device cannot run them (no `packed_4x8_integer_dot_product`);
+ *   - the wide prefill GEMM at 2 columns for every call (`gemmWideMinGroups: 0`): on a real GPU
+ *     the defaults run these tiny shapes at 1 column (under 256 workgroups), so this keeps the
+ *     2-column pipeline, what full-size prompts run, checked there too.
+ */
+export interface ModelCheckVariantSpec extends ModelCheckVariant {
+  /** the MODEL_CHECKS entry (model and reference) it runs on */
+  model: string;
+  label: string;
+  tolerance: number;
+}
+
+export const MODEL_VARIANTS: readonly ModelCheckVariantSpec[] = [
+  { model: 'web2024-q4', label: 'dp4a decode GEMVs (int8 activations)', tolerance: 0.3, minAgree: 0.9, decodePath: 'gemv-dp4a', load: { matMulTuning: { gemv: 'dp4a' } } },
+  { model: 'gqa-packed-q4f16', label: 'wide prefill GEMM, always 2 columns', tolerance: 3e-2, load: { matMulTuning: { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 0 } } },
 ];
 
 export function modelTolerance(spec: ModelCheckSpec, precision: Precision): number {

@@ -8,7 +8,7 @@
  * Checks: every attention and KV-append kernel case on f32 and f16 (src/engine/kernels/
  * precision-checks.ts), then each tiny model of checks-models.ts on f32 and f16 against the
  * onnxruntime-node logits shipped in --data (default: `checks-data` beside this script), written
- * at pack time by checks-reference.ts.
+ * at pack time by checks-reference.ts, then its MODEL_VARIANTS (other kernels, f32).
  * Rule: set PHI3_DAWN_F16_ON_NVIDIA=1 on NVIDIA Vulkan, where Dawn hides shader-f16 otherwise.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { acquireDevice } from '../../src/engine/gpu/device';
 import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import { checkModel, formatCheck, guardedCheck, runKernelChecks, type CheckResult, type ModelReference } from '../../src/engine/kernels/precision-checks';
-import { MODEL_CHECKS, modelTolerance } from './checks-models';
+import { MODEL_CHECKS, MODEL_VARIANTS, modelTolerance } from './checks-models';
 import type { ShippedReference } from './checks-reference';
 
 interface Args {
@@ -86,6 +86,20 @@ async function main(): Promise<number> {
         } finally {
           await files.close();
         }
+      }
+    }
+    for (const v of MODEL_VARIANTS) {
+      const spec = MODEL_CHECKS.find((m) => m.id === v.model)!;
+      const dir = join(args.data, spec.id);
+      const files = nodeModelFiles(dir);
+      const name = `model ${spec.description}, ${v.label}, ${spec.steps} steps vs onnxruntime`;
+      try {
+        for (const r of await guardedCheck(name, 'f32', 'max |Δlogit|', v.tolerance, async () => [await checkModel(ctx, files, loadReference(dir), 'f32', v.tolerance, name, v)])) {
+          results.push(r);
+          console.log(formatCheck(r));
+        }
+      } finally {
+        await files.close();
       }
     }
   }

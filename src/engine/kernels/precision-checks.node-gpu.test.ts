@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTinyModel } from '../../../tools/tiny-model/generate';
 import { runReference } from '../../../tools/reference/ort-reference';
-import { MODEL_CHECKS, modelTolerance, promptFor, type ModelCheckSpec } from '../../../tools/device/checks-models';
+import { MODEL_CHECKS, MODEL_VARIANTS, modelTolerance, promptFor, type ModelCheckSpec } from '../../../tools/device/checks-models';
 import { nodeModelFiles } from '../node/model-dir';
 import { testGpu } from '../gpu/testing';
 import { loadModelFiles } from '../phi3/files';
@@ -60,6 +60,25 @@ describe('native engine precision paths vs onnxruntime [gpu]', () => {
   for (const spec of MODEL_CHECKS) {
     it(`f32: ${spec.description}, ${spec.steps} steps`, () => run(spec, 'f32'));
     it.runIf(hasF16)(`f16: ${spec.description}, ${spec.steps} steps${hasF16 ? '' : ` (${NO_F16_REASON})`}`, () => run(spec, 'f16'));
+  }
+
+  for (const v of MODEL_VARIANTS) {
+    const spec = MODEL_CHECKS.find((m) => m.id === v.model)!;
+    it(`f32, ${v.label}: ${spec.description}, ${spec.steps} steps`, async () => {
+      const { dir, ref } = await prepare(spec);
+      const files = nodeModelFiles(dir);
+      try {
+        const r = await checkModel(await testGpu(), files, ref, 'f32', v.tolerance, `model ${spec.description}, ${v.label}`, v);
+        console.log(`[node/webgpu] ${formatCheck(r)}`);
+        // SwiftShader runs every variant (dp4a included): a skip here would hide a regression.
+        expect(r.skipped).toBeUndefined();
+        expect(r.maxError).toBeLessThanOrEqual(v.tolerance);
+        expect(r.pass).toBe(true);
+        if (v.decodePath) expect(r.note).toContain(`decode matmuls on ${v.decodePath}`);
+      } finally {
+        await files.close();
+      }
+    });
   }
 
   it('the model check fails on a reference that is off by more than the tolerance, and names a token mismatch', async () => {
