@@ -169,9 +169,10 @@ if [ "$what" = runahead ]; then
     PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --contexts 0,512 --prefill 128 --decode-steps 32 --profile-steps 1 --no-kernels $flag --out "$OUT/runahead-$i.json" "$@" 2>&1 | grep -E "decode at|profile at|Error" | tee -a "$OUT/runahead.log" || rc=1
   done
 fi
-# BUNDLE_OUT=1 (on the last run.sh of a device call): the device tool returns at most 8 files, so
-# every JSON in $OUT moves into $OUT/all.tgz, next to the logs.
+# BUNDLE_OUT=1: the device tool returns at most 8 files, so every JSON in $OUT moves into
+# $OUT/all-$what.tgz, next to the logs. Named per step, so that each run.sh of one device call can
+# bundle its own (a call cut short by its time limit still returns the steps that finished).
 if [ -n "${BUNDLE_OUT:-}" ]; then
-  (cd "$OUT" && find . -name '*.json' -print0 | tar czf /tmp/run-out.tgz --null -T - && find . -name '*.json' -delete && mv /tmp/run-out.tgz all.tgz) || rc=1
+  (cd "$OUT" && find . -name '*.json' -print0 | tar czf /tmp/run-out.tgz --null -T - && find . -name '*.json' -delete && mv /tmp/run-out.tgz "all-$what.tgz") || rc=1
 fi
 exit $rc
