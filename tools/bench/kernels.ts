@@ -13,12 +13,14 @@
  * timestamps; without it, the wall clock from submit to onSubmittedWorkDone around the same batch
  * (which includes submit overhead, so it understates bandwidth).
  * Copy yardstick: the larger of a buffer-to-buffer copy (wall clock, a batch of large copies) and
- * a vec4 copy kernel (timed like the GEMVs), counting bytes read + written.
+ * a vec4 copy kernel (timed like the GEMVs), counting bytes read + written; beside it, the
+ * weight-read kernel (the decode profile's read floor) over the same buffers, counting reads.
  * Rule: runs on its own buffers; never on a loaded model (that would count the model's memory twice).
  */
 import { createMatMulNBits, matMulNBitsPath, matMulNBitsTuningFor, type MatMulNBitsKernel, type MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
 import { packUniform } from '../../src/engine/gpu/buffers';
 import { submitTimestamped } from '../../src/engine/gpu/timestamps';
+import { createWeightRead } from '../../src/engine/kernels/weight-read';
 import type { KernelReport, KernelTiming } from './report';
 
 export interface GemvShape {
@@ -156,9 +158,16 @@ export async function measureCopyBandwidth(device: GPUDevice, maxBytes = 256 * 2
     const copyGb = (2 * bytes) / (copyMs * 1e6);
     const kernelGb = (2 * bytes) / (kernelMs * 1e6);
     const best = kernelGb > copyGb ? { ms: kernelMs, gbPerSec: kernelGb, how: 'vec4 copy kernel' } : { ms: copyMs, gbPerSec: copyGb, how: 'copyBufferToBuffer' };
+    // The decode profile's read floor kernel over the same 256 MiB (read bytes only): what it reaches
+    // where size and place do not limit it, so a low floor in the step is not the kernel's own ceiling.
+    const reads = [a, b].map((buffer, i) => createWeightRead(device, { weights: { buffer, bytes }, scales: { buffer: i ? a : b, bytes: 0 } }, 'bench.weightRead'));
+    const readMs = await bestMs(device, reps, 2, (pass, r) => reads[r % 2].encode(pass));
+    for (const k of reads) k.destroy();
+    const readKernelGbPerSec = bytes / (readMs * 1e6);
     const mib = (bytes / 2 ** 20).toFixed(0);
-    const note = `${mib} MiB, read + write bytes; the larger of copyBufferToBuffer ${copyGb.toFixed(0)} GB/s (wall clock, best of 3 batches of ${reps}) and a vec4 copy kernel ${kernelGb.toFixed(0)} GB/s (${device.features.has('timestamp-query') ? 'timestamps' : 'wall clock'}): ${best.how}`;
-    return { bytes, ms: best.ms, gbPerSec: best.gbPerSec, note };
+    const timer = device.features.has('timestamp-query') ? 'timestamps' : 'wall clock';
+    const note = `${mib} MiB, read + write bytes; the larger of copyBufferToBuffer ${copyGb.toFixed(0)} GB/s (wall clock, best of 3 batches of ${reps}) and a vec4 copy kernel ${kernelGb.toFixed(0)} GB/s (${timer}): ${best.how}. The weight-read kernel reads the ${mib} MiB at ${readKernelGbPerSec.toPrecision(3)} GB/s (read bytes only)`;
+    return { bytes, ms: best.ms, gbPerSec: best.gbPerSec, readKernelGbPerSec, note };
   } finally {
     a.destroy();
     b.destroy();

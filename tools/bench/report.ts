@@ -66,7 +66,8 @@ export interface KernelTiming {
 export interface KernelReport {
   /** 'timestamp-query' or 'onSubmittedWorkDone' (wall clock around a batch of dispatches) */
   timer: string;
-  copy: { bytes: number; ms: number; gbPerSec: number; note: string };
+  /** readKernelGbPerSec: the weight-read kernel over the same bytes, read bytes only (absent in older reports) */
+  copy: { bytes: number; ms: number; gbPerSec: number; readKernelGbPerSec?: number; note: string };
   /** µs per small dispatch chained through one buffer vs writing separate buffers (absent in older reports) */
   dispatch?: { dependentUs: number; independentUs: number; note: string };
   kernels: KernelTiming[];
