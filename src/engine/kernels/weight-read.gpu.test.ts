@@ -28,7 +28,7 @@ function padded(data: Uint8Array, garbage: number): Uint8Array {
 const cases = [
   // Phi-3 o_proj: 3072 rows of 96 blocks, fp16 scales, 4-bit zero points.
   { name: 'Phi-3 o_proj (3072 × 3072, f16 scales, zero points)', weights: 3072 * 96 * 16, scales: 3072 * 96 * 2, zeroPoints: 3072 * 48 },
-  { name: 'no zero points, f32 scales (4 workgroups of scales)', weights: 300 * 64 * 16, scales: 300 * 64 * 4 },
+  { name: 'no zero points, f32 scales (10 workgroups of packed words, 10 of scales)', weights: 300 * 64 * 16, scales: 300 * 64 * 4 },
   // 62 whole 16-byte words and an 8-byte tail that is not read; scales and zero points end mid-word.
   { name: 'partial words: 1000 packed bytes, 10 bytes of scales, 6 of zero points', weights: 1000, scales: 10, zeroPoints: 6, garbage: 24 },
 ];
@@ -41,7 +41,7 @@ describe('weight read kernel [gpu]', () => {
       const scales = randomBytes(c.scales, 5);
       const zeroPoints = c.zeroPoints ? randomBytes(c.zeroPoints, 7) : undefined;
       const want = weightReadChecksum(weights, scales, zeroPoints);
-      const { got, groups } = await withErrorScopes(device, async () => {
+      const { got, invocations } = await withErrorScopes(device, async () => {
         // The packed tail past the last whole 16-byte word is garbage too: the kernel reads whole words only.
         const wData = padded(weights, c.garbage ?? 0);
         wData.fill(0xff, Math.floor(c.weights / 16) * 16, c.weights);
@@ -60,9 +60,9 @@ describe('weight read kernel [gpu]', () => {
         const sums = new Uint32Array(await readBuffer(device, kernel.sums));
         kernel.destroy();
         for (const b of made) b.destroy();
-        return { got: sums.reduce((s, v) => (s + v) >>> 0, 0), groups: sums.length };
+        return { got: sums.reduce((s, v) => (s + v) >>> 0, 0), invocations: sums.length };
       });
-      console.log(`[${runtimeName()}] weight read ${c.name}: ${groups} workgroups, sum ${got.toString(16)} (want ${want.toString(16)})`);
+      console.log(`[${runtimeName()}] weight read ${c.name}: ${invocations} invocations, sum ${got.toString(16)} (want ${want.toString(16)})`);
       expect(got).toBe(want);
     });
   }

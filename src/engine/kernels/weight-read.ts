@@ -28,13 +28,13 @@ export interface WeightReadParts {
 
 export interface WeightReadKernel {
   encode(pass: GPUComputePassEncoder): void;
-  /** (workgroups,) u32: each workgroup's sum of the words it read */
+  /** (workgroups · 256,) u32: each invocation's sum of the words it read */
   sums: GPUBuffer;
   destroy(): void;
 }
 
 const WG = 256;
-const SPAN = WG * 4;
+const SPAN = WG * 8;
 
 /** The words the kernel reads of parts of these byte lengths (header of WeightReadParts). */
 function words(weightBytes: number, scaleBytes: number, zeroPointBytes = 0): { weightWords: number; scaleWords: number; zeroPointWords: number } {
@@ -65,7 +65,7 @@ export function createWeightRead(device: GPUDevice, parts: WeightReadParts, labe
   const [x, y] = workgroupGrid(groups, device.limits.maxComputeWorkgroupsPerDimension);
   const pipeline = getComputePipeline(device, 'weight_read', source, { WG });
   const params = createUniformBuffer(device, packUniform([{ u32: n.weightWords }, { u32: n.scaleWords }, { u32: n.zeroPointWords }]), `${label}.params`);
-  const sums = device.createBuffer({ label: `${label}.sums`, size: x * y * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const sums = device.createBuffer({ label: `${label}.sums`, size: x * y * WG * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const bindGroup = device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
