@@ -13,6 +13,12 @@
 //   2 scales     storage read u32 (scaleWords,)
 //   3 zeroPoints storage read u32 (zeroPointWords,)
 //   4 sums       storage read_write u32, one word per invocation of the dispatch
+//   5 chainIn    storage read f32: the replaced matmul's input, and
+//   6 chainOut   storage read_write f32: its output, both bound but never touched (`params.touch`
+//                is 0), so that the API orders this dispatch after the kernel that wrote the input
+//                and the kernels that read the output after it, exactly as it orders the matmul
+//                (a decode step is a chain of dependent dispatches; unbound, the read and its
+//                neighbours could overlap and the floor would come out below any chain's)
 //
 // Contract: with SPAN = WG · 8, workgroups 0 .. W − 1 (W = ceil(weightWords / SPAN)) read weight
 // words [g · SPAN, (g + 1) · SPAN); the rest read the run of scale words followed by zero-point
@@ -30,6 +36,7 @@ struct Params {
   weightWords: u32,
   scaleWords: u32,
   zeroPointWords: u32,
+  touch: u32, // always 0 (bindings 5 and 6)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -37,6 +44,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> scales: array<u32>;
 @group(0) @binding(3) var<storage, read> zeroPoints: array<u32>;
 @group(0) @binding(4) var<storage, read_write> sums: array<u32>;
+@group(0) @binding(5) var<storage, read> chainIn: array<f32>;
+@group(0) @binding(6) var<storage, read_write> chainOut: array<f32>;
 
 fn weightWord(i: u32) -> vec4<u32> {
   if (i < params.weightWords) { return weights[i]; }
@@ -69,4 +78,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let slot = g * WG + lid;
   if (slot < arrayLength(&sums)) { sums[slot] = sum; }
+  if (params.touch != 0u) { chainOut[0] = chainIn[0]; }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createWeightRead, weightReadChecksum } from './weight-read';
+import { createWeightRead, weightReadChecksum, weightReadSumsBytes } from './weight-read';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
 import { runtimeName, testGpu } from '../gpu/testing';
@@ -66,6 +66,38 @@ describe('weight read kernel [gpu]', () => {
       expect(got).toBe(want);
     });
   }
+
+  it('with a chain (input and output bound, untouched) and a shared sums buffer: the same checksum, and the chained buffers unchanged', async () => {
+    const { device } = await testGpu();
+    const weights = randomBytes(4096 * 16 + 48, 11);
+    const scales = randomBytes(4096 * 4, 13);
+    const { got, input, output } = await withErrorScopes(device, async () => {
+      const wBuf = createStorageBuffer(device, weights, 'weights');
+      const sBuf = createStorageBuffer(device, scales, 'scales');
+      const inBuf = createStorageBuffer(device, new Float32Array([1, 2, 3, 4]), 'chain.input');
+      const outBuf = createStorageBuffer(device, new Float32Array([5, 6, 7, 8]), 'chain.output');
+      const parts = { weights: { buffer: wBuf, bytes: weights.length }, scales: { buffer: sBuf, bytes: scales.length }, chain: { input: inBuf, output: outBuf } };
+      const shared = device.createBuffer({ label: 'shared sums', size: weightReadSumsBytes(device, parts), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      const tiny = createStorageBuffer(device, 64, 'tiny');
+      expect(() => createWeightRead(device, parts, 'too small', tiny)).toThrow(/shared sums buffer holds 64 bytes; this read writes \d+/);
+      tiny.destroy();
+      const kernel = createWeightRead(device, parts, 'chained', shared);
+      expect(kernel.sums).toBe(shared);
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      kernel.encode(pass);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const sums = new Uint32Array(await readBuffer(device, shared));
+      const result = { got: sums.reduce((t, v) => (t + v) >>> 0, 0), input: new Float32Array(await readBuffer(device, inBuf)), output: new Float32Array(await readBuffer(device, outBuf)) };
+      kernel.destroy();
+      for (const b of [wBuf, sBuf, inBuf, outBuf, shared]) b.destroy();
+      return result;
+    });
+    expect(got).toBe(weightReadChecksum(weights, scales));
+    expect([...input]).toEqual([1, 2, 3, 4]);
+    expect([...output]).toEqual([5, 6, 7, 8]);
+  });
 
   it('refuses parts longer than their buffers, and packed weights without a whole 16-byte word', async () => {
     const { device } = await testGpu();

@@ -24,6 +24,12 @@ export interface WeightReadParts {
   weights: WeightPart;
   scales: WeightPart;
   zeroPoints?: WeightPart;
+  /**
+   * The matmul's activation input and output: bound (never touched) so that the read is ordered
+   * in a chain of dispatches exactly as the matmul is (shaders/weight_read.wgsl). They must be
+   * other buffers than the weights'. Without them the read depends on nothing.
+   */
+  chain?: { input: GPUBuffer; output: GPUBuffer };
 }
 
 export interface WeightReadKernel {
@@ -55,21 +61,41 @@ export function weightReadChecksum(weights: Uint8Array, scales: Uint8Array, zero
   return (sum(weights, 4 * n.weightWords) + sum(scales, n.scaleWords) + (zeroPoints ? sum(zeroPoints, n.zeroPointWords) : 0)) >>> 0;
 }
 
-export function createWeightRead(device: GPUDevice, parts: WeightReadParts, label = 'weightRead'): WeightReadKernel {
+/** The dispatch's grid and the bytes of its `sums` (one word per invocation). */
+function grid(device: GPUDevice, parts: WeightReadParts): { x: number; y: number; sumsBytes: number } {
   const n = words(parts.weights.bytes, parts.scales.bytes, parts.zeroPoints?.bytes);
-  for (const [name, p] of Object.entries(parts) as [string, WeightPart | undefined][]) {
+  const groups = Math.ceil(n.weightWords / SPAN) + Math.ceil((n.scaleWords + n.zeroPointWords) / SPAN);
+  const [x, y] = workgroupGrid(groups, device.limits.maxComputeWorkgroupsPerDimension);
+  return { x, y, sumsBytes: x * y * WG * 4 };
+}
+
+/** Bytes a `sums` buffer shared by several weight reads needs (`createWeightRead`'s `sharedSums`). */
+export function weightReadSumsBytes(device: GPUDevice, parts: WeightReadParts): number {
+  return grid(device, parts).sumsBytes;
+}
+
+/**
+ * `sharedSums`: a buffer of at least weightReadSumsBytes to write the sums into instead of one of
+ * its own (a runtime with a read per matmul shares one; the kernel's `sums` is then that buffer,
+ * and destroy() leaves it).
+ */
+export function createWeightRead(device: GPUDevice, parts: WeightReadParts, label = 'weightRead', sharedSums?: GPUBuffer): WeightReadKernel {
+  const n = words(parts.weights.bytes, parts.scales.bytes, parts.zeroPoints?.bytes);
+  for (const [name, p] of [['weights', parts.weights], ['scales', parts.scales], ['zeroPoints', parts.zeroPoints]] as const) {
     if (p && p.bytes > p.buffer.size) throw new RangeError(`${label}: ${name} claims ${p.bytes} bytes but its buffer holds ${p.buffer.size}.`);
   }
   if (n.weightWords === 0) throw new RangeError(`${label}: the packed weights (${parts.weights.bytes} bytes) hold no whole 16-byte word.`);
-  const groups = Math.ceil(n.weightWords / SPAN) + Math.ceil((n.scaleWords + n.zeroPointWords) / SPAN);
-  const [x, y] = workgroupGrid(groups, device.limits.maxComputeWorkgroupsPerDimension);
+  const { x, y, sumsBytes } = grid(device, parts);
+  if (sharedSums && sharedSums.size < sumsBytes) throw new RangeError(`${label}: the shared sums buffer holds ${sharedSums.size} bytes; this read writes ${sumsBytes}.`);
   const pipeline = getComputePipeline(device, 'weight_read', source, { WG });
-  const params = createUniformBuffer(device, packUniform([{ u32: n.weightWords }, { u32: n.scaleWords }, { u32: n.zeroPointWords }]), `${label}.params`);
-  const sums = device.createBuffer({ label: `${label}.sums`, size: x * y * WG * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const params = createUniformBuffer(device, packUniform([{ u32: n.weightWords }, { u32: n.scaleWords }, { u32: n.zeroPointWords }, { u32: 0 }]), `${label}.params`);
+  const sums = sharedSums ?? device.createBuffer({ label: `${label}.sums`, size: sumsBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const unchained = parts.chain ? undefined : device.createBuffer({ label: `${label}.unchained`, size: 4, usage: GPUBufferUsage.STORAGE });
+  const chain = parts.chain ?? { input: parts.weights.buffer, output: unchained! };
   const bindGroup = device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
-    entries: [params, parts.weights.buffer, parts.scales.buffer, (parts.zeroPoints ?? parts.scales).buffer, sums].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: [params, parts.weights.buffer, parts.scales.buffer, (parts.zeroPoints ?? parts.scales).buffer, sums, chain.input, chain.output].map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
   return {
     sums,
@@ -80,7 +106,8 @@ export function createWeightRead(device: GPUDevice, parts: WeightReadParts, labe
     },
     destroy() {
       params.destroy();
-      sums.destroy();
+      if (!sharedSums) sums.destroy();
+      unchained?.destroy();
     },
   };
 }

@@ -47,7 +47,7 @@ import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
 import { attentionPartialsBytes, createAttention, DEFAULT_KEYS_PER_SPLIT, defaultMaxSplits, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
-import { createWeightRead, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
+import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
 import { choosePrecision } from '../gpu/device';
 import type { SourceResolver } from '../onnx/tensor-data';
@@ -244,6 +244,7 @@ export class Phi3Runtime implements TokenRuntime {
           weights: { buffer: await join((x) => x.packed, 'B'), bytes: bytesOf((x) => x.packed) },
           scales: { buffer: await join((x) => x.scales, 'scales'), bytes: bytesOf((x) => x.scales) },
           zeroPoints: w.zeroPoints ? { buffer: await join((x) => x.zeroPoints!, 'zp'), bytes: bytesOf((x) => x.zeroPoints!) } : undefined,
+          chain: { input, output },
         };
         const weightBytes = parts.weights.bytes + parts.scales.bytes + (parts.zeroPoints?.bytes ?? 0);
         const kernel = createMatMulNBits(device, {
@@ -557,7 +558,7 @@ export class Phi3Runtime implements TokenRuntime {
     const cacheIndex = this.cacheIndex(pastLen + 1);
     const read = (key: object, parts: WeightReadParts, label: string) => {
       let k = this.weightReads.get(key);
-      if (!k) this.weightReads.set(key, (k = createWeightRead(device, parts, `weightRead.${label}`)));
+      if (!k) this.weightReads.set(key, (k = createWeightRead(device, parts, `weightRead.${label}`, this.weightReadSums())));
       return k;
     };
     const ns = await submitTimestamped(device, 2, 'timeDecodeWithout', (encoder, querySet) => {
@@ -575,6 +576,18 @@ export class Phi3Runtime implements TokenRuntime {
       pass.end();
     });
     return Number(ns[1] - ns[0]) / 1e6 / reps;
+  }
+
+  /** One `sums` buffer for every weight read (the largest read's size), made on first use. */
+  private weightReadSums(): GPUBuffer {
+    let sums = this.buffers.get('weightReadSums');
+    if (!sums) {
+      const all = [...this.decodeOps.flatMap((op) => (op.parts ? [op.parts] : [])), this.lmHead.parts];
+      const bytes = Math.max(...all.map((parts) => weightReadSumsBytes(this.ctx.device, parts)));
+      sums = this.ctx.device.createBuffer({ label: 'weightReadSums', size: bytes, usage: GPUBufferUsage.STORAGE });
+      this.buffers.set('weightReadSums', sums);
+    }
+    return sums;
   }
 
   /** The kinds of the decode step's weight matmuls, lm_head last (what `readInstead` accepts). */
