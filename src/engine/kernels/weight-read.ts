@@ -2,8 +2,9 @@
  * Weight read (shaders/weight_read.wgsl): one dispatch that reads every word of a matmul's weights
  * once and nothing else, the memory floor a decode GEMV is measured against in benchmarks
  * (Phi3Runtime.timeDecodeWithout's `readInstead`). Its reference, `weightReadChecksum`, is the
- * wrapping sum the kernel's per-workgroup sums must add up to.
- * Rule: a yardstick, never encoded in a forward pass; it writes only its own `sums` buffer.
+ * wrapping sum the kernel's per-invocation sums must add up to.
+ * Rule: a yardstick, never encoded in a forward pass; it writes only its `sums` buffer (the
+ * matmul's input and output are bound for ordering and never touched).
  */
 import source from '../../../shaders/weight_read.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
