@@ -99,7 +99,7 @@ ab_runs() {
     echo "$name $i: $label" | tee -a "$OUT/$name.log"
     # shellcheck disable=SC2086
     eval "set -- $common $flags"
-    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --no-kernels "$@" --out "$OUT/$name-$i.json" </dev/null 2>&1 | grep -E "decode at|decode matmuls|prefill|profile at|^\||Error" | tee -a "$OUT/$name.log" || rc=1
+    PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --no-kernels "$@" --out "$OUT/$name-$i.json" </dev/null 2>&1 | grep -E "decode at|decode matmuls|prefill|profile at|copy bandwidth|^\||Error" | tee -a "$OUT/$name.log" || rc=1
   done
 }
 if [ "$what" = next ]; then
