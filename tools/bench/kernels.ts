@@ -270,15 +270,14 @@ const pct = (t: KernelTiming) => `${((t.fractionOfCopy ?? 0) * 100).toFixed(1)}%
 
 /**
  * Copy bandwidth, then every shape with the adapter's tuning. `reps` dispatches per timed batch.
- * `shapes: []` measures the copy bandwidth only (bench:node --no-kernels: the profile's % of copy
- * still needs it).
+ * `copyOnly` measures the copy bandwidth alone (--no-kernels: the profile's % of copy still needs it).
  */
-export async function kernelReport(device: GPUDevice, opts: { reps: number; scalesDtype: 'f32' | 'f16'; shapes?: GemvShape[]; log?: (s: string) => void }): Promise<KernelReport> {
+export async function kernelReport(device: GPUDevice, opts: { reps: number; scalesDtype: 'f32' | 'f16'; shapes?: GemvShape[]; copyOnly?: boolean; log?: (s: string) => void }): Promise<KernelReport> {
   const log = opts.log ?? (() => {});
   const timer = device.features.has('timestamp-query') ? 'timestamp-query' : 'onSubmittedWorkDone';
   const copy = await measureCopyBandwidth(device);
   log(`copy bandwidth ${copy.gbPerSec.toFixed(2)} GB/s (${copy.note})`);
-  if (opts.shapes?.length === 0) return { timer, copy, kernels: [] };
+  if (opts.copyOnly) return { timer, copy, kernels: [] };
   const dispatch = await measureDispatchCost(device);
   log(`dispatch cost ${dispatch.dependentUs.toFixed(2)} µs each in a dependent chain, ${dispatch.independentUs.toFixed(2)} µs independent (${dispatch.note})`);
   const kernels: KernelTiming[] = [];

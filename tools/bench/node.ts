@@ -253,7 +253,7 @@ async function main(): Promise<void> {
     // --no-kernels skips the isolated GEMVs, not the copy bandwidth: the profile's % of copy needs it.
     let kernels: KernelReport | Missing;
     try {
-      kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log, ...(values['no-kernels'] ? { shapes: [] } : {}) });
+      kernels = await kernelReport(ctx.device, { reps: kernelReps, scalesDtype: dtype === 'q4f16' ? 'f16' : 'f32', log, copyOnly: values['no-kernels'] });
     } catch (err) {
       kernels = { missing: err instanceof Error ? err.message : String(err) };
     }

@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { acquireDevice } from '../../src/engine/gpu/device';
 import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
-import { checkModel, formatCheck, guardedCheck, runKernelChecks, type CheckResult, type ModelReference } from '../../src/engine/kernels/precision-checks';
+import { checkModel, formatCheck, guardedCheck, runKernelChecks, type CheckResult, type ModelCheckVariant, type ModelReference } from '../../src/engine/kernels/precision-checks';
+import type { Precision } from '../../src/engine/kernels/precision-wgsl';
 import { MODEL_CHECKS, MODEL_VARIANTS, modelTolerance } from './checks-models';
 import type { ShippedReference } from './checks-reference';
 
@@ -71,36 +72,26 @@ async function main(): Promise<number> {
   const results: CheckResult[] = await runKernelChecks(ctx, (r) => console.log(formatCheck(r)));
   if (!args.kernelsOnly) {
     if (!existsSync(args.data)) throw new Error(`no model check data at ${args.data}; build it with tools/device/bundle-checks.mjs (or pass --kernels-only)`);
-    for (const spec of MODEL_CHECKS) {
-      const dir = join(args.data, spec.id);
+    // One model check on the shipped model `id` and its reference, logged and recorded.
+    const runModel = async (id: string, name: string, precision: Precision, tolerance: number, variant?: ModelCheckVariant) => {
+      const dir = join(args.data, id);
       const ref = loadReference(dir);
-      for (const precision of ['f32', 'f16'] as const) {
-        const files = nodeModelFiles(dir);
-        const name = `model ${spec.description}, ${spec.steps} steps vs onnxruntime`;
-        const tolerance = modelTolerance(spec, precision);
-        try {
-          for (const r of await guardedCheck(name, precision, 'max |Δlogit|', tolerance, async () => [await checkModel(ctx, files, ref, precision, tolerance, name)])) {
-            results.push(r);
-            console.log(formatCheck(r));
-          }
-        } finally {
-          await files.close();
-        }
-      }
-    }
-    for (const v of MODEL_VARIANTS) {
-      const spec = MODEL_CHECKS.find((m) => m.id === v.model)!;
-      const dir = join(args.data, spec.id);
       const files = nodeModelFiles(dir);
-      const name = `model ${spec.description}, ${v.label}, ${spec.steps} steps vs onnxruntime`;
       try {
-        for (const r of await guardedCheck(name, 'f32', 'max |Δlogit|', v.tolerance, async () => [await checkModel(ctx, files, loadReference(dir), 'f32', v.tolerance, name, v)])) {
+        for (const r of await guardedCheck(name, precision, 'max |Δlogit|', tolerance, async () => [await checkModel(ctx, files, ref, precision, tolerance, name, variant)])) {
           results.push(r);
           console.log(formatCheck(r));
         }
       } finally {
         await files.close();
       }
+    };
+    for (const spec of MODEL_CHECKS) {
+      for (const precision of ['f32', 'f16'] as const) await runModel(spec.id, `model ${spec.description}, ${spec.steps} steps vs onnxruntime`, precision, modelTolerance(spec, precision));
+    }
+    for (const v of MODEL_VARIANTS) {
+      const spec = MODEL_CHECKS.find((m) => m.id === v.model)!;
+      await runModel(spec.id, `model ${spec.description}, ${v.label}, ${spec.steps} steps vs onnxruntime`, 'f32', v.tolerance, v);
     }
   }
   const failed = results.filter((r) => !r.pass);

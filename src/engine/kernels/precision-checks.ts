@@ -25,9 +25,8 @@
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes, type GpuContext } from '../gpu/device';
 import { maxAbsDiff, seededRandom } from '../gpu/testing';
-import type { ModelFiles } from '../phi3/files';
+import { loadModelFiles, type ModelFiles } from '../phi3/files';
 import type { LoadOptions } from '../phi3/model';
-import { loadModelFiles } from '../phi3/files';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout, type AttentionTuning } from './attention';
 import { float32ToFloat16Bits, quantizeActivationsQ8 } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';

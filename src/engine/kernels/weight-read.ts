@@ -41,7 +41,7 @@ export interface WeightReadKernel {
 }
 
 const WG = 256;
-const SPAN = WG * 8;
+const SPAN = WG * 8; // words per workgroup: WG invocations × weight_read.wgsl's UNROLL loads
 
 /** The words the kernel reads of parts of these byte lengths (header of WeightReadParts). */
 function words(weightBytes: number, scaleBytes: number, zeroPointBytes = 0): { weightWords: number; scaleWords: number; zeroPointWords: number } {

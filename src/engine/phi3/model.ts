@@ -548,10 +548,9 @@ export class Phi3Runtime implements TokenRuntime {
     if (!Number.isInteger(reps) || reps < 1) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: reps must be a positive integer, got ${reps}.`);
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `timeDecodeWithout: the ${this.contextLimit}-token context is full.`);
+    const matmuls = this.weightMatmulKinds();
     for (const kind of readInstead) {
-      if (kind !== 'lm_head' && !this.decodeOps.some((op) => op.kind === kind && op.parts)) {
-        throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: readInstead names '${kind}', which is not a weight matmul of the decode step (${this.weightMatmulKinds().join(', ')}).`);
-      }
+      if (!matmuls.includes(kind)) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: readInstead names '${kind}', which is not a weight matmul of the decode step (${matmuls.join(', ')}).`);
     }
     this.next = null;
     writeStep(device, this.stepUniform, { seqLen: 1, pastLen });

@@ -101,7 +101,7 @@ async function profile(contexts: number[], steps: number): Promise<ProfileRuns[]
 /** `copyOnly`: the copy bandwidth without the isolated GEMVs (--no-kernels). */
 async function kernels(opts: { reps: number; scalesDtype: 'f32' | 'f16'; copyOnly?: boolean }): Promise<KernelReport> {
   if (!nativeCtx) throw new Error('init() first');
-  return kernelReport(nativeCtx.device, { reps: opts.reps, scalesDtype: opts.scalesDtype, ...(opts.copyOnly ? { shapes: [] } : {}), log: (line) => console.log(`[bench kernels] ${line}`) });
+  return kernelReport(nativeCtx.device, { ...opts, log: (line) => console.log(`[bench kernels] ${line}`) });
 }
 
 /** The loaded native engine's prefill chunks, each kernel timed in context (profile.ts). */
