@@ -220,6 +220,10 @@ describe('matmulNBits fusions in the dp4a GEMV (int8 activations) [gpu]', () => 
   it('real shapes: q/k/v with inputNorm, down_proj with inputSiluMul + accumulate', async () => {
     await check({ norm: true, M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1620);
     await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: { gemv: 'dp4a', gemvPrefetch: true, threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } }, 1621);
+    // NVIDIA's default split (matMulNBitsTuningFor): 8 row groups of 4 rows.
+    const nvidia = { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 4 } as const;
+    await check({ norm: true, M: 1, N: 9216, K: 3072, blockSize: 32, zp: false, f16: true, tuning: nvidia }, 1622);
+    await check({ silu: 'fused', acc: true, M: 1, N: 3072, K: 8192, blockSize: 32, zp: false, f16: true, tuning: nvidia }, 1623);
   });
 });
 

@@ -15,13 +15,13 @@ interface Case extends WeightCase {
   maxM?: number;
 }
 
-async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; columns: 1 | 2 | null; earlyEncode?: unknown }> {
+async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; rows: number; columns: 1 | 2 | null; earlyEncode?: unknown }> {
   const { device } = await testGpu();
   const maxM = c.maxM ?? c.M;
   const { params, scaleBytes } = makeWeights(c, seed);
   const A = seededRandom(maxM * c.K, seed + 3, 2);
   const want = matMulNBitsReference(A.subarray(0, c.M * c.K), c.M, params);
-  const { got, path, columns, earlyEncode } = await withErrorScopes(device, async () => {
+  const { got, path, rows, columns, earlyEncode } = await withErrorScopes(device, async () => {
     const buffers = {
       weights: createStorageBuffer(device, params.packed, 'weights'),
       scales: createStorageBuffer(device, scaleBytes, 'scales'),
@@ -61,9 +61,9 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, buffers.output, c.M * c.N * 4));
     for (const buf of Object.values(buffers)) buf?.destroy();
-    return { got: out, path: matMulNBitsPath(kernel, c.M), columns: kernel.prefillWideColumns(c.M), earlyEncode };
+    return { got: out, path: matMulNBitsPath(kernel, c.M), rows: kernel.decodeRows, columns: kernel.prefillWideColumns(c.M), earlyEncode };
   });
-  return { ...worstRelative(got, want), path, columns, earlyEncode };
+  return { ...worstRelative(got, want), path, rows, columns, earlyEncode };
 }
 
 function label(c: Case): string {
@@ -91,6 +91,20 @@ describe('matmulNBits GEMV, M = 1 [gpu]', () => {
     await check({ M: 1, N: 19, K: 100, blockSize: 32, zp: true, f16: false }, 40);
     await check({ M: 1, N: 19, K: 100, blockSize: 16, zp: false, f16: true }, 41);
     await check({ M: 1, N: 23, K: 1000, blockSize: 128, zp: true, f16: true }, 42);
+  });
+
+  it('stagedRowsPerThread: the rows of the staged GEMV, asked for or as the dp4a fallback; dp4a keeps rowsPerThread', async () => {
+    const t = { threadsPerRow: 8, rowGroups: 3, rowsPerThread: 4, stagedRowsPerThread: 2 };
+    // K = 100: rows padded to 128 (whole 16-byte words, so a GEMV serves), but the activations are not whole 32-element chunks, so dp4a cannot run.
+    const fallback = await runCase({ M: 1, N: 19, K: 100, blockSize: 32, zp: true, f16: false }, 60, { ...t, gemv: 'dp4a' });
+    expect([fallback.path, fallback.rows]).toEqual([expect.stringMatching(/^gemv(-subgroup)?$/), 6]);
+    expect(fallback.rel).toBeLessThanOrEqual(TOL);
+    const staged = await runCase({ M: 1, N: 37, K: 256, blockSize: 32, zp: false, f16: true }, 61, { ...t, gemv: 'staged', stagedRowsPerThread: 3 });
+    expect([staged.path, staged.rows]).toEqual([expect.stringMatching(/^gemv(-subgroup)?$/), 9]);
+    expect(staged.rel).toBeLessThanOrEqual(TOL);
+    // dp4a's numerics (int8 activations) are checked against their own reference in matmul-fused.gpu.test.ts.
+    const dp4a = await runCase({ M: 1, N: 37, K: 256, blockSize: 32, zp: false, f16: true }, 62, { ...t, gemv: 'dp4a' });
+    expect([dp4a.path, dp4a.rows]).toEqual([expect.stringMatching(/^gemv-dp4a(-subgroup)?$/), 12]);
   });
 
   it('the workgroup-memory reduction and the real-GPU work split match too', async () => {
@@ -279,6 +293,7 @@ describe('matmulNBits validation [gpu]', () => {
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'wide', gemmWideStepK: 48 } })).toThrow(/gemmWideStepK = 48 must be a positive multiple of 32/);
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemm: 'huge' as 'wide' } })).toThrow(/tuning.gemm = huge must be 'tiled' or 'wide'/);
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { gemv: 'int8' as 'dp4a' } })).toThrow(/tuning.gemv = int8 must be 'staged', 'direct' or 'dp4a'/);
+      expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: { stagedRowsPerThread: 9 } })).toThrow(/tuning.stagedRowsPerThread = 9 must be 1..8/);
       const kernel = createMatMulNBits(device, { ...base, ...ok });
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();

@@ -231,6 +231,12 @@ export interface MatMulNBitsTuning {
   rowGroups?: number;
   /** output rows per thread, 1..8 (default 4); with `ropeAppend`, rowGroups · rowsPerThread must be even */
   rowsPerThread?: number;
+  /**
+   * Output rows per thread wherever the staged GEMV runs, whether asked for or as the fallback of
+   * 'dp4a' (default: rowsPerThread; the same rules). NVIDIA's default asks for dp4a at 4 rows and
+   * keeps the staged GEMV at the 2 it was measured fastest with (4 was 27% slower there).
+   */
+  stagedRowsPerThread?: number;
   /** Use the subgroup GEMV when the device has `subgroups` (default true). */
   subgroups?: boolean;
   /**
@@ -240,8 +246,10 @@ export interface MatMulNBitsTuning {
    * or 'dp4a' (matmul_nbits_dp4a.wgsl: the activation row quantised to int8 per 32 elements in
    * workgroup memory, weights dotted four at a time by dot4I8Packed; about a fifth of the staged
    * kernel's arithmetic per weight. It rounds activations as onnxruntime's accuracy level 4 and
-   * llama.cpp's q8_1 do, each within 1/254 of its chunk's largest, so it is opt-in until measured
-   * on real GPUs and models. Needs what 'direct' needs, the WGSL language feature
+   * llama.cpp's q8_1 do, each within 1/254 of its chunk's largest: NVIDIA's default since an
+   * H200 measured it 31% faster per decode step (matMulNBitsTuningFor); opt-in elsewhere. Real
+   * Phi-3 weights were never run through it here (none can be downloaded), only generated models,
+   * within 0.3 of onnxruntime's logits. Needs what 'direct' needs, the WGSL language feature
    * packed_4x8_integer_dot_product (`matMulNBitsDp4aSupported`), and K/32 · (40 or 48) bytes of
    * workgroup memory; else 'staged' runs. `decodePath` says which ran).
    */
@@ -310,7 +318,13 @@ export interface MatMulNBitsTuning {
  *   staging: 16-thread workgroups of 16 rows, about 6× faster there than the real-GPU split
  *   (3072×3072: ~150 ms against ~800 ms, noisy runs on a loaded 2-core machine). Its prefill keeps
  *   the tiled GEMM that the test suite's timings were taken with.
- * - NVIDIA, measured on an H100 (Vulkan, driver 580; docs/benchmarks.md): the staged GEMV with 8
+ * - NVIDIA: the dp4a GEMV (int8 activations) with 8 row groups of 4 rows, where the device has
+ *   packed_4x8_integer_dot_product; measured on an H200 (docs/h200/gemv-7ec8a5e, `run.sh gemv` and
+ *   a sweep of ten splits): the decode step profiled in one pass took 1.83 ms against the staged
+ *   GEMV's 2.66 at context 0 (2.41 against 3.24 at 512), decode 528 against 362 tok/s; other dp4a
+ *   splits 1.89–3.12 ms (32 × 8 × 6: 1.89, × 8: 1.98, 16 × 16 × 4: 2.08), prefetching its weights
+ *   2.01. Where dp4a cannot run, the staged GEMV keeps its own measured split (stagedRowsPerThread):
+ * - NVIDIA's staged GEMV, measured on an H100 (Vulkan, driver 580; docs/benchmarks.md): 8
  *   row groups of 2 rows for every shape. Chosen from the 32-layer decode step profiled in context
  *   under ten tunings (`run.sh tune`): per kernel kind it was the fastest or within 1% of it
  *   (qkv 0.98, o 0.52, gate_up 1.23, down 0.84, lm_head 0.066 ms per token), ahead of the direct
@@ -343,10 +357,12 @@ export function matMulNBitsTuningFor(
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
-  if (text.includes('nvidia')) return { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, ...WIDE_PREFILL };
+  if (text.includes('nvidia')) {
+    return { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 4, stagedRowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, ...WIDE_PREFILL };
+  }
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4, ...WIDE_PREFILL };
 }
-// Every tuning above has an even rowGroups · rowsPerThread (16, 16, 8), as `ropeAppend` needs.
+// Every tuning above has even rowGroups · rowsPerThread and · stagedRowsPerThread (16; 32 and 16; 8), as `ropeAppend` needs.
 
 export interface MatMulNBitsKernel {
   /**
@@ -359,6 +375,8 @@ export interface MatMulNBitsKernel {
   readonly decodePath: 'gemv' | 'gemv-subgroup' | 'gemv-direct' | 'gemv-direct-subgroup' | 'gemv-dp4a' | 'gemv-dp4a-subgroup' | 'gemm';
   /** Whether the staged or dp4a GEMV prefetches its weights (tuning.gemvPrefetch, where they fit). */
   readonly decodePrefetch: boolean;
+  /** Output rows per GEMV workgroup (rowGroups · rowsPerThread, or · stagedRowsPerThread where the staged GEMV runs). */
+  readonly decodeRows: number;
   /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
   readonly prefillPath: 'gemm' | 'gemm-wide';
   /** Columns per thread the wide GEMM runs for M rows (gemmWideCols, or 1 under gemmWideMinGroups); null without it. */
@@ -588,28 +606,42 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const tuning = { ...matMulNBitsTuningFor(info ?? {}, { K, N }), ...b.tuning };
   const tpr = tuning.threadsPerRow ?? 32;
   const rowGroups = tuning.rowGroups ?? 2;
-  const rowsPerThread = tuning.rowsPerThread ?? 4;
   if (!Number.isInteger(tpr) || tpr < 4 || tpr > 256 || (tpr & (tpr - 1)) !== 0) {
     badArg(`tuning.threadsPerRow = ${tpr} must be a power of two from 4 to 256.`);
   }
   if (!Number.isInteger(rowGroups) || rowGroups < 1 || tpr * rowGroups > 256) {
     badArg(`tuning.rowGroups = ${rowGroups} must be ≥ 1 with threadsPerRow · rowGroups ≤ 256.`);
   }
-  if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1 || rowsPerThread > 8) {
-    badArg(`tuning.rowsPerThread = ${rowsPerThread} must be 1..8.`);
-  }
-  const rows = rowGroups * rowsPerThread;
-  if (rope && rows % 2 !== 0) {
-    badArg(`ropeAppend needs an even number of rows per workgroup (a rotary pair shares one); tuning.rowGroups · rowsPerThread = ${rowGroups} · ${rowsPerThread} = ${rows}.`);
-  }
+  const checkRows = (field: 'rowsPerThread' | 'stagedRowsPerThread', n: number): number => {
+    if (!Number.isInteger(n) || n < 1 || n > 8) badArg(`tuning.${field} = ${n} must be 1..8.`);
+    if (rope && (rowGroups * n) % 2 !== 0) {
+      badArg(`ropeAppend needs an even number of rows per workgroup (a rotary pair shares one); tuning.rowGroups · ${field} = ${rowGroups} · ${n} = ${rowGroups * n}.`);
+    }
+    return n;
+  };
+  const askedRows = checkRows('rowsPerThread', tuning.rowsPerThread ?? 4);
+  const stagedRows = tuning.stagedRowsPerThread === undefined ? askedRows : checkRows('stagedRowsPerThread', tuning.stagedRowsPerThread);
   const useSubgroups = (tuning.subgroups ?? true) && device.features.has('subgroups');
 
   // GEMV: rows must start on 16-byte boundaries for vec4<u32> loads.
   const gemvOk = shape.kPadded % 32 === 0;
+  if (tuning.gemv !== undefined && !['staged', 'direct', 'dp4a'].includes(tuning.gemv)) badArg(`tuning.gemv = ${String(tuning.gemv)} must be 'staged', 'direct' or 'dp4a'.`);
+  // The direct and dp4a GEMVs read activations as vec4s of whole 32-element chunks.
+  const vec4Input = gemvOk && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
+  const direct = vec4Input && tuning.gemv === 'direct';
+  // Workgroup memory of the reduction: partial (with the Σx² rows) and pairTotals.
+  const reductionBytesFor = (rowsPerThread: number) => (rowGroups * rowsPerThread + rowGroups) * tpr * 4 + rowGroups * rowsPerThread * 4;
+  // dp4a: the quantised row (2 vec4<u32> + 1 or 2 vec2<f32> per chunk) and the reduction in workgroup memory.
+  const split = blockSize === 16 ? 2 : 1;
+  const dp4aBytes = (K / 32) * (32 + 8 * split) + reductionBytesFor(askedRows);
+  const dp4a = vec4Input && tuning.gemv === 'dp4a' && dp4aBytes <= device.limits.maxComputeWorkgroupStorageSize && matMulNBitsDp4aSupported(device);
+  // tuning.stagedRowsPerThread applies where the staged GEMV runs, asked for or as dp4a's fallback.
+  const rowsPerThread = direct || dp4a ? askedRows : stagedRows;
+  const rows = rowGroups * rowsPerThread;
   const gemvGroups = Math.ceil(N / rows);
   const gemvGridX = Math.min(gemvGroups, maxDim);
   const gemvGridY = Math.ceil(gemvGroups / gemvGridX);
-  const reductionBytes = (rows + rowGroups) * tpr * 4 + rows * 4; // partial (with the Σx² rows) and pairTotals
+  const reductionBytes = reductionBytesFor(rowsPerThread);
   const tileCap = Math.min(GEMV_TILE_CAP, Math.floor((device.limits.maxComputeWorkgroupStorageSize - reductionBytes) / 4 / 32) * 32);
   const tiles = Math.ceil(shape.kPadded / tileCap);
   const tileK = Math.ceil(shape.kPadded / tiles / 32) * 32;
@@ -720,14 +752,6 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
           A_PAD: gemmPad,
           ...(norm ? { NORM_SLOTS: gemmTM * gemmWgX * gemmWgY } : {}),
         }, compile);
-  if (tuning.gemv !== undefined && !['staged', 'direct', 'dp4a'].includes(tuning.gemv)) badArg(`tuning.gemv = ${String(tuning.gemv)} must be 'staged', 'direct' or 'dp4a'.`);
-  // The direct and dp4a GEMVs read activations as vec4s of whole 32-element chunks.
-  const vec4Input = gemvOk && K % 32 === 0 && inOffset % 4 === 0 && (!silu || silu.upOffset % 4 === 0);
-  const direct = vec4Input && tuning.gemv === 'direct';
-  // dp4a: the quantised row (2 vec4<u32> + 1 or 2 vec2<f32> per chunk) and the reduction in workgroup memory.
-  const split = blockSize === 16 ? 2 : 1;
-  const dp4aBytes = (K / 32) * (32 + 8 * split) + reductionBytes;
-  const dp4a = vec4Input && tuning.gemv === 'dp4a' && dp4aBytes <= device.limits.maxComputeWorkgroupStorageSize && matMulNBitsDp4aSupported(device);
   // A thread's weight vec4s held by the prefetch: a staged tile's, or (dp4a) the whole row's share.
   const prefetchSlots = (dp4a ? Math.ceil(K / 32 / tpr) : prefetchIters) * rowsPerThread;
   const prefetch = (tuning.gemvPrefetch ?? false) && gemvOk && !direct && prefetchSlots <= GEMV_PREFETCH_MAX;
@@ -784,6 +808,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     decodePath: gemv || rope ? gemvName : 'gemm',
     prefillPath: wide ? 'gemm-wide' : 'gemm',
     decodePrefetch: prefetch,
+    decodeRows: rows,
     encode(pass, M, cacheIndex = 0) {
       if (!Number.isInteger(M) || M < 1 || M > maxM) badArg(`M = ${M} must be an integer in 1..maxM (${maxM}).`);
       pass.setBindGroup(0, bindGroup);

@@ -6,8 +6,8 @@ import { matMulNBitsTuningFor } from './matmul-nbits';
 describe('matMulNBitsTuningFor', () => {
   const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
 
-  it('NVIDIA: the staged GEMV, 8 row groups of 2 rows, for every Phi-3 shape; the wide GEMM with 2 columns (1 below 256 workgroups), the tiled one on 32 × 8 threads with K steps of 16', () => {
-    const nvidia = { gemv: 'staged', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
+  it('NVIDIA: the dp4a GEMV, 8 row groups of 4 rows (the staged fallback 2), for every Phi-3 shape; the wide GEMM with 2 columns (1 below 256 workgroups), the tiled one on 32 × 8 threads with K steps of 16', () => {
+    const nvidia = { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 4, stagedRowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
     for (const [K, N] of [[3072, 3072], [3072, 9216], [8192, 3072], [3072, 16384], [3072, 32064]]) expect(matMulNBitsTuningFor(h100, { K, N })).toEqual(nvidia);
     expect(matMulNBitsTuningFor(h100)).toEqual(nvidia);
   });
@@ -19,12 +19,13 @@ describe('matMulNBitsTuningFor', () => {
     expect(matMulNBitsTuningFor({})).toEqual(other);
   });
 
-  it('every default keeps rowGroups · rowsPerThread even, as the ropeAppend GEMV (decode qkv) needs', () => {
+  it('every default keeps rowGroups · rowsPerThread (and · stagedRowsPerThread) even, as the ropeAppend GEMV (decode qkv) needs', () => {
     const adapters = [h100, { vendor: 'google', architecture: 'swiftshader' }, { vendor: 'amd', architecture: 'rdna-3' }, { vendor: 'apple' }, {}];
     for (const adapter of adapters) {
       for (const shape of [undefined, { K: 3072, N: 9216 }, { K: 3072, N: 3072 }, { K: 8192, N: 3072 }, { K: 3072, N: 16384 }, { K: 3072, N: 32064 }]) {
         const t = matMulNBitsTuningFor(adapter, shape);
         expect(((t.rowGroups ?? 2) * (t.rowsPerThread ?? 4)) % 2).toBe(0);
+        expect(((t.rowGroups ?? 2) * (t.stagedRowsPerThread ?? t.rowsPerThread ?? 4)) % 2).toBe(0);
       }
     }
   });
