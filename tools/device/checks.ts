@@ -6,7 +6,8 @@
  * Prints the adapter and its features, then one line per check (PASS/FAIL/SKIPPED, precision,
  * name, max error, tolerance), writes every result as JSON to --out and exits 1 if any failed.
  * Checks: every attention and KV-append kernel case on f32 and f16 (src/engine/kernels/
- * precision-checks.ts), then each tiny model of checks-models.ts on f32 and f16 against the
+ * precision-checks.ts), then each tiny model of checks-models.ts on f32 and f16 (decode GEMVs on
+ * the staged shader: EXACT_DECODE) against the
  * onnxruntime-node logits shipped in --data (default: `checks-data` beside this script), written
  * at pack time by checks-reference.ts, then its MODEL_VARIANTS (other kernels, f32).
  * Rule: set PHI3_DAWN_F16_ON_NVIDIA=1 on NVIDIA Vulkan, where Dawn hides shader-f16 otherwise.
@@ -19,7 +20,7 @@ import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import { checkModel, formatCheck, guardedCheck, runKernelChecks, type CheckResult, type ModelCheckVariant, type ModelReference } from '../../src/engine/kernels/precision-checks';
 import type { Precision } from '../../src/engine/kernels/precision-wgsl';
-import { MODEL_CHECKS, MODEL_VARIANTS, modelTolerance } from './checks-models';
+import { EXACT_DECODE, MODEL_CHECKS, MODEL_VARIANTS, modelTolerance } from './checks-models';
 import type { ShippedReference } from './checks-reference';
 
 interface Args {
@@ -73,7 +74,7 @@ async function main(): Promise<number> {
   if (!args.kernelsOnly) {
     if (!existsSync(args.data)) throw new Error(`no model check data at ${args.data}; build it with tools/device/bundle-checks.mjs (or pass --kernels-only)`);
     // One model check on the shipped model `id` and its reference, logged and recorded.
-    const runModel = async (id: string, name: string, precision: Precision, tolerance: number, variant?: ModelCheckVariant) => {
+    const runModel = async (id: string, name: string, precision: Precision, tolerance: number, variant: ModelCheckVariant) => {
       const dir = join(args.data, id);
       const ref = loadReference(dir);
       const files = nodeModelFiles(dir);
@@ -87,7 +88,7 @@ async function main(): Promise<number> {
       }
     };
     for (const spec of MODEL_CHECKS) {
-      for (const precision of ['f32', 'f16'] as const) await runModel(spec.id, `model ${spec.description}, ${spec.steps} steps vs onnxruntime`, precision, modelTolerance(spec, precision));
+      for (const precision of ['f32', 'f16'] as const) await runModel(spec.id, `model ${spec.description}, ${spec.steps} steps vs onnxruntime`, precision, modelTolerance(spec, precision), EXACT_DECODE);
     }
     for (const v of MODEL_VARIANTS) {
       const spec = MODEL_CHECKS.find((m) => m.id === v.model)!;

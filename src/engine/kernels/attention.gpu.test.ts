@@ -36,4 +36,15 @@ describe('attention kernel [gpu]', () => {
     step.destroy();
     buf.destroy();
   });
+
+  it('split sizes that are not positive integers are refused, naming the field', async () => {
+    const { device } = await testGpu();
+    const step = createStepBuffer(device);
+    const buf = createStorageBuffer(device, new Float32Array(64), 'buf');
+    const b = { ...phi3, headDim: 8, rowStride: 8, heads: 1, kvHeads: 1, maxT: 4, step, q: buf, kCache: buf, vCache: buf, out: buf };
+    expect(() => createAttention(device, { ...b, keysPerSplit: 0 })).toThrow(/keysPerSplit 0 must be a positive integer/);
+    expect(() => createAttention(device, { ...b, maxSplits: 2.5 })).toThrow(/maxSplits 2.5 must be a positive integer/);
+    step.destroy();
+    buf.destroy();
+  });
 });

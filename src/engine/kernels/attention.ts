@@ -90,6 +90,12 @@ export interface AttentionTuning {
    * each workgroup of the split kernel streams keysPerSplit keys, so this sets decode's parallelism.
    */
   keysPerSplit?: number;
+  /**
+   * Upper bound on decode's splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`, at
+   * most 64): past keysPerSplit · maxSplits keys of context, each split streams
+   * ⌈totalLen / maxSplits⌉ keys instead, so the combine pass stays this size.
+   */
+  maxSplits?: number;
   /** Prefill (seqLen > 1): 'kernel' (default: `kernel`'s per-query path) or 'blocked' (attention_blocked.wgsl; head dims up to 128). */
   prefill?: 'kernel' | 'blocked';
 }
@@ -111,8 +117,6 @@ export interface AttentionBindings extends AttentionTuning {
   precision?: Precision;
   /** [seqLen, heads * headDim] f32. */
   out: GPUBuffer;
-  /** Upper bound on splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`). */
-  maxSplits?: number;
   /**
    * Split-K scratch, `attentionPartialsBytes(heads, headDim, maxSplits)` bytes. Layers run one
    * after another, so one buffer can serve every layer; allocated per kernel when omitted.
@@ -175,6 +179,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   const kernel = b.kernel ?? 'serial';
   if (kernel !== 'serial' && kernel !== 'lanes') throw new AppError('BAD_ARGUMENT', `attention: kernel ${String(kernel)} must be 'serial' or 'lanes'.`);
   if (!Number.isInteger(keysPerSplit) || keysPerSplit < 1) throw new AppError('BAD_ARGUMENT', `attention: keysPerSplit ${keysPerSplit} must be a positive integer.`);
+  if (!Number.isInteger(maxSplits) || maxSplits < 1) throw new AppError('BAD_ARGUMENT', `attention: maxSplits ${maxSplits} must be a positive integer.`);
   const d4 = b.headDim / 4;
   if (kernel === 'lanes' && d4 > LANES_WG) {
     throw new AppError('BAD_ARGUMENT', `attention: the 'lanes' kernel handles head dims up to ${4 * LANES_WG}, got ${b.headDim}; use kernel 'serial'.`);

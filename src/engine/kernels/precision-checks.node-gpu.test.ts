@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTinyModel } from '../../../tools/tiny-model/generate';
 import { runReference } from '../../../tools/reference/ort-reference';
-import { MODEL_CHECKS, MODEL_VARIANTS, modelTolerance, promptFor, type ModelCheckSpec, type ModelCheckVariantSpec } from '../../../tools/device/checks-models';
+import { EXACT_DECODE, MODEL_CHECKS, MODEL_VARIANTS, modelTolerance, promptFor, type ModelCheckSpec, type ModelCheckVariantSpec } from '../../../tools/device/checks-models';
 import { nodeModelFiles } from '../node/model-dir';
 import { testGpu } from '../gpu/testing';
 import { loadModelFiles } from '../phi3/files';
@@ -43,7 +43,7 @@ function prepare(spec: ModelCheckSpec): Promise<{ dir: string; ref: ModelReferen
 
 /**
  * One model check, which must run (SwiftShader runs every variant, dp4a included: a skip would hide
- * a regression) and pass: the defaults with every greedy token the reference's, a variant
+ * a regression) and pass: the defaults (decode GEMVs on the staged shader: EXACT_DECODE) with every greedy token the reference's, a variant
  * (MODEL_VARIANTS) with its own tolerance and agreement, on the decode shader it names.
  */
 async function run(spec: ModelCheckSpec, precision: Precision, v?: ModelCheckVariantSpec): Promise<void> {
@@ -51,7 +51,7 @@ async function run(spec: ModelCheckSpec, precision: Precision, v?: ModelCheckVar
   const files = nodeModelFiles(dir);
   try {
     const tolerance = v ? v.tolerance : modelTolerance(spec, precision);
-    const r = await checkModel(await testGpu(), files, ref, precision, tolerance, `model ${spec.description}${v ? `, ${v.label}` : ''}`, v);
+    const r = await checkModel(await testGpu(), files, ref, precision, tolerance, `model ${spec.description}${v ? `, ${v.label}` : ''}`, v ?? EXACT_DECODE);
     console.log(`[node/webgpu] ${formatCheck(r)}`);
     expect(r.skipped).toBeUndefined();
     expect(r.maxError).toBeLessThanOrEqual(tolerance);

@@ -221,7 +221,7 @@ export class Phi3Runtime implements TokenRuntime {
       const hidden = act('hidden', M * H); // residual stream
       const attnOut = act('attnOut', M * qDim);
       const keysPerSplit = opts.attention?.keysPerSplit ?? DEFAULT_KEYS_PER_SPLIT;
-      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, defaultMaxSplits(contextLimit, keysPerSplit)), usage: GPUBufferUsage.STORAGE });
+      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, opts.attention?.maxSplits ?? defaultMaxSplits(contextLimit, keysPerSplit)), usage: GPUBufferUsage.STORAGE });
       buffers.set('attention.partials', attentionScratch);
       const lmIn = act('lmIn', H);
       const logits = act('logits', V);
