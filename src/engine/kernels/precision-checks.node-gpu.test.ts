@@ -74,6 +74,12 @@ describe('native engine precision paths vs onnxruntime [gpu]', () => {
     it(`f32, ${v.label}: ${spec.description}, ${spec.steps} steps`, () => run(spec, 'f32', v));
   }
 
+  it('checks with the exact kernels\' tolerances pin the staged decode GEMV (else NVIDIA, whose default is dp4a, fails them)', () => {
+    expect(EXACT_DECODE.load?.matMulTuning?.gemv).toBe('staged');
+    for (const v of MODEL_VARIANTS.filter((x) => x.tolerance < 0.1)) expect([v.label, v.load?.matMulTuning?.gemv]).toEqual([v.label, 'staged']);
+    for (const v of MODEL_VARIANTS.filter((x) => x.load?.matMulTuning?.gemv === 'dp4a')) expect(v.decodePath).toBe('gemv-dp4a');
+  });
+
   it('the model check fails on a reference that is off by more than the tolerance, and names a token mismatch', async () => {
     const spec = MODEL_CHECKS[0];
     const { dir, ref } = await prepare(spec);
