@@ -11,13 +11,14 @@
  * The caches hold f32, or f16 with `precision: 'f16'` (precision-wgsl.ts): cached values are
  * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
  * combine pass reads only f32 partials and has one instantiation.
- * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl, the
- * default: a thread per key for the scores, a thread per head dim looping over the keys for P·V)
+ * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl,
+ * createAttention's default and SwiftShader's: a thread per key for the scores, a thread per head dim looping over the keys for P·V)
  * and 'lanes' (attention_lanes.wgsl: several lanes per key, and P·V spread over (vec4 of dims, key
  * group) lanes with independent vector loads; see its header). Prefill (seqLen > 1) can instead run
  * attention_blocked.wgsl (`AttentionTuning.prefill: 'blocked'`): one workgroup per 16 queries of a
- * head, so each K/V row is fetched once per block rather than once per query. Neither 'lanes' nor
- * 'blocked' has been timed on a GPU; both are opt-in.
+ * head, so each K/V row is fetched once per block rather than once per query. The model loads
+ * every real GPU with 'lanes', decode splits capped at 24 and the blocked prefill
+ * (`attentionTuningFor`, timed on an H200).
  * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
  */
 import source from '../../../shaders/attention.wgsl?raw';
@@ -91,9 +92,9 @@ export interface AttentionTuning {
    */
   keysPerSplit?: number;
   /**
-   * Upper bound on decode's splits per head (default `defaultMaxSplits(maxT, keysPerSplit)`, at
-   * most 64): past keysPerSplit · maxSplits keys of context, each split streams
-   * ⌈totalLen / maxSplits⌉ keys instead, so the combine pass stays this size.
+   * Upper bound on decode's splits per head (default 64; `splitSizes`): past keysPerSplit ·
+   * maxSplits keys of context, each split streams ⌈totalLen / maxSplits⌉ keys instead, so the
+   * combine pass stays this size.
    */
   maxSplits?: number;
   /** Prefill (seqLen > 1): 'kernel' (default: `kernel`'s per-query path) or 'blocked' (attention_blocked.wgsl; head dims up to 128). */
@@ -132,8 +133,41 @@ export interface AttentionBindings extends AttentionTuning {
  */
 export const DEFAULT_KEYS_PER_SPLIT = 64;
 
-export function defaultMaxSplits(maxT: number, keysPerSplit = DEFAULT_KEYS_PER_SPLIT): number {
-  return Math.max(1, Math.min(64, Math.ceil(maxT / keysPerSplit)));
+/**
+ * Default attention tuning for an adapter (LoadOptions.attention overrides it field by field).
+ * - SwiftShader (headless CI): 'serial', 64-key splits, up to 64 per head, as the test suite's
+ *   timings were taken with.
+ * - Every real GPU: 'lanes', 64-key splits, at most 24 per head (past 1536 keys each split
+ *   stretches to ⌈totalLen / 24⌉ keys). Measured on an H200 (Vulkan; docs/h200/, `run.sh
+ *   attention` and a call with split caps of 16, 24 and 32), the 32-layer decode step profiled in
+ *   one pass with the dp4a GEMVs at contexts 512 / 1024 / 2048 / 3584: 2.36 / 2.62 / 2.98 / 3.34 ms
+ *   against 'serial' uncapped 2.38 / 2.64 / 3.10 / 3.84 (−13% at 3584); cap 16: 2.37 / 2.71 /
+ *   3.04 / 3.49; cap 32: 2.37 / 2.61 / 3.16 / 3.32; 128-key splits: 2.53 / 2.68 / 2.93 / 3.25.
+ *   Identical settings differed by up to 4% between processes, so 24 is the cap that was never
+ *   far from the best, not a sharp optimum. Other vendors are not measured: the lanes kernel's
+ *   independent vector loads are what any GPU wants from a memory-bound loop (as the wide GEMM,
+ *   also extrapolated there). Beyond 4K of context (the 128K model) the cap is extrapolated too.
+ *   Prefill runs attention_blocked.wgsl: 512-token prefill 2902 tok/s against 'lanes' 2884–2898
+ *   and 'serial' 2825–2828 (three and three processes). Head dims past what a kernel handles keep
+ *   the one that does (Phi-3's 96 fits both).
+ */
+export function attentionTuningFor(adapter: { vendor?: string; architecture?: string; device?: string; description?: string }, headDim: number): AttentionTuning {
+  const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
+  if (text.includes('swiftshader') || headDim > LANES_MAX_HEAD_DIM) return {};
+  return { kernel: 'lanes', maxSplits: 24, ...(headDim <= BLOCKED_MAX_HEAD_DIM ? { prefill: 'blocked' } : {}) };
+}
+
+/**
+ * The split sizes a kernel over `maxT` keys runs with, validated: keysPerSplit (default 64) and
+ * the cap on splits per head (default 64), lowered to ⌈maxT / keysPerSplit⌉ where that is fewer
+ * (a larger cap would only enlarge the partials). The model sizes its shared partials with it.
+ */
+export function splitSizes(t: Pick<AttentionTuning, 'keysPerSplit' | 'maxSplits'>, maxT: number): { keysPerSplit: number; maxSplits: number } {
+  const keysPerSplit = t.keysPerSplit ?? DEFAULT_KEYS_PER_SPLIT;
+  if (!Number.isInteger(keysPerSplit) || keysPerSplit < 1) throw new AppError('BAD_ARGUMENT', `attention: keysPerSplit ${keysPerSplit} must be a positive integer.`);
+  const cap = t.maxSplits ?? 64;
+  if (!Number.isInteger(cap) || cap < 1) throw new AppError('BAD_ARGUMENT', `attention: maxSplits ${cap} must be a positive integer.`);
+  return { keysPerSplit, maxSplits: Math.min(cap, Math.max(1, Math.ceil(maxT / keysPerSplit))) };
 }
 
 export function attentionPartialsBytes(heads: number, headDim: number, maxSplits: number): number {
@@ -158,6 +192,9 @@ const LANES_PER_KEY = 4;
 const BLOCKED_WG = 128;
 const BLOCKED_QUERIES = 16;
 const BLOCKED_MAX_DL = 4;
+/** The largest head dims the 'lanes' kernel and the blocked prefill handle. */
+const LANES_MAX_HEAD_DIM = 4 * LANES_WG;
+const BLOCKED_MAX_HEAD_DIM = 4 * (BLOCKED_WG / BLOCKED_QUERIES) * BLOCKED_MAX_DL;
 
 /** Split count for decode at `totalLen` keys; mirrored in both shaders. */
 export function splitCount(totalLen: number, keysPerSplit: number, maxSplits: number): number {
@@ -171,24 +208,21 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   if (b.headDim % 4 !== 0) {
     throw new AppError('BAD_ARGUMENT', `attention: headDim ${b.headDim} must be a multiple of 4 (keys are read as vec4)`);
   }
-  const keysPerSplit = b.keysPerSplit ?? DEFAULT_KEYS_PER_SPLIT;
-  const maxSplits = b.maxSplits ?? defaultMaxSplits(b.maxT, keysPerSplit);
+  const { keysPerSplit, maxSplits } = splitSizes(b, b.maxT);
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const precision = b.precision ?? 'f32';
   assertPrecisionSupported(device, precision, 'attention');
   const kernel = b.kernel ?? 'serial';
   if (kernel !== 'serial' && kernel !== 'lanes') throw new AppError('BAD_ARGUMENT', `attention: kernel ${String(kernel)} must be 'serial' or 'lanes'.`);
-  if (!Number.isInteger(keysPerSplit) || keysPerSplit < 1) throw new AppError('BAD_ARGUMENT', `attention: keysPerSplit ${keysPerSplit} must be a positive integer.`);
-  if (!Number.isInteger(maxSplits) || maxSplits < 1) throw new AppError('BAD_ARGUMENT', `attention: maxSplits ${maxSplits} must be a positive integer.`);
   const d4 = b.headDim / 4;
-  if (kernel === 'lanes' && d4 > LANES_WG) {
-    throw new AppError('BAD_ARGUMENT', `attention: the 'lanes' kernel handles head dims up to ${4 * LANES_WG}, got ${b.headDim}; use kernel 'serial'.`);
+  if (kernel === 'lanes' && b.headDim > LANES_MAX_HEAD_DIM) {
+    throw new AppError('BAD_ARGUMENT', `attention: the 'lanes' kernel handles head dims up to ${LANES_MAX_HEAD_DIM}, got ${b.headDim}; use kernel 'serial'.`);
   }
   const prefill = b.prefill ?? 'kernel';
   if (prefill !== 'kernel' && prefill !== 'blocked') throw new AppError('BAD_ARGUMENT', `attention: prefill ${String(prefill)} must be 'kernel' or 'blocked'.`);
   const lanesPerQuery = BLOCKED_WG / BLOCKED_QUERIES;
-  if (prefill === 'blocked' && d4 > lanesPerQuery * BLOCKED_MAX_DL) {
-    throw new AppError('BAD_ARGUMENT', `attention: prefill 'blocked' handles head dims up to ${4 * lanesPerQuery * BLOCKED_MAX_DL}, got ${b.headDim}; use prefill 'kernel'.`);
+  if (prefill === 'blocked' && b.headDim > BLOCKED_MAX_HEAD_DIM) {
+    throw new AppError('BAD_ARGUMENT', `attention: prefill 'blocked' handles head dims up to ${BLOCKED_MAX_HEAD_DIM}, got ${b.headDim}; use prefill 'kernel'.`);
   }
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
   const kvSource = withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}`, precision);

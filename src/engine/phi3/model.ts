@@ -45,7 +45,7 @@ import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsRead
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, createAttention, DEFAULT_KEYS_PER_SPLIT, defaultMaxSplits, type AttentionTuning } from '../kernels/attention';
+import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
@@ -81,9 +81,10 @@ export interface LoadOptions {
    */
   matMulTuning?: MatMulNBitsTuning;
   /**
-   * Attention kernel, decode split size and prefill kernel for every layer (default: the 'serial'
-   * kernel for both, 64 keys per split): for benchmarks that compare them (bench:node
-   * --attention); see attention.ts.
+   * Attention kernel, decode split sizes and prefill kernel for every layer, field by field over
+   * the adapter's defaults (`attentionTuningFor`: on real GPUs 'lanes', 64-key splits, at most 24
+   * per head, the blocked prefill; on SwiftShader 'serial'): for benchmarks that compare them
+   * (bench:node --attention); see attention.ts.
    */
   attention?: AttentionTuning;
   /**
@@ -220,8 +221,11 @@ export class Phi3Runtime implements TokenRuntime {
       const ids = act('ids', M);
       const hidden = act('hidden', M * H); // residual stream
       const attnOut = act('attnOut', M * qDim);
-      const keysPerSplit = opts.attention?.keysPerSplit ?? DEFAULT_KEYS_PER_SPLIT;
-      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, opts.attention?.maxSplits ?? defaultMaxSplits(contextLimit, keysPerSplit)), usage: GPUBufferUsage.STORAGE });
+      // The adapter's attention defaults, overridden field by field by LoadOptions.attention.
+      const adapterInfo = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? {};
+      const attentionTuning: AttentionTuning = { ...attentionTuningFor(adapterInfo, D), ...opts.attention };
+      const { keysPerSplit, maxSplits } = splitSizes(attentionTuning, contextLimit);
+      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, maxSplits), usage: GPUBufferUsage.STORAGE });
       buffers.set('attention.partials', attentionScratch);
       const lmIn = act('lmIn', H);
       const logits = act('logits', V);
@@ -354,7 +358,7 @@ export class Phi3Runtime implements TokenRuntime {
           withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
-        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...opts.attention, keysPerSplit });
+        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits });
         ops.push({ kind: 'attention', layer: li, weightBytes: 0, encode: (pass, S, totalLen) => attention.encode(pass, S, totalLen) });
         push('o', await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
