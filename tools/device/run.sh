@@ -10,8 +10,8 @@
 # off, alternating, on one generated 32-layer model; `prefill` times the tiled GEMM against the wide
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
 # tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
-# on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the two attention kernels
-# and decode split sizes; `gemv` the decode GEMVs (below). Logs and JSON go to $OUT (or .device-out/).
+# on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the attention defaults
+# against other kernels and split policies; `gemv` the decode GEMVs (below). Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -119,40 +119,36 @@ defaults again|
 RUNS
 fi
 if [ "$what" = attention ]; then
-  # The attention kernels (AttentionTuning, --attention): 'serial' (the default) against 'lanes'
-  # (shaders/attention_lanes.wgsl), decode split sizes, and the blocked prefill kernel
-  # (attention_blocked.wgsl), at contexts 0 to 3584 (the 4K model's limit, less the timed steps)
-  # and in 512-token prefill, with the in-step decode profile and the prefill profile (their
-  # attention rows).
-  ab_runs attention "--contexts 0,512,2048,3584 --prefill 512 --decode-steps 16 --profile-steps 1" <<'RUNS'
-defaults (serial, 64-key splits)|
-lanes|--attention '{"kernel":"lanes"}'
-lanes, blocked prefill|--attention '{"kernel":"lanes","prefill":"blocked"}'
-blocked prefill, serial decode|--attention '{"prefill":"blocked"}'
-lanes, 128-key splits|--attention '{"kernel":"lanes","keysPerSplit":128}'
-lanes, 32-key splits|--attention '{"kernel":"lanes","keysPerSplit":32}'
-serial, 32-key splits|--attention '{"keysPerSplit":32}'
+  # The attention defaults of real GPUs since c301be1 (attentionTuningFor: 'lanes', decode splits
+  # capped at 24 per head, the blocked prefill; first and last) against the default before them
+  # ('serial', 64-key splits up to 64, per-query prefill) and neighbouring split policies, at
+  # contexts 512 to 3584 (the 4K model's limit, less the timed steps) and in 512-token prefill,
+  # with the in-step decode profile and the prefill profile. Timed on an H200 at 7ec8a5e and
+  # 703e900 (docs/benchmarks.md).
+  ab_runs attention "--contexts 512,1024,2048,3584 --prefill 512 --decode-steps 16 --profile-steps 1" <<'RUNS'
+defaults (lanes, at most 24 splits, blocked prefill)|
+serial, 64-key splits up to 64, per-query prefill (before c301be1)|--attention '{"kernel":"serial","maxSplits":64,"prefill":"kernel"}'
+lanes, at most 16 splits|--attention '{"maxSplits":16}'
+lanes, at most 32 splits|--attention '{"maxSplits":32}'
+lanes, 128-key splits, at most 24|--attention '{"keysPerSplit":128}'
+lanes, per-query prefill|--attention '{"prefill":"kernel"}'
 defaults again|
 RUNS
 fi
 if [ "$what" = gemv ]; then
-  # The decode GEMVs (MatMulNBitsTuning.gemv) with the in-step decode profile (each kind's ms and %
-  # of copy bandwidth): the staged default (its norm's Σx² now summed while staging), the dp4a GEMV
-  # (int8 activations, dot4I8Packed; shaders/matmul_nbits_dp4a.wgsl) at NVIDIA's split and others,
-  # with and without its weights prefetched, the staged GEMV prefetching into named slots, and the
-  # direct GEMV. Every profile also carries the weight-read floor. The 32-, 128- and 256-token
-  # prefills time the 1-column wide GEMM below 256 workgroups (gemmWideMinGroups, the default since
-  # 2026-11-27) against always 2 columns.
+  # The decode GEMVs (MatMulNBitsTuning.gemv) with the in-step decode profile (each kind's ms, %
+  # of copy bandwidth and the weight-read floor): NVIDIA's default since 6f65720 (the dp4a GEMV,
+  # 32 threads per row × 8 row groups × 4 rows; first and last) against the staged GEMV it replaced
+  # and the dp4a splits nearest it in the H200 sweep, its weights prefetched, and the 32-, 128- and
+  # 256-token prefills with the wide GEMM always at 2 columns (gemmWideMinGroups 0) against the
+  # 1-column rule below 256 workgroups. Tunings merge over the adapter's defaults field by field.
   ab_runs gemv "--contexts 0,512 --prefill 32,128,256 --decode-steps 16 --profile-steps 1" <<'RUNS'
-defaults (staged 32 × 8 × 2 on NVIDIA)|
-dp4a, 32 × 8 × 2|--tuning '{"gemv":"dp4a"}'
-dp4a, weights prefetched|--tuning '{"gemv":"dp4a","gemvPrefetch":true}'
-dp4a, 4 rows per thread (32 rows per workgroup)|--tuning '{"gemv":"dp4a","rowsPerThread":4}'
-dp4a, 4 rows per thread, prefetched (not down_proj: 32 vec4s)|--tuning '{"gemv":"dp4a","rowsPerThread":4,"gemvPrefetch":true}'
-dp4a, 4 row groups of 4 rows (128 threads)|--tuning '{"gemv":"dp4a","rowGroups":4,"rowsPerThread":4}'
-dp4a, 64 threads per row, 4 row groups of 2 rows|--tuning '{"gemv":"dp4a","threadsPerRow":64,"rowGroups":4,"rowsPerThread":2}'
-staged, weights prefetched (named slots)|--tuning '{"gemvPrefetch":true}'
-direct 64 × 2 × 8|--tuning '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}'
+defaults (dp4a 32 × 8 × 4 on NVIDIA)|
+staged 32 × 8 × 2 (before 6f65720)|--tuning '{"gemv":"staged"}'
+dp4a 32 × 8 × 6|--tuning '{"rowsPerThread":6}'
+dp4a 32 × 4 × 8|--tuning '{"rowGroups":4,"rowsPerThread":8}'
+dp4a 16 × 16 × 2|--tuning '{"threadsPerRow":16,"rowGroups":16,"rowsPerThread":2}'
+dp4a, weights prefetched|--tuning '{"gemvPrefetch":true}'
 wide GEMM always 2 columns (gemmWideMinGroups 0)|--tuning '{"gemmWideMinGroups":0}'
 defaults again|
 RUNS
