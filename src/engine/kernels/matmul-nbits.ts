@@ -259,10 +259,10 @@ export interface MatMulNBitsTuning {
    * registers before staging (quantising) the activations, so the weight loads overlap that work
    * (default false). Applies where that share is at most 16 vec4s (chunks per lane ·
    * rowsPerThread; Phi-3 on NVIDIA's default: 6–16), else the plain loop runs; `decodePrefetch`
-   * says which. On an H200 the staged GEMV was slower with it (decode 314 against 332 tok/s), so
-   * no default uses it. That build kept the slots in a private array, which a driver may place in
-   * memory; they are now named fields behind a switch (shaders/matmul_nbits_prefetch.wgsl), not
-   * yet timed, nor is the dp4a GEMV's prefetch.
+   * says which. No default uses it: on an H200 it was slower every time, with the slots in a
+   * private array (staged, decode 314 against 332 tok/s) and as named fields behind a switch
+   * (shaders/matmul_nbits_prefetch.wgsl: staged step 2.79 against 2.65 ms; dp4a 2.01 against
+   * 1.83 at 4 rows per thread, 2.07 against 2.05 at 2).
    */
   gemvPrefetch?: boolean;
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
