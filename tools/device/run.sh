@@ -138,13 +138,15 @@ fi
 if [ "$what" = gemv ]; then
   # The decode GEMVs (MatMulNBitsTuning.gemv) with the in-step decode profile (each kind's ms, %
   # of copy bandwidth and the weight-read floor): NVIDIA's default since 6f65720 (the dp4a GEMV,
-  # 32 threads per row × 8 row groups × 4 rows; first and last) against the staged GEMV it replaced
+  # 32 threads per row × 8 row groups × 4 rows, 2 for o_proj; first and last) against the staged
+  # GEMV it replaced, 4 rows for o_proj too
   # and the dp4a splits nearest it in the H200 sweep, its weights prefetched, and the 32-, 128- and
   # 256-token prefills with the wide GEMM always at 2 columns (gemmWideMinGroups 0) against the
   # 1-column rule below 256 workgroups. Tunings merge over the adapter's defaults field by field.
   ab_runs gemv "--contexts 0,512 --prefill 32,128,256 --decode-steps 16 --profile-steps 1" <<'RUNS'
-defaults (dp4a 32 × 8 × 4 on NVIDIA)|
+defaults (dp4a 32 × 8 × 4 on NVIDIA, 32 × 8 × 2 for o_proj)|
 staged 32 × 8 × 2 (before 6f65720)|--tuning '{"gemv":"staged"}'
+dp4a 32 × 8 × 4 for o_proj too|--tuning '{"rowsPerThread":4}'
 dp4a 32 × 8 × 6|--tuning '{"rowsPerThread":6}'
 dp4a 32 × 4 × 8|--tuning '{"rowGroups":4,"rowsPerThread":8}'
 dp4a 16 × 16 × 2|--tuning '{"threadsPerRow":16,"rowGroups":16,"rowsPerThread":2}'

@@ -323,7 +323,12 @@ export interface MatMulNBitsTuning {
  *   a sweep of ten splits): the decode step profiled in one pass took 1.83 ms against the staged
  *   GEMV's 2.66 at context 0 (2.41 against 3.24 at 512), decode 528 against 362 tok/s; other dp4a
  *   splits 1.89–3.12 ms (32 × 8 × 6: 1.89, × 8: 1.98, 16 × 16 × 4: 2.08), prefetching its weights
- *   2.01. Where dp4a cannot run, the staged GEMV keeps its own measured split (stagedRowsPerThread):
+ *   2.01. Per kind, 4 rows were the fastest for qkv, gate_up and down (in-step 0.41, 0.48–0.50,
+ *   0.43 ms per token; 2 rows: 0.52, 0.58, 0.47), but o_proj (K = N = 3072: 96 workgroups at 4
+ *   rows, fewer than the H200's 132 SMs) ran 0.220 and 0.239 ms at 2 rows (the second with its
+ *   weights prefetched) against 0.247–0.253 in three runs at 4, so shapes up to 4096 × 4096 get 2
+ *   rows: about 1.5% of the step, timed per kind, not yet as a whole (`run.sh gemv` has the A/B);
+ *   down_proj (N = 3072 too, but K = 8192) did not gain from 2. Where dp4a cannot run, the staged GEMV keeps its own measured split (stagedRowsPerThread):
  * - NVIDIA's staged GEMV, measured on an H100 (Vulkan, driver 580; docs/benchmarks.md): 8
  *   row groups of 2 rows for every shape. Chosen from the 32-layer decode step profiled in context
  *   under ten tunings (`run.sh tune`): per kernel kind it was the fastest or within 1% of it
@@ -352,13 +357,14 @@ const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } a
 
 export function matMulNBitsTuningFor(
   adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
-  // Unused while no adapter's defaults differ by shape; kept so that measured per-shape tunings fit.
-  _shape?: { K: number; N: number },
+  shape?: { K: number; N: number },
 ): MatMulNBitsTuning {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
   if (text.includes('nvidia')) {
-    return { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 4, stagedRowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, ...WIDE_PREFILL };
+    // o_proj's shape (and any as small): dp4a at 2 rows per thread (see the doc comment).
+    const rowsPerThread = shape && shape.K <= 4096 && shape.N <= 4096 ? 2 : 4;
+    return { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread, stagedRowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, ...WIDE_PREFILL };
   }
   return { threadsPerRow: 32, rowGroups: 2, rowsPerThread: 4, ...WIDE_PREFILL };
 }

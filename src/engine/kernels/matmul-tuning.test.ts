@@ -6,9 +6,10 @@ import { matMulNBitsTuningFor } from './matmul-nbits';
 describe('matMulNBitsTuningFor', () => {
   const h100 = { vendor: 'nvidia', architecture: '', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580.159.04' };
 
-  it('NVIDIA: the dp4a GEMV, 8 row groups of 4 rows (the staged fallback 2), for every Phi-3 shape; the wide GEMM with 2 columns (1 below 256 workgroups), the tiled one on 32 × 8 threads with K steps of 16', () => {
+  it('NVIDIA: the dp4a GEMV, 8 row groups of 4 rows (2 for o_proj\'s 3072 × 3072; the staged fallback 2), the wide GEMM with 2 columns (1 below 256 workgroups), the tiled one on 32 × 8 threads with K steps of 16', () => {
     const nvidia = { gemv: 'dp4a', threadsPerRow: 32, rowGroups: 8, rowsPerThread: 4, stagedRowsPerThread: 2, gemmThreads: [32, 8], gemmStepK: 16, gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
-    for (const [K, N] of [[3072, 3072], [3072, 9216], [8192, 3072], [3072, 16384], [3072, 32064]]) expect(matMulNBitsTuningFor(h100, { K, N })).toEqual(nvidia);
+    for (const [K, N] of [[3072, 9216], [8192, 3072], [3072, 16384], [3072, 32064]]) expect(matMulNBitsTuningFor(h100, { K, N })).toEqual(nvidia);
+    expect(matMulNBitsTuningFor(h100, { K: 3072, N: 3072 })).toEqual({ ...nvidia, rowsPerThread: 2 });
     expect(matMulNBitsTuningFor(h100)).toEqual(nvidia);
   });
 
