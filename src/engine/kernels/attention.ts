@@ -12,13 +12,13 @@
  * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
  * combine pass reads only f32 partials and has one instantiation.
  * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl,
- * createAttention's default and SwiftShader's: a thread per key for the scores, a thread per head dim looping over the keys for P·V)
- * and 'lanes' (attention_lanes.wgsl: several lanes per key, and P·V spread over (vec4 of dims, key
- * group) lanes with independent vector loads; see its header). Prefill (seqLen > 1) can instead run
- * attention_blocked.wgsl (`AttentionTuning.prefill: 'blocked'`): one workgroup per 16 queries of a
- * head, so each K/V row is fetched once per block rather than once per query. The model loads
- * every real GPU with 'lanes', decode splits capped at 24 and the blocked prefill
- * (`attentionTuningFor`, timed on an H200).
+ * createAttention's default and SwiftShader's: a thread per key for the scores, a thread per head
+ * dim looping over the keys for P·V) and 'lanes' (attention_lanes.wgsl: several lanes per key, and
+ * P·V spread over (vec4 of dims, key group) lanes with independent vector loads; see its header).
+ * Prefill (seqLen > 1) can instead run attention_blocked.wgsl (`AttentionTuning.prefill:
+ * 'blocked'`): one workgroup per 16 queries of a head, so each K/V row is fetched once per block
+ * rather than once per query. The model loads every real GPU with 'lanes', decode splits capped
+ * at 24 and the blocked prefill (`attentionTuningFor`, timed on an H200).
  * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
  */
 import source from '../../../shaders/attention.wgsl?raw';
