@@ -7,9 +7,9 @@
  * name, max error, tolerance), writes every result as JSON to --out and exits 1 if any failed.
  * Checks: every attention and KV-append kernel case on f32 and f16 (src/engine/kernels/
  * precision-checks.ts), then each tiny model of checks-models.ts on f32 and f16 (decode GEMVs on
- * the staged shader: EXACT_DECODE) against the
- * onnxruntime-node logits shipped in --data (default: `checks-data` beside this script), written
- * at pack time by checks-reference.ts, then its MODEL_VARIANTS (other kernels, f32).
+ * the staged shader: EXACT_DECODE) against the onnxruntime-node logits shipped in --data
+ * (default: `checks-data` beside this script), written at pack time by checks-reference.ts, then
+ * its MODEL_VARIANTS (other kernels, f32).
  * Rule: set PHI3_DAWN_F16_ON_NVIDIA=1 on NVIDIA Vulkan, where Dawn hides shader-f16 otherwise.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

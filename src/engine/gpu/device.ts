@@ -17,6 +17,11 @@ export interface GpuContext {
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeWorkgroupStorageSize: number };
 }
 
+/** An adapter's identifying strings, lower-cased in one line: what per-adapter defaults match vendors against. */
+export function adapterText(a: { vendor?: string; architecture?: string; device?: string; description?: string }): string {
+  return `${a.vendor ?? ''} ${a.architecture ?? ''} ${a.device ?? ''} ${a.description ?? ''}`.toLowerCase();
+}
+
 export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
   /** Called once if the device is lost for any reason other than `destroy()`. */

@@ -27,6 +27,7 @@ import commonSource from '../../../shaders/attention_common.wgsl?raw';
 import lanesSource from '../../../shaders/attention_lanes.wgsl?raw';
 import blockedSource from '../../../shaders/attention_blocked.wgsl?raw';
 import { AppError } from '../errors';
+import { adapterText } from '../gpu/device';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
@@ -152,7 +153,7 @@ export const DEFAULT_KEYS_PER_SPLIT = 64;
  *   the one that does (Phi-3's 96 fits both).
  */
 export function attentionTuningFor(adapter: { vendor?: string; architecture?: string; device?: string; description?: string }, headDim: number): AttentionTuning {
-  const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
+  const text = adapterText(adapter);
   if (text.includes('swiftshader') || headDim > LANES_MAX_HEAD_DIM) return {};
   return { kernel: 'lanes', maxSplits: 24, ...(headDim <= BLOCKED_MAX_HEAD_DIM ? { prefill: 'blocked' } : {}) };
 }

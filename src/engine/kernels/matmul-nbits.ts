@@ -86,7 +86,7 @@ import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
-import { hasWgslLanguageFeature } from '../gpu/device';
+import { adapterText, hasWgslLanguageFeature } from '../gpu/device';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
 
@@ -328,7 +328,8 @@ export interface MatMulNBitsTuning {
  *   rows, fewer than the H200's 132 SMs) ran 0.220 and 0.239 ms at 2 rows (the second with its
  *   weights prefetched) against 0.247–0.253 in three runs at 4, so shapes up to 4096 × 4096 get 2
  *   rows: about 1.5% of the step, timed per kind, not yet as a whole (`run.sh gemv` has the A/B);
- *   down_proj (N = 3072 too, but K = 8192) did not gain from 2. Where dp4a cannot run, the staged GEMV keeps its own measured split (stagedRowsPerThread):
+ *   down_proj (N = 3072 too, but K = 8192) did not gain from 2. Where dp4a cannot run, the
+ *   staged GEMV keeps its own measured split (stagedRowsPerThread, next item).
  * - NVIDIA's staged GEMV, measured on an H100 (Vulkan, driver 580; docs/benchmarks.md): 8
  *   row groups of 2 rows for every shape. Chosen from the 32-layer decode step profiled in context
  *   under ten tunings (`run.sh tune`): per kernel kind it was the fastest or within 1% of it
@@ -359,7 +360,7 @@ export function matMulNBitsTuningFor(
   adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
   shape?: { K: number; N: number },
 ): MatMulNBitsTuning {
-  const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.device ?? ''} ${adapter.description ?? ''}`.toLowerCase();
+  const text = adapterText(adapter);
   if (text.includes('swiftshader')) return { threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 };
   if (text.includes('nvidia')) {
     // o_proj's shape (and any as small): dp4a at 2 rows per thread (see the doc comment).

@@ -62,12 +62,12 @@ export function weightReadChecksum(weights: Uint8Array, scales: Uint8Array, zero
   return (sum(weights, 4 * n.weightWords) + sum(scales, n.scaleWords) + (zeroPoints ? sum(zeroPoints, n.zeroPointWords) : 0)) >>> 0;
 }
 
-/** The dispatch's grid and the bytes of its `sums` (one word per invocation). */
-function grid(device: GPUDevice, parts: WeightReadParts): { x: number; y: number; sumsBytes: number } {
+/** The words the dispatch reads, its grid and the bytes of its `sums` (one word per invocation). */
+function grid(device: GPUDevice, parts: WeightReadParts): { n: ReturnType<typeof words>; x: number; y: number; sumsBytes: number } {
   const n = words(parts.weights.bytes, parts.scales.bytes, parts.zeroPoints?.bytes);
   const groups = Math.ceil(n.weightWords / SPAN) + Math.ceil((n.scaleWords + n.zeroPointWords) / SPAN);
   const [x, y] = workgroupGrid(groups, device.limits.maxComputeWorkgroupsPerDimension);
-  return { x, y, sumsBytes: x * y * WG * 4 };
+  return { n, x, y, sumsBytes: x * y * WG * 4 };
 }
 
 /** Bytes a `sums` buffer shared by several weight reads needs (`createWeightRead`'s `sharedSums`). */
@@ -81,12 +81,11 @@ export function weightReadSumsBytes(device: GPUDevice, parts: WeightReadParts): 
  * and destroy() leaves it).
  */
 export function createWeightRead(device: GPUDevice, parts: WeightReadParts, label = 'weightRead', sharedSums?: GPUBuffer): WeightReadKernel {
-  const n = words(parts.weights.bytes, parts.scales.bytes, parts.zeroPoints?.bytes);
+  const { n, x, y, sumsBytes } = grid(device, parts);
   for (const [name, p] of [['weights', parts.weights], ['scales', parts.scales], ['zeroPoints', parts.zeroPoints]] as const) {
     if (p && p.bytes > p.buffer.size) throw new RangeError(`${label}: ${name} claims ${p.bytes} bytes but its buffer holds ${p.buffer.size}.`);
   }
   if (n.weightWords === 0) throw new RangeError(`${label}: the packed weights (${parts.weights.bytes} bytes) hold no whole 16-byte word.`);
-  const { x, y, sumsBytes } = grid(device, parts);
   if (sharedSums && sharedSums.size < sumsBytes) throw new RangeError(`${label}: the shared sums buffer holds ${sharedSums.size} bytes; this read writes ${sumsBytes}.`);
   const pipeline = getComputePipeline(device, 'weight_read', source, { WG });
   const params = createUniformBuffer(device, packUniform([{ u32: n.weightWords }, { u32: n.scaleWords }, { u32: n.zeroPointWords }, { u32: 0 }]), `${label}.params`);

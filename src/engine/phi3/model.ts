@@ -222,8 +222,7 @@ export class Phi3Runtime implements TokenRuntime {
       const hidden = act('hidden', M * H); // residual stream
       const attnOut = act('attnOut', M * qDim);
       // The adapter's attention defaults, overridden field by field by LoadOptions.attention.
-      const adapterInfo = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? {};
-      const attentionTuning: AttentionTuning = { ...attentionTuningFor(adapterInfo, D), ...opts.attention };
+      const attentionTuning: AttentionTuning = { ...attentionTuningFor(ctx.adapterInfo, D), ...opts.attention };
       const { keysPerSplit, maxSplits } = splitSizes(attentionTuning, contextLimit);
       const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, maxSplits), usage: GPUBufferUsage.STORAGE });
       buffers.set('attention.partials', attentionScratch);
