@@ -110,7 +110,8 @@ async function child(values: Values): Promise<void> {
       log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
       const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, attention: values.attention ? parseAttention(values.attention) : undefined, runAhead: !values['no-run-ahead'] });
       report.declared = engine.runtime.dispatchesPerDecode;
-      log(`decode matmuls on ${engine.runtime.decodeMatMulPaths.join(', ')}`);
+      const warm = engine.runtime.decodeWarmBytes;
+      log(`decode matmuls on ${engine.runtime.decodeMatMulPaths.join(', ')}${warm ? `; ${(warm / 1e6).toFixed(1)} MB of weights read ahead per token (warmNext)` : ''}`);
       loaded = engine;
     } else {
       const ort = await loadOrtNode(gpu);

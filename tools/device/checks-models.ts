@@ -67,7 +67,9 @@ export const EXACT_DECODE: ModelCheckVariant = { load: { matMulTuning: { gemv: '
  *     the device cannot run them (no `packed_4x8_integer_dot_product`);
  *   - the wide prefill GEMM at 2 columns for every call (`gemmWideMinGroups: 0`): on a real GPU
  *     the defaults run these tiny shapes at 1 column (under 256 workgroups), so this keeps the
- *     2-column pipeline, what full-size prompts run, checked there too.
+ *     2-column pipeline, what full-size prompts run, checked there too;
+ *   - the staged decode GEMVs reading the next matmul's rows ahead (tuning.warmNext), which must
+ *     leave them exact.
  */
 export interface ModelCheckVariantSpec extends ModelCheckVariant {
   /** the MODEL_CHECKS entry (model and reference) it runs on */
@@ -81,6 +83,8 @@ export const MODEL_VARIANTS: readonly ModelCheckVariantSpec[] = [
   { model: 'gqa-packed-q4f16', label: 'dp4a decode GEMVs (int8 activations)', tolerance: 0.3, minAgree: 0.9, decodePath: 'gemv-dp4a', load: { matMulTuning: { gemv: 'dp4a' } } },
   // The staged decode GEMV, as in EXACT_DECODE: the 3e-2 bound is the exact kernels' (NVIDIA's default dp4a would be 0.17 here).
   { model: 'gqa-packed-q4f16', label: 'wide prefill GEMM, always 2 columns', tolerance: 3e-2, load: { matMulTuning: { gemv: 'staged', gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 0 } } },
+  // Every decode GEMV that can also reading the next matmul's whole rows ahead: bit for bit the staged kernels, so their bound.
+  { model: 'web2024-q4', label: 'staged decode GEMVs warming the next matmul (warmNext 1)', tolerance: 1e-3, load: { matMulTuning: { gemv: 'staged', warmNext: 1 } } },
 ];
 
 export function modelTolerance(spec: ModelCheckSpec, precision: Precision): number {

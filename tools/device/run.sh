@@ -142,7 +142,10 @@ if [ "$what" = gemv ]; then
   # GEMV it replaced, 4 rows for o_proj too
   # and the dp4a splits nearest it in the H200 sweep, its weights prefetched, and the 32-, 128- and
   # 256-token prefills with the wide GEMM always at 2 columns (gemmWideMinGroups 0) against the
-  # 1-column rule below 256 workgroups. Tunings merge over the adapter's defaults field by field.
+  # 1-column rule below 256 workgroups, and each GEMV reading a quarter, half or all of the next
+  # matmul's rows into L2 as it runs (warmNext; never timed on a GPU before: judge it by the step
+  # time and decode tok/s, since the per-kind in-step times move the warming between kinds).
+  # Tunings merge over the adapter's defaults field by field.
   ab_runs gemv "--contexts 0,512 --prefill 32,128,256 --decode-steps 16 --profile-steps 1" <<'RUNS'
 defaults (dp4a 32 × 8 × 4 on NVIDIA, 32 × 8 × 2 for o_proj)|
 staged 32 × 8 × 2 (before 6f65720)|--tuning '{"gemv":"staged"}'
@@ -152,6 +155,9 @@ dp4a 32 × 4 × 8|--tuning '{"rowGroups":4,"rowsPerThread":8}'
 dp4a 16 × 16 × 2|--tuning '{"threadsPerRow":16,"rowGroups":16,"rowsPerThread":2}'
 dp4a, weights prefetched|--tuning '{"gemvPrefetch":true}'
 wide GEMM always 2 columns (gemmWideMinGroups 0)|--tuning '{"gemmWideMinGroups":0}'
+warming a quarter of the next matmul's rows|--tuning '{"warmNext":0.25}'
+warming half of the next matmul's rows|--tuning '{"warmNext":0.5}'
+warming the next matmul's whole rows|--tuning '{"warmNext":1}'
 defaults again|
 RUNS
 fi

@@ -24,6 +24,9 @@
  * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
  * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV precision prelude, and a second
  * bind group), stubs otherwise (ROPE_OFF below), so the plain pipelines never declare group 1.
+ * A plain decode GEMV set up with `warmNext` instead gets shaders/matmul_nbits_warm_next.wgsl (its
+ * own group 1; WARM_OFF stubs it elsewhere) and a second layer of workgroups that read the next
+ * matmul's rows into the cache (tuning.warmNext).
  *
  * Buffers as uploaded by the caller (WebGPU sizes are multiples of 4 bytes):
  *   weights     B's raw bytes [N, nBlocks, blockSize/2], zero-padded to a multiple of 4 bytes (the
@@ -84,6 +87,7 @@ import gemvVec4Source from '../../../shaders/matmul_nbits_gemv_vec4.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
+import warmNextSource from '../../../shaders/matmul_nbits_warm_next.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { adapterText, hasWgslLanguageFeature } from '../gpu/device';
@@ -207,6 +211,17 @@ export function matMulNBitsRopeAppendSupported(device: GPUDevice): boolean {
   return device.limits.maxStorageBuffersPerShaderStage >= ROPE_APPEND_STORAGE_BUFFERS;
 }
 
+/**
+ * Storage buffers a GEMV with `warmNext` binds in one stage: group 0's seven and group 1's two
+ * (the next matmul's packed weights and the sums of what was read).
+ */
+export const WARM_NEXT_STORAGE_BUFFERS = 9;
+
+/** Whether a decode GEMV can warm the next matmul's weights on this device (tuning.warmNext). */
+export function matMulNBitsWarmNextSupported(device: GPUDevice): boolean {
+  return device.limits.maxStorageBuffersPerShaderStage >= WARM_NEXT_STORAGE_BUFFERS;
+}
+
 /** The WGSL language feature the dp4a GEMV needs (dot4I8Packed, pack4xI8). */
 const PACKED_DOT = 'packed_4x8_integer_dot_product';
 
@@ -265,6 +280,17 @@ export interface MatMulNBitsTuning {
    * 1.83 at 4 rows per thread, 2.07 against 2.05 at 2).
    */
   gemvPrefetch?: boolean;
+  /**
+   * Share of each packed weight row of the matmul that runs next in a decode step (0..1, default
+   * 0: off) that this kernel's decode GEMV reads into the GPU's cache while it runs, in a second
+   * layer of workgroups launched after its own (shaders/matmul_nbits_warm_next.wgsl), so that the
+   * next GEMV finds those bytes in L2 instead of device memory. Set up by the caller with
+   * `warmNext(next, sums)` (Phi3Runtime: o_proj warms gate_up, gate_up warms down, down warms the
+   * next layer's qkv or the lm_head; the fused qkv GEMV cannot, its group 1 is the rotary's).
+   * Results are bit for bit those without it. Unmeasured on a real GPU when written (2026-11-27,
+   * no device that session): no default asks for it; `run.sh gemv` times it.
+   */
+  warmNext?: number;
   /** GEMM threads along N and M (each computes 4 × 4 outputs; default 8 × 8, a 32 × 32 tile) */
   gemmThreads?: readonly [number, number];
   /** GEMM K per workgroup-memory step, a multiple of 8 (default 32) */
@@ -388,6 +414,23 @@ export interface MatMulNBitsKernel {
   readonly prefillPath: 'gemm' | 'gemm-wide';
   /** Columns per thread the wide GEMM runs for M rows (gemmWideCols, or 1 under gemmWideMinGroups); null without it. */
   prefillWideColumns(M: number): 1 | 2 | null;
+  /**
+   * Bytes of the `sums` buffer `warmNext` needs (one u32 per invocation of the GEMV's grid); 0
+   * where this kernel cannot warm: tuning.warmNext is 0, no plain decode GEMV (ropeAppend, or
+   * unaligned rows), or fewer than WARM_NEXT_STORAGE_BUFFERS storage buffers per stage.
+   */
+  readonly warmSumsBytes: number;
+  /**
+   * From now on the decode GEMV (M = 1) also reads the leading tuning.warmNext share of each of
+   * `next`'s packed weight rows (header of shaders/matmul_nbits_warm_next.wgsl), writing what it
+   * read into `sums` (≥ warmSumsBytes; one buffer may serve every kernel of a step). Returns the
+   * bytes it reads per call: 0 (and nothing changes) where warmSumsBytes is 0 or `next` has no
+   * decode GEMV. Pipelines compile as this kernel's did (`compile: 'async'`: await
+   * matMulNBitsReady before encoding). Call at most once.
+   */
+  warmNext(next: MatMulNBitsKernel, sums: GPUBuffer): number;
+  /** The packed weight rows as the GEMVs read them (16-byte words), or null where rows are not 16-byte aligned. */
+  readonly gemvWeights: { buffer: GPUBuffer; rows: number; rowWords: number } | null;
 }
 
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
@@ -395,9 +438,12 @@ export interface MatMulNBitsKernel {
 // the extension is on.
 // The fused (ROPE_APPEND) pipelines put the precision prelude between `enable subgroups;` and the rest.
 const ENABLE_SUBGROUPS = 'enable subgroups;\n';
+// Workgroups of z = 1 exist only in a warmNext dispatch (matmul_nbits_warm_next.wgsl; WARM_OFF is
+// the stub of every other pipeline).
 const GEMV_SUBGROUP_ENTRY_BODY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
+  if (wid.z != 0u) { warmNext(wid, lid); return; }
   gemv(wid, lid, sgSize, sgLane);
 }
 fn rowSum(v: f32) -> f32 { return subgroupAdd(v); }
@@ -407,8 +453,12 @@ const GEMV_SUBGROUP_ENTRY = ENABLE_SUBGROUPS + GEMV_SUBGROUP_ENTRY_BODY;
 const ROPE_OFF = `fn ropeRow(n: u32) -> u32 { return n; }
 fn ropeAppend(row: u32, x: f32, partner: f32) {}
 `;
+// What the GEMVs get instead of shaders/matmul_nbits_warm_next.wgsl (never called: z is 1 there).
+const WARM_OFF = `fn warmNext(wid: vec3<u32>, lid: u32) {}
+`;
 const GEMV_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  if (wid.z != 0u) { warmNext(wid, lid); return; }
   gemv(wid, lid, 1u, 0u);
 }
 fn rowSum(v: f32) -> f32 { return v; }
@@ -453,11 +503,16 @@ interface PipelineCache {
   /** Group 1 of the ROPE_APPEND GEMVs (matmul_nbits_rope.wgsl); created on first use, since it is
    * invalid on devices below ROPE_APPEND_STORAGE_BUFFERS and must not poison the plain kernels. */
   ropeLayout(): GPUBindGroupLayout;
+  /** Group 1 of the warmNext GEMVs (matmul_nbits_warm_next.wgsl); created on first use, as ropeLayout. */
+  warmLayout(): GPUBindGroupLayout;
   /** Bound where a fusion is off (never read): 16 bytes each. */
   unusedStorage: GPUBuffer;
   unusedUniform: GPUBuffer;
-  /** `rope`: the two-group layout of the ROPE_APPEND GEMVs (the label must say so: it keys the module). */
-  pipeline(label: string, code: string, constants: Record<string, number>, compile: 'sync' | 'async', rope?: boolean): PipelineSlot;
+  /**
+   * `group1`: the two-group layout of the ROPE_APPEND or the warmNext GEMVs (the label must say
+   * so: it keys the module).
+   */
+  pipeline(label: string, code: string, constants: Record<string, number>, compile: 'sync' | 'async', group1?: 'rope' | 'warm'): PipelineSlot;
   slots: Map<string, PipelineSlot>;
 }
 
@@ -482,26 +537,29 @@ function pipelineCache(device: GPUDevice): PipelineCache {
     ],
   });
   const pipelineLayout = device.createPipelineLayout({ label: 'matmulNBits', bindGroupLayouts: [layout] });
-  let rope: { layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout } | undefined;
-  const ropeLayouts = () => {
-    if (!rope) {
-      const ropeLayout = device.createBindGroupLayout({
-        label: 'matmulNBits.rope',
-        entries: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage')],
-      });
-      rope = { layout: ropeLayout, pipelineLayout: device.createPipelineLayout({ label: 'matmulNBits.rope', bindGroupLayouts: [layout, ropeLayout] }) };
+  type TwoGroups = { layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout };
+  const group1Layouts = new Map<'rope' | 'warm', TwoGroups>();
+  const group1Entries = { rope: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage')], warm: [entry(0, 'uniform'), entry(1, 'read-only-storage'), entry(2, 'storage')] };
+  const twoGroups = (kind: 'rope' | 'warm'): TwoGroups => {
+    let two = group1Layouts.get(kind);
+    if (!two) {
+      const label = `matmulNBits.${kind}`;
+      const group1 = device.createBindGroupLayout({ label, entries: group1Entries[kind] });
+      two = { layout: group1, pipelineLayout: device.createPipelineLayout({ label, bindGroupLayouts: [layout, group1] }) };
+      group1Layouts.set(kind, two);
     }
-    return rope;
+    return two;
   };
   const modules = new Map<string, GPUShaderModule>();
   const slots = new Map<string, PipelineSlot>();
   const cache: PipelineCache = {
     layout,
-    ropeLayout: () => ropeLayouts().layout,
+    ropeLayout: () => twoGroups('rope').layout,
+    warmLayout: () => twoGroups('warm').layout,
     slots,
     unusedStorage: device.createBuffer({ label: 'matmulNBits.unused', size: 16, usage: GPUBufferUsage.STORAGE }),
     unusedUniform: device.createBuffer({ label: 'matmulNBits.unusedStep', size: 16, usage: GPUBufferUsage.UNIFORM }),
-    pipeline(label, code, constants, compile, rope = false) {
+    pipeline(label, code, constants, compile, group1) {
       const key = `${label} ${JSON.stringify(constants)}`;
       let slot = slots.get(key);
       if (slot && (slot.pipeline || compile === 'async')) return slot;
@@ -510,7 +568,7 @@ function pipelineCache(device: GPUDevice): PipelineCache {
         module = device.createShaderModule({ label, code });
         modules.set(label, module);
       }
-      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: rope ? ropeLayouts().pipelineLayout : pipelineLayout, compute: { module, entryPoint: 'main', constants } };
+      const descriptor: GPUComputePipelineDescriptor = { label: `matmulNBits ${key}`, layout: group1 ? twoGroups(group1).pipelineLayout : pipelineLayout, compute: { module, entryPoint: 'main', constants } };
       if (compile === 'sync') {
         // Also where an async compile of the same key is still running: this caller needs it now,
         // and kernels already holding the slot can use it too.
@@ -771,11 +829,13 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       : { stem: 'matmul_nbits', body: gemvIoSource + gemvSource + gemvPrefetchSource + gemvReduceSource, sizing: staged };
   const gemvConstants = { ...common, TPR: tpr, RG: rowGroups, ROWS: rowsPerThread, ...gemvKind.sizing };
   // With ropeAppend, M = 1 runs only the fused pipeline (below).
-  const gemv = !gemvOk || rope
-    ? undefined
-    : useSubgroups
-      ? pipeline(`${gemvKind.stem}_subgroup`, GEMV_SUBGROUP_ENTRY + dequantSource + gemvKind.body + gemvRowsSource + ROPE_OFF, gemvConstants, compile)
-      : pipeline(gemvKind.stem, GEMV_PLAIN_ENTRY + dequantSource + gemvKind.body + gemvRowsSource + ROPE_OFF, gemvConstants, compile);
+  // warm: the same GEMV with shaders/matmul_nbits_warm_next.wgsl instead of its stub (warmNext).
+  const gemvPipeline = (warm: boolean) => {
+    const stem = `${gemvKind.stem}${useSubgroups ? '_subgroup' : ''}${warm ? '_warm' : ''}`;
+    const code = (useSubgroups ? GEMV_SUBGROUP_ENTRY : GEMV_PLAIN_ENTRY) + dequantSource + gemvKind.body + gemvRowsSource + ROPE_OFF + (warm ? warmNextSource : WARM_OFF);
+    return pipeline(stem, code, gemvConstants, compile, warm ? 'warm' : undefined);
+  };
+  const gemv = !gemvOk || rope ? undefined : gemvPipeline(false);
   const gemvName = `gemv${direct ? '-direct' : dp4a ? '-dp4a' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   // ROPE_APPEND: the same GEMV body with the epilogue file and the KV precision prelude, on the
@@ -784,9 +844,9 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   let ropeGroups: GPUBindGroup[] = [];
   if (rope) {
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
-    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource, ropePrecision);
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + WARM_OFF, ropePrecision);
     const label = `${gemvKind.stem}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
-    ropeGemv = pipeline(label, code, { ...gemvConstants, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, true);
+    ropeGemv = pipeline(label, code, { ...gemvConstants, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, 'rope');
     const r = rope.rotary;
     const ropeParams = createUniformBuffer(
       device,
@@ -811,8 +871,36 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     );
   }
 
+  // warmNext: the tuning's share, and (once set up) the pipeline and group 1 of the warming GEMV.
+  const warmShare = tuning.warmNext ?? 0;
+  if (!(Number.isFinite(warmShare) && warmShare >= 0 && warmShare <= 1)) badArg(`tuning.warmNext = ${String(warmShare)} must be a number from 0 to 1.`);
+  const warmSumsBytes = gemv && warmShare > 0 && matMulNBitsWarmNextSupported(device) ? gemvGridX * gemvGridY * tpr * rowGroups * 4 : 0;
+  let warm: { slot: PipelineSlot; group: GPUBindGroup } | undefined;
+  let warmAsked = false;
+  const gemvWeights = gemvOk ? { buffer: weights, rows: N, rowWords: shape.kPadded / 32 } : null;
+
   return {
     decodePath: gemv || rope ? gemvName : 'gemm',
+    warmSumsBytes,
+    gemvWeights,
+    warmNext(next, sums) {
+      if (warmAsked) badArg('warmNext was already called for this kernel.');
+      warmAsked = true;
+      const rows = next.gemvWeights;
+      if (warmSumsBytes === 0 || !rows) return 0;
+      checkBuffer('warmNext sums', sums, warmSumsBytes, 'BAD_ARGUMENT');
+      const prefixWords = Math.max(1, Math.round(warmShare * rows.rowWords));
+      const warmParams = createUniformBuffer(device, packUniform([{ u32: rows.rows }, { u32: rows.rowWords }, { u32: prefixWords }, { u32: gemvGridX * gemvGridY }]), 'matmulNBits.warm.params');
+      warm = {
+        slot: gemvPipeline(true),
+        group: device.createBindGroup({
+          label: 'matmulNBits.warm',
+          layout: pipelineCache(device).warmLayout(),
+          entries: [warmParams, rows.buffer, sums].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        }),
+      };
+      return rows.rows * prefixWords * 16;
+    },
     prefillPath: wide ? 'gemm-wide' : 'gemm',
     decodePrefetch: prefetch,
     decodeRows: rows,
@@ -825,6 +913,10 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
         pass.setPipeline(compiled(ropeGemv));
         pass.setBindGroup(1, group);
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);
+      } else if (M === 1 && warm) {
+        pass.setPipeline(compiled(warm.slot));
+        pass.setBindGroup(1, warm.group);
+        pass.dispatchWorkgroups(gemvGridX, gemvGridY, 2);
       } else if (M === 1 && gemv) {
         pass.setPipeline(compiled(gemv));
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);

@@ -57,6 +57,8 @@ async function run(spec: ModelCheckSpec, precision: Precision, v?: ModelCheckVar
     expect(r.maxError).toBeLessThanOrEqual(tolerance);
     if (!v) expect(r.note).toContain(`identical ${spec.steps}/${spec.steps}`);
     if (v?.decodePath) expect(r.note).toContain(`decode matmuls on ${v.decodePath}`);
+    // Every device that runs these checks here has the storage buffers warmNext needs (SwiftShader: 12).
+    if (v?.load?.matMulTuning?.warmNext) expect(r.note).toMatch(/; [1-9]\d* bytes read ahead per step \(warmNext\)/);
     expect(r.pass).toBe(true);
   } finally {
     await files.close();

@@ -717,7 +717,7 @@ export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelR
       tolerance,
       metric,
       pass: worst <= tolerance && agree >= needed,
-      note: `greedy tokens identical ${agree}/${steps}${needed < steps ? ` (${needed} required)` : ''}; ${total} positions, context limit ${runtime.contextLimit}; decode matmuls on ${paths.join(', ')}${firstMismatch}`,
+      note: `greedy tokens identical ${agree}/${steps}${needed < steps ? ` (${needed} required)` : ''}; ${total} positions, context limit ${runtime.contextLimit}; decode matmuls on ${paths.join(', ')}${runtime.decodeWarmBytes ? `; ${runtime.decodeWarmBytes} bytes read ahead per step (warmNext)` : ''}${firstMismatch}`,
     };
   } finally {
     runtime.destroy();

@@ -23,7 +23,7 @@ import { DEFAULT_SAMPLING } from '../types';
 import { generate } from '../generate';
 import type { LoadOptions } from './model';
 import { tensorByteLength } from '../onnx/tensor-data';
-import { matMulNBitsRopeAppendSupported } from '../kernels/matmul-nbits';
+import { matMulNBitsRopeAppendSupported, matMulNBitsWarmNextSupported } from '../kernels/matmul-nbits';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-native-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -100,7 +100,9 @@ const cases: Case[] = [
     // Every decode GEMV (qkv with rotary + KV append and the norm, o and down with the residual
     // add, gate_up, down with silu·up, lm_head) on int8 activations: its own rounding contract
     // (quantizeActivationsQ8), so a looser logit tolerance than the f32 kernels', greedy tokens alike.
-    name: 'dp4a decode GEMVs (int8 activations), zero points, a second turn',
+    // And each (but the fused qkv) reading half of the next matmul's rows ahead (warmNext), which
+    // must change nothing.
+    name: 'dp4a decode GEMVs (int8 activations) warming the next matmul, zero points, a second turn',
     options: { layout: 'gqa-packed', zeroPoints: true, blockSize: 32, seed: 5 },
     promptLength: 12,
     steps: 16,
@@ -110,7 +112,7 @@ const cases: Case[] = [
     // 32000 · 32 logits compared (measured 0.196 on SwiftShader).
     tolerance: 0.3,
     minAgree: 0.9,
-    load: { matMulTuning: { gemv: 'dp4a' } },
+    load: { matMulTuning: { gemv: 'dp4a', warmNext: 0.5 } },
   },
   {
     // 70-token prompt: 5 blocked-prefill workgroups per head over 3 key tiles; 16-key splits:
@@ -176,6 +178,18 @@ async function compare(c: Case, dir: string): Promise<void> {
     expect(runtime.dispatchesPerDecode).toBe(3 + perLayer * plan.config.layers);
     console.log(`[node/webgpu] ${c.name}: ${runtime.dispatchesPerDecode} dispatches per decode token (${plan.config.layers} layers), decode matmuls on ${runtime.decodeMatMulPaths.join(', ')}`);
     if (c.load?.matMulTuning?.gemv === 'dp4a') expect(runtime.decodeMatMulPaths.every((p) => p.startsWith('gemv-dp4a'))).toBe(true);
+    const share = c.load?.matMulTuning?.warmNext ?? 0;
+    if (share > 0 && matMulNBitsWarmNextSupported(ctx.device)) {
+      // Rows (N) and 16-byte words per row of each decode matmul in order: qkv, o, gate_up, down per layer, then lm_head.
+      const { layers, hidden: H, intermediate: I, heads, kvHeads, headDim: D, vocab } = plan.config;
+      const perLayer = [[(heads + 2 * kvHeads) * D, H], [H, heads * D], [2 * I, H], [H, I]].map(([N, K]) => ({ N, words: K / 32 }));
+      const order = [...Array.from({ length: layers }, () => perLayer).flat(), { N: vocab, words: H / 32 }];
+      // Every matmul but the first warms its successor's rows; the fused qkv (rotary + KV append) cannot host.
+      const hosts = order.slice(0, -1).map((_, i) => i).filter((i) => !(i % 4 === 0 && matMulNBitsRopeAppendSupported(ctx.device)));
+      const want = hosts.reduce((n, i) => n + order[i + 1].N * Math.max(1, Math.round(share * order[i + 1].words)) * 16, 0);
+      console.log(`[node/webgpu] ${c.name}: ${runtime.decodeWarmBytes} bytes of weights read ahead per decode step (warmNext ${share})`);
+      expect(runtime.decodeWarmBytes).toBe(want);
+    }
     let worst = 0;
     let agree = 0;
     let i = 0;

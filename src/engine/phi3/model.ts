@@ -41,7 +41,7 @@ import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { submitTimestamped } from '../gpu/timestamps';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsKernel, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
@@ -162,6 +162,8 @@ export class Phi3Runtime implements TokenRuntime {
   dispatchesPerDecode = 0;
   /** The shaders the weight matmuls run in decode, e.g. ['gemv-subgroup'] (matMulNBitsPath; for tests and benchmarks). */
   decodeMatMulPaths: string[] = [];
+  /** Bytes of weights the decode GEMVs read ahead for the next matmul per step (tuning.warmNext; 0: off). */
+  decodeWarmBytes = 0;
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
   private readonly weightReads = new Map<object, WeightReadKernel>();
@@ -236,6 +238,8 @@ export class Phi3Runtime implements TokenRuntime {
         ropeAppend?: MatMulNBitsRopeAppend;
       }
       const decodePaths = new Set<string>();
+      /** Every matmul kernel in the order decode runs them (tuning.warmNext chains them). */
+      const decodeMatmuls: MatMulNBitsKernel[] = [];
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
@@ -271,6 +275,7 @@ export class Phi3Runtime implements TokenRuntime {
           tuning: opts.matMulTuning,
         });
         decodePaths.add(matMulNBitsPath(kernel, 1));
+        decodeMatmuls.push(kernel);
         return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N, parts };
       };
 
@@ -388,6 +393,18 @@ export class Phi3Runtime implements TokenRuntime {
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.decodeMatMulPaths = [...decodePaths].sort();
+      // tuning.warmNext: each decode GEMV that can reads ahead into the next matmul's rows (o_proj
+      // into gate_up's, gate_up into down's, down into the next qkv's or the lm_head's; the fused
+      // qkv GEMV cannot host). One sums buffer serves them all: the step runs them one at a time.
+      const warmSumsBytes = decodeMatmuls.reduce((n, k) => Math.max(n, k.warmSumsBytes), 0);
+      if (warmSumsBytes > 0) {
+        const warmSums = device.createBuffer({ label: 'warmSums', size: warmSumsBytes, usage: GPUBufferUsage.STORAGE });
+        buffers.set('warmSums', warmSums);
+        for (const [i, k] of decodeMatmuls.entries()) {
+          const next = decodeMatmuls[i + 1];
+          if (next) runtime.decodeWarmBytes += k.warmNext(next, warmSums);
+        }
+      }
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
       await device.queue.onSubmittedWorkDone();
