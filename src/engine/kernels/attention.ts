@@ -19,6 +19,8 @@
  * 'blocked'`): one workgroup per 16 queries of a head, so each K/V row is fetched once per block
  * rather than once per query. The model loads every real GPU with 'lanes', decode splits capped
  * at 24 and the blocked prefill (`attentionTuningFor`, timed on an H200).
+ * With `warmNext`, decode dispatches also read the next matmul's (o_proj's) rows into the cache,
+ * in a second layer of workgroups (warm-next.ts), as the decode GEMVs do for theirs.
  * Rule: `encode` never writes buffers; no workgroup array may be sized by maxT.
  */
 import source from '../../../shaders/attention.wgsl?raw';
@@ -31,6 +33,7 @@ import { adapterText } from '../gpu/device';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
+import { WARM_OFF, checkWarmShare, createWarm, warmGroupsFor, warmNextSource, type WarmRows } from './warm-next';
 
 export interface AttentionLayout {
   seqLen: number;
@@ -182,6 +185,15 @@ export interface AttentionKernel {
   path(seqLen: number, totalLen: number): 'tiled' | 'split-k' | 'blocked';
   /** Which kernel runs it. */
   readonly kernel: 'serial' | 'lanes';
+  /** Bytes of the `sums` buffer warmNext needs to read `share` (0..1) of each of `next`'s rows; 0 for a share of 0. */
+  warmSumsBytes(next: WarmRows, share: number): number;
+  /**
+   * From now on every decode dispatch (seqLen = 1) also reads the leading `share` of each of
+   * `next`'s packed rows into the cache (tuning.warmNext: warm-next.ts), in a second layer of
+   * workgroups of its own size; the model points it at o_proj. Returns the bytes read per
+   * dispatch (0 for a share of 0, which changes nothing). Call at most once.
+   */
+  warmNext(next: WarmRows, share: number, sums: GPUBuffer): number;
 }
 
 const WG = 64;
@@ -226,7 +238,9 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
     throw new AppError('BAD_ARGUMENT', `attention: prefill 'blocked' handles head dims up to ${BLOCKED_MAX_HEAD_DIM}, got ${b.headDim}; use prefill 'kernel'.`);
   }
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
-  const kvSource = withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}`, precision);
+  // The decode kernels with the warm layer's reads (warmNext) or its stub.
+  const kvCode = (warm: boolean) => withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}\n${warm ? warmNextSource : WARM_OFF}`, precision);
+  const kvSource = kvCode(false);
   const kq = Math.floor(LANES_WG / d4);
   const kernelConstants =
     kernel === 'lanes'
@@ -282,6 +296,27 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
     ],
   });
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  // warmNext: decode's two pipelines again with the warm layer, their groups 0 (auto layouts are
+  // per pipeline) and 1, and the warm layer's workgroups.
+  const threads = kernel === 'lanes' ? LANES_WG : WG;
+  let warm: { tiled: [GPUComputePipeline, GPUBindGroup, GPUBindGroup]; split: [GPUComputePipeline, GPUBindGroup, GPUBindGroup]; groups: number } | undefined;
+  let warmAsked = false;
+  // One decode dispatch: `count` workgroups of the kernel, and with warm the layer along z, both
+  // over a grid of the larger count (workOf and warmRun leave the surplus of each idle).
+  const dispatch = (pass: GPUComputePassEncoder, plain: [GPUComputePipeline, GPUBindGroup], warmed: [GPUComputePipeline, GPUBindGroup, GPUBindGroup] | undefined, count: number) => {
+    if (warm && warmed) {
+      pass.setPipeline(warmed[0]);
+      pass.setBindGroup(0, warmed[1]);
+      pass.setBindGroup(1, warmed[2]);
+      const [x, y] = workgroupGrid(Math.max(count, warm.groups), maxDim);
+      pass.dispatchWorkgroups(x, y, 2);
+    } else {
+      pass.setPipeline(plain[0]);
+      pass.setBindGroup(0, plain[1]);
+      const [x, y] = workgroupGrid(count, maxDim);
+      pass.dispatchWorkgroups(x, y);
+    }
+  };
   const path = (seqLen: number, totalLen: number): 'tiled' | 'split-k' | 'blocked' =>
     seqLen > 1 && blocked ? 'blocked' : seqLen === 1 && splitCount(totalLen, keysPerSplit, maxSplits) > 1 ? 'split-k' : 'tiled';
   return {
@@ -295,20 +330,33 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
         const [x, y] = workgroupGrid(Math.ceil(seqLen / BLOCKED_QUERIES) * b.heads, maxDim);
         pass.dispatchWorkgroups(x, y);
       } else if (p === 'split-k') {
-        const n = splitCount(totalLen, keysPerSplit, maxSplits);
-        pass.setPipeline(split);
-        pass.setBindGroup(0, splitGroup);
-        const [x, y] = workgroupGrid(b.heads * n, maxDim);
-        pass.dispatchWorkgroups(x, y);
+        dispatch(pass, [split, splitGroup], warm?.split, b.heads * splitCount(totalLen, keysPerSplit, maxSplits));
         pass.setPipeline(combine);
         pass.setBindGroup(0, combineGroup);
         pass.dispatchWorkgroups(b.heads);
       } else {
-        pass.setPipeline(tiled);
-        pass.setBindGroup(0, tiledGroup);
-        const [x, y] = workgroupGrid(seqLen * b.heads, maxDim);
-        pass.dispatchWorkgroups(x, y);
+        dispatch(pass, [tiled, tiledGroup], seqLen === 1 ? warm?.tiled : undefined, seqLen * b.heads);
       }
+    },
+    warmSumsBytes(next, share) {
+      return checkWarmShare(share) > 0 ? warmGroupsFor(next, share, threads) * threads * 4 : 0;
+    },
+    warmNext(next, share, sums) {
+      if (warmAsked) throw new AppError('BAD_ARGUMENT', 'attention: warmNext was already called for this kernel.');
+      warmAsked = true;
+      if (checkWarmShare(share) === 0) return 0;
+      const groups = warmGroupsFor(next, share, threads);
+      const code = kvCode(true);
+      let bytes = 0;
+      const withWarm = (p: GPUComputePipeline, out: GPUBuffer, label: string): [GPUComputePipeline, GPUBindGroup, GPUBindGroup] => {
+        const w = createWarm(device, p.getBindGroupLayout(1), next, share, groups, threads, sums, label);
+        bytes = w.bytes;
+        return [p, common(p, out, label), w.group];
+      };
+      const warmTiled = getComputePipeline(device, `attention.${kernel}.${precision}.warm`, code, { ...kernelConstants, SPLIT: 0 });
+      const warmSplit = getComputePipeline(device, `attention.${kernel}.${precision}.split.warm`, code, { ...kernelConstants, SPLIT: 1 });
+      warm = { tiled: withWarm(warmTiled, b.out, 'attention'), split: withWarm(warmSplit, partials, 'attention.split'), groups };
+      return bytes;
     },
   };
 }

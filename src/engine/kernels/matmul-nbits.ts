@@ -87,10 +87,10 @@ import gemvVec4Source from '../../../shaders/matmul_nbits_gemv_vec4.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
-import warmNextSource from '../../../shaders/matmul_nbits_warm_next.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { adapterText, hasWgslLanguageFeature } from '../gpu/device';
+import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmRows } from './warm-next';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
 
@@ -286,7 +286,8 @@ export interface MatMulNBitsTuning {
    * layer of workgroups launched after its own (shaders/matmul_nbits_warm_next.wgsl), so that the
    * next GEMV finds those bytes in L2 instead of device memory. Set up by the caller with
    * `warmNext(next, sums)` (Phi3Runtime: o_proj warms gate_up, gate_up warms down, down warms the
-   * next layer's qkv or the lm_head; the fused qkv GEMV cannot, its group 1 is the rotary's).
+   * next layer's qkv or the lm_head, and attention, with the share of the qkv GEMV before it, warms
+   * o_proj; warm-next.ts).
    * Results are bit for bit those without it. Unmeasured on a real GPU when written (2026-11-27,
    * no device that session): no default asks for it; `run.sh gemv` times it.
    */
@@ -430,7 +431,9 @@ export interface MatMulNBitsKernel {
    */
   warmNext(next: MatMulNBitsKernel, sums: GPUBuffer): number;
   /** The packed weight rows as the GEMVs read them (16-byte words), or null where rows are not 16-byte aligned. */
-  readonly gemvWeights: { buffer: GPUBuffer; rows: number; rowWords: number } | null;
+  readonly gemvWeights: WarmRows | null;
+  /** tuning.warmNext as this kernel runs it (0: off); attention warms o_proj with its qkv GEMV's. */
+  readonly warmShare: number;
 }
 
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
@@ -443,7 +446,7 @@ const ENABLE_SUBGROUPS = 'enable subgroups;\n';
 const GEMV_SUBGROUP_ENTRY_BODY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
-  if (wid.z != 0u) { warmNext(wid, lid); return; }
+  if (wid.z != 0u) { warmRun(wid.x + wid.y * params.gridX, lid, TPR * RG); return; }
   gemv(wid, lid, sgSize, sgLane);
 }
 fn rowSum(v: f32) -> f32 { return subgroupAdd(v); }
@@ -453,12 +456,9 @@ const GEMV_SUBGROUP_ENTRY = ENABLE_SUBGROUPS + GEMV_SUBGROUP_ENTRY_BODY;
 const ROPE_OFF = `fn ropeRow(n: u32) -> u32 { return n; }
 fn ropeAppend(row: u32, x: f32, partner: f32) {}
 `;
-// What the GEMVs get instead of shaders/matmul_nbits_warm_next.wgsl (never called: z is 1 there).
-const WARM_OFF = `fn warmNext(wid: vec3<u32>, lid: u32) {}
-`;
 const GEMV_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  if (wid.z != 0u) { warmNext(wid, lid); return; }
+  if (wid.z != 0u) { warmRun(wid.x + wid.y * params.gridX, lid, TPR * RG); return; }
   gemv(wid, lid, 1u, 0u);
 }
 fn rowSum(v: f32) -> f32 { return v; }
@@ -872,8 +872,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   }
 
   // warmNext: the tuning's share, and (once set up) the pipeline and group 1 of the warming GEMV.
-  const warmShare = tuning.warmNext ?? 0;
-  if (!(Number.isFinite(warmShare) && warmShare >= 0 && warmShare <= 1)) badArg(`tuning.warmNext = ${String(warmShare)} must be a number from 0 to 1.`);
+  const warmShare = checkWarmShare(tuning.warmNext ?? 0);
   const warmSumsBytes = gemv && warmShare > 0 && matMulNBitsWarmNextSupported(device) ? gemvGridX * gemvGridY * tpr * rowGroups * 4 : 0;
   let warm: { slot: PipelineSlot; group: GPUBindGroup } | undefined;
   let warmAsked = false;
@@ -883,23 +882,15 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     decodePath: gemv || rope ? gemvName : 'gemm',
     warmSumsBytes,
     gemvWeights,
+    warmShare,
     warmNext(next, sums) {
       if (warmAsked) badArg('warmNext was already called for this kernel.');
       warmAsked = true;
       const rows = next.gemvWeights;
       if (warmSumsBytes === 0 || !rows) return 0;
-      checkBuffer('warmNext sums', sums, warmSumsBytes, 'BAD_ARGUMENT');
-      const prefixWords = Math.max(1, Math.round(warmShare * rows.rowWords));
-      const warmParams = createUniformBuffer(device, packUniform([{ u32: rows.rows }, { u32: rows.rowWords }, { u32: prefixWords }, { u32: gemvGridX * gemvGridY }]), 'matmulNBits.warm.params');
-      warm = {
-        slot: gemvPipeline(true),
-        group: device.createBindGroup({
-          label: 'matmulNBits.warm',
-          layout: pipelineCache(device).warmLayout(),
-          entries: [warmParams, rows.buffer, sums].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-      };
-      return rows.rows * prefixWords * 16;
+      const w = createWarm(device, pipelineCache(device).warmLayout(), rows, warmShare, gemvGridX * gemvGridY, tpr * rowGroups, sums, 'MatMulNBits');
+      warm = { slot: gemvPipeline(true), group: w.group };
+      return w.bytes;
     },
     prefillPath: wide ? 'gemm-wide' : 'gemm',
     decodePrefetch: prefetch,

@@ -179,14 +179,16 @@ async function compare(c: Case, dir: string): Promise<void> {
     console.log(`[node/webgpu] ${c.name}: ${runtime.dispatchesPerDecode} dispatches per decode token (${plan.config.layers} layers), decode matmuls on ${runtime.decodeMatMulPaths.join(', ')}`);
     if (c.load?.matMulTuning?.gemv === 'dp4a') expect(runtime.decodeMatMulPaths.every((p) => p.startsWith('gemv-dp4a'))).toBe(true);
     const share = c.load?.matMulTuning?.warmNext ?? 0;
-    if (share > 0 && matMulNBitsWarmNextSupported(ctx.device)) {
+    if (share > 0) {
       // Rows (N) and 16-byte words per row of each decode matmul in order: qkv, o, gate_up, down per layer, then lm_head.
       const { layers, hidden: H, intermediate: I, heads, kvHeads, headDim: D, vocab } = plan.config;
       const perLayer = [[(heads + 2 * kvHeads) * D, H], [H, heads * D], [2 * I, H], [H, I]].map(([N, K]) => ({ N, words: K / 32 }));
       const order = [...Array.from({ length: layers }, () => perLayer).flat(), { N: vocab, words: H / 32 }];
-      // Every matmul but the first warms its successor's rows; the fused qkv (rotary + KV append) cannot host.
-      const hosts = order.slice(0, -1).map((_, i) => i).filter((i) => !(i % 4 === 0 && matMulNBitsRopeAppendSupported(ctx.device)));
-      const want = hosts.reduce((n, i) => n + order[i + 1].N * Math.max(1, Math.round(share * order[i + 1].words)) * 16, 0);
+      // Each matmul's predecessor warms it: attention the o_proj, a GEMV the rest (where the device
+      // has the storage buffers; the first qkv has none).
+      const gemvHosts = matMulNBitsWarmNextSupported(ctx.device);
+      const warmed = order.filter((_, i) => i > 0 && (gemvHosts || i % 4 === 1));
+      const want = warmed.reduce((n, m) => n + m.N * Math.max(1, Math.round(share * m.words)) * 16, 0);
       console.log(`[node/webgpu] ${c.name}: ${runtime.decodeWarmBytes} bytes of weights read ahead per decode step (warmNext ${share})`);
       expect(runtime.decodeWarmBytes).toBe(want);
     }

@@ -45,7 +45,7 @@ import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsRead
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionTuning } from '../kernels/attention';
+import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
@@ -238,8 +238,11 @@ export class Phi3Runtime implements TokenRuntime {
         ropeAppend?: MatMulNBitsRopeAppend;
       }
       const decodePaths = new Set<string>();
-      /** Every matmul kernel in the order decode runs them (tuning.warmNext chains them). */
-      const decodeMatmuls: MatMulNBitsKernel[] = [];
+      /**
+       * The decode step's kernels that take part in tuning.warmNext, in the order they run: each
+       * matmul, and attention (which warms o_proj; warm-next.ts). A host warms the matmul right after it.
+       */
+      const warmChain: ({ matmul: MatMulNBitsKernel } | { attention: AttentionKernel; share: number })[] = [];
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
@@ -275,7 +278,7 @@ export class Phi3Runtime implements TokenRuntime {
           tuning: opts.matMulTuning,
         });
         decodePaths.add(matMulNBitsPath(kernel, 1));
-        decodeMatmuls.push(kernel);
+        warmChain.push({ matmul: kernel });
         return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N, parts };
       };
 
@@ -364,6 +367,9 @@ export class Phi3Runtime implements TokenRuntime {
         }
         const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits });
         ops.push({ kind: 'attention', layer: li, weightBytes: 0, encode: (pass, S, totalLen) => attention.encode(pass, S, totalLen) });
+        // Attention has no MatMulNBits tuning: it warms o_proj with the share of the GEMV before it.
+        const before = warmChain[warmChain.length - 1];
+        warmChain.push({ attention, share: 'matmul' in before ? before.matmul.warmShare : 0 });
         push('o', await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
         if (gateUp) {
@@ -393,16 +399,21 @@ export class Phi3Runtime implements TokenRuntime {
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.decodeMatMulPaths = [...decodePaths].sort();
-      // tuning.warmNext: each decode GEMV that can reads ahead into the next matmul's rows (o_proj
-      // into gate_up's, gate_up into down's, down into the next qkv's or the lm_head's; the fused
-      // qkv GEMV cannot host). One sums buffer serves them all: the step runs them one at a time.
-      const warmSumsBytes = decodeMatmuls.reduce((n, k) => Math.max(n, k.warmSumsBytes), 0);
+      // tuning.warmNext: each host reads ahead into the next matmul's rows (attention into o_proj's,
+      // o_proj into gate_up's, gate_up into down's, down into the next qkv's or the lm_head's; the
+      // fused qkv GEMV cannot host, and needs none: attention follows it). One sums buffer serves
+      // them all: the step runs them one at a time.
+      const pairs = warmChain.flatMap((host, i) => {
+        const next = warmChain[i + 1];
+        return next && 'matmul' in next && next.matmul.gemvWeights ? [{ host, next: next.matmul, rows: next.matmul.gemvWeights }] : [];
+      });
+      const sumsBytes = (p: (typeof pairs)[number]) => ('matmul' in p.host ? p.host.matmul.warmSumsBytes : p.host.attention.warmSumsBytes(p.rows, p.host.share));
+      const warmSumsBytes = pairs.reduce((n, p) => Math.max(n, sumsBytes(p)), 0);
       if (warmSumsBytes > 0) {
         const warmSums = device.createBuffer({ label: 'warmSums', size: warmSumsBytes, usage: GPUBufferUsage.STORAGE });
         buffers.set('warmSums', warmSums);
-        for (const [i, k] of decodeMatmuls.entries()) {
-          const next = decodeMatmuls[i + 1];
-          if (next) runtime.decodeWarmBytes += k.warmNext(next, warmSums);
+        for (const { host, next, rows } of pairs) {
+          runtime.decodeWarmBytes += 'matmul' in host ? host.matmul.warmNext(next, warmSums) : host.attention.warmNext(rows, host.share, warmSums);
         }
       }
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { createAttention } from './attention';
+import { createStepBuffer, writeStep } from './step';
 import { createMatMulNBits, matMulNBitsDp4aSupported, matMulNBitsPath, matMulNBitsWarmNextSupported, type MatMulNBitsKernel, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights, type WeightCase } from './matmul-testing';
 import { matMulNBitsShape } from './dequantize';
@@ -6,10 +8,10 @@ import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
 import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
 
-// tuning.warmNext: a decode GEMV that also reads a share of the next matmul's packed rows into the
-// cache. Its contract is exact: the GEMV's output is bit for bit the plain kernel's, and the warm
-// workgroups read each word of the leading `prefixWords` of every next row exactly once (the
-// wrapping sum of their `sums` equals the sum of those words).
+// tuning.warmNext (warm-next.ts): a decode GEMV or decode attention that also reads a share of the
+// next matmul's packed rows into the cache. Its contract is exact: the host's output is bit for bit
+// the plain kernel's, and the warm workgroups read each word of the leading `prefixWords` of every
+// next row exactly once (the wrapping sum of their `sums` equals the sum of those words).
 
 const { device } = await testGpu();
 const supported = matMulNBitsWarmNextSupported(device);
@@ -23,6 +25,19 @@ function prefixChecksum(packed: Uint8Array, rows: number, rowWords: number, pref
     for (let j = 0; j < prefixWords * 4; j++) sum = (sum + view.getUint32((r * rowWords * 4 + j) * 4, true)) >>> 0;
   }
   return sum;
+}
+
+/** Storage buffers made for one run, destroyed together. */
+function scratch(): { buf(data: ArrayBufferView | number, label: string): GPUBuffer; destroy(): void } {
+  const made: GPUBuffer[] = [];
+  return {
+    buf(data, label) {
+      const b = createStorageBuffer(device, data, label);
+      made.push(b);
+      return b;
+    },
+    destroy: () => made.forEach((b) => b.destroy()),
+  };
 }
 
 interface Run {
@@ -40,12 +55,7 @@ async function run(host: WeightCase, next: WeightCase, tuning: MatMulNBitsTuning
   const n = makeWeights(next, seed + 10);
   const x = seededRandom(host.K, seed + 20, 2);
   return withErrorScopes(device, async () => {
-    const made: GPUBuffer[] = [];
-    const buf = (data: ArrayBufferView | number, label: string) => {
-      const b = createStorageBuffer(device, data, label);
-      made.push(b);
-      return b;
-    };
+    const { buf, destroy } = scratch();
     const kernel = (c: WeightCase, w: ReturnType<typeof makeWeights>, input: GPUBuffer, output: GPUBuffer, t: MatMulNBitsTuning): MatMulNBitsKernel =>
       createMatMulNBits(device, {
         K: c.K,
@@ -91,7 +101,7 @@ async function run(host: WeightCase, next: WeightCase, tuning: MatMulNBitsTuning
       bytes,
       path: matMulNBitsPath(warmed, 1),
     };
-    for (const b of made) b.destroy();
+    destroy();
     return result;
   });
 }
@@ -142,5 +152,68 @@ describe('matmulNBits warmNext [gpu]', () => {
       expect(k.warmSumsBytes).toBe(0);
     }
     for (const b of buffers) b.destroy();
+  });
+});
+
+describe('attention warmNext [gpu]', () => {
+  it("reads the share of o_proj's rows exactly once in decode (one pass and split-K, both kernels) and leaves attention's output bit for bit; prefill reads nothing", async () => {
+    const heads = 4;
+    const kvHeads = 2;
+    const headDim = 32;
+    const maxT = 128;
+    // The next matmul: 1000 rows of 12 words of arbitrary bits, 6 of them read: 12 warm workgroups
+    // of the serial kernel, 6 of 'lanes', more than a one-pass decode's 4 (the grid grows to
+    // them) and fewer than split-K's 16.
+    const rows = 1000;
+    const rowWords = 12;
+    const next = new Uint32Array(seededRandom(rows * rowWords * 4, 800, 1).map((v) => Math.floor((v + 1) * 2 ** 31)));
+    const nextBytes = new Uint8Array(next.buffer);
+    for (const kernel of ['serial', 'lanes'] as const) {
+      for (const [seqLen, pastLen] of [[1, 5], [1, 100], [3, 40]] as const) {
+        const share = 0.5;
+        const r = await withErrorScopes(device, async () => {
+          const { buf, destroy } = scratch();
+          const step = createStepBuffer(device);
+          writeStep(device, step, { seqLen, pastLen });
+          const q = buf(seededRandom(seqLen * heads * headDim, 801, 1), 'q');
+          const kCache = buf(seededRandom(kvHeads * maxT * headDim, 802, 1), 'kCache');
+          const vCache = buf(seededRandom(kvHeads * maxT * headDim, 803, 1), 'vCache');
+          const make = (out: GPUBuffer) => createAttention(device, { heads, kvHeads, headDim, rowStride: heads * headDim, qOffset: 0, maxT, step, q, kCache, vCache, out, kernel, keysPerSplit: 16, maxSplits: 4 });
+          const outPlain = buf(seqLen * heads * headDim * 4, 'outPlain');
+          const outWarmed = buf(seqLen * heads * headDim * 4, 'outWarmed');
+          const plain = make(outPlain);
+          const warmed = make(outWarmed);
+          const nextRows = { buffer: buf(next, 'next'), rows, rowWords };
+          expect(plain.warmNext(nextRows, 0, outPlain)).toBe(0);
+          const sums = buf(warmed.warmSumsBytes(nextRows, share), 'sums');
+          const bytes = warmed.warmNext(nextRows, share, sums);
+          expect(() => warmed.warmNext(nextRows, share, sums)).toThrow(/already/);
+          const enc = device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          plain.encode(pass, seqLen, pastLen + seqLen);
+          warmed.encode(pass, seqLen, pastLen + seqLen);
+          pass.end();
+          device.queue.submit([enc.finish()]);
+          let sum = 0;
+          for (const v of new Uint32Array(await readBuffer(device, sums))) sum = (sum + v) >>> 0;
+          const result = {
+            path: warmed.path(seqLen, pastLen + seqLen),
+            bytes,
+            sum,
+            plain: new Uint32Array(await readBuffer(device, outPlain)),
+            warmed: new Uint32Array(await readBuffer(device, outWarmed)),
+          };
+          destroy();
+          step.destroy();
+          return result;
+        });
+        const words = Math.round(share * rowWords);
+        console.log(`[${runtimeName()}] attention ${kernel} ${r.path} (seqLen ${seqLen}, pastLen ${pastLen}) warming o_proj: ${r.bytes} bytes, sums ${r.sum}, output identical: ${r.plain.every((v, i) => v === r.warmed[i])}`);
+        expect(r.bytes).toBe(rows * words * 16);
+        expect(r.sum).toBe(seqLen === 1 ? prefixChecksum(nextBytes, rows, rowWords, words) : 0);
+        expect(r.warmed).toEqual(r.plain);
+        expect(r.path).toBe(seqLen > 1 ? 'tiled' : pastLen > 16 ? 'split-k' : 'tiled');
+      }
+    }
   });
 });
