@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -11,7 +11,8 @@
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
 # tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
 # on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the attention defaults
-# against other kernels and split policies; `gemv` the decode GEMVs (below). Logs and JSON go to $OUT (or .device-out/).
+# against other kernels and split policies; `gemv` the decode GEMVs (below); `warm` tuning.warmNext
+# alone (below). Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -155,6 +156,19 @@ dp4a 32 × 4 × 8|--tuning '{"rowGroups":4,"rowsPerThread":8}'
 dp4a 16 × 16 × 2|--tuning '{"threadsPerRow":16,"rowGroups":16,"rowsPerThread":2}'
 dp4a, weights prefetched|--tuning '{"gemvPrefetch":true}'
 wide GEMM always 2 columns (gemmWideMinGroups 0)|--tuning '{"gemmWideMinGroups":0}'
+warming a quarter of the next matmul's rows|--tuning '{"warmNext":0.25}'
+warming half of the next matmul's rows|--tuning '{"warmNext":0.5}'
+warming the next matmul's whole rows|--tuning '{"warmNext":1}'
+defaults again|
+RUNS
+fi
+if [ "$what" = warm ]; then
+  # tuning.warmNext alone (never timed on a GPU when written): the defaults first and last, each
+  # kernel reading a quarter, half and all of the next matmul's rows into L2, at contexts 0, 512
+  # and 2048 (attention's own reads grow with the context and share the cache), with the in-step
+  # decode profile. Judge it by the step time and decode tok/s.
+  ab_runs warm "--contexts 0,512,2048 --prefill 128 --decode-steps 16 --profile-steps 1" <<'RUNS'
+defaults|
 warming a quarter of the next matmul's rows|--tuning '{"warmNext":0.25}'
 warming half of the next matmul's rows|--tuning '{"warmNext":0.5}'
 warming the next matmul's whole rows|--tuning '{"warmNext":1}'
