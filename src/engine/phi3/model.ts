@@ -12,7 +12,8 @@
  * (163 dispatches for 32 layers; split-K attention adds a combine per layer past 64 tokens).
  * Prefill, separate q/k/v that cannot be joined, and devices with fewer than 10 storage buffers
  * per shader stage (matMulNBitsRopeAppendSupported; WebGPU guarantees only 8) keep the kv-append
- * dispatch.
+ * dispatch. With `matMulTuning.warmNext` (off by default) each decode kernel before a matmul also
+ * reads part of that matmul's weights into L2 in extra workgroups of its own dispatch (warm-next.ts).
  *
  * Decode runs ahead (`LoadOptions.runAhead`, default on): right after submitting step N, `step`
  * encodes step N+1, whose input token is copied on the GPU from step N's sampler output, writes its
@@ -162,7 +163,7 @@ export class Phi3Runtime implements TokenRuntime {
   dispatchesPerDecode = 0;
   /** The shaders the weight matmuls run in decode, e.g. ['gemv-subgroup'] (matMulNBitsPath; for tests and benchmarks). */
   decodeMatMulPaths: string[] = [];
-  /** Bytes of weights the decode GEMVs read ahead for the next matmul per step (tuning.warmNext; 0: off). */
+  /** Bytes of weights the decode kernels (GEMVs, attention) read ahead for the next matmul per step (tuning.warmNext; 0: off). */
   decodeWarmBytes = 0;
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
