@@ -103,6 +103,11 @@ ab_runs() {
     PHI3_DAWN_EXACT_TIMESTAMPS=1 PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-node.mjs --layers 32 --dtype q4f16 --no-ort --rounds 1 --no-kernels "$@" --out "$OUT/$name-$i.json" </dev/null 2>&1 | grep -E "decode at|decode matmuls|prefill|profile at|copy bandwidth|^\||Error" | tee -a "$OUT/$name.log" || rc=1
   done
 }
+# The warmNext rows of `gemv` and `warm`: each kernel reading a quarter, half and all of the next
+# matmul's rows into L2 (tuning.warmNext; never timed on a GPU when written).
+WARM_RUNS="warming a quarter of the next matmul's rows|--tuning '{\"warmNext\":0.25}'
+warming half of the next matmul's rows|--tuning '{\"warmNext\":0.5}'
+warming the next matmul's whole rows|--tuning '{\"warmNext\":1}'"
 if [ "$what" = next ]; then
   # Everything that landed without a GPU after a8e128e (timed on an H200 at a1610e7, docs/h200/):
   # the defaults (first and last, for drift), run-ahead off, the tiled GEMM's A tile unpadded (as
@@ -147,7 +152,7 @@ if [ "$what" = gemv ]; then
   # matmul's rows into L2 as it runs (warmNext; never timed on a GPU before: judge it by the step
   # time and decode tok/s, since the per-kind in-step times move the warming between kinds).
   # Tunings merge over the adapter's defaults field by field.
-  ab_runs gemv "--contexts 0,512 --prefill 32,128,256 --decode-steps 16 --profile-steps 1" <<'RUNS'
+  ab_runs gemv "--contexts 0,512 --prefill 32,128,256 --decode-steps 16 --profile-steps 1" <<RUNS
 defaults (dp4a 32 × 8 × 4 on NVIDIA, 32 × 8 × 2 for o_proj)|
 staged 32 × 8 × 2 (before 6f65720)|--tuning '{"gemv":"staged"}'
 dp4a 32 × 8 × 4 for o_proj too|--tuning '{"rowsPerThread":4}'
@@ -156,9 +161,7 @@ dp4a 32 × 4 × 8|--tuning '{"rowGroups":4,"rowsPerThread":8}'
 dp4a 16 × 16 × 2|--tuning '{"threadsPerRow":16,"rowGroups":16,"rowsPerThread":2}'
 dp4a, weights prefetched|--tuning '{"gemvPrefetch":true}'
 wide GEMM always 2 columns (gemmWideMinGroups 0)|--tuning '{"gemmWideMinGroups":0}'
-warming a quarter of the next matmul's rows|--tuning '{"warmNext":0.25}'
-warming half of the next matmul's rows|--tuning '{"warmNext":0.5}'
-warming the next matmul's whole rows|--tuning '{"warmNext":1}'
+$WARM_RUNS
 defaults again|
 RUNS
 fi
@@ -167,11 +170,9 @@ if [ "$what" = warm ]; then
   # kernel reading a quarter, half and all of the next matmul's rows into L2, at contexts 0, 512
   # and 2048 (attention's own reads grow with the context and share the cache), with the in-step
   # decode profile. Judge it by the step time and decode tok/s.
-  ab_runs warm "--contexts 0,512,2048 --prefill 128 --decode-steps 16 --profile-steps 1" <<'RUNS'
+  ab_runs warm "--contexts 0,512,2048 --prefill 128 --decode-steps 16 --profile-steps 1" <<RUNS
 defaults|
-warming a quarter of the next matmul's rows|--tuning '{"warmNext":0.25}'
-warming half of the next matmul's rows|--tuning '{"warmNext":0.5}'
-warming the next matmul's whole rows|--tuning '{"warmNext":1}'
+$WARM_RUNS
 defaults again|
 RUNS
 fi
