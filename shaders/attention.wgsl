@@ -70,8 +70,9 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  // z = 1 only in a decode dispatch set up with warmNext (attention.ts; matmul_nbits_warm_next.wgsl).
-  if (wid.z != 0u) { warmRun(wid.y * nwg.x + wid.x, lid, WG); return; }
+  // z = 1 only in a decode dispatch set up with warmNext (attention.ts; matmul_nbits_warm_next.wgsl;
+  // WARM is false, and this dead code, in every other pipeline).
+  if (WARM && wid.z != 0u) { warmRun(wid.y * nwg.x + wid.x, lid, WG); return; }
   let w = workOf(wid, nwg);
   if (!w.inGrid) { return; }
   stageQ(w, lid);

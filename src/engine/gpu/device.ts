@@ -17,8 +17,11 @@ export interface GpuContext {
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeWorkgroupStorageSize: number };
 }
 
+/** The strings that identify an adapter (GPUAdapterInfo's, all optional so tests can name only a vendor). */
+export type AdapterNames = { vendor?: string; architecture?: string; device?: string; description?: string };
+
 /** An adapter's identifying strings, lower-cased in one line: what per-adapter defaults match vendors against. */
-export function adapterText(a: { vendor?: string; architecture?: string; device?: string; description?: string }): string {
+export function adapterText(a: AdapterNames): string {
   return `${a.vendor ?? ''} ${a.architecture ?? ''} ${a.device ?? ''} ${a.description ?? ''}`.toLowerCase();
 }
 

@@ -29,11 +29,11 @@ import commonSource from '../../../shaders/attention_common.wgsl?raw';
 import lanesSource from '../../../shaders/attention_lanes.wgsl?raw';
 import blockedSource from '../../../shaders/attention_blocked.wgsl?raw';
 import { AppError } from '../errors';
-import { adapterText } from '../gpu/device';
+import { adapterText, type AdapterNames } from '../gpu/device';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
-import { WARM_OFF, checkWarmShare, createWarm, warmGroupsFor, warmNextSource, type WarmRows } from './warm-next';
+import { WARM_OFF, checkWarmShare, createWarm, warmGroupsFor, warmNextSource, type WarmHost } from './warm-next';
 
 export interface AttentionLayout {
   seqLen: number;
@@ -123,6 +123,12 @@ export interface AttentionBindings extends AttentionTuning {
   /** [seqLen, heads * headDim] f32. */
   out: GPUBuffer;
   /**
+   * Share of each row of the matmul after it (o_proj) its decode dispatches read into the cache
+   * once `warmNext` sets them up (0..1, default 0; tuning.warmNext: attention has no MatMulNBits
+   * tuning, so the model passes the one of the qkv GEMV before it).
+   */
+  warmNext?: number;
+  /**
    * Split-K scratch, `attentionPartialsBytes(heads, headDim, maxSplits)` bytes. Layers run one
    * after another, so one buffer can serve every layer; allocated per kernel when omitted.
    */
@@ -155,7 +161,7 @@ export const DEFAULT_KEYS_PER_SPLIT = 64;
  *   and 'serial' 2825–2828 (three and three processes). Head dims past what a kernel handles keep
  *   the one that does (Phi-3's 96 fits both).
  */
-export function attentionTuningFor(adapter: { vendor?: string; architecture?: string; device?: string; description?: string }, headDim: number): AttentionTuning {
+export function attentionTuningFor(adapter: AdapterNames, headDim: number): AttentionTuning {
   const text = adapterText(adapter);
   if (text.includes('swiftshader') || headDim > LANES_MAX_HEAD_DIM) return {};
   return { kernel: 'lanes', maxSplits: 24, ...(headDim <= BLOCKED_MAX_HEAD_DIM ? { prefill: 'blocked' } : {}) };
@@ -178,22 +184,18 @@ export function attentionPartialsBytes(heads: number, headDim: number, maxSplits
   return heads * maxSplits * (headDim + 2) * 4;
 }
 
-export interface AttentionKernel {
+/**
+ * As a WarmHost: every decode dispatch (seqLen = 1) also reads `warmNext` of each of the next
+ * matmul's rows, in a second layer of workgroups sized to those bytes (one run of WG · 8 words
+ * each), not to attention's own grid.
+ */
+export interface AttentionKernel extends WarmHost {
   /** `totalLen` = pastLen + seqLen, as written to the step uniform. */
   encode(pass: GPUComputePassEncoder, seqLen: number, totalLen: number): void;
   /** Which path `encode` takes for these lengths (for tests and stats). */
   path(seqLen: number, totalLen: number): 'tiled' | 'split-k' | 'blocked';
   /** Which kernel runs it. */
   readonly kernel: 'serial' | 'lanes';
-  /** Bytes of the `sums` buffer warmNext needs to read `share` (0..1) of each of `next`'s rows; 0 for a share of 0. */
-  warmSumsBytes(next: WarmRows, share: number): number;
-  /**
-   * From now on every decode dispatch (seqLen = 1) also reads the leading `share` of each of
-   * `next`'s packed rows into the cache (tuning.warmNext: warm-next.ts), in a second layer of
-   * workgroups of its own size; the model points it at o_proj. Returns the bytes read per
-   * dispatch (0 for a share of 0, which changes nothing). Call at most once.
-   */
-  warmNext(next: WarmRows, share: number, sums: GPUBuffer): number;
 }
 
 const WG = 64;
@@ -299,6 +301,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   // warmNext: decode's two pipelines again with the warm layer, their groups 0 (auto layouts are
   // per pipeline) and 1, and the warm layer's workgroups.
   const threads = kernel === 'lanes' ? LANES_WG : WG;
+  const share = checkWarmShare(b.warmNext ?? 0);
   let warm: { tiled: [GPUComputePipeline, GPUBindGroup, GPUBindGroup]; split: [GPUComputePipeline, GPUBindGroup, GPUBindGroup]; groups: number } | undefined;
   let warmAsked = false;
   // One decode dispatch: `count` workgroups of the kernel, and with warm the layer along z, both
@@ -338,13 +341,11 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
         dispatch(pass, [tiled, tiledGroup], seqLen === 1 ? warm?.tiled : undefined, seqLen * b.heads);
       }
     },
-    warmSumsBytes(next, share) {
-      return checkWarmShare(share) > 0 ? warmGroupsFor(next, share, threads) * threads * 4 : 0;
-    },
-    warmNext(next, share, sums) {
+    warmSumsBytes: (next) => (share > 0 && next ? warmGroupsFor(next, share, threads) * threads * 4 : 0),
+    warmNext(next, sums) {
       if (warmAsked) throw new AppError('BAD_ARGUMENT', 'attention: warmNext was already called for this kernel.');
       warmAsked = true;
-      if (checkWarmShare(share) === 0) return 0;
+      if (share === 0 || !next) return 0;
       const groups = warmGroupsFor(next, share, threads);
       const code = kvCode(true);
       let bytes = 0;

@@ -89,8 +89,8 @@ import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
-import { adapterText, hasWgslLanguageFeature } from '../gpu/device';
-import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmRows } from './warm-next';
+import { adapterText, hasWgslLanguageFeature, type AdapterNames } from '../gpu/device';
+import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmHost, type WarmRows } from './warm-next';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
 
@@ -285,7 +285,7 @@ export interface MatMulNBitsTuning {
    * 0: off) that this kernel's decode GEMV reads into the GPU's cache while it runs, in a second
    * layer of workgroups launched after its own (shaders/matmul_nbits_warm_next.wgsl), so that the
    * next GEMV finds those bytes in L2 instead of device memory. Set up by the caller with
-   * `warmNext(next, sums)` (Phi3Runtime: o_proj warms gate_up, gate_up warms down, down warms the
+   * `warmNext(next.gemvWeights, sums)` (Phi3Runtime: o_proj warms gate_up, gate_up warms down, down warms the
    * next layer's qkv or the lm_head, and attention, with the share of the qkv GEMV before it, warms
    * o_proj; warm-next.ts).
    * Results are bit for bit those without it. Unmeasured on a real GPU when written (2026-11-27,
@@ -384,7 +384,7 @@ export interface MatMulNBitsTuning {
 const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } as const;
 
 export function matMulNBitsTuningFor(
-  adapter: { vendor?: string; architecture?: string; device?: string; description?: string },
+  adapter: AdapterNames,
   shape?: { K: number; N: number },
 ): MatMulNBitsTuning {
   const text = adapterText(adapter);
@@ -398,7 +398,13 @@ export function matMulNBitsTuningFor(
 }
 // Every tuning above has even rowGroups · rowsPerThread and · stagedRowsPerThread (16; 32 and 16; 8), as `ropeAppend` needs.
 
-export interface MatMulNBitsKernel {
+/**
+ * As a WarmHost (tuning.warmNext): warmSumsBytes is 0 where tuning.warmNext is 0, without a plain
+ * decode GEMV (ropeAppend, or unaligned rows), below WARM_NEXT_STORAGE_BUFFERS storage buffers per
+ * stage, or for a null `next`; otherwise one u32 per invocation of the GEMV's grid. Its pipeline
+ * compiles as this kernel's did (`compile: 'async'`: await matMulNBitsReady before encoding).
+ */
+export interface MatMulNBitsKernel extends WarmHost {
   /**
    * Records Y[0..M) = A[0..M) · Wᵀ (or += with `accumulate`, where M must equal the step's seqLen).
    * GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise. With `ropeAppend`, M = 1 also
@@ -415,21 +421,6 @@ export interface MatMulNBitsKernel {
   readonly prefillPath: 'gemm' | 'gemm-wide';
   /** Columns per thread the wide GEMM runs for M rows (gemmWideCols, or 1 under gemmWideMinGroups); null without it. */
   prefillWideColumns(M: number): 1 | 2 | null;
-  /**
-   * Bytes of the `sums` buffer `warmNext` needs (one u32 per invocation of the GEMV's grid); 0
-   * where this kernel cannot warm: tuning.warmNext is 0, no plain decode GEMV (ropeAppend, or
-   * unaligned rows), or fewer than WARM_NEXT_STORAGE_BUFFERS storage buffers per stage.
-   */
-  readonly warmSumsBytes: number;
-  /**
-   * From now on the decode GEMV (M = 1) also reads the leading tuning.warmNext share of each of
-   * `next`'s packed weight rows (header of shaders/matmul_nbits_warm_next.wgsl), writing what it
-   * read into `sums` (≥ warmSumsBytes; one buffer may serve every kernel of a step). Returns the
-   * bytes it reads per call: 0 (and nothing changes) where warmSumsBytes is 0 or `next` has no
-   * decode GEMV. Pipelines compile as this kernel's did (`compile: 'async'`: await
-   * matMulNBitsReady before encoding). Call at most once.
-   */
-  warmNext(next: MatMulNBitsKernel, sums: GPUBuffer): number;
   /** The packed weight rows as the GEMVs read them (16-byte words), or null where rows are not 16-byte aligned. */
   readonly gemvWeights: WarmRows | null;
   /** tuning.warmNext as this kernel runs it (0: off); attention warms o_proj with its qkv GEMV's. */
@@ -441,12 +432,12 @@ export interface MatMulNBitsKernel {
 // the extension is on.
 // The fused (ROPE_APPEND) pipelines put the precision prelude between `enable subgroups;` and the rest.
 const ENABLE_SUBGROUPS = 'enable subgroups;\n';
-// Workgroups of z = 1 exist only in a warmNext dispatch (matmul_nbits_warm_next.wgsl; WARM_OFF is
-// the stub of every other pipeline).
+// Workgroups of z = 1 exist only in a warmNext dispatch (matmul_nbits_warm_next.wgsl; every other
+// pipeline gets warm-next.ts's WARM_OFF, where WARM is false and the branch dead code).
 const GEMV_SUBGROUP_ENTRY_BODY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
-  if (wid.z != 0u) { warmRun(wid.x + wid.y * params.gridX, lid, TPR * RG); return; }
+  if (WARM && wid.z != 0u) { warmRun(wid.x + wid.y * params.gridX, lid, TPR * RG); return; }
   gemv(wid, lid, sgSize, sgLane);
 }
 fn rowSum(v: f32) -> f32 { return subgroupAdd(v); }
@@ -458,7 +449,7 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {}
 `;
 const GEMV_PLAIN_ENTRY = `@compute @workgroup_size(TPR * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  if (wid.z != 0u) { warmRun(wid.x + wid.y * params.gridX, lid, TPR * RG); return; }
+  if (WARM && wid.z != 0u) { warmRun(wid.x + wid.y * params.gridX, lid, TPR * RG); return; }
   gemv(wid, lid, 1u, 0u);
 }
 fn rowSum(v: f32) -> f32 { return v; }
@@ -873,22 +864,21 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
 
   // warmNext: the tuning's share, and (once set up) the pipeline and group 1 of the warming GEMV.
   const warmShare = checkWarmShare(tuning.warmNext ?? 0);
-  const warmSumsBytes = gemv && warmShare > 0 && matMulNBitsWarmNextSupported(device) ? gemvGridX * gemvGridY * tpr * rowGroups * 4 : 0;
+  const canWarm = gemv !== undefined && warmShare > 0 && matMulNBitsWarmNextSupported(device);
   let warm: { slot: PipelineSlot; group: GPUBindGroup } | undefined;
   let warmAsked = false;
   const gemvWeights = gemvOk ? { buffer: weights, rows: N, rowWords: shape.kPadded / 32 } : null;
 
   return {
     decodePath: gemv || rope ? gemvName : 'gemm',
-    warmSumsBytes,
     gemvWeights,
     warmShare,
+    warmSumsBytes: (next) => (canWarm && next ? gemvGridX * gemvGridY * tpr * rowGroups * 4 : 0),
     warmNext(next, sums) {
       if (warmAsked) badArg('warmNext was already called for this kernel.');
       warmAsked = true;
-      const rows = next.gemvWeights;
-      if (warmSumsBytes === 0 || !rows) return 0;
-      const w = createWarm(device, pipelineCache(device).warmLayout(), rows, warmShare, gemvGridX * gemvGridY, tpr * rowGroups, sums, 'MatMulNBits');
+      if (!canWarm || !next) return 0;
+      const w = createWarm(device, pipelineCache(device).warmLayout(), next, warmShare, gemvGridX * gemvGridY, tpr * rowGroups, sums, 'MatMulNBits');
       warm = { slot: gemvPipeline(true), group: w.group };
       return w.bytes;
     },

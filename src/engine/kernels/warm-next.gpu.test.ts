@@ -78,11 +78,12 @@ async function run(host: WeightCase, next: WeightCase, tuning: MatMulNBitsTuning
     const nextKernel = kernel(next, n, buf(next.K * 4, 'nextIn'), buf(next.N * 4, 'nextOut'), {});
     const plain = kernel(host, h, input, outPlain, { ...tuning, warmNext: 0 });
     const warmed = kernel(host, h, input, outWarmed, tuning);
-    expect(plain.warmSumsBytes).toBe(0);
-    expect(plain.warmNext(nextKernel, input)).toBe(0);
-    const sums = buf(warmed.warmSumsBytes, 'sums');
-    const bytes = warmed.warmNext(nextKernel, sums);
-    expect(() => warmed.warmNext(nextKernel, sums)).toThrow(/already/);
+    expect(plain.warmSumsBytes(nextKernel.gemvWeights)).toBe(0);
+    expect(plain.warmNext(nextKernel.gemvWeights, input)).toBe(0);
+    // (16 bytes at least: a next matmul without GEMV rows needs none.)
+    const sums = buf(Math.max(16, warmed.warmSumsBytes(nextKernel.gemvWeights)), 'sums');
+    const bytes = warmed.warmNext(nextKernel.gemvWeights, sums);
+    expect(() => warmed.warmNext(nextKernel.gemvWeights, sums)).toThrow(/already/);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     plain.encode(pass, 1);
@@ -144,12 +145,12 @@ describe('matmulNBits warmNext [gpu]', () => {
     for (const bad of [1.5, -0.1, Number.NaN]) expect(() => make(bad)).toThrow(/tuning\.warmNext = .* must be a number from 0 to 1/);
     const k = make(1);
     if (supported) {
-      expect(k.warmSumsBytes).toBeGreaterThan(4);
+      expect(k.warmSumsBytes(k.gemvWeights)).toBeGreaterThan(4);
       const tiny = createStorageBuffer(device, 4, 'tiny');
-      expect(() => k.warmNext(k, tiny)).toThrow(/warmNext sums buffer has 4 bytes/);
+      expect(() => k.warmNext(k.gemvWeights, tiny)).toThrow(/warmNext sums buffer has 4 bytes/);
       tiny.destroy();
     } else {
-      expect(k.warmSumsBytes).toBe(0);
+      expect(k.warmSumsBytes(k.gemvWeights)).toBe(0);
     }
     for (const b of buffers) b.destroy();
   });
@@ -178,16 +179,16 @@ describe('attention warmNext [gpu]', () => {
           const q = buf(seededRandom(seqLen * heads * headDim, 801, 1), 'q');
           const kCache = buf(seededRandom(kvHeads * maxT * headDim, 802, 1), 'kCache');
           const vCache = buf(seededRandom(kvHeads * maxT * headDim, 803, 1), 'vCache');
-          const make = (out: GPUBuffer) => createAttention(device, { heads, kvHeads, headDim, rowStride: heads * headDim, qOffset: 0, maxT, step, q, kCache, vCache, out, kernel, keysPerSplit: 16, maxSplits: 4 });
+          const make = (out: GPUBuffer, warmNext: number) => createAttention(device, { heads, kvHeads, headDim, rowStride: heads * headDim, qOffset: 0, maxT, step, q, kCache, vCache, out, kernel, keysPerSplit: 16, maxSplits: 4, warmNext });
           const outPlain = buf(seqLen * heads * headDim * 4, 'outPlain');
           const outWarmed = buf(seqLen * heads * headDim * 4, 'outWarmed');
-          const plain = make(outPlain);
-          const warmed = make(outWarmed);
+          const plain = make(outPlain, 0);
+          const warmed = make(outWarmed, share);
           const nextRows = { buffer: buf(next, 'next'), rows, rowWords };
-          expect(plain.warmNext(nextRows, 0, outPlain)).toBe(0);
-          const sums = buf(warmed.warmSumsBytes(nextRows, share), 'sums');
-          const bytes = warmed.warmNext(nextRows, share, sums);
-          expect(() => warmed.warmNext(nextRows, share, sums)).toThrow(/already/);
+          expect(plain.warmNext(nextRows, outPlain)).toBe(0);
+          const sums = buf(warmed.warmSumsBytes(nextRows), 'sums');
+          const bytes = warmed.warmNext(nextRows, sums);
+          expect(() => warmed.warmNext(nextRows, sums)).toThrow(/already/);
           const enc = device.createCommandEncoder();
           const pass = enc.beginComputePass();
           plain.encode(pass, seqLen, pastLen + seqLen);

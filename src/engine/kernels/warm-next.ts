@@ -12,8 +12,12 @@ import { createUniformBuffer, packUniform } from '../gpu/buffers';
 
 export { warmNextSource };
 
-/** What every host's shader gets instead of the real file (never called: z is 0 there). */
-export const WARM_OFF = `fn warmRun(g: u32, lid: u32, WG: u32) {}
+/**
+ * What every host's shader gets instead of the real file: WARM false makes the hosts' `if (WARM
+ * && wid.z != 0u)` dead code, so their pipelines without warmNext compile as they did before it.
+ */
+export const WARM_OFF = `const WARM = false;
+fn warmRun(g: u32, lid: u32, WG: u32) {}
 `;
 
 /** Words of prefix a layer-1 invocation of an attention host reads (the shader's eight loads in flight). */
@@ -40,6 +44,23 @@ export function warmPrefixWords(share: number, rowWords: number): number {
 /** Layer-1 workgroups an attention host needs for one run of WG · 8 words each (every invocation's eight loads at once). */
 export function warmGroupsFor(next: WarmRows, share: number, WG: number): number {
   return Math.ceil((next.rows * warmPrefixWords(share, next.rowWords)) / (WG * WARM_WORDS_PER_INVOCATION));
+}
+
+/**
+ * A kernel that can read the next matmul's rows while it runs: a plain decode GEMV
+ * (MatMulNBitsKernel) or decode attention (AttentionKernel), each with the share it was created with.
+ */
+export interface WarmHost {
+  /** Bytes of the `sums` buffer warmNext needs to warm `next` (one u32 per reading invocation); 0 where it will not. */
+  warmSumsBytes(next: WarmRows | null): number;
+  /**
+   * From now on every decode dispatch of this kernel also reads the leading share of each of
+   * `next`'s rows (the header of shaders/matmul_nbits_warm_next.wgsl), writing what it read into
+   * `sums` (≥ warmSumsBytes(next); one buffer may serve every host of a step, which runs them one at
+   * a time). Returns the bytes read per dispatch: 0, changing nothing, where warmSumsBytes is 0.
+   * Call at most once.
+   */
+  warmNext(next: WarmRows | null, sums: GPUBuffer): number;
 }
 
 export interface Warm {

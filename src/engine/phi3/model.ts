@@ -42,11 +42,12 @@ import type { GpuContext } from '../gpu/device';
 import { readBuffer } from '../gpu/buffers';
 import { submitTimestamped } from '../gpu/timestamps';
 import { createStepBuffer, writeStep } from '../kernels/step';
-import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsKernel, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import type { WarmHost, WarmRows } from '../kernels/warm-next';
+import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
+import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
@@ -240,10 +241,12 @@ export class Phi3Runtime implements TokenRuntime {
       }
       const decodePaths = new Set<string>();
       /**
-       * The decode step's kernels that take part in tuning.warmNext, in the order they run: each
-       * matmul, and attention (which warms o_proj; warm-next.ts). A host warms the matmul right after it.
+       * The decode step's kernels that take part in tuning.warmNext, in the order they run (each
+       * matmul, with its rows, and attention): each warms the matmul right after it (warm-next.ts).
        */
-      const warmChain: ({ matmul: MatMulNBitsKernel } | { attention: AttentionKernel; share: number })[] = [];
+      const warmChain: { host: WarmHost; rows: WarmRows | null }[] = [];
+      /** tuning.warmNext of the last matmul made: attention, which has no MatMulNBits tuning, takes it. */
+      let warmShare = 0;
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
@@ -279,7 +282,8 @@ export class Phi3Runtime implements TokenRuntime {
           tuning: opts.matMulTuning,
         });
         decodePaths.add(matMulNBitsPath(kernel, 1));
-        warmChain.push({ matmul: kernel });
+        warmChain.push({ host: kernel, rows: kernel.gemvWeights });
+        warmShare = kernel.warmShare;
         return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N, parts };
       };
 
@@ -366,11 +370,9 @@ export class Phi3Runtime implements TokenRuntime {
           withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
-        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits });
+        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits, warmNext: warmShare });
         ops.push({ kind: 'attention', layer: li, weightBytes: 0, encode: (pass, S, totalLen) => attention.encode(pass, S, totalLen) });
-        // Attention has no MatMulNBits tuning: it warms o_proj with the share of the GEMV before it.
-        const before = warmChain[warmChain.length - 1];
-        warmChain.push({ attention, share: 'matmul' in before ? before.matmul.warmShare : 0 });
+        warmChain.push({ host: attention, rows: null });
         push('o', await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
         if (gateUp) {
@@ -403,19 +405,13 @@ export class Phi3Runtime implements TokenRuntime {
       // tuning.warmNext: each host reads ahead into the next matmul's rows (attention into o_proj's,
       // o_proj into gate_up's, gate_up into down's, down into the next qkv's or the lm_head's; the
       // fused qkv GEMV cannot host, and needs none: attention follows it). One sums buffer serves
-      // them all: the step runs them one at a time.
-      const pairs = warmChain.flatMap((host, i) => {
-        const next = warmChain[i + 1];
-        return next && 'matmul' in next && next.matmul.gemvWeights ? [{ host, next: next.matmul, rows: next.matmul.gemvWeights }] : [];
-      });
-      const sumsBytes = (p: (typeof pairs)[number]) => ('matmul' in p.host ? p.host.matmul.warmSumsBytes : p.host.attention.warmSumsBytes(p.rows, p.host.share));
-      const warmSumsBytes = pairs.reduce((n, p) => Math.max(n, sumsBytes(p)), 0);
+      // them all.
+      const pairs = warmChain.slice(0, -1).map(({ host }, i) => ({ host, next: warmChain[i + 1].rows }));
+      const warmSumsBytes = pairs.reduce((n, p) => Math.max(n, p.host.warmSumsBytes(p.next)), 0);
       if (warmSumsBytes > 0) {
         const warmSums = device.createBuffer({ label: 'warmSums', size: warmSumsBytes, usage: GPUBufferUsage.STORAGE });
         buffers.set('warmSums', warmSums);
-        for (const { host, next, rows } of pairs) {
-          runtime.decodeWarmBytes += 'matmul' in host ? host.matmul.warmNext(next, warmSums) : host.attention.warmNext(rows, host.share, warmSums);
-        }
+        for (const { host, next } of pairs) runtime.decodeWarmBytes += host.warmNext(next, warmSums);
       }
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
