@@ -147,6 +147,36 @@ test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await expect(composer(page)).toBeFocused();
 });
 
+test('the model panel holds still while the page starts: the Download button appears once and never moves', async ({ page }) => {
+  // Playwright, like a person, presses where the button is and releases where it is a moment
+  // later: a row arriving above it in between (the WebGPU answer, the offline notice, the catalog's
+  // note) turns the click into a click on nothing. Record where the button is on every frame.
+  await page.addInitScript(() => {
+    const at: Array<string | null> = [];
+    (globalThis as unknown as { downloadButtonAt: typeof at }).downloadButtonAt = at;
+    const sample = () => {
+      const button = [...document.querySelectorAll('[aria-label="Model panel"] button')].find((b) => b.textContent?.startsWith('Download'));
+      const r = button?.getBoundingClientRect();
+      const where = r ? `${Math.round(r.x)},${Math.round(r.y)} ${Math.round(r.width)}x${Math.round(r.height)}` : null;
+      if (at.length === 0 || at[at.length - 1] !== where) at.push(where);
+      requestAnimationFrame(sample);
+    };
+    requestAnimationFrame(sample);
+  });
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+  // Everything that arrives by itself has arrived and gone: the WebGPU answer, the cache list, and
+  // the "Ready to work offline" notice of a first visit (shown for 6 s).
+  await expect(page.getByTestId('adapter-name')).toBeVisible({ timeout: 30_000 });
+  await expect(status(page)).toHaveText('Not downloaded');
+  await expect(page.getByTestId('pwa-notice')).toContainText('Ready to work offline', { timeout: 30_000 });
+  await expect(page.getByTestId('pwa-notice')).toHaveCount(0, { timeout: 15_000 });
+  const at = await page.evaluate(() => (globalThis as unknown as { downloadButtonAt: Array<string | null> }).downloadButtonAt);
+  // Absent while the cache is checked, then in one place for good.
+  expect(at).toHaveLength(2);
+  expect(at[0]).toBeNull();
+  expect(at[1]).toMatch(/^\d+,\d+ \d+x\d+$/);
+});
+
 test('a lost GPU device: the model reloads from IndexedDB without the network and chats again', async ({ context, page }) => {
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}&test-hooks`));
   await page.getByRole('button', { name: /Download/ }).click();

@@ -1,8 +1,9 @@
 /**
  * The model slice's loading rules, with a scripted stand-in for the worker client (the worker
- * itself is tested in src/worker/*.browser.test.ts and the e2e specs): a completed download loads
- * by itself and reads 'ready'; a cached model loads on start; a failed load leaves it 'cached'
- * with the reason; a lost device reloads the model; switching models unloads the old one.
+ * itself is tested in src/worker/*.browser.test.ts and the e2e specs): the status reads
+ * 'checking' until the cache is listed; a completed download loads by itself and reads 'ready'; a
+ * cached model loads on start; a failed load leaves it 'cached' with the reason; a lost device
+ * reloads the model; switching models unloads the old one.
  */
 import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../engine/types';
@@ -23,11 +24,16 @@ class ScriptedModels {
   unloads = 0;
   failLoad: WorkerError | null = null;
   lost: Array<(modelId: string | null, err: WorkerError) => void> = [];
+  /** When set, listCached answers only once it resolves (a worker still opening IndexedDB). */
+  listGate: Promise<void> | undefined;
 
   service(): ModelService {
     return {
       catalog: async () => [],
-      listCached: async () => this.cached,
+      listCached: async () => {
+        await this.listGate;
+        return this.cached;
+      },
       download: (): DownloadHandle => {
         const done = (async () => {
           this.cached = [cachedModel(true)];
@@ -79,6 +85,25 @@ describe('model slice', () => {
     expect(m.status).toBe('ready');
     expect(m.loaded?.info.contextLimit).toBe(4096);
     expect(m.progress).toBeUndefined();
+  });
+
+  it("reads 'checking' until the cache is listed, through a model switch: never 'idle' for a stored model", async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    let release!: () => void;
+    models.listGate = new Promise((r) => (release = r));
+    const store = setup(models);
+    expect(store.getState().model.status).toBe('checking');
+    const init = store.getState().initModels();
+    store.getState().selectModel('phi-3-mini-4k-q4');
+    store.getState().selectModel(ID);
+    await settle();
+    expect(store.getState().model.status).toBe('checking');
+    expect(models.loads).toEqual([]);
+    release();
+    await init;
+    expect(models.loads).toEqual([ID]);
+    expect(store.getState().model.status).toBe('ready');
   });
 
   it('loads a complete cached model on start; a partial one is left for the user to resume', async () => {

@@ -4,6 +4,9 @@
  * worker is alive. Its actions are the only UI path to the downloader and to loading a model
  * (through the worker client's typed calls).
  *
+ * Until the worker has listed the cache the status is 'checking' and the panel offers no action:
+ * it never says "Not downloaded" of a stored model, and no button appears and then moves.
+ *
  * Loading: a model loads by itself when its download completes, when the page opens with it
  * complete in the cache (no network), after a worker restart, and after a lost GPU device. A load
  * that fails leaves the status 'cached' with the reason in `loadError`.
@@ -24,8 +27,12 @@ export type ModelService = Pick<
   'catalog' | 'listCached' | 'download' | 'deleteModel' | 'deleteAll' | 'estimate' | 'persist' | 'onDead' | 'restart' | 'load' | 'unload' | 'onDeviceLost'
 >;
 
-/** `loading`: IndexedDB → GPU; `ready`: the model can chat. */
-export type ModelStatus = 'idle' | 'downloading' | 'paused' | 'cached' | 'loading' | 'ready' | 'error';
+/**
+ * `checking`: the cache has not been listed yet, so the panel offers no action (no "Download" for
+ * a model that may be stored, and no button that moves when the answer comes); `loading`:
+ * IndexedDB → GPU; `ready`: the model can chat.
+ */
+export type ModelStatus = 'checking' | 'idle' | 'downloading' | 'paused' | 'cached' | 'loading' | 'ready' | 'error';
 
 /** Engines the switch offers; `available` is false for one not built into this app yet. */
 export const ENGINES: ReadonlyArray<{ kind: EngineKind; name: string; available: boolean }> = [
@@ -126,16 +133,24 @@ export const createModelSlice =
     let watching = false;
     /** Bumped by each load, so a superseded load's outcome is ignored. */
     let loadSeq = 0;
+    /** Set once the worker has listed the cache: until then no status can be read from it. */
+    let listed = false;
     const patch = (p: Partial<ModelState>) => set({ model: { ...get().model, ...p } });
+    const listCached = async () => {
+      const cached = await service().listCached();
+      listed = true;
+      return cached;
+    };
 
     const statusFromCache = (cached: CachedModel[], selected: string): ModelStatus => {
+      if (!listed) return 'checking';
       const c = cached.find((m) => m.modelId === modelIdOf(selected));
       return c?.complete ? 'cached' : c ? 'paused' : 'idle';
     };
 
     /** Re-reads the cache list; the status follows it unless a download runs or the model is (being) loaded. */
-    const refreshCached = async () => {
-      const cached = await service().listCached();
+    const refreshCached = async () => applyCached(await listCached());
+    const applyCached = (cached: CachedModel[]) => {
       const { selected, status } = get().model;
       const fromCache = statusFromCache(cached, selected);
       const keep = handle !== undefined || ((status === 'loading' || status === 'ready') && fromCache === 'cached');
@@ -155,13 +170,13 @@ export const createModelSlice =
       } catch (err) {
         handle = undefined;
         const e = errorOf(err);
-        const cached = await service().listCached().catch(() => get().model.cached);
+        const cached = await listCached().catch(() => get().model.cached);
         patch({ cached, status: e.code === 'ABORTED' ? statusFromCache(cached, get().model.selected) : 'error', error: e.code === 'ABORTED' ? undefined : e });
       }
     };
 
     return {
-      model: { hub: url.hub, selected: url.selected, catalog: [], cached: [], status: 'idle', engine: 'native' },
+      model: { hub: url.hub, selected: url.selected, catalog: [], cached: [], status: 'checking', engine: 'native' },
 
       initModels: async () => {
         if (!watching) {
@@ -180,8 +195,10 @@ export const createModelSlice =
           });
         }
         try {
-          const [catalog] = await Promise.all([service().catalog(), refreshCached()]);
+          // The catalog first, then the status: the panel's note for the entry lands before its buttons.
+          const [catalog, cached] = await Promise.all([service().catalog(), listCached()]);
           patch({ catalog });
+          applyCached(cached);
           await get().refreshStorage();
         } catch (err) {
           patch({ status: 'error', error: errorOf(err) });

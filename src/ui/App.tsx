@@ -1,7 +1,8 @@
 /**
- * The page: a top bar, the conversation sidebar, the chat, and the model column (WebGPU status
- * and, when present, the model panel). On narrow screens the sidebar and model column become
- * drawers opened from the top bar. Loads saved conversations once on start.
+ * The page: a top bar, the conversation sidebar, the chat, and the model column (the model panel,
+ * then the WebGPU status, placed below so that its answer arriving never moves the panel's
+ * buttons). On narrow screens the sidebar and model column become drawers opened from the top
+ * bar. Loads saved conversations once on start.
  * Rule: components reach state and actions only through `useAppStore`.
  */
 import { useEffect, useState } from 'react';
@@ -53,8 +54,8 @@ export function App() {
         {sharePayload === null ? <ChatView /> : <SharedView key={sharePayload} payload={sharePayload} onClose={closeShare} />}
         <aside id="model-column" className="model-column" aria-label="Model">
           <p className="tagline">Phi-3 Mini runs entirely in this tab, on your GPU. Nothing leaves your machine.</p>
-          <GpuStatus />
           <ModelPanel />
+          <GpuStatus />
         </aside>
       </div>
       <SettingsPanel />

@@ -50,6 +50,7 @@ export function ModelPanel() {
   else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
   else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', done: 'Finishing…' }[p.phase] : 'Starting…';
   else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p ? 'Loading to GPU…' : 'Loading…';
+  else if (m.status === 'checking') status = 'Checking what is stored on this device…';
   else if (m.status === 'ready') status = 'Ready';
   else if (m.status === 'cached') status = 'Cached on this device and verified';
   else if (m.status === 'paused') status = `Paused: ${mb(cached?.storedBytes ?? 0)} of ${mb(cached?.totalBytes ?? 0)} stored`;
