@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
+import { recordedPositions, recordPositions } from './layout';
 
 const REPO = 'test-org/tiny-phi3-chat';
 const MODEL = `${REPO}/onnx`;
@@ -148,21 +149,7 @@ test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
 });
 
 test('the model panel holds still while the page starts: the Download button appears once and never moves', async ({ page }) => {
-  // Playwright, like a person, presses where the button is and releases where it is a moment
-  // later: a row arriving above it in between (the WebGPU answer, the offline notice, the catalog's
-  // note) turns the click into a click on nothing. Record where the button is on every frame.
-  await page.addInitScript(() => {
-    const at: Array<string | null> = [];
-    (globalThis as unknown as { downloadButtonAt: typeof at }).downloadButtonAt = at;
-    const sample = () => {
-      const button = [...document.querySelectorAll('[aria-label="Model panel"] button')].find((b) => b.textContent?.startsWith('Download'));
-      const r = button?.getBoundingClientRect();
-      const where = r ? `${Math.round(r.x)},${Math.round(r.y)} ${Math.round(r.width)}x${Math.round(r.height)}` : null;
-      if (at.length === 0 || at[at.length - 1] !== where) at.push(where);
-      requestAnimationFrame(sample);
-    };
-    requestAnimationFrame(sample);
-  });
+  await recordPositions(page, '[aria-label="Model panel"] button', 'Download');
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
   // Everything that arrives by itself has arrived and gone: the WebGPU answer, the cache list, and
   // the "Ready to work offline" notice of a first visit (shown for 6 s).
@@ -170,7 +157,7 @@ test('the model panel holds still while the page starts: the Download button app
   await expect(status(page)).toHaveText('Not downloaded');
   await expect(page.getByTestId('pwa-notice')).toContainText('Ready to work offline', { timeout: 30_000 });
   await expect(page.getByTestId('pwa-notice')).toHaveCount(0, { timeout: 15_000 });
-  const at = await page.evaluate(() => (globalThis as unknown as { downloadButtonAt: Array<string | null> }).downloadButtonAt);
+  const at = await recordedPositions(page);
   // Absent while the cache is checked, then in one place for good.
   expect(at).toHaveLength(2);
   expect(at[0]).toBeNull();

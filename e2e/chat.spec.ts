@@ -8,6 +8,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { recordedPositions, recordPositions } from './layout';
 
 const SHOTS = process.env.SCREENSHOT_DIR ?? 'test-results/screenshots';
 
@@ -129,6 +130,24 @@ test('keyboard only: Tab reaches the composer, Shift+Enter adds a line, Enter se
   await page.getByRole('button', { name: 'Previous question version' }).click();
   await expect(userText(page)).toHaveText('first line\nsecond line');
   await expect(page.getByTestId('branch-position').first()).toHaveText('1 / 2');
+});
+
+test('the sidebar holds still while saved conversations load: Import JSON… keeps its place', async ({ page }) => {
+  await page.goto('./');
+  for (const text of ['First', 'Second', 'Third']) {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await send(page, text);
+  }
+  await expect(rowButtons(page)).toHaveCount(3);
+  await recordPositions(page, '.sidebar button', 'Import JSON');
+  await page.reload();
+  await expect(rowButtons(page)).toHaveCount(3);
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  const at = await recordedPositions(page);
+  const seen = at.filter((a) => a !== null);
+  // One place from its first frame on (null only before the first render).
+  expect(seen.length).toBeGreaterThan(0);
+  expect(at.slice(at.indexOf(seen[0]))).toEqual([seen[0]]);
 });
 
 test('settings are validated with the bad value quoted, and saved per conversation', async ({ page }) => {

@@ -207,13 +207,17 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
           {storageError}
         </p>
       )}
-      {loadState === 'loading' && <p role="status">Loading conversations…</p>}
-      <ul className="conv-list" aria-label="Saved conversations">
-        {ids.map((id) => (
-          <Row key={id} id={id} onOpen={onNavigate} />
-        ))}
-      </ul>
-      {loadState === 'ready' && ids.length === 0 && <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p>}
+      {/* The list scrolls on its own and import/export stay at the foot: the list arriving from
+          IndexedDB, or a search narrowing it, never moves those buttons. */}
+      <div className="conv-scroll">
+        {loadState === 'loading' && <p role="status">Loading conversations…</p>}
+        <ul className="conv-list" aria-label="Saved conversations">
+          {ids.map((id) => (
+            <Row key={id} id={id} onOpen={onNavigate} />
+          ))}
+        </ul>
+        {loadState === 'ready' && ids.length === 0 && <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p>}
+      </div>
       <ImportExport />
     </nav>
   );
