@@ -3,8 +3,8 @@
  * version is available — Reload"; the page reloads only when the user clicks, and never while an
  * answer is streaming (the button says it will reload when the answer finishes). When another
  * tab has already switched to the new version, this tab says so and still waits for a click.
- * The notice floats (`.pwa-notice` in app.css): it comes and goes by itself, and as a row of the
- * page it would move every button under the user's pointer.
+ * The notice floats in the chat column (`.pwa-notice` in app.css): it comes and goes by itself,
+ * and as a row of the page it would move every button under the user's pointer.
  * Rule: never call `window.location.reload()` from here except through the update gate.
  */
 import { useEffect, useMemo, useRef, useState } from 'react';

@@ -1,8 +1,9 @@
 /**
  * The page: a top bar, the conversation sidebar, the chat, and the model column (the model panel,
  * then the WebGPU status, placed below so that its answer arriving never moves the panel's
- * buttons). On narrow screens the sidebar and model column become drawers opened from the top
- * bar. Loads saved conversations once on start.
+ * buttons). The PWA notice floats in the chat column, above the composer. On narrow screens the
+ * sidebar and model column become drawers opened from the top bar. Loads saved conversations
+ * once on start.
  * Rule: components reach state and actions only through `useAppStore`.
  */
 import { useEffect, useState } from 'react';
@@ -46,12 +47,14 @@ export function App() {
           Model
         </button>
       </header>
-      <UpdatePrompt />
       <div className="layout">
         <div id="sidebar" className="sidebar-wrap">
           <Sidebar onNavigate={() => setDrawer('none')} />
         </div>
-        {sharePayload === null ? <ChatView /> : <SharedView key={sharePayload} payload={sharePayload} onClose={closeShare} />}
+        <div className="chat-column">
+          {sharePayload === null ? <ChatView /> : <SharedView key={sharePayload} payload={sharePayload} onClose={closeShare} />}
+          <UpdatePrompt />
+        </div>
         <aside id="model-column" className="model-column" aria-label="Model">
           <p className="tagline">Phi-3 Mini runs entirely in this tab, on your GPU. Nothing leaves your machine.</p>
           <ModelPanel />
