@@ -41,7 +41,9 @@ export function App() {
         <button type="button" className="drawer-toggle" aria-expanded={drawer === 'conversations'} aria-controls="sidebar" onClick={() => toggle('conversations')}>
           Conversations
         </button>
-        <h1>Phi-3 WebGPU Chat</h1>
+        <h1>
+          Phi-3 <span className="title-long">WebGPU </span>Chat
+        </h1>
         {sharePayload === null && <ShareButton />}
         <button type="button" className="drawer-toggle" aria-expanded={drawer === 'model'} aria-controls="model-column" onClick={() => toggle('model')}>
           Model

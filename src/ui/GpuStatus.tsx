@@ -9,12 +9,20 @@ export function GpuStatus() {
     void probeGpu();
   }, [probeGpu]);
 
-  if (gpu.status === 'idle' || gpu.status === 'probing') return <p role="status">Checking WebGPU…</p>;
-  if (gpu.status === 'error') return <p role="alert">Could not check WebGPU: {gpu.error}</p>;
+  if (gpu.status === 'idle' || gpu.status === 'probing') return (
+      <p role="status" className="gpu-status">
+        Checking WebGPU…
+      </p>
+    );
+  if (gpu.status === 'error') return (
+      <p role="alert" className="gpu-status error">
+        Could not check WebGPU: {gpu.error}
+      </p>
+    );
   const probe = gpu.probe!;
   if (!probe.available) {
     return (
-      <section aria-label="WebGPU status">
+      <section aria-label="WebGPU status" className="gpu-status">
         <p role="status" data-testid="webgpu-status">WebGPU is not available</p>
         <p>{probe.reason}</p>
       </section>
@@ -23,7 +31,7 @@ export function GpuStatus() {
   const a = probe.adapter!;
   const name = a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unnamed adapter';
   return (
-    <section aria-label="WebGPU status">
+    <section aria-label="WebGPU status" className="gpu-status">
       <p role="status" data-testid="webgpu-status">WebGPU is available</p>
       <dl>
         <dt>Adapter</dt>

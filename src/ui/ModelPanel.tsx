@@ -70,8 +70,8 @@ export function ModelPanel() {
       }}
     >
       <h2>Model</h2>
-      <label>
-        Model{' '}
+      <label className="field">
+        <span className="field-label">Model</span>
         <select value={m.selected} disabled={busy || loading} onChange={(e) => selectModel(e.target.value)}>
           {m.catalog.map((e) => (
             <option key={e.id} value={e.id}>
@@ -81,21 +81,24 @@ export function ModelPanel() {
           {!entry && <option value={m.selected}>{m.selected}</option>}
         </select>
       </label>
+      {entry && <p className="model-note">{entry.note}</p>}
       <form
+        className="repo-form"
         onSubmit={(e) => {
           e.preventDefault();
           if (custom.trim()) selectModel(custom.trim());
         }}
       >
-        <label>
-          Hub repo id <input value={custom} placeholder="org/name[/folder]" onChange={(e) => setCustom(e.target.value)} disabled={busy} />
+        <label className="field">
+          <span className="field-label">Hub repo id</span>
+          <input value={custom} placeholder="org/name[/folder]" onChange={(e) => setCustom(e.target.value)} disabled={busy} />
         </label>
         <button type="submit" disabled={busy}>
           Use repo
         </button>
       </form>
-      <label>
-        Local folder (or drop the files here){' '}
+      <label className="field">
+        <span className="field-label">Local folder (or drop the files here)</span>
         <input
           type="file"
           multiple
@@ -107,9 +110,8 @@ export function ModelPanel() {
           }}
         />
       </label>
-      {entry && <p className="model-note">{entry.note}</p>}
-      <label>
-        Engine{' '}
+      <label className="field">
+        <span className="field-label">Engine</span>
         <select value={m.engine} disabled={busy || loading} onChange={(e) => setEngine(e.target.value === 'ort' ? 'ort' : 'native')}>
           {ENGINES.map((e) => (
             <option key={e.kind} value={e.kind} disabled={!e.available}>
@@ -119,32 +121,33 @@ export function ModelPanel() {
         </select>
       </label>
 
-      <p role="status" data-testid="model-status">
+      <p role="status" className="model-status" data-testid="model-status" data-status={m.status}>
         {status}
       </p>
       {m.error && (
-        <p role="alert" data-testid="model-error">
+        <p role="alert" className="error" data-testid="model-error">
           {m.error.message}
         </p>
       )}
       {m.engine === 'ort' && noWebGpu && (
-        <p role="note" data-testid="wasm-fallback">
+        <p role="note" className="notice" data-testid="wasm-fallback">
           WebGPU is not available here, so the model runs on onnxruntime's WASM engine on the CPU: expect answers to be many
           times slower than on a GPU.
         </p>
       )}
       {m.deviceLost && (
-        <p role="alert" data-testid="device-lost">
+        <p role="alert" className="notice" data-testid="device-lost">
           {m.deviceLost}
         </p>
       )}
       {m.loadError && (
-        <p role="alert" data-testid="model-load-error">
+        <p role="alert" className="error" data-testid="model-load-error">
           Could not load the model: {m.loadError.message}
         </p>
       )}
       {m.status === 'ready' && m.loaded && (
         <p
+          className="muted model-info"
           data-testid="model-info"
           data-load-ms={Math.round(m.loaded.loadMs)}
           data-load-timings={m.loaded.info.timings ? JSON.stringify(m.loaded.info.timings, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)) : undefined}
@@ -153,21 +156,21 @@ export function ModelPanel() {
         </p>
       )}
       {m.status === 'cached' && !m.workerDead && (
-        <button type="button" onClick={() => void loadModel()}>
+        <button type="button" className="primary wide" onClick={() => void loadModel()}>
           Load {name}
         </button>
       )}
       {m.workerDead && (
-        <button type="button" onClick={() => void restart()}>
+        <button type="button" className="primary wide" onClick={() => void restart()}>
           Restart engine
         </button>
       )}
 
       {busy ? (
-        <div>
+        <div className="actions">
           <button type="button" onClick={pause}>
             Pause
-          </button>{' '}
+          </button>
           <button type="button" onClick={() => void cancel()}>
             Cancel
           </button>
@@ -175,14 +178,14 @@ export function ModelPanel() {
       ) : (
         (m.status === 'idle' || m.status === 'paused' || m.status === 'error') &&
         !m.workerDead && (
-          <button type="button" onClick={() => void download()}>
+          <button type="button" className="primary wide" onClick={() => void download()}>
             {m.status === 'paused' ? `Resume download of ${name}` : `Download ${name}`}
           </button>
         )
       )}
 
       {(busy || loading) && p && p.totalBytes > 0 && (
-        <div data-testid="model-progress">
+        <div className="model-progress" data-testid="model-progress">
           <progress aria-label={loading ? 'Load progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
           <p>
             {mb(p.doneBytes)} of {mb(p.totalBytes)}
@@ -201,14 +204,16 @@ export function ModelPanel() {
 
       <h3>Cached models</h3>
       {m.cached.length === 0 ? (
-        <p>None yet.</p>
+        <p className="muted">None yet.</p>
       ) : (
-        <ul data-testid="cached-models">
+        <ul className="cached-list" data-testid="cached-models">
           {m.cached.map((c) => (
             <li key={c.modelId}>
-              {c.name}: {mb(c.storedBytes)}
-              {c.complete ? ' (complete)' : ` of ${mb(c.totalBytes)} (partial)`}{' '}
-              <button type="button" disabled={busy} onClick={() => void deleteModel(c.modelId)} aria-label={`Delete ${c.name}`}>
+              <span>
+                {c.name}: {mb(c.storedBytes)}
+                {c.complete ? ' (complete)' : ` of ${mb(c.totalBytes)} (partial)`}
+              </span>{' '}
+              <button type="button" className="small" disabled={busy} onClick={() => void deleteModel(c.modelId)} aria-label={`Delete ${c.name}`}>
                 Delete
               </button>
             </li>
@@ -220,12 +225,12 @@ export function ModelPanel() {
           Delete all models
         </button>
       )}
-      <p data-testid="storage-estimate">
+      <p className="muted small-print" data-testid="storage-estimate">
         {m.estimate ? `Storage: ${mb(m.estimate.usage)} used of ${mb(m.estimate.quota)} available to this site` : 'Storage estimate unavailable'}
         {m.persisted !== undefined && (m.persisted ? ' · persistent' : ' · the browser may evict it under pressure')}
       </p>
       {!m.persisted && (
-        <button type="button" onClick={() => void persist()}>
+        <button type="button" className="small" onClick={() => void persist()}>
           Ask the browser to keep this storage
         </button>
       )}
