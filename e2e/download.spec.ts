@@ -117,3 +117,24 @@ test('when the downloading tab closes, the waiting tab takes over from what is s
   expect(total - TOTAL_CHUNKS).toBeLessThanOrEqual(4);
   expect(perRange(hub.log()).size).toBe(TOTAL_CHUNKS);
 });
+
+test('an older app version holding the model store open: the panel says so, offers nothing, and goes on once it lets go', async ({ page }) => {
+  // What a tab of an older version (schema 1, no versionchange handler) holds: it never steps aside.
+  await page.addInitScript(() => {
+    const req = indexedDB.open('phi3-model-store', 1);
+    req.onupgradeneeded = () => {
+      req.result.createObjectStore('manifests', { keyPath: 'modelId' });
+      req.result.createObjectStore('chunks', { keyPath: ['modelId', 'path', 'index'] });
+    };
+    req.onsuccess = () => ((globalThis as unknown as { olderTab: IDBDatabase }).olderTab = req.result);
+  });
+  await page.goto(appUrl());
+  await expect(page.getByTestId('storage-blocked')).toContainText('Another tab is running an older version of this app');
+  await expect(status(page)).toHaveText('Checking what is stored on this device…');
+  await expect(page.getByRole('button', { name: /Download/ })).toHaveCount(0);
+  await page.evaluate(() => (globalThis as unknown as { olderTab: IDBDatabase }).olderTab.close());
+  await expect(status(page)).toHaveText('Not downloaded');
+  await expect(page.getByTestId('storage-blocked')).toHaveCount(0);
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
+});

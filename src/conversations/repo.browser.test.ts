@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { openDB } from 'idb';
 import { IdbConversationRepo } from './repo';
 import { addMessage, createConversation } from './tree';
 import type { Conversation } from './types';
@@ -24,6 +25,19 @@ function conv(id: string): Conversation {
 }
 
 describe('IndexedDB conversation repo', () => {
+  it('steps aside for a newer app version in another tab; its next write asks for a reload and the stored records stay', async () => {
+    const a = repo();
+    await a.put(conv('c1'));
+    // The newer version's upgrade only gets through because this connection closes itself.
+    const newer = await openDB(names[0], 2);
+    await expect(a.put(conv('c2'))).rejects.toMatchObject({
+      code: 'STORAGE_OUTDATED',
+      message: expect.stringMatching(/newer version of this app.*saved conversations.*Reload this tab/),
+    });
+    expect(((await newer.get('conversations', 'c1')) as Conversation).title).toBe('T c1');
+    newer.close();
+  });
+
   it('stores, lists, replaces and deletes whole conversations, across connections', async () => {
     const a = repo();
     await a.put(conv('c1'));

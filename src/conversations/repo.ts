@@ -6,8 +6,11 @@
  * `putMany`, which uses one transaction.
  * Tabs of the app share the database; `BroadcastConversationSync` tells the other tabs which
  * conversation changed so they re-read it instead of showing (and later overwriting) stale text.
+ * A newer app version's tab that upgrades the database makes this one close its connection; later
+ * writes here then fail with STORAGE_OUTDATED, which asks for a reload (see `open`).
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { outdatedError } from '../storage/model-store';
 import type { Conversation } from './types';
 
 export interface ConversationRepo {
@@ -30,13 +33,32 @@ export class IdbConversationRepo implements ConversationRepo {
 
   constructor(private readonly name = CHAT_DB_NAME) {}
 
+  /**
+   * Opens the database on first use. The connection is dropped when it closes under us: a newer
+   * app version in another tab upgrading it (this one steps aside, as in model-store.ts) or the
+   * browser closing it; the next call opens again, and fails with STORAGE_OUTDATED ("reload this
+   * tab") where a newer version now owns the database.
+   */
   private open(): Promise<IDBPDatabase<ChatDb>> {
-    return (this.db ??= openDB<ChatDb>(this.name, DB_VERSION, {
+    if (this.db) return this.db;
+    const drop = () => {
+      if (this.db === opening) this.db = undefined;
+    };
+    const opening = openDB<ChatDb>(this.name, DB_VERSION, {
       upgrade(db) {
         const store = db.createObjectStore('conversations', { keyPath: 'id' });
         store.createIndex('updatedAt', 'updatedAt');
       },
-    }));
+      blocking(_current, _wanted, event) {
+        (event.target as IDBDatabase).close();
+        drop();
+      },
+      terminated: drop,
+    }).catch((err: unknown) => {
+      drop();
+      throw err instanceof DOMException && err.name === 'VersionError' ? outdatedError('saved conversations') : err;
+    });
+    return (this.db = opening);
   }
 
   async list(): Promise<Conversation[]> {

@@ -59,6 +59,44 @@ describe('model store (IndexedDB)', () => {
     store.close();
   });
 
+  it("waits on an older tab's open connection, says so through `blocked`, and goes on once that tab lets go", async () => {
+    const name = uniqueName('blocked');
+    names.push(name);
+    // An older app version's connection with no versionchange handler: it never steps aside.
+    const old = await openDB(name, 1, {
+      upgrade(db) {
+        db.createObjectStore('manifests', { keyPath: 'modelId' });
+        db.createObjectStore('chunks', { keyPath: ['modelId', 'path', 'index'] });
+      },
+    });
+    let blocked = 0;
+    let opened = false;
+    const opening = ModelStore.open(name, { blocked: () => blocked++ }).then((s) => ((opened = true), s));
+    await expect.poll(() => blocked).toBe(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(opened).toBe(false);
+    old.close();
+    const store = await opening;
+    expect(await store.list()).toEqual([]);
+    store.close();
+  });
+
+  it('steps aside for a newer app version in another tab, says so through `closed`, and opening again asks for a reload', async () => {
+    const name = uniqueName('newer');
+    names.push(name);
+    const closed: string[] = [];
+    const store = await ModelStore.open(name, { closed: (reason) => closed.push(reason) });
+    await fill(store, 'kept', 10, 10);
+    // The newer version's upgrade only gets through because this connection closes itself.
+    const newer = await openDB(name, DB_VERSION + 1);
+    expect(closed).toEqual(['newer-version']);
+    await expect(store.list()).rejects.toThrow();
+    await expect(ModelStore.open(name)).rejects.toMatchObject({ code: 'STORAGE_OUTDATED', message: expect.stringMatching(/newer version of this app.*Reload this tab.*nothing stored is lost/) });
+    // Nothing was lost: the newer version still reads the record.
+    expect((await newer.get('manifests', 'kept'))?.complete).toBe(true);
+    newer.close();
+  });
+
   it('reads any range of a stored file, touching only the chunks it needs', async () => {
     const name = uniqueName('src');
     names.push(name);

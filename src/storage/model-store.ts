@@ -14,6 +14,12 @@
  * - `file.verified` / `manifest.complete` are set only by the downloader after the size and hash
  *   check; `openFile` refuses unverified files, so unverified bytes are never loaded.
  * - Schema changes go through `MIGRATIONS` (append one; never edit a shipped one).
+ *
+ * Tabs running different versions of the app share the database. A newer version's upgrade closes
+ * this connection (`blocking`) and `StoreHooks.closed` tells the owner to drop it; opening again
+ * then fails with STORAGE_OUTDATED, "reload this tab", instead of the browser's "connection is
+ * closing". This version's own upgrade waits while an older tab that never steps aside holds the
+ * database open; `StoreHooks.blocked` says so, so the page can ask the user to close that tab.
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { AppError } from '../engine/errors';
@@ -130,6 +136,14 @@ export async function requestPersistence(): Promise<{ persisted: boolean; wasPer
   return { persisted: wasPersisted || (await sm.persist()), wasPersisted };
 }
 
+/** Opening `what` failed because a newer version of the app upgraded it in another tab. */
+export function outdatedError(what: string): AppError {
+  return new AppError(
+    'STORAGE_OUTDATED',
+    `A newer version of this app, open in another tab, has updated the ${what} on this device. Reload this tab to use the new version; nothing stored is lost.`,
+  );
+}
+
 export function quotaError(needed: number, available: number): AppError {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return new AppError(
@@ -139,20 +153,45 @@ export function quotaError(needed: number, available: number): AppError {
   );
 }
 
+/** What the owner of a `ModelStore` hears about other tabs' connections (see the module header). */
+export interface StoreHooks {
+  /** The open waits: another tab holds an older version of the database open and does not close it. */
+  blocked?: () => void;
+  /**
+   * The connection is gone: 'newer-version' when another tab's newer app upgrades the database
+   * (this one closed itself so it could), 'terminated' when the browser closed it (storage cleared,
+   * disk error). Drop the store; a new `open` tells what is possible.
+   */
+  closed?: (reason: 'newer-version' | 'terminated') => void;
+}
+
 export class ModelStore {
   private constructor(private readonly db: IDBPDatabase<StoreSchema>) {}
 
-  static async open(name = DB_NAME): Promise<ModelStore> {
+  static async open(name = DB_NAME, hooks: StoreHooks = {}): Promise<ModelStore> {
     if (typeof indexedDB === 'undefined') throw new AppError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context.');
-    const db: IDBPDatabase<StoreSchema> = await openDB<StoreSchema>(name, DB_VERSION, {
-      upgrade(database, oldVersion, _newVersion, tx) {
-        for (let v = oldVersion; v < DB_VERSION; v++) MIGRATIONS[v](database, tx);
-      },
-      blocking() {
-        // Another tab wants a newer schema: step aside so it can upgrade.
-        db.close();
-      },
-    });
+    let db: IDBPDatabase<StoreSchema>;
+    try {
+      db = await openDB<StoreSchema>(name, DB_VERSION, {
+        upgrade(database, oldVersion, _newVersion, tx) {
+          for (let v = oldVersion; v < DB_VERSION; v++) MIGRATIONS[v](database, tx);
+        },
+        blocked() {
+          hooks.blocked?.();
+        },
+        blocking() {
+          // Another tab wants a newer schema: step aside so it can upgrade.
+          db.close();
+          hooks.closed?.('newer-version');
+        },
+        terminated() {
+          hooks.closed?.('terminated');
+        },
+      });
+    } catch (err) {
+      if (err instanceof DOMException && err.name === 'VersionError') throw outdatedError('model store');
+      throw err;
+    }
     return new ModelStore(db);
   }
 

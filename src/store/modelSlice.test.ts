@@ -3,7 +3,8 @@
  * itself is tested in src/worker/*.browser.test.ts and the e2e specs): the status reads
  * 'checking' until the cache is listed; a completed download loads by itself and reads 'ready'; a
  * cached model loads on start; a failed load leaves it 'cached' with the reason; a lost device
- * reloads the model; switching models unloads the old one.
+ * reloads the model; switching models unloads the old one; a listing held up by another tab says
+ * so until it comes.
  */
 import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../engine/types';
@@ -24,6 +25,7 @@ class ScriptedModels {
   unloads = 0;
   failLoad: WorkerError | null = null;
   lost: Array<(modelId: string | null, err: WorkerError) => void> = [];
+  blocked: Array<() => void> = [];
   /** When set, listCached answers only once it resolves (a worker still opening IndexedDB). */
   listGate: Promise<void> | undefined;
 
@@ -60,6 +62,10 @@ class ScriptedModels {
       },
       onDeviceLost: (l) => {
         this.lost.push(l);
+        return () => undefined;
+      },
+      onStorageBlocked: (l) => {
+        this.blocked.push(l);
         return () => undefined;
       },
     };
@@ -104,6 +110,23 @@ describe('model slice', () => {
     await init;
     expect(models.loads).toEqual([ID]);
     expect(store.getState().model.status).toBe('ready');
+  });
+
+  it('says why while the cache listing waits on another tab, and stops saying it once the listing comes', async () => {
+    const models = new ScriptedModels();
+    let release!: () => void;
+    models.listGate = new Promise((r) => (release = r));
+    const store = setup(models);
+    const init = store.getState().initModels();
+    await settle();
+    expect(models.blocked).toHaveLength(1);
+    models.blocked[0]();
+    expect(store.getState().model.status).toBe('checking');
+    expect(store.getState().model.storageBlocked).toMatch(/Another tab .* older version of this app .* Close or reload that tab/);
+    release();
+    await init;
+    expect(store.getState().model.storageBlocked).toBeUndefined();
+    expect(store.getState().model.status).toBe('idle');
   });
 
   it('loads a complete cached model on start; a partial one is left for the user to resume', async () => {

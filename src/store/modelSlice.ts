@@ -5,7 +5,9 @@
  * (through the worker client's typed calls).
  *
  * Until the worker has listed the cache the status is 'checking' and the panel offers no action:
- * it never says "Not downloaded" of a stored model, and no button appears and then moves.
+ * it never says "Not downloaded" of a stored model, and no button appears and then moves. If that
+ * listing waits on another tab holding an older version of the store open, `storageBlocked` says
+ * so until the listing comes.
  *
  * Loading: a model loads by itself when its download completes, when the page opens with it
  * complete in the cache (no network), after a worker restart, and after a lost GPU device. A load
@@ -24,7 +26,19 @@ import type { AppState } from './index';
 
 export type ModelService = Pick<
   EngineClient,
-  'catalog' | 'listCached' | 'download' | 'deleteModel' | 'deleteAll' | 'estimate' | 'persist' | 'onDead' | 'restart' | 'load' | 'unload' | 'onDeviceLost'
+  | 'catalog'
+  | 'listCached'
+  | 'download'
+  | 'deleteModel'
+  | 'deleteAll'
+  | 'estimate'
+  | 'persist'
+  | 'onDead'
+  | 'restart'
+  | 'load'
+  | 'unload'
+  | 'onDeviceLost'
+  | 'onStorageBlocked'
 >;
 
 /**
@@ -59,6 +73,8 @@ export interface ModelState {
   loadError?: { code: string; message: string };
   /** Set while a lost GPU device is being recovered from. */
   deviceLost?: string;
+  /** Set while opening the model store waits on another tab (an older version of the app). */
+  storageBlocked?: string;
 }
 
 export interface ModelSlice {
@@ -139,6 +155,7 @@ export const createModelSlice =
     const listCached = async () => {
       const cached = await service().listCached();
       listed = true;
+      if (get().model.storageBlocked) patch({ storageBlocked: undefined });
       return cached;
     };
 
@@ -193,6 +210,12 @@ export const createModelSlice =
             if (modelId && modelId === modelIdOf(get().model.selected)) void get().loadModel();
             else patch({ status: statusFromCache(get().model.cached, get().model.selected) });
           });
+          service().onStorageBlocked(() =>
+            patch({
+              storageBlocked:
+                'Another tab is running an older version of this app and keeps the model storage open. Close or reload that tab; this one goes on by itself.',
+            }),
+          );
         }
         try {
           // The catalog first, then the status: the panel's note for the entry lands before its buttons.

@@ -124,6 +124,11 @@ export function ModelPanel() {
       <p role="status" className="model-status" data-testid="model-status" data-status={m.status}>
         {status}
       </p>
+      {m.storageBlocked && (
+        <p role="alert" className="notice" data-testid="storage-blocked">
+          {m.storageBlocked}
+        </p>
+      )}
       {m.error && (
         <p role="alert" className="error" data-testid="model-error">
           {m.error.message}

@@ -9,6 +9,8 @@
  * listeners run, and `restart()` starts a fresh worker (which reloads from IndexedDB, no network).
  * A lost GPU device is not a dead worker: the worker answers `device-lost`, `onDeviceLost`
  * listeners run, and loading the model again (from IndexedDB) gets a fresh device.
+ * A model store held open by another tab's older app version is not an error either: the worker
+ * answers `storage-blocked` and `onStorageBlocked` listeners run while the request waits.
  * Rule: never resolve a request from an event; only the terminal response settles it.
  */
 import type { SerializedError } from '../engine/errors';
@@ -68,6 +70,7 @@ export class EngineClient {
   private dead = false;
   private deadListeners = new Set<(err: WorkerError) => void>();
   private lostListeners = new Set<(modelId: string | null, err: WorkerError) => void>();
+  private blockedListeners = new Set<() => void>();
   /** Loads in flight: a load may keep the worker's thread busy for seconds at a time. */
   private loading = 0;
 
@@ -130,6 +133,15 @@ export class EngineClient {
     return () => this.lostListeners.delete(listener);
   }
 
+  /**
+   * Called when opening the model store waits on another tab that holds an older version of it
+   * open (see model-store.ts); the waiting request goes on by itself once that tab lets go.
+   */
+  onStorageBlocked(listener: () => void): () => void {
+    this.blockedListeners.add(listener);
+    return () => this.blockedListeners.delete(listener);
+  }
+
   /** Terminates the current worker (if any is left) and starts a fresh one. */
   restart(): void {
     clearInterval(this.timer);
@@ -144,6 +156,10 @@ export class EngineClient {
     if (msg.type === 'device-lost') {
       const err = new WorkerError(msg.error.code, msg.error.message);
       for (const l of this.lostListeners) l(msg.modelId, err);
+      return;
+    }
+    if (msg.type === 'storage-blocked') {
+      for (const l of this.blockedListeners) l();
       return;
     }
     const p = this.pending.get(msg.id);

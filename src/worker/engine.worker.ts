@@ -34,7 +34,24 @@ function reply(msg: WorkerResponse): void {
 
 let dbName = DB_NAME;
 let storePromise: Promise<ModelStore> | undefined;
-const store = () => (storePromise ??= ModelStore.open(dbName));
+/**
+ * The model store, opened on first use. It is dropped (and opened again by the next request) when
+ * its open fails or another tab's newer app version closes it: the next open then says what to do.
+ */
+const store = () => {
+  if (storePromise) return storePromise;
+  const opening = ModelStore.open(dbName, {
+    blocked: () => reply({ type: 'storage-blocked', id: 0 }),
+    closed: () => {
+      if (storePromise === opening) storePromise = undefined;
+    },
+  });
+  storePromise = opening;
+  opening.catch(() => {
+    if (storePromise === opening) storePromise = undefined;
+  });
+  return opening;
+};
 const running = new Map<number, AbortController>();
 
 async function cachedModel(modelId: string) {

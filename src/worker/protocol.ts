@@ -95,6 +95,11 @@ export type WorkerResponse =
    * with GPU_DEVICE_LOST. `modelId` is what was loaded, so the client can load it again.
    */
   | { type: 'device-lost'; id: 0; modelId: string | null; error: SerializedError }
+  /**
+   * Unsolicited (id 0): opening the model store waits on another tab that holds an older version
+   * of it open; the request goes on by itself once that tab closes or reloads.
+   */
+  | { type: 'storage-blocked'; id: 0 }
   | { type: 'error'; id: number; error: SerializedError };
 
 export type RequestType = WorkerRequest['type'];
@@ -122,6 +127,7 @@ export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
     case 'token-count':
     case 'unloaded':
     case 'device-lost':
+    case 'storage-blocked':
     case 'error':
       return false;
     default: {
