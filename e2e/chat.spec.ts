@@ -207,8 +207,14 @@ const SAMPLE = {
 
 test('import: a bad file changes nothing; a good file renders Markdown; export downloads JSON', async ({ page }) => {
   await page.goto('./');
+  await expect(page.getByText('No conversations yet.')).toBeVisible();
+  const settingsAt = await page.getByRole('button', { name: 'Settings' }).boundingBox();
   await page.getByRole('button', { name: 'New chat' }).click();
   await send(page, 'Keep me');
+  // Export arrived with the conversation; Settings stayed where the pointer may already be.
+  await expect(page.locator('.chat-header summary', { hasText: 'Export' })).toBeVisible();
+  expect(await page.getByRole('button', { name: 'Settings' }).boundingBox()).toEqual(settingsAt);
+  const importAt = await page.getByRole('button', { name: 'Import JSON…' }).boundingBox();
   const fileInput = page.getByTestId('import-file');
   const bad = structuredClone(SAMPLE);
   bad.conversations[0].messages[1].parentId = 'ghost';
@@ -217,6 +223,8 @@ test('import: a bad file changes nothing; a good file renders Markdown; export d
     'Nothing was imported. conversations[0].messages[1].parentId: "ghost" is not a message of this conversation.',
   );
   await expect(rowButtons(page)).toHaveText(['Keep me']);
+  // The result line arrived above the sidebar's foot buttons, which stayed put.
+  expect(await page.getByRole('button', { name: 'Import JSON…' }).boundingBox()).toEqual(importAt);
   await fileInput.setInputFiles({ name: 'x.json', mimeType: 'application/json', buffer: Buffer.from('{"format": "something else"') });
   await expect(page.getByTestId('import-result')).toContainText('Nothing was imported. file: is not JSON');
   await expect(rowButtons(page)).toHaveText(['Keep me']);

@@ -38,10 +38,8 @@ function ChatHeader() {
   return (
     <div className="chat-header">
       <h2 className="chat-title">{conv?.title ?? 'New chat'}</h2>
+      {/* Export comes and goes with the conversation: it sits left of Settings, so Settings never moves. */}
       <div className="actions">
-        <button type="button" onClick={() => setSettingsOpen(true)}>
-          Settings
-        </button>
         {conv && (
           <details className="menu">
             <summary>Export</summary>
@@ -55,6 +53,9 @@ function ChatHeader() {
             </div>
           </details>
         )}
+        <button type="button" onClick={() => setSettingsOpen(true)}>
+          Settings
+        </button>
       </div>
     </div>
   );

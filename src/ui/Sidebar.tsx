@@ -144,6 +144,12 @@ function ImportExport() {
   const fileRef = useRef<HTMLInputElement>(null);
   return (
     <div className="import-export">
+      {/* Above the buttons: the foot grows upwards, so the result arriving moves none of them. */}
+      {result && (
+        <p className={result.ok ? 'status' : 'error'} role={result.ok ? 'status' : 'alert'} data-testid="import-result">
+          {result.text}
+        </p>
+      )}
       <div className="actions">
         <button type="button" disabled={count === 0} onClick={() => downloadFile(exportConversations('all', 'json'))}>
           Export all (JSON)
@@ -171,11 +177,6 @@ function ImportExport() {
           setResult(r.ok ? { ok: true, text: `Imported ${r.count} conversation${r.count === 1 ? '' : 's'}.` } : { ok: false, text: r.error });
         }}
       />
-      {result && (
-        <p className={result.ok ? 'status' : 'error'} role={result.ok ? 'status' : 'alert'} data-testid="import-result">
-          {result.text}
-        </p>
-      )}
     </div>
   );
 }
