@@ -23,6 +23,7 @@
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { AppError } from '../engine/errors';
+import { formatBytes } from './format';
 import type { ByteSource } from '../engine/onnx/types';
 import type { FileRole } from './catalog';
 
@@ -145,10 +146,9 @@ export function outdatedError(what: string): AppError {
 }
 
 export function quotaError(needed: number, available: number): AppError {
-  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return new AppError(
     'STORAGE_QUOTA',
-    `Not enough storage for this model: ${mb(needed)} still needed, ${mb(available)} available. ` +
+    `Not enough storage for this model: ${formatBytes(needed)} still needed, ${formatBytes(available)} available. ` +
       'Free disk space, delete other cached models, or leave private browsing; the bytes already stored are kept.',
   );
 }

@@ -3,19 +3,14 @@
  * download it with progress, pause/resume/cancel, watch it load to the GPU until it reads
  * "Ready", see what is cached and how much storage is left, ask for persistent storage, and
  * restart the engine worker if it died.
- * Rule: state and actions come only from `useAppStore`; no storage or worker imports here.
+ * Rule: state and actions come only from `useAppStore`; no storage or worker imports here (pure
+ * helpers such as `formatBytes` excepted).
  */
 import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
 import { ENGINES, modelIdOf } from '../store/modelSlice';
+import { formatBytes, formatEta } from '../storage/format';
 
-const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-
-function eta(sec: number | null): string {
-  if (sec === null || !Number.isFinite(sec)) return '';
-  if (sec < 60) return `${Math.ceil(sec)} s left`;
-  return `${Math.floor(sec / 60)} min ${Math.ceil(sec % 60)} s left`;
-}
 
 export function ModelPanel() {
   const m = useAppStore((s) => s.model);
@@ -53,7 +48,7 @@ export function ModelPanel() {
   else if (m.status === 'checking') status = 'Checking what is stored on this device…';
   else if (m.status === 'ready') status = 'Ready';
   else if (m.status === 'cached') status = 'Cached on this device and verified';
-  else if (m.status === 'paused') status = `Paused: ${mb(cached?.storedBytes ?? 0)} of ${mb(cached?.totalBytes ?? 0)} stored`;
+  else if (m.status === 'paused') status = `Paused: ${formatBytes(cached?.storedBytes ?? 0)} of ${formatBytes(cached?.totalBytes ?? 0)} stored`;
   else if (m.status === 'error') status = 'Download failed';
   else status = 'Not downloaded';
 
@@ -193,14 +188,14 @@ export function ModelPanel() {
         <div className="model-progress" data-testid="model-progress">
           <progress aria-label={loading ? 'Load progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
           <p>
-            {mb(p.doneBytes)} of {mb(p.totalBytes)}
-            {p.bytesPerSec > 0 && ` · ${mb(p.bytesPerSec)}/s · ${eta(p.etaSec)}`}
+            {formatBytes(p.doneBytes)} of {formatBytes(p.totalBytes)}
+            {p.bytesPerSec > 0 && ` · ${formatBytes(p.bytesPerSec)}/s · ${formatEta(p.etaSec)}`}
             {p.verify && ` · verifying ${p.verify.path}`}
           </p>
           <ul className="model-files">
             {p.files.map((f) => (
               <li key={f.path}>
-                {f.path}: {mb(f.doneBytes)} / {mb(f.size)} {f.verified ? '✓' : ''}
+                {f.path}: {formatBytes(f.doneBytes)} / {formatBytes(f.size)} {f.verified ? '✓' : ''}
               </li>
             ))}
           </ul>
@@ -215,8 +210,8 @@ export function ModelPanel() {
           {m.cached.map((c) => (
             <li key={c.modelId}>
               <span>
-                {c.name}: {mb(c.storedBytes)}
-                {c.complete ? ' (complete)' : ` of ${mb(c.totalBytes)} (partial)`}
+                {c.name}: {formatBytes(c.storedBytes)}
+                {c.complete ? ' (complete)' : ` of ${formatBytes(c.totalBytes)} (partial)`}
               </span>{' '}
               <button type="button" className="small" disabled={busy} onClick={() => void deleteModel(c.modelId)} aria-label={`Delete ${c.name}`}>
                 Delete
@@ -231,7 +226,7 @@ export function ModelPanel() {
         </button>
       )}
       <p className="muted small-print" data-testid="storage-estimate">
-        {m.estimate ? `Storage: ${mb(m.estimate.usage)} used of ${mb(m.estimate.quota)} available to this site` : 'Storage estimate unavailable'}
+        {m.estimate ? `Storage: ${formatBytes(m.estimate.usage)} used of ${formatBytes(m.estimate.quota)} available to this site` : 'Storage estimate unavailable'}
         {m.persisted !== undefined && (m.persisted ? ' · persistent' : ' · the browser may evict it under pressure')}
       </p>
       {!m.persisted && (
