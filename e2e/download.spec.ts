@@ -138,3 +138,38 @@ test('an older app version holding the model store open: the panel says so, offe
   await page.getByRole('button', { name: /Download/ }).click();
   await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
 });
+
+test('cancel and delete ask first and keep everything on "Keep"; confirmed, they free the storage', async ({ page }) => {
+  hub.setFaults({ bytesPerSec: 400_000 });
+  await page.goto(appUrl());
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Downloading…');
+  const panel = page.getByRole('region', { name: 'Model panel' });
+  await panel.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await expect(panel.getByRole('group')).toContainText(/Cancel the download and delete the \d+\.\d MB stored so far\?/);
+  await panel.getByRole('button', { name: 'Keep downloading' }).click();
+  await expect(panel.getByRole('group')).toHaveCount(0);
+  await expect(status(page)).toHaveText('Downloading…');
+  hub.setFaults({});
+  await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
+
+  // Delete: Escape keeps the model, as Keep does.
+  await panel.getByRole('button', { name: /^Delete test-org/ }).click();
+  await expect(panel.getByRole('group')).toContainText(/Delete .* \(6\.\d MB\)\? Using it again means downloading it again\./);
+  await page.keyboard.press('Escape');
+  await expect(panel.getByRole('group')).toHaveCount(0);
+  await expect(page.getByTestId('cached-models')).toContainText('(complete)');
+  await panel.getByRole('button', { name: /^Delete test-org/ }).click();
+  await panel.getByRole('group').getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(page.getByTestId('cached-models')).toHaveCount(0);
+  await expect(status(page)).toHaveText('Not downloaded');
+
+  // A confirmed cancel drops what was stored.
+  hub.setFaults({ bytesPerSec: 400_000 });
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Downloading…');
+  await panel.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await panel.getByRole('button', { name: 'Cancel download' }).click();
+  await expect(status(page)).toHaveText('Not downloaded');
+  await expect(page.getByTestId('cached-models')).toHaveCount(0);
+});

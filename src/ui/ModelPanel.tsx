@@ -1,6 +1,7 @@
 /**
  * The model panel: choose a model (catalog, a Hub repo id, or a local folder) and the engine,
- * download it with progress, pause/resume/cancel, watch it load to the GPU until it reads
+ * download it with progress, pause/resume/cancel (cancel and delete ask first: they throw away
+ * gigabytes), watch it load to the GPU until it reads
  * "Ready", see what is cached and how much storage is left, ask for persistent storage, and
  * restart the engine worker if it died.
  * Rule: state and actions come only from `useAppStore`; no storage or worker imports here (pure
@@ -10,6 +11,7 @@ import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
 import { ENGINES, modelIdOf } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
+import { ConfirmButton } from './ConfirmButton';
 
 
 export function ModelPanel() {
@@ -171,9 +173,13 @@ export function ModelPanel() {
           <button type="button" onClick={pause}>
             Pause
           </button>
-          <button type="button" onClick={() => void cancel()}>
-            Cancel
-          </button>
+          <ConfirmButton
+            label="Cancel"
+            question={`Cancel the download and delete the ${formatBytes(p?.doneBytes ?? 0)} stored so far?`}
+            confirmLabel="Cancel download"
+            keepLabel="Keep downloading"
+            onConfirm={() => void cancel()}
+          />
         </div>
       ) : (
         (m.status === 'idle' || m.status === 'paused' || m.status === 'error') &&
@@ -213,17 +219,28 @@ export function ModelPanel() {
                 {c.name}: {formatBytes(c.storedBytes)}
                 {c.complete ? ' (complete)' : ` of ${formatBytes(c.totalBytes)} (partial)`}
               </span>{' '}
-              <button type="button" className="small" disabled={busy} onClick={() => void deleteModel(c.modelId)} aria-label={`Delete ${c.name}`}>
-                Delete
-              </button>
+              <ConfirmButton
+                label="Delete"
+                ariaLabel={`Delete ${c.name}`}
+                className="small"
+                disabled={busy}
+                question={`Delete ${c.name} (${formatBytes(c.storedBytes)})? ${m.loaded?.modelId === c.modelId ? 'It leaves the GPU, and using' : 'Using'} it again means downloading it again.`}
+                confirmLabel="Delete"
+                onConfirm={() => void deleteModel(c.modelId)}
+              />
             </li>
           ))}
         </ul>
       )}
       {m.cached.length > 1 && (
-        <button type="button" disabled={busy} onClick={() => void deleteAll()}>
-          Delete all models
-        </button>
+        <ConfirmButton
+          label="Delete all models"
+          className="small"
+          disabled={busy}
+          question={`Delete all ${m.cached.length} models (${formatBytes(m.cached.reduce((n, c) => n + c.storedBytes, 0))})? Using one again means downloading it again.`}
+          confirmLabel="Delete all"
+          onConfirm={() => void deleteAll()}
+        />
       )}
       <p className="muted small-print" data-testid="storage-estimate">
         {m.estimate ? `Storage: ${formatBytes(m.estimate.usage)} used of ${formatBytes(m.estimate.quota)} available to this site` : 'Storage estimate unavailable'}
