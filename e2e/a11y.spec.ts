@@ -1,0 +1,88 @@
+/**
+ * Accessibility audit: axe-core (the engine behind Lighthouse's and Chrome DevTools' checks) over
+ * the real app in its main states — first visit, a model ready and an answer shown (light and
+ * dark), the settings dialog, an inline confirmation, and a phone's drawers. Any violation of
+ * WCAG 2.x A/AA rules fails the test with the rule, the element and the fix axe suggests.
+ */
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
+
+const REPO = 'test-org/tiny-phi3-chat';
+const MODEL = `${REPO}/onnx`;
+const MODEL_DIR = path.resolve('.tmp/e2e-a11y-tiny');
+
+let hub: HubServer;
+test.beforeAll(() => {
+  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', MODEL_DIR], { stdio: 'pipe' });
+});
+test.beforeEach(async () => {
+  hub = await startHubServer([await repoFromDir(REPO, MODEL_DIR)]);
+});
+test.afterEach(async () => {
+  await hub.close();
+});
+
+const appUrl = () => `./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(MODEL)}`;
+
+/** The WCAG 2.x A/AA violations axe finds on the page as it is now, one line each. */
+async function violations(page: Page): Promise<string[]> {
+  const { violations: found } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
+  return found.flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${n.failureSummary?.replace(/\s+/g, ' ')}`));
+}
+
+test('desktop, light and dark: first visit, a ready model with an answer, settings, a confirmation', async ({ page }) => {
+  await page.goto(appUrl());
+  await expect(page.getByTestId('adapter-name')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId('model-status')).toHaveText('Not downloaded');
+  expect(await violations(page)).toEqual([]);
+
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 90_000 });
+  await page.getByRole('textbox', { name: 'Message' }).fill('Hello');
+  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await expect(page.getByTestId('message-assistant').last().getByTestId('message-stats')).toBeVisible({ timeout: 90_000 });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    expect(await violations(page), colorScheme).toEqual([]);
+  }
+
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await expect(page.getByRole('dialog')).toBeVisible();
+  expect(await violations(page)).toEqual([]);
+  await page.keyboard.press('Escape');
+
+  await page.getByRole('button', { name: /^Delete test-org/ }).click();
+  await expect(page.getByRole('group', { name: /^Delete/ })).toBeVisible();
+  expect(await violations(page)).toEqual([]);
+});
+
+test.describe('phone', () => {
+  test.use({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+
+  test('a phone: the page, the conversations drawer and the model drawer', async ({ page }) => {
+    await page.goto(appUrl());
+    await expect(page.getByTestId('model-status')).toHaveText('Not downloaded', { timeout: 30_000 });
+    expect(await violations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Conversations', exact: true }).click();
+    expect(await violations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Conversations', exact: true }).click();
+    await page.getByRole('button', { name: 'Model', exact: true }).click();
+    expect(await violations(page)).toEqual([]);
+  });
+});
+
+test('control: the audit sees a violation that is there (an unlabelled field, text too faint to read)', async ({ page }) => {
+  await page.goto(appUrl());
+  await expect(page.getByTestId('model-status')).toHaveText('Not downloaded', { timeout: 30_000 });
+  await page.evaluate(() => {
+    const planted = document.createElement('div');
+    planted.innerHTML = '<input type="text" id="planted-input"><p id="planted-text" style="color:#ddd;background:#fff">faint</p>';
+    document.querySelector('.messages, .chat')?.append(planted);
+  });
+  const found = await violations(page);
+  expect(found.some((v) => v.startsWith('label') && v.includes('#planted-input'))).toBe(true);
+  expect(found.some((v) => v.startsWith('color-contrast') && v.includes('#planted-text'))).toBe(true);
+});
