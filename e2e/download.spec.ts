@@ -173,3 +173,20 @@ test('cancel and delete ask first and keep everything on "Keep"; confirmed, they
   await expect(status(page)).toHaveText('Not downloaded');
   await expect(page.getByTestId('cached-models')).toHaveCount(0);
 });
+
+test('the Hub repo id field: a wrong id is named with an example; a pasted Hub address picks its folder', async ({ page }) => {
+  await page.goto(`./?hub=${encodeURIComponent(hub.url)}&chunk=${CHUNK}`);
+  const field = page.getByRole('textbox', { name: 'Hub repo id' });
+  await field.fill('phi3');
+  await page.getByRole('button', { name: 'Use repo' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: '"phi3" is not a Hub repo id. Expected org/name or org/name/folder' })).toBeVisible();
+  await expect(field).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByRole('combobox', { name: 'Model' })).toHaveValue(/^phi-3/);
+
+  await field.fill(`${hub.url}/${REPO}/tree/main/onnx`);
+  await expect(field).not.toHaveAttribute('aria-invalid');
+  await page.getByRole('button', { name: 'Use repo' }).click();
+  await expect(page.getByRole('combobox', { name: 'Model' })).toHaveValue(`${REPO}/onnx`);
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CATALOG, customEntry, discoverFiles, entryFromParam, hubBaseUrl, resolveUrl, treeUrl } from './catalog';
+import { CATALOG, customEntry, discoverFiles, entryFromParam, hubBaseUrl, parseRepoInput, resolveUrl, treeUrl } from './catalog';
 
 describe('catalog', () => {
   it('lists every file of each entry, with no invented sizes or hashes', () => {
@@ -61,5 +61,28 @@ describe('catalog', () => {
       { path: 'tokenizer.json', role: 'tokenizer' },
     ]);
     expect(() => discoverFiles('none', tree)).toThrow(/no \.onnx graph/);
+  });
+});
+
+describe('parseRepoInput (the "Hub repo id" field)', () => {
+  it('takes org/name[/folder] and pasted Hub addresses on the main branch', () => {
+    expect(parseRepoInput('  org/repo ')).toEqual({ ok: true, value: 'org/repo' });
+    expect(parseRepoInput('org/repo/onnx/sub/')).toEqual({ ok: true, value: 'org/repo/onnx/sub' });
+    expect(parseRepoInput('https://huggingface.co/microsoft/Phi-3-mini-4k-instruct-onnx')).toEqual({ ok: true, value: 'microsoft/Phi-3-mini-4k-instruct-onnx' });
+    expect(parseRepoInput('https://huggingface.co/microsoft/Phi-3-mini-4k-instruct-onnx/tree/main/cpu_and_mobile/cpu-int4-rtn-block-32')).toEqual({
+      ok: true,
+      value: 'microsoft/Phi-3-mini-4k-instruct-onnx/cpu_and_mobile/cpu-int4-rtn-block-32',
+    });
+    expect(parseRepoInput('https://huggingface.co/org/repo/blob/main/onnx/model.onnx?download=true')).toEqual({ ok: true, value: 'org/repo/onnx' });
+    expect(entryFromParam((parseRepoInput('https://huggingface.co/org/repo/tree/main/onnx') as { value: string }).value)).toMatchObject({ repo: 'org/repo', folder: 'onnx' });
+  });
+
+  it('says what is wrong, with an example, instead of taking it', () => {
+    expect(parseRepoInput('')).toMatchObject({ ok: false, error: expect.stringMatching(/^Type a Hub repo id\. Expected org\/name/) });
+    expect(parseRepoInput('phi3')).toMatchObject({ ok: false, error: expect.stringMatching(/^"phi3" is not a Hub repo id\. Expected org\/name or org\/name\/folder, e\.g\. /) });
+    expect(parseRepoInput('org/repo with space')).toMatchObject({ ok: false });
+    expect(parseRepoInput('org/repo/../x y')).toMatchObject({ ok: false });
+    expect(parseRepoInput('org/repo/../onnx')).toMatchObject({ ok: false });
+    expect(parseRepoInput('https://huggingface.co/org/repo/tree/v2/onnx')).toEqual({ ok: false, error: '"https://huggingface.co/org/repo/tree/v2/onnx" names the revision "v2"; only the main branch can be used here.' });
   });
 });

@@ -151,6 +151,33 @@ export function customEntry(repo: string, folder = '', revision = 'main'): Catal
   };
 }
 
+/**
+ * What the user typed or pasted in the "Hub repo id" field, as `org/name[/folder]` (what
+ * `?model=` and `entryFromParam` take), or what is wrong with it. Besides `org/name/folder` it
+ * takes a pasted Hub page address (`https://huggingface.co/org/name`, with `/tree/main/<folder>`
+ * or `/blob/main/<file>`: the file's folder). Only the main branch can be named here: another
+ * branch or commit in the address is refused rather than silently replaced by main.
+ */
+export function parseRepoInput(text: string): { ok: true; value: string } | { ok: false; error: string } {
+  const example = 'Expected org/name or org/name/folder, e.g. microsoft/Phi-3-mini-4k-instruct-onnx/cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4';
+  let t = text.trim();
+  if (!t) return { ok: false, error: `Type a Hub repo id. ${example}.` };
+  const url = /^https?:\/\/[^/]+\/(.*)$/i.exec(t);
+  if (url) t = url[1].replace(/[?#].*$/, '');
+  t = t.replace(/^\/+|\/+$/g, '');
+  const [org = '', name = '', ...rest] = t.split('/');
+  if (rest[0] === 'tree' || rest[0] === 'blob' || rest[0] === 'resolve') {
+    const [kind, revision, ...path] = rest;
+    if (revision !== 'main') return { ok: false, error: `"${text.trim()}" names the revision "${revision ?? ''}"; only the main branch can be used here.` };
+    // A file's address names the folder it sits in.
+    rest.splice(0, rest.length, ...(kind === 'tree' ? path : path.slice(0, -1)));
+  }
+  if (!REPO_ID.test(`${org}/${name}`) || rest.some((p) => !/^[\w.-]+$/.test(p) || /^\.+$/.test(p))) {
+    return { ok: false, error: `"${text.trim()}" is not a Hub repo id. ${example}.` };
+  }
+  return { ok: true, value: [org, name, ...rest].join('/') };
+}
+
 /** `?model=<catalog id | org/name[/folder]>`: the entry to preselect, or undefined. */
 export function entryFromParam(model: string | null | undefined): CatalogEntry | undefined {
   if (!model) return undefined;

@@ -5,12 +5,13 @@
  * "Ready", see what is cached and how much storage is left, ask for persistent storage, and
  * restart the engine worker if it died.
  * Rule: state and actions come only from `useAppStore`; no storage or worker imports here (pure
- * helpers such as `formatBytes` excepted).
+ * helpers such as `formatBytes` and `parseRepoInput` excepted).
  */
 import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
 import { ENGINES, modelIdOf } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
+import { parseRepoInput } from '../storage/catalog';
 import { ConfirmButton } from './ConfirmButton';
 
 
@@ -30,6 +31,7 @@ export function ModelPanel() {
   const setEngine = useAppStore((s) => s.setEngine);
   const noWebGpu = useAppStore((s) => s.gpu.probe?.available === false);
   const [custom, setCustom] = useState('');
+  const [repoError, setRepoError] = useState<string | null>(null);
 
   useEffect(() => {
     void initModels();
@@ -83,17 +85,34 @@ export function ModelPanel() {
         className="repo-form"
         onSubmit={(e) => {
           e.preventDefault();
-          if (custom.trim()) selectModel(custom.trim());
+          const parsed = parseRepoInput(custom);
+          setRepoError(parsed.ok ? null : parsed.error);
+          if (parsed.ok) selectModel(parsed.value);
         }}
       >
         <label className="field">
           <span className="field-label">Hub repo id</span>
-          <input value={custom} placeholder="org/name[/folder]" onChange={(e) => setCustom(e.target.value)} disabled={busy} />
+          <input
+            value={custom}
+            placeholder="org/name[/folder] or a Hub address"
+            aria-invalid={repoError ? true : undefined}
+            aria-describedby={repoError ? 'repo-error' : undefined}
+            onChange={(e) => {
+              setCustom(e.target.value);
+              setRepoError(null);
+            }}
+            disabled={busy}
+          />
         </label>
         <button type="submit" disabled={busy}>
           Use repo
         </button>
       </form>
+      {repoError && (
+        <p id="repo-error" role="alert" className="error field-error">
+          {repoError}
+        </p>
+      )}
       <label className="field">
         <span className="field-label">Local folder (or drop the files here)</span>
         <input
