@@ -6,26 +6,11 @@
  */
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
+import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
-const REPO = 'test-org/tiny-phi3-chat';
-const MODEL = `${REPO}/onnx`;
-const MODEL_DIR = path.resolve('.tmp/e2e-a11y-tiny');
+const hub = serveTinyChat('e2e-a11y-tiny');
 
-let hub: HubServer;
-test.beforeAll(() => {
-  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', MODEL_DIR], { stdio: 'pipe' });
-});
-test.beforeEach(async () => {
-  hub = await startHubServer([await repoFromDir(REPO, MODEL_DIR)]);
-});
-test.afterEach(async () => {
-  await hub.close();
-});
-
-const appUrl = () => `./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(MODEL)}`;
+const appUrl = () => `./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`;
 
 /** The WCAG 2.x A/AA violations axe finds on the page as it is now, one line each. */
 async function violations(page: Page): Promise<string[]> {

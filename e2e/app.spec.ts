@@ -7,30 +7,17 @@
  * test-results/screenshots; refresh README's pictures with SCREENSHOT_DIR=docs/screenshots.
  */
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
 import { recordedPositions, recordPositions } from './layout';
+import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
-const REPO = 'test-org/tiny-phi3-chat';
-const MODEL = `${REPO}/onnx`;
-const MODEL_DIR = path.resolve('.tmp/e2e-app-tiny');
+const MODEL = TINY_MODEL;
 const SHOTS = process.env.SCREENSHOT_DIR ?? 'test-results/screenshots';
 
-let hub: HubServer;
-test.beforeAll(() => {
-  // Deterministic for a given seed; ~20 MB, written in about a second.
-  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', MODEL_DIR], { stdio: 'pipe' });
-});
-test.beforeEach(async () => {
-  hub = await startHubServer([await repoFromDir(REPO, MODEL_DIR)]);
-});
-test.afterEach(async () => {
-  await hub.close();
-});
+const hub = serveTinyChat('e2e-app-tiny');
 
-const appUrl = (extra = '') => `./?hub=${encodeURIComponent(hub.url)}${extra}`;
+const appUrl = (extra = '') => `./?hub=${encodeURIComponent(hub().url)}${extra}`;
 const status = (page: Page) => page.getByTestId('model-status');
 const composer = (page: Page) => page.getByRole('textbox', { name: 'Message' });
 const answers = (page: Page) => page.getByTestId('message-assistant');
@@ -38,7 +25,7 @@ const stopButton = (page: Page) => page.getByRole('button', { name: 'Stop' });
 
 /** Every request to the Hub (and its CDN host) fails from now on; returns the list of tries. */
 async function blockHub(context: BrowserContext): Promise<string[]> {
-  const hosts = [new URL(hub.url).host, new URL(hub.cdnUrl).host];
+  const hosts = [new URL(hub().url).host, new URL(hub().cdnUrl).host];
   const blocked: string[] = [];
   await context.route(
     (url) => hosts.includes(url.host),

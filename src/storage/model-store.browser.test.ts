@@ -33,16 +33,21 @@ async function fill(store: ModelStore, modelId: string, size: number, chunkSize:
   return store.markVerified(modelId, 'w.bin', 'size');
 }
 
+/** A database as the first app version made it (schema 1), opened as that version would (no versionchange handler). */
+function openVersion1(name: string) {
+  names.push(name);
+  return openDB(name, 1, {
+    upgrade(db) {
+      db.createObjectStore('manifests', { keyPath: 'modelId' });
+      db.createObjectStore('chunks', { keyPath: ['modelId', 'path', 'index'] });
+    },
+  });
+}
+
 describe('model store (IndexedDB)', () => {
   it('migrates a version-1 database to the current schema without losing records', async () => {
     const name = uniqueName('mig');
-    names.push(name);
-    const v1 = await openDB(name, 1, {
-      upgrade(db) {
-        db.createObjectStore('manifests', { keyPath: 'modelId' });
-        db.createObjectStore('chunks', { keyPath: ['modelId', 'path', 'index'] });
-      },
-    });
+    const v1 = await openVersion1(name);
     const m = manifest('old', 10, 10);
     m.files[0].present = [1];
     await v1.put('manifests', m);
@@ -61,14 +66,8 @@ describe('model store (IndexedDB)', () => {
 
   it("waits on an older tab's open connection, says so through `blocked`, and goes on once that tab lets go", async () => {
     const name = uniqueName('blocked');
-    names.push(name);
     // An older app version's connection with no versionchange handler: it never steps aside.
-    const old = await openDB(name, 1, {
-      upgrade(db) {
-        db.createObjectStore('manifests', { keyPath: 'modelId' });
-        db.createObjectStore('chunks', { keyPath: ['modelId', 'path', 'index'] });
-      },
-    });
+    const old = await openVersion1(name);
     let blocked = 0;
     let opened = false;
     const opening = ModelStore.open(name, { blocked: () => blocked++ }).then((s) => ((opened = true), s));

@@ -1,0 +1,33 @@
+/**
+ * The generated tiny Phi-3 chat model (tools/tiny-model.ts: 2 layers, Phi-3's vocabulary and
+ * chat template, random weights, ~20 MB, deterministic) served by a fresh local Hub stand-in for
+ * each test of the spec that calls `serveTinyChat` at its top level.
+ */
+import { test } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
+
+export const TINY_REPO = 'test-org/tiny-phi3-chat';
+/** What `?model=` and the "Hub repo id" field take for it. */
+export const TINY_MODEL = `${TINY_REPO}/onnx`;
+
+/** Generates the model once into .tmp/<dirName> and serves it to each test; returns the running Hub. */
+export function serveTinyChat(dirName: string): () => HubServer {
+  const dir = path.resolve('.tmp', dirName);
+  let hub: HubServer | undefined;
+  test.beforeAll(() => {
+    execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', dir], { stdio: 'pipe' });
+  });
+  test.beforeEach(async () => {
+    hub = await startHubServer([await repoFromDir(TINY_REPO, dir)]);
+  });
+  test.afterEach(async () => {
+    await hub?.close();
+    hub = undefined;
+  });
+  return () => {
+    if (!hub) throw new Error('the tiny model Hub runs only inside a test');
+    return hub;
+  };
+}
