@@ -16,9 +16,9 @@
  * - Schema changes go through `MIGRATIONS` (append one; never edit a shipped one).
  *
  * Tabs running different versions of the app share the database. A newer version's upgrade closes
- * this connection (`blocking`) and `StoreHooks.closed` tells the owner to drop it; opening again
- * then fails with STORAGE_OUTDATED, "reload this tab", instead of the browser's "connection is
- * closing". This version's own upgrade waits while an older tab that never steps aside holds the
+ * this connection (`blocking`) and `StoreHooks.closed` tells the owner to drop it; calls on the
+ * closed store, and opening again, then fail with STORAGE_OUTDATED, "reload this tab", instead of
+ * the browser's "connection is closing". This version's own upgrade waits while an older tab that never steps aside holds the
  * database open; `StoreHooks.blocked` says so, so the page can ask the user to close that tab.
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
@@ -166,11 +166,32 @@ export interface StoreHooks {
 }
 
 export class ModelStore {
-  private constructor(private readonly db: IDBPDatabase<StoreSchema>) {}
+  /** Why the connection closed under us, once it has (see `StoreHooks.closed`). */
+  private gone: 'newer-version' | 'terminated' | undefined;
+
+  private constructor(private readonly conn: IDBPDatabase<StoreSchema>) {}
+
+  /**
+   * The connection, for every method's first step: once it has closed under us, each call fails
+   * with what to do (reload) instead of the browser's "The database connection is closing".
+   * Transactions already running when it closed finish normally (IndexedDB's close waits for them).
+   */
+  private get db(): IDBPDatabase<StoreSchema> {
+    if (this.gone === 'newer-version') throw outdatedError('model store');
+    if (this.gone === 'terminated') {
+      throw new AppError('STORAGE_UNAVAILABLE', 'The browser closed the model store (its storage was cleared, or the disk failed). Reload this page; a model whose bytes are gone downloads again.');
+    }
+    return this.conn;
+  }
 
   static async open(name = DB_NAME, hooks: StoreHooks = {}): Promise<ModelStore> {
     if (typeof indexedDB === 'undefined') throw new AppError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context.');
     let db: IDBPDatabase<StoreSchema>;
+    let store: ModelStore | undefined;
+    const lost = (reason: 'newer-version' | 'terminated') => {
+      if (store) store.gone = reason;
+      hooks.closed?.(reason);
+    };
     try {
       db = await openDB<StoreSchema>(name, DB_VERSION, {
         upgrade(database, oldVersion, _newVersion, tx) {
@@ -182,24 +203,25 @@ export class ModelStore {
         blocking() {
           // Another tab wants a newer schema: step aside so it can upgrade.
           db.close();
-          hooks.closed?.('newer-version');
+          lost('newer-version');
         },
         terminated() {
-          hooks.closed?.('terminated');
+          lost('terminated');
         },
       });
     } catch (err) {
       if (err instanceof DOMException && err.name === 'VersionError') throw outdatedError('model store');
       throw err;
     }
-    return new ModelStore(db);
+    store = new ModelStore(db);
+    return store;
   }
 
   close(): void {
-    this.db.close();
+    this.conn.close();
   }
 
-  getManifest(modelId: string): Promise<Manifest | undefined> {
+  async getManifest(modelId: string): Promise<Manifest | undefined> {
     return this.db.get('manifests', modelId);
   }
 
