@@ -187,9 +187,10 @@ export class ModelStore {
   static async open(name = DB_NAME, hooks: StoreHooks = {}): Promise<ModelStore> {
     if (typeof indexedDB === 'undefined') throw new AppError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context.');
     let db: IDBPDatabase<StoreSchema>;
-    let store: ModelStore | undefined;
+    // Filled in once the open succeeds; `blocking` and `terminated` can only come after that.
+    const opened: { store?: ModelStore } = {};
     const lost = (reason: 'newer-version' | 'terminated') => {
-      if (store) store.gone = reason;
+      if (opened.store) opened.store.gone = reason;
       hooks.closed?.(reason);
     };
     try {
@@ -213,8 +214,8 @@ export class ModelStore {
       if (err instanceof DOMException && err.name === 'VersionError') throw outdatedError('model store');
       throw err;
     }
-    store = new ModelStore(db);
-    return store;
+    opened.store = new ModelStore(db);
+    return opened.store;
   }
 
   close(): void {
