@@ -149,6 +149,9 @@ test('the model panel holds still while the page starts: the Download button app
   expect(at).toHaveLength(2);
   expect(at[0]).toBeNull();
   expect(at[1]).toMatch(/^\d+,\d+ \d+x\d+$/);
+  // The empty chat points at it; on a desktop the column is in view, so its button gets the focus.
+  await page.getByTestId('model-hint').getByRole('button', { name: 'Open the model panel' }).click();
+  await expect(page.getByRole('button', { name: /^Download / })).toBeFocused();
 });
 
 test('a lost GPU device: the model reloads from IndexedDB without the network and chats again', async ({ context, page }) => {
@@ -186,6 +189,20 @@ test('the engine switch: the same cached model answers on onnxruntime-web', asyn
 
 test.describe('phone', () => {
   test.use({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+
+  test('a first visit on a phone: the empty chat says to download the model first and opens the drawer at its button', async ({ page }) => {
+    await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+    const hint = page.getByTestId('model-hint');
+    await expect(hint).toContainText(`To chat, first download ${MODEL} in the model panel.`);
+    await hint.getByRole('button', { name: 'Open the model panel' }).click();
+    await expect(page.getByRole('button', { name: 'Model', exact: true })).toHaveAttribute('aria-expanded', 'true');
+    await expect(page.getByRole('button', { name: /^Download / })).toBeFocused();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Escape');
+    await expect(hint).toContainText(/Downloading .*You can chat once it has loaded\.|Loading .* to the GPU/);
+    await expect(page.getByText('Ask Phi-3 anything.')).toBeVisible({ timeout: 90_000 });
+    await expect(status(page)).toHaveText('Ready');
+  });
 
   test('a phone-sized viewport: download, Ready, and a streamed answer', async ({ page }) => {
     await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));

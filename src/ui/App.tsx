@@ -34,6 +34,15 @@ export function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, [drawer]);
   const toggle = (d: 'conversations' | 'model') => setDrawer((cur) => (cur === d ? 'none' : d));
+  /** Brings the model panel into view (opening its drawer where the column is hidden) and focuses its action. */
+  const setUpModel = () => {
+    const column = document.getElementById('model-column');
+    if (column && getComputedStyle(column).display === 'none') setDrawer('model');
+    requestAnimationFrame(() => {
+      const target = column?.querySelector<HTMLElement>('.model-panel button.primary:not(:disabled)') ?? column?.querySelector<HTMLElement>('.model-panel select');
+      target?.focus();
+    });
+  };
 
   return (
     <div className={`app drawer-${drawer}`}>
@@ -54,7 +63,7 @@ export function App() {
           <Sidebar onNavigate={() => setDrawer('none')} />
         </div>
         <div className="chat-column">
-          {sharePayload === null ? <ChatView /> : <SharedView key={sharePayload} payload={sharePayload} onClose={closeShare} />}
+          {sharePayload === null ? <ChatView onSetUpModel={setUpModel} /> : <SharedView key={sharePayload} payload={sharePayload} onClose={closeShare} />}
           <UpdatePrompt />
         </div>
         <aside id="model-column" className="model-column" aria-label="Model">

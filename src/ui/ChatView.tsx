@@ -1,6 +1,7 @@
 /**
  * The open conversation: its title bar (settings, export), the messages on the selected path in
- * a polite live log, the context meter and the composer. Follows the stream to the bottom
+ * a polite live log (or, while it has none, what the model is doing and a way to the model
+ * panel: ModelHint.tsx), the context meter and the composer. Follows the stream to the bottom
  * unless the user has scrolled up; smooth scrolling only when motion is welcome.
  */
 import { useEffect, useRef } from 'react';
@@ -10,6 +11,7 @@ import { selectedPath } from '../conversations/tree';
 import { MessageItem } from './MessageItem';
 import { Composer } from './Composer';
 import { ContextMeter } from './ContextMeter';
+import { ModelHint } from './ModelHint';
 import { downloadFile } from './download';
 
 function useVisibleMessages() {
@@ -61,7 +63,8 @@ function ChatHeader() {
   );
 }
 
-export function ChatView() {
+/** `onSetUpModel` brings the model panel into view (a drawer on narrow screens) with focus on its action. */
+export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
   const activeId = useAppStore((s) => s.activeId);
   const messages = useVisibleMessages();
   const streamLength = useAppStore((s) => s.chat.streaming?.text.length ?? 0);
@@ -104,7 +107,7 @@ export function ChatView() {
       >
         {messages.length === 0 ? (
           <div className="empty">
-            <p>Ask Phi-3 anything. It runs on your GPU, in this tab; nothing you type leaves your machine.</p>
+            <ModelHint onSetUp={onSetUpModel} />
           </div>
         ) : (
           messages.map((m) => <MessageItem key={m.id} conversationId={activeId!} message={m} />)

@@ -1,0 +1,43 @@
+/**
+ * The chat's empty state while no model is ready: what the model is doing (being checked,
+ * downloading, loading to the GPU) or what the user has to do first, with a button that takes
+ * them to the model panel — on a phone or tablet the panel is a closed drawer, so without this a
+ * first visit shows a composer whose first message can only fail. Once the model is ready it
+ * gives way to the usual invitation.
+ * Rule: it only reads the model slice; every action stays in the model panel (so the page keeps
+ * one Download button). Pure helpers from storage/format.ts are its only other import.
+ */
+import { useAppStore } from '../store';
+import { formatBytes, formatEta } from '../storage/format';
+
+export function ModelHint({ onSetUp }: { onSetUp: () => void }) {
+  const m = useAppStore((s) => s.model);
+  const entry = m.catalog.find((e) => e.id === m.selected);
+  const name = entry?.name ?? m.selected;
+  const p = m.progress;
+  const percent = p && p.totalBytes > 0 ? ` ${Math.floor((100 * p.doneBytes) / p.totalBytes)}%` : '';
+
+  let text: string;
+  if (m.status === 'ready') return <p>Ask Phi-3 anything. It runs on your GPU, in this tab; nothing you type leaves your machine.</p>;
+  if (m.workerDead) text = 'The engine stopped. Restart it in the model panel; downloaded models load again from this device.';
+  else if (m.status === 'checking') text = 'Checking which models are stored on this device…';
+  else if (m.status === 'downloading') {
+    text = `Downloading ${name}:${percent}${p?.etaSec ? `, ${formatEta(p.etaSec)}` : ''}. You can chat once it has loaded.`;
+  } else if (m.status === 'loading') {
+    text = `Loading ${name} to the GPU…${p?.phase === 'compile' ? ' (compiling shaders)' : percent}`;
+  } else if (m.status === 'cached') text = `${name} is on this device. Load it to the GPU in the model panel to chat.`;
+  else if (m.status === 'paused') text = `The download of ${name} is paused. Resume it in the model panel to chat.`;
+  else if (m.status === 'error') text = 'The download stopped. The model panel says why and can resume it.';
+  else {
+    const size = entry?.approxBytes ? `: about ${formatBytes(entry.approxBytes)}, once, and it stays on this device` : '';
+    text = `To chat, first download ${name} in the model panel${size}. Everything then runs on your GPU, in this tab.`;
+  }
+  return (
+    <div className="model-hint" data-testid="model-hint">
+      <p>{text}</p>
+      <button type="button" onClick={onSetUp}>
+        Open the model panel
+      </button>
+    </div>
+  );
+}
