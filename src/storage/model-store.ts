@@ -145,10 +145,20 @@ export function outdatedError(what: string): AppError {
   );
 }
 
+/**
+ * The quota error, with the bytes still needed against what the browser says is available. The
+ * two can disagree: a browser may refuse a write while its estimate still shows room (a per-site
+ * or per-group limit below the estimate's quota, as Firefox's group limit and Chromium's quota
+ * override do), and then the message says so instead of "5.5 MB needed, 10.74 GB available".
+ */
 export function quotaError(needed: number, available: number): AppError {
+  const room =
+    available > needed
+      ? `${formatBytes(needed)} still needed; the browser reports ${formatBytes(available)} free but refused to store more for this site. `
+      : `${formatBytes(needed)} still needed, ${formatBytes(available)} available. `;
   return new AppError(
     'STORAGE_QUOTA',
-    `Not enough storage for this model: ${formatBytes(needed)} still needed, ${formatBytes(available)} available. ` +
+    `Not enough storage for this model: ${room}` +
       'Free disk space, delete other cached models, or leave private browsing; the bytes already stored are kept.',
   );
 }
