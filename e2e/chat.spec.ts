@@ -33,6 +33,9 @@ test('conversations: create, rename, search, delete, and they survive a reload',
   // Without a model the app says so on the answer instead of inventing one.
   await expect(page.getByTestId('message-assistant').getByRole('alert')).toBeVisible();
   await expect(rowButtons(page)).toHaveText(['How do subgroups speed up reductions?']);
+  // The model column is in view on a desktop, so the line above the composer is there but hidden.
+  await expect(page.getByTestId('model-strip')).toHaveCount(1);
+  await expect(page.getByTestId('model-strip')).toBeHidden();
 
   await page.getByRole('button', { name: 'New chat' }).click();
   await send(page, 'Write a haiku about tensors');
@@ -275,9 +278,12 @@ test.describe('phone', () => {
     await expect(composer(page)).toBeVisible();
     await send(page, 'Hello from a phone');
     await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
+    // No model here: above the composer a line says what to do first, since the panel is a drawer.
+    await expect(page.getByTestId('model-strip')).toContainText('To chat, first download');
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
-    await page.getByRole('button', { name: 'Model' }).click();
+    await page.getByTestId('model-strip').getByRole('button', { name: 'Open the model panel' }).click();
+    await expect(page.getByRole('button', { name: 'Model', exact: true })).toHaveAttribute('aria-expanded', 'true');
     await expect(page.getByTestId('webgpu-status')).toBeVisible();
     await page.keyboard.press('Escape');
     await expect(page.getByTestId('webgpu-status')).toBeHidden();

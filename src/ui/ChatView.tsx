@@ -114,6 +114,7 @@ export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
         )}
       </div>
       <div className="composer-area">
+        {messages.length > 0 && <ModelHint compact onSetUp={onSetUpModel} />}
         <ContextMeter />
         <Composer />
       </div>

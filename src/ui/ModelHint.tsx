@@ -3,14 +3,20 @@
  * downloading, loading to the GPU) or what the user has to do first, with a button that takes
  * them to the model panel — on a phone or tablet the panel is a closed drawer, so without this a
  * first visit shows a composer whose first message can only fail. Once the model is ready it
- * gives way to the usual invitation.
+ * gives way to the usual invitation. In a conversation with messages, the same words sit in one
+ * line above the composer on narrow screens (`compact`).
  * Rule: it only reads the model slice; every action stays in the model panel (so the page keeps
  * one Download button). Pure helpers from storage/format.ts are its only other import.
  */
 import { useAppStore } from '../store';
 import { formatBytes, formatEta } from '../storage/format';
 
-export function ModelHint({ onSetUp }: { onSetUp: () => void }) {
+/**
+ * `compact`: the one-line form above the composer of a conversation that has messages, for screens
+ * where the model column is a closed drawer (app.css hides it where the column shows); nothing
+ * once the model is ready.
+ */
+export function ModelHint({ onSetUp, compact = false }: { onSetUp: () => void; compact?: boolean }) {
   const m = useAppStore((s) => s.model);
   const entry = m.catalog.find((e) => e.id === m.selected);
   const name = entry?.name ?? m.selected;
@@ -18,7 +24,7 @@ export function ModelHint({ onSetUp }: { onSetUp: () => void }) {
   const percent = p && p.totalBytes > 0 ? ` ${Math.floor((100 * p.doneBytes) / p.totalBytes)}%` : '';
 
   let text: string;
-  if (m.status === 'ready') return <p>Ask Phi-3 anything. It runs on your GPU, in this tab; nothing you type leaves your machine.</p>;
+  if (m.status === 'ready') return compact ? null : <p>Ask Phi-3 anything. It runs on your GPU, in this tab; nothing you type leaves your machine.</p>;
   if (m.workerDead) text = 'The engine stopped. Restart it in the model panel; downloaded models load again from this device.';
   else if (m.status === 'checking') text = 'Checking which models are stored on this device…';
   else if (m.status === 'downloading') {
@@ -33,9 +39,9 @@ export function ModelHint({ onSetUp }: { onSetUp: () => void }) {
     text = `To chat, first download ${name} in the model panel${size}. Everything then runs on your GPU, in this tab.`;
   }
   return (
-    <div className="model-hint" data-testid="model-hint">
+    <div className={compact ? 'model-strip' : 'model-hint'} data-testid={compact ? 'model-strip' : 'model-hint'}>
       <p>{text}</p>
-      <button type="button" onClick={onSetUp}>
+      <button type="button" className={compact ? 'small' : undefined} onClick={onSetUp}>
         Open the model panel
       </button>
     </div>
