@@ -10,8 +10,9 @@ import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../engine/types';
 import type { CachedModel, DownloadProgress } from '../worker/protocol';
 import { WorkerError, type DownloadHandle } from '../worker/client';
+import { CATALOG } from '../storage/catalog';
 import { createAppStore } from './index';
-import type { ModelService } from './modelSlice';
+import { selectedModel, type ModelService } from './modelSlice';
 import { testServices } from './testing';
 
 const INFO: ModelInfo = { layers: 2, hidden: 128, heads: 4, kvHeads: 4, headDim: 32, intermediate: 256, vocab: 32064, maxPositions: 4096, contextLimit: 4096, layout: 'web2024', precision: 'f32' };
@@ -203,5 +204,13 @@ describe('model slice', () => {
     expect(models.engines).toEqual(['ort']);
     expect(store.getState().model.engine).toBe('ort');
     expect(store.getState().model.status).toBe('ready');
+  });
+});
+
+describe('selectedModel', () => {
+  it('names a catalog entry by its name, and a selection outside the catalog (a local import) by its id', () => {
+    const catalog = [...CATALOG];
+    expect(selectedModel({ catalog, selected: ID })).toEqual({ entry: CATALOG.find((e) => e.id === ID), name: 'Phi-3 Mini 4K Instruct (int4, fp16 activations)' });
+    expect(selectedModel({ catalog, selected: 'local:my-phi3' })).toEqual({ entry: undefined, name: 'local:my-phi3' });
   });
 });

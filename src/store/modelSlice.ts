@@ -136,6 +136,12 @@ export function modelIdOf(selected: string): string | undefined {
   return entryFromParam(selected)?.id;
 }
 
+/** The selection's catalog entry (none for a local import) and the name the UI shows for it. */
+export function selectedModel(m: Pick<ModelState, 'catalog' | 'selected'>): { entry?: CatalogEntry; name: string } {
+  const entry = m.catalog.find((e) => e.id === m.selected);
+  return { entry, name: entry?.name ?? m.selected };
+}
+
 const errorOf = (err: unknown) => ({
   code: typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'INTERNAL',
   message: err instanceof Error ? err.message : String(err),

@@ -6,9 +6,11 @@
  * gives way to the usual invitation. In a conversation with messages, the same words sit in one
  * line above the composer on narrow screens (`compact`).
  * Rule: it only reads the model slice; every action stays in the model panel (so the page keeps
- * one Download button). Pure helpers from storage/format.ts are its only other import.
+ * one Download button). Its only other imports are pure helpers (storage/format.ts, the slice's
+ * `selectedModel`).
  */
 import { useAppStore } from '../store';
+import { selectedModel } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
 
 /**
@@ -18,8 +20,7 @@ import { formatBytes, formatEta } from '../storage/format';
  */
 export function ModelHint({ onSetUp, compact = false }: { onSetUp: () => void; compact?: boolean }) {
   const m = useAppStore((s) => s.model);
-  const entry = m.catalog.find((e) => e.id === m.selected);
-  const name = entry?.name ?? m.selected;
+  const { entry, name } = selectedModel(m);
   const p = m.progress;
   const percent = p && p.totalBytes > 0 ? ` ${Math.floor((100 * p.doneBytes) / p.totalBytes)}%` : '';
 

@@ -9,7 +9,7 @@
  */
 import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
-import { ENGINES, modelIdOf } from '../store/modelSlice';
+import { ENGINES, modelIdOf, selectedModel } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
 import { parseRepoInput } from '../storage/catalog';
 import { ConfirmButton } from './ConfirmButton';
@@ -37,8 +37,7 @@ export function ModelPanel() {
     void initModels();
   }, [initModels]);
 
-  const entry = m.catalog.find((e) => e.id === m.selected);
-  const name = entry?.name ?? m.selected;
+  const { entry, name } = selectedModel(m);
   const cached = m.cached.find((c) => c.modelId === modelIdOf(m.selected));
   const p = m.progress;
   const busy = m.status === 'downloading';
