@@ -43,7 +43,17 @@ export abstract class ChatEngine {
 
   /** Tokens of the conversation as the model will see it (for context meters and policies). */
   countChatTokens(messages: readonly ChatMessage[]): number {
-    return this.requireTokenizer().encodeChat(messages, { addGenerationPrompt: true }).length;
+    return this.encodePrompt(messages).length;
+  }
+
+  /**
+   * The prompt's ids: the conversation and the assistant's turn opener, or, when the conversation
+   * ends with an assistant message, the conversation up to the end of that message's text, so the
+   * model continues it (an answer cut off by the token limit or Stop).
+   */
+  private encodePrompt(messages: readonly ChatMessage[]): number[] {
+    const continueFinalMessage = messages.at(-1)?.role === 'assistant';
+    return this.requireTokenizer().encodeChat(messages, { addGenerationPrompt: true, continueFinalMessage });
   }
 
   protected requireTokenizer(): Phi3Tokenizer {
@@ -56,12 +66,16 @@ export abstract class ChatEngine {
     return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal });
   }
 
-  /** Chat: renders the template, generates, and streams text deltas. Returns the stats. */
+  /**
+   * Chat: renders the template, generates, and streams text deltas. Returns the stats. A
+   * conversation that ends with an assistant message continues it: the deltas extend its text.
+   */
   async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
     const tokenizer = this.requireTokenizer();
     const started = performance.now();
-    const ids = tokenizer.encodeChat(messages, { addGenerationPrompt: true });
-    const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true });
+    const ids = this.encodePrompt(messages);
+    const continuing = messages.at(-1)?.role === 'assistant';
+    const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true, context: continuing ? ids : [] });
     const gen = this.generateIds(ids, opts, signal);
     let firstAt = 0;
     for (;;) {

@@ -213,8 +213,10 @@ async function generate(req: Extract<WorkerRequest, { type: 'generate' }>, signa
 }
 
 /**
- * Exact counts from growing prefixes: prefix(i) = tokens of messages[0..i) with the generation
- * prompt, so perMessage[i] = prefix(i+1) - prefix(i) and overhead = prefix(0).
+ * Exact counts from growing prefixes: prefix(i) = tokens of messages[0..i) as a prompt (with the
+ * generation prompt, or up to the end of an assistant message's text: `countChatTokens`), so
+ * perMessage[i] = prefix(i+1) - prefix(i) and overhead = prefix(0); the sum is exact for the whole
+ * list, as generate() will see it.
  */
 function countTokens(messages: Extract<WorkerRequest, { type: 'count-tokens' }>['messages']): PromptCount {
   const e = loadedEngine();

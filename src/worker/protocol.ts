@@ -47,7 +47,10 @@ export type WorkerRequest =
   | { type: 'persist'; id: number }
   /** Loads a cached model from IndexedDB to the GPU (one engine at a time; a new load replaces the old). */
   | { type: 'load'; id: number; modelId: string; engine: EngineKind }
-  /** Streams one answer; `abort` with this id stops it and it resolves with stopReason 'aborted'. */
+  /**
+   * Streams one answer; `abort` with this id stops it and it resolves with stopReason 'aborted'.
+   * `messages` ending with an assistant message continue that message (ChatEngine.chat).
+   */
   | { type: 'generate'; id: number; messages: ChatMessage[]; options: GenerateOptions }
   | { type: 'count-tokens'; id: number; messages: ChatMessage[] }
   | { type: 'unload'; id: number }

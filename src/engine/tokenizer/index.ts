@@ -10,5 +10,6 @@ export type {
   DecodeOptions,
   ChatTemplateOptions,
   StreamDecoder,
+  StreamDecoderOptions,
 } from './tokenizer';
 export { createStreamDecoder } from './stream-decoder';

@@ -10,8 +10,9 @@
  * token in both decodings, and a delta is held back while the text ends in an incomplete UTF-8
  * sequence (U+FFFD).
  *
- * Rule: the concatenation of every `push` and the final `flush` must equal `decode(allIds)`;
- * the tests check exactly that. Never emit text the decoder could still rewrite.
+ * Rule: the concatenation of every `push` and the final `flush` must equal `decode(allIds)`
+ * (with a `context`: decode(context + allIds) less decode(context)); the tests check exactly
+ * that. Never emit text the decoder could still rewrite.
  */
 
 export interface StreamDecoder {
@@ -23,11 +24,18 @@ export interface StreamDecoder {
 
 const REPLACEMENT_CHAR = '\uFFFD';
 
-export function createStreamDecoder(decode: (ids: readonly number[]) => string): StreamDecoder {
+/** How many ids of a continued text's end prime the window: enough to span one character's bytes. */
+const CONTEXT_IDS = 4;
+
+/**
+ * `context`: ids whose text is already shown (the end of an answer being continued). The window
+ * starts with their last few, so the first delta is what the generated ids add to that text.
+ */
+export function createStreamDecoder(decode: (ids: readonly number[]) => string, context: readonly number[] = []): StreamDecoder {
   // ids: the window. Its first `prefixLength` ids decode to `prefix`, text already emitted.
-  let ids: number[] = [];
-  let prefix = '';
-  let prefixLength = 0;
+  let ids: number[] = context.slice(-CONTEXT_IDS);
+  let prefix = decode(ids);
+  let prefixLength = ids.length;
 
   return {
     push(id: number): string {

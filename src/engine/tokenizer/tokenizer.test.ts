@@ -165,6 +165,49 @@ describe('Phi-3 tokenizer', () => {
     });
   });
 
+  describe('continuing an answer', () => {
+    const question: ChatMessage[] = [
+      { role: 'system', content: 'You are a terse assistant.' },
+      { role: 'user', content: 'Name a llama 🦙 fact.' },
+    ];
+    const cut: ChatMessage = { role: 'assistant', content: 'Llamas hum to' };
+
+    it('renders up to the end of the answer’s text, without closing its turn', () => {
+      expect(tokenizer.applyChatTemplate([...question, cut], { continueFinalMessage: true })).toBe(
+        '<|system|>\nYou are a terse assistant.<|end|>\n<|user|>\nName a llama 🦙 fact.<|end|>\n<|assistant|>\nLlamas hum to',
+      );
+    });
+
+    it('encodes as the closed conversation less its closing tokens, so the model sees its own text', () => {
+      const continued = tokenizer.encodeChat([...question, cut], { continueFinalMessage: true });
+      const closed = tokenizer.encodeChat([...question, cut], { addGenerationPrompt: false });
+      // "<|end|>", "▁" + "\n" (the Prepend normalizer), "<|endoftext|>".
+      expect(closed).toEqual([...continued, 32007, 29871, 13, 32000]);
+      // The answer follows the generation prompt exactly as a generated answer would.
+      const prompt = tokenizer.encodeChat(question, { addGenerationPrompt: true });
+      expect(continued.slice(0, prompt.length)).toEqual(prompt);
+      expect(tokenizer.decode(continued.slice(prompt.length), { skipSpecialTokens: true })).toBe('Llamas hum to');
+    });
+
+    it('cuts after the trimmed text when the template trims it', () => {
+      const trimming = loadTokenizer({
+        tokenizerJson: files.tokenizerJson,
+        tokenizerConfig: { ...files.tokenizerConfig, chat_template: PHI3_CHAT_TEMPLATE.replaceAll("message['content']", "message['content'] | trim") },
+      });
+      expect(trimming.applyChatTemplate([...question, { role: 'assistant', content: 'Llamas hum to ' }], { continueFinalMessage: true }).endsWith('<|assistant|>\nLlamas hum to')).toBe(true);
+    });
+
+    it('refuses what cannot be continued, saying why', () => {
+      expectTokenizerError(() => tokenizer.encodeChat(question, { continueFinalMessage: true }), /only an assistant message with text can be continued/);
+      expectTokenizerError(() => tokenizer.encodeChat([...question, { role: 'assistant', content: '  ' }], { continueFinalMessage: true }), /only an assistant message/);
+      const shouting = loadTokenizer({
+        tokenizerJson: files.tokenizerJson,
+        tokenizerConfig: { ...files.tokenizerConfig, chat_template: PHI3_CHAT_TEMPLATE.replaceAll("message['content']", "message['content'] | upper") },
+      });
+      expectTokenizerError(() => shouting.encodeChat([...question, cut], { continueFinalMessage: true }), /does not write the answer's text as it is/);
+    });
+  });
+
   describe('eos ids', () => {
     it('come from tokenizer_config.json without a generation config', () => {
       expect(tokenizer.eosTokenIds).toEqual([32000]);
@@ -216,6 +259,30 @@ describe('Phi-3 tokenizer', () => {
     it('keeps the space between words but drops the first one, as decode does', () => {
       const ids = tokenizer.encode('Hello world', { addSpecialTokens: false });
       expect(streamed(ids, true).deltas.filter((d) => d !== '')).toEqual(['Hello', ' world']);
+    });
+
+    it('with a context, streams what the ids add to its text, for every generated string', () => {
+      let checked = 0;
+      for (const text of strings) {
+        const ids = tokenizer.encode(text, { addSpecialTokens: false });
+        const k = Math.floor(ids.length / 2);
+        const whole = tokenizer.decode(ids);
+        const shown = tokenizer.decode(ids.slice(0, k));
+        // A cut inside a character's bytes shows U+FFFD, which a continued answer never ends with.
+        if (k === 0 || shown.includes('\uFFFD') || !whole.startsWith(shown)) continue;
+        const decoder = tokenizer.createStreamDecoder({ context: ids.slice(0, k) });
+        const streamedText = ids.slice(k).map((id) => decoder.push(id)).join('') + decoder.flush();
+        expect(streamedText).toBe(whole.slice(shown.length));
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(STRING_COUNT / 2);
+    });
+
+    it('keeps the space before the first word that continues a text', () => {
+      const [hello, world] = tokenizer.encode('Hello world', { addSpecialTokens: false });
+      expect(streamed([world], true).text).toBe('world');
+      const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true, context: [32001, 29871, 13, hello] });
+      expect(decoder.push(world) + decoder.flush()).toBe(' world');
     });
 
     it('flushes an incomplete byte sequence at the end as decode does', () => {

@@ -39,6 +39,21 @@ export interface DecodeOptions {
 export interface ChatTemplateOptions {
   /** End with the assistant's turn opener so the model answers. Default true. */
   addGenerationPrompt?: boolean;
+  /**
+   * The last message is an assistant's answer to be continued (one cut off by a token limit or a
+   * stop): the rendering ends right after its text, without the turn's end marker, so the model
+   * goes on writing it. Ignores `addGenerationPrompt`.
+   */
+  continueFinalMessage?: boolean;
+}
+
+export interface StreamDecoderOptions extends DecodeOptions {
+  /**
+   * Ids just before the first generated one, whose text is already shown (the end of an answer
+   * being continued). Decoding starts from them, so the first delta keeps the space or the bytes
+   * that join it to that text, as decode(context + generated) would.
+   */
+  context?: readonly number[];
 }
 
 export interface Phi3Tokenizer {
@@ -55,7 +70,7 @@ export interface Phi3Tokenizer {
   /** Id of an exact token string (a vocabulary piece or an added token), if there is one. */
   tokenToId(token: string): number | undefined;
   /** Turns generated ids into text deltas whose concatenation is `decode(allIds)`. */
-  createStreamDecoder(options?: DecodeOptions): StreamDecoder;
+  createStreamDecoder(options?: StreamDecoderOptions): StreamDecoder;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -189,16 +204,35 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
         fail(`tokenizer_config.json chat_template does not parse: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    const continuing = options.continueFinalMessage === true;
+    const final = messages.at(-1);
+    if (continuing && (final?.role !== 'assistant' || !final.content.trim())) {
+      fail('only an assistant message with text can be continued: the conversation must end with one');
+    }
+    let rendered: string;
     try {
-      return template.render({
+      rendered = template.render({
         messages: messages.map((m) => ({ role: m.role, content: m.content })),
-        add_generation_prompt: options.addGenerationPrompt ?? true,
+        add_generation_prompt: continuing ? false : (options.addGenerationPrompt ?? true),
         ...specialTokensForTemplate,
       });
     } catch (err) {
       // Includes the template's own raise_exception(...), which @huggingface/jinja provides.
       fail(`chat_template failed to render: ${err instanceof Error ? err.message : String(err)}`);
     }
+    return continuing ? cutAfterFinalText(rendered, final!.content) : rendered;
+  }
+
+  /**
+   * The rendering up to the end of the final message's text: the template writes the text
+   * verbatim (or trimmed, as some templates do) and then closes the turn; the close is cut off.
+   */
+  function cutAfterFinalText(rendered: string, content: string): string {
+    for (const text of [content, content.trim()]) {
+      const at = rendered.lastIndexOf(text);
+      if (at >= 0) return rendered.slice(0, at + text.length);
+    }
+    fail("chat_template does not write the answer's text as it is, so the answer cannot be continued");
   }
 
   function encodeChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
@@ -221,6 +255,6 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     applyChatTemplate,
     encodeChat,
     tokenToId: (token) => tokenizer.token_to_id(token),
-    createStreamDecoder: (options = {}) => createStreamDecoderFor((ids) => decode(ids, options)),
+    createStreamDecoder: (options = {}) => createStreamDecoderFor((ids) => decode(ids, options), options.context),
   };
 }
