@@ -64,7 +64,7 @@ async function downloadAndLoad(page: Page) {
   await expect(page.getByTestId('model-info')).toContainText('2 layers, hidden 128');
 }
 
-test('pick → download → Ready → streamed answer → stop → regenerate → edit; a reload loads from cache offline', async ({ context, page }) => {
+test('pick → download → Ready → streamed answer → stop → continue → regenerate → edit; a reload loads from cache offline', async ({ context, page }) => {
   await page.goto(appUrl());
   await downloadAndLoad(page);
 
@@ -76,8 +76,25 @@ test('pick → download → Ready → streamed answer → stop → regenerate �
   await stopButton(page).click();
   await expect(stopButton(page)).toHaveCount(0);
   await expect(answers(page).last().getByTestId('message-stats')).toContainText('stopped');
-  const firstAnswer = await answers(page).last().locator('.markdown, .plain-text').first().innerText();
+  const answerText = () => answers(page).last().locator('.markdown, .plain-text').first().innerText();
+  const firstAnswer = await answerText();
   expect(firstAnswer.length).toBeGreaterThan(20);
+  const promptTokens = async () => Number(/(\d+) prompt/.exec(await answers(page).last().getByTestId('message-stats').innerText())![1]);
+  const firstPrompt = await promptTokens();
+
+  // Continue: the stopped answer goes on in place, from its text so far (no second version).
+  await answers(page).last().getByRole('button', { name: 'Continue' }).click();
+  await expect(composer(page)).toBeFocused();
+  await expectStreaming(page);
+  await stopButton(page).click();
+  await expect(stopButton(page)).toHaveCount(0);
+  await expect(answers(page)).toHaveCount(1);
+  await expect(page.getByRole('group', { name: 'Answer versions' })).toHaveCount(0);
+  const continued = await answerText();
+  expect(continued.length).toBeGreaterThan(firstAnswer.length + 10);
+  expect(continued.slice(0, 20)).toBe(firstAnswer.slice(0, 20));
+  // The model saw the answer so far: the continuation's prompt holds it.
+  expect(await promptTokens()).toBeGreaterThan(firstPrompt + 5);
 
   // Regenerate: a second answer beside the first, as a branch.
   await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();

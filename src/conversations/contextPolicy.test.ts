@@ -41,6 +41,29 @@ describe('planContext', () => {
     }
   });
 
+  describe('continuing an answer (the list ends with it)', () => {
+    it('drops older turns but keeps the question with the answer', () => {
+      const plan = planContext({ roles: [S, U, A, U, A], counts: [10, 100, 100, 100, 100], overhead: 3, contextLimit: 350, maxNewTokens: 100 });
+      expect(plan).toEqual({ fits: true, keep: [0, 3, 4], droppedMessages: 2, promptTokens: 213, maxNewTokens: 100 });
+    });
+
+    it('gives it the room left, never leaving its question out', () => {
+      const plan = planContext({ roles: [S, U, A], counts: [10, 100, 700], overhead: 0, contextLimit: 1000, maxNewTokens: 512 });
+      expect(plan).toEqual({ fits: true, keep: [0, 1, 2], droppedMessages: 0, promptTokens: 810, maxNewTokens: 190 });
+    });
+
+    it('refuses when the answer has filled the context, saying it cannot be continued', () => {
+      const plan = planContext({ roles: [S, U, A], counts: [10, 100, 880], overhead: 0, contextLimit: 1000, maxNewTokens: 512 });
+      expect(plan.fits).toBe(false);
+      if (!plan.fits) {
+        expect(plan.promptTokens).toBe(990);
+        expect(plan.message).toBe(
+          "This answer, its question and the system prompt take 990 tokens, which leaves no room to continue it in this model's 1000-token context. Ask for the rest in a new message instead.",
+        );
+      }
+    });
+  });
+
   it('rejects mismatched inputs', () => {
     expect(() => planContext({ roles: [U], counts: [], overhead: 0, contextLimit: 10, maxNewTokens: 1 })).toThrow('1 roles but 0 counts');
   });

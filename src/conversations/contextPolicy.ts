@@ -7,6 +7,9 @@
  *      until the prompt plus room for `maxNewTokens` fits the context limit.
  *   4. If even the system prompt plus the newest message leave less than `maxNewTokens`, the
  *      answer gets whatever room is left (at least `MIN_ANSWER_TOKENS`), else the request fails.
+ *   5. Continuing an answer (the list ends with an assistant message): its question stays with it,
+ *      since the model cannot go on with an answer to a question it does not see; when the two
+ *      leave no room, the request fails saying the answer cannot be continued.
  * The UI tells the user how many messages were left out (`ContextNote`). Pure over token counts,
  * so it is tested without a tokenizer; the counts come from the engine's `countTokens` service.
  */
@@ -56,17 +59,20 @@ export function planContext(input: ContextInput): ContextPlan {
     t++;
     from = starts[t];
   }
+  const continuing = roles[last] === 'assistant' && last > first;
   // The newest turn can still be too long (an answer after the last user message): keep the last message only.
-  if (fixed + sum(from, last) + maxNewTokens > contextLimit && from < last) from = last;
+  if (!continuing && fixed + sum(from, last) + maxNewTokens > contextLimit && from < last) from = last;
   const promptTokens = fixed + sum(from, last);
   const room = contextLimit - promptTokens;
   if (room < Math.min(MIN_ANSWER_TOKENS, maxNewTokens)) {
     return {
       fits: false,
       promptTokens,
-      message:
-        `The message and system prompt take ${promptTokens} tokens, which leaves no room for an answer in ` +
-        `this model's ${contextLimit}-token context. Shorten the message or the system prompt.`,
+      message: continuing
+        ? `This answer, its question and the system prompt take ${promptTokens} tokens, which leaves no room to ` +
+          `continue it in this model's ${contextLimit}-token context. Ask for the rest in a new message instead.`
+        : `The message and system prompt take ${promptTokens} tokens, which leaves no room for an answer in ` +
+          `this model's ${contextLimit}-token context. Shorten the message or the system prompt.`,
     };
   }
   const keep = [...(hasSystem ? [0] : []), ...Array.from({ length: last - from + 1 }, (_, i) => from + i)];

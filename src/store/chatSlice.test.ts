@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { canContinue } from './chatSlice';
 import { createAppStore } from './index';
 import { ScriptedEngine, testServices } from './testing';
 import { selectedPath, siblingsOf } from '../conversations/tree';
@@ -58,6 +59,70 @@ describe('chat slice', () => {
     expect(s.conversations[s.activeId!].messages[1].stats?.stopReason).toBe('aborted');
     expect(s.chat.streaming).toBeNull();
     expect(s.chat.error).toBeNull();
+  });
+
+  it('continues a stopped answer in place: the model sees the text so far and the rest is appended', async () => {
+    const { store, engine } = setup(['one two three four five six', 'three four.']);
+    const unsub = store.subscribe((s) => {
+      if (s.chat.streaming?.text === 'one two ') store.getState().stop();
+    });
+    await store.getState().send('count');
+    unsub();
+    const answer = () => store.getState().conversations[store.getState().activeId!].messages[1];
+    expect(canContinue(answer())).toBe(true);
+    const seen: string[] = [];
+    const unsub2 = store.subscribe((s) => s.chat.streaming && seen.push(s.chat.streaming.text));
+    await store.getState().continueAnswer(answer().id);
+    unsub2();
+    // The streamed text starts from the answer so far; no second answer (branch) appears.
+    expect(seen[0]).toBe('one two ');
+    expect(seen).toContain('one two three ');
+    expect(path(store)).toEqual(['user:count', 'assistant:one two three four.']);
+    expect(store.getState().conversations[store.getState().activeId!].messages).toHaveLength(2);
+    expect(engine.calls[1].messages).toEqual([
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'count' },
+      { role: 'assistant', content: 'one two ' },
+    ]);
+    expect(answer().stats?.stopReason).toBe('eos');
+    expect(canContinue(answer())).toBe(false);
+  });
+
+  it('a continuation that fails keeps the text and says why; one that then succeeds clears the error', async () => {
+    const { store, engine } = setup(['one two three', 'never sent', 'four five']);
+    const unsub = store.subscribe((s) => {
+      if (s.chat.streaming?.text === 'one two ') store.getState().stop();
+    });
+    await store.getState().send('count');
+    unsub();
+    const answer = () => store.getState().conversations[store.getState().activeId!].messages[1];
+    // The engine fails before its first token.
+    const failure = Promise.reject(new Error('No model is loaded.'));
+    failure.catch(() => {});
+    engine.gate = failure;
+    await store.getState().continueAnswer(answer().id);
+    expect(answer()).toMatchObject({ content: 'one two ', error: 'No model is loaded.' });
+    expect(answer().stats?.stopReason).toBe('aborted');
+    expect(canContinue(answer())).toBe(true);
+    engine.gate = null;
+    await store.getState().continueAnswer(answer().id);
+    expect(answer().content).toBe('one two four five');
+    expect(answer().error).toBeUndefined();
+  });
+
+  it('continues only an answer that was cut off', async () => {
+    const { store, engine } = setup(['done.']);
+    await store.getState().send('q');
+    const [question, answer] = store.getState().conversations[store.getState().activeId!].messages;
+    expect(canContinue(answer)).toBe(false);
+    await store.getState().continueAnswer(answer.id);
+    await store.getState().continueAnswer(question.id);
+    expect(engine.calls).toHaveLength(1);
+    for (const stopReason of ['max-tokens', 'aborted', 'context-full'] as const) expect(canContinue({ ...answer, stats: { ...answer.stats!, stopReason } })).toBe(true);
+    // Failed midway: no stats, but the text so far can be continued.
+    expect(canContinue({ ...answer, stats: undefined, error: 'The GPU device was lost' })).toBe(true);
+    expect(canContinue({ ...answer, content: ' ', stats: { ...answer.stats!, stopReason: 'aborted' } })).toBe(false);
+    expect(canContinue({ ...answer, stats: undefined })).toBe(false);
   });
 
   it('regenerates as a sibling branch and flips between answers', async () => {

@@ -1,7 +1,8 @@
 /**
- * Chat slice: sending, streaming, stopping, regenerating and editing. Each answer is a new
- * assistant message in the conversation tree; regenerate adds a sibling answer and edit adds a
- * sibling question, so nothing the user saw is ever overwritten. The prompt is cut to the
+ * Chat slice: sending, streaming, stopping, regenerating, continuing and editing. Each answer is a
+ * new assistant message in the conversation tree; regenerate adds a sibling answer and edit adds a
+ * sibling question, so nothing the user saw is ever overwritten; continue only appends to an
+ * answer that was cut off. The prompt is cut to the
  * context window by `planContext` (see its header for the policy) and the answer records what
  * was left out. Rule: one generation at a time; the AbortController lives here, never in the UI.
  */
@@ -38,12 +39,28 @@ export interface ChatSlice {
   stop: () => void;
   /** Generates another answer beside the assistant message `messageId` (a new branch). */
   regenerate: (messageId: string) => Promise<void>;
+  /**
+   * Writes more of the assistant message `messageId`, one that did not finish (`canContinue`),
+   * onto its text: the model sees the answer so far and goes on from its last word. The stats
+   * then describe the continuation. The context policy keeps the answer's question with it.
+   */
+  continueAnswer: (messageId: string) => Promise<void>;
   /** Sends `text` as a new version of the user message `messageId` (a new branch). */
   edit: (messageId: string, text: string) => Promise<void>;
 }
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Whether an answer can be continued: it has text and did not finish, because it hit the token
+ * limit or the context's end, was stopped, or failed midway (a lost GPU, say).
+ */
+export function canContinue(m: MessageNode): boolean {
+  if (m.role !== 'assistant' || m.content.trim() === '') return false;
+  const stop = m.stats?.stopReason;
+  return m.error !== undefined || stop === 'max-tokens' || stop === 'aborted' || stop === 'context-full';
 }
 
 /** The prompt for an answer to the path ending at a user message: system prompt, then the path. */
@@ -63,16 +80,20 @@ export const createChatSlice =
     const setChat = (patch: Partial<ChatSlice['chat']>) => set((s) => ({ chat: { ...s.chat, ...patch } }));
     const conv = (id: string) => get().conversations[id];
 
-    /** Adds an empty answer under `userId` and streams the engine's output into it. */
-    async function answer(conversationId: string, userId: string): Promise<void> {
+    /**
+     * Adds an empty answer under `userId` and streams the engine's output into it; or, given the
+     * answer `continued` (under `userId`), streams more of it onto its text.
+     */
+    async function answer(conversationId: string, userId: string, continued?: MessageNode): Promise<void> {
       const now = services.now;
-      const assistant: MessageNode = { id: newId(), parentId: userId, role: 'assistant', content: '', createdAt: now() };
+      const assistant: MessageNode = continued ?? { id: newId(), parentId: userId, role: 'assistant', content: '', createdAt: now() };
       const before = conv(conversationId);
       const prompt = promptFor(before, pathTo(before, userId));
-      await get().commit(addMessage(before, assistant, now()));
+      if (continued) prompt.push({ role: 'assistant', content: continued.content });
+      else await get().commit(addMessage(before, assistant, now()));
       controller = new AbortController();
       const signal = controller.signal;
-      setChat({ streaming: { conversationId, messageId: assistant.id, text: '' }, error: null });
+      setChat({ streaming: { conversationId, messageId: assistant.id, text: assistant.content }, error: null });
 
       let stats: GenerationStats | undefined;
       let context: ContextNote | undefined;
@@ -115,9 +136,13 @@ export const createChatSlice =
         setChat({ streaming: null, ...(error ? { error } : {}) });
         const latest = conv(conversationId);
         if (latest) {
-          await get().commit(
-            updateMessage(latest, assistant.id, { content: text, ...(stats ? { stats } : {}), ...(context ? { context } : {}), ...(error ? { error } : {}) }, now()),
-          );
+          const patch: Partial<MessageNode> = { content: text };
+          if (stats) patch.stats = stats;
+          // A continuation's note and error replace those of the answer so far (a failed
+          // continuation keeps the stats of the part before it, so it can be continued again).
+          if (context || continued) patch.context = context;
+          if (error || continued) patch.error = error;
+          await get().commit(updateMessage(latest, assistant.id, patch, now()));
         }
       }
     }
@@ -148,6 +173,14 @@ export const createChatSlice =
         const target = conv(id).messages.find((m) => m.id === messageId);
         if (!target || target.role !== 'assistant' || target.parentId === null) return;
         await answer(id, target.parentId);
+      },
+
+      continueAnswer: async (messageId) => {
+        const id = get().activeId;
+        if (!id || get().chat.streaming) return;
+        const target = conv(id).messages.find((m) => m.id === messageId);
+        if (!target || !canContinue(target) || target.parentId === null) return;
+        await answer(id, target.parentId, target);
       },
 
       edit: async (messageId, text) => {

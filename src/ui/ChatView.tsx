@@ -110,7 +110,7 @@ export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
             <ModelHint onSetUp={onSetUpModel} />
           </div>
         ) : (
-          messages.map((m) => <MessageItem key={m.id} conversationId={activeId!} message={m} />)
+          messages.map((m, i) => <MessageItem key={m.id} conversationId={activeId!} message={m} last={i === messages.length - 1} />)
         )}
       </div>
       <div className="composer-area">

@@ -7,6 +7,17 @@ import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useAppStore } from '../store';
 import { consumeLaunchPrompt, launchPrompt } from '../share/launch';
 
+const INPUT_ID = 'composer-input';
+
+/**
+ * Moves focus to the message box: for actions whose button disappears while the answer streams
+ * (Regenerate, Continue, Send edit), so keyboard focus is not dropped to the page and Escape or
+ * the next message is one key away.
+ */
+export function focusComposer(): void {
+  document.getElementById(INPUT_ID)?.focus();
+}
+
 export function Composer() {
   const streaming = useAppStore((s) => s.chat.streaming !== null);
   const send = useAppStore((s) => s.send);
@@ -45,6 +56,7 @@ export function Composer() {
     >
       <textarea
         ref={ref}
+        id={INPUT_ID}
         aria-label="Message"
         aria-describedby="composer-hint"
         placeholder="Message Phi-3…"

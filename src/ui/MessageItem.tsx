@@ -1,15 +1,18 @@
 /**
  * One message on the selected path: user text as plain text (never Markdown — what the user
  * typed is shown exactly), assistant text as safe Markdown, the branch arrows, copy / regenerate
- * / edit actions, the answer's stats and the context note. Selects only its own message and,
+ * / edit actions, Continue on the last answer when it did not finish, the answer's stats and the
+ * context note. Selects only its own message and,
  * for the answer being streamed, the streamed text.
  */
 import { lazy, memo, Suspense, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
+import { canContinue } from '../store/chatSlice';
 import type { GenerationStats } from '../engine/types';
 import type { ContextNote, MessageNode } from '../conversations/types';
 import { CopyButton } from './CopyButton';
+import { focusComposer } from './Composer';
 
 function useSiblings(conversationId: string, message: MessageNode) {
   return useAppStore(
@@ -103,12 +106,19 @@ function EditBox({ initial, onDone }: { initial: string; onDone: (text: string |
   );
 }
 
-export const MessageItem = memo(function MessageItem({ conversationId, message }: { conversationId: string; message: MessageNode }) {
+/** `last`: the last message on the path, the only answer that may be continued. */
+export const MessageItem = memo(function MessageItem({ conversationId, message, last }: { conversationId: string; message: MessageNode; last: boolean }) {
   const streamText = useAppStore((s) => (s.chat.streaming?.messageId === message.id ? s.chat.streaming.text : null));
   const busy = useAppStore((s) => s.chat.streaming !== null);
   const regenerate = useAppStore((s) => s.regenerate);
+  const continueAnswer = useAppStore((s) => s.continueAnswer);
   const edit = useAppStore((s) => s.edit);
   const [editing, setEditing] = useState(false);
+  // This message's actions hide while the answer streams: focus goes to the composer, not the page.
+  const startAnswer = (action: () => Promise<void>) => {
+    focusComposer();
+    void action();
+  };
   const isUser = message.role === 'user';
   const streaming = streamText !== null;
   const text = streaming ? streamText : message.content;
@@ -126,7 +136,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message }
           initial={message.content}
           onDone={(t) => {
             setEditing(false);
-            if (t !== null) void edit(message.id, t);
+            if (t !== null) startAnswer(() => edit(message.id, t));
           }}
         />
       ) : isUser ? (
@@ -154,9 +164,16 @@ export const MessageItem = memo(function MessageItem({ conversationId, message }
               Edit
             </button>
           ) : (
-            <button type="button" className="small" disabled={busy} onClick={() => void regenerate(message.id)}>
-              Regenerate
-            </button>
+            <>
+              {last && canContinue(message) && (
+                <button type="button" className="small" disabled={busy} onClick={() => startAnswer(() => continueAnswer(message.id))}>
+                  Continue
+                </button>
+              )}
+              <button type="button" className="small" disabled={busy} onClick={() => startAnswer(() => regenerate(message.id))}>
+                Regenerate
+              </button>
+            </>
           )}
         </div>
       )}
