@@ -42,6 +42,17 @@ describe('conversation tree', () => {
     expect(titleFrom('Explain the difference between prefill and decode in transformer inference please')).toBe('Explain the difference between prefill and…');
     expect(titleFrom('   ')).toBe('New chat');
   });
+
+  it('titles read as plain text: no Markdown marks, no code fence', () => {
+    expect(titleFrom('Write a **long** answer with a list:\n- one')).toBe('Write a long answer with a list:');
+    expect(titleFrom('## Fix the `render()` bug in _main.ts_')).toBe('Fix the render() bug in main.ts');
+    expect(titleFrom('```js\nconsole.log(1)\n```')).toBe('console.log(1)');
+    expect(titleFrom('- [the docs](https://example.com) say *what*?')).toBe('the docs say what?');
+    expect(titleFrom('> quoted\nrest')).toBe('quoted');
+    // Marks that are not emphasis stay.
+    expect(titleFrom('2 * 3 * 4 = snake_case_name')).toBe('2 * 3 * 4 = snake_case_name');
+    expect(titleFrom('**')).toBe('New chat');
+  });
 });
 
 describe('search', () => {

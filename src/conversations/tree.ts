@@ -80,9 +80,30 @@ export function selectBranch(conv: Conversation, id: string): Conversation {
   return { ...conv, activeChild: { ...conv.activeChild, [node.parentId ?? ROOT]: id } };
 }
 
-/** A title from the first user message: its first line, cut at a word near 48 characters. */
+/**
+ * A line as it reads once rendered: without a heading, quote or list marker, emphasis and code
+ * marks, or a link's address (titles are plain text; "**Fix** `foo`" reads "Fix foo").
+ */
+function plainText(line: string): string {
+  return line
+    .replace(/^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)+/, '')
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/\*\*|__|~~|`+/g, '')
+    .replace(/(^|[\s(])[*_](?=\S)(.*?\S)[*_](?=$|[\s).,;:!?])/g, '$1$2')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/**
+ * A title from the first user message: its first line with text (code fences skipped), as plain
+ * text, cut at a word near 48 characters.
+ */
 export function titleFrom(text: string): string {
-  const line = text.trim().split('\n')[0].replace(/\s+/g, ' ');
+  const line = text
+    .split('\n')
+    .filter((l) => !/^\s*(```|~~~)/.test(l))
+    .map(plainText)
+    .find((l) => l !== '') ?? '';
   if (line.length <= 48) return line || DEFAULT_TITLE;
   const cut = line.slice(0, 48);
   const space = cut.lastIndexOf(' ');
