@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import { VitePWA } from 'vite-plugin-pwa';
-import { isModelFileUrl } from './src/pwa/modelUrls';
+import { isModelFileUrl } from './src/pwa/modelUrls.ts';
 
 // BASE_PATH lets the static build live under any sub-path of a host (e.g. GitHub Pages).
 const base = process.env.BASE_PATH ?? '/';
