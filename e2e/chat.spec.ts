@@ -180,6 +180,50 @@ test('settings are validated with the bad value quoted, and saved per conversati
   await expect(dialog).toBeHidden();
 });
 
+test('settings saved for new chats start every new chat, after a reload too, until reset', async ({ page }) => {
+  await page.goto('./');
+  const dialog = page.getByRole('dialog', { name: 'Conversation settings' });
+  // The sidebar's button; saved chats titled "New chat" have buttons of that name too.
+  const newChat = () => page.locator('button.new-chat').click();
+  const openSettings = async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await expect(dialog).toBeVisible();
+  };
+  await newChat();
+  await openSettings();
+  await expect(dialog.getByText('New chats now start from the defaults.')).toBeVisible();
+  await dialog.getByLabel('System prompt').fill('Answer like a pirate.');
+  await dialog.getByLabel('Max new tokens').fill('64');
+  const box = dialog.getByRole('checkbox', { name: 'Also use these for new chats' });
+  await expect(box).not.toBeChecked();
+  await box.check();
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(dialog).toBeHidden();
+
+  await newChat();
+  await openSettings();
+  await expect(dialog.getByLabel('System prompt')).toHaveValue('Answer like a pirate.');
+  await expect(dialog.getByLabel('Max new tokens')).toHaveValue('64');
+  await expect(dialog.getByText('New chats now start from settings you saved for them.')).toBeVisible();
+  // Changed here only: the next new chat still starts from the saved ones.
+  await dialog.getByLabel('System prompt').fill('Only in this chat.');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+
+  await page.reload();
+  await newChat();
+  await openSettings();
+  await expect(dialog.getByLabel('System prompt')).toHaveValue('Answer like a pirate.');
+  // Reset to defaults, saved for new chats, goes back to the built-in ones.
+  await dialog.getByRole('button', { name: 'Reset to defaults' }).click();
+  await expect(dialog.getByLabel('System prompt')).toHaveValue('You are a helpful assistant.');
+  await dialog.getByRole('checkbox', { name: 'Also use these for new chats' }).check();
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await newChat();
+  await openSettings();
+  await expect(dialog.getByLabel('Max new tokens')).toHaveValue('512');
+  await expect(dialog.getByText('New chats now start from the defaults.')).toBeVisible();
+});
+
 const SAMPLE = {
   format: 'phi3-webgpu-chat/conversations',
   version: 1,

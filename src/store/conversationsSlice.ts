@@ -119,7 +119,7 @@ export const createConversationsSlice =
       },
 
       newConversation: async () => {
-        const conv = createConversation(services.now());
+        const conv = createConversation(services.now(), undefined, get().newChatSettings());
         set((s) => ({ activeId: conv.id, search: '', chat: { ...s.chat, error: null } }));
         await get().commit(conv);
         return conv.id;

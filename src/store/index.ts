@@ -26,6 +26,7 @@ import { EngineClient } from '../worker/client';
 import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
 import type { PromptCount } from '../worker/protocol';
 import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
+import { localNewChatDefaults, type NewChatDefaults } from '../conversations/newChatDefaults';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
@@ -50,6 +51,8 @@ export interface Services {
   sync?: ConversationSync;
   /** The worker client's model calls (catalog, download, cache); optional so chat tests need none. */
   models?: () => ModelService;
+  /** The settings new conversations start from; absent: always the built-in ones. */
+  newChatDefaults?: NewChatDefaults;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -73,6 +76,7 @@ export const useAppStore = createAppStore({
   conversations: new IdbConversationRepo(),
   now: () => Date.now(),
   sync: typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastConversationSync(),
+  newChatDefaults: localNewChatDefaults,
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it

@@ -1,7 +1,9 @@
 /**
  * The open conversation's settings in a modal dialog: system prompt and sampling. Nothing is
  * applied until every field is valid; each bad field shows its message (which quotes the bad
- * value) next to it and is marked aria-invalid. Defaults come from DEFAULT_SETTINGS.
+ * value) next to it and is marked aria-invalid. "Reset to defaults" fills in the built-in
+ * DEFAULT_SETTINGS; "Also use these for new chats" makes the saved values where new
+ * conversations start (unticked each time the dialog opens: ticking it is always a choice).
  */
 import { useEffect, useRef, useState } from 'react';
 import { useAppStore } from '../store';
@@ -10,9 +12,13 @@ import { DEFAULT_SETTINGS } from '../conversations/tree';
 import { NUMERIC_KEYS, SETTING_LIMITS, type SettingsErrors } from '../conversations/settings';
 
 function SettingsForm({ onClose }: { onClose: () => void }) {
-  const current = useAppStore((s) => (s.activeId ? s.conversations[s.activeId]?.settings : undefined)) ?? DEFAULT_SETTINGS;
+  const active = useAppStore((s) => (s.activeId ? s.conversations[s.activeId]?.settings : undefined));
   const save = useAppStore((s) => s.saveSettings);
-  const [draft, setDraft] = useState<SettingsDraft>(() => draftFrom(current));
+  const newChatSettings = useAppStore((s) => s.newChatSettings);
+  const [ownNewChatSettings] = useState(() => useAppStore.getState().hasOwnNewChatSettings());
+  // Without an open conversation, saving creates one: it would start from the new-chat settings.
+  const [draft, setDraft] = useState<SettingsDraft>(() => draftFrom(active ?? newChatSettings()));
+  const [forNewChats, setForNewChats] = useState(false);
   const [errors, setErrors] = useState<SettingsErrors>({});
   const set = (key: keyof SettingsDraft, value: string) => setDraft((d) => ({ ...d, [key]: value }));
 
@@ -21,14 +27,14 @@ function SettingsForm({ onClose }: { onClose: () => void }) {
       noValidate
       onSubmit={async (e) => {
         e.preventDefault();
-        const r = await save(draft);
+        const r = await save(draft, { forNewChats });
         if (r.ok) onClose();
         else setErrors(r.errors);
       }}
     >
       <h2 id="settings-title">Conversation settings</h2>
       <p className="muted" id="context-policy">
-        These apply to this conversation only. When it outgrows the model&apos;s context, the oldest turns are left out of
+        These apply to this conversation, and to new chats if you tick the box below. When it outgrows the model&apos;s context, the oldest turns are left out of
         the prompt (the system prompt and your newest message are always kept) and the answer says how many.
       </p>
       <label htmlFor="set-systemPrompt">System prompt</label>
@@ -71,6 +77,13 @@ function SettingsForm({ onClose }: { onClose: () => void }) {
           );
         })}
       </div>
+      <label className="check">
+        <input type="checkbox" checked={forNewChats} onChange={(e) => setForNewChats(e.target.checked)} aria-describedby="new-chat-note" />
+        Also use these for new chats
+      </label>
+      <small id="new-chat-note">
+        {ownNewChatSettings ? 'New chats now start from settings you saved for them.' : 'New chats now start from the defaults.'} Existing chats keep their own.
+      </small>
       {errors.other && (
         <p className="error" role="alert">
           {errors.other}
