@@ -152,6 +152,22 @@ test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await expect(composer(page)).toBeFocused();
 });
 
+test('a message sent while the model downloads waits for it, says so, and is answered once it is ready', async ({ page }) => {
+  hub().setFaults({ bytesPerSec: 4_000_000 }); // about 5 s for the tiny model's 21.6 MB
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+  await setMaxNewTokens(page, 12);
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toContainText('Downloading');
+  await composer(page).fill('Are you there yet?');
+  await composer(page).press('Enter');
+  await expect(answers(page).last()).toContainText(/Waiting for the model to download \(\d+%\) and load/);
+  await expect(answers(page).last()).toContainText('Waiting for the model to load to the GPU', { timeout: 60_000 });
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/\d+ new tokens/, { timeout: 60_000 });
+  await expect(answers(page).last().locator('.error')).toHaveCount(0);
+  await expect(answers(page)).toHaveCount(1);
+});
+
 test('the model panel holds still while the page starts: the Download button appears once and never moves', async ({ page }) => {
   await recordPositions(page, '[aria-label="Model panel"] button', 'Download');
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));

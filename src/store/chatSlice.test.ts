@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { canContinue } from './chatSlice';
+import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
 import { ScriptedEngine, testServices } from './testing';
 import { selectedPath, siblingsOf } from '../conversations/tree';
 
+/** A store whose model is ready: the scripted engine stands for the loaded model. */
 function setup(replies: string[], contextLimit = 4096) {
   const engine = new ScriptedEngine(replies, contextLimit);
   const services = testServices(engine);
-  return { engine, services, store: createAppStore(services) };
+  const store = createAppStore(services);
+  setModelStatus(store, 'ready');
+  return { engine, services, store };
+}
+
+function setModelStatus(store: ReturnType<typeof createAppStore>, status: ModelStatus) {
+  store.setState((s) => ({ model: { ...s.model, status } }));
 }
 
 const path = (store: ReturnType<typeof setup>['store']) => {
@@ -125,6 +133,44 @@ describe('chat slice', () => {
     expect(canContinue({ ...answer, stats: undefined })).toBe(false);
   });
 
+  it('a message sent while the model loads waits for it, saying so, then is answered', async () => {
+    const { store, engine } = setup(['Ready now.']);
+    setModelStatus(store, 'checking');
+    const sending = store.getState().send('early question');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(store.getState().chat.streaming).toMatchObject({ text: '', waitingForModel: true });
+    setModelStatus(store, 'loading');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(store.getState().chat.streaming?.waitingForModel).toBe(true);
+    expect(engine.calls).toHaveLength(0);
+    setModelStatus(store, 'ready');
+    await sending;
+    expect(path(store)).toEqual(['user:early question', 'assistant:Ready now.']);
+    expect(store.getState().chat.streaming).toBeNull();
+  });
+
+  it('stops waiting when the model stops elsewhere (the engine then says why), or on Stop', async () => {
+    const { store, engine } = setup(['unused']);
+    setModelStatus(store, 'downloading');
+    const sending = store.getState().send('q1');
+    await new Promise((r) => setTimeout(r, 5));
+    setModelStatus(store, 'paused');
+    await sending;
+    // The scripted engine answers whatever the status; the real one rejects with "No model is loaded".
+    expect(engine.calls).toHaveLength(1);
+
+    setModelStatus(store, 'loading');
+    const second = store.getState().send('q2');
+    await new Promise((r) => setTimeout(r, 5));
+    store.getState().stop();
+    await second;
+    expect(engine.calls).toHaveLength(1);
+    const answer = selectedPath(store.getState().conversations[store.getState().activeId!]).at(-1)!;
+    expect(answer).toMatchObject({ role: 'assistant', content: '' });
+    expect(answer.error).toBeUndefined();
+    expect(store.getState().chat.streaming).toBeNull();
+  });
+
   it('regenerates as a sibling branch and flips between answers', async () => {
     const { store } = setup(['first answer', 'second answer']);
     await store.getState().send('q');
@@ -170,6 +216,7 @@ describe('chat slice', () => {
       countTokens: () => Promise.reject(new Error('No model is loaded: pick one in the model panel.')),
     });
     const store = createAppStore(services);
+    setModelStatus(store, 'idle');
     await store.getState().send('hello');
     const conv = store.getState().conversations[store.getState().activeId!];
     expect(conv.messages[1]).toMatchObject({ role: 'assistant', content: '', error: 'No model is loaded: pick one in the model panel.' });

@@ -12,12 +12,18 @@ import type { ChatMessage, GenerationStats } from '../engine/types';
 import type { Conversation, ContextNote, MessageNode } from '../conversations/types';
 import { addMessage, newId, pathTo, selectedPath, titleFrom, updateMessage, DEFAULT_TITLE } from '../conversations/tree';
 import { planContext } from '../conversations/contextPolicy';
+import type { ModelStatus } from './modelSlice';
 
 export interface Streaming {
   conversationId: string;
   messageId: string;
   text: string;
+  /** Set while the answer waits for the model to be listed, downloaded or loaded (`untilModelSettles`). */
+  waitingForModel?: boolean;
 }
+
+/** Model states that end by themselves in 'ready' or in a state that says why not. */
+const SETTLING: readonly ModelStatus[] = ['checking', 'downloading', 'loading'];
 
 export interface ContextUse {
   used: number;
@@ -74,8 +80,29 @@ export function promptFor(conv: Conversation, path: MessageNode[]): ChatMessage[
 
 export const createChatSlice =
   (services: Services): StateCreator<AppState, [], [], ChatSlice> =>
-  (set, get) => {
+  (set, get, store) => {
     let controller: AbortController | null = null;
+
+    /**
+     * A message sent while the model is still being listed, downloaded or loaded waits for it
+     * (the answer says so) instead of failing with "No model is loaded"; the user can Stop. It
+     * resolves once the model is ready or has stopped somewhere else (paused, failed), where the
+     * engine's own error then explains.
+     */
+    function untilModelSettles(signal: AbortSignal): Promise<void> {
+      if (!SETTLING.includes(get().model.status)) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          unsubscribe();
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const unsubscribe = store.subscribe((s) => {
+          if (!SETTLING.includes(s.model.status)) done();
+        });
+        signal.addEventListener('abort', done);
+      });
+    }
 
     const setChat = (patch: Partial<ChatSlice['chat']>) => set((s) => ({ chat: { ...s.chat, ...patch } }));
     const conv = (id: string) => get().conversations[id];
@@ -99,6 +126,12 @@ export const createChatSlice =
       let context: ContextNote | undefined;
       let error: string | undefined;
       try {
+        if (SETTLING.includes(get().model.status)) {
+          setChat({ streaming: { conversationId, messageId: assistant.id, text: assistant.content, waitingForModel: true } });
+          await untilModelSettles(signal);
+          if (signal.aborted) return;
+          setChat({ streaming: { conversationId, messageId: assistant.id, text: assistant.content } });
+        }
         const engine = services.engine();
         const count = await engine.countTokens(prompt);
         const settings = before.settings;

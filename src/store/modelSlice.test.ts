@@ -81,12 +81,16 @@ function setup(models: ScriptedModels) {
 const settle = () => new Promise((r) => setTimeout(r, 10));
 
 describe('model slice', () => {
-  it('loads a model by itself when its download completes, and reads ready', async () => {
+  it('loads a model by itself when its download completes, straight from downloading to loading to ready', async () => {
     const models = new ScriptedModels();
     const store = setup(models);
     await store.getState().initModels();
     expect(store.getState().model.status).toBe('idle');
+    const statuses: string[] = [];
+    store.subscribe((s) => statuses.at(-1) !== s.model.status && statuses.push(s.model.status));
     await store.getState().downloadModel();
+    // Never a passing 'cached' between the two: a message waiting for the model would stop waiting.
+    expect(statuses).toEqual(['downloading', 'loading', 'ready']);
     expect(models.loads).toEqual([ID]);
     const m = store.getState().model;
     expect(m.status).toBe('ready');

@@ -186,10 +186,18 @@ export const createModelSlice =
       handle = start();
       try {
         await handle.done;
+        const cached = await listCached();
         handle = undefined;
-        await refreshCached();
-        await get().refreshStorage();
-        if (get().model.status === 'cached') await get().loadModel();
+        if (statusFromCache(cached, get().model.selected) === 'cached') {
+          // Straight from 'downloading' to 'loading': a message waiting for the model
+          // (chatSlice) must not take a passing 'cached' for the end of the wait.
+          patch({ cached });
+          void get().refreshStorage();
+          await get().loadModel();
+        } else {
+          applyCached(cached);
+          await get().refreshStorage();
+        }
       } catch (err) {
         handle = undefined;
         const e = errorOf(err);

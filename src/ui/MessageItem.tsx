@@ -2,7 +2,7 @@
  * One message on the selected path: user text as plain text (never Markdown — what the user
  * typed is shown exactly), assistant text as safe Markdown, the branch arrows, copy / regenerate
  * / edit actions, Continue on the last answer when it did not finish, the answer's stats and the
- * context note. Selects only its own message and,
+ * context note; an answer sent before the model was ready says what it waits for. Selects only its own message and,
  * for the answer being streamed, the streamed text.
  */
 import { lazy, memo, Suspense, useState, type KeyboardEvent } from 'react';
@@ -42,6 +42,20 @@ export function Stats({ stats }: { stats: GenerationStats }) {
       <span>{stop}</span>
     </p>
   );
+}
+
+/** The placeholder of an answer sent before the model was ready (chatSlice: `untilModelSettles`). */
+function WaitingForModel() {
+  const status = useAppStore((s) => s.model.status);
+  const percent = useAppStore((s) => {
+    const p = s.model.progress;
+    return p && p.totalBytes > 0 ? Math.floor((100 * p.doneBytes) / p.totalBytes) : null;
+  });
+  if (status === 'downloading') {
+    return <>Waiting for the model to download{percent === null ? '' : ` (${percent}%)`} and load; this answer starts then. Stop cancels the answer, not the download.</>;
+  }
+  if (status === 'loading') return <>Waiting for the model to load to the GPU; this answer starts then.</>;
+  return <>Waiting for the model…</>;
 }
 
 function ContextNotice({ note }: { note: ContextNote }) {
@@ -110,6 +124,7 @@ function EditBox({ initial, onDone }: { initial: string; onDone: (text: string |
 export const MessageItem = memo(function MessageItem({ conversationId, message, last }: { conversationId: string; message: MessageNode; last: boolean }) {
   const streamText = useAppStore((s) => (s.chat.streaming?.messageId === message.id ? s.chat.streaming.text : null));
   const busy = useAppStore((s) => s.chat.streaming !== null);
+  const waiting = useAppStore((s) => s.chat.streaming?.messageId === message.id && s.chat.streaming.waitingForModel === true);
   const regenerate = useAppStore((s) => s.regenerate);
   const continueAnswer = useAppStore((s) => s.continueAnswer);
   const edit = useAppStore((s) => s.edit);
@@ -142,7 +157,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
       ) : isUser ? (
         <p className="user-text">{text}</p>
       ) : streaming && !text ? (
-        <p className="thinking">Thinking…</p>
+        <p className="thinking">{waiting ? <WaitingForModel /> : 'Thinking…'}</p>
       ) : !text && !message.error ? (
         <p className="muted">No answer: it was stopped before the first token.</p>
       ) : !text ? null : (
