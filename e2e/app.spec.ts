@@ -96,12 +96,13 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   // The model saw the answer so far: the continuation's prompt holds it.
   expect(await promptTokens()).toBeGreaterThan(firstPrompt + 5);
 
-  // Regenerate: a second answer beside the first, as a branch.
+  // Regenerate: a second answer beside the first, as a branch, and a new one (its own seed).
   await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();
   await expectStreaming(page);
   await stopButton(page).click();
   await expect(stopButton(page)).toHaveCount(0);
   await expect(page.getByRole('group', { name: 'Answer versions' })).toContainText('2 / 2');
+  expect((await answerText()).slice(0, 20)).not.toBe(continued.slice(0, 20));
 
   mkdirSync(SHOTS, { recursive: true });
   await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });

@@ -26,7 +26,7 @@ export const SETTING_LIMITS: Record<NumericKey, Limit> = {
   topP: { label: 'Top-p', min: 0, max: 1, integer: false, minExclusive: true, hint: '1 turns nucleus sampling off' },
   repetitionPenalty: { label: 'Repetition penalty', min: 1, max: 2, integer: false, hint: '1 turns it off' },
   maxNewTokens: { label: 'Max new tokens', min: 1, max: 8192, integer: true, hint: 'the longest answer, in tokens' },
-  seed: { label: 'Seed', min: 0, max: 4294967295, integer: true, hint: 'the same seed and settings repeat an answer' },
+  seed: { label: 'Seed', min: 0, max: 4294967295, integer: true, hint: 'the same seed and settings repeat an answer; Regenerate takes the next seed' },
 };
 
 export const NUMERIC_KEYS = Object.keys(SETTING_LIMITS) as NumericKey[];

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { canContinue } from './chatSlice';
+import { answerSeed, canContinue } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
 import { ScriptedEngine, testServices } from './testing';
-import { selectedPath, siblingsOf } from '../conversations/tree';
+import { selectedPath, siblingsOf, updateMessage } from '../conversations/tree';
 
 /** A store whose model is ready: the scripted engine stands for the loaded model. */
 function setup(replies: string[], contextLimit = 4096) {
@@ -181,6 +181,22 @@ describe('chat slice', () => {
     expect(siblingsOf(conv, firstId).siblings.map((m) => m.content)).toEqual(['first answer', 'second answer']);
     await store.getState().selectBranch(firstId);
     expect(path(store)).toEqual(['user:q', 'assistant:first answer']);
+  });
+
+  it('each version of an answer samples with its own seed, so Regenerate writes a new answer that still repeats', async () => {
+    const { store, engine } = setup(['first ', 'second ', 'third ']);
+    await store.getState().send('q');
+    const answerIds = () => store.getState().conversations[store.getState().activeId!].messages.filter((m) => m.role === 'assistant').map((m) => m.id);
+    await store.getState().regenerate(answerIds()[0]);
+    await store.getState().regenerate(answerIds()[1]);
+    expect(engine.calls.map((c) => c.options.sampling.seed)).toEqual([42, 43, 44]);
+    // Continuing the second version keeps that version's seed.
+    await store.getState().selectBranch(answerIds()[1]);
+    const second = store.getState().conversations[store.getState().activeId!].messages.find((m) => m.id === answerIds()[1])!;
+    await store.getState().commit(updateMessage(store.getState().conversations[store.getState().activeId!], second.id, { stats: { ...second.stats!, stopReason: 'max-tokens' } }, 1));
+    await store.getState().continueAnswer(second.id);
+    expect(engine.calls.at(-1)!.options.sampling.seed).toBe(43);
+    expect(answerSeed(4294967295, 1)).toBe(0);
   });
 
   it('edits a question as a new branch, sending only the edited path', async () => {

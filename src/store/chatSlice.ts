@@ -69,6 +69,24 @@ export function canContinue(m: MessageNode): boolean {
   return m.error !== undefined || stop === 'max-tokens' || stop === 'aborted' || stop === 'context-full';
 }
 
+/**
+ * The seed an answer samples with: the conversation's seed for the first answer to a question,
+ * the next one for each regenerated version (version k uses seed + k, wrapping at 2^32). The
+ * sampler's draws depend only on the seed and the token's position, so with one seed for all
+ * versions Regenerate would write the same answer again; this way every version is new, and each
+ * still repeats with the same settings.
+ */
+export function answerSeed(seed: number, version: number): number {
+  return (seed + version) % 2 ** 32;
+}
+
+/** 0 for the first answer to its question, 1 for the second version, and so on. */
+function versionOf(conv: Conversation, answer: MessageNode): number {
+  const versions = conv.messages.filter((m) => m.parentId === answer.parentId && m.role === 'assistant');
+  const i = versions.findIndex((m) => m.id === answer.id);
+  return i < 0 ? versions.length : i;
+}
+
 /** The prompt for an answer to the path ending at a user message: system prompt, then the path. */
 export function promptFor(conv: Conversation, path: MessageNode[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
@@ -147,7 +165,8 @@ export const createChatSlice =
           context = { droppedMessages: plan.droppedMessages, promptTokens: plan.promptTokens, contextLimit: count.contextLimit };
         }
         if (signal.aborted) return;
-        const { systemPrompt: _s, maxNewTokens: _m, ...sampling } = settings;
+        const { systemPrompt: _s, maxNewTokens: _m, ...settingsSampling } = settings;
+        const sampling = { ...settingsSampling, seed: answerSeed(settings.seed, versionOf(conv(conversationId), assistant)) };
         stats = await engine.generate(
           plan.keep.map((i) => prompt[i]),
           { sampling, maxNewTokens: plan.maxNewTokens },

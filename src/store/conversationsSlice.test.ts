@@ -80,7 +80,7 @@ describe('conversations slice', () => {
       ok: false,
       errors: {
         topP: 'Top-p must be a number above 0 to 1 (1 turns nucleus sampling off); got "1.5".',
-        seed: 'Seed must be a whole number from 0 to 4294967295 (the same seed and settings repeat an answer); got "abc".',
+        seed: 'Seed must be a whole number from 0 to 4294967295 (the same seed and settings repeat an answer; Regenerate takes the next seed); got "abc".',
       },
     });
     expect(store.getState().conversations[id].settings).toEqual(DEFAULT_SETTINGS);
