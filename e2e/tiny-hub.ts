@@ -5,6 +5,7 @@
  */
 import { test } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoFromDir, startHubServer, type HubServer } from '../tools/hub-server/server';
 
@@ -12,12 +13,20 @@ export const TINY_REPO = 'test-org/tiny-phi3-chat';
 /** What `?model=` and the "Hub repo id" field take for it. */
 export const TINY_MODEL = `${TINY_REPO}/onnx`;
 
-/** Generates the model once into .tmp/<dirName> and serves it to each test; returns the running Hub. */
-export function serveTinyChat(dirName: string): () => HubServer {
+/**
+ * Generates the model once into .tmp/<dirName> and serves it to each test; returns the running
+ * Hub. `chatTemplate` replaces the generated tokenizer_config.json's template (another revision
+ * of the model's files).
+ */
+export function serveTinyChat(dirName: string, options: { chatTemplate?: string } = {}): () => HubServer {
   const dir = path.resolve('.tmp', dirName);
   let hub: HubServer | undefined;
   test.beforeAll(() => {
     execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', dir], { stdio: 'pipe' });
+    if (options.chatTemplate !== undefined) {
+      const file = path.join(dir, 'tokenizer_config.json');
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), chat_template: options.chatTemplate }, null, 2));
+    }
   });
   test.beforeEach(async () => {
     hub = await startHubServer([await repoFromDir(TINY_REPO, dir)]);

@@ -91,10 +91,15 @@ export abstract class ChatEngine {
   }
 }
 
-/** What both engines report about a loaded model: the plan's hyper-parameters plus the engine's own context limit and precision. */
-export function modelInfo(plan: Phi3Plan, contextLimit: number, precision: ModelInfo['precision']): ModelInfo {
+/**
+ * What both engines report about a loaded model: the plan's hyper-parameters plus the engine's
+ * own context limit and precision, and how its chat template takes a system prompt.
+ */
+export function modelInfo(plan: Phi3Plan, contextLimit: number, precision: ModelInfo['precision'], tokenizer: Phi3Tokenizer | undefined): ModelInfo {
   const c = plan.config;
+  const systemRole = tokenizer?.systemRole();
   return {
+    ...(systemRole ? { systemRole } : {}),
     layers: c.layers,
     hidden: c.hidden,
     heads: c.heads,

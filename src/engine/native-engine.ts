@@ -27,8 +27,9 @@ export class NativeEngine extends ChatEngine {
 
   static async load(ctx: GpuContext, files: ModelFiles, opts: LoadOptions = {}): Promise<NativeEngine> {
     const loaded = await loadModelFiles(ctx, files, opts);
-    const info = modelInfo(loaded.plan, loaded.runtime.contextLimit, loaded.runtime.precision);
-    return new NativeEngine(loaded, loadTextSide(loaded.configs), info);
+    const text = loadTextSide(loaded.configs);
+    const info = modelInfo(loaded.plan, loaded.runtime.contextLimit, loaded.runtime.precision, text.tokenizer);
+    return new NativeEngine(loaded, text, info);
   }
 
   get runtime(): Phi3Runtime {

@@ -69,4 +69,10 @@ export interface ModelInfo {
   contextLimit: number;
   layout: string;
   precision: 'f32' | 'f16';
+  /**
+   * How a system prompt reaches the model: written by the chat template, or put before the first
+   * user message because the template has no system role (Phi3Tokenizer.systemRole). Absent when
+   * the model has no chat template.
+   */
+  systemRole?: 'template' | 'first-user-message';
 }

@@ -15,6 +15,8 @@ function SettingsForm({ onClose }: { onClose: () => void }) {
   const active = useAppStore((s) => (s.activeId ? s.conversations[s.activeId]?.settings : undefined));
   const save = useAppStore((s) => s.saveSettings);
   const newChatSettings = useAppStore((s) => s.newChatSettings);
+  // Phi-3 Mini's templates before June 2024 drop system messages; the tokenizer folds them instead.
+  const foldedSystem = useAppStore((s) => s.model.loaded?.info.systemRole === 'first-user-message');
   const [ownNewChatSettings] = useState(() => useAppStore.getState().hasOwnNewChatSettings());
   // Without an open conversation, saving creates one: it would start from the new-chat settings.
   const [draft, setDraft] = useState<SettingsDraft>(() => draftFrom(active ?? newChatSettings()));
@@ -44,8 +46,13 @@ function SettingsForm({ onClose }: { onClose: () => void }) {
         value={draft.systemPrompt}
         onChange={(e) => set('systemPrompt', e.target.value)}
         aria-invalid={errors.systemPrompt ? true : undefined}
-        aria-describedby={errors.systemPrompt ? 'err-systemPrompt' : undefined}
+        aria-describedby={[foldedSystem && 'note-systemPrompt', errors.systemPrompt && 'err-systemPrompt'].filter(Boolean).join(' ') || undefined}
       />
+      {foldedSystem && (
+        <small id="note-systemPrompt" className="field-note">
+          This model&apos;s chat template has no system role, so the system prompt is put at the start of your first message.
+        </small>
+      )}
       {errors.systemPrompt && (
         <p id="err-systemPrompt" className="error">
           {errors.systemPrompt}

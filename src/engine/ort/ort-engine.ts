@@ -169,8 +169,9 @@ export class OrtEngine extends ChatEngine {
     const contextLimit = Math.min(c.maxPositions, opts.maxContext ?? Infinity);
     const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device });
     // onnxruntime computes in the graph's own precision.
-    const info = modelInfo(plan, contextLimit, plan.activationDtype);
-    return new OrtEngine(runtime, loadTextSide({ tokenizer: tokenizerJson, tokenizerConfig, generation }), info);
+    const text = loadTextSide({ tokenizer: tokenizerJson, tokenizerConfig, generation });
+    const info = modelInfo(plan, contextLimit, plan.activationDtype, text.tokenizer);
+    return new OrtEngine(runtime, text, info);
   }
 
   get provider(): OrtProvider {

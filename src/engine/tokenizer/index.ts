@@ -9,6 +9,7 @@ export type {
   EncodeOptions,
   DecodeOptions,
   ChatTemplateOptions,
+  SystemRole,
   StreamDecoder,
   StreamDecoderOptions,
 } from './tokenizer';

@@ -56,6 +56,8 @@ export interface StreamDecoderOptions extends DecodeOptions {
   context?: readonly number[];
 }
 
+export type SystemRole = 'template' | 'first-user-message';
+
 export interface Phi3Tokenizer {
   /** Ids that end generation: generation_config.json's `eos_token_id`, else the tokenizer's eos. */
   readonly eosTokenIds: readonly number[];
@@ -63,6 +65,12 @@ export interface Phi3Tokenizer {
   readonly bosTokenId: number | undefined;
   encode(text: string, options?: EncodeOptions): number[];
   decode(ids: readonly number[], options?: DecodeOptions): string;
+  /**
+   * Whether the chat template writes a system message ('template') or drops it, as Phi-3 Mini's
+   * templates before the June 2024 update do ('first-user-message': the system prompt is then put
+   * before the first user message, so it still reaches the model). Undefined without a template.
+   */
+  systemRole(): SystemRole | undefined;
   /** The conversation rendered with the model's chat template. */
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
   /** The rendered conversation as ids: special tokens map to their ids, `<s>` appears once. */
@@ -193,7 +201,7 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     });
   }
 
-  function applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+  function compiledTemplate(): Template {
     if (templateSource === undefined) {
       fail('tokenizer_config.json has no chat_template: this model cannot format a conversation');
     }
@@ -204,6 +212,44 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
         fail(`tokenizer_config.json chat_template does not parse: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    return template;
+  }
+
+  let role: SystemRole | undefined;
+  /** Renders a probe system message once: a template that drops it (or refuses it) has no system role. */
+  function systemRole(): SystemRole | undefined {
+    if (templateSource === undefined) return undefined;
+    if (role === undefined) {
+      const probe = 'system-role-probe-7f3a';
+      let rendered = '';
+      try {
+        rendered = compiledTemplate().render({
+          messages: [
+            { role: 'system', content: probe },
+            { role: 'user', content: 'x' },
+          ],
+          add_generation_prompt: true,
+          ...specialTokensForTemplate,
+        });
+      } catch {
+        // A template that raises on a system message has no system role either.
+      }
+      role = rendered.includes(probe) ? 'template' : 'first-user-message';
+    }
+    return role;
+  }
+
+  /** For a template without a system role: the system prompt opens the first user message. */
+  function foldSystemMessage(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+    const [first, ...rest] = messages;
+    if (first?.role !== 'system') return messages;
+    if (rest[0]?.role !== 'user') return [{ role: 'user', content: first.content }, ...rest];
+    return [{ role: 'user', content: `${first.content}\n\n${rest[0].content}` }, ...rest.slice(1)];
+  }
+
+  function applyChatTemplate(chat: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    const compiled = compiledTemplate();
+    const messages = systemRole() === 'template' ? chat : foldSystemMessage(chat);
     const continuing = options.continueFinalMessage === true;
     const final = messages.at(-1);
     if (continuing && (final?.role !== 'assistant' || !final.content.trim())) {
@@ -211,7 +257,7 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     }
     let rendered: string;
     try {
-      rendered = template.render({
+      rendered = compiled.render({
         messages: messages.map((m) => ({ role: m.role, content: m.content })),
         add_generation_prompt: continuing ? false : (options.addGenerationPrompt ?? true),
         ...specialTokensForTemplate,
@@ -254,6 +300,7 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     decode,
     applyChatTemplate,
     encodeChat,
+    systemRole,
     tokenToId: (token) => tokenizer.token_to_id(token),
     createStreamDecoder: (options = {}) => createStreamDecoderFor((ids) => decode(ids, options), options.context),
   };
