@@ -2,9 +2,10 @@
  * Chat slice: sending, streaming, stopping, regenerating, continuing and editing. Each answer is a
  * new assistant message in the conversation tree; regenerate adds a sibling answer and edit adds a
  * sibling question, so nothing the user saw is ever overwritten; continue only appends to an
- * answer that was cut off. The prompt is cut to the
- * context window by `planContext` (see its header for the policy) and the answer records what
- * was left out. Rule: one generation at a time; the AbortController lives here, never in the UI.
+ * answer that was cut off. The prompt is cut to the context window by `planContext` (see its
+ * header for the policy) and the answer records what was left out. A message sent before the
+ * model is ready waits for it. Rule: one generation at a time; the AbortController lives here,
+ * never in the UI.
  */
 import type { StateCreator } from 'zustand';
 import type { AppState, Services } from './index';
