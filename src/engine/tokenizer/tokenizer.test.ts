@@ -224,12 +224,14 @@ describe('Phi-3 tokenizer', () => {
       expect(tokenizer.decode(continued.slice(prompt.length), { skipSpecialTokens: true })).toBe('Llamas hum to');
     });
 
-    it('cuts after the trimmed text when the template trims it', () => {
+    it('ends with the answer as it is, even one that could be read inside the closing markup', () => {
+      // "e" also occurs in "<|end|>" and "<|endoftext|>", which the template writes after it.
+      expect(tokenizer.applyChatTemplate([...question, { role: 'assistant', content: 'e' }], { continueFinalMessage: true }).endsWith('<|assistant|>\ne')).toBe(true);
       const trimming = loadTokenizer({
         tokenizerJson: files.tokenizerJson,
         tokenizerConfig: { ...files.tokenizerConfig, chat_template: PHI3_CHAT_TEMPLATE.replaceAll("message['content']", "message['content'] | trim") },
       });
-      expect(trimming.applyChatTemplate([...question, { role: 'assistant', content: 'Llamas hum to ' }], { continueFinalMessage: true }).endsWith('<|assistant|>\nLlamas hum to')).toBe(true);
+      expect(trimming.applyChatTemplate([...question, { role: 'assistant', content: 'Llamas hum to\n' }], { continueFinalMessage: true }).endsWith('<|assistant|>\nLlamas hum to\n')).toBe(true);
     });
 
     it('refuses what cannot be continued, saying why', () => {
@@ -239,7 +241,7 @@ describe('Phi-3 tokenizer', () => {
         tokenizerJson: files.tokenizerJson,
         tokenizerConfig: { ...files.tokenizerConfig, chat_template: PHI3_CHAT_TEMPLATE.replaceAll("message['content']", "message['content'] | upper") },
       });
-      expectTokenizerError(() => shouting.encodeChat([...question, cut], { continueFinalMessage: true }), /does not write the answer's text as it is/);
+      expectTokenizerError(() => shouting.encodeChat([...question, cut], { continueFinalMessage: true }), /does not write an answer's text as it is/);
     });
   });
 

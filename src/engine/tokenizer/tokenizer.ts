@@ -7,7 +7,9 @@
  *
  * Rule: never hard-code a prompt format, a special token or an id here. Everything model-specific
  * is read from the files, so that a new revision of the files (or another Llama-style model) works
- * unchanged. A missing or malformed file is an AppError('TOKENIZER_ERROR') that names it.
+ * unchanged. A missing or malformed file is an AppError('TOKENIZER_ERROR') that names it. The one
+ * policy of our own: a template that drops system messages gets the system prompt at the start of
+ * the first user message (`systemRole`).
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
@@ -215,6 +217,9 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     return template;
   }
 
+  /** Stands in for the text of an answer being continued (applyChatTemplate). */
+  const CONTINUE_MARKER = 'continue-final-message-marker-3b9d';
+
   let role: SystemRole | undefined;
   /** Renders a probe system message once: a template that drops it (or refuses it) has no system role. */
   function systemRole(): SystemRole | undefined {
@@ -223,14 +228,13 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
       const probe = 'system-role-probe-7f3a';
       let rendered = '';
       try {
-        rendered = compiledTemplate().render({
-          messages: [
+        rendered = render(
+          [
             { role: 'system', content: probe },
             { role: 'user', content: 'x' },
           ],
-          add_generation_prompt: true,
-          ...specialTokensForTemplate,
-        });
+          true,
+        );
       } catch {
         // A template that raises on a system message has no system role either.
       }
@@ -248,37 +252,31 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
   }
 
   function applyChatTemplate(chat: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
-    const compiled = compiledTemplate();
     const messages = systemRole() === 'template' ? chat : foldSystemMessage(chat);
-    const continuing = options.continueFinalMessage === true;
+    if (options.continueFinalMessage !== true) return render(messages, options.addGenerationPrompt ?? true);
     const final = messages.at(-1);
-    if (continuing && (final?.role !== 'assistant' || !final.content.trim())) {
+    if (final?.role !== 'assistant' || !final.content.trim()) {
       fail('only an assistant message with text can be continued: the conversation must end with one');
     }
-    let rendered: string;
+    // Rendered with a marker in place of the answer's text, cut at the marker, then the text:
+    // whatever closes the turn is left out, and the cut never lands inside that closing markup.
+    const rendered = render([...messages.slice(0, -1), { role: 'assistant', content: CONTINUE_MARKER }], false);
+    const at = rendered.indexOf(CONTINUE_MARKER);
+    if (at < 0) fail("chat_template does not write an answer's text as it is, so the answer cannot be continued");
+    return rendered.slice(0, at) + final.content;
+  }
+
+  function render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
     try {
-      rendered = compiled.render({
+      return compiledTemplate().render({
         messages: messages.map((m) => ({ role: m.role, content: m.content })),
-        add_generation_prompt: continuing ? false : (options.addGenerationPrompt ?? true),
+        add_generation_prompt: addGenerationPrompt,
         ...specialTokensForTemplate,
       });
     } catch (err) {
       // Includes the template's own raise_exception(...), which @huggingface/jinja provides.
       fail(`chat_template failed to render: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return continuing ? cutAfterFinalText(rendered, final!.content) : rendered;
-  }
-
-  /**
-   * The rendering up to the end of the final message's text: the template writes the text
-   * verbatim (or trimmed, as some templates do) and then closes the turn; the close is cut off.
-   */
-  function cutAfterFinalText(rendered: string, content: string): string {
-    for (const text of [content, content.trim()]) {
-      const at = rendered.lastIndexOf(text);
-      if (at >= 0) return rendered.slice(0, at + text.length);
-    }
-    fail("chat_template does not write the answer's text as it is, so the answer cannot be continued");
   }
 
   function encodeChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
