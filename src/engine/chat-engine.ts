@@ -7,6 +7,7 @@
 import { AppError } from './errors';
 import { generate, type GenerationTimings, type TokenRuntime } from './generate';
 import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
+import { PromptCounter, type MessageCounts } from './prompt-count';
 import type { Phi3Plan } from './phi3/plan';
 import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from './types';
 
@@ -44,6 +45,13 @@ export abstract class ChatEngine {
   /** Tokens of the conversation as the model will see it (for context meters and policies). */
   countChatTokens(messages: readonly ChatMessage[]): number {
     return this.encodePrompt(messages).length;
+  }
+
+  private readonly promptCounter = new PromptCounter((messages) => this.countChatTokens(messages));
+
+  /** What each message adds to the prompt, and the template's own tokens (prompt-count.ts). */
+  countMessages(messages: readonly ChatMessage[]): MessageCounts {
+    return this.promptCounter.counts(messages);
   }
 
   /**

@@ -212,19 +212,10 @@ async function generate(req: Extract<WorkerRequest, { type: 'generate' }>, signa
   }
 }
 
-/**
- * Exact counts from growing prefixes: prefix(i) = tokens of messages[0..i) as a prompt (with the
- * generation prompt, or up to the end of an assistant message's text: `countChatTokens`), so
- * perMessage[i] = prefix(i+1) - prefix(i) and overhead = prefix(0); the sum is exact for the whole
- * list, as generate() will see it.
- */
+/** What each message adds to the prompt (ChatEngine.countMessages: linear, its total exact). */
 function countTokens(messages: Extract<WorkerRequest, { type: 'count-tokens' }>['messages']): PromptCount {
   const e = loadedEngine();
-  const prefix = (n: number) => e.countChatTokens(messages.slice(0, n));
-  const counts = messages.map((_, i) => prefix(i + 1));
-  const overhead = prefix(0);
-  const perMessage = counts.map((c, i) => c - (i === 0 ? overhead : counts[i - 1]));
-  return { perMessage, overhead, contextLimit: e.info.contextLimit };
+  return { ...e.countMessages(messages), contextLimit: e.info.contextLimit };
 }
 
 async function download(req: Extract<WorkerRequest, { type: 'download' }>, signal: AbortSignal): Promise<void> {
