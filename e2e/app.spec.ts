@@ -127,6 +127,8 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
   await expect(page.getByTestId('message-user').last()).toContainText('short story about shaders');
   await expect(answers(page)).toHaveCount(1);
+  // The meter knows the loaded model's limit before this session's first answer.
+  await expect(page.getByTestId('context-meter-text')).toHaveText(/^\d+ \/ 4096 tokens$/);
   await setMaxNewTokens(page, 16);
   await composer(page).fill('And one more, please.');
   await composer(page).press('Enter');

@@ -16,7 +16,8 @@ function useUsedTokens(): number | null {
 
 export function ContextMeter() {
   const used = useUsedTokens();
-  const limit = useAppStore((s) => s.chat.context?.limit ?? null);
+  // The loaded model's limit; a conversation opened after a reload has no answer of this session yet.
+  const limit = useAppStore((s) => s.model.loaded?.info.contextLimit ?? s.chat.context?.limit ?? null);
   const label = limit ? `${used ?? 0} / ${limit} tokens` : used !== null ? `${used} tokens (load a model to see the limit)` : 'no tokens yet';
   return (
     <div className="context-meter" title="When a conversation outgrows the context, the oldest turns are left out; the system prompt is always kept.">
