@@ -231,26 +231,37 @@ export const createModelSlice =
             }),
           );
         }
+        let loadNow = false;
         try {
           // The catalog first, then the status: the panel's note for the entry lands before its buttons.
           const [catalog, cached] = await Promise.all([service().catalog(), listCached()]);
           patch({ catalog });
-          applyCached(cached);
-          await get().refreshStorage();
+          // A stored model loads at once, straight from 'checking' to 'loading': a message waiting
+          // for the model (chatSlice) must not take a passing 'cached' for the end of the wait.
+          loadNow = statusFromCache(cached, get().model.selected) === 'cached' && !get().model.loaded;
+          if (loadNow) patch({ cached });
+          else applyCached(cached);
         } catch (err) {
           patch({ status: 'error', error: errorOf(err) });
           return;
         }
-        if (get().model.status === 'cached' && !get().model.loaded) await get().loadModel();
+        if (loadNow) {
+          void get().refreshStorage();
+          await get().loadModel();
+        } else {
+          await get().refreshStorage();
+        }
       },
 
       selectModel: (selected) => {
         if (handle) return;
         loadSeq++;
         const wasLoaded = get().model.loaded;
-        patch({ selected, status: statusFromCache(get().model.cached, selected), error: undefined, progress: undefined, loaded: undefined, loadError: undefined });
+        const status = statusFromCache(get().model.cached, selected);
+        // A stored model goes straight to 'loading' (see initModels).
+        patch({ selected, status: status === 'cached' ? 'loading' : status, error: undefined, progress: undefined, loaded: undefined, loadError: undefined });
         if (wasLoaded) void service().unload().catch(() => undefined);
-        if (get().model.status === 'cached') void get().loadModel();
+        if (status === 'cached') void get().loadModel();
       },
 
       loadModel: async () => {
