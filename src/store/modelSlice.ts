@@ -231,7 +231,7 @@ export const createModelSlice =
             }),
           );
         }
-        let loadNow = false;
+        let loadNow: boolean;
         try {
           // The catalog first, then the status: the panel's note for the entry lands before its buttons.
           const [catalog, cached] = await Promise.all([service().catalog(), listCached()]);
