@@ -171,6 +171,28 @@ test('a message sent while the model downloads waits for it, says so, and is ans
   await expect(answers(page)).toHaveCount(1);
 });
 
+test('a second tab does not load a second copy of the model; it loads once the first tab closes, or at once with Load here too', async ({ context }) => {
+  const url = appUrl(`&model=${encodeURIComponent(MODEL)}`);
+  const a = await context.newPage();
+  await a.goto(url);
+  await a.getByRole('button', { name: /Download/ }).click();
+  await expect(status(a)).toHaveText('Ready', { timeout: 90_000 });
+
+  const b = await context.newPage();
+  await b.goto(url);
+  await expect(status(b)).toHaveText('On the GPU in another tab');
+  await expect(b.getByTestId('model-in-other-tab')).toContainText('this tab does not load a second copy');
+  await expect(b.getByRole('button', { name: 'Load here too' })).toBeVisible();
+  await a.close();
+  await expect(status(b)).toHaveText('Ready', { timeout: 90_000 });
+
+  const c = await context.newPage();
+  await c.goto(url);
+  await expect(status(c)).toHaveText('On the GPU in another tab');
+  await c.getByRole('button', { name: 'Load here too' }).click();
+  await expect(status(c)).toHaveText('Ready', { timeout: 90_000 });
+});
+
 test('the model panel holds still while the page starts: the Download button appears once and never moves', async ({ page }) => {
   await recordPositions(page, '[aria-label="Model panel"] button', 'Download');
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));

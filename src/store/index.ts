@@ -32,6 +32,7 @@ import { createConversationsSlice, type ConversationsSlice } from './conversatio
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
 import { createChatSlice, type ChatSlice } from './chatSlice';
 import { createModelSlice, type ModelService, type ModelSlice } from './modelSlice';
+import { webModelLock, type ModelLock } from './modelLock';
 
 export type { PromptCount };
 
@@ -53,6 +54,8 @@ export interface Services {
   models?: () => ModelService;
   /** The settings new conversations start from; absent: always the built-in ones. */
   newChatDefaults?: NewChatDefaults;
+  /** One copy of the model on the GPU across tabs; absent: every tab loads by itself. */
+  modelLock?: ModelLock;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -63,7 +66,7 @@ export function createAppStore(services: Services) {
     ...createConversationsSlice(services)(...a),
     ...createSettingsSlice(services)(...a),
     ...createChatSlice(services)(...a),
-    ...createModelSlice(services.models ?? (() => workerClient()))(...a),
+    ...createModelSlice(services.models ?? (() => workerClient()), services.modelLock)(...a),
   }));
 }
 
@@ -77,6 +80,7 @@ export const useAppStore = createAppStore({
   now: () => Date.now(),
   sync: typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastConversationSync(),
   newChatDefaults: localNewChatDefaults,
+  modelLock: webModelLock(),
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it

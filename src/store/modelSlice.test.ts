@@ -13,6 +13,7 @@ import { WorkerError, type DownloadHandle } from '../worker/client';
 import { CATALOG } from '../storage/catalog';
 import { createAppStore } from './index';
 import { selectedModel, type ModelService } from './modelSlice';
+import type { ModelLock } from './modelLock';
 import { testServices } from './testing';
 
 const INFO: ModelInfo = { layers: 2, hidden: 128, heads: 4, kvHeads: 4, headDim: 32, intermediate: 256, vocab: 32064, maxPositions: 4096, contextLimit: 4096, layout: 'web2024', precision: 'f32' };
@@ -73,9 +74,47 @@ class ScriptedModels {
   }
 }
 
-function setup(models: ScriptedModels) {
+function setup(models: ScriptedModels, modelLock?: ModelLock) {
   const service = models.service();
-  return createAppStore({ ...testServices(), models: () => service });
+  return createAppStore({ ...testServices(), models: () => service, modelLock });
+}
+
+/**
+ * The Web Lock's semantics between stores in one process (the e2e runs the real one across
+ * tabs): one holder, waiters granted in order, a waiter's abort takes it out of the line.
+ */
+class TabLocks {
+  holder: object | null = null;
+  line: Array<() => void> = [];
+  tab(): ModelLock {
+    const me = {};
+    return {
+      acquire: async ({ wait = false, signal } = {}) => {
+        if (this.holder === me) return true;
+        if (this.holder === null) {
+          this.holder = me;
+          return true;
+        }
+        if (!wait) return false;
+        return new Promise<boolean>((resolve) => {
+          const grant = () => {
+            this.holder = me;
+            resolve(true);
+          };
+          this.line.push(grant);
+          signal?.addEventListener('abort', () => {
+            this.line = this.line.filter((g) => g !== grant);
+            resolve(false);
+          });
+        });
+      },
+      release: () => {
+        if (this.holder !== me) return;
+        this.holder = null;
+        this.line.shift()?.();
+      },
+    };
+  }
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 10));
@@ -203,6 +242,50 @@ describe('model slice', () => {
     expect(store.getState().model.engine).toBe('ort');
     expect(models.engines).toEqual(['native', 'native', 'ort']);
     expect(store.getState().model.status).toBe('ready');
+  });
+
+  it('a second tab does not load the model another tab has on the GPU; it loads once that one lets go', async () => {
+    const locks = new TabLocks();
+    const first = new ScriptedModels();
+    first.cached = [cachedModel(true)];
+    const a = setup(first, locks.tab());
+    await a.getState().initModels();
+    expect(a.getState().model.status).toBe('ready');
+
+    const second = new ScriptedModels();
+    second.cached = [cachedModel(true)];
+    const b = setup(second, locks.tab());
+    await b.getState().initModels();
+    expect(b.getState().model).toMatchObject({ status: 'cached', inOtherTab: true });
+    expect(second.loads).toEqual([]);
+
+    await a.getState().deleteModel(ID);
+    await settle();
+    expect(second.loads).toEqual([ID]);
+    expect(b.getState().model.status).toBe('ready');
+    expect(b.getState().model.inOtherTab).toBeUndefined();
+  });
+
+  it('a load that fails at start-up lets the lock go, and Load here too loads beside the other tab', async () => {
+    const locks = new TabLocks();
+    const failing = new ScriptedModels();
+    failing.cached = [cachedModel(true)];
+    failing.failLoad = new WorkerError('GPU_OUT_OF_MEMORY', 'Not enough GPU memory.');
+    const a = setup(failing, locks.tab());
+    await a.getState().initModels();
+    expect(a.getState().model.loadError?.message).toBe('Not enough GPU memory.');
+    expect(locks.holder).toBeNull();
+
+    const ok = new ScriptedModels();
+    ok.cached = [cachedModel(true)];
+    const b = setup(ok, locks.tab());
+    await b.getState().initModels();
+    expect(b.getState().model.status).toBe('ready');
+    const c = setup(Object.assign(new ScriptedModels(), { cached: [cachedModel(true)] }), locks.tab());
+    await c.getState().initModels();
+    expect(c.getState().model.inOtherTab).toBe(true);
+    await c.getState().loadModel();
+    expect(c.getState().model.status).toBe('ready');
   });
 
   it('without WebGPU a cached model loads on onnxruntime (WASM) instead of the native engine', async () => {

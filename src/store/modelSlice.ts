@@ -11,7 +11,9 @@
  *
  * Loading: a model loads by itself when its download completes, when the page opens with it
  * complete in the cache (no network), after a worker restart, and after a lost GPU device. A load
- * that fails leaves the status 'cached' with the reason in `loadError`.
+ * that fails leaves the status 'cached' with the reason in `loadError`. At page start, a model
+ * that another tab of the app has on the GPU waits for that tab instead (`inOtherTab`,
+ * modelLock.ts), so two tabs do not hold two copies unless the user loads it anyway.
  *
  * Rule: keep the download handle out of the state (it is not serialisable); keep the Hub URL and
  * the preselected model read once from the page URL (`?hub=`, `?model=`, and the testing knob
@@ -23,6 +25,7 @@ import type { DownloadHandle, EngineClient } from '../worker/client';
 import type { EngineKind, ModelInfo } from '../engine/types';
 import type { CachedModel, DownloadProgress, DownloadTuning, LoadTimings, StorageEstimateResult } from '../worker/protocol';
 import type { AppState } from './index';
+import type { ModelLock } from './modelLock';
 
 export type ModelService = Pick<
   EngineClient,
@@ -75,6 +78,11 @@ export interface ModelState {
   deviceLost?: string;
   /** Set while opening the model store waits on another tab (an older version of the app). */
   storageBlocked?: string;
+  /**
+   * Set when the stored model did not load by itself because another tab of the app has it on
+   * the GPU (modelLock.ts); it loads once that tab lets go, or now with Load.
+   */
+  inOtherTab?: boolean;
 }
 
 export interface ModelSlice {
@@ -148,16 +156,44 @@ const errorOf = (err: unknown) => ({
 });
 
 export const createModelSlice =
-  (service: () => ModelService): StateCreator<AppState, [], [], ModelSlice> =>
+  (service: () => ModelService, lock?: ModelLock): StateCreator<AppState, [], [], ModelSlice> =>
   (set, get) => {
     const url = readUrl();
     let handle: DownloadHandle | undefined;
+    /** Waiting in line for the model lock while another tab has the model on the GPU. */
+    let waitForLock: AbortController | undefined;
     let watching = false;
     /** Bumped by each load, so a superseded load's outcome is ignored. */
     let loadSeq = 0;
     /** Set once the worker has listed the cache: until then no status can be read from it. */
     let listed = false;
     const patch = (p: Partial<ModelState>) => set({ model: { ...get().model, ...p } });
+
+    /** The model left the GPU: give the lock to the next tab, and stop waiting for it. */
+    const letGo = () => {
+      waitForLock?.abort();
+      waitForLock = undefined;
+      lock?.release();
+    };
+
+    /**
+     * Another tab has the model on the GPU: wait in line, then load unless the user has loaded
+     * it meanwhile (then the lock is simply kept) or chosen another model (then it is let go).
+     */
+    const loadWhenOtherTabLetsGo = () => {
+      const controller = new AbortController();
+      waitForLock = controller;
+      void lock?.acquire({ wait: true, signal: controller.signal }).then((got) => {
+        if (!got || waitForLock !== controller) return;
+        waitForLock = undefined;
+        const m = get().model;
+        if (m.loaded || m.status === 'loading') return;
+        if (m.inOtherTab && m.status === 'cached') {
+          patch({ inOtherTab: undefined });
+          void get().loadModel();
+        } else lock?.release();
+      });
+    };
     const listCached = async () => {
       const cached = await service().listCached();
       listed = true;
@@ -215,6 +251,7 @@ export const createModelSlice =
           service().onDead((err) => {
             handle = undefined;
             loadSeq++;
+            letGo();
             patch({ workerDead: err.message, status: 'error', error: { code: err.code, message: err.message }, loaded: undefined });
           });
           // A lost device took the weights with it; the bytes are still in IndexedDB.
@@ -239,7 +276,12 @@ export const createModelSlice =
           // A stored model loads at once, straight from 'checking' to 'loading': a message waiting
           // for the model (chatSlice) must not take a passing 'cached' for the end of the wait.
           loadNow = statusFromCache(cached, get().model.selected) === 'cached' && !get().model.loaded;
-          if (loadNow) patch({ cached });
+          // Unless another tab of the app has it on the GPU: then this tab waits in line.
+          if (loadNow && lock && !(await lock.acquire())) {
+            loadNow = false;
+            patch({ cached, status: 'cached', inOtherTab: true });
+            loadWhenOtherTabLetsGo();
+          } else if (loadNow) patch({ cached });
           else applyCached(cached);
         } catch (err) {
           patch({ status: 'error', error: errorOf(err) });
@@ -261,6 +303,8 @@ export const createModelSlice =
         // A stored model goes straight to 'loading' (see initModels).
         patch({ selected, status: status === 'cached' ? 'loading' : status, error: undefined, progress: undefined, loaded: undefined, loadError: undefined });
         if (wasLoaded) void service().unload().catch(() => undefined);
+        letGo();
+        patch({ inOtherTab: undefined });
         if (status === 'cached') void get().loadModel();
       },
 
@@ -279,9 +323,14 @@ export const createModelSlice =
           });
           if (seq !== loadSeq) return;
           rememberModel(selected);
-          patch({ status: 'ready', progress: undefined, deviceLost: undefined, loaded: { modelId, info, loadMs: performance.now() - t0 } });
+          patch({ status: 'ready', progress: undefined, deviceLost: undefined, inOtherTab: undefined, loaded: { modelId, info, loadMs: performance.now() - t0 } });
+          // On the GPU here: other tabs that start now wait (if another tab holds it, the wait
+          // started at start-up goes on and takes it when that tab lets go).
+          void lock?.acquire();
         } catch (err) {
           if (seq !== loadSeq) return;
+          // Taken at start-up for this load: another tab may load it instead.
+          lock?.release();
           patch({ status: statusFromCache(get().model.cached, get().model.selected), progress: undefined, loadError: errorOf(err) });
         }
       },
@@ -327,6 +376,7 @@ export const createModelSlice =
           loadSeq++;
           patch({ loaded: undefined });
           await service().unload();
+          letGo();
         }
         await service().deleteModel(modelId);
         await refreshCached();
@@ -338,6 +388,7 @@ export const createModelSlice =
           loadSeq++;
           patch({ loaded: undefined });
           await service().unload();
+          letGo();
         }
         await service().deleteAll();
         await refreshCached();

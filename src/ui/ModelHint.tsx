@@ -32,6 +32,8 @@ export function ModelHint({ onSetUp, compact = false }: { onSetUp: () => void; c
     text = `Downloading ${name}:${percent}${p?.etaSec ? `, ${formatEta(p.etaSec)}` : ''}. You can chat once it has loaded.`;
   } else if (m.status === 'loading') {
     text = `Loading ${name} to the GPU…${p?.phase === 'compile' ? ' (compiling shaders)' : percent}`;
+  } else if (m.status === 'cached' && m.inOtherTab) {
+    text = `${name} is on the GPU in another tab of this app. Chat there, or close that tab and it loads here; the model panel can load a second copy.`;
   } else if (m.status === 'cached') text = `${name} is on this device. Load it to the GPU in the model panel to chat.`;
   else if (m.status === 'paused') text = `The download of ${name} is paused. Resume it in the model panel to chat.`;
   else if (m.status === 'error') text = 'The download stopped. The model panel says why and can resume it.';

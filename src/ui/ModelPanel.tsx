@@ -50,6 +50,7 @@ export function ModelPanel() {
   else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p ? 'Loading to GPU…' : 'Loading…';
   else if (m.status === 'checking') status = 'Checking what is stored on this device…';
   else if (m.status === 'ready') status = 'Ready';
+  else if (m.status === 'cached' && m.inOtherTab) status = 'On the GPU in another tab';
   else if (m.status === 'cached') status = 'Cached on this device and verified';
   else if (m.status === 'paused') status = `Paused: ${formatBytes(cached?.storedBytes ?? 0)} of ${formatBytes(cached?.totalBytes ?? 0)} stored`;
   else if (m.status === 'error') status = 'Download failed';
@@ -175,9 +176,15 @@ export function ModelPanel() {
           {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
         </p>
       )}
+      {m.status === 'cached' && m.inOtherTab && (
+        <p role="note" className="notice" data-testid="model-in-other-tab">
+          Another tab of this app has {name} on the GPU, so this tab does not load a second copy (it would take as much
+          GPU memory again). Chat in that tab, or close it: the model then loads here by itself. Load here too keeps both.
+        </p>
+      )}
       {m.status === 'cached' && !m.workerDead && (
         <button type="button" className="primary wide" onClick={() => void loadModel()}>
-          Load {name}
+          {m.inOtherTab ? 'Load here too' : `Load ${name}`}
         </button>
       )}
       {m.workerDead && (
