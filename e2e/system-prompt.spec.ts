@@ -7,15 +7,10 @@
  * template alone it would be dropped and the count would not change).
  */
 import { expect, test, type Page } from '@playwright/test';
+import { PHI3_CHAT_TEMPLATE_NO_SYSTEM } from '../tools/tiny-model/tokenizer-files';
 import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
-// The chat_template of microsoft/Phi-3-mini-4k-instruct's tokenizer_config.json as first published
-// (spring 2024, quoted in transformers issue #30545).
-const MAY_2024_TEMPLATE =
-  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
-  "{% elif (message['role'] == 'assistant') %}{{message['content'] + '<|end|>' + '\\n'}}{% endif %}{% endfor %}";
-
-const hub = serveTinyChat('e2e-system-prompt-tiny', { chatTemplate: MAY_2024_TEMPLATE });
+const hub = serveTinyChat('e2e-system-prompt-tiny', { chatTemplate: PHI3_CHAT_TEMPLATE_NO_SYSTEM });
 
 const answers = (page: Page) => page.getByTestId('message-assistant');
 

@@ -6,7 +6,7 @@
  * message.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTokenizerFiles, PHI3_CHAT_TEMPLATE } from '../../tools/tiny-model/tokenizer-files';
+import { buildTokenizerFiles, PHI3_CHAT_TEMPLATE, PHI3_CHAT_TEMPLATE_NO_SYSTEM } from '../../tools/tiny-model/tokenizer-files';
 import { ChatEngine } from './chat-engine';
 import { exactCounts, PromptCounter } from './prompt-count';
 import { loadTokenizer } from './tokenizer';
@@ -26,10 +26,6 @@ class CountingEngine extends ChatEngine {
   }
 }
 
-const OLD_TEMPLATE =
-  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
-  "{% elif (message['role'] == 'assistant') %}{{message['content'] + '<|end|>' + '\\n'}}{% endif %}{% endfor %}";
-
 let files: ReturnType<typeof buildTokenizerFiles>;
 const engine = (chatTemplate = PHI3_CHAT_TEMPLATE) =>
   new CountingEngine(loadTokenizer({ tokenizerJson: files.tokenizerJson, tokenizerConfig: { ...files.tokenizerConfig, chat_template: chatTemplate } }), new Set([32000]));
@@ -48,7 +44,7 @@ beforeAll(() => {
 
 describe('PromptCounter', () => {
   it('gives the exact counts for random conversations under the Phi-3, system-less and trimming templates', () => {
-    const templates = { phi3: PHI3_CHAT_TEMPLATE, 'no system role': OLD_TEMPLATE, trimming: PHI3_CHAT_TEMPLATE.replaceAll("message['content']", "message['content'] | trim") };
+    const templates = { phi3: PHI3_CHAT_TEMPLATE, 'no system role': PHI3_CHAT_TEMPLATE_NO_SYSTEM, trimming: PHI3_CHAT_TEMPLATE.replaceAll("message['content']", "message['content'] | trim") };
     for (const [name, template] of Object.entries(templates)) {
       const e = engine(template);
       for (let seed = 1; seed <= 6; seed++) {

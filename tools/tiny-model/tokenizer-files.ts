@@ -52,6 +52,16 @@ export const PHI3_CHAT_TEMPLATE =
   "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}" +
   "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
 
+/**
+ * The chat_template of microsoft/Phi-3-mini-4k-instruct's tokenizer_config.json as first published
+ * (spring 2024, quoted in transformers issue #30545): user and assistant turns only, so a system
+ * message is dropped. Copies of the files made before the June 2024 update keep it; tests serve it
+ * to check that the system prompt still reaches the model.
+ */
+export const PHI3_CHAT_TEMPLATE_NO_SYSTEM =
+  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
+  "{% elif (message['role'] == 'assistant') %}{{message['content'] + '<|end|>' + '\\n'}}{% endif %}{% endfor %}";
+
 const SPACE_PIECE = '\u2581'; // SentencePiece's "▁"
 
 function addedTokenEntries(): AddedTokenEntry[] {

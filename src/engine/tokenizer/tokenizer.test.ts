@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import llamaTokenizer from 'llama-tokenizer-js';
-import { buildTokenizerFiles, PHI3_CHAT_TEMPLATE } from '../../../tools/tiny-model/tokenizer-files';
+import { buildTokenizerFiles, PHI3_CHAT_TEMPLATE, PHI3_CHAT_TEMPLATE_NO_SYSTEM } from '../../../tools/tiny-model/tokenizer-files';
 import { AppError } from '../errors';
 import type { ChatMessage } from '../types';
 import { loadTokenizer, type Phi3Tokenizer } from './index';
@@ -166,11 +166,6 @@ describe('Phi-3 tokenizer', () => {
   });
 
   describe('a template without a system role (Phi-3 Mini as first published)', () => {
-    // The chat_template of microsoft/Phi-3-mini-4k-instruct's tokenizer_config.json as first
-    // published (spring 2024, quoted in transformers issue #30545): system messages are dropped.
-    const MAY_2024 =
-      "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
-      "{% elif (message['role'] == 'assistant') %}{{message['content'] + '<|end|>' + '\\n'}}{% endif %}{% endfor %}";
     const withTemplate = (chat_template: string) => loadTokenizer({ tokenizerJson: files.tokenizerJson, tokenizerConfig: { ...files.tokenizerConfig, chat_template } });
     const chat: ChatMessage[] = [
       { role: 'system', content: 'Answer in French.' },
@@ -180,7 +175,7 @@ describe('Phi-3 tokenizer', () => {
     ];
 
     it('puts the system prompt before the first user message, so it still reaches the model', () => {
-      const old = withTemplate(MAY_2024);
+      const old = withTemplate(PHI3_CHAT_TEMPLATE_NO_SYSTEM);
       expect(old.systemRole()).toBe('first-user-message');
       expect(old.applyChatTemplate(chat)).toBe('<s><|user|>\nAnswer in French.\n\nHi<|end|>\n<|assistant|>\nSalut.<|end|>\n<|user|>\nWhy?<|end|>\n<|assistant|>\n');
       // A system prompt alone becomes the first user message.
@@ -192,7 +187,7 @@ describe('Phi-3 tokenizer', () => {
     it('a template with a system role writes it as it is; one that refuses it gets it folded too', () => {
       expect(tokenizer.systemRole()).toBe('template');
       expect(tokenizer.applyChatTemplate(chat).startsWith('<|system|>\nAnswer in French.<|end|>\n<|user|>\nHi<|end|>')).toBe(true);
-      const refusing = withTemplate("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}" + MAY_2024);
+      const refusing = withTemplate("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}" + PHI3_CHAT_TEMPLATE_NO_SYSTEM);
       expect(refusing.systemRole()).toBe('first-user-message');
       expect(refusing.applyChatTemplate(chat).startsWith('<s><|user|>\nAnswer in French.\n\nHi')).toBe(true);
       const { chat_template: _t, ...noTemplate } = files.tokenizerConfig as Record<string, unknown>;
