@@ -69,9 +69,22 @@ export abstract class ChatEngine {
     return this.tokenizer;
   }
 
-  /** Generates from raw ids: yields each new token id, returns the timings. */
-  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<number, GenerationTimings, undefined> {
-    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal });
+  /**
+   * Generates from raw ids: yields each new token id, returns the timings. `firstStep` is the RNG
+   * step of the first new token (generate.ts), the answer tokens already in `promptIds`.
+   */
+  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal, firstStep = 0): AsyncGenerator<number, GenerationTimings, undefined> {
+    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal, firstStep });
+  }
+
+  /**
+   * How many of a continued prompt's ids are the answer so far: its length less that of the
+   * prompt that opened the answer. A continuation samples from that RNG step on, so Stop then
+   * Continue (or a token limit raised, then Continue) writes what one run would have written.
+   */
+  private answerTokensIn(ids: readonly number[], messages: readonly ChatMessage[]): number {
+    const opener = this.encodePrompt(messages.slice(0, -1));
+    return Math.max(0, ids.length - opener.length);
   }
 
   /**
@@ -84,7 +97,7 @@ export abstract class ChatEngine {
     const ids = this.encodePrompt(messages);
     const continuing = messages.at(-1)?.role === 'assistant';
     const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true, context: continuing ? ids : [] });
-    const gen = this.generateIds(ids, opts, signal);
+    const gen = this.generateIds(ids, opts, signal, continuing ? this.answerTokensIn(ids, messages) : 0);
     let firstAt = 0;
     for (;;) {
       const r = await gen.next();

@@ -7,12 +7,14 @@ import { AppError } from './errors';
 class CountingRuntime implements TokenRuntime {
   cachedIds: number[] = [];
   fed: number[][] = [];
+  steps: number[] = [];
   constructor(readonly contextLimit = 100) {}
   truncate(length: number) {
     this.cachedIds.length = Math.min(length, this.cachedIds.length);
   }
-  async step(ids: readonly number[]) {
+  async step(ids: readonly number[], _sampling: unknown, stepIndex: number) {
     this.fed.push([...ids]);
+    this.steps.push(stepIndex);
     this.cachedIds.push(...ids);
     return (this.cachedIds[this.cachedIds.length - 1] + 1) % 50;
   }
@@ -44,6 +46,15 @@ describe('generate', () => {
     const r = await collect(generate(rt2, req([45], { maxNewTokens: 10 })));
     expect(r.out).toEqual([46, 47, 48]);
     expect(r.timings.stopReason).toBe('eos');
+  });
+
+  it('numbers the RNG steps from firstStep, so a continued answer draws where it left off', async () => {
+    const rt = new CountingRuntime();
+    await collect(generate(rt, req([1, 2, 3])));
+    expect(rt.steps).toEqual([0, 1, 2, 3, 4]);
+    const rt2 = new CountingRuntime();
+    await collect(generate(rt2, req([1, 2, 3, 4, 5], { firstStep: 2, maxNewTokens: 3 })));
+    expect(rt2.steps).toEqual([2, 3, 4]);
   });
 
   it('reuses the KV cache: a follow-up feeds only the new tokens', async () => {

@@ -32,6 +32,12 @@ export interface GenerateRequest {
   eosTokenIds: ReadonlySet<number>;
   sampling: SamplingOptions;
   signal?: AbortSignal;
+  /**
+   * The RNG step of the first new token (default 0): the sampler's draw for a token depends only
+   * on the seed and this index. A continued answer passes the number of answer tokens already in
+   * the prompt, so stopping and continuing draws what one uninterrupted run would have drawn.
+   */
+  firstStep?: number;
 }
 
 export interface GenerationTimings {
@@ -75,7 +81,8 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
   const aborted = () => req.signal?.aborted === true;
   if (aborted()) return { ...timings, stopReason: 'aborted' };
   let t0 = performance.now();
-  let next = await runtime.step(promptIds.slice(keep), req.sampling, 0);
+  const firstStep = req.firstStep ?? 0;
+  let next = await runtime.step(promptIds.slice(keep), req.sampling, firstStep);
   timings.prefillMs = performance.now() - t0;
   t0 = performance.now();
   for (;;) {
@@ -97,7 +104,7 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
       timings.stopReason = 'context-full';
       break;
     }
-    next = await runtime.step([next], req.sampling, timings.newTokens);
+    next = await runtime.step([next], req.sampling, firstStep + timings.newTokens);
   }
   timings.decodeMs = performance.now() - t0;
   return timings;
