@@ -11,12 +11,13 @@ describe('conversations slice', () => {
     const services = testServices();
     const store = createAppStore(services);
     const a = await store.getState().newConversation();
-    const b = await store.getState().newConversation();
-    expect(store.getState().activeId).toBe(b);
     expect(await store.getState().renameConversation(a, '  Kernel   notes ')).toBeNull();
     expect(store.getState().conversations[a].title).toBe('Kernel notes');
     expect(await store.getState().renameConversation(a, '   ')).toBe('A title cannot be empty.');
     expect(await store.getState().renameConversation(a, 'x'.repeat(201))).toBe('A title must be at most 200 characters; this one has 201.');
+    const b = await store.getState().newConversation();
+    expect(b).not.toBe(a);
+    expect(store.getState().activeId).toBe(b);
     expect((await services.repo.list()).map((c) => c.title).sort()).toEqual(['Kernel notes', 'New chat']);
 
     await store.getState().deleteConversation(b);
@@ -29,6 +30,28 @@ describe('conversations slice', () => {
     expect(reloaded.getState().loadState).toBe('ready');
     expect(Object.values(reloaded.getState().conversations).map((c) => c.title)).toEqual(['Kernel notes']);
     expect(reloaded.getState().activeId).toBe(a);
+  });
+
+  it('New chat keeps an untouched empty chat open instead of adding another', async () => {
+    const services = testServices();
+    const store = createAppStore(services);
+    // The scripted engine stands for a loaded model, so a sent message is answered.
+    store.setState((s) => ({ model: { ...s.model, status: 'ready' } }));
+    const a = await store.getState().newConversation();
+    expect(await store.getState().newConversation()).toBe(a);
+    expect(await services.repo.list()).toHaveLength(1);
+    // Touched in any way (renamed, its settings changed, a message sent), it is left as it is.
+    await store.getState().renameConversation(a, 'Notes');
+    const b = await store.getState().newConversation();
+    expect(b).not.toBe(a);
+    await store.getState().saveSettings({ ...draftFrom(DEFAULT_SETTINGS), seed: '9' });
+    const c = await store.getState().newConversation();
+    expect(c).not.toBe(b);
+    await store.getState().send('Hello');
+    expect(await store.getState().newConversation()).not.toBe(c);
+    // Another conversation open: New chat makes a new one even though an empty one exists.
+    store.getState().selectConversation(a);
+    expect([a, b, c]).not.toContain(await store.getState().newConversation());
   });
 
   it('shows a failed save instead of swallowing it', async () => {

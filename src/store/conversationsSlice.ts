@@ -7,7 +7,8 @@
 import type { StateCreator } from 'zustand';
 import type { AppState, Services } from './index';
 import type { Conversation } from '../conversations/types';
-import { createConversation, newId, selectBranch as selectBranchIn } from '../conversations/tree';
+import { createConversation, DEFAULT_TITLE, newId, selectBranch as selectBranchIn } from '../conversations/tree';
+import type { ConversationSettings } from '../conversations/types';
 import { exportFileName, exportJson, exportMarkdown } from '../conversations/exportFormats';
 import { parseImport } from '../conversations/importValidation';
 import { IMPORT_LIMITS } from '../conversations/importValidation';
@@ -30,6 +31,11 @@ export interface ConversationsSlice {
   /** The last failed IndexedDB write or load, in words; cleared by the next success. */
   storageError: string | null;
   loadConversations: () => Promise<void>;
+  /**
+   * Opens a new, empty conversation and returns its id. While the open one is still untouched
+   * (no messages, its first title, the settings new chats start from), that one stays open
+   * instead: pressing New chat twice does not leave empty "New chat" rows behind.
+   */
   newConversation: () => Promise<string>;
   selectConversation: (id: string | null) => void;
   /** Returns an error message for an invalid title, else null. */
@@ -50,6 +56,17 @@ const pendingWrites = new Set<Promise<unknown>>();
 /** Resolves once every conversation write started so far has finished; a reload waits for it. */
 export async function whenSaved(): Promise<void> {
   while (pendingWrites.size) await Promise.allSettled([...pendingWrites]);
+}
+
+/** A conversation as New chat made it: nothing sent, renamed or set in it since. */
+function untouched(conv: Conversation, newChat: ConversationSettings): boolean {
+  const keys = Object.keys(newChat) as (keyof ConversationSettings)[];
+  return (
+    conv.messages.length === 0 &&
+    conv.title === DEFAULT_TITLE &&
+    Object.keys(conv.settings).length === keys.length &&
+    keys.every((k) => conv.settings[k] === newChat[k])
+  );
 }
 
 function describe(err: unknown): string {
@@ -119,7 +136,13 @@ export const createConversationsSlice =
       },
 
       newConversation: async () => {
-        const conv = createConversation(services.now(), undefined, get().newChatSettings());
+        const settings = get().newChatSettings();
+        const open = get().activeId ? get().conversations[get().activeId!] : undefined;
+        if (open && untouched(open, settings)) {
+          set((s) => ({ search: '', chat: { ...s.chat, error: null } }));
+          return open.id;
+        }
+        const conv = createConversation(services.now(), undefined, settings);
         set((s) => ({ activeId: conv.id, search: '', chat: { ...s.chat, error: null } }));
         await get().commit(conv);
         return conv.id;

@@ -52,7 +52,10 @@ describe('settings for new chats', () => {
     expect(settingsOf(store, first)).toEqual(own);
     expect(store.getState().hasOwnNewChatSettings()).toBe(true);
 
+    // The first chat is now as new chats start: New chat would keep it open, so name it.
+    await store.getState().renameConversation(first, 'Bonjour');
     const second = await store.getState().newConversation();
+    expect(second).not.toBe(first);
     expect(settingsOf(store, second)).toEqual(own);
     // Saving without the box changes only the open conversation.
     await store.getState().saveSettings({ ...draft, systemPrompt: 'Only here.' });
