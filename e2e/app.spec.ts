@@ -73,6 +73,11 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   await composer(page).fill('Tell me a long story about GPUs.');
   await composer(page).press('Enter');
   await expectStreaming(page);
+  // The context meter follows the answer as it streams: the prompt, then each token written.
+  const meterTokens = async () => Number(/^(\d+) \//.exec(await page.getByTestId('context-meter-text').innerText())?.[1]);
+  await expect.poll(meterTokens).toBeGreaterThan(10);
+  const early = await meterTokens();
+  await expect.poll(meterTokens).toBeGreaterThan(early);
   await stopButton(page).click();
   await expect(stopButton(page)).toHaveCount(0);
   await expect(answers(page).last().getByTestId('message-stats')).toContainText('stopped');

@@ -27,11 +27,18 @@ describe('chat slice', () => {
   it('sends, streams into the answer, records stats and titles the conversation', async () => {
     const { store, engine, services } = setup(['Hello there, friend.']);
     const seen: string[] = [];
-    const unsub = store.subscribe((s) => s.chat.streaming && seen.push(s.chat.streaming.text));
+    const tokens = new Set<string>();
+    const unsub = store.subscribe((s) => {
+      if (!s.chat.streaming) return;
+      seen.push(s.chat.streaming.text);
+      if (s.chat.streaming.tokens) tokens.add(JSON.stringify(s.chat.streaming.tokens));
+    });
     await store.getState().send('  Hi!  ');
     unsub();
     expect(seen).toContain('Hello ');
     expect(seen).toContain('Hello there, ');
+    // The context meter's live figure: the counted prompt, then one more per token written.
+    expect([...tokens]).toEqual([0, 1, 2, 3].map((generated) => JSON.stringify({ prompt: 16, generated })));
     expect(path(store)).toEqual(['user:Hi!', 'assistant:Hello there, friend.']);
     const s = store.getState();
     const conv = s.conversations[s.activeId!];

@@ -21,6 +21,11 @@ export interface Streaming {
   text: string;
   /** Set while the answer waits for the model to be listed, downloaded or loaded (`untilModelSettles`). */
   waitingForModel?: boolean;
+  /**
+   * The prompt's tokens once counted, and the tokens written since: the context meter follows
+   * the answer as it streams instead of showing the last finished answer's figure.
+   */
+  tokens?: { prompt: number; generated: number };
 }
 
 /** Model states that end by themselves in 'ready' or in a state that says why not. */
@@ -140,6 +145,10 @@ export const createChatSlice =
       controller = new AbortController();
       const signal = controller.signal;
       setChat({ streaming: { conversationId, messageId: assistant.id, text: assistant.content }, error: null });
+      const patchStreaming = (patch: Partial<Streaming>) => {
+        const s = get().chat.streaming;
+        if (s && s.messageId === assistant.id) setChat({ streaming: { ...s, ...patch } });
+      };
 
       let stats: GenerationStats | undefined;
       let context: ContextNote | undefined;
@@ -166,6 +175,7 @@ export const createChatSlice =
           context = { droppedMessages: plan.droppedMessages, promptTokens: plan.promptTokens, contextLimit: count.contextLimit };
         }
         if (signal.aborted) return;
+        patchStreaming({ tokens: { prompt: plan.promptTokens, generated: 0 } });
         const { systemPrompt: _s, maxNewTokens: _m, ...settingsSampling } = settings;
         const sampling = { ...settingsSampling, seed: answerSeed(settings.seed, versionOf(conv(conversationId), assistant)) };
         stats = await engine.generate(
@@ -173,7 +183,9 @@ export const createChatSlice =
           { sampling, maxNewTokens: plan.maxNewTokens },
           (e) => {
             const s = get().chat.streaming;
-            if (s && s.messageId === assistant.id) setChat({ streaming: { ...s, text: s.text + e.text } });
+            if (!s || s.messageId !== assistant.id) return;
+            const tokens = s.tokens && e.tokenId >= 0 ? { prompt: s.tokens.prompt, generated: s.tokens.generated + 1 } : s.tokens;
+            setChat({ streaming: { ...s, text: s.text + e.text, ...(tokens ? { tokens } : {}) } });
           },
           signal,
         );

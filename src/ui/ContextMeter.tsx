@@ -1,6 +1,7 @@
 /**
- * The context meter: tokens the open conversation's last answer used against the model's
- * context limit, and a plain statement of the policy when the conversation outgrows it.
+ * The context meter: tokens the open conversation uses against the model's context limit (while
+ * an answer streams, its prompt and the tokens written so far; else what the last answer used),
+ * and a plain statement of the policy when the conversation outgrows it.
  */
 import { useAppStore } from '../store';
 import { selectedPath } from '../conversations/tree';
@@ -14,8 +15,18 @@ function useUsedTokens(): number | null {
   });
 }
 
+/** The streaming answer's prompt and tokens so far, when it belongs to the open conversation. */
+function useStreamingTokens(): number | null {
+  return useAppStore((s) => {
+    const t = s.chat.streaming?.conversationId === s.activeId ? s.chat.streaming?.tokens : undefined;
+    return t ? t.prompt + t.generated : null;
+  });
+}
+
 export function ContextMeter() {
-  const used = useUsedTokens();
+  const streamed = useStreamingTokens();
+  const answered = useUsedTokens();
+  const used = streamed ?? answered;
   // The loaded model's limit; a conversation opened after a reload has no answer of this session yet.
   const limit = useAppStore((s) => s.model.loaded?.info.contextLimit ?? s.chat.context?.limit ?? null);
   const label = limit ? `${used ?? 0} / ${limit} tokens` : used !== null ? `${used} tokens (load a model to see the limit)` : 'no tokens yet';
