@@ -100,6 +100,9 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   expect(continued.slice(0, 20)).toBe(firstAnswer.slice(0, 20));
   // The model saw the answer so far: the continuation's prompt holds it.
   expect(await promptTokens()).toBeGreaterThan(firstPrompt + 5);
+  // And as the ids it wrote, which the KV cache still held: only the last one is run again.
+  const cached = /(\d+) prompt \((\d+) cached\)/.exec(await answers(page).last().getByTestId('message-stats').innerText());
+  expect(cached && Number(cached[2])).toBe((await promptTokens()) - 1);
 
   // Regenerate: a second answer beside the first, as a branch, and a new one (its own seed).
   await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();

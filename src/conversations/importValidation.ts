@@ -64,10 +64,11 @@ function id(v: unknown, where: string): string {
 }
 
 function stats(v: unknown, where: string): GenerationStats {
-  const r = obj(v, where, ['promptTokens', 'newTokens', 'timeToFirstTokenMs', 'prefillTokensPerSec', 'decodeTokensPerSec', 'stopReason']);
+  const r = obj(v, where, ['promptTokens', 'newTokens', 'timeToFirstTokenMs', 'prefillTokensPerSec', 'decodeTokensPerSec', 'stopReason'], ['cachedTokens']);
   if (!STOP_REASONS.includes(r.stopReason as StopReason)) fail(`${where}.stopReason`, `expected one of ${STOP_REASONS.join(', ')}, got ${show(r.stopReason)}.`);
   return {
     promptTokens: num(r.promptTokens, `${where}.promptTokens`),
+    ...(r.cachedTokens !== undefined ? { cachedTokens: num(r.cachedTokens, `${where}.cachedTokens`) } : {}),
     newTokens: num(r.newTokens, `${where}.newTokens`),
     timeToFirstTokenMs: num(r.timeToFirstTokenMs, `${where}.timeToFirstTokenMs`),
     prefillTokensPerSec: num(r.prefillTokensPerSec, `${where}.prefillTokensPerSec`),

@@ -82,6 +82,32 @@ async function checkCutPoints(sampling: SamplingOptions, wanted: number): Promis
 }
 
 describe('ChatEngine: continuing an answer', () => {
+  it('stopped by the token limit and continued, sampled: the uninterrupted answer at every cut point, whatever its text encodes to', async () => {
+    const tokenizer = engine.tokenizer!;
+    const prompt = tokenizer.encodeChat(QUESTION);
+    let wouldDiffer = 0;
+    for (const seed of [1, 2]) {
+      const sampling = { ...SAMPLED, seed };
+      const whole = await run(QUESTION, STEPS, sampling);
+      for (const k of [1, 5, 12, 23]) {
+        const cut = await run(QUESTION, k, sampling);
+        expect(cut.ids).toEqual(whole.ids.slice(0, k));
+        const continuing: ChatMessage[] = [...QUESTION, { role: 'assistant', content: cut.text }];
+        // Encoding the cut text often gives other ids than the model wrote (a random model writes
+        // pieces a tokenizer would not choose); the continuation is fed the written ones.
+        if (tokenizer.encodeChat(continuing, { continueFinalMessage: true }).join() !== [...prompt, ...cut.ids].join()) wouldDiffer++;
+        const rest = await run(continuing, STEPS - k, sampling);
+        expect([...cut.ids, ...rest.ids], `seed ${seed}, cut after ${k} tokens`).toEqual(whole.ids);
+        expect(rest.stats.promptTokens).toBe(prompt.length + k);
+        // Only the last written token, which a cut answer never fed, is run again.
+        expect(rest.stats.cachedTokens).toBe(prompt.length + k - 1);
+        if (!cut.text.includes('\uFFFD')) expect(cut.text + rest.text).toBe(whole.text);
+      }
+    }
+    console.log(`${wouldDiffer} of 8 cut answers encode to other ids than the model wrote`);
+    expect(wouldDiffer).toBeGreaterThan(0);
+  });
+
   it('cut and continued, greedy generation gives the uninterrupted ids and text', async () => {
     expect(await checkCutPoints(GREEDY, 3)).toBe(3);
   });
@@ -90,5 +116,28 @@ describe('ChatEngine: continuing an answer', () => {
     let checked = 0;
     for (let seed = 1; seed <= 40 && checked < 3; seed++) checked += await checkCutPoints({ ...SAMPLED, seed }, 3 - checked);
     expect(checked).toBe(3);
+  });
+});
+
+describe('ChatEngine: a follow-up question', () => {
+  it("is prefilled from the new turn on: the cache keeps the answer's own ids", async () => {
+    const tokenizer = engine.tokenizer!;
+    const sampling = { ...SAMPLED, seed: 5 };
+    const first = await run(QUESTION, STEPS, sampling);
+    const prompt = tokenizer.encodeChat(QUESTION);
+    const followUp: ChatMessage[] = [...QUESTION, { role: 'assistant', content: first.text }, { role: 'user', content: 'Say more.' }];
+    const own = tokenizer.encodeChat(followUp);
+    const written = [...prompt, ...first.ids];
+    let sameAsEncoded = 0;
+    while (own[sameAsEncoded] === written[sameAsEncoded]) sameAsEncoded++;
+    const second = await run(followUp, 4, sampling);
+    // The cut answer's last token was never fed: everything before it is reused.
+    expect(second.stats.cachedTokens).toBe(written.length - 1);
+    console.log(
+      `follow-up of ${second.stats.promptTokens} prompt tokens: ${second.stats.cachedTokens} reused from the cache; ` +
+        `re-encoding the answer would have matched the cache for ${sameAsEncoded} (of ${written.length - 1})`,
+    );
+    // Without the written ids this answer's text diverges early, and most of it would be run again.
+    expect(sameAsEncoded).toBeLessThan(written.length - 1);
   });
 });

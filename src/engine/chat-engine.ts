@@ -8,6 +8,7 @@ import { AppError } from './errors';
 import { generate, type GenerationTimings, type TokenRuntime } from './generate';
 import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
 import { PromptCounter, type MessageCounts } from './prompt-count';
+import { FedPieces, type PlannedPrompt } from './fed-pieces';
 import type { Phi3Plan } from './phi3/plan';
 import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from './types';
 
@@ -47,6 +48,8 @@ export abstract class ChatEngine {
     return this.encodePrompt(messages).length;
   }
 
+  /** The last request's text and ids, for the next prompt to repeat (fed-pieces.ts). */
+  private readonly fed = new FedPieces();
   private readonly promptCounter = new PromptCounter((messages) => this.countChatTokens(messages));
 
   /** What each message adds to the prompt, and the template's own tokens (prompt-count.ts). */
@@ -78,13 +81,19 @@ export abstract class ChatEngine {
   }
 
   /**
-   * How many of a continued prompt's ids are the answer so far: its length less that of the
-   * prompt that opened the answer. A continuation samples from that RNG step on, so Stop then
-   * Continue (or a token limit raised, then Continue) writes what one run would have written.
+   * The prompt's ids, reusing the ids the model was fed and wrote for the text the prompt repeats
+   * (fed-pieces.ts): a follow-up then matches the KV cache up to the new turn even where the
+   * answer's text would encode differently. Falls back to the prompt's own encoding where that
+   * would not fit the context (the context policy counts the own encoding).
    */
-  private answerTokensIn(ids: readonly number[], messages: readonly ChatMessage[]): number {
-    const opener = this.encodePrompt(messages.slice(0, -1));
-    return Math.max(0, ids.length - opener.length);
+  private planPrompt(messages: readonly ChatMessage[]): PlannedPrompt {
+    const tokenizer = this.requireTokenizer();
+    const continueFinalMessage = messages.at(-1)?.role === 'assistant';
+    const rendered = tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, continueFinalMessage });
+    const encoded = this.encodePrompt(messages);
+    const planned = this.fed.plan(rendered, encoded, (text) => tokenizer.encode(text, { addSpecialTokens: false }));
+    if (planned.ids.length < this.runtime.contextLimit || encoded.length >= this.runtime.contextLimit) return planned;
+    return { ids: encoded, pieces: [{ text: rendered, ids: encoded }], keptIds: 0 };
   }
 
   /**
@@ -94,20 +103,33 @@ export abstract class ChatEngine {
   async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
     const tokenizer = this.requireTokenizer();
     const started = performance.now();
-    const ids = this.encodePrompt(messages);
+    const prompt = this.planPrompt(messages);
+    const ids = prompt.ids;
     const continuing = messages.at(-1)?.role === 'assistant';
     const decoder = tokenizer.createStreamDecoder({ skipSpecialTokens: true, context: continuing ? ids : [] });
-    const gen = this.generateIds(ids, opts, signal, continuing ? this.answerTokensIn(ids, messages) : 0);
+    // A continuation samples from the RNG step after the answer's tokens so far, so Stop then
+    // Continue (or a token limit raised, then Continue) writes what one run would have written.
+    const firstStep = continuing ? Math.max(0, ids.length - this.planPrompt(messages.slice(0, -1)).ids.length) : 0;
+    const gen = this.generateIds(ids, opts, signal, firstStep);
+    const written: number[] = [];
+    let text = '';
     let firstAt = 0;
+    // Until the answer is complete, the pieces are unknown: a failed or abandoned request forgets them.
+    this.fed.clear();
     for (;;) {
       const r = await gen.next();
       if (r.done) {
         const tail = decoder.flush();
+        text += tail;
+        this.fed.remember(prompt.pieces, { text, ids: written });
         if (tail) yield { tokenId: -1, text: tail };
         return toStats(r.value, firstAt ? firstAt - started : performance.now() - started);
       }
       firstAt ||= performance.now();
-      yield { tokenId: r.value, text: decoder.push(r.value) };
+      const delta = decoder.push(r.value);
+      written.push(r.value);
+      text += delta;
+      yield { tokenId: r.value, text: delta };
     }
   }
 }
@@ -138,6 +160,7 @@ export function modelInfo(plan: Phi3Plan, contextLimit: number, precision: Model
 export function toStats(t: GenerationTimings, timeToFirstTokenMs: number): GenerationStats {
   return {
     promptTokens: t.promptTokens,
+    cachedTokens: t.promptTokens - t.prefillTokens,
     newTokens: t.newTokens,
     timeToFirstTokenMs,
     prefillTokensPerSec: t.prefillMs > 0 ? (t.prefillTokens / t.prefillMs) * 1000 : 0,

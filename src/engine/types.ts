@@ -41,6 +41,11 @@ export type StopReason = 'eos' | 'max-tokens' | 'aborted' | 'context-full';
 
 export interface GenerationStats {
   promptTokens: number;
+  /**
+   * Prompt tokens the KV cache already held, so they were not run again (absent in answers saved
+   * before it was recorded).
+   */
+  cachedTokens?: number;
   newTokens: number;
   /** Time from the request to the first generated token. */
   timeToFirstTokenMs: number;

@@ -37,7 +37,7 @@ export function Stats({ stats }: { stats: GenerationStats }) {
       <span>prefill {fmt(stats.prefillTokensPerSec)} tok/s</span>
       <span>decode {fmt(stats.decodeTokensPerSec)} tok/s</span>
       <span>
-        {stats.promptTokens} prompt + {stats.newTokens} new tokens
+        {stats.promptTokens} prompt{stats.cachedTokens ? ` (${stats.cachedTokens} cached)` : ''} + {stats.newTokens} new tokens
       </span>
       <span>{stop}</span>
     </p>
