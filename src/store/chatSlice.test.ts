@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerSeed, canContinue } from './chatSlice';
+import { answerSeed, canContinue, deltaBatcher } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
 import { ScriptedEngine, testServices } from './testing';
@@ -265,3 +265,44 @@ describe('chat slice', () => {
     expect(path(store)).toEqual(['user:one', 'assistant:a b c']);
   });
 });
+
+describe('streamed text reaches the page at most once per frame', () => {
+  it('deltaBatcher gathers deltas until its tick, and flush hands on the rest at once', () => {
+    const ticks: Array<() => void> = [];
+    const applied: Array<[string, number]> = [];
+    const b = deltaBatcher((run) => ticks.push(run), (text, tokens) => applied.push([text, tokens]));
+    b.push('Hel', 1);
+    b.push('lo', 1);
+    b.push('', 1);
+    expect(applied).toEqual([]);
+    expect(ticks).toHaveLength(1);
+    ticks.shift()!();
+    expect(applied).toEqual([['Hello', 3]]);
+    b.push(' world', 1);
+    b.flush();
+    expect(applied).toEqual([['Hello', 3], [' world', 1]]);
+    // The tick scheduled for ' world' finds nothing left.
+    ticks.shift()!();
+    expect(applied).toHaveLength(2);
+    const now: Array<[string, number]> = [];
+    const direct = deltaBatcher(undefined, (text, tokens) => now.push([text, tokens]));
+    direct.push('a', 1);
+    expect(now).toEqual([['a', 1]]);
+  });
+
+  it('an answer whose frames never come (a hidden tab) is still saved whole', async () => {
+    const engine = new ScriptedEngine(['one two three four']);
+    const frames: Array<() => void> = [];
+    const store = createAppStore({ ...testServices(engine), nextFrame: (run) => frames.push(run) });
+    store.setState((s) => ({ model: { ...s.model, status: 'ready' } }));
+    const texts: string[] = [];
+    const unsub = store.subscribe((s) => s.chat.streaming && texts.push(s.chat.streaming.text));
+    await store.getState().send('count');
+    unsub();
+    // No frame ran: the page got no partial text, only the whole at the end; the answer is complete.
+    expect([...new Set(texts)]).toEqual(['', 'one two three four']);
+    expect(frames.length).toBeGreaterThan(0);
+    expect(path(store)).toEqual(['user:count', 'assistant:one two three four']);
+  });
+});
+

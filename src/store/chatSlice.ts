@@ -28,6 +28,48 @@ export interface Streaming {
   tokens?: { prompt: number; generated: number };
 }
 
+/**
+ * Gathers an answer's token deltas and hands them on at most once per `schedule` tick (the next
+ * frame, in the app): a GPU that writes hundreds of tokens a second would otherwise make the page
+ * render, lay out and scroll once per token, more work than a frame can hold, so the text fell
+ * behind the model and the page stuttered. Without `schedule` every delta is handed on at once.
+ * `flush` hands on what is pending now (the answer's end).
+ */
+export function deltaBatcher(schedule: ((run: () => void) => void) | undefined, apply: (text: string, tokens: number) => void) {
+  let text = '';
+  let tokens = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (!text && !tokens) return;
+    const [t, n] = [text, tokens];
+    text = '';
+    tokens = 0;
+    apply(t, n);
+  };
+  return {
+    push(delta: string, newTokens: number) {
+      text += delta;
+      tokens += newTokens;
+      if (!schedule) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        schedule(flush);
+      }
+    },
+    flush,
+  };
+}
+
+/**
+ * The app's `Services.nextFrame`: the next animation frame while the page is visible; a hidden
+ * page paints no frames, so there a timer (which browsers slow to once a second) hands the text on.
+ */
+export function nextFrame(run: () => void): void {
+  if (typeof requestAnimationFrame === 'function' && typeof document !== 'undefined' && document.visibilityState === 'visible') requestAnimationFrame(() => run());
+  else setTimeout(run, 100);
+}
+
 /** Model states that end by themselves in 'ready' or in a state that says why not. */
 const SETTLING: readonly ModelStatus[] = ['checking', 'downloading', 'loading'];
 
@@ -149,6 +191,12 @@ export const createChatSlice =
         const s = get().chat.streaming;
         if (s && s.messageId === assistant.id) setChat({ streaming: { ...s, ...patch } });
       };
+      const deltas = deltaBatcher(services.nextFrame, (text, generated) => {
+        const s = get().chat.streaming;
+        if (!s || s.messageId !== assistant.id) return;
+        const tokens = s.tokens && generated ? { prompt: s.tokens.prompt, generated: s.tokens.generated + generated } : s.tokens;
+        setChat({ streaming: { ...s, text: s.text + text, ...(tokens ? { tokens } : {}) } });
+      });
 
       let stats: GenerationStats | undefined;
       let context: ContextNote | undefined;
@@ -181,12 +229,7 @@ export const createChatSlice =
         stats = await engine.generate(
           plan.keep.map((i) => prompt[i]),
           { sampling, maxNewTokens: plan.maxNewTokens },
-          (e) => {
-            const s = get().chat.streaming;
-            if (!s || s.messageId !== assistant.id) return;
-            const tokens = s.tokens && e.tokenId >= 0 ? { prompt: s.tokens.prompt, generated: s.tokens.generated + 1 } : s.tokens;
-            setChat({ streaming: { ...s, text: s.text + e.text, ...(tokens ? { tokens } : {}) } });
-          },
+          (e) => deltas.push(e.text, e.tokenId >= 0 ? 1 : 0),
           signal,
         );
         setChat({
@@ -196,6 +239,7 @@ export const createChatSlice =
         // A stop that makes the engine reject rather than resolve is still a stop, not an error.
         if (!signal.aborted) error = describe(err);
       } finally {
+        deltas.flush();
         const text = get().chat.streaming?.messageId === assistant.id ? (get().chat.streaming?.text ?? '') : '';
         if (controller?.signal === signal) controller = null;
         setChat({ streaming: null, ...(error ? { error } : {}) });

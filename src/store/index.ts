@@ -30,7 +30,7 @@ import { localNewChatDefaults, type NewChatDefaults } from '../conversations/new
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
-import { createChatSlice, type ChatSlice } from './chatSlice';
+import { createChatSlice, nextFrame, type ChatSlice } from './chatSlice';
 import { createModelSlice, type ModelService, type ModelSlice } from './modelSlice';
 import { webModelLock, type ModelLock } from './modelLock';
 
@@ -56,6 +56,11 @@ export interface Services {
   newChatDefaults?: NewChatDefaults;
   /** One copy of the model on the GPU across tabs; absent: every tab loads by itself. */
   modelLock?: ModelLock;
+  /**
+   * Runs `run` when the page next paints: a streaming answer's tokens are shown at most once per
+   * frame (`deltaBatcher` in chatSlice.ts). Absent: each token is shown as it arrives.
+   */
+  nextFrame?: (run: () => void) => void;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -81,6 +86,7 @@ export const useAppStore = createAppStore({
   sync: typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastConversationSync(),
   newChatDefaults: localNewChatDefaults,
   modelLock: webModelLock(),
+  nextFrame,
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it
