@@ -141,3 +141,29 @@ describe('ChatEngine: a follow-up question', () => {
     expect(sameAsEncoded).toBeLessThan(written.length - 1);
   });
 });
+
+describe('ChatEngine: a turn in a long conversation', () => {
+  it('encodes the whole prompt once: counting for the context policy and generating share it', async () => {
+    const tokenizer = engine.tokenizer!;
+    const conversation: ChatMessage[] = [...QUESTION];
+    for (let i = 0; i < 30; i++) conversation.push({ role: 'assistant', content: `Answer ${i}: llamas hum.` }, { role: 'user', content: `Question ${i + 1}?` });
+    const whole = tokenizer.encodeChat(conversation).length;
+    const encodeChat = tokenizer.encodeChat;
+    const wholeEncodings: number[] = [];
+    tokenizer.encodeChat = (messages, options) => {
+      const ids = encodeChat(messages, options);
+      if (ids.length === whole) wholeEncodings.push(ids.length);
+      return ids;
+    };
+    try {
+      const counts = engine.countMessages(conversation);
+      expect(counts.overhead + counts.perMessage.reduce((a, b) => a + b, 0)).toBe(whole);
+      const answer = await run(conversation, 2, GREEDY);
+      expect(answer.stats.promptTokens).toBe(whole);
+    } finally {
+      tokenizer.encodeChat = encodeChat;
+    }
+    expect(wholeEncodings).toHaveLength(1);
+  });
+});
+
