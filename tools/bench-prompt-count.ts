@@ -15,8 +15,14 @@ import type { ChatMessage } from '../src/engine/types';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,40,100,200' } } });
 const files = buildTokenizerFiles();
-const tokenizer = loadTokenizer({ tokenizerJson: files.tokenizerJson, tokenizerConfig: files.tokenizerConfig });
-const count = (messages: readonly ChatMessage[]) => tokenizer.encodeChat(messages, { addGenerationPrompt: true }).length;
+/**
+ * A fresh tokenizer's count, so no column profits from segments another one encoded
+ * (segment-encoder.ts remembers them per tokenizer).
+ */
+const freshCount = () => {
+  const tokenizer = loadTokenizer({ tokenizerJson: files.tokenizerJson, tokenizerConfig: files.tokenizerConfig });
+  return (messages: readonly ChatMessage[]) => tokenizer.encodeChat(messages, { addGenerationPrompt: true }).length;
+};
 
 const para = 'The GPU reads each weight once per token, so decode speed is bound by memory bandwidth; prefill is bound by compute. ';
 function conversation(n: number): ChatMessage[] {
@@ -35,8 +41,9 @@ console.log('|---|---|---|---|---|');
 for (const n of values.sizes!.split(',').map(Number)) {
   const messages = conversation(n + 1);
   const earlier = messages.slice(0, -2);
+  const count = freshCount();
   const exact = time(() => exactCounts(count, messages));
-  const counter = new PromptCounter(count);
+  const counter = new PromptCounter(freshCount());
   const cold = time(() => counter.counts(earlier));
   const warm = time(() => counter.counts(messages));
   console.log(`| ${n} | ${count(messages)} | ${exact.toFixed(0)} | ${cold.toFixed(0)} | ${warm.toFixed(0)} |`);

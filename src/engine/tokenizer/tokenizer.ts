@@ -14,6 +14,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { AppError } from '../errors';
+import { SegmentEncoder } from './segment-encoder';
 import type { ChatMessage } from '../types';
 import { createStreamDecoder as createStreamDecoderFor, type StreamDecoder } from './stream-decoder';
 
@@ -279,11 +280,14 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     }
   }
 
+  // A grown conversation re-encodes only its new segments (segment-encoder.ts).
+  const segments = new SegmentEncoder(json.added_tokens as unknown[], (text) => tokenizer.encode(text, { add_special_tokens: false }).ids);
+
   function encodeChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
     const rendered = applyChatTemplate(messages, options);
     // Special tokens in the rendered text are matched as added tokens by the library. Some
     // templates write `{{ bos_token }}` themselves; others rely on the tokenizer adding it.
-    const ids = tokenizer.encode(rendered, { add_special_tokens: false }).ids;
+    const ids = segments.encode(rendered);
     const wantsBos = flagsDecide
       ? addBos === true
       : tokenizer.encode('', { add_special_tokens: true }).ids[0] === bosTokenId;
