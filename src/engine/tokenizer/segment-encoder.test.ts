@@ -42,6 +42,21 @@ describe('SegmentEncoder', () => {
     expect(encoder.bySegments).toBe(true);
   });
 
+  it("gives the whole encoding where added tokens strip the whitespace after them (Phi-3's chat tokens in some revisions)", () => {
+    const rstripJson = {
+      ...(files.tokenizerJson as object),
+      added_tokens: addedTokens.map((t) => ((t as { id: number }).id >= 32000 ? { ...(t as object), rstrip: true } : t)),
+    };
+    const rstrip = new Tokenizer(rstripJson, files.tokenizerConfig as object);
+    const whole = (text: string) => rstrip.encode(text, { add_special_tokens: false }).ids;
+    const encoder = new SegmentEncoder(rstripJson.added_tokens, whole);
+    for (let seed = 1; seed <= 4; seed++) {
+      const rendered = phi3.applyChatTemplate(conversation(seed, 8));
+      expect(encoder.encode(rendered)).toEqual(whole(rendered));
+    }
+    expect(encoder.bySegments).toBe(true);
+  });
+
   it('text with no added token, or opening with one, is encoded as it is', () => {
     const encoder = new SegmentEncoder(addedTokens, encodeWhole);
     for (const text of ['', 'plain text only', '<|user|>', '<|end|><|user|>\nhi<|end|>', ' <|assistant|>\n']) {
