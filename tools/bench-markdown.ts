@@ -14,45 +14,13 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright';
 import { build, preview } from 'vite';
 import { CHROMIUM_ARGS, findChromium } from './chromium.mjs';
+import { median, sampleAnswer as answer } from './bench-sample-answer';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PAGE_DIR = join(ROOT, 'tools/bench-markdown');
 const OUT_DIR = join(ROOT, '.tmp/bench-markdown-page');
 const STEPS = 24;
 const STEP_CHARS = 4;
-
-/** A long answer of the kind Phi-3 writes: headings, paragraphs, lists, code, a table. */
-function answer(chars: number): string {
-  const section = (i: number) =>
-    [
-      `## Step ${i + 1}: measure before you change anything`,
-      '',
-      `Decode speed is bound by **memory bandwidth**: every weight is read once per token, so a ${i + 2}-layer model reads all of its int4 weights for each token. Prefill is bound by *compute* instead, and [the WebGPU spec](https://www.w3.org/TR/webgpu/) says nothing about either.`,
-      '',
-      '1. Time the step with `timestamp-query` where the adapter offers it.',
-      '2. Count the bytes each kernel reads.',
-      '3. Compare with a plain copy of the same size.',
-      '',
-      '```ts',
-      `const tokensPerSecond = bandwidth / bytesPerToken; // section ${i + 1}`,
-      'for (let i = 0; i < rows; i++) sum += weights[i] * activations[i];',
-      '```',
-      '',
-      '| kernel | bytes read | share |',
-      '|---|---|---|',
-      `| gate_up | ${28 + i} MB | 60% |`,
-      '| down | 14 MB | 34% |',
-      '',
-    ].join('\n');
-  let text = '';
-  for (let i = 0; text.length < chars; i++) text += section(i) + '\n';
-  return text.slice(0, chars);
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, lengths: { type: 'string', default: '1000,2000,4000,8000,16000' }, out: { type: 'string' } },

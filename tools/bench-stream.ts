@@ -18,40 +18,11 @@ import { build, preview } from 'vite';
 import react from '@vitejs/plugin-react';
 import { CHROMIUM_ARGS, findChromium } from './chromium.mjs';
 import type { StreamResult } from './bench-stream/main';
+import { median, sampleAnswer as answer } from './bench-sample-answer';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PAGE_DIR = join(ROOT, 'tools/bench-stream');
 const OUT_DIR = join(ROOT, '.tmp/bench-stream-page');
-
-/** An answer of the kind Phi-3 writes (paragraphs, a list, code, a table), in deltas of 4 characters. */
-function answer(chars: number): string {
-  const section = (i: number) =>
-    [
-      `## Step ${i + 1}: measure first`,
-      '',
-      `Decode speed is bound by **memory bandwidth**: every weight is read once per token, so a ${i + 2}-layer model reads all of its int4 weights for each token.`,
-      '',
-      '1. Time the step with `timestamp-query`.',
-      '2. Count the bytes each kernel reads.',
-      '',
-      '```ts',
-      `const tokensPerSecond = bandwidth / bytesPerToken; // ${i + 1}`,
-      '```',
-      '',
-      '| kernel | bytes read |',
-      '|---|---|',
-      `| gate_up | ${28 + i} MB |`,
-      '',
-    ].join('\n');
-  let text = '';
-  for (let i = 0; text.length < chars; i++) text += section(i) + '\n';
-  return text.slice(0, chars);
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '2' }, rates: { type: 'string', default: '50,150,500' }, tokens: { type: 'string', default: '800' }, out: { type: 'string' } },
