@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addMessage, createConversation, pathTo, selectBranch, selectedPath, siblingsOf, titleFrom } from './tree';
-import { searchConversations } from './search';
+import { prepareSearch, searchConversations } from './search';
 import type { Conversation, MessageNode } from './types';
 
 const msg = (id: string, parentId: string | null, role: MessageNode['role'], content = id): MessageNode => ({ id, parentId, role, content, createdAt: 1 });
@@ -64,5 +64,16 @@ describe('search', () => {
     expect(searchConversations([a, b], 'A1').map((c) => c.id)).toEqual(['a']);
     expect(searchConversations([a, b], 'kernels a1')).toEqual([]);
     expect(searchConversations([a, b], 'KERN').map((c) => c.id)).toEqual(['b']);
+  });
+
+  it('finds what a conversation says now: a changed conversation is a new object, searched afresh', () => {
+    const a = { ...sample(), id: 'a', title: 'Notes', updatedAt: 5 };
+    prepareSearch([a]);
+    expect(searchConversations([a], 'tiling')).toEqual([]);
+    const grown = addMessage(a, msg('u3', 'a3', 'user', 'What about tiling?'), 6);
+    expect(searchConversations([grown], 'tiling').map((c) => c.id)).toEqual(['a']);
+    const renamed = { ...grown, title: 'Tiles' };
+    expect(searchConversations([renamed], 'tiles').map((c) => c.id)).toEqual(['a']);
+    expect(searchConversations([a], 'tiling')).toEqual([]);
   });
 });

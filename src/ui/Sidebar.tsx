@@ -6,7 +6,7 @@
 import { useRef, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
-import { searchConversations } from '../conversations/search';
+import { prepareSearch, searchConversations } from '../conversations/search';
 import { downloadFile } from './download';
 import { PencilIcon, TrashIcon } from './icons';
 
@@ -201,7 +201,15 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
         New chat
       </button>
       <div role="search" className="search">
-        <input type="search" aria-label="Search conversations" placeholder="Search titles and messages" value={search} onChange={(e) => setSearch(e.target.value)} />
+        <input
+          type="search"
+          aria-label="Search conversations"
+          placeholder="Search titles and messages"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+          // Folding every chat's text takes a while with hundreds of chats: done before the first key.
+          onFocus={() => prepareSearch(Object.values(useAppStore.getState().conversations))}
+        />
       </div>
       {storageError && (
         <p className="error" role="alert">
