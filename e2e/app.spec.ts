@@ -9,6 +9,7 @@
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { answers, lastAnswerPrompt } from './answers';
 import { recordedPositions, recordPositions } from './layout';
 import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
@@ -20,7 +21,6 @@ const hub = serveTinyChat('e2e-app-tiny');
 const appUrl = (extra = '') => `./?hub=${encodeURIComponent(hub().url)}${extra}`;
 const status = (page: Page) => page.getByTestId('model-status');
 const composer = (page: Page) => page.getByRole('textbox', { name: 'Message' });
-const answers = (page: Page) => page.getByTestId('message-assistant');
 const stopButton = (page: Page) => page.getByRole('button', { name: 'Stop' });
 
 /** Every request to the Hub (and its CDN host) fails from now on; returns the list of tries. */
@@ -84,8 +84,7 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   const answerText = () => answers(page).last().locator('.markdown, .plain-text').first().innerText();
   const firstAnswer = await answerText();
   expect(firstAnswer.length).toBeGreaterThan(20);
-  const promptTokens = async () => Number(/(\d+) prompt/.exec(await answers(page).last().getByTestId('message-stats').innerText())![1]);
-  const firstPrompt = await promptTokens();
+  const firstPrompt = (await lastAnswerPrompt(page)).prompt;
 
   // Continue: the stopped answer goes on in place, from its text so far (no second version).
   await answers(page).last().getByRole('button', { name: 'Continue' }).click();
@@ -98,11 +97,11 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   const continued = await answerText();
   expect(continued.length).toBeGreaterThan(firstAnswer.length + 10);
   expect(continued.slice(0, 20)).toBe(firstAnswer.slice(0, 20));
-  // The model saw the answer so far: the continuation's prompt holds it.
-  expect(await promptTokens()).toBeGreaterThan(firstPrompt + 5);
-  // And as the ids it wrote, which the KV cache still held: only the last one is run again.
-  const cached = /(\d+) prompt \((\d+) cached\)/.exec(await answers(page).last().getByTestId('message-stats').innerText());
-  expect(cached && Number(cached[2])).toBe((await promptTokens()) - 1);
+  // The model saw the answer so far: the continuation's prompt holds it, as the ids it wrote,
+  // which the KV cache still held: only the last one is run again.
+  const continuedPrompt = await lastAnswerPrompt(page);
+  expect(continuedPrompt.prompt).toBeGreaterThan(firstPrompt + 5);
+  expect(continuedPrompt.cached).toBe(continuedPrompt.prompt - 1);
 
   // Regenerate: a second answer beside the first, as a branch, and a new one (its own seed).
   await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();

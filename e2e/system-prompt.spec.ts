@@ -8,11 +8,11 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { PHI3_CHAT_TEMPLATE_NO_SYSTEM } from '../tools/tiny-model/tokenizer-files';
+import { answers, lastAnswerPrompt } from './answers';
 import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-system-prompt-tiny', { chatTemplate: PHI3_CHAT_TEMPLATE_NO_SYSTEM });
 
-const answers = (page: Page) => page.getByTestId('message-assistant');
 
 async function saveSettings(page: Page, systemPrompt: string) {
   await page.getByRole('button', { name: 'Settings' }).click();
@@ -27,7 +27,7 @@ async function saveSettings(page: Page, systemPrompt: string) {
 const promptTokens = async (page: Page) => {
   const stats = answers(page).last().getByTestId('message-stats');
   await expect(stats).toBeVisible({ timeout: 60_000 });
-  return Number(/(\d+) prompt/.exec(await stats.innerText())![1]);
+  return (await lastAnswerPrompt(page)).prompt;
 };
 
 test('a template without a system role still gets the system prompt, before the first message', async ({ page }) => {
