@@ -1,6 +1,8 @@
 /**
  * Conversation search over titles and every message's text (all branches), case- and
- * accent-insensitive. Pure, so the sidebar filter and its tests share one definition.
+ * accent-insensitive. Pure apart from a cache of each conversation's folded text (keyed by the
+ * conversation object, which is never changed in place), so the sidebar filter and its tests share
+ * one definition.
  */
 import type { Conversation } from './types';
 

@@ -1,7 +1,8 @@
 /**
  * What both engines share above their token runtime: the tokenizer and chat template, end-of-
- * sequence ids, token counting, and the streamed chat loop with its statistics. An engine only
- * supplies a `TokenRuntime` (forward pass + KV cache + token selection).
+ * sequence ids, token counting, the prompt's ids (the last encoding kept, and the ids the model
+ * was fed and wrote reused: fed-pieces.ts), and the streamed chat loop with its statistics. An
+ * engine only supplies a `TokenRuntime` (forward pass + KV cache + token selection).
  * Rule: nothing here may depend on how tokens are computed (GPU kernels or onnxruntime).
  */
 import { AppError } from './errors';

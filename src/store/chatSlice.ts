@@ -4,8 +4,8 @@
  * sibling question, so nothing the user saw is ever overwritten; continue only appends to an
  * answer that was cut off. The prompt is cut to the context window by `planContext` (see its
  * header for the policy) and the answer records what was left out. A message sent before the
- * model is ready waits for it. Rule: one generation at a time; the AbortController lives here,
- * never in the UI.
+ * model is ready waits for it. Streamed text reaches the store at most once per frame
+ * (`deltaBatcher`). Rule: one generation at a time; the AbortController lives here, never in the UI.
  */
 import type { StateCreator } from 'zustand';
 import type { AppState, Services } from './index';

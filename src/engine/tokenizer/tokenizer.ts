@@ -3,7 +3,8 @@
  *
  * Tokenising is @huggingface/tokenizers on tokenizer.json; the prompt format is the Jinja
  * `chat_template` of tokenizer_config.json rendered with @huggingface/jinja; stop tokens come from
- * generation_config.json. Runs in the worker and in Node: no DOM.
+ * generation_config.json. Runs in the worker and in Node: no DOM. A rendered chat is encoded by
+ * segments, each remembered (segment-encoder.ts), so a grown conversation encodes only its new turn.
  *
  * Rule: never hard-code a prompt format, a special token or an id here. Everything model-specific
  * is read from the files, so that a new revision of the files (or another Llama-style model) works
