@@ -6,7 +6,7 @@
  * in part. Rule: conversations keep their own copy; changing these never changes an existing
  * conversation.
  */
-import { validateSettings } from './settings';
+import { sameSettings, validateSettings } from './settings';
 import { DEFAULT_SETTINGS } from './tree';
 import type { ConversationSettings } from './types';
 
@@ -18,10 +18,6 @@ export interface NewChatDefaults {
 }
 
 const KEY = 'phi3-chat:new-chat-settings';
-
-function sameAsBuiltIn(s: ConversationSettings): boolean {
-  return (Object.keys(DEFAULT_SETTINGS) as (keyof ConversationSettings)[]).every((k) => s[k] === DEFAULT_SETTINGS[k]);
-}
 
 /** Over a Storage (localStorage in the app); a blocked or full storage reads as none and saves nothing. */
 export function storageNewChatDefaults(storage: () => Storage | undefined): NewChatDefaults {
@@ -38,7 +34,7 @@ export function storageNewChatDefaults(storage: () => Storage | undefined): NewC
     },
     write(settings) {
       try {
-        if (settings === null || sameAsBuiltIn(settings)) storage()?.removeItem(KEY);
+        if (settings === null || sameSettings(settings, DEFAULT_SETTINGS)) storage()?.removeItem(KEY);
         else storage()?.setItem(KEY, JSON.stringify(settings));
       } catch {
         // Storage blocked or full: new chats keep starting from the built-in settings.

@@ -20,6 +20,12 @@ interface Limit {
 
 export const SYSTEM_PROMPT_MAX_CHARS = 8000;
 
+/** Whether two sets of settings hold the same fields with the same values. */
+export function sameSettings(a: ConversationSettings, b: ConversationSettings): boolean {
+  const keys = Object.keys(a) as (keyof ConversationSettings)[];
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 export const SETTING_LIMITS: Record<NumericKey, Limit> = {
   temperature: { label: 'Temperature', min: 0, max: 2, integer: false, hint: '0 is greedy; higher is more random' },
   topK: { label: 'Top-k', min: 0, max: 32064, integer: true, hint: '0 turns top-k off' },

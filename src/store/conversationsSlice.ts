@@ -9,6 +9,7 @@ import type { AppState, Services } from './index';
 import type { Conversation } from '../conversations/types';
 import { createConversation, DEFAULT_TITLE, newId, selectBranch as selectBranchIn } from '../conversations/tree';
 import type { ConversationSettings } from '../conversations/types';
+import { sameSettings } from '../conversations/settings';
 import { exportFileName, exportJson, exportMarkdown } from '../conversations/exportFormats';
 import { parseImport } from '../conversations/importValidation';
 import { IMPORT_LIMITS } from '../conversations/importValidation';
@@ -60,13 +61,7 @@ export async function whenSaved(): Promise<void> {
 
 /** A conversation as New chat made it: nothing sent, renamed or set in it since. */
 function untouched(conv: Conversation, newChat: ConversationSettings): boolean {
-  const keys = Object.keys(newChat) as (keyof ConversationSettings)[];
-  return (
-    conv.messages.length === 0 &&
-    conv.title === DEFAULT_TITLE &&
-    Object.keys(conv.settings).length === keys.length &&
-    keys.every((k) => conv.settings[k] === newChat[k])
-  );
+  return conv.messages.length === 0 && conv.title === DEFAULT_TITLE && sameSettings(conv.settings, newChat);
 }
 
 function describe(err: unknown): string {
