@@ -148,10 +148,10 @@ describe('ChatEngine: a turn in a long conversation', () => {
     const conversation: ChatMessage[] = [...QUESTION];
     for (let i = 0; i < 30; i++) conversation.push({ role: 'assistant', content: `Answer ${i}: llamas hum.` }, { role: 'user', content: `Question ${i + 1}?` });
     const whole = tokenizer.encodeChat(conversation).length;
-    const encodeChat = tokenizer.encodeChat;
+    const encodeRendered = tokenizer.encodeRendered;
     const wholeEncodings: number[] = [];
-    tokenizer.encodeChat = (messages, options) => {
-      const ids = encodeChat(messages, options);
+    tokenizer.encodeRendered = (rendered) => {
+      const ids = encodeRendered(rendered);
       if (ids.length === whole) wholeEncodings.push(ids.length);
       return ids;
     };
@@ -161,7 +161,7 @@ describe('ChatEngine: a turn in a long conversation', () => {
       const answer = await run(conversation, 2, GREEDY);
       expect(answer.stats.promptTokens).toBe(whole);
     } finally {
-      tokenizer.encodeChat = encodeChat;
+      tokenizer.encodeRendered = encodeRendered;
     }
     expect(wholeEncodings).toHaveLength(1);
   });

@@ -79,6 +79,8 @@ export interface Phi3Tokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
   /** The rendered conversation as ids: special tokens map to their ids, `<s>` appears once. */
   encodeChat(messages: readonly ChatMessage[], options?: ChatTemplateOptions): number[];
+  /** `encodeChat` of a conversation already rendered by `applyChatTemplate`. */
+  encodeRendered(rendered: string): number[];
   /** Id of an exact token string (a vocabulary piece or an added token), if there is one. */
   tokenToId(token: string): number | undefined;
   /** Turns generated ids into text deltas whose concatenation is `decode(allIds)`. */
@@ -285,7 +287,10 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
   const segments = new SegmentEncoder(json.added_tokens as unknown[], (text) => tokenizer.encode(text, { add_special_tokens: false }).ids);
 
   function encodeChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
-    const rendered = applyChatTemplate(messages, options);
+    return encodeRendered(applyChatTemplate(messages, options));
+  }
+
+  function encodeRendered(rendered: string): number[] {
     // Special tokens in the rendered text are matched as added tokens by the library. Some
     // templates write `{{ bos_token }}` themselves; others rely on the tokenizer adding it.
     const ids = segments.encode(rendered);
@@ -303,6 +308,7 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     decode,
     applyChatTemplate,
     encodeChat,
+    encodeRendered,
     systemRole,
     tokenToId: (token) => tokenizer.token_to_id(token),
     createStreamDecoder: (options = {}) => createStreamDecoderFor((ids) => decode(ids, options), options.context),
