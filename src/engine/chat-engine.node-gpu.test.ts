@@ -167,3 +167,96 @@ describe('ChatEngine: a turn in a long conversation', () => {
   });
 });
 
+
+describe('ChatEngine.prepare: reading a conversation into the cache before its next message', () => {
+  /** A conversation of several turns, about 400 tokens: prepared in several chunks of 64. */
+  const HISTORY: ChatMessage[] = [...QUESTION];
+  for (let i = 0; i < 8; i++) {
+    HISTORY.push({ role: 'assistant', content: `Answer ${i}: llamas hum softly when they are curious, and they spit only at each other.` });
+    HISTORY.push({ role: 'user', content: `Question ${i + 1}: what else do llamas do on a cold morning?` });
+  }
+  HISTORY.push({ role: 'assistant', content: 'They wait for the sun.' });
+  const NEXT: ChatMessage[] = [...HISTORY, { role: 'user', content: 'And at night?' }];
+
+  async function drain(gen: AsyncGenerator<number, import('./chat-engine').PrepareResult, undefined>, between?: (at: number) => Promise<void>) {
+    const yields: number[] = [];
+    for (let r = await gen.next(); ; r = await gen.next()) {
+      if (r.done) return { result: r.value, yields };
+      yields.push(r.value);
+      await between?.(r.value);
+    }
+  }
+
+  it('after it, a reopened conversation prefills only the new message, and answers with the same ids', async () => {
+    engine.runtime.truncate(0);
+    const cold = await run(NEXT, 8, GREEDY);
+    expect(cold.stats.cachedTokens).toBe(0);
+
+    engine.runtime.truncate(0);
+    const { result, yields } = await drain(engine.prepare(HISTORY, undefined, 64));
+    const newTurn = engine.tokenizer!.encodeChat(NEXT).length - result.preparedTokens;
+    console.log(`prepared ${result.preparedTokens} tokens in ${yields.length + 1} chunks; the next prompt adds ${newTurn}`);
+    expect(result).toEqual({ preparedTokens: result.ranTokens, ranTokens: result.ranTokens, stopped: false });
+    expect(yields).toEqual(Array.from({ length: Math.ceil(result.preparedTokens / 64) - 1 }, (_, i) => 64 * (i + 1)));
+    expect(result.preparedTokens).toBeGreaterThan(300);
+    // What it prepared is the prompt's start up to the new question's text.
+    expect(newTurn).toBeGreaterThan(3);
+    expect(newTurn).toBeLessThan(12);
+
+    const warm = await run(NEXT, 8, GREEDY);
+    expect(warm.stats.promptTokens).toBe(cold.stats.promptTokens);
+    expect(warm.stats.cachedTokens).toBe(result.preparedTokens);
+    expect(warm.ids).toEqual(cold.ids);
+  });
+
+  it('runs nothing when the cache holds the prefix already, and only the turn markers right after an answer', async () => {
+    engine.runtime.truncate(0);
+    const again = await drain(engine.prepare(HISTORY));
+    const twice = await drain(engine.prepare(HISTORY));
+    expect(twice.result).toEqual({ preparedTokens: again.result.preparedTokens, ranTokens: 0, stopped: false });
+
+    // Right after an answer the cache holds the answer's written ids; only the last written token
+    // (never fed) and the markers that close the turn and open the next are new: `<|end|>`, the
+    // newline (two ids, "▁" and "\n", with this tokenizer), `<|user|>` and its newline.
+    const answered = await run(QUESTION, STEPS, { ...SAMPLED, seed: 5 });
+    const after = await drain(engine.prepare([...QUESTION, { role: 'assistant', content: answered.text }]));
+    expect(after.result.stopped).toBe(false);
+    expect(after.result.ranTokens).toBeGreaterThan(0);
+    expect(after.result.ranTokens).toBeLessThanOrEqual(7);
+    expect(after.result.preparedTokens).toBe(answered.stats.promptTokens + answered.ids.length - 1 + after.result.ranTokens);
+  });
+
+  it('for a conversation ending with a question, prepares the prompt that answers it (Regenerate)', async () => {
+    engine.runtime.truncate(0);
+    const { result } = await drain(engine.prepare(NEXT, undefined, 64));
+    const regenerated = await run(NEXT, 2, GREEDY);
+    expect(result.preparedTokens).toBe(regenerated.stats.promptTokens);
+    // generate always runs the prompt's last token again for fresh logits.
+    expect(regenerated.stats.cachedTokens).toBe(regenerated.stats.promptTokens - 1);
+  });
+
+  it('stops at the next chunk when its signal aborts, or when another request used the engine meanwhile', async () => {
+    engine.runtime.truncate(0);
+    const ctrl = new AbortController();
+    const aborted = await drain(engine.prepare(HISTORY, ctrl.signal, 64), async () => ctrl.abort());
+    expect(aborted.result).toEqual({ preparedTokens: 64, ranTokens: 64, stopped: true });
+    expect(engine.runtime.cachedIds).toHaveLength(64);
+
+    engine.runtime.truncate(0);
+    const interrupted = await drain(engine.prepare(HISTORY, undefined, 64), async (at) => {
+      if (at === 128) await run(QUESTION, 2, GREEDY);
+    });
+    expect(interrupted.result.stopped).toBe(true);
+    expect(interrupted.yields).toEqual([64, 128]);
+    // The other request shares the system prompt and first question with this conversation.
+    expect(interrupted.result.preparedTokens).toBeLessThan(64);
+    expect(interrupted.result.preparedTokens).toBeGreaterThan(5);
+
+    // Whatever it left, the next answer is the same.
+    const cold = await (async () => {
+      engine.runtime.truncate(0);
+      return run(NEXT, 8, GREEDY);
+    })();
+    expect((await run(NEXT, 8, GREEDY)).ids).toEqual(cold.ids);
+  });
+});

@@ -6,7 +6,7 @@
  * Rule: nothing here may depend on how tokens are computed (GPU kernels or onnxruntime).
  */
 import { AppError } from './errors';
-import { generate, type GenerationTimings, type TokenRuntime } from './generate';
+import { commonPrefix, generate, type GenerationTimings, type TokenRuntime } from './generate';
 import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
 import { PromptCounter, type MessageCounts } from './prompt-count';
 import { FedPieces, type PlannedPrompt } from './fed-pieces';
@@ -15,6 +15,25 @@ import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEve
 
 /** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
 const PHI3_EOS = [32000, 32001, 32007];
+
+/**
+ * Tokens `prepare` feeds per step: small enough that a request arriving meanwhile waits for at
+ * most one such step (about a second on a slow integrated GPU), large enough to keep prefill's
+ * matrix products wide.
+ */
+export const PREPARE_CHUNK_TOKENS = 256;
+
+/** What `prepare` left in the KV cache. */
+export interface PrepareResult {
+  /** Tokens of the next prompt that the cache now holds (the whole prefix `prepare` aimed at). */
+  preparedTokens: number;
+  /** Of those, the tokens this call ran through the model (the rest were cached already). */
+  ranTokens: number;
+  /** The prefix was not finished: a signal stopped it, or another request changed the cache. */
+  stopped: boolean;
+}
+
+const PREPARE_SAMPLING = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
 
 export interface ModelTextFiles {
   tokenizer?: unknown;
@@ -110,6 +129,56 @@ export abstract class ChatEngine {
     const planned = this.fed.plan(rendered, encoded, (text) => tokenizer.encode(text, { addSpecialTokens: false }));
     if (planned.ids.length < this.runtime.contextLimit || encoded.length >= this.runtime.contextLimit) return planned;
     return { ids: encoded, pieces: [{ text: rendered, ids: encoded }], keptIds: 0 };
+  }
+
+  /**
+   * The ids every next request on `history` starts with: for a conversation that ends with an
+   * answer, what a new question's prompt and a continuation's prompt share (found by planning the
+   * prompt with two different one-letter questions, so no template or tokenizer detail is
+   * assumed); for one that ends with a question, the prompt that answers it (Regenerate).
+   */
+  private nextPromptPrefix(history: readonly ChatMessage[]): number[] {
+    if (history.length === 0) return [];
+    if (history.at(-1)?.role === 'user') return this.planPrompt(history).ids;
+    const a = this.planPrompt([...history, { role: 'user', content: 'a' }]).ids;
+    const b = this.planPrompt([...history, { role: 'user', content: 'b' }]).ids;
+    return a.slice(0, commonPrefix(a, b));
+  }
+
+  /**
+   * Reads a conversation into the KV cache before its next message is written, so that message's
+   * answer prefills only the message: the first token of a reopened long chat then comes as fast
+   * as in a chat that never closed. `history` is the conversation as the next request will send
+   * it, before the new message (the context policy applied). Only the part the cache does not hold
+   * yet runs, `PREPARE_CHUNK_TOKENS` at a time; the generator yields after each chunk so that the
+   * caller can let other requests in between, and stops at the next chunk once `signal` aborts or
+   * the cache no longer ends where this left it (another request used the engine). Whatever the
+   * next request turns out to be, `generate` keeps only the cache's prefix that matches its own
+   * ids, so a prepared cache never changes an answer's tokens' meaning, only how many are run.
+   */
+  async *prepare(history: readonly ChatMessage[], signal?: AbortSignal, chunkTokens = PREPARE_CHUNK_TOKENS): AsyncGenerator<number, PrepareResult, undefined> {
+    const runtime = this.runtime;
+    // One token is left for generate, which always re-runs the prompt's last token.
+    const target = this.nextPromptPrefix(history).slice(0, runtime.contextLimit - 1);
+    let at = commonPrefix(runtime.cachedIds, target);
+    let ran = 0;
+    const result = (stopped: boolean): PrepareResult => ({ preparedTokens: at, ranTokens: ran, stopped });
+    if (at === target.length) return result(false);
+    runtime.truncate(at);
+    while (at < target.length) {
+      if (signal?.aborted) return result(true);
+      const end = Math.min(target.length, at + chunkTokens);
+      await runtime.step(target.slice(at, end), PREPARE_SAMPLING, 0);
+      ran += end - at;
+      at = end;
+      if (at === target.length) break;
+      yield at;
+      if (runtime.cachedIds.length !== at || commonPrefix(runtime.cachedIds, target) !== at) {
+        at = commonPrefix(runtime.cachedIds, target);
+        return result(true);
+      }
+    }
+    return result(false);
   }
 
   /**

@@ -50,7 +50,8 @@ export interface GenerationTimings {
   stopReason: StopReason;
 }
 
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
+/** How many ids `a` and `b` share from the start. */
+export function commonPrefix(a: readonly number[], b: readonly number[]): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
   while (i < n && a[i] === b[i]) i++;
