@@ -158,6 +158,7 @@ export abstract class ChatEngine {
    */
   async *prepare(history: readonly ChatMessage[], signal?: AbortSignal, chunkTokens = PREPARE_CHUNK_TOKENS): AsyncGenerator<number, PrepareResult, undefined> {
     const runtime = this.runtime;
+    if (signal?.aborted) return { preparedTokens: 0, ranTokens: 0, stopped: true };
     // One token is left for generate, which always re-runs the prompt's last token.
     const target = this.nextPromptPrefix(history).slice(0, runtime.contextLimit - 1);
     let at = commonPrefix(runtime.cachedIds, target);

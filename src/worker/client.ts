@@ -25,6 +25,7 @@ import {
   type DownloadTuning,
   type LoadTimings,
   type ModelRef,
+  type PrepareResult,
   type PromptCount,
   type StorageEstimateResult,
   type WorkerEvent,
@@ -281,6 +282,23 @@ export class EngineClient {
 
   async countTokens(messages: ChatMessage[]): Promise<PromptCount> {
     return (await this.request((id) => ({ type: 'count-tokens', id, messages }), 'token-count')).count;
+  }
+
+  /**
+   * Reads a conversation into the loaded model's KV cache before its next message
+   * (ChatEngine.prepare). When `signal` aborts, the worker stops at its next chunk and this
+   * resolves with `stopped`.
+   */
+  async prepare(messages: ChatMessage[], signal?: AbortSignal): Promise<PrepareResult> {
+    const req = this.request((id) => ({ type: 'prepare', id, messages }), 'prepared');
+    const stop = () => this.abort(req.id);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return (await req).result;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
   }
 
   /**

@@ -3,8 +3,9 @@
  * and chat template) downloaded from a spawned local Hub into this test's own IndexedDB:
  * load with progress phases, token counts that add up to the prompt the engine really ran,
  * greedy generation that is repeatable across turns (KV reuse must not change the answer), abort,
- * one engine at a time, a lost device that is recovered by loading again with no network, and the
- * switch to onnxruntime-web giving the same greedy tokens.
+ * one engine at a time, a lost device that is recovered by loading again with no network, the
+ * switch to onnxruntime-web giving the same greedy tokens, and `prepare` (a conversation read into
+ * the cache ahead of its next message, on both engines, stopped by an answer asked for meanwhile).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -97,6 +98,51 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     console.log(`[worker] onnxruntime-web greedy ids ${ortIds.join(',')}`);
     expect(ortStats.promptTokens).toBe(stats.promptTokens);
     expect(ortIds).toEqual(ids);
+  });
+
+  it('prepare reads a conversation ahead: the next answer prefills only the new turn; an answer asked for meanwhile stops it', async () => {
+    const { client, modelId } = await loadedClient();
+    const history: ChatMessage[] = [{ role: 'system', content: 'You are terse.' }];
+    for (let i = 0; i < 14; i++) {
+      history.push({ role: 'user', content: `Question ${i}: which GPU vendors ship WebGPU drivers, and since when?` });
+      history.push({ role: 'assistant', content: `Answer ${i}: several do; the details differ between platforms and browser versions.` });
+    }
+    const next: ChatMessage[] = [...history, { role: 'user', content: 'And on phones?' }];
+    const answer = async (engine: 'native' | 'ort', prepare: boolean) => {
+      await client.load(modelId, engine); // a fresh engine: the cache holds only the warm-up's BOS
+      const prepared = prepare ? await client.prepare(history) : undefined;
+      const ids: number[] = [];
+      const stats = await client.generate(next, greedy(6), (t) => t.tokenId >= 0 && ids.push(t.tokenId));
+      return { prepared, ids, stats };
+    };
+
+    const cold = await answer('native', false);
+    const warm = await answer('native', true);
+    console.log(`[worker] prepared ${JSON.stringify(warm.prepared)}; the answer then prefilled ${warm.stats.promptTokens - warm.stats.cachedTokens!} of ${warm.stats.promptTokens} (cold: ${cold.stats.promptTokens - cold.stats.cachedTokens!})`);
+    expect(warm.prepared).toEqual({ preparedTokens: expect.any(Number), ranTokens: warm.prepared!.preparedTokens - 1, stopped: false });
+    expect(warm.prepared!.preparedTokens).toBeGreaterThan(512);
+    expect(warm.stats.cachedTokens).toBe(warm.prepared!.preparedTokens);
+    expect(warm.stats.promptTokens - warm.stats.cachedTokens!).toBeLessThan(16);
+    expect(cold.stats.cachedTokens).toBe(1);
+    expect(warm.ids).toEqual(cold.ids);
+
+    // An answer asked for while a prepare runs: the prepare stops at its next chunk (256 tokens).
+    await client.load(modelId, 'native');
+    const racing = client.prepare(history);
+    const ids: number[] = [];
+    const stats = await client.generate(next, greedy(6), (t) => t.tokenId >= 0 && ids.push(t.tokenId));
+    const raced = await racing;
+    expect(raced.stopped).toBe(true);
+    expect(raced.ranTokens).toBeLessThanOrEqual(256);
+    // The warm-up's BOS and at most that one chunk.
+    expect(stats.cachedTokens).toBeLessThanOrEqual(257);
+    expect(ids).toEqual(cold.ids);
+
+    // onnxruntime-web runs the same prepare through its own runtime.
+    const ort = await answer('ort', true);
+    expect(ort.stats.cachedTokens).toBe(ort.prepared!.preparedTokens);
+    expect(ort.prepared!.preparedTokens).toBe(warm.prepared!.preparedTokens);
+    expect(ort.ids).toEqual(cold.ids);
   });
 
   it('answers typed errors: no model loaded, unknown model', async () => {

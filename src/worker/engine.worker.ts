@@ -5,7 +5,10 @@
  * under their id so that `abort` can stop them.
  *
  * Engine rules: one engine at a time (native, or onnxruntime-web as `ort`), and engine requests (load, generate, count, unload) run one
- * after another through `engineQueue` — a load first stops a running answer. The GPU device is
+ * after another through `engineQueue` — a load first stops a running answer. A `prepare` (reading
+ * the open conversation into the KV cache ahead of its next message) queues each of its chunks as
+ * a task of its own, so a count asked for meanwhile waits for one chunk at most, and a generate,
+ * load, unload or newer prepare stops it. The GPU device is
  * acquired once and kept across loads; when it is lost, `deviceLost` is the one handler: it fails
  * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
  * the page (`device-lost`), which loads the model again from IndexedDB on a fresh device.
@@ -212,6 +215,23 @@ async function generate(req: Extract<WorkerRequest, { type: 'generate' }>, signa
   }
 }
 
+/** The running prepare's controller: the next engine request that needs the cache stops it. */
+let preparing: AbortController | undefined;
+
+function stopPreparing(): void {
+  preparing?.abort();
+  preparing = undefined;
+}
+
+/** ChatEngine.prepare, one chunk per engine task. */
+async function prepare(req: Extract<WorkerRequest, { type: 'prepare' }>, signal: AbortSignal): Promise<void> {
+  const gen = loadedEngine().prepare(req.messages, signal);
+  for (;;) {
+    const r = await engineTask(req.id, () => gen.next());
+    if (r.done) return reply({ type: 'prepared', id: req.id, result: r.value });
+  }
+}
+
 /** What each message adds to the prompt (ChatEngine.countMessages: linear, its total exact). */
 function countTokens(messages: Extract<WorkerRequest, { type: 'count-tokens' }>['messages']): PromptCount {
   const e = loadedEngine();
@@ -300,9 +320,11 @@ async function handle(req: WorkerRequest): Promise<void> {
       return;
     case 'load':
       // A new model replaces the old one: stop the answer being generated first.
+      stopPreparing();
       for (const id of engineRequests) running.get(id)?.abort();
       return engineTask(req.id, () => load(req));
     case 'generate': {
+      stopPreparing();
       const ctrl = new AbortController();
       running.set(req.id, ctrl);
       try {
@@ -312,9 +334,23 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       return;
     }
+    case 'prepare': {
+      stopPreparing();
+      const ctrl = new AbortController();
+      preparing = ctrl;
+      running.set(req.id, ctrl);
+      try {
+        await prepare(req, ctrl.signal);
+      } finally {
+        running.delete(req.id);
+        if (preparing === ctrl) preparing = undefined;
+      }
+      return;
+    }
     case 'count-tokens':
       return engineTask(req.id, async () => reply({ type: 'token-count', id: req.id, count: countTokens(req.messages) }));
     case 'unload':
+      stopPreparing();
       return engineTask(req.id, async () => {
         await engine?.engine.destroy();
         engine = undefined;

@@ -10,12 +10,13 @@
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
+import type { PrepareResult } from '../engine/chat-engine';
 import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../engine/types';
 import type { CatalogEntry } from '../storage/catalog';
 import type { DownloadProgress, DownloadStats } from '../storage/downloader';
 import type { CachedModel, StorageEstimateResult } from '../storage/model-store';
 
-export type { CachedModel, CatalogEntry, DownloadProgress, DownloadStats, StorageEstimateResult };
+export type { CachedModel, CatalogEntry, DownloadProgress, DownloadStats, PrepareResult, StorageEstimateResult };
 
 /** Which model a download or load names. */
 export type ModelRef =
@@ -53,6 +54,12 @@ export type WorkerRequest =
    */
   | { type: 'generate'; id: number; messages: ChatMessage[]; options: GenerateOptions }
   | { type: 'count-tokens'; id: number; messages: ChatMessage[] }
+  /**
+   * Reads the conversation `messages` (as the next request will send it, before the new message)
+   * into the KV cache (ChatEngine.prepare). One at a time: a newer prepare, a generate, a load and
+   * an unload stop it at its next chunk; it then answers `prepared` with `stopped`.
+   */
+  | { type: 'prepare'; id: number; messages: ChatMessage[] }
   | { type: 'unload'; id: number }
   /** Test hook: destroys the GPU device as a driver reset would, so recovery can be tested. */
   | { type: 'lose-device'; id: number };
@@ -92,6 +99,7 @@ export type WorkerResponse =
   | { type: 'token'; id: number; token: TokenEvent }
   | { type: 'generate-done'; id: number; stats: GenerationStats }
   | { type: 'token-count'; id: number; count: PromptCount }
+  | { type: 'prepared'; id: number; result: PrepareResult }
   | { type: 'unloaded'; id: number }
   /**
    * Unsolicited (id 0): the GPU device was lost; the engine is gone and requests in flight failed
@@ -128,6 +136,7 @@ export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
     case 'load-done':
     case 'generate-done':
     case 'token-count':
+    case 'prepared':
     case 'unloaded':
     case 'device-lost':
     case 'storage-blocked':
