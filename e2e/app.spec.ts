@@ -137,9 +137,18 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   // The meter knows the loaded model's limit before this session's first answer.
   await expect(page.getByTestId('context-meter-text')).toHaveText(/^\d+ \/ 4096 tokens$/);
   await setMaxNewTokens(page, 16);
+  // The model reads the reopened chat ahead, so the next answer runs only the new message.
+  const meter = page.locator('.context-meter');
+  await expect(meter).toHaveAttribute('data-prepared-tokens', /^\d+$/, { timeout: 60_000 });
+  const prepared = Number(await meter.getAttribute('data-prepared-tokens'));
+  await expect(meter).toHaveAttribute('title', new RegExp(`already read this chat \\(${prepared} tokens\\)`));
   await composer(page).fill('And one more, please.');
   await composer(page).press('Enter');
   await expect(answers(page).last().getByTestId('message-stats')).toContainText(/hit the max new tokens|finished/, { timeout: 60_000 });
+  const reopened = await lastAnswerPrompt(page);
+  console.log(`reopened chat: ${prepared} tokens read ahead; the answer's prompt ${reopened.prompt}, ${reopened.cached} cached`);
+  expect(reopened.cached).toBe(prepared);
+  expect(reopened.prompt - reopened.cached).toBeLessThan(20);
   expect(blocked).toEqual([]);
 });
 

@@ -3,7 +3,8 @@ import { answerSeed, canContinue, deltaBatcher } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
 import { ScriptedEngine, testServices } from './testing';
-import { selectedPath, siblingsOf, updateMessage } from '../conversations/tree';
+import { DEFAULT_SETTINGS, selectedPath, siblingsOf, updateMessage } from '../conversations/tree';
+import { draftFrom } from './settingsSlice';
 
 /** A store whose model is ready: the scripted engine stands for the loaded model. */
 function setup(replies: string[], contextLimit = 4096) {
@@ -44,7 +45,7 @@ describe('chat slice', () => {
     const conv = s.conversations[s.activeId!];
     expect(conv.title).toBe('Hi!');
     expect(conv.messages[1].stats).toEqual({ promptTokens: 16, newTokens: 3, timeToFirstTokenMs: 12, prefillTokensPerSec: 900, decodeTokensPerSec: 30, stopReason: 'eos' });
-    expect(s.chat).toEqual({ streaming: null, error: null, context: { used: 19, limit: 4096, droppedMessages: 0 } });
+    expect(s.chat).toEqual({ streaming: null, prepared: null, error: null, context: { used: 19, limit: 4096, droppedMessages: 0 } });
     expect(engine.calls[0]).toEqual({
       messages: [
         { role: 'system', content: 'You are a helpful assistant.' },
@@ -306,3 +307,95 @@ describe('streamed text reaches the page at most once per frame', () => {
   });
 });
 
+
+describe('reading the open conversation ahead (prepareDelayMs)', () => {
+  const LOADED = { modelId: 'm', info: {} as never, loadMs: 1 };
+  const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+  function setupAhead(contextLimit = 4096) {
+    const engine = new ScriptedEngine(['Sure.'], contextLimit);
+    const services = { ...testServices(engine), prepareDelayMs: 0 };
+    const store = createAppStore(services);
+    // The scripted engine answers from the start; reading ahead also waits for a loaded model's record.
+    setModelStatus(store, 'ready');
+    return { engine, store, ready: () => store.setState((s) => ({ model: { ...s.model, loaded: { ...LOADED } } })) };
+  }
+
+  it('reads the opened conversation once the model is ready, again after each answer, never while one streams', async () => {
+    const { engine, store, ready } = setupAhead();
+    await store.getState().send('Hi');
+    await tick();
+    // No model loaded yet (the scripted engine answers anyway): nothing read ahead.
+    expect(engine.prepared).toEqual([]);
+    ready();
+    await tick();
+    const system = { role: 'system', content: 'You are a helpful assistant.' };
+    expect(engine.prepared).toEqual([[system, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Sure.' }]]);
+    const id = store.getState().activeId!;
+    expect(store.getState().chat.prepared).toEqual({ conversationId: id, tokens: 1 + 9 + 5 + 5 });
+
+    const seen: Array<unknown> = [];
+    const unsub = store.subscribe((s) => s.chat.streaming && seen.push(s.chat.prepared));
+    await store.getState().send('More');
+    unsub();
+    // Streaming: the cache is the answer's, no longer the one read ahead.
+    expect(seen.every((p) => p === null)).toBe(true);
+    expect(engine.prepared).toHaveLength(1);
+    await tick();
+    expect(engine.prepared).toHaveLength(2);
+    expect(engine.prepared[1].map((m) => m.content)).toEqual([system.content, 'Hi', 'Sure.', 'More', 'Sure.']);
+  });
+
+  it('paging through chats reads only the one the user stops at; a chat with no messages is not read', async () => {
+    const engine = new ScriptedEngine(['Sure.']);
+    const services = { ...testServices(engine), prepareDelayMs: 30 };
+    const store = createAppStore(services);
+    store.setState((s) => ({ model: { ...s.model, status: 'ready' } }));
+    await store.getState().send('First chat');
+    const a = store.getState().activeId!;
+    await store.getState().newConversation();
+    await store.getState().send('Second chat');
+    const b = store.getState().activeId!;
+    const empty = await store.getState().newConversation();
+    store.setState((s) => ({ model: { ...s.model, loaded: { ...LOADED } } }));
+    for (const id of [a, b, a, b, empty]) store.getState().selectConversation(id);
+    await tick(60);
+    expect(engine.prepared).toEqual([]);
+    store.getState().selectConversation(a);
+    await tick(5);
+    store.getState().selectConversation(b);
+    await tick(60);
+    expect(engine.prepared.map((m) => m[1].content)).toEqual(['Second chat']);
+    expect(store.getState().chat.prepared?.conversationId).toBe(b);
+  });
+
+  it('cuts the conversation as a send would: the oldest turns go, the system prompt stays', async () => {
+    const { engine, store, ready } = setupAhead(600);
+    for (let i = 0; i < 6; i++) await store.getState().send(`Question ${i} ${'word '.repeat(80)}`);
+    await store.getState().saveSettings({ ...draftFrom(DEFAULT_SETTINGS), maxNewTokens: '100' });
+    ready();
+    await tick();
+    const sent = engine.prepared.at(-1)!;
+    expect(sent[0].role).toBe('system');
+    // Six turns of 86 + 5 tokens do not fit beside 100 for the answer in 600.
+    const words = sent.slice(1).map((m) => m.content.split(' ').slice(0, 2).join(' '));
+    console.log(`read ahead: ${words.join(' | ')}`);
+    expect(words[0]).not.toBe('Question 0');
+    expect(words.at(-1)).toBe('Sure.');
+    const count = (await engine.countTokens([...sent, { role: 'user', content: '…' }])).perMessage.reduce((x, y) => x + y, 2);
+    expect(count + 100).toBeLessThanOrEqual(600);
+  });
+
+  it('a failed read ahead is silent: nothing shown, the next answer unaffected', async () => {
+    const { engine, store, ready } = setupAhead();
+    engine.prepareError = new Error('No model is loaded');
+    await store.getState().send('Hi');
+    ready();
+    await tick();
+    expect(engine.prepared).toHaveLength(1);
+    expect(store.getState().chat.prepared).toBeNull();
+    expect(store.getState().chat.error).toBeNull();
+    await store.getState().send('Again');
+    expect(path(store)).toEqual(['user:Hi', 'assistant:Sure.', 'user:Again', 'assistant:Sure.']);
+  });
+});

@@ -5,10 +5,18 @@
  * answer that was cut off. The prompt is cut to the context window by `planContext` (see its
  * header for the policy) and the answer records what was left out. A message sent before the
  * model is ready waits for it. Streamed text reaches the store at most once per frame
- * (`deltaBatcher`). Rule: one generation at a time; the AbortController lives here, never in the UI.
+ * (`deltaBatcher`).
+ *
+ * Reading ahead (`Services.prepareDelayMs`): while the model is ready and no answer streams, the
+ * open conversation is read into the model's KV cache shortly after it is opened or changes
+ * (`prepareAhead`), so the next message's answer prefills only that message: a long chat reopened
+ * after a reload, or picked from the sidebar after another, answers as fast as one never left. It
+ * is cut by the same context policy a send would use, and it stops as soon as anything else needs
+ * the engine (the worker stops it at its next chunk when an answer starts).
+ * Rule: one generation at a time; the AbortController lives here, never in the UI.
  */
 import type { StateCreator } from 'zustand';
-import type { AppState, Services } from './index';
+import type { AppState, PromptCount, Services } from './index';
 import type { ChatMessage, GenerationStats } from '../engine/types';
 import type { Conversation, ContextNote, MessageNode } from '../conversations/types';
 import { addMessage, newId, pathTo, selectedPath, titleFrom, updateMessage, DEFAULT_TITLE } from '../conversations/tree';
@@ -82,6 +90,11 @@ export interface ContextUse {
 export interface ChatSlice {
   chat: {
     streaming: Streaming | null;
+    /**
+     * The conversation the model's KV cache holds up to its next message (`prepareAhead`), and
+     * how many tokens that is; null while none is, or once something else used the engine.
+     */
+    prepared: { conversationId: string; tokens: number } | null;
     /** Why the last request could not start or failed, in words; cleared by the next request. */
     error: string | null;
     /** Tokens the open conversation used at its last answer, against the model's context. */
@@ -133,6 +146,28 @@ function versionOf(conv: Conversation, answer: MessageNode): number {
   const versions = conv.messages.filter((m) => m.parentId === answer.parentId && m.role === 'assistant');
   const i = versions.findIndex((m) => m.id === answer.id);
   return i < 0 ? versions.length : i;
+}
+
+/**
+ * What the next request on `conv` will send before its new message: the selected path as a prompt
+ * (`promptFor`), cut by the context policy as a send of a short message would cut it (or as
+ * Regenerate would, when the path ends with a question). Null when there is nothing to read.
+ */
+export async function historyAhead(conv: Conversation, countTokens: (m: ChatMessage[]) => Promise<PromptCount>): Promise<ChatMessage[] | null> {
+  const path = selectedPath(conv);
+  if (path.length === 0) return null;
+  const history = promptFor(conv, path);
+  const next: ChatMessage[] = history.at(-1)?.role === 'user' ? history : [...history, { role: 'user', content: '…' }];
+  const count = await countTokens(next);
+  const plan = planContext({
+    roles: next.map((m) => m.role),
+    counts: count.perMessage,
+    overhead: count.overhead,
+    contextLimit: count.contextLimit,
+    maxNewTokens: conv.settings.maxNewTokens,
+  });
+  if (!plan.fits) return null;
+  return plan.keep.filter((i) => i < history.length).map((i) => history[i]);
 }
 
 /** The prompt for an answer to the path ending at a user message: system prompt, then the path. */
@@ -256,8 +291,48 @@ export const createChatSlice =
       }
     }
 
+    /**
+     * Reading ahead: what the open conversation was last scheduled for (the loaded model's record
+     * and the conversation object, both replaced on every change), its timer and its controller.
+     */
+    let ahead: { loaded: unknown; conv: Conversation; timer: ReturnType<typeof setTimeout>; ctrl: AbortController } | null = null;
+
+    async function prepareAhead(c: Conversation, signal: AbortSignal): Promise<void> {
+      const engine = services.engine();
+      try {
+        const history = await historyAhead(c, (m) => engine.countTokens(m));
+        if (!history || signal.aborted) return;
+        const result = await engine.prepare(history, signal);
+        if (!result.stopped && !signal.aborted) setChat({ prepared: { conversationId: c.id, tokens: result.preparedTokens } });
+      } catch {
+        // Only a speed-up: the request that follows reports its own errors.
+      }
+    }
+
+    /** Schedules reading ahead whenever the model, the open conversation or the streaming state changes. */
+    function followOpenConversation(s: AppState): void {
+      const c = s.activeId ? s.conversations[s.activeId] : undefined;
+      const idle = s.model.status === 'ready' && s.model.loaded !== undefined && !s.chat.streaming;
+      const target = idle && c && c.messages.length > 0 ? { loaded: s.model.loaded, conv: c } : null;
+      if (ahead && target && ahead.loaded === target.loaded && ahead.conv === target.conv) return;
+      if (!ahead && !target) return;
+      if (ahead) {
+        clearTimeout(ahead.timer);
+        ahead.ctrl.abort();
+        ahead = null;
+      }
+      if (target && services.prepareDelayMs !== undefined) {
+        const ctrl = new AbortController();
+        const conv = target.conv;
+        ahead = { ...target, ctrl, timer: setTimeout(() => void prepareAhead(conv, ctrl.signal), services.prepareDelayMs) };
+      }
+      // Last: this set calls back here, which then finds `ahead` up to date.
+      if (s.chat.prepared) setChat({ prepared: null });
+    }
+    if (services.prepareDelayMs !== undefined) store.subscribe(followOpenConversation);
+
     return {
-      chat: { streaming: null, error: null, context: null },
+      chat: { streaming: null, prepared: null, error: null, context: null },
 
       send: async (text) => {
         const content = text.trim();

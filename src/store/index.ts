@@ -13,6 +13,12 @@
  *     contextLimit: ModelInfo.contextLimit of the loaded model.
  *     Rejects (with a message for the user) when no model is loaded.
  *
+ *   prepare(messages, signal) -> PrepareResult
+ *     Reads the conversation `messages` (the next request's, before its new message) into the
+ *     model's KV cache (ChatEngine.prepare), so that request prefills only what it adds. When
+ *     `signal` aborts it stops at its next chunk and resolves with `stopped`. Purely a speed-up:
+ *     the store ignores its failures (the request that follows reports its own).
+ *
  *   generate(messages, options, onToken, signal) -> GenerationStats
  *     Streams each decoded piece through onToken, in order, and resolves with the stats when it
  *     stops. When `signal` aborts it stops promptly and resolves with stopReason 'aborted'
@@ -24,7 +30,7 @@
 import { create } from 'zustand';
 import { EngineClient } from '../worker/client';
 import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
-import type { PromptCount } from '../worker/protocol';
+import type { PrepareResult, PromptCount } from '../worker/protocol';
 import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
 import { localNewChatDefaults, type NewChatDefaults } from '../conversations/newChatDefaults';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
@@ -34,10 +40,11 @@ import { createChatSlice, nextFrame, type ChatSlice } from './chatSlice';
 import { createModelSlice, type ModelService, type ModelSlice } from './modelSlice';
 import { webModelLock, type ModelLock } from './modelLock';
 
-export type { PromptCount };
+export type { PrepareResult, PromptCount };
 
 export interface ChatEngine {
   countTokens(messages: ChatMessage[]): Promise<PromptCount>;
+  prepare(messages: ChatMessage[], signal: AbortSignal): Promise<PrepareResult>;
   generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal): Promise<GenerationStats>;
 }
 
@@ -61,6 +68,11 @@ export interface Services {
    * frame (`deltaBatcher` in chatSlice.ts). Absent: each token is shown as it arrives.
    */
   nextFrame?: (run: () => void) => void;
+  /**
+   * Read the open conversation into the model's KV cache this long (ms) after it was opened or
+   * changed, while the model is ready and idle (chatSlice.ts, `prepareAhead`). Absent: never.
+   */
+  prepareDelayMs?: number;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -87,6 +99,7 @@ export const useAppStore = createAppStore({
   newChatDefaults: localNewChatDefaults,
   modelLock: webModelLock(),
   nextFrame,
+  prepareDelayMs: 500,
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it

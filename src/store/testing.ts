@@ -7,7 +7,7 @@
  */
 import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
 import { MemoryConversationRepo } from '../conversations/repo';
-import type { EngineService, PromptCount, Services } from './index';
+import type { EngineService, PrepareResult, PromptCount, Services } from './index';
 
 export const wordTokens = (m: ChatMessage) => m.content.split(/\s+/).filter(Boolean).length + 4;
 
@@ -28,6 +28,18 @@ export class ScriptedEngine implements Omit<EngineService, 'probe'> {
 
   async countTokens(messages: ChatMessage[]): Promise<PromptCount> {
     return { perMessage: messages.map(wordTokens), overhead: 2, contextLimit: this.contextLimit };
+  }
+
+  readonly prepared: ChatMessage[][] = [];
+  /** Set: `prepare` fails with it (after recording the call). */
+  prepareError: Error | null = null;
+
+  /** Records the conversation; "prepares" one token per word plus 4 per message, as it counts. */
+  async prepare(messages: ChatMessage[]): Promise<PrepareResult> {
+    this.prepared.push(messages);
+    if (this.prepareError) throw this.prepareError;
+    const tokens = messages.map(wordTokens).reduce((a, b) => a + b, 1);
+    return { preparedTokens: tokens, ranTokens: tokens, stopped: false };
   }
 
   async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal): Promise<GenerationStats> {
@@ -63,6 +75,7 @@ export function testServices(engine: Partial<EngineService> = {}): Services & { 
   const full: EngineService = {
     probe: engine.probe?.bind(engine) ?? missing,
     countTokens: engine.countTokens?.bind(engine) ?? missing,
+    prepare: engine.prepare?.bind(engine) ?? missing,
     generate: engine.generate?.bind(engine) ?? missing,
   };
   return { engine: () => full, conversations: repo, now: () => ++clock.t, repo, clock };
