@@ -38,13 +38,15 @@ describe('IndexedDB conversation repo', () => {
     newer.close();
   });
 
-  it('stores, lists, replaces and deletes whole conversations, across connections', async () => {
+  it('stores, lists, gets, replaces and deletes whole conversations, across connections', async () => {
     const a = repo();
     await a.put(conv('c1'));
     await a.put(conv('c2'));
     await a.put({ ...conv('c1'), title: 'renamed' });
     await a.close();
     const b = new IdbConversationRepo(names[0]);
+    expect(await b.get('c2')).toEqual(conv('c2'));
+    expect(await b.get('c9')).toBeUndefined();
     const listed = (await b.list()).sort((x, y) => x.id.localeCompare(y.id));
     expect(listed).toEqual([{ ...conv('c1'), title: 'renamed' }, conv('c2')]);
     await b.delete('c1');

@@ -15,6 +15,8 @@ import type { Conversation } from './types';
 
 export interface ConversationRepo {
   list(): Promise<Conversation[]>;
+  /** One conversation by id (undefined when there is none): what another tab changed. */
+  get(id: string): Promise<Conversation | undefined>;
   put(conversation: Conversation): Promise<void>;
   /** Stores all or none. */
   putMany(conversations: Conversation[]): Promise<void>;
@@ -65,6 +67,10 @@ export class IdbConversationRepo implements ConversationRepo {
     return (await this.open()).getAll('conversations');
   }
 
+  async get(id: string): Promise<Conversation | undefined> {
+    return (await this.open()).get('conversations', id);
+  }
+
   async put(conversation: Conversation): Promise<void> {
     await (await this.open()).put('conversations', conversation);
   }
@@ -99,6 +105,10 @@ export class MemoryConversationRepo implements ConversationRepo {
 
   async list(): Promise<Conversation[]> {
     return [...this.items.values()].map((c) => structuredClone(c));
+  }
+  async get(id: string): Promise<Conversation | undefined> {
+    const c = this.items.get(id);
+    return c && structuredClone(c);
   }
   async put(conversation: Conversation): Promise<void> {
     this.items.set(conversation.id, structuredClone(conversation));

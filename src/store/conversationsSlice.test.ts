@@ -126,6 +126,7 @@ describe('loading', () => {
         await gate; // the read is slow: the user creates a conversation meanwhile
         return l;
       },
+      get: (id) => repo.get(id),
       put: (c) => repo.put(c),
       putMany: (cs) => repo.putMany(cs),
       delete: (id) => repo.delete(id),
@@ -151,6 +152,13 @@ describe('several tabs', () => {
     const tabB = createAppStore({ ...shared, sync: syncB });
     await tabA.getState().loadConversations();
     await tabB.getState().loadConversations();
+    // A change elsewhere reads only the changed record, never the whole list.
+    const list = shared.repo.list.bind(shared.repo);
+    let listed = 0;
+    shared.repo.list = () => {
+      listed++;
+      return list();
+    };
 
     const id = await tabA.getState().newConversation();
     await expect.poll(() => tabB.getState().conversations[id]?.title).toBe('New chat');
@@ -160,6 +168,7 @@ describe('several tabs', () => {
     await tabA.getState().deleteConversation(id);
     await expect.poll(() => tabB.getState().conversations[id]).toBeUndefined();
     expect(tabB.getState().activeId).toBeNull();
+    expect(listed).toBe(0);
     syncA.close();
     syncB.close();
   });

@@ -73,12 +73,16 @@ export const createConversationsSlice =
   (set, get) => {
     let listening = false;
 
-    /** Another tab changed conversation `id`: take its stored version (unless we are answering in it). */
+    /**
+     * Another tab changed conversation `id`: take its stored version (unless we are answering in
+     * it). Only that record is read: every save in another tab (each message, each answer) lands
+     * here, and reading all conversations took 292 ms for 2000 chats.
+     */
     async function onRemoteChange(id: string): Promise<void> {
       if (get().chat.streaming?.conversationId === id) return;
       let stored: Conversation | undefined;
       try {
-        stored = (await services.conversations.list()).find((c) => c.id === id);
+        stored = await services.conversations.get(id);
       } catch {
         return;
       }
