@@ -2,14 +2,18 @@ import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import { VitePWA } from 'vite-plugin-pwa';
 import { isModelFileUrl } from './src/pwa/modelUrls.ts';
+import { ORT_WASM_CACHE, ORT_WASM_GLOB, ORT_WASM_ROUTE } from './src/pwa/ortWasm.ts';
 
 // BASE_PATH lets the static build live under any sub-path of a host (e.g. GitHub Pages).
 const base = process.env.BASE_PATH ?? '/';
 
 // The service worker (vite-plugin-pwa, generateSW) precaches the app shell and the engine's own
-// assets, onnxruntime-web's .wasm/.mjs included, all from this origin. It never caches model
-// files (they live in IndexedDB): no runtime caching, and the precache list is filtered through
-// isModelFileUrl. Updates wait for the user (registerType 'prompt', see src/pwa/UpdatePrompt.tsx).
+// assets, all from this origin. onnxruntime-web's two .wasm runtimes (14 and 27 MB, 41 of the
+// precache's 42 MB) serve only the second engine, which most users never load: they are cached the
+// first time they are fetched instead (one CacheFirst route for exactly those files), so that
+// engine starts offline once it has loaded online. It never caches model files (they live in
+// IndexedDB): the precache list is filtered through isModelFileUrl and no other route exists.
+// Updates wait for the user (registerType 'prompt', see src/pwa/UpdatePrompt.tsx).
 const pwa = VitePWA({
   registerType: 'prompt',
   injectRegister: false,
@@ -30,9 +34,7 @@ const pwa = VitePWA({
   },
   workbox: {
     globPatterns: ['**/*.{js,mjs,css,html,wasm,svg,png}'],
-    globIgnores: ['**/*.onnx', '**/*_data', '**/*.onnx.data'],
-    // onnxruntime-web's WASM binaries are 10-25 MB each.
-    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    globIgnores: ['**/*.onnx', '**/*_data', '**/*.onnx.data', `**/${ORT_WASM_GLOB}`],
     manifestTransforms: [
       async (entries) => {
         const dropped = entries.filter((e) => isModelFileUrl(e.url)).map((e) => e.url);
@@ -41,7 +43,18 @@ const pwa = VitePWA({
     ],
     navigateFallback: 'index.html',
     navigateFallbackDenylist: [/\/resolve\//, /\.onnx/, /_data$/],
-    runtimeCaching: [],
+    runtimeCaching: [
+      {
+        urlPattern: ORT_WASM_ROUTE,
+        handler: 'CacheFirst',
+        options: {
+          cacheName: ORT_WASM_CACHE,
+          // Content-hashed names: a new build's files replace the old ones (two files per build).
+          expiration: { maxEntries: 2 },
+          cacheableResponse: { statuses: [200] },
+        },
+      },
+    ],
     cleanupOutdatedCaches: true,
   },
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -6,10 +6,13 @@ import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, findChromium } from '../tools/chromium.mjs';
 import { repoFromDir, startHubServer } from '../tools/hub-server/server';
 import { isModelFileUrl } from '../src/pwa/modelUrls';
+import { ORT_WASM_CACHE, isOrtWasmUrl } from '../src/pwa/ortWasm';
 
 // The installed-app side: the production build's service worker and manifest. Chromium's own
-// installability check, what the precache holds (and never holds: model files), an offline
-// reload after one visit and one model download, and updates that wait for the user's click.
+// installability check, what the precache holds (and never holds: model files, onnxruntime's
+// runtimes), an offline reload after one visit and one model download, onnxruntime-web's engine
+// offline once it has loaded online (and a clear error before), and updates that wait for the
+// user's click.
 // Run with E2E_OUT_DIR=<own folder> so the update test edits a build no one else is serving.
 
 const OUT_DIR = process.env.E2E_OUT_DIR ?? 'dist';
@@ -95,11 +98,22 @@ test('the precache holds the app shell and engine assets, never a model file', a
   expect(paths.some((p) => /\/assets\/engine\.worker-[\w-]+\.js$/.test(p))).toBe(true);
   expect(paths.some((p) => /\/assets\/index-[\w-]+\.css$/.test(p))).toBe(true);
   expect(paths.some((p) => p.endsWith('/icons/icon-512.png'))).toBe(true);
-  // Every .js / .wasm / .mjs the build emitted (onnxruntime-web's binaries once the worker bundles
-  // them) is precached, so the engines start offline.
+  // Every .js / .wasm / .mjs the build emitted is precached, so the app starts offline, except
+  // onnxruntime-web's two .wasm runtimes: only its engine uses them, and they are cached the first
+  // time it loads (the next test).
   const emitted = readdirSync(join(OUT_DIR, 'assets')).filter((f) => /\.(js|wasm|mjs)$/.test(f));
   console.log(`emitted engine/app assets: ${emitted.join(' ')}`);
-  for (const f of emitted) expect(paths, `assets/${f} is not precached`).toContain(new URL(`assets/${f}`, page.url()).pathname);
+  const ortWasm = emitted.filter((f) => isOrtWasmUrl(f));
+  expect(ortWasm).toHaveLength(2);
+  for (const f of emitted) {
+    const p = new URL(`assets/${f}`, page.url()).pathname;
+    if (ortWasm.includes(f)) expect(paths, `assets/${f} is precached`).not.toContain(p);
+    else expect(paths, `assets/${f} is not precached`).toContain(p);
+  }
+  const bytes = (fs: string[]) => fs.reduce((n, f) => n + statSync(join(OUT_DIR, 'assets', f)).size, 0);
+  const precached = paths.map((p) => join(OUT_DIR, p.slice(new URL(page.url()).pathname.length))).reduce((n, f) => n + statSync(f).size, 0);
+  console.log(`precache: ${(precached / 2 ** 20).toFixed(2)} MiB in ${paths.length} files; left to the first onnxruntime load: ${(bytes(ortWasm) / 2 ** 20).toFixed(1)} MiB`);
+  expect(precached).toBeLessThan(4 * 2 ** 20);
   expect(urls.filter(isModelFileUrl)).toEqual([]);
   expect(urls.every((u) => new URL(u).origin === new URL(page.url()).origin)).toBe(true);
 });
@@ -139,6 +153,60 @@ test('offline after one visit and one download: the app shows, lists the cached 
     await expect(answer.getByRole('alert')).toHaveCount(0);
     expect((await answer.innerText()).length).toBeGreaterThan(0);
     expect(hub.log().length).toBe(hubRequests);
+  } finally {
+    await context.setOffline(false);
+    await hub.close();
+  }
+});
+
+test("onnxruntime-web's engine: offline before it ever loaded, it says what to do; loaded once online, it works offline", async ({ context, page }) => {
+  const hub = await startHubServer([await repoFromDir(TINY_REPO, TINY_DIR)]);
+  const engine = page.getByRole('combobox', { name: 'Engine' });
+  const status = page.getByTestId('model-status');
+  try {
+    await page.goto(`./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(TINY_MODEL)}`);
+    await swReady(page);
+    await page.reload(); // a returning visit: the page and its engine worker are controlled by the service worker
+    expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+    await page.getByRole('button', { name: /Download/ }).click();
+    await expect(status).toHaveText('Ready', { timeout: 120_000 });
+    const ortCached = async () => (await cachedUrls(page)).filter((u) => isOrtWasmUrl(u));
+    expect(await ortCached()).toEqual([]);
+
+    // Offline, and its runtime was never fetched: a clear error, and the stored model is kept.
+    await context.setOffline(true);
+    await engine.selectOption('ort');
+    await expect(page.getByTestId('model-load-error')).toContainText(/could not fetch onnxruntime-web's WASM runtime \(a 14 MB file\), and it is not stored yet.*Connect to the network and load again/, {
+      timeout: 60_000,
+    });
+    await expect(page.getByTestId('cached-models')).toContainText('(complete)');
+
+    // Online, it loads, and the service worker keeps its runtime.
+    await context.setOffline(false);
+    await page.getByRole('button', { name: /^Load / }).click();
+    await expect(status).toHaveText('Ready', { timeout: 120_000 });
+    await expect(page.getByTestId('model-load-error')).toHaveCount(0);
+    const kept = await ortCached();
+    console.log(`kept after the first onnxruntime load: ${kept.map((u) => new URL(u).pathname).join(' ')}`);
+    expect(kept).toHaveLength(1);
+    expect(await page.evaluate(async (name) => (await (await caches.open(name)).keys()).length, ORT_WASM_CACHE)).toBe(1);
+
+    // Offline from then on: after a reload the same engine loads and answers.
+    await context.setOffline(true);
+    await page.reload();
+    await expect(status).toHaveText('Ready', { timeout: 120_000 });
+    if ((await engine.inputValue()) !== 'ort') {
+      await engine.selectOption('ort');
+      await expect(status).toHaveText('Ready', { timeout: 120_000 });
+    }
+    await expect(page.getByTestId('model-load-error')).toHaveCount(0);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await setMaxNewTokens(page, 8);
+    await page.getByRole('textbox', { name: 'Message' }).fill('Hello, offline onnxruntime');
+    await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+    const answer = page.getByTestId('message-assistant').last();
+    await expect(answer.getByTestId('message-stats')).toContainText(/8 new tokens|finished/, { timeout: 90_000 });
+    await expect(answer.getByRole('alert')).toHaveCount(0);
   } finally {
     await context.setOffline(false);
     await hub.close();

@@ -2,7 +2,8 @@
  * Which URLs are model files. Model weights live in IndexedDB (src/storage), written once by the
  * downloader; a second copy in the service worker's Cache Storage would double gigabytes of
  * quota and could serve stale or truncated bytes. The build's precache manifest is filtered
- * through `isModelFileUrl` and the service worker has no runtime caching at all.
+ * through `isModelFileUrl`, and the service worker's one runtime route caches onnxruntime-web's
+ * own .wasm files only (ortWasm.ts).
  * Rule: this module is imported by vite.config.ts (Node) as well as the app, so it must stay
  * free of DOM and Vite-only imports.
  */

@@ -155,8 +155,12 @@ export class OrtEngine extends ChatEngine {
         preferredOutputLocation: provider === 'webgpu' ? OrtRuntime.outputLocations(model.graph.outputs.map((o) => o.name)) : undefined,
       });
     } catch (err) {
-      throw new AppError('MODEL_UNSUPPORTED_GRAPH', `onnxruntime-web (${provider}) could not load ${files.onnxPath}: ${err instanceof Error ? err.message : String(err)}`);
+      const cause = err instanceof Error ? err.message : String(err);
+      // onnxruntime's runtime does not start again in this worker after it failed to start once.
+      const broken = /initializeWebAssembly|initWasm|Aborted\(/.test(cause) ? ' Reload the page to try again.' : '';
+      throw new AppError('MODEL_UNSUPPORTED_GRAPH', `onnxruntime-web (${provider}) could not load ${files.onnxPath}: ${cause}${broken}`);
     }
+    if (!opts.ort) (await import('./ort-browser')).ortRuntimeStarted(provider);
 
     let device: GPUDevice | undefined;
     try {
