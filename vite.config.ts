@@ -56,6 +56,10 @@ const pwa = VitePWA({
       },
     ],
     cleanupOutdatedCaches: true,
+    // The first visit's page and engine worker are controlled as soon as the worker activates, not
+    // from the next visit on: going offline before any reload still finds lazily loaded chunks.
+    // Updates still wait for the user's click (the register's prompt flow ignores a first claim).
+    clientsClaim: true,
   },
 });
 

@@ -166,8 +166,8 @@ test("onnxruntime-web's engine: offline before it ever loaded, it says what to d
   try {
     await page.goto(`./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(TINY_MODEL)}`);
     await swReady(page);
-    await page.reload(); // a returning visit: the page and its engine worker are controlled by the service worker
-    expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+    // A first visit: the service worker takes control of the page and its engine worker at once.
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
     await page.getByRole('button', { name: /Download/ }).click();
     await expect(status).toHaveText('Ready', { timeout: 120_000 });
     const ortCached = async () => (await cachedUrls(page)).filter((u) => isOrtWasmUrl(u));
