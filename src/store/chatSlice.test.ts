@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { answerSeed, canContinue, deltaBatcher } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
@@ -357,14 +357,21 @@ describe('reading the open conversation ahead (prepareDelayMs)', () => {
     await store.getState().send('Second chat');
     const b = store.getState().activeId!;
     const empty = await store.getState().newConversation();
-    store.setState((s) => ({ model: { ...s.model, loaded: { ...LOADED } } }));
-    for (const id of [a, b, a, b, empty]) store.getState().selectConversation(id);
-    await tick(60);
-    expect(engine.prepared).toEqual([]);
-    store.getState().selectConversation(a);
-    await tick(5);
-    store.getState().selectConversation(b);
-    await tick(60);
+    // The clock is the test's from here: a busy machine must not fire a timer early in real time.
+    vi.useFakeTimers();
+    try {
+      store.setState((s) => ({ model: { ...s.model, loaded: { ...LOADED } } }));
+      for (const id of [a, b, a, b, empty]) store.getState().selectConversation(id);
+      await vi.advanceTimersByTimeAsync(60);
+      expect(engine.prepared).toEqual([]);
+      store.getState().selectConversation(a);
+      await vi.advanceTimersByTimeAsync(29);
+      store.getState().selectConversation(b);
+      await vi.advanceTimersByTimeAsync(60);
+    } finally {
+      vi.useRealTimers();
+    }
+    await tick();
     expect(engine.prepared.map((m) => m[1].content)).toEqual(['Second chat']);
     expect(store.getState().chat.prepared?.conversationId).toBe(b);
   });
