@@ -223,11 +223,14 @@ function stopPreparing(): void {
   preparing = undefined;
 }
 
-/** ChatEngine.prepare, one chunk per engine task. */
+/**
+ * ChatEngine.prepare, one chunk per engine task; the engine is the one loaded when its first chunk
+ * runs (after any load queued before it).
+ */
 async function prepare(req: Extract<WorkerRequest, { type: 'prepare' }>, signal: AbortSignal): Promise<void> {
-  const gen = loadedEngine().prepare(req.messages, signal);
+  let gen: ReturnType<NativeEngine['prepare']> | undefined;
   for (;;) {
-    const r = await engineTask(req.id, () => gen.next());
+    const r = await engineTask(req.id, () => (gen ??= loadedEngine().prepare(req.messages, signal)).next());
     if (r.done) return reply({ type: 'prepared', id: req.id, result: r.value });
   }
 }

@@ -3,9 +3,9 @@
  * its `.wasm` (a Vite `?url` asset from node_modules/onnxruntime-web/dist, served by this origin)
  * — never a CDN. The service worker caches that `.wasm` the first time it is fetched
  * (src/pwa/ortWasm.ts); a load offline before that has happened fails before onnxruntime starts,
- * saying what to do (`checkRuntimeReachable`), and leaves the engine able to load once online. `OrtEngine.load`
- * imports this module lazily when no onnxruntime module is passed in; Node passes one from
- * ort-node.ts instead, so the `?url` imports never run there.
+ * saying what to do (`checkRuntimeReachable`), and leaves the engine able to load once online.
+ * `OrtEngine.load` imports this module lazily when no onnxruntime module is passed in; Node
+ * passes one from ort-node.ts instead, so the `?url` imports never run there.
  * Rule: each bundle is imported and configured once per page/worker.
  */
 import webgpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
