@@ -154,7 +154,8 @@ export abstract class ChatEngine {
    * caller can let other requests in between, and stops at the next chunk once `signal` aborts or
    * the cache no longer ends where this left it (another request used the engine). Whatever the
    * next request turns out to be, `generate` keeps only the cache's prefix that matches its own
-   * ids, so a prepared cache never changes an answer's tokens' meaning, only how many are run.
+   * ids, so a prepared cache changes how many of its prompt's ids are run, never which (the cache,
+   * computed in other chunk sizes, can differ in rounding).
    */
   async *prepare(history: readonly ChatMessage[], signal?: AbortSignal, chunkTokens = PREPARE_CHUNK_TOKENS): AsyncGenerator<number, PrepareResult, undefined> {
     const runtime = this.runtime;
