@@ -7,6 +7,9 @@
  * ratio). Each round starts from an empty cache; "read ahead" is the time the prepare took in the
  * background, which the user does not wait for unless they send before it ends.
  *   npm run bench:reopen [-- --sizes 256,1024,3072 --rounds 3 --hidden 256 --layers 2]
+ * `--full` generates Phi-3 Mini's shape instead (32 layers, hidden 3072, 32 heads, intermediate
+ * 8192, q4 with fp16 activations where the GPU has shader-f16): for a GPU machine, where the device
+ * bundle runs it as `bash tools/device/run.sh reopen`.
  * Rule: not a test; nothing here asserts a time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     hidden: { type: 'string', default: '256' },
     layers: { type: 'string', default: '2' },
+    full: { type: 'boolean', default: false },
   },
 });
 const GREEDY: SamplingOptions = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
@@ -34,9 +38,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-reopen-'));
 try {
-  const hidden = Number(values.hidden);
-  await generateTinyModel(dir, { layers: Number(values.layers), hidden, heads: hidden / 32, intermediate: hidden * 3 });
+  const hidden = values.full ? 3072 : Number(values.hidden);
+  const layers = values.full ? 32 : Number(values.layers);
   const ctx = await acquireDevice(await nodeGPU());
+  const f16 = values.full && ctx.features.shaderF16;
+  await generateTinyModel(dir, values.full ? { layers, hidden, heads: 32, intermediate: 8192, dtype: f16 ? 'q4f16' : 'q4' } : { layers, hidden, heads: hidden / 32, intermediate: hidden * 3 });
   const engine = await NativeEngine.load(ctx, nodeModelFiles(dir));
   const tokenizer = engine.tokenizer!;
 
@@ -59,7 +65,9 @@ try {
     return { ms, prompt: r.value.promptTokens, cached: r.value.cachedTokens ?? 0 };
   }
 
-  console.log(`Model: ${values.layers} layers, hidden ${hidden}, vocab 32064; ${values.rounds} rounds, medians (ms).`);
+  const a = ctx.adapterInfo;
+  console.log(`Adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}`);
+  console.log(`Model: ${layers} layers, hidden ${hidden}, vocab 32064${f16 ? ', q4f16' : ''}; ${values.rounds} rounds, medians (ms).`);
   console.log('| prompt tokens | first token, cold | read ahead (background) | first token, read ahead | cached then | cold ÷ read ahead |');
   console.log('|---|---|---|---|---|---|');
   for (const size of values.sizes!.split(',').map(Number)) {
