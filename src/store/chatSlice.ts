@@ -148,6 +148,11 @@ function versionOf(conv: Conversation, answer: MessageNode): number {
   return i < 0 ? versions.length : i;
 }
 
+/** The context policy (`planContext`) for `prompt`, given the engine's count of it. */
+function fitToContext(prompt: readonly ChatMessage[], count: PromptCount, maxNewTokens: number) {
+  return planContext({ roles: prompt.map((m) => m.role), counts: count.perMessage, overhead: count.overhead, contextLimit: count.contextLimit, maxNewTokens });
+}
+
 /**
  * What the next request on `conv` will send before its new message: the selected path as a prompt
  * (`promptFor`), cut by the context policy as a send of a short message would cut it (or as
@@ -158,14 +163,7 @@ export async function historyAhead(conv: Conversation, countTokens: (m: ChatMess
   if (path.length === 0) return null;
   const history = promptFor(conv, path);
   const next: ChatMessage[] = history.at(-1)?.role === 'user' ? history : [...history, { role: 'user', content: '…' }];
-  const count = await countTokens(next);
-  const plan = planContext({
-    roles: next.map((m) => m.role),
-    counts: count.perMessage,
-    overhead: count.overhead,
-    contextLimit: count.contextLimit,
-    maxNewTokens: conv.settings.maxNewTokens,
-  });
+  const plan = fitToContext(next, await countTokens(next), conv.settings.maxNewTokens);
   if (!plan.fits) return null;
   return plan.keep.filter((i) => i < history.length).map((i) => history[i]);
 }
@@ -246,13 +244,7 @@ export const createChatSlice =
         const engine = services.engine();
         const count = await engine.countTokens(prompt);
         const settings = before.settings;
-        const plan = planContext({
-          roles: prompt.map((m) => m.role),
-          counts: count.perMessage,
-          overhead: count.overhead,
-          contextLimit: count.contextLimit,
-          maxNewTokens: settings.maxNewTokens,
-        });
+        const plan = fitToContext(prompt, count, settings.maxNewTokens);
         if (!plan.fits) throw new Error(plan.message);
         if (plan.droppedMessages > 0) {
           context = { droppedMessages: plan.droppedMessages, promptTokens: plan.promptTokens, contextLimit: count.contextLimit };
