@@ -11,7 +11,7 @@ import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
 import { PromptCounter, type MessageCounts } from './prompt-count';
 import { FedPieces, type PlannedPrompt } from './fed-pieces';
 import type { Phi3Plan } from './phi3/plan';
-import type { ChatMessage, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from './types';
+import { GREEDY_SAMPLING, type ChatMessage, type GenerateOptions, type GenerationStats, type ModelInfo, type TokenEvent } from './types';
 
 /** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
 const PHI3_EOS = [32000, 32001, 32007];
@@ -32,8 +32,6 @@ export interface PrepareResult {
   /** The prefix was not finished: a signal stopped it, or another request changed the cache. */
   stopped: boolean;
 }
-
-const PREPARE_SAMPLING = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
 
 export interface ModelTextFiles {
   tokenizer?: unknown;
@@ -170,7 +168,7 @@ export abstract class ChatEngine {
     while (at < target.length) {
       if (signal?.aborted) return result(true);
       const end = Math.min(target.length, at + chunkTokens);
-      await runtime.step(target.slice(at, end), PREPARE_SAMPLING, 0);
+      await runtime.step(target.slice(at, end), GREEDY_SAMPLING, 0);
       ran += end - at;
       at = end;
       if (at === target.length) break;

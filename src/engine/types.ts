@@ -32,6 +32,9 @@ export const DEFAULT_SAMPLING: SamplingOptions = {
   seed: 42,
 };
 
+/** Argmax with nothing that reshapes the logits: for runs whose sampled id is not used (warm-up, reading ahead). */
+export const GREEDY_SAMPLING: SamplingOptions = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 };
+
 export interface GenerateOptions {
   sampling: SamplingOptions;
   maxNewTokens: number;

@@ -19,6 +19,7 @@ import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
 import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
 import type { ModelFiles } from '../engine/phi3/files';
+import { GREEDY_SAMPLING } from '../engine/types';
 import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
@@ -185,7 +186,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   const uploaded = performance.now();
   progress('compile', graphBytes, graphBytes);
   try {
-    const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 } });
+    const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: GREEDY_SAMPLING });
     while (!(await warm.next()).done);
   } catch (err) {
     loaded.destroy();
