@@ -99,9 +99,13 @@ test('payloads typed as user text never run', async ({ page }) => {
   await page.goto('./');
   await page.getByRole('button', { name: 'New chat' }).click();
   const box = page.getByRole('textbox', { name: 'Message' });
-  for (const p of PAYLOADS) {
+  for (const [i, p] of PAYLOADS.entries()) {
     await box.fill(p);
     await box.press('Enter');
+    // No model is loaded: each answer ends with that error. Waiting for it (not only for the Send
+    // button, which shows for a moment before the answer starts) keeps the next Enter from landing
+    // while this answer still runs, when it would be ignored.
+    await expect(page.getByTestId('message-assistant').nth(i).getByRole('alert')).toBeVisible();
     await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
   }
   const shown = page.getByTestId('message-user').locator('.user-text');
