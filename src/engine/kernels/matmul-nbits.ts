@@ -383,6 +383,18 @@ export interface MatMulNBitsTuning {
 /** The prefill GEMM every real GPU gets (matMulNBitsTuningFor). */
 const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } as const;
 
+/**
+ * Identifies the decode GEMVs' WGSL (FNV-1a over their sources, 8 hex digits): a decode tuning
+ * measured on a device (phi3/autotune.ts) is kept only while this stays the same.
+ */
+export const MATMUL_NBITS_GEMV_SOURCE_ID = fnv1a([gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, gemvRowsSource, warmNextSource].join('\0'));
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
 export function matMulNBitsTuningFor(
   adapter: AdapterNames,
   shape?: { K: number; N: number },
@@ -485,7 +497,7 @@ function checkBuffer(name: string, buffer: GPUBuffer | undefined, bytes: number,
 interface PipelineSlot {
   /** Set once compiled (at once for 'sync'). */
   pipeline?: GPUComputePipeline;
-  /** While an async compile runs, and after one failed (then it rejects). */
+  /** While an async compile runs (it never rejects: a failure goes to the cache's `failures`). */
   pending?: Promise<void>;
 }
 
@@ -505,6 +517,12 @@ interface PipelineCache {
    */
   pipeline(label: string, code: string, constants: Record<string, number>, compile: 'sync' | 'async', group1?: 'rope' | 'warm'): PipelineSlot;
   slots: Map<string, PipelineSlot>;
+  /**
+   * Async compiles that failed since matMulNBitsReady last looked. A failed slot leaves `slots`,
+   * so the next kernel asking for that key compiles it again, and one failed tuning (Phi3Runtime's
+   * autotune trying a candidate) does not fail every later ready.
+   */
+  failures: AppError[];
 }
 
 const caches = new WeakMap<GPUDevice, PipelineCache>();
@@ -548,6 +566,7 @@ function pipelineCache(device: GPUDevice): PipelineCache {
     ropeLayout: () => twoGroups('rope').layout,
     warmLayout: () => twoGroups('warm').layout,
     slots,
+    failures: [],
     unusedStorage: device.createBuffer({ label: 'matmulNBits.unused', size: 16, usage: GPUBufferUsage.STORAGE }),
     unusedUniform: device.createBuffer({ label: 'matmulNBits.unusedStep', size: 16, usage: GPUBufferUsage.UNIFORM }),
     pipeline(label, code, constants, compile, group1) {
@@ -573,10 +592,11 @@ function pipelineCache(device: GPUDevice): PipelineCache {
             s.pending = undefined;
           },
           (err: unknown) => {
-            throw new AppError('GPU_VALIDATION', `Compiling the MatMulNBits pipeline "${key}" failed: ${err instanceof Error ? err.message : String(err)}`);
+            s.pending = undefined;
+            if (slots.get(key) === s) slots.delete(key);
+            cache.failures.push(new AppError('GPU_VALIDATION', `Compiling the MatMulNBits pipeline "${key}" failed: ${err instanceof Error ? err.message : String(err)}`));
           },
         );
-        s.pending.catch(() => {}); // reported by matMulNBitsReady, not as an unhandled rejection
         slot = s;
       }
       slots.set(key, slot);
@@ -592,11 +612,17 @@ export function matMulNBitsPath(kernel: MatMulNBitsKernel, M: number): string {
   return M > 1 ? kernel.prefillPath : `${kernel.decodePath}${kernel.decodePrefetch ? '+prefetch' : ''}`;
 }
 
-/** Resolves once every pipeline compiled with `compile: 'async'` on this device is ready; rejects with the first failure. */
+/**
+ * Resolves once every pipeline compiled with `compile: 'async'` on this device is ready; rejects
+ * with the first compile that failed since the last call (each failure is reported once: the
+ * kernels that asked for it are the caller's to drop).
+ */
 export async function matMulNBitsReady(device: GPUDevice): Promise<void> {
   const cache = caches.get(device);
   if (!cache) return;
   await Promise.all([...cache.slots.values()].map((s) => s.pending));
+  const [failure] = cache.failures.splice(0);
+  if (failure) throw failure;
 }
 
 export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): MatMulNBitsKernel {

@@ -43,11 +43,11 @@ import { readBuffer } from '../gpu/buffers';
 import { submitTimestamped } from '../gpu/timestamps';
 import { createStepBuffer, writeStep } from '../kernels/step';
 import type { WarmHost, WarmRows } from '../kernels/warm-next';
-import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsKernel, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionTuning } from '../kernels/attention';
+import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
@@ -133,6 +133,21 @@ export interface KernelTime {
 }
 
 /** A weight matmul: `parts` are its weight buffers (for the benchmarks' weight-read floor). */
+/**
+ * A decode kernel that the MatMulNBits tuning shapes (each weight matmul, and attention, which
+ * warms the o_proj after it), as `build` made it with a tuning: `share` is its tuning.warmNext
+ * share, which attention takes from the matmul before it (its `share` argument).
+ */
+interface TunedKernel {
+  host: WarmHost;
+  rows: WarmRows | null;
+  share: number;
+  /** matMulNBitsPath for M = 1; null for attention. */
+  path: string | null;
+}
+/** Builds (again) one kernel of the step that the tuning shapes, over the buffers it was given at load. */
+type Tunable = (tuning: MatMulNBitsTuning | undefined, share: number) => TunedKernel;
+
 type Matmul = { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number; macsPerRow: number; parts: WeightReadParts };
 /** An op of S rows; a matmul (`Matmul`) carries its weight bytes, multiply-adds per row and buffers. */
 const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUComputePassEncoder, rows: number): void } | Matmul): Op => ({
@@ -166,6 +181,10 @@ export class Phi3Runtime implements TokenRuntime {
   decodeMatMulPaths: string[] = [];
   /** Bytes of weights the decode kernels (GEMVs, attention) read ahead for the next matmul per step (tuning.warmNext; 0: off). */
   decodeWarmBytes = 0;
+  /** The MatMulNBits tuning the kernels were built with (LoadOptions.matMulTuning, then `retune`'s); undefined: the adapter's defaults. */
+  matMulTuning: MatMulNBitsTuning | undefined;
+  /** Every kernel the tuning shapes, in step order (`retune` builds them again). */
+  private tunables: Tunable[] = [];
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
   private readonly weightReads = new Map<object, WeightReadKernel>();
@@ -239,14 +258,13 @@ export class Phi3Runtime implements TokenRuntime {
         accumulate?: boolean;
         ropeAppend?: MatMulNBitsRopeAppend;
       }
-      const decodePaths = new Set<string>();
       /**
-       * The decode step's kernels that take part in tuning.warmNext, in the order they run (each
-       * matmul, with its rows, and attention): each warms the matmul right after it (warm-next.ts).
+       * The decode kernels the tuning shapes, in the order they run (each matmul and attention):
+       * how to build each again (`retune`), and each as built now. Each warms the matmul right
+       * after it under tuning.warmNext (warm-next.ts).
        */
-      const warmChain: { host: WarmHost; rows: WarmRows | null }[] = [];
-      /** tuning.warmNext of the last matmul made: attention, which has no MatMulNBits tuning, takes it. */
-      let warmShare = 0;
+      const tunables: Tunable[] = [];
+      const tuned: TunedKernel[] = [];
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
@@ -261,7 +279,7 @@ export class Phi3Runtime implements TokenRuntime {
           chain: { input, output },
         };
         const weightBytes = parts.weights.bytes + parts.scales.bytes + (parts.zeroPoints?.bytes ?? 0);
-        const kernel = createMatMulNBits(device, {
+        const make = (tuning: MatMulNBitsTuning | undefined) => createMatMulNBits(device, {
           K: w.K,
           N: w.N,
           blockSize: w.blockSize,
@@ -279,11 +297,15 @@ export class Phi3Runtime implements TokenRuntime {
           accumulate: f.accumulate,
           ropeAppend: f.ropeAppend,
           step,
-          tuning: opts.matMulTuning,
+          tuning,
         });
-        decodePaths.add(matMulNBitsPath(kernel, 1));
-        warmChain.push({ host: kernel, rows: kernel.gemvWeights });
-        warmShare = kernel.warmShare;
+        let kernel: MatMulNBitsKernel;
+        const build: Tunable = (tuning) => {
+          kernel = make(tuning);
+          return { host: kernel, rows: kernel.gemvWeights, share: kernel.warmShare, path: matMulNBitsPath(kernel, 1) };
+        };
+        tuned.push(build(opts.matMulTuning, 0));
+        tunables.push(build);
         return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N, parts };
       };
 
@@ -370,9 +392,16 @@ export class Phi3Runtime implements TokenRuntime {
           withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
-        const attention = createAttention(device, { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits, warmNext: warmShare });
+        // Attention has no MatMulNBits tuning: it warms o_proj with the share of the matmul before it.
+        let attention: AttentionKernel;
+        const attentionFrom = { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits };
+        const buildAttention: Tunable = (_tuning, share) => {
+          attention = createAttention(device, { ...attentionFrom, warmNext: share });
+          return { host: attention, rows: null, share, path: null };
+        };
+        tuned.push(buildAttention(undefined, tuned.at(-1)?.share ?? 0));
+        tunables.push(buildAttention);
         ops.push({ kind: 'attention', layer: li, weightBytes: 0, encode: (pass, S, totalLen) => attention.encode(pass, S, totalLen) });
-        warmChain.push({ host: attention, rows: null });
         push('o', await quantKernel(layer.o, attnOut, hidden, `${L}.o`, { accumulate: true }));
         const postNorm = await uploader.f32(layer.postAttentionNorm, `${L}.postAttentionNorm`);
         if (gateUp) {
@@ -401,18 +430,9 @@ export class Phi3Runtime implements TokenRuntime {
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision, readbacks, opts.runAhead ?? true);
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
-      runtime.decodeMatMulPaths = [...decodePaths].sort();
-      // tuning.warmNext: each host reads ahead into the next matmul's rows (attention into o_proj's,
-      // o_proj into gate_up's, gate_up into down's, down into the next qkv's or the lm_head's; the
-      // fused qkv GEMV cannot host, and needs none: attention follows it). One sums buffer serves
-      // them all.
-      const pairs = warmChain.slice(0, -1).map(({ host }, i) => ({ host, next: warmChain[i + 1].rows }));
-      const warmSumsBytes = pairs.reduce((n, p) => Math.max(n, p.host.warmSumsBytes(p.next)), 0);
-      if (warmSumsBytes > 0) {
-        const warmSums = device.createBuffer({ label: 'warmSums', size: warmSumsBytes, usage: GPUBufferUsage.STORAGE });
-        buffers.set('warmSums', warmSums);
-        for (const { host, next } of pairs) runtime.decodeWarmBytes += host.warmNext(next, warmSums);
-      }
+      runtime.tunables = tunables;
+      runtime.matMulTuning = opts.matMulTuning;
+      runtime.wireTuned(tuned);
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
       await device.queue.onSubmittedWorkDone();
@@ -423,6 +443,46 @@ export class Phi3Runtime implements TokenRuntime {
       for (const b of buffers.values()) b.destroy();
       step.destroy();
       throw err;
+    }
+  }
+
+  /**
+   * Builds every kernel the MatMulNBits tuning shapes again with `tuning` (as LoadOptions.matMulTuning;
+   * undefined: the adapter's defaults), over the same weights, cache and buffers, and waits for
+   * their pipelines (pipelines compiled before are reused). The KV cache and `cachedIds` are kept:
+   * the kernels differ in how they compute, not in what they read or write. On a failed compile
+   * the kernels stay half built: retune again (to the tuning before) before the next step.
+   * For Phi3's autotune (autotune.ts) and benchmarks.
+   */
+  async retune(tuning: MatMulNBitsTuning | undefined): Promise<void> {
+    const { device } = this.ctx;
+    this.next = null;
+    // A step run ahead may still use the old warm buffer.
+    await device.queue.onSubmittedWorkDone();
+    const tuned: TunedKernel[] = [];
+    for (const build of this.tunables) tuned.push(build(tuning, tuned.at(-1)?.share ?? 0));
+    this.matMulTuning = tuning;
+    this.wireTuned(tuned);
+    await matMulNBitsReady(device);
+  }
+
+  /**
+   * Records the tuned kernels' decode paths and sets up tuning.warmNext: each host reads ahead into
+   * the next matmul's rows (attention into o_proj's, o_proj into gate_up's, gate_up into down's,
+   * down into the next qkv's or the lm_head's; the fused qkv GEMV cannot host, and needs none:
+   * attention follows it). One sums buffer serves them all.
+   */
+  private wireTuned(tuned: readonly TunedKernel[]): void {
+    this.decodeMatMulPaths = [...new Set(tuned.flatMap((t) => (t.path ? [t.path] : [])))].sort();
+    this.buffers.get('warmSums')?.destroy();
+    this.buffers.delete('warmSums');
+    this.decodeWarmBytes = 0;
+    const pairs = tuned.slice(0, -1).map(({ host }, i) => ({ host, next: tuned[i + 1].rows }));
+    const warmSumsBytes = pairs.reduce((n, p) => Math.max(n, p.host.warmSumsBytes(p.next)), 0);
+    if (warmSumsBytes > 0) {
+      const warmSums = this.ctx.device.createBuffer({ label: 'warmSums', size: warmSumsBytes, usage: GPUBufferUsage.STORAGE });
+      this.buffers.set('warmSums', warmSums);
+      for (const { host, next } of pairs) this.decodeWarmBytes += host.warmNext(next, warmSums);
     }
   }
 

@@ -1,0 +1,118 @@
+/**
+ * Decode tuning on the device (autotune.ts) and the runtime's `retune` under it, on a generated
+ * model in Node (Dawn on SwiftShader here). What is checked exactly: kernels rebuilt by `retune`
+ * compute what a model loaded with that tuning computes, over the KV cache already there; the
+ * autotune measures every candidate, keeps the one its own figures say is fastest, survives a
+ * candidate that cannot be built, and hands the cache back as it found it. Which candidate is
+ * fastest on a real GPU is for the benchmark (`npm run bench:tune`), not for a test.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateTinyModel } from '../../../tools/tiny-model/generate';
+import { nodeModelFiles } from '../node/model-dir';
+import { maxAbsDiff, promptIds, testGpu } from '../gpu/testing';
+import { matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { loadModelFiles } from './files';
+import type { LoadOptions, Phi3Runtime } from './model';
+import { autotuneDecode, autotuneKey, decodeTuningCandidates } from './autotune';
+
+const root = mkdtempSync(join(tmpdir(), 'phi3-autotune-'));
+const dir = join(root, 'model');
+let files: ReturnType<typeof nodeModelFiles>;
+const prompt = promptIds(9, 4, 32000);
+const loaded: Phi3Runtime[] = [];
+
+beforeAll(async () => {
+  await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2 });
+  files = nodeModelFiles(dir);
+});
+afterAll(async () => {
+  for (const r of loaded) r.destroy();
+  await files.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function load(opts: LoadOptions = {}): Promise<Phi3Runtime> {
+  const { runtime } = await loadModelFiles(await testGpu(), files, opts);
+  loaded.push(runtime);
+  return runtime;
+}
+
+describe('decode tuning on the device', () => {
+  it('retune builds the decode kernels again over the same weights and KV cache: they compute what a model loaded with that tuning computes', async () => {
+    const ctx = await testGpu();
+    const tunings: MatMulNBitsTuning[] = [{ gemv: 'direct' }, { gemv: 'dp4a', rowsPerThread: 2 }];
+    if (matMulNBitsWarmNextSupported(ctx.device)) tunings.push({ warmNext: 0.5 });
+    const runtime = await load();
+    const defaultPaths = runtime.decodeMatMulPaths;
+    for (const tuning of tunings) {
+      const fresh = await load({ matMulTuning: tuning });
+      runtime.truncate(0);
+      // The prompt's KV entries are computed with the defaults, the next token with `tuning`.
+      await runtime.logits(prompt);
+      await runtime.retune(tuning);
+      expect(runtime.matMulTuning).toBe(tuning);
+      expect(runtime.decodeMatMulPaths).toEqual(fresh.decodeMatMulPaths);
+      expect(runtime.decodeWarmBytes).toBe(fresh.decodeWarmBytes);
+      await fresh.logits(prompt);
+      const diff = maxAbsDiff(await runtime.logits([7]), await fresh.logits([7]));
+      console.log(`[autotune] retune ${JSON.stringify(tuning)}: paths ${runtime.decodeMatMulPaths.join(', ')}, ${runtime.decodeWarmBytes} bytes warmed; decode logits differ from a fresh load by ${diff}`);
+      expect(diff).toBeLessThanOrEqual(1e-6);
+      expect(runtime.cachedIds).toEqual([...prompt, 7]);
+      await runtime.retune(undefined);
+      expect(runtime.decodeMatMulPaths).toEqual(defaultPaths);
+      expect(runtime.decodeWarmBytes).toBe(0);
+    }
+  });
+
+  it('times every candidate, keeps the fastest of its own figures, and leaves the cache as it found it', async () => {
+    const ctx = await testGpu();
+    const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
+    expect(candidates[0]).toEqual({ name: 'default', tuning: undefined });
+    expect(candidates.length).toBeGreaterThan(1);
+    const runtime = await load();
+    await runtime.logits(prompt);
+    const cached = [...runtime.cachedIds];
+    const progress: number[] = [];
+    // minGain −100: any candidate may replace the default, so the choice is the fastest figure.
+    const result = await autotuneDecode(runtime, { candidates, rounds: 2, steps: 3, minGain: -100, onProgress: (done) => progress.push(done) });
+    console.log(`[autotune] ${result.timings.map((t) => `${t.name} ${t.msPerStep?.toFixed(1)} ms`).join(', ')}: chose ${result.chosen.name} in ${result.ms.toFixed(0)} ms`);
+    expect(progress).toEqual([...Array(2 * candidates.length).keys()].map((i) => i + 1));
+    expect(result.timings.map((t) => t.name)).toEqual(candidates.map((c) => c.name));
+    for (const t of result.timings) expect(t.msPerStep).toBeGreaterThan(0);
+    const fastest = Math.min(...result.timings.map((t) => t.msPerStep!));
+    expect(result.timings.find((t) => t.name === result.chosen.name)!.msPerStep).toBe(fastest);
+    expect(runtime.matMulTuning).toBe(result.chosen.tuning);
+    expect(runtime.cachedIds).toEqual(cached);
+
+    // What it runs now is what a model loaded with the chosen tuning runs, on the cache it kept.
+    const fresh = await load({ matMulTuning: result.chosen.tuning });
+    await fresh.logits(prompt);
+    expect(maxAbsDiff(await runtime.logits([5]), await fresh.logits([5]))).toBeLessThanOrEqual(1e-6);
+
+    // With a gain no candidate can reach, the default stays.
+    runtime.truncate(cached.length);
+    const kept = await autotuneDecode(runtime, { candidates, rounds: 1, steps: 2, minGain: 1 });
+    expect(kept.chosen).toBe(candidates[0]);
+    expect(runtime.matMulTuning).toBeUndefined();
+    expect(runtime.cachedIds).toEqual(cached);
+  });
+
+  it('skips a candidate that cannot be built and still runs', async () => {
+    const ctx = await testGpu();
+    const runtime = await load();
+    const broken = { name: 'broken', tuning: { threadsPerRow: 3 } };
+    const result = await autotuneDecode(runtime, { candidates: [{ name: 'default', tuning: undefined }, broken, { name: 'direct', tuning: { gemv: 'direct' } }], rounds: 2, steps: 2, minGain: -100 });
+    const failed = result.timings.find((t) => t.name === 'broken')!;
+    expect(failed.msPerStep).toBeNull();
+    expect(failed.error).toMatch(/threadsPerRow = 3 must be a power of two/);
+    expect(result.chosen.name).not.toBe('broken');
+    const fresh = await load({ matMulTuning: result.chosen.tuning });
+    expect(maxAbsDiff(await runtime.logits(prompt), await fresh.logits(prompt))).toBeLessThanOrEqual(1e-6);
+    expect(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, [broken])).not.toBe(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, []));
+    expect(autotuneKey({ ...ctx.adapterInfo, device: 'other' }, runtime.plan.config, runtime.precision, [])).not.toBe(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, []));
+    expect(autotuneKey(ctx.adapterInfo, { ...runtime.plan.config, hidden: 1 }, runtime.precision, [])).not.toBe(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, []));
+  });
+});
