@@ -22,8 +22,8 @@
 import type { StateCreator } from 'zustand';
 import { entryFromParam, hubBaseUrl, type CatalogEntry } from '../storage/catalog';
 import type { DownloadHandle, EngineClient } from '../worker/client';
-import type { EngineKind, ModelInfo } from '../engine/types';
-import type { CachedModel, DownloadProgress, DownloadTuning, LoadTimings, StorageEstimateResult } from '../worker/protocol';
+import type { EngineKind } from '../engine/types';
+import type { CachedModel, DownloadProgress, DownloadTuning, LoadedInfo, StorageEstimateResult } from '../worker/protocol';
 import type { AppState } from './index';
 import type { ModelLock } from './modelLock';
 
@@ -71,7 +71,7 @@ export interface ModelState {
   workerDead?: string;
   engine: EngineKind;
   /** The model on the GPU, once loaded. */
-  loaded?: { modelId: string; info: ModelInfo & { timings?: LoadTimings }; loadMs: number };
+  loaded?: { modelId: string; info: LoadedInfo; loadMs: number };
   /** Why the last load failed (the model stays cached). */
   loadError?: { code: string; message: string };
   /** Set while a lost GPU device is being recovered from. */

@@ -13,7 +13,21 @@ import { ENGINES, modelIdOf, selectedModel } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
 import { parseRepoInput } from '../storage/catalog';
 import { ConfirmButton } from './ConfirmButton';
+import type { DecodeTuningInfo } from '../worker/protocol';
 
+const TUNING_STATUS = 'Measuring kernels on this GPU (first load only)…';
+
+/** The decode tuning in words: which GEMV runs, and whether this GPU chose it. */
+function tuningText(t: DecodeTuningInfo): string {
+  if (t.source === 'skipped') return 'decode kernels: defaults';
+  const ms = (name: string) => t.timings?.find((x) => x.name === name)?.msPerStep ?? null;
+  const others = (t.timings?.length ?? 1) - 1;
+  const when = t.source === 'stored' ? 'measured on this GPU at an earlier load' : 'measured on this GPU';
+  const chosen = ms(t.name);
+  const base = ms('default');
+  if (t.name === 'default' || chosen === null || base === null) return `decode kernels: ${t.name}, none of ${others} others faster by 3% (${when})`;
+  return `decode kernels: ${t.name}, ${Math.round((100 * (base - chosen)) / base)}% faster than the default (${when})`;
+}
 
 export function ModelPanel() {
   const m = useAppStore((s) => s.model);
@@ -46,8 +60,8 @@ export function ModelPanel() {
   let status: string;
   if (m.workerDead) status = 'The engine worker stopped';
   else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
-  else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', done: 'Finishing…' }[p.phase] : 'Starting…';
-  else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p ? 'Loading to GPU…' : 'Loading…';
+  else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', tune: TUNING_STATUS, done: 'Finishing…' }[p.phase] : 'Starting…';
+  else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p?.phase === 'tune' ? TUNING_STATUS : p ? 'Loading to GPU…' : 'Loading…';
   else if (m.status === 'checking') status = 'Checking what is stored on this device…';
   else if (m.status === 'ready') status = 'Ready';
   else if (m.status === 'cached' && m.inOtherTab) status = 'On the GPU in another tab';
@@ -174,6 +188,7 @@ export function ModelPanel() {
           data-load-timings={m.loaded.info.timings ? JSON.stringify(m.loaded.info.timings, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)) : undefined}
         >
           {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
+          {m.loaded.info.tuning && <span data-testid="decode-tuning" data-tuning={m.loaded.info.tuning.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
         </p>
       )}
       {m.status === 'cached' && m.inOtherTab && (

@@ -15,7 +15,7 @@
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
-import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../engine/types';
+import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
 import {
   isEvent,
   type CachedModel,
@@ -23,7 +23,8 @@ import {
   type DownloadProgress,
   type DownloadStats,
   type DownloadTuning,
-  type LoadTimings,
+  type AutotuneMode,
+  type LoadedInfo,
   type ModelRef,
   type PrepareResult,
   type PromptCount,
@@ -259,18 +260,21 @@ export class EngineClient {
     return { persisted: r.persisted, wasPersisted: r.wasPersisted };
   }
 
-  /** Loads a cached model to the GPU; progress arrives in phases 'load' and 'compile'. */
-  async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void): Promise<ModelInfo & { timings?: LoadTimings }> {
+  /**
+   * Loads a cached model to the GPU; progress arrives in phases 'load', 'compile' and (native, the
+   * first load on a GPU) 'tune', whose done/total count kernel measurements, not bytes.
+   */
+  async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void, autotune?: AutotuneMode): Promise<LoadedInfo> {
     this.loading++;
     try {
       const r = await this.request(
-        (id) => ({ type: 'load', id, modelId, engine }),
+        (id) => ({ type: 'load', id, modelId, engine, ...(autotune ? { autotune } : {}) }),
         'load-done',
         (ev) => {
           if (ev.type === 'load-progress') onProgress?.(ev.progress);
         },
       );
-      return { ...r.info, timings: r.timings };
+      return { ...r.info, timings: r.timings, ...(r.tuning ? { tuning: r.tuning } : {}) };
     } finally {
       this.loading--;
     }

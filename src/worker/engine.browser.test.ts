@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import { spawnHub, type RemoteHub } from '../../tools/hub-server/client';
 import { uniqueName } from '../storage/test-hub';
 import type { ChatMessage, GenerateOptions, TokenEvent } from '../engine/types';
+import { openDB } from 'idb';
 import { EngineClient } from './client';
 import type { DownloadProgress } from './protocol';
 
@@ -28,12 +29,13 @@ const greedy = (maxNewTokens: number): GenerateOptions => ({ maxNewTokens, sampl
 async function loadedClient() {
   const hub = await spawnHub(inject('hubSpawner'), [{ id: REPO, tinyModel: {} }]);
   hubs.push(hub);
-  const client = new EngineClient(undefined, { dbName: uniqueName('engine') });
+  const dbName = uniqueName('engine');
+  const client = new EngineClient(undefined, { dbName });
   clients.push(client);
   const { model } = await client.download({ kind: 'hub', model: `${REPO}/onnx` }, hub.url).done;
   await hub.close();
   hubs.length = 0; // from here on there is no network
-  return { client, modelId: model.modelId };
+  return { client, modelId: model.modelId, dbName };
 }
 
 describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, no network after download)', () => {
@@ -48,6 +50,9 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     expect(last.phase).toBe('compile');
     expect(last.doneBytes).toBe(last.totalBytes);
     expect(progress.every((p) => p.phase === 'load' || p.phase === 'compile')).toBe(true);
+    // SwiftShader is a CPU: the app's load measures no kernels there.
+    expect(info.tuning).toEqual({ name: 'default', source: 'skipped' });
+    expect(info.timings!.tuneMs).toBeLessThan(50);
 
     const messages: ChatMessage[] = [
       { role: 'system', content: 'You are terse.' },
@@ -98,6 +103,46 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     console.log(`[worker] onnxruntime-web greedy ids ${ortIds.join(',')}`);
     expect(ortStats.promptTokens).toBe(stats.promptTokens);
     expect(ortIds).toEqual(ids);
+  });
+
+  it('measures the decode kernels at the first load, reuses the stored choice after, and measures again when it no longer builds', async () => {
+    const { client, modelId, dbName } = await loadedClient();
+    const messages: ChatMessage[] = [{ role: 'user', content: 'Which GPU is fastest for this?' }];
+    const answer = async () => {
+      const ids: number[] = [];
+      await client.generate(messages, greedy(10), (t) => t.tokenId >= 0 && ids.push(t.tokenId));
+      return ids;
+    };
+    const progress: DownloadProgress[] = [];
+    const first = await client.load(modelId, 'native', (p) => progress.push(p), 'always');
+    const tuning = first.tuning!;
+    console.log(`[worker] decode tuning: ${tuning.timings!.map((t) => `${t.name} ${t.msPerStep?.toFixed(1)} ms`).join(', ')} → ${tuning.name} (${first.timings!.tuneMs.toFixed(0)} ms)`);
+    expect(tuning.source).toBe('measured');
+    expect(tuning.timings![0].name).toBe('default');
+    expect(tuning.timings!.length).toBeGreaterThan(1);
+    for (const t of tuning.timings!) expect(t.msPerStep).toBeGreaterThan(0);
+    const tunes = progress.filter((p) => p.phase === 'tune');
+    expect(tunes.map((p) => p.doneBytes)).toEqual([...Array(tunes.length).keys()].map((i) => i + 1));
+    expect(tunes.at(-1)!.doneBytes).toBe(tunes.at(-1)!.totalBytes);
+    const ids = await answer();
+
+    // The next load takes the stored choice without measuring, and answers the same.
+    const second = await client.load(modelId, 'native', undefined, 'always');
+    expect(second.tuning).toEqual({ ...tuning, source: 'stored' });
+    expect(second.timings!.tuneMs).toBeLessThan(first.timings!.tuneMs);
+    expect(await answer()).toEqual(ids);
+
+    // A stored choice that no longer builds (kernels changed under an unchanged key) is measured again.
+    const db = await openDB(`${dbName}-tuning`);
+    const [record] = await db.getAll('tunings');
+    await db.put('tunings', { ...record, chosen: { name: 'broken', tuning: { threadsPerRow: 3 } } });
+    const third = await client.load(modelId, 'native', undefined, 'always');
+    expect(third.tuning!.source).toBe('measured');
+    expect((await db.get('tunings', record.key)).chosen.name).toBe(third.tuning!.name);
+    db.close();
+
+    // 'never' keeps the defaults.
+    expect((await client.load(modelId, 'native', undefined, 'never')).tuning).toEqual({ name: 'default', source: 'skipped' });
   });
 
   it('prepare reads a conversation ahead: the next answer prefills only the new turn; an answer asked for meanwhile stops it', async () => {

@@ -17,6 +17,7 @@ import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
+import { autotuneDecode, autotuneKey, decodeTuningCandidates, softwareAdapter } from '../engine/phi3/autotune';
 import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
 import type { ModelFiles } from '../engine/phi3/files';
 import { GREEDY_SAMPLING } from '../engine/types';
@@ -24,7 +25,8 @@ import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
 import { DB_NAME, ModelStore, requestPersistence, storageEstimate } from '../storage/model-store';
-import type { PromptCount, WorkerRequest, WorkerResponse } from './protocol';
+import { TUNING_DB_NAME, TuningStore } from '../storage/tuning-store';
+import type { AutotuneMode, DecodeTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -148,7 +150,7 @@ async function loadOrt(req: Extract<WorkerRequest, { type: 'load' }>): Promise<v
   // onnxruntime-web takes each file whole (ort-engine.ts); it reports no upload progress.
   const loaded = await OrtEngine.load(files, { provider: await ortProvider() });
   engine = { modelId: req.modelId, engine: loaded };
-  reply({ type: 'load-done', id: req.id, info: loaded.info, timings: { prepareMs: performance.now() - t0, uploadMs: 0, compileMs: 0 } });
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings: { prepareMs: performance.now() - t0, uploadMs: 0, compileMs: 0, tuneMs: 0 } });
 }
 
 async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void> {
@@ -161,7 +163,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   const t0 = performance.now();
   let lastEmit = 0;
   let firstUpload = 0;
-  const progress = (phase: 'load' | 'compile', doneBytes: number, totalBytes: number) => {
+  const progress = (phase: 'load' | 'compile' | 'tune', doneBytes: number, totalBytes: number) => {
     const bytesPerSec = doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
     reply({
       type: 'load-progress',
@@ -185,9 +187,13 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
   const uploaded = performance.now();
   progress('compile', graphBytes, graphBytes);
+  let tuning: DecodeTuningInfo;
+  let tuned: number;
   try {
     const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: GREEDY_SAMPLING });
     while (!(await warm.next()).done);
+    tuned = performance.now();
+    tuning = await tuneDecode(loaded, ctx, req.autotune ?? 'auto', (done, total) => progress('tune', done, total));
   } catch (err) {
     loaded.destroy();
     throw err;
@@ -198,8 +204,37 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
     throw new AppError('GPU_DEVICE_LOST', 'The GPU device was lost while the model was loading.');
   }
   engine = { modelId: req.modelId, engine: loaded };
-  const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: performance.now() - uploaded };
-  reply({ type: 'load-done', id: req.id, info: loaded.info, timings });
+  const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: tuned - uploaded, tuneMs: performance.now() - tuned };
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning });
+}
+
+let tunings: TuningStore | undefined;
+
+/**
+ * The decode tuning for a native load (engine/phi3/autotune.ts): what was measured before on this
+ * GPU for this model shape and kernel version, else measured now (a second or two on a real GPU,
+ * once) and stored. A stored choice that no longer builds is dropped and measured again; the
+ * tuning store failing only means measuring again next time.
+ */
+async function tuneDecode(engine: NativeEngine, ctx: GpuContext, mode: AutotuneMode, onProgress: (done: number, total: number) => void): Promise<DecodeTuningInfo> {
+  if (mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo))) return { name: 'default', source: 'skipped' };
+  const runtime = engine.runtime;
+  const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
+  const key = autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, candidates);
+  const store = (tunings ??= new TuningStore(dbName === DB_NAME ? TUNING_DB_NAME : `${dbName}-tuning`));
+  const stored = await store.get(key).catch(() => undefined);
+  if (stored) {
+    try {
+      await runtime.retune(stored.chosen.tuning);
+      return { name: stored.chosen.name, source: 'stored', timings: stored.timings };
+    } catch {
+      await runtime.retune(undefined);
+      await store.delete(key).catch(() => undefined);
+    }
+  }
+  const result = await autotuneDecode(runtime, { candidates, onProgress });
+  await store.put({ key, chosen: result.chosen, timings: result.timings, measuredAt: Date.now() }).catch(() => undefined);
+  return { name: result.chosen.name, source: 'measured', timings: result.timings };
 }
 
 function loadedEngine(): NativeEngine | OrtEngine {
@@ -289,6 +324,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         (await storePromise)?.close();
         storePromise = undefined;
         dbName = req.dbName;
+        tunings = undefined;
       }
       reply({ type: 'configured', id: req.id });
       return;

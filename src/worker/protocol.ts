@@ -11,6 +11,7 @@
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
 import type { PrepareResult } from '../engine/chat-engine';
+import type { CandidateTiming } from '../engine/phi3/autotune';
 import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../engine/types';
 import type { CatalogEntry } from '../storage/catalog';
 import type { DownloadProgress, DownloadStats } from '../storage/downloader';
@@ -24,6 +25,27 @@ export type ModelRef =
   | { kind: 'hub'; model: string }
   /** Files picked or dropped by the user; nothing is uploaded. Paths are relative to the picked folder. */
   | { kind: 'local'; name: string; files: Array<{ path: string; file: File }> };
+
+/**
+ * Whether a native load measures the decode kernels on this GPU (engine/phi3/autotune.ts):
+ * 'auto' (the app's) once per GPU, model shape and kernel version, kept in IndexedDB for later
+ * loads, and never on a software adapter (SwiftShader: a CPU, where it would only add load time);
+ * 'always' does the same on software adapters too (tests); 'never' keeps the adapter's defaults.
+ */
+export type AutotuneMode = 'auto' | 'always' | 'never';
+
+/** Which decode tuning a native load runs, and where that choice came from. */
+export interface DecodeTuningInfo {
+  /** The candidate's name: 'default', 'dp4a', 'direct', 'staged', 'warm-next'. */
+  name: string;
+  /** 'measured' at this load, 'stored' from an earlier one, 'skipped' (software adapter, or 'never'). */
+  source: 'measured' | 'stored' | 'skipped';
+  /** What each candidate measured (ms per decode step), when it was measured. */
+  timings?: CandidateTiming[];
+}
+
+/** What a load answers: the model, where the time went, and the native engine's decode tuning. */
+export type LoadedInfo = ModelInfo & { timings?: LoadTimings; tuning?: DecodeTuningInfo };
 
 /** Downloader knobs; the defaults suit users, tests shrink the chunks. */
 export interface DownloadTuning {
@@ -47,7 +69,7 @@ export type WorkerRequest =
   | { type: 'estimate'; id: number }
   | { type: 'persist'; id: number }
   /** Loads a cached model from IndexedDB to the GPU (one engine at a time; a new load replaces the old). */
-  | { type: 'load'; id: number; modelId: string; engine: EngineKind }
+  | { type: 'load'; id: number; modelId: string; engine: EngineKind; autotune?: AutotuneMode }
   /**
    * Streams one answer; `abort` with this id stops it and it resolves with stopReason 'aborted'.
    * `messages` ending with an assistant message continue that message (ChatEngine.chat).
@@ -64,11 +86,15 @@ export type WorkerRequest =
   /** Test hook: destroys the GPU device as a driver reset would, so recovery can be tested. */
   | { type: 'lose-device'; id: number };
 
-/** Where a load's time went, in ms: graph parse and planning (to the first weight upload), weight upload, warm-up forward pass. */
+/**
+ * Where a load's time went, in ms: graph parse and planning (to the first weight upload), weight
+ * upload, warm-up forward pass, measuring the decode kernels (0 where nothing was measured).
+ */
 export interface LoadTimings {
   prepareMs: number;
   uploadMs: number;
   compileMs: number;
+  tuneMs: number;
 }
 
 /** What the chat store needs to fit a prompt into the context (see src/store/index.ts). */
@@ -94,7 +120,8 @@ export type WorkerResponse =
   | { type: 'persist-result'; id: number; persisted: boolean; wasPersisted: boolean }
   /** Event: load phases ('load' to GPU, 'compile' shaders) reuse the download progress record. */
   | { type: 'load-progress'; id: number; progress: DownloadProgress }
-  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings }
+  /** `tuning`: the native engine's decode tuning (absent for onnxruntime-web). */
+  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: DecodeTuningInfo }
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
   | { type: 'generate-done'; id: number; stats: GenerationStats }

@@ -17,7 +17,7 @@
  * Rule: nothing here reads storage; the caller keeps the result.
  */
 import { AppError } from '../errors';
-import type { AdapterNames } from '../gpu/device';
+import { adapterText, type AdapterNames } from '../gpu/device';
 import { MATMUL_NBITS_GEMV_SOURCE_ID, matMulNBitsDp4aSupported, matMulNBitsTuningFor, matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { GREEDY_SAMPLING } from '../types';
 import type { Phi3Runtime } from './model';
@@ -56,6 +56,11 @@ export interface AutotuneOptions {
   minGain?: number;
   /** Called after each candidate's round: done and total measurements. */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** A CPU standing in for a GPU (SwiftShader, llvmpipe, WARP): measuring kernels there only adds load time. */
+export function softwareAdapter(adapter: AdapterNames): boolean {
+  return /swiftshader|llvmpipe|lavapipe|microsoft basic render|\bwarp\b/.test(adapterText(adapter));
 }
 
 /** The candidates for this device: the adapter's defaults first, then what can differ from them. */

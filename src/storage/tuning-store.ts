@@ -1,0 +1,62 @@
+/**
+ * Decode tunings measured on this device (engine/phi3/autotune.ts), one record per `autotuneKey`
+ * (GPU, model shape, kernel source, candidates), in an IndexedDB database of its own beside the
+ * model store, so it needs no migration of that store and clearing models keeps it (records are a
+ * few hundred bytes). A record is a cache: losing it only means measuring again at the next load,
+ * so the worker treats every failure here as "nothing stored".
+ * Rule: a record whose tuning no longer runs is deleted by the caller, not kept.
+ */
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { CandidateTiming, TuningCandidate } from '../engine/phi3/autotune';
+
+export interface StoredTuning {
+  key: string;
+  chosen: TuningCandidate;
+  timings: CandidateTiming[];
+  /** ms since the epoch */
+  measuredAt: number;
+}
+
+interface TuningDb extends DBSchema {
+  tunings: { key: string; value: StoredTuning };
+}
+
+export const TUNING_DB_NAME = 'phi3-kernel-tuning';
+
+export class TuningStore {
+  private db: Promise<IDBPDatabase<TuningDb>> | undefined;
+
+  constructor(private readonly name = TUNING_DB_NAME) {}
+
+  private open(): Promise<IDBPDatabase<TuningDb>> {
+    if (this.db) return this.db;
+    const drop = () => {
+      if (this.db === opening) this.db = undefined;
+    };
+    const opening = openDB<TuningDb>(this.name, 1, {
+      upgrade(db) {
+        db.createObjectStore('tunings', { keyPath: 'key' });
+      },
+      // A later version of this small cache may replace it: step aside.
+      blocking(_current, _wanted, event) {
+        (event.target as IDBDatabase).close();
+        drop();
+      },
+      terminated: drop,
+    });
+    opening.catch(drop);
+    return (this.db = opening);
+  }
+
+  async get(key: string): Promise<StoredTuning | undefined> {
+    return (await this.open()).get('tunings', key);
+  }
+
+  async put(record: StoredTuning): Promise<void> {
+    await (await this.open()).put('tunings', record);
+  }
+
+  async delete(key: string): Promise<void> {
+    await (await this.open()).delete('tunings', key);
+  }
+}
