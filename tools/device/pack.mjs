@@ -4,7 +4,8 @@
 //   .device/debs/*.deb         Debian's Vulkan loader and GL dispatch libraries, unpacked there with dpkg -x
 //   .device/bench.tar.xz       `npm run bench:node` as one bundle + the webgpu package (bundle-node.mjs),
 //                              the GEMV tuning sweep (tools/bench/sweep.ts → bench/sweep.mjs), the
-//                              read-ahead benchmark (tools/bench-reopen.ts → bench/bench-reopen.mjs), and the
+//                              read-ahead benchmark (tools/bench-reopen.ts → bench/bench-reopen.mjs), the
+//                              decode autotune benchmark (tools/bench-autotune.ts → bench/bench-autotune.mjs), and the
 //                              f32/f16 GPU checks (tools/device/bundle-checks.mjs → bench/device-checks.mjs
 //                              + bench/checks-data: tiny models and onnxruntime-node logits, ~1.3 MB),
 //                              compressed (dawn.node alone is 21 MB; the carry limit is 64 MiB)
@@ -44,6 +45,7 @@ mkdirSync(staging, { recursive: true });
 run(process.execPath, [join(root, 'tools/bench/bundle-node.mjs'), join(staging, 'bench')]);
 await bundleNodeScript(join(root, 'tools/bench/sweep.ts'), join(staging, 'bench/sweep.mjs'));
 await bundleNodeScript(join(root, 'tools/bench-reopen.ts'), join(staging, 'bench/bench-reopen.mjs'));
+await bundleNodeScript(join(root, 'tools/bench-autotune.ts'), join(staging, 'bench/bench-autotune.mjs'));
 run(process.execPath, [join(root, 'tools/device/bundle-checks.mjs'), join(staging, 'bench')]);
 if (baseline) {
   const tree = join(root, '.tmp/device-baseline');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|reopen|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|reopen|autotune|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -14,7 +14,10 @@
 # against other kernels and split policies; `gemv` the decode GEMVs (below); `warm` tuning.warmNext
 # alone (below); `reopen` the first token of a message in a chat the KV cache does not hold, cold
 # and read ahead (`npm run bench:reopen -- --full`: 32 generated layers, chats of 256, 1024 and
-# 3072 tokens; never run on a GPU yet). Logs and JSON go to $OUT (or .device-out/).
+# 3072 tokens; never run on a GPU yet); `autotune` what the decode autotune measures for each
+# candidate tuning, what it keeps, and the kept one's decode tok/s against the default
+# (`npm run bench:autotune -- --full`: 32 generated layers; never run on a GPU yet).
+# Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
 # the benchmark's kernel table ask for exact (unquantised) timestamps.
@@ -63,6 +66,9 @@ if [ "$what" = bench ] || [ "$what" = all ]; then
 fi
 if [ "$what" = reopen ]; then
   PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-reopen.mjs --full --rounds ${REOPEN_ROUNDS:-2} "$@" 2>&1 | tee "$OUT/reopen.log" || rc=1
+fi
+if [ "$what" = autotune ]; then
+  PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-autotune.mjs --full "$@" 2>&1 | tee "$OUT/autotune.log" || rc=1
 fi
 if [ "$what" = tune ]; then
   # The native decode step profiled in context with each MatMulNBits tuning in TUNINGS (one JSON
