@@ -12,6 +12,9 @@
  * acquired once and kept across loads; when it is lost, `deviceLost` is the one handler: it fails
  * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
  * the page (`device-lost`), which loads the model again from IndexedDB on a fresh device.
+ * A native load on a hardware GPU also picks the decode kernels' tuning: measured at the first
+ * load (the 'tune' phase, engine/phi3/autotune.ts), kept in the `phi3-kernel-tuning` database
+ * (storage/tuning-store.ts), and taken from there by later loads.
  */
 import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';

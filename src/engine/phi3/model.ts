@@ -14,6 +14,8 @@
  * per shader stage (matMulNBitsRopeAppendSupported; WebGPU guarantees only 8) keep the kv-append
  * dispatch. With `matMulTuning.warmNext` (off by default) each decode kernel before a matmul also
  * reads part of that matmul's weights into L2 in extra workgroups of its own dispatch (warm-next.ts).
+ * `retune` builds the kernels the MatMulNBits tuning shapes again with another tuning over the same
+ * weights and KV cache (autotune.ts measures candidates on the device with it).
  *
  * Decode runs ahead (`LoadOptions.runAhead`, default on): right after submitting step N, `step`
  * encodes step N+1, whose input token is copied on the GPU from step N's sampler output, writes its
