@@ -13,21 +13,9 @@ import { ENGINES, modelIdOf, selectedModel } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
 import { parseRepoInput } from '../storage/catalog';
 import { ConfirmButton } from './ConfirmButton';
-import type { DecodeTuningInfo } from '../worker/protocol';
+import { tuningText } from './tuningText';
 
 const TUNING_STATUS = 'Measuring kernels on this GPU (first load only)…';
-
-/** The decode tuning in words: which GEMV runs, and whether this GPU chose it. */
-function tuningText(t: DecodeTuningInfo): string {
-  if (t.source === 'skipped') return 'decode kernels: defaults';
-  const ms = (name: string) => t.timings?.find((x) => x.name === name)?.msPerStep ?? null;
-  const others = (t.timings?.length ?? 1) - 1;
-  const when = t.source === 'stored' ? 'measured on this GPU at an earlier load' : 'measured on this GPU';
-  const chosen = ms(t.name);
-  const base = ms('default');
-  if (t.name === 'default' || chosen === null || base === null) return `decode kernels: ${t.name}, none of ${others} others faster by 3% (${when})`;
-  return `decode kernels: ${t.name}, ${Math.round((100 * (base - chosen)) / base)}% faster than the default (${when})`;
-}
 
 export function ModelPanel() {
   const m = useAppStore((s) => s.model);
