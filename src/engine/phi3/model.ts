@@ -134,7 +134,6 @@ export interface KernelTime {
   ms: number;
 }
 
-/** A weight matmul: `parts` are its weight buffers (for the benchmarks' weight-read floor). */
 /**
  * A decode kernel that the MatMulNBits tuning shapes (each weight matmul, and attention, which
  * warms the o_proj after it), as `build` made it with a tuning: `share` is its tuning.warmNext
@@ -150,6 +149,7 @@ interface TunedKernel {
 /** Builds (again) one kernel of the step that the tuning shapes, over the buffers it was given at load. */
 type Tunable = (tuning: MatMulNBitsTuning | undefined, share: number) => TunedKernel;
 
+/** A weight matmul: `parts` are its weight buffers (for the benchmarks' weight-read floor). */
 type Matmul = { encode(pass: GPUComputePassEncoder, rows: number): void; weightBytes: number; macsPerRow: number; parts: WeightReadParts };
 /** An op of S rows; a matmul (`Matmul`) carries its weight bytes, multiply-adds per row and buffers. */
 const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUComputePassEncoder, rows: number): void } | Matmul): Op => ({
