@@ -350,3 +350,40 @@ test('two tabs stay in step', async ({ context }) => {
   await expect(rowButtons(a)).toHaveText(['Renamed in tab B']);
   await expect(a.locator('.chat-title')).toHaveText('Renamed in tab B');
 });
+
+test('a long list shows its newest 100 chats and pages through the rest; a search pages its own matches', async ({ page }) => {
+  await page.goto('./');
+  await expect(page.getByText('No conversations yet.')).toBeVisible();
+  // 250 chats; chat i was last changed at t0 + i, so the newest is "Chat 249".
+  const chat = (i: number) => ({
+    ...SAMPLE.conversations[0],
+    id: `c${i}`,
+    title: `Chat ${i}${i % 2 ? ' odd' : ''}`,
+    updatedAt: SAMPLE.conversations[0].updatedAt + i,
+  });
+  const file = { ...SAMPLE, conversations: [...Array(250).keys()].map(chat) };
+  await page.getByTestId('import-file').setInputFiles({ name: 'many.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(file)) });
+  await expect(page.getByTestId('import-result')).toHaveText('Imported 250 conversations.');
+  await expect(rowButtons(page)).toHaveCount(100);
+  await expect(rowButtons(page).first()).toHaveText('Chat 249 odd');
+  await expect(rowButtons(page).last()).toHaveText('Chat 150');
+  const more = page.getByRole('button', { name: /^Show \d+ more/ });
+  await expect(more).toHaveText('Show 100 more (150 older conversations)');
+  await more.click();
+  await expect(rowButtons(page)).toHaveCount(200);
+  await expect(more).toHaveText('Show 50 more (50 older conversations)');
+  await more.click();
+  await expect(rowButtons(page)).toHaveCount(250);
+  await expect(rowButtons(page).last()).toHaveText('Chat 0');
+  await expect(more).toHaveCount(0);
+
+  // A search starts from its newest 100 matches (125 odd chats), and clearing it pages afresh.
+  await page.getByRole('searchbox', { name: 'Search conversations' }).fill('odd');
+  await expect(rowButtons(page)).toHaveCount(100);
+  await expect(more).toHaveText('Show 25 more (25 older matches)');
+  await more.click();
+  await expect(rowButtons(page)).toHaveCount(125);
+  await expect(rowButtons(page).last()).toHaveText('Chat 1 odd');
+  await page.getByRole('searchbox', { name: 'Search conversations' }).fill('');
+  await expect(rowButtons(page)).toHaveCount(100);
+});

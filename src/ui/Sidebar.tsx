@@ -2,6 +2,8 @@
  * The conversation list: new, search (titles and text), open, rename, delete (with an inline
  * confirmation), and import / export of all conversations. Each row is a button to open the
  * conversation plus named buttons for its actions, so everything works from the keyboard.
+ * The list shows the newest `LIST_PAGE` rows that match, and a button shows the next page:
+ * rendering every row of 2000 chats added 0.3 s to each page start.
  */
 import { useRef, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
@@ -9,6 +11,9 @@ import { useAppStore } from '../store';
 import { prepareSearch, searchConversations } from '../conversations/search';
 import { downloadFile } from './download';
 import { PencilIcon, TrashIcon } from './icons';
+
+/** Rows the list shows at first, and how many more each "Show more" adds. */
+export const LIST_PAGE = 100;
 
 // Remembers the last search so token-by-token store updates do not re-run it.
 let memo: { conversations: unknown; query: string; ids: string[] } | null = null;
@@ -188,6 +193,10 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
   const newConversation = useAppStore((s) => s.newConversation);
   const loadState = useAppStore((s) => s.loadState);
   const storageError = useAppStore((s) => s.storageError);
+  // Rows shown for the search they were asked for: a new search starts from its newest matches.
+  const [paged, setPaged] = useState({ search, rows: LIST_PAGE });
+  const shown = paged.search === search ? paged.rows : LIST_PAGE;
+  const more = ids.length - shown;
   return (
     <nav className="sidebar" aria-label="Conversations">
       <button
@@ -221,10 +230,15 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
       <div className="conv-scroll">
         {loadState === 'loading' && <p role="status">Loading conversations…</p>}
         <ul className="conv-list" aria-label="Saved conversations">
-          {ids.map((id) => (
+          {ids.slice(0, shown).map((id) => (
             <Row key={id} id={id} onOpen={onNavigate} />
           ))}
         </ul>
+        {more > 0 && (
+          <button type="button" className="small show-more" onClick={() => setPaged({ search, rows: shown + LIST_PAGE })}>
+            Show {Math.min(more, LIST_PAGE)} more ({more} older {search ? 'matches' : 'conversations'})
+          </button>
+        )}
         {loadState === 'ready' && ids.length === 0 && <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p>}
       </div>
       <ImportExport />
