@@ -152,6 +152,17 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   console.log(`reopened chat: ${prepared} tokens read ahead; the answer's prompt ${reopened.prompt}, ${reopened.cached} cached`);
   expect(reopened.cached).toBe(prepared);
   expect(reopened.prompt - reopened.cached).toBeLessThan(20);
+
+  // Turned off, reading ahead stays off after a reload: the reopened chat is not read.
+  const readAhead = page.getByRole('checkbox', { name: /Read the open chat ahead/ });
+  await expect(readAhead).toBeChecked();
+  await readAhead.uncheck();
+  await page.reload();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await expect(readAhead).not.toBeChecked();
+  await expect(page.getByTestId('context-meter-text')).toHaveText(/^\d+ \/ 4096 tokens$/);
+  await page.waitForTimeout(2_000); // four times the read-ahead delay
+  await expect(meter).not.toHaveAttribute('data-prepared-tokens');
   expect(blocked).toEqual([]);
 });
 

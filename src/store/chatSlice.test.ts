@@ -393,6 +393,42 @@ describe('reading the open conversation ahead (prepareDelayMs)', () => {
     expect(count + 100).toBeLessThanOrEqual(600);
   });
 
+  it('the user can turn it off: nothing is read, a read under way stops, and the choice is saved and read at start', async () => {
+    let stored: boolean | null = false;
+    const saved: boolean[] = [];
+    const readAhead = { read: () => stored ?? true, write: (on: boolean) => void saved.push((stored = on)) };
+    const engine = new ScriptedEngine(['Sure.']);
+    // Each read ahead waits until it is stopped, and records that it was.
+    const stopped: boolean[] = [];
+    engine.prepare = (messages, signal?: AbortSignal) => {
+      engine.prepared.push(messages);
+      return new Promise((resolve) =>
+        signal!.addEventListener('abort', () => {
+          stopped.push(true);
+          resolve({ preparedTokens: 0, ranTokens: 0, stopped: true });
+        }),
+      );
+    };
+    const store = createAppStore({ ...testServices(engine), prepareDelayMs: 0, readAhead });
+    expect(store.getState().readAhead).toBe(false);
+    setModelStatus(store, 'ready');
+    await store.getState().send('Hi');
+    store.setState((s) => ({ model: { ...s.model, loaded: { ...LOADED } } }));
+    await tick();
+    expect(engine.prepared).toEqual([]);
+
+    store.getState().setReadAhead(true);
+    await tick();
+    expect(engine.prepared).toHaveLength(1);
+    expect(stopped).toEqual([]);
+    store.getState().setReadAhead(false);
+    await tick();
+    expect(stopped).toEqual([true]);
+    expect(saved).toEqual([true, false]);
+    // A later page starts from the saved choice.
+    expect(createAppStore({ ...testServices(engine), prepareDelayMs: 0, readAhead }).getState().readAhead).toBe(false);
+  });
+
   it('a failed read ahead is silent: nothing shown, the next answer unaffected', async () => {
     const { engine, store, ready } = setupAhead();
     engine.prepareError = new Error('No model is loaded');

@@ -12,7 +12,9 @@
  * (`prepareAhead`), so the next message's answer prefills only that message: a long chat reopened
  * after a reload, or picked from the sidebar after another, answers as fast as one never left. It
  * is cut by the same context policy a send would use, and it stops as soon as anything else needs
- * the engine (the worker stops it at its next chunk when an answer starts).
+ * the engine (the worker stops it at its next chunk when an answer starts). The user can turn it
+ * off (`setReadAhead`, saved in `Services.readAhead`): it spends GPU time, and battery, on chats
+ * opened only to be read.
  * Rule: one generation at a time; the AbortController lives here, never in the UI.
  */
 import type { StateCreator } from 'zustand';
@@ -114,6 +116,10 @@ export interface ChatSlice {
   continueAnswer: (messageId: string) => Promise<void>;
   /** Sends `text` as a new version of the user message `messageId` (a new branch). */
   edit: (messageId: string, text: string) => Promise<void>;
+  /** Whether the open chat is read ahead while the model is idle (saved in `Services.readAhead`). */
+  readAhead: boolean;
+  /** Turns reading ahead on or off (off stops a read under way) and saves the choice. */
+  setReadAhead: (on: boolean) => void;
 }
 
 function describe(err: unknown): string {
@@ -304,7 +310,7 @@ export const createChatSlice =
     /** Schedules reading ahead whenever the model, the open conversation or the streaming state changes. */
     function followOpenConversation(s: AppState): void {
       const c = s.activeId ? s.conversations[s.activeId] : undefined;
-      const idle = s.model.status === 'ready' && s.model.loaded !== undefined && !s.chat.streaming;
+      const idle = s.readAhead && s.model.status === 'ready' && s.model.loaded !== undefined && !s.chat.streaming;
       const target = idle && c && c.messages.length > 0 ? { loaded: s.model.loaded, conv: c } : null;
       if (ahead && target && ahead.loaded === target.loaded && ahead.conv === target.conv) return;
       if (!ahead && !target) return;
@@ -325,6 +331,11 @@ export const createChatSlice =
 
     return {
       chat: { streaming: null, prepared: null, error: null, context: null },
+      readAhead: services.readAhead?.read() ?? true,
+      setReadAhead: (on) => {
+        services.readAhead?.write(on);
+        set({ readAhead: on });
+      },
 
       send: async (text) => {
         const content = text.trim();

@@ -33,6 +33,7 @@ import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '
 import type { PrepareResult, PromptCount } from '../worker/protocol';
 import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
 import { localNewChatDefaults, type NewChatDefaults } from '../conversations/newChatDefaults';
+import { localReadAhead, type Flag } from './preferences';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
@@ -73,6 +74,8 @@ export interface Services {
    * changed, while the model is ready and idle (chatSlice.ts, `prepareAhead`). Absent: never.
    */
   prepareDelayMs?: number;
+  /** Whether the user wants reading ahead (the model panel's checkbox); absent: on, not saved. */
+  readAhead?: Flag;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -100,6 +103,7 @@ export const useAppStore = createAppStore({
   modelLock: webModelLock(),
   nextFrame,
   prepareDelayMs: 500,
+  readAhead: localReadAhead,
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it

@@ -17,6 +17,18 @@ import { tuningText } from './tuningText';
 
 const TUNING_STATUS = 'Measuring kernels on this GPU (first load only)…';
 
+/** Whether the open chat is read ahead while the model is idle (chatSlice.ts): a trade the user owns. */
+function ReadAheadToggle() {
+  const on = useAppStore((s) => s.readAhead);
+  const setReadAhead = useAppStore((s) => s.setReadAhead);
+  return (
+    <label className="check read-ahead">
+      <input type="checkbox" checked={on} onChange={(e) => setReadAhead(e.target.checked)} />
+      Read the open chat ahead, so its next answer starts sooner (uses the GPU while idle)
+    </label>
+  );
+}
+
 export function ModelPanel() {
   const m = useAppStore((s) => s.model);
   const initModels = useAppStore((s) => s.initModels);
@@ -179,6 +191,7 @@ export function ModelPanel() {
           {m.loaded.info.tuning && <span data-testid="decode-tuning" data-tuning={m.loaded.info.tuning.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
         </p>
       )}
+      {m.status === 'ready' && m.loaded && <ReadAheadToggle />}
       {m.status === 'cached' && m.inOtherTab && (
         <p role="note" className="notice" data-testid="model-in-other-tab">
           Another tab of this app has {name} on the GPU, so this tab does not load a second copy (it would take as much
