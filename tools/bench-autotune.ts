@@ -1,9 +1,10 @@
 /**
- * The decode autotune (src/engine/phi3/autotune.ts) as a benchmark: what each candidate tuning
- * measures per decode step on this GPU, which one the autotune keeps, how long choosing took, and
- * whether repeated runs choose the same. Then decode tok/s of the chosen tuning against the
- * default, alternating over longer runs than the autotune's own, so the choice is checked by a
- * measurement it did not make. The native engine on a generated Phi-3 in Node (Dawn; SwiftShader
+ * The kernel autotune (src/engine/phi3/autotune.ts) as a benchmark: what each candidate tuning
+ * measures per decode step, and then each prefill GEMM per 128-token chunk on top of the decode
+ * choice, on this GPU; which ones the autotune keeps, how long choosing took, and whether repeated
+ * runs choose the same. Then decode and prefill tok/s of the kept tuning against the defaults,
+ * alternating over longer runs than the autotune's own, so the choice is checked by a measurement
+ * it did not make. The native engine on a generated Phi-3 in Node (Dawn; SwiftShader
  * without a GPU, where the figures are this machine's CPUs, not a GPU).
  *   npm run bench:autotune [-- --layers 2 --hidden 3072 --repeat 3 --check-steps 32]
  * `--full` generates Phi-3 Mini's shape (32 layers, hidden 3072, 32 heads, intermediate 8192, q4
@@ -19,7 +20,7 @@ import { nodeGPU } from '../src/engine/gpu/node-webgpu';
 import { acquireDevice } from '../src/engine/gpu/device';
 import { loadModelFiles } from '../src/engine/phi3/files';
 import { nodeModelFiles } from '../src/engine/node/model-dir';
-import { autotuneDecode, decodeTuningCandidates, type TuningCandidate } from '../src/engine/phi3/autotune';
+import { autotuneDecode, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, type AutotuneResult, type TuningCandidate } from '../src/engine/phi3/autotune';
 import type { Phi3Runtime } from '../src/engine/phi3/model';
 import { GREEDY_SAMPLING } from '../src/engine/types';
 import { generateTinyModel } from './tiny-model/generate';
@@ -34,6 +35,19 @@ const { values } = parseArgs({
     full: { type: 'boolean', default: false },
   },
 });
+
+const PREFILL_ROWS = 128;
+
+/** tok/s of one prefill chunk of `rows` tokens after the cache, truncated back afterwards. */
+async function prefillRate(runtime: Phi3Runtime, rows: number): Promise<number> {
+  const start = runtime.cachedIds.length;
+  const ids = Array.from({ length: rows }, (_, i) => 200 + i);
+  const t0 = performance.now();
+  await runtime.logits(ids);
+  const rate = (rows * 1000) / (performance.now() - t0);
+  runtime.truncate(start);
+  return rate;
+}
 
 /** tok/s of `steps` decode steps after the cache (greedy, run ahead), truncated back afterwards. */
 async function decodeRate(runtime: Phi3Runtime, steps: number): Promise<number> {
@@ -61,37 +75,46 @@ try {
   const a = ctx.adapterInfo;
   console.log(`Adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}`);
   console.log(`Model: ${layers} layers, hidden ${hidden}, intermediate ${runtime.plan.config.intermediate}, vocab ${runtime.plan.config.vocab}, ${runtime.precision}; candidates: ${candidates.map((c) => `${c.name} ${JSON.stringify(c.tuning ?? {})}`).join(', ')}.`);
+  const prefillNames = prefillTuningCandidates(a, undefined).map((c) => c.name);
   console.log('');
-  console.log(`| run | ${candidates.map((c) => `${c.name} ms/step`).join(' | ')} | chosen | took |`);
-  console.log(`|---|${candidates.map(() => '---|').join('')}---|---|`);
-  const chosen: TuningCandidate[] = [];
+  console.log(`| run | ${candidates.map((c) => `decode ${c.name} ms/step`).join(' | ')} | decode kept | ${prefillNames.map((n) => `prefill ${n} ms/${PREFILL_ROWS}`).join(' | ')} | prefill kept | took |`);
+  console.log(`|---|${candidates.map(() => '---|').join('')}---|${prefillNames.map(() => '---|').join('')}---|---|`);
+  const cells = (r: AutotuneResult) => r.timings.map((t) => (t.ms === null ? `failed: ${t.error}` : t.ms.toFixed(2)));
+  const kept: Array<{ decode: TuningCandidate; prefill: TuningCandidate }> = [];
   for (let r = 1; r <= Number(values.repeat); r++) {
     await runtime.retune(undefined);
-    const result = await autotuneDecode(runtime, { candidates });
-    chosen.push(result.chosen);
-    const cells = result.timings.map((t) => (t.msPerStep === null ? `failed: ${t.error}` : t.msPerStep.toFixed(2)));
-    console.log(`| ${r} | ${cells.join(' | ')} | ${result.chosen.name} | ${(result.ms / 1000).toFixed(2)} s |`);
+    const decode = await autotuneDecode(runtime, { candidates });
+    const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(a, decode.chosen.tuning), rows: PREFILL_ROWS });
+    kept.push({ decode: decode.chosen, prefill: prefill.chosen });
+    console.log(`| ${r} | ${cells(decode).join(' | ')} | ${decode.chosen.name} | ${cells(prefill).join(' | ')} | ${prefill.chosen.name} | ${((decode.ms + prefill.ms) / 1000).toFixed(2)} s |`);
   }
-  const picks = new Map<string, number>();
-  for (const c of chosen) picks.set(c.name, (picks.get(c.name) ?? 0) + 1);
+  const tally = (names: string[]) => {
+    const picks = new Map<string, number>();
+    for (const n of names) picks.set(n, (picks.get(n) ?? 0) + 1);
+    return [...picks].map(([n, k]) => `${n} in ${k} of ${names.length} runs`).join(', ');
+  };
   console.log('');
-  console.log(`Chosen: ${[...picks].map(([n, k]) => `${n} in ${k} of ${chosen.length} runs`).join(', ')}.`);
+  console.log(`Kept: decode ${tally(kept.map((k) => k.decode.name))}; prefill ${tally(kept.map((k) => k.prefill.name))}.`);
 
-  // The last choice against the default, alternating, over longer runs than the autotune's.
-  const pick = chosen.at(-1)!;
-  if (pick.tuning !== undefined) {
-    const rates: Record<'default' | 'chosen', number[]> = { default: [], chosen: [] };
+  // The last choice against the defaults, alternating, over longer runs than the autotune's own.
+  const last = kept.at(-1)!;
+  if (last.prefill.tuning !== undefined) {
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    const rates = { decode: { default: [] as number[], kept: [] as number[] }, prefill: { default: [] as number[], kept: [] as number[] } };
     const steps = Number(values['check-steps']);
     for (let r = 0; r < Number(values['check-rounds']); r++) {
-      for (const which of ['default', 'chosen'] as const) {
-        await runtime.retune(which === 'default' ? undefined : pick.tuning);
-        rates[which].push(await decodeRate(runtime, steps));
+      for (const which of ['default', 'kept'] as const) {
+        await runtime.retune(which === 'default' ? undefined : last.prefill.tuning);
+        rates.decode[which].push(await decodeRate(runtime, steps));
+        rates.prefill[which].push(await prefillRate(runtime, PREFILL_ROWS));
       }
     }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-    const [d, c] = [median(rates.default), median(rates.chosen)];
-    console.log(`Check (${values['check-rounds']} alternating rounds of ${steps} decode steps, medians): default ${d.toFixed(1)} tok/s, ${pick.name} ${c.toFixed(1)} tok/s: ${(c / d).toFixed(2)}×.`);
-  } else console.log('The default was kept; nothing to check against it.');
+    const line = (what: 'decode' | 'prefill') => {
+      const [d, k] = [median(rates[what].default), median(rates[what].kept)];
+      return `${what} ${d.toFixed(1)} → ${k.toFixed(1)} tok/s (${(k / d).toFixed(2)}×)`;
+    };
+    console.log(`Check, the defaults → the kept tuning (decode ${last.decode.name}, prefill ${last.prefill.name}), ${values['check-rounds']} alternating rounds of ${steps} decode steps and one ${PREFILL_ROWS}-token chunk, medians: ${line('decode')}; ${line('prefill')}.`);
+  } else console.log('The defaults were kept; nothing to check against them.');
   runtime.destroy();
   await model.close();
 } finally {

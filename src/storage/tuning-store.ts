@@ -1,5 +1,5 @@
 /**
- * Decode tunings measured on this device (engine/phi3/autotune.ts), one record per `autotuneKey`
+ * Kernel tunings measured on this device (engine/phi3/autotune.ts), one record per `autotuneKey`
  * (GPU, model shape, kernel source, candidates), in an IndexedDB database of its own beside the
  * model store, so it needs no migration of that store and clearing models keeps it (records are a
  * few hundred bytes). A record is a cache: losing it only means measuring again at the next load,
@@ -11,8 +11,9 @@ import type { CandidateTiming, TuningCandidate } from '../engine/phi3/autotune';
 
 export interface StoredTuning {
   key: string;
-  chosen: TuningCandidate;
-  timings: CandidateTiming[];
+  decode: { chosen: TuningCandidate; timings: CandidateTiming[] };
+  /** Its chosen tuning includes the decode choice: the one the runtime runs. */
+  prefill: { chosen: TuningCandidate; timings: CandidateTiming[] };
   /** ms since the epoch */
   measuredAt: number;
 }

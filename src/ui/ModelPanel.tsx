@@ -188,7 +188,7 @@ export function ModelPanel() {
           data-load-timings={m.loaded.info.timings ? JSON.stringify(m.loaded.info.timings, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)) : undefined}
         >
           {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
-          {m.loaded.info.tuning && <span data-testid="decode-tuning" data-tuning={m.loaded.info.tuning.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
+          {m.loaded.info.tuning && <span data-testid="decode-tuning" data-decode={m.loaded.info.tuning.decode.name} data-prefill={m.loaded.info.tuning.prefill.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
         </p>
       )}
       {m.status === 'ready' && m.loaded && <ReadAheadToggle />}

@@ -1,16 +1,21 @@
 /**
- * The native engine's decode tuning in words for the model panel: which GEMV runs, and whether
- * this GPU chose it (engine/phi3/autotune.ts). Pure, so it is unit-tested.
+ * The native engine's kernel tuning in words for the model panel: which decode GEMV and prefill
+ * GEMM run, and whether this GPU chose them (engine/phi3/autotune.ts). Pure, so it is unit-tested.
  */
-import type { DecodeTuningInfo } from '../worker/protocol';
+import type { KernelChoice, KernelTuningInfo } from '../worker/protocol';
 
-export function tuningText(t: DecodeTuningInfo): string {
-  if (t.source === 'skipped') return 'decode kernels: defaults';
-  const when = t.source === 'stored' ? 'measured on this GPU at an earlier load' : 'measured on this GPU';
-  const ms = (name: string) => t.timings?.find((x) => x.name === name)?.msPerStep ?? null;
-  const chosen = ms(t.name);
+/** One family's choice: "direct, 41% faster than the default" or "default (no other was 3% faster)". */
+function choiceText(c: KernelChoice): string {
+  const ms = (name: string) => c.timings?.find((x) => x.name === name)?.ms ?? null;
+  if (c.name === 'default') return c.timings ? 'default (no other was 3% faster)' : 'default';
+  const chosen = ms(c.name);
   const base = ms('default');
-  if (t.name === 'default') return `decode kernels: default; none of the ${(t.timings?.length ?? 1) - 1} others was 3% faster (${when})`;
-  if (chosen === null || base === null) return `decode kernels: ${t.name} (${when})`;
-  return `decode kernels: ${t.name}, ${Math.round((100 * (base - chosen)) / base)}% faster than the default (${when})`;
+  if (chosen === null || base === null) return c.name;
+  return `${c.name}, ${Math.round((100 * (base - chosen)) / base)}% faster than the default`;
+}
+
+export function tuningText(t: KernelTuningInfo): string {
+  if (t.source === 'skipped') return 'kernels: defaults';
+  const when = t.source === 'stored' ? 'measured on this GPU at an earlier load' : 'measured on this GPU';
+  return `decode kernels: ${choiceText(t.decode)}; prefill: ${choiceText(t.prefill)} (${when})`;
 }

@@ -14,7 +14,7 @@ import { uniqueName } from '../storage/test-hub';
 import type { ChatMessage, GenerateOptions, TokenEvent } from '../engine/types';
 import { openDB } from 'idb';
 import { EngineClient } from './client';
-import type { DownloadProgress } from './protocol';
+import type { DownloadProgress, KernelChoice } from './protocol';
 
 const REPO = 'test-org/tiny-phi3-worker';
 const clients: EngineClient[] = [];
@@ -51,7 +51,7 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     expect(last.doneBytes).toBe(last.totalBytes);
     expect(progress.every((p) => p.phase === 'load' || p.phase === 'compile')).toBe(true);
     // SwiftShader is a CPU: the app's load measures no kernels there.
-    expect(info.tuning).toEqual({ name: 'default', source: 'skipped' });
+    expect(info.tuning).toEqual({ source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } });
     expect(info.timings!.tuneMs).toBeLessThan(50);
 
     const messages: ChatMessage[] = [
@@ -116,11 +116,14 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     const progress: DownloadProgress[] = [];
     const first = await client.load(modelId, 'native', (p) => progress.push(p), 'always');
     const tuning = first.tuning!;
-    console.log(`[worker] decode tuning: ${tuning.timings!.map((t) => `${t.name} ${t.msPerStep?.toFixed(1)} ms`).join(', ')} → ${tuning.name} (${first.timings!.tuneMs.toFixed(0)} ms)`);
+    const line = (c: KernelChoice) => `${c.timings!.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')} → ${c.name}`;
+    console.log(`[worker] decode: ${line(tuning.decode)}; prefill (128 tokens): ${line(tuning.prefill)} (${first.timings!.tuneMs.toFixed(0)} ms)`);
     expect(tuning.source).toBe('measured');
-    expect(tuning.timings![0].name).toBe('default');
-    expect(tuning.timings!.length).toBeGreaterThan(1);
-    for (const t of tuning.timings!) expect(t.msPerStep).toBeGreaterThan(0);
+    expect(tuning.decode.timings![0].name).toBe('default');
+    expect(tuning.decode.timings!.length).toBeGreaterThan(1);
+    // SwiftShader's default GEMM is the tiled one; the other is the wide one.
+    expect(tuning.prefill.timings!.map((t) => t.name)).toEqual(['default', 'wide']);
+    for (const t of [...tuning.decode.timings!, ...tuning.prefill.timings!]) expect(t.ms).toBeGreaterThan(0);
     const tunes = progress.filter((p) => p.phase === 'tune');
     expect(tunes.map((p) => p.doneBytes)).toEqual([...Array(tunes.length).keys()].map((i) => i + 1));
     expect(tunes.at(-1)!.doneBytes).toBe(tunes.at(-1)!.totalBytes);
@@ -135,14 +138,14 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     // A stored choice that no longer builds (kernels changed under an unchanged key) is measured again.
     const db = await openDB(`${dbName}-tuning`);
     const [record] = await db.getAll('tunings');
-    await db.put('tunings', { ...record, chosen: { name: 'broken', tuning: { threadsPerRow: 3 } } });
+    await db.put('tunings', { ...record, prefill: { ...record.prefill, chosen: { name: 'broken', tuning: { threadsPerRow: 3 } } } });
     const third = await client.load(modelId, 'native', undefined, 'always');
     expect(third.tuning!.source).toBe('measured');
-    expect((await db.get('tunings', record.key)).chosen.name).toBe(third.tuning!.name);
+    expect((await db.get('tunings', record.key)).prefill.chosen.name).toBe(third.tuning!.prefill.name);
     db.close();
 
     // 'never' keeps the defaults.
-    expect((await client.load(modelId, 'native', undefined, 'never')).tuning).toEqual({ name: 'default', source: 'skipped' });
+    expect((await client.load(modelId, 'native', undefined, 'never')).tuning).toEqual({ source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } });
   });
 
   it('prepare reads a conversation ahead: the next answer prefills only the new turn; an answer asked for meanwhile stops it', async () => {

@@ -12,7 +12,7 @@
  * acquired once and kept across loads; when it is lost, `deviceLost` is the one handler: it fails
  * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
  * the page (`device-lost`), which loads the model again from IndexedDB on a fresh device.
- * A native load on a hardware GPU also picks the decode kernels' tuning: measured at the first
+ * A native load on a hardware GPU also picks the MatMulNBits kernels' tuning (decode GEMV, prefill GEMM): measured at the first
  * load (the 'tune' phase, engine/phi3/autotune.ts), kept in the `phi3-kernel-tuning` database
  * (storage/tuning-store.ts), and taken from there by later loads.
  */
@@ -20,7 +20,7 @@ import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
-import { autotuneDecode, autotuneKey, decodeTuningCandidates, softwareAdapter } from '../engine/phi3/autotune';
+import { autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, softwareAdapter } from '../engine/phi3/autotune';
 import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
 import type { ModelFiles } from '../engine/phi3/files';
 import { GREEDY_SAMPLING } from '../engine/types';
@@ -29,7 +29,7 @@ import { downloadModel, type DownloadProgress, type DownloadStats } from '../sto
 import { importLocalFiles } from '../storage/local-import';
 import { DB_NAME, ModelStore, requestPersistence, storageEstimate } from '../storage/model-store';
 import { TUNING_DB_NAME, TuningStore } from '../storage/tuning-store';
-import type { AutotuneMode, DecodeTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
+import type { AutotuneMode, KernelTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -190,13 +190,13 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
   const uploaded = performance.now();
   progress('compile', graphBytes, graphBytes);
-  let tuning: DecodeTuningInfo;
+  let tuning: KernelTuningInfo;
   let tuned: number;
   try {
     const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: GREEDY_SAMPLING });
     while (!(await warm.next()).done);
     tuned = performance.now();
-    tuning = await tuneDecode(loaded, ctx, req.autotune ?? 'auto', (done, total) => progress('tune', done, total));
+    tuning = await tuneKernels(loaded, ctx, req.autotune ?? 'auto', (done, total) => progress('tune', done, total));
   } catch (err) {
     loaded.destroy();
     throw err;
@@ -214,30 +214,36 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
 let tunings: TuningStore | undefined;
 
 /**
- * The decode tuning for a native load (engine/phi3/autotune.ts): what was measured before on this
- * GPU for this model shape and kernel version, else measured now (a second or two on a real GPU,
- * once) and stored. A stored choice that no longer builds is dropped and measured again; the
- * tuning store failing only means measuring again next time.
+ * The kernel tuning for a native load (engine/phi3/autotune.ts): what was measured before on this
+ * GPU for this model shape and kernel version, else measured now (the decode GEMV, then the
+ * prefill GEMM on top of its choice; a second or two on a real GPU, once) and stored. A stored
+ * choice that no longer builds is dropped and measured again; the tuning store failing only means
+ * measuring again next time.
  */
-async function tuneDecode(engine: NativeEngine, ctx: GpuContext, mode: AutotuneMode, onProgress: (done: number, total: number) => void): Promise<DecodeTuningInfo> {
-  if (mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo))) return { name: 'default', source: 'skipped' };
+async function tuneKernels(engine: NativeEngine, ctx: GpuContext, mode: AutotuneMode, onProgress: (done: number, total: number) => void): Promise<KernelTuningInfo> {
+  if (mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo))) return { source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } };
   const runtime = engine.runtime;
-  const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
-  const key = autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, candidates);
+  const decodeCandidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
+  const key = autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, [...decodeCandidates, ...prefillTuningCandidates(ctx.adapterInfo, undefined)]);
   const store = (tunings ??= new TuningStore(dbName === DB_NAME ? TUNING_DB_NAME : `${dbName}-tuning`));
   const stored = await store.get(key).catch(() => undefined);
   if (stored) {
     try {
-      await runtime.retune(stored.chosen.tuning);
-      return { name: stored.chosen.name, source: 'stored', timings: stored.timings };
+      await runtime.retune(stored.prefill.chosen.tuning);
+      return { source: 'stored', decode: { name: stored.decode.chosen.name, timings: stored.decode.timings }, prefill: { name: stored.prefill.chosen.name, timings: stored.prefill.timings } };
     } catch {
       await runtime.retune(undefined);
       await store.delete(key).catch(() => undefined);
     }
   }
-  const result = await autotuneDecode(runtime, { candidates, onProgress });
-  await store.put({ key, chosen: result.chosen, timings: result.timings, measuredAt: Date.now() }).catch(() => undefined);
-  return { name: result.chosen.name, source: 'measured', timings: result.timings };
+  // Progress counts measurements over both: 2 rounds of each candidate.
+  const decodeRuns = 2 * decodeCandidates.length;
+  const total = decodeRuns + 2 * 2;
+  const decode = await autotuneDecode(runtime, { candidates: decodeCandidates, onProgress: (done) => onProgress(done, total) });
+  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(ctx.adapterInfo, decode.chosen.tuning), onProgress: (done) => onProgress(decodeRuns + done, total) });
+  const record = { key, decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, measuredAt: Date.now() };
+  await store.put(record).catch(() => undefined);
+  return { source: 'measured', decode: { name: decode.chosen.name, timings: decode.timings }, prefill: { name: prefill.chosen.name, timings: prefill.timings } };
 }
 
 function loadedEngine(): NativeEngine | OrtEngine {

@@ -27,25 +27,33 @@ export type ModelRef =
   | { kind: 'local'; name: string; files: Array<{ path: string; file: File }> };
 
 /**
- * Whether a native load measures the decode kernels on this GPU (engine/phi3/autotune.ts):
+ * Whether a native load measures the decode GEMV and prefill GEMM on this GPU (engine/phi3/autotune.ts):
  * 'auto' (the app's) once per GPU, model shape and kernel version, kept in IndexedDB for later
  * loads, and never on a software adapter (SwiftShader: a CPU, where it would only add load time);
  * 'always' does the same on software adapters too (tests); 'never' keeps the adapter's defaults.
  */
 export type AutotuneMode = 'auto' | 'always' | 'never';
 
-/** Which decode tuning a native load runs, and where that choice came from. */
-export interface DecodeTuningInfo {
-  /** The candidate's name: 'default', 'dp4a', 'direct', 'staged', 'warm-next'. */
+/** One kernel family's choice: the candidate's name, and what each candidate measured (ms). */
+export interface KernelChoice {
+  /** decode: 'default', 'dp4a', 'direct', 'staged', 'warm-next'; prefill: 'default', 'tiled', 'wide'. */
   name: string;
-  /** 'measured' at this load, 'stored' from an earlier one, 'skipped' (software adapter, or 'never'). */
-  source: 'measured' | 'stored' | 'skipped';
-  /** What each candidate measured (ms per decode step), when it was measured. */
+  /** ms per decode step, or per 128-token prefill chunk; absent where nothing was measured. */
   timings?: CandidateTiming[];
 }
 
+/** Which MatMulNBits tuning a native load runs, and where that choice came from. */
+export interface KernelTuningInfo {
+  /** 'measured' at this load, 'stored' from an earlier one, 'skipped' (software adapter, or 'never'). */
+  source: 'measured' | 'stored' | 'skipped';
+  /** The decode GEMV's choice. */
+  decode: KernelChoice;
+  /** The prefill GEMM's choice, made on top of the decode one. */
+  prefill: KernelChoice;
+}
+
 /** What a load answers: the model, where the time went, and the native engine's decode tuning. */
-export type LoadedInfo = ModelInfo & { timings?: LoadTimings; tuning?: DecodeTuningInfo };
+export type LoadedInfo = ModelInfo & { timings?: LoadTimings; tuning?: KernelTuningInfo };
 
 /** Downloader knobs; the defaults suit users, tests shrink the chunks. */
 export interface DownloadTuning {
@@ -120,8 +128,8 @@ export type WorkerResponse =
   | { type: 'persist-result'; id: number; persisted: boolean; wasPersisted: boolean }
   /** Event: load phases ('load' to GPU, 'compile' shaders) reuse the download progress record. */
   | { type: 'load-progress'; id: number; progress: DownloadProgress }
-  /** `tuning`: the native engine's decode tuning (absent for onnxruntime-web). */
-  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: DecodeTuningInfo }
+  /** `tuning`: the native engine's kernel tuning (absent for onnxruntime-web). */
+  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: KernelTuningInfo }
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
   | { type: 'generate-done'; id: number; stats: GenerationStats }

@@ -384,10 +384,10 @@ export interface MatMulNBitsTuning {
 const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } as const;
 
 /**
- * Identifies the decode GEMVs' WGSL (FNV-1a over their sources, 8 hex digits): a decode tuning
+ * Identifies the MatMulNBits WGSL (FNV-1a over every GEMV and GEMM source, 8 hex digits): a tuning
  * measured on a device (phi3/autotune.ts) is kept only while this stays the same.
  */
-export const MATMUL_NBITS_GEMV_SOURCE_ID = fnv1a([gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, gemvRowsSource, warmNextSource].join('\0'));
+export const MATMUL_NBITS_SOURCE_ID = fnv1a([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, gemvRowsSource, warmNextSource].join('\0'));
 
 function fnv1a(text: string): string {
   let h = 0x811c9dc5;

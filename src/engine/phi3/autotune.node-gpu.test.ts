@@ -16,7 +16,7 @@ import { maxAbsDiff, promptIds, testGpu } from '../gpu/testing';
 import { matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { loadModelFiles } from './files';
 import type { LoadOptions, Phi3Runtime } from './model';
-import { autotuneDecode, autotuneKey, decodeTuningCandidates } from './autotune';
+import { autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates } from './autotune';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-autotune-'));
 const dir = join(root, 'model');
@@ -78,12 +78,12 @@ describe('decode tuning on the device', () => {
     const progress: number[] = [];
     // minGain −100: any candidate may replace the default, so the choice is the fastest figure.
     const result = await autotuneDecode(runtime, { candidates, rounds: 2, steps: 3, minGain: -100, onProgress: (done) => progress.push(done) });
-    console.log(`[autotune] ${result.timings.map((t) => `${t.name} ${t.msPerStep?.toFixed(1)} ms`).join(', ')}: chose ${result.chosen.name} in ${result.ms.toFixed(0)} ms`);
+    console.log(`[autotune] ${result.timings.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')}: chose ${result.chosen.name} in ${result.ms.toFixed(0)} ms`);
     expect(progress).toEqual([...Array(2 * candidates.length).keys()].map((i) => i + 1));
     expect(result.timings.map((t) => t.name)).toEqual(candidates.map((c) => c.name));
-    for (const t of result.timings) expect(t.msPerStep).toBeGreaterThan(0);
-    const fastest = Math.min(...result.timings.map((t) => t.msPerStep!));
-    expect(result.timings.find((t) => t.name === result.chosen.name)!.msPerStep).toBe(fastest);
+    for (const t of result.timings) expect(t.ms).toBeGreaterThan(0);
+    const fastest = Math.min(...result.timings.map((t) => t.ms!));
+    expect(result.timings.find((t) => t.name === result.chosen.name)!.ms).toBe(fastest);
     expect(runtime.matMulTuning).toBe(result.chosen.tuning);
     expect(runtime.cachedIds).toEqual(cached);
 
@@ -100,13 +100,40 @@ describe('decode tuning on the device', () => {
     expect(runtime.cachedIds).toEqual(cached);
   });
 
+  it('prefill: times a chunk with each GEMM on top of the decode choice, keeps the fastest, and the cache', async () => {
+    const ctx = await testGpu();
+    const decode = { gemv: 'direct' as const };
+    const candidates = prefillTuningCandidates(ctx.adapterInfo, decode);
+    // SwiftShader's default GEMM is the tiled one: the other candidate is the wide one, with the decode choice kept.
+    expect(candidates).toEqual([
+      { name: 'default', tuning: decode },
+      { name: 'wide', tuning: { gemv: 'direct', gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } },
+    ]);
+    expect(prefillTuningCandidates({ vendor: 'nvidia' }, undefined)[1]).toEqual({ name: 'tiled', tuning: { gemm: 'tiled' } });
+    const runtime = await load({ matMulTuning: decode });
+    await runtime.logits(prompt);
+    const cached = [...runtime.cachedIds];
+    const result = await autotunePrefill(runtime, { candidates, rounds: 2, rows: 32, minGain: -100 });
+    console.log(`[autotune] prefill, 32 rows: ${result.timings.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')}: chose ${result.chosen.name}`);
+    const fastest = Math.min(...result.timings.map((t) => t.ms!));
+    expect(result.timings.find((t) => t.name === result.chosen.name)!.ms).toBe(fastest);
+    expect(runtime.matMulTuning).toBe(result.chosen.tuning);
+    expect(runtime.decodeMatMulPaths).toEqual(['gemv-direct-subgroup']);
+    expect(runtime.cachedIds).toEqual(cached);
+    // From an empty cache (the prompt's KV entries above came from the GEMM before the choice).
+    const fresh = await load({ matMulTuning: result.chosen.tuning });
+    runtime.truncate(0);
+    expect(maxAbsDiff(await runtime.logits(prompt), await fresh.logits(prompt))).toBeLessThanOrEqual(1e-6);
+    await expect(autotunePrefill(runtime, { candidates, rows: 8 })).rejects.toThrow(/rows \(8\) must be an integer from 16/);
+  });
+
   it('skips a candidate that cannot be built and still runs', async () => {
     const ctx = await testGpu();
     const runtime = await load();
     const broken = { name: 'broken', tuning: { threadsPerRow: 3 } };
     const result = await autotuneDecode(runtime, { candidates: [{ name: 'default', tuning: undefined }, broken, { name: 'direct', tuning: { gemv: 'direct' } }], rounds: 2, steps: 2, minGain: -100 });
     const failed = result.timings.find((t) => t.name === 'broken')!;
-    expect(failed.msPerStep).toBeNull();
+    expect(failed.ms).toBeNull();
     expect(failed.error).toMatch(/threadsPerRow = 3 must be a power of two/);
     expect(result.chosen.name).not.toBe('broken');
     const fresh = await load({ matMulTuning: result.chosen.tuning });

@@ -1,20 +1,24 @@
 /**
- * Decode tuning measured on the user's own GPU. `matMulNBitsTuningFor` picks the decode GEMVs'
- * shape per vendor, but only NVIDIA's choice was ever measured (on an H100 and an H200); Apple,
- * Intel and AMD parts get a guess. `autotuneDecode` times real decode steps of the loaded model
- * with each candidate tuning (`decodeTuningCandidates`: the default, the other GEMV shaders, the
- * read-ahead of the next matmul's weights) and keeps the fastest. The worker runs it once per GPU,
- * model shape and kernel source, at the first load, and stores the choice (`autotuneKey`).
+ * Kernel tuning measured on the user's own GPU. `matMulNBitsTuningFor` picks the decode GEMVs'
+ * and prefill GEMMs' shapes per vendor, but only NVIDIA's choice was ever measured (on an H100
+ * and an H200); Apple, Intel and AMD parts get a guess. `autotuneDecode` times real decode steps
+ * of the loaded model with each candidate tuning (`decodeTuningCandidates`: the default, the other
+ * GEMV shaders, the read-ahead of the next matmul's weights) and keeps the fastest;
+ * `autotunePrefill` then times a 128-token prefill chunk with each GEMM shader on top of that
+ * choice (`prefillTuningCandidates`). The worker runs both once per GPU, model shape and kernel
+ * source, at the first load, and stores the choice (`autotuneKey`).
  *
  * How it measures: each candidate's kernels are built over the loaded weights (`Phi3Runtime.retune`,
  * pipelines compiled once), then decode steps run as an answer runs them (greedy, run ahead,
- * each token read back), appended after the cache and truncated away, so the KV cache a chat
- * holds is kept. Rounds go through the candidates in turn, each round in another order, and a
+ * each token read back), or one prefill chunk after an untimed 16-token one, appended after the
+ * cache and truncated away, so the KV cache a chat holds is kept. Rounds go through the candidates in turn, each round in another order, and a
  * candidate's figure is its fastest round (noise only adds time); one a quarter slower than the
  * default after a round is not measured again. The default stays unless a candidate beats it by
  * `minGain` (3%): measurement noise alone must not flip the choice. Cost: rounds · candidates ·
  * (steps + 1) decode steps plus each candidate's pipeline compiles; with the defaults and four
- * candidates, at most 56 steps (about 0.2 s at an H200's 2–3 ms a step, 6 s at 100 ms a step).
+ * candidates, at most 56 steps (about 0.2 s at an H200's 2–3 ms a step, 6 s at 100 ms a step);
+ * prefill adds 2 rounds of 2 candidates, 4 chunks of 128 tokens and 4 of 16 (about 0.3 s at an
+ * H200's 2,000 tok/s, 4 s at 150 tok/s).
  * Every candidate computes the same product up to rounding: the dp4a GEMV rounds activations to
  * int8 per 32 values (as onnxruntime's accuracy level 4 does), the others differ in summation
  * order only.
@@ -22,7 +26,7 @@
  */
 import { AppError } from '../errors';
 import { adapterText, type AdapterNames } from '../gpu/device';
-import { MATMUL_NBITS_GEMV_SOURCE_ID, matMulNBitsDp4aSupported, matMulNBitsTuningFor, matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { MATMUL_NBITS_SOURCE_ID, matMulNBitsDp4aSupported, matMulNBitsTuningFor, matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { GREEDY_SAMPLING } from '../types';
 import type { Phi3Runtime } from './model';
 import type { Phi3Config } from './plan';
@@ -39,8 +43,8 @@ export interface TuningCandidate {
 
 export interface CandidateTiming {
   name: string;
-  /** Fastest round's milliseconds per decode step; null where the candidate failed. */
-  msPerStep: number | null;
+  /** Fastest round's milliseconds per decode step or prefill chunk; null where the candidate failed. */
+  ms: number | null;
   /** Why it failed (a pipeline that did not compile, …). */
   error?: string;
 }
@@ -57,7 +61,7 @@ export interface AutotuneOptions {
   candidates?: readonly TuningCandidate[];
   /** Rounds over the candidates (default 2). */
   rounds?: number;
-  /** Timed decode steps per candidate and round (default 6), after one untimed step. */
+  /** autotuneDecode: timed decode steps per candidate and round (default 6), after one untimed step. */
   steps?: number;
   /** Least speed-up over the default that replaces it, as a fraction (default 0.03). */
   minGain?: number;
@@ -83,6 +87,20 @@ export function decodeTuningCandidates(device: GPUDevice, adapter: AdapterNames)
 }
 
 /**
+ * Prefill candidates on top of the decode choice `decode` (its tuning, or undefined for the
+ * defaults): that choice first, then the other GEMM shader ('tiled' where the adapter's default is
+ * 'wide', else 'wide' with the real GPUs' column split).
+ */
+export function prefillTuningCandidates(adapter: AdapterNames, decode: MatMulNBitsTuning | undefined): TuningCandidate[] {
+  const wide = (decode?.gemm ?? matMulNBitsTuningFor(adapter).gemm) === 'wide';
+  const other: MatMulNBitsTuning = wide ? { gemm: 'tiled' } : { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
+  return [
+    { name: 'default', tuning: decode },
+    { name: wide ? 'tiled' : 'wide', tuning: { ...decode, ...other } },
+  ];
+}
+
+/**
  * Where a measured choice is kept: the adapter, the model's shapes and precision, the GEMV
  * sources, the adapter's defaults and the candidates. A change to any of them measures again.
  */
@@ -93,39 +111,77 @@ export function autotuneKey(adapter: AdapterNames, config: Phi3Config, precision
     adapter: [vendor, architecture, device, description],
     model: [hidden, intermediate, heads, kvHeads, headDim, vocab, layers],
     precision,
-    gemv: MATMUL_NBITS_GEMV_SOURCE_ID,
+    kernels: MATMUL_NBITS_SOURCE_ID,
     defaults: matMulNBitsTuningFor(adapter),
     candidates: candidates.map((c) => c.tuning ?? null),
   });
 }
 
-/** Milliseconds per decode step of the runtime as it is now: `steps` timed after one untimed. */
-async function timeSteps(runtime: Phi3Runtime, steps: number): Promise<number> {
-  const start = runtime.cachedIds.length;
-  try {
-    let token = await runtime.step([runtime.cachedIds.at(-1) ?? 1], GREEDY_SAMPLING, 0);
-    const t0 = performance.now();
-    for (let i = 1; i <= steps; i++) token = await runtime.step([token], GREEDY_SAMPLING, i);
-    return (performance.now() - t0) / steps;
-  } finally {
-    runtime.truncate(start);
-  }
+/** Times one use of the runtime as it is now (ms), leaving its cache as it found it. */
+type Measure = (runtime: Phi3Runtime) => Promise<number>;
+
+/** Milliseconds per decode step: `steps` timed after one untimed, appended and truncated away. */
+function decodeSteps(steps: number): Measure {
+  return async (runtime) => {
+    const start = runtime.cachedIds.length;
+    try {
+      let token = await runtime.step([runtime.cachedIds.at(-1) ?? 1], GREEDY_SAMPLING, 0);
+      const t0 = performance.now();
+      for (let i = 1; i <= steps; i++) token = await runtime.step([token], GREEDY_SAMPLING, i);
+      return (performance.now() - t0) / steps;
+    } finally {
+      runtime.truncate(start);
+    }
+  };
+}
+
+/** Milliseconds of one prefill chunk of `rows` tokens, after an untimed chunk of 16, both truncated away. */
+function prefillChunk(rows: number): Measure {
+  return async (runtime) => {
+    const start = runtime.cachedIds.length;
+    const ids = Array.from({ length: rows }, (_, i) => 100 + ((i * 7919) % 20000));
+    try {
+      await runtime.logits(ids.slice(0, 16));
+      runtime.truncate(start);
+      const t0 = performance.now();
+      await runtime.logits(ids);
+      return performance.now() - t0;
+    } finally {
+      runtime.truncate(start);
+    }
+  };
 }
 
 /**
- * Times each candidate on `runtime` (see the module header) and leaves it running the fastest.
- * The runtime must not be used meanwhile. A candidate that fails is skipped; if the default
- * itself fails, the error is thrown (the runtime cannot run at all).
+ * Times decode steps with each candidate on `runtime` (see the module header) and leaves it
+ * running the fastest. The runtime must not be used meanwhile. A candidate that fails is skipped;
+ * if the first (the default) fails, the error is thrown (the runtime cannot run at all).
  */
 export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions = {}): Promise<AutotuneResult> {
-  const t0 = performance.now();
-  const candidates = opts.candidates ?? [{ name: 'default', tuning: undefined }];
-  const rounds = opts.rounds ?? 2;
   const steps = opts.steps ?? 6;
+  if (!Number.isInteger(steps) || steps < 1) throw new AppError('BAD_ARGUMENT', `autotuneDecode: steps (${steps}) must be a positive integer.`);
+  return autotune(runtime, 'decode', steps + 2, decodeSteps(steps), opts);
+}
+
+/**
+ * The same for prefill: times one chunk of `rows` tokens (default 128, a typical turn) with each
+ * candidate. Its candidates are built on the decode choice (`prefillTuningCandidates`), so the
+ * tuning it leaves running keeps that choice.
+ */
+export async function autotunePrefill(runtime: Phi3Runtime, opts: AutotuneOptions & { rows?: number } = {}): Promise<AutotuneResult> {
+  const rows = opts.rows ?? 128;
+  if (!Number.isInteger(rows) || rows < 16 || rows > runtime.maxPrefill) throw new AppError('BAD_ARGUMENT', `autotunePrefill: rows (${rows}) must be an integer from 16 to ${runtime.maxPrefill} (maxPrefill).`);
+  return autotune(runtime, 'prefill', rows, prefillChunk(rows), opts);
+}
+
+async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens: number, measure: Measure, opts: AutotuneOptions): Promise<AutotuneResult> {
+  const t0 = performance.now();
+  const candidates = opts.candidates ?? [{ name: 'default', tuning: runtime.matMulTuning }];
+  const rounds = opts.rounds ?? 2;
   const minGain = opts.minGain ?? 0.03;
-  if (candidates.length === 0) throw new AppError('BAD_ARGUMENT', 'autotuneDecode: no candidates.');
-  if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(steps) || steps < 1) throw new AppError('BAD_ARGUMENT', `autotuneDecode: rounds (${rounds}) and steps (${steps}) must be positive integers.`);
-  if (runtime.cachedIds.length + steps + 2 > runtime.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `autotuneDecode: ${steps + 2} decode steps do not fit after the ${runtime.cachedIds.length} cached tokens.`);
+  if (candidates.length === 0) throw new AppError('BAD_ARGUMENT', `autotune (${what}): no candidates.`);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new AppError('BAD_ARGUMENT', `autotune (${what}): rounds (${rounds}) must be a positive integer.`);
+  if (runtime.cachedIds.length + tokens > runtime.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `autotune (${what}): ${tokens} more tokens do not fit after the ${runtime.cachedIds.length} cached.`);
   const best = new Map<TuningCandidate, number>();
   const errors = new Map<TuningCandidate, string>();
   const before = runtime.matMulTuning;
@@ -147,7 +203,7 @@ export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions
           await runtime.retune(c.tuning);
           current = c;
         }
-        const ms = await timeSteps(runtime, steps);
+        const ms = await measure(runtime);
         best.set(c, Math.min(ms, best.get(c) ?? Infinity));
       } catch (err) {
         if (err instanceof AppError && err.code === 'GPU_DEVICE_LOST') throw err;
@@ -157,7 +213,7 @@ export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions
     }
   }
   const fallback = candidates[0];
-  if (!best.has(fallback)) throw new AppError('GPU_VALIDATION', `The GPU could not run the decode kernels: ${errors.get(fallback) ?? 'no measurement'}`);
+  if (!best.has(fallback)) throw new AppError('GPU_VALIDATION', `The GPU could not run the ${what} kernels: ${errors.get(fallback) ?? 'no measurement'}`);
   const baseline = best.get(fallback)!;
   let chosen = fallback;
   let chosenMs = baseline;
@@ -167,7 +223,7 @@ export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions
   if (current !== chosen) await runtime.retune(chosen.tuning);
   return {
     chosen,
-    timings: candidates.map((c) => ({ name: c.name, msPerStep: best.get(c) ?? null, ...(errors.has(c) ? { error: errors.get(c) } : {}) })),
+    timings: candidates.map((c) => ({ name: c.name, ms: best.get(c) ?? null, ...(errors.has(c) ? { error: errors.get(c) } : {}) })),
     ms: performance.now() - t0,
   };
 }
