@@ -23,7 +23,7 @@ import type { StateCreator } from 'zustand';
 import { entryFromParam, hubBaseUrl, type CatalogEntry } from '../storage/catalog';
 import type { DownloadHandle, EngineClient } from '../worker/client';
 import type { EngineKind } from '../engine/types';
-import type { CachedModel, DownloadProgress, DownloadTuning, LoadedInfo, StorageEstimateResult } from '../worker/protocol';
+import type { AutotuneMode, CachedModel, DownloadProgress, DownloadTuning, LoadedInfo, StorageEstimateResult } from '../worker/protocol';
 import type { AppState } from './index';
 import type { ModelLock } from './modelLock';
 
@@ -105,7 +105,12 @@ export interface ModelSlice {
 
 const DEFAULT_MODEL = 'phi-3-mini-4k-q4f16';
 
-function readUrl(): { hub: string; selected: string; tuning?: DownloadTuning } {
+/**
+ * The page's URL knobs: `?model=` preselects a model, `?hub=` another Hub, `?chunk=` the download
+ * chunk size, and `?autotune=always|never` whether a native load measures its kernels (default
+ * 'auto': on hardware GPUs only; 'always' measures on SwiftShader too, for tests and debugging).
+ */
+function readUrl(): { hub: string; selected: string; tuning?: DownloadTuning; autotune?: AutotuneMode } {
   const search = typeof location === 'undefined' ? '' : location.search;
   const params = new URLSearchParams(search);
   let hub: string;
@@ -117,7 +122,8 @@ function readUrl(): { hub: string; selected: string; tuning?: DownloadTuning } {
   const model = params.get('model');
   const chunk = Number(params.get('chunk'));
   const tuning = Number.isInteger(chunk) && chunk >= 64 * 1024 && chunk <= 64 * 1024 * 1024 ? { chunkSize: chunk } : undefined;
-  return { hub, selected: model && entryFromParam(model) ? model : (lastModel() ?? DEFAULT_MODEL), tuning };
+  const autotune = params.get('autotune');
+  return { hub, selected: model && entryFromParam(model) ? model : (lastModel() ?? DEFAULT_MODEL), tuning, ...(autotune === 'always' || autotune === 'never' ? { autotune } : {}) };
 }
 
 // The last model that loaded, preselected on the next visit when the URL names none.
@@ -318,9 +324,14 @@ export const createModelSlice =
         const t0 = performance.now();
         patch({ status: 'loading', progress: undefined, loadError: undefined, loaded: undefined });
         try {
-          const info = await service().load(modelId, engine, (progress) => {
-            if (seq === loadSeq) patch({ progress });
-          });
+          const info = await service().load(
+            modelId,
+            engine,
+            (progress) => {
+              if (seq === loadSeq) patch({ progress });
+            },
+            url.autotune,
+          );
           if (seq !== loadSeq) return;
           rememberModel(selected);
           patch({ status: 'ready', progress: undefined, deviceLost: undefined, inOtherTab: undefined, loaded: { modelId, info, loadMs: performance.now() - t0 } });

@@ -233,12 +233,18 @@ export function ModelPanel() {
 
       {(busy || loading) && p && p.totalBytes > 0 && (
         <div className="model-progress" data-testid="model-progress">
-          <progress aria-label={loading ? 'Load progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
-          <p>
-            {formatBytes(p.doneBytes)} of {formatBytes(p.totalBytes)}
-            {p.bytesPerSec > 0 && ` · ${formatBytes(p.bytesPerSec)}/s · ${formatEta(p.etaSec)}`}
-            {p.verify && ` · verifying ${p.verify.path}`}
-          </p>
+          <progress aria-label={p.phase === 'tune' ? 'Kernel measurements' : loading ? 'Load progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
+          {p.phase === 'tune' ? (
+            <p>
+              measurement {p.doneBytes} of {p.totalBytes}
+            </p>
+          ) : (
+            <p>
+              {formatBytes(p.doneBytes)} of {formatBytes(p.totalBytes)}
+              {p.bytesPerSec > 0 && ` · ${formatBytes(p.bytesPerSec)}/s · ${formatEta(p.etaSec)}`}
+              {p.verify && ` · verifying ${p.verify.path}`}
+            </p>
+          )}
           <ul className="model-files">
             {p.files.map((f) => (
               <li key={f.path}>

@@ -166,8 +166,9 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   const t0 = performance.now();
   let lastEmit = 0;
   let firstUpload = 0;
+  // 'tune' counts kernel measurements in doneBytes / totalBytes, and has no rate.
   const progress = (phase: 'load' | 'compile' | 'tune', doneBytes: number, totalBytes: number) => {
-    const bytesPerSec = doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
+    const bytesPerSec = phase === 'tune' ? 0 : doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
     reply({
       type: 'load-progress',
       id: req.id,
