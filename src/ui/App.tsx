@@ -25,8 +25,7 @@ export function App() {
   const [drawer, setDrawer] = useState<'none' | 'conversations' | 'model'>('none');
   const [sharePayload, closeShare] = useShareFragment();
   useEffect(() => {
-    // main.tsx starts it before the first render; this covers an App mounted without it (tests).
-    if (useAppStore.getState().loadState === 'idle') void loadConversations();
+    void loadConversations();
   }, [loadConversations]);
   useEffect(() => {
     if (drawer === 'none') return;
