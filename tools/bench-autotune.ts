@@ -20,9 +20,7 @@ import { nodeGPU } from '../src/engine/gpu/node-webgpu';
 import { acquireDevice } from '../src/engine/gpu/device';
 import { loadModelFiles } from '../src/engine/phi3/files';
 import { nodeModelFiles } from '../src/engine/node/model-dir';
-import { autotuneDecode, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, type AutotuneResult, type TuningCandidate } from '../src/engine/phi3/autotune';
-import type { Phi3Runtime } from '../src/engine/phi3/model';
-import { GREEDY_SAMPLING } from '../src/engine/types';
+import { autotuneKernels, decodeStepMs, decodeTuningCandidates, prefillChunkMs, prefillTuningCandidates, type AutotuneResult, type TuningCandidate } from '../src/engine/phi3/autotune';
 import { generateTinyModel } from './tiny-model/generate';
 
 const { values } = parseArgs({
@@ -36,29 +34,8 @@ const { values } = parseArgs({
   },
 });
 
+/** The chunk autotunePrefill times (its default), and the check's. */
 const PREFILL_ROWS = 128;
-
-/** tok/s of one prefill chunk of `rows` tokens after the cache, truncated back afterwards. */
-async function prefillRate(runtime: Phi3Runtime, rows: number): Promise<number> {
-  const start = runtime.cachedIds.length;
-  const ids = Array.from({ length: rows }, (_, i) => 200 + i);
-  const t0 = performance.now();
-  await runtime.logits(ids);
-  const rate = (rows * 1000) / (performance.now() - t0);
-  runtime.truncate(start);
-  return rate;
-}
-
-/** tok/s of `steps` decode steps after the cache (greedy, run ahead), truncated back afterwards. */
-async function decodeRate(runtime: Phi3Runtime, steps: number): Promise<number> {
-  const start = runtime.cachedIds.length;
-  let token = await runtime.step([1], GREEDY_SAMPLING, 0);
-  const t0 = performance.now();
-  for (let i = 1; i <= steps; i++) token = await runtime.step([token], GREEDY_SAMPLING, i);
-  const rate = (steps * 1000) / (performance.now() - t0);
-  runtime.truncate(start);
-  return rate;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-autotune-'));
 const files = () => nodeModelFiles(dir);
@@ -83,8 +60,7 @@ try {
   const kept: Array<{ decode: TuningCandidate; prefill: TuningCandidate }> = [];
   for (let r = 1; r <= Number(values.repeat); r++) {
     await runtime.retune(undefined);
-    const decode = await autotuneDecode(runtime, { candidates });
-    const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(a, decode.chosen.tuning), rows: PREFILL_ROWS });
+    const { decode, prefill } = await autotuneKernels(runtime, candidates, a);
     kept.push({ decode: decode.chosen, prefill: prefill.chosen });
     console.log(`| ${r} | ${cells(decode).join(' | ')} | ${decode.chosen.name} | ${cells(prefill).join(' | ')} | ${prefill.chosen.name} | ${((decode.ms + prefill.ms) / 1000).toFixed(2)} s |`);
   }
@@ -105,8 +81,8 @@ try {
     for (let r = 0; r < Number(values['check-rounds']); r++) {
       for (const which of ['default', 'kept'] as const) {
         await runtime.retune(which === 'default' ? undefined : last.prefill.tuning);
-        rates.decode[which].push(await decodeRate(runtime, steps));
-        rates.prefill[which].push(await prefillRate(runtime, PREFILL_ROWS));
+        rates.decode[which].push(1000 / (await decodeStepMs(runtime, steps)));
+        rates.prefill[which].push((PREFILL_ROWS * 1000) / (await prefillChunkMs(runtime, PREFILL_ROWS)));
       }
     }
     const line = (what: 'decode' | 'prefill') => {

@@ -12,15 +12,18 @@
  * acquired once and kept across loads; when it is lost, `deviceLost` is the one handler: it fails
  * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
  * the page (`device-lost`), which loads the model again from IndexedDB on a fresh device.
- * A native load on a hardware GPU also picks the MatMulNBits kernels' tuning (decode GEMV, prefill GEMM): measured at the first
- * load (the 'tune' phase, engine/phi3/autotune.ts), kept in the `phi3-kernel-tuning` database
- * (storage/tuning-store.ts), and taken from there by later loads.
+ * A native load on a hardware GPU also picks the MatMulNBits kernels' tuning (decode GEMV, prefill
+ * GEMM): measured at the first load (the 'tune' phase, engine/phi3/autotune.ts), kept in the
+ * `phi3-kernel-tuning` database (storage/tuning-store.ts), and built in by later loads from the
+ * start (`kernelTuning`).
  */
 import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
-import { autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, softwareAdapter } from '../engine/phi3/autotune';
+import { autotuneKernels, autotuneKey, decodeTuningCandidates, prefillTuningCandidates, softwareAdapter } from '../engine/phi3/autotune';
+import type { Phi3Runtime } from '../engine/phi3/model';
+import type { Phi3Config } from '../engine/phi3/plan';
 import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
 import type { ModelFiles } from '../engine/phi3/files';
 import { GREEDY_SAMPLING } from '../engine/types';
@@ -28,7 +31,7 @@ import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
 import { DB_NAME, ModelStore, requestPersistence, storageEstimate } from '../storage/model-store';
-import { TUNING_DB_NAME, TuningStore } from '../storage/tuning-store';
+import { TUNING_DB_NAME, TuningStore, type StoredTuning } from '../storage/tuning-store';
 import type { AutotuneMode, KernelTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -178,26 +181,38 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   // The total shown is the graph + weight files' stored size (what streams out of IndexedDB), known
   // before the upload starts; uploaded bytes differ a little (fp16 norms widened, graph framing
   // skipped), so the total grows to the uploaded count if that passes it.
-  const loaded = await NativeEngine.load(ctx, files, {
-    onProgress: (uploaded) => {
+  const tuning = kernelTuning(ctx, req.autotune ?? 'auto');
+  const options = {
+    onProgress: (uploaded: number) => {
       const now = performance.now();
       firstUpload ||= now;
       if (now - lastEmit < 100) return;
       lastEmit = now;
       progress('load', uploaded, Math.max(graphBytes, uploaded));
     },
-  });
+    resolveMatMulTuning: tuning.resolve,
+  };
+  let loaded: NativeEngine;
+  try {
+    loaded = await NativeEngine.load(ctx, files, options);
+  } catch (err) {
+    // A stored choice that no longer builds (a driver update, kernels changed under the same key):
+    // drop it and load with the defaults, which the autotune then measures against again.
+    if (!tuning.stored || !(err instanceof AppError && (err.code === 'GPU_VALIDATION' || err.code === 'BAD_ARGUMENT'))) throw err;
+    await tuning.drop();
+    loaded = await NativeEngine.load(ctx, files, options);
+  }
   // 'compile': one forward pass over the BOS token, so the driver compiles every pipeline now and
   // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
   const uploaded = performance.now();
   progress('compile', graphBytes, graphBytes);
-  let tuning: KernelTuningInfo;
+  let tuningInfo: KernelTuningInfo;
   let tuned: number;
   try {
     const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: GREEDY_SAMPLING });
     while (!(await warm.next()).done);
     tuned = performance.now();
-    tuning = await tuneKernels(loaded, ctx, req.autotune ?? 'auto', (done, total) => progress('tune', done, total));
+    tuningInfo = await tuning.finish(loaded.runtime, (done, total) => progress('tune', done, total));
   } catch (err) {
     loaded.destroy();
     throw err;
@@ -209,42 +224,56 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   }
   engine = { modelId: req.modelId, engine: loaded };
   const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: tuned - uploaded, tuneMs: performance.now() - tuned };
-  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning });
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningInfo });
 }
 
 let tunings: TuningStore | undefined;
 
+/** What the load reports of a stored or just measured tuning. */
+function tuningInfo(source: 'stored' | 'measured', t: Pick<StoredTuning, 'decode' | 'prefill'>): KernelTuningInfo {
+  return { source, decode: { name: t.decode.chosen.name, timings: t.decode.timings }, prefill: { name: t.prefill.chosen.name, timings: t.prefill.timings } };
+}
+
 /**
- * The kernel tuning for a native load (engine/phi3/autotune.ts): what was measured before on this
- * GPU for this model shape and kernel version, else measured now (the decode GEMV, then the
- * prefill GEMM on top of its choice; a second or two on a real GPU, once) and stored. A stored
- * choice that no longer builds is dropped and measured again; the tuning store failing only means
+ * The kernel tuning of one native load (engine/phi3/autotune.ts). `resolve` (the load's
+ * resolveMatMulTuning) looks up the choice stored for this GPU, model shape and kernel version,
+ * so the kernels are built and compiled with it once. `finish`, after the warm-up pass, reports
+ * that choice, or measures one (the decode GEMV, then the prefill GEMM on top of its choice; a
+ * second or two on a real GPU, once) and stores it. Skipped ('never', or 'auto' on a software
+ * adapter), it resolves nothing and reports the defaults. The tuning store failing only means
  * measuring again next time.
  */
-async function tuneKernels(engine: NativeEngine, ctx: GpuContext, mode: AutotuneMode, onProgress: (done: number, total: number) => void): Promise<KernelTuningInfo> {
-  if (mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo))) return { source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } };
-  const runtime = engine.runtime;
-  const decodeCandidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
-  const key = autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, [...decodeCandidates, ...prefillTuningCandidates(ctx.adapterInfo, undefined)]);
+function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
+  const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
+  const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
   const store = (tunings ??= new TuningStore(dbName === DB_NAME ? TUNING_DB_NAME : `${dbName}-tuning`));
-  const stored = await store.get(key).catch(() => undefined);
-  if (stored) {
-    try {
-      await runtime.retune(stored.prefill.chosen.tuning);
-      return { source: 'stored', decode: { name: stored.decode.chosen.name, timings: stored.decode.timings }, prefill: { name: stored.prefill.chosen.name, timings: stored.prefill.timings } };
-    } catch {
-      await runtime.retune(undefined);
-      await store.delete(key).catch(() => undefined);
-    }
-  }
-  // Progress counts measurements over both: 2 rounds of each candidate.
-  const decodeRuns = 2 * decodeCandidates.length;
-  const total = decodeRuns + 2 * 2;
-  const decode = await autotuneDecode(runtime, { candidates: decodeCandidates, onProgress: (done) => onProgress(done, total) });
-  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(ctx.adapterInfo, decode.chosen.tuning), onProgress: (done) => onProgress(decodeRuns + done, total) });
-  const record = { key, decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, measuredAt: Date.now() };
-  await store.put(record).catch(() => undefined);
-  return { source: 'measured', decode: { name: decode.chosen.name, timings: decode.timings }, prefill: { name: prefill.chosen.name, timings: prefill.timings } };
+  let key: string | undefined;
+  let stored: StoredTuning | undefined;
+  return {
+    get stored() {
+      return stored;
+    },
+    resolve: skip
+      ? undefined
+      : async (config: Phi3Config, precision: string) => {
+          key = autotuneKey(ctx.adapterInfo, config, precision, [...candidates, ...prefillTuningCandidates(ctx.adapterInfo, undefined)]);
+          stored = await store.get(key).catch(() => undefined);
+          return stored?.prefill.chosen.tuning;
+        },
+    /** Deletes the stored choice (it did not build): the next resolve finds none. */
+    async drop() {
+      if (stored) await store.delete(stored.key).catch(() => undefined);
+      stored = undefined;
+    },
+    async finish(runtime: Phi3Runtime, onProgress: (done: number, total: number) => void): Promise<KernelTuningInfo> {
+      if (skip || key === undefined) return { source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } };
+      if (stored) return tuningInfo('stored', stored);
+      const { decode, prefill } = await autotuneKernels(runtime, candidates, ctx.adapterInfo, onProgress);
+      const record = { key, decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, measuredAt: Date.now() };
+      await store.put(record).catch(() => undefined);
+      return tuningInfo('measured', record);
+    },
+  };
 }
 
 function loadedEngine(): NativeEngine | OrtEngine {

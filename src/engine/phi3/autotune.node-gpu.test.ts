@@ -127,6 +127,22 @@ describe('decode tuning on the device', () => {
     await expect(autotunePrefill(runtime, { candidates, rows: 8 })).rejects.toThrow(/rows \(8\) must be an integer from 16/);
   });
 
+  it('a load builds its kernels with the tuning resolveMatMulTuning returns once the shapes are known (the stored choice)', async () => {
+    const asked: Array<[number, string]> = [];
+    const runtime = await load({
+      matMulTuning: { gemv: 'staged' },
+      resolveMatMulTuning: async (config, precision) => {
+        asked.push([config.hidden, precision]);
+        return { gemv: 'direct' };
+      },
+    });
+    expect(asked).toEqual([[runtime.plan.config.hidden, runtime.precision]]);
+    expect(runtime.matMulTuning).toEqual({ gemv: 'direct' });
+    expect(runtime.decodeMatMulPaths).toEqual((await load({ matMulTuning: { gemv: 'direct' } })).decodeMatMulPaths);
+    // Nothing resolved: matMulTuning stands.
+    expect((await load({ matMulTuning: { gemv: 'staged' }, resolveMatMulTuning: async () => undefined })).matMulTuning).toEqual({ gemv: 'staged' });
+  });
+
   it('skips a candidate that cannot be built and still runs', async () => {
     const ctx = await testGpu();
     const runtime = await load();

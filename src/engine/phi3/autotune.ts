@@ -33,6 +33,8 @@ import type { Phi3Config } from './plan';
 
 /** After the first round, candidates slower than this many times the default are not measured again. */
 const PRUNE = 1.25;
+/** Rounds over the candidates unless AutotuneOptions.rounds says otherwise. */
+const ROUNDS = 2;
 
 export interface TuningCandidate {
   /** Short name for stats and the model panel: 'default', 'dp4a', 'direct', 'warm-next', … */
@@ -101,7 +103,7 @@ export function prefillTuningCandidates(adapter: AdapterNames, decode: MatMulNBi
 }
 
 /**
- * Where a measured choice is kept: the adapter, the model's shapes and precision, the GEMV
+ * Where a measured choice is kept: the adapter, the model's shapes and precision, the MatMulNBits
  * sources, the adapter's defaults and the candidates. A change to any of them measures again.
  */
 export function autotuneKey(adapter: AdapterNames, config: Phi3Config, precision: string, candidates: readonly TuningCandidate[]): string {
@@ -120,36 +122,54 @@ export function autotuneKey(adapter: AdapterNames, config: Phi3Config, precision
 /** Times one use of the runtime as it is now (ms), leaving its cache as it found it. */
 type Measure = (runtime: Phi3Runtime) => Promise<number>;
 
-/** Milliseconds per decode step: `steps` timed after one untimed, appended and truncated away. */
-function decodeSteps(steps: number): Measure {
-  return async (runtime) => {
-    const start = runtime.cachedIds.length;
-    try {
-      let token = await runtime.step([runtime.cachedIds.at(-1) ?? 1], GREEDY_SAMPLING, 0);
-      const t0 = performance.now();
-      for (let i = 1; i <= steps; i++) token = await runtime.step([token], GREEDY_SAMPLING, i);
-      return (performance.now() - t0) / steps;
-    } finally {
-      runtime.truncate(start);
-    }
-  };
+/**
+ * Milliseconds per decode step of the runtime as it is now: `steps` (greedy, run ahead, each token
+ * read back) timed after one untimed, appended after the cache and truncated away.
+ */
+export async function decodeStepMs(runtime: Phi3Runtime, steps: number): Promise<number> {
+  const start = runtime.cachedIds.length;
+  try {
+    let token = await runtime.step([runtime.cachedIds.at(-1) ?? 1], GREEDY_SAMPLING, 0);
+    const t0 = performance.now();
+    for (let i = 1; i <= steps; i++) token = await runtime.step([token], GREEDY_SAMPLING, i);
+    return (performance.now() - t0) / steps;
+  } finally {
+    runtime.truncate(start);
+  }
 }
 
-/** Milliseconds of one prefill chunk of `rows` tokens, after an untimed chunk of 16, both truncated away. */
-function prefillChunk(rows: number): Measure {
-  return async (runtime) => {
-    const start = runtime.cachedIds.length;
-    const ids = Array.from({ length: rows }, (_, i) => 100 + ((i * 7919) % 20000));
-    try {
-      await runtime.logits(ids.slice(0, 16));
-      runtime.truncate(start);
-      const t0 = performance.now();
-      await runtime.logits(ids);
-      return performance.now() - t0;
-    } finally {
-      runtime.truncate(start);
-    }
-  };
+/** Milliseconds of one prefill chunk of `rows` tokens after an untimed one of 16, both appended and truncated away. */
+export async function prefillChunkMs(runtime: Phi3Runtime, rows: number): Promise<number> {
+  const start = runtime.cachedIds.length;
+  const ids = Array.from({ length: rows }, (_, i) => 100 + ((i * 7919) % 20000));
+  try {
+    await runtime.logits(ids.slice(0, 16));
+    runtime.truncate(start);
+    const t0 = performance.now();
+    await runtime.logits(ids);
+    return performance.now() - t0;
+  } finally {
+    runtime.truncate(start);
+  }
+}
+
+export interface KernelsResult {
+  decode: AutotuneResult;
+  /** Its chosen tuning includes the decode choice: the one the runtime now runs. */
+  prefill: AutotuneResult;
+}
+
+/**
+ * What the worker's first load on a GPU runs: the decode GEMVs (`candidates`, from
+ * `decodeTuningCandidates`), then the prefill GEMMs on top of their choice. `onProgress` counts
+ * the measurements of both against one total.
+ */
+export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly TuningCandidate[], adapter: AdapterNames, onProgress?: (done: number, total: number) => void): Promise<KernelsResult> {
+  const decodeRuns = ROUNDS * candidates.length;
+  const total = decodeRuns + ROUNDS * prefillTuningCandidates(adapter, undefined).length;
+  const decode = await autotuneDecode(runtime, { candidates, onProgress: (done) => onProgress?.(done, total) });
+  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(adapter, decode.chosen.tuning), onProgress: (done) => onProgress?.(decodeRuns + done, total) });
+  return { decode, prefill };
 }
 
 /**
@@ -160,7 +180,7 @@ function prefillChunk(rows: number): Measure {
 export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions = {}): Promise<AutotuneResult> {
   const steps = opts.steps ?? 6;
   if (!Number.isInteger(steps) || steps < 1) throw new AppError('BAD_ARGUMENT', `autotuneDecode: steps (${steps}) must be a positive integer.`);
-  return autotune(runtime, 'decode', steps + 2, decodeSteps(steps), opts);
+  return autotune(runtime, 'decode', steps + 2, (r) => decodeStepMs(r, steps), opts);
 }
 
 /**
@@ -171,13 +191,13 @@ export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions
 export async function autotunePrefill(runtime: Phi3Runtime, opts: AutotuneOptions & { rows?: number } = {}): Promise<AutotuneResult> {
   const rows = opts.rows ?? 128;
   if (!Number.isInteger(rows) || rows < 16 || rows > runtime.maxPrefill) throw new AppError('BAD_ARGUMENT', `autotunePrefill: rows (${rows}) must be an integer from 16 to ${runtime.maxPrefill} (maxPrefill).`);
-  return autotune(runtime, 'prefill', rows, prefillChunk(rows), opts);
+  return autotune(runtime, 'prefill', rows, (r) => prefillChunkMs(r, rows), opts);
 }
 
 async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens: number, measure: Measure, opts: AutotuneOptions): Promise<AutotuneResult> {
   const t0 = performance.now();
   const candidates = opts.candidates ?? [{ name: 'default', tuning: runtime.matMulTuning }];
-  const rounds = opts.rounds ?? 2;
+  const rounds = opts.rounds ?? ROUNDS;
   const minGain = opts.minGain ?? 0.03;
   if (candidates.length === 0) throw new AppError('BAD_ARGUMENT', `autotune (${what}): no candidates.`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new AppError('BAD_ARGUMENT', `autotune (${what}): rounds (${rounds}) must be a positive integer.`);

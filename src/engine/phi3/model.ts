@@ -85,6 +85,13 @@ export interface LoadOptions {
    */
   matMulTuning?: MatMulNBitsTuning;
   /**
+   * Asked once the model's shapes and numeric path are known, before any kernel is built: a tuning
+   * returned here replaces `matMulTuning`. The worker answers with the choice the autotune stored
+   * for this GPU (autotune.ts), so a load builds and compiles its kernels once, not the defaults
+   * and then the choice.
+   */
+  resolveMatMulTuning?: (config: Phi3Config, precision: Precision) => Promise<MatMulNBitsTuning | undefined>;
+  /**
    * Attention kernel, decode split sizes and prefill kernel for every layer, field by field over
    * the adapter's defaults (`attentionTuningFor`: on real GPUs 'lanes', 64-key splits, at most 24
    * per head, the blocked prefill; on SwiftShader 'serial'): for benchmarks that compare them
@@ -223,6 +230,7 @@ export class Phi3Runtime implements TokenRuntime {
     const maxPrefill = opts.maxPrefill ?? 512;
     const precision = choosePrecision(ctx, opts.precision);
     const kvBytes = kvBytesPerElement(precision);
+    const matMulTuning = (await opts.resolveMatMulTuning?.(c, precision)) ?? opts.matMulTuning;
     const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? 2 ** 31, opts.maxContext, kvBytes);
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
@@ -306,7 +314,7 @@ export class Phi3Runtime implements TokenRuntime {
           kernel = make(tuning);
           return { host: kernel, rows: kernel.gemvWeights, share: kernel.warmShare, path: matMulNBitsPath(kernel, 1) };
         };
-        tuned.push(build(opts.matMulTuning, 0));
+        tuned.push(build(matMulTuning, 0));
         tunables.push(build);
         return { encode: (pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1) => kernel.encode(pass, rows, cacheIndex), weightBytes, macsPerRow: w.K * w.N, parts };
       };
@@ -433,7 +441,7 @@ export class Phi3Runtime implements TokenRuntime {
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
-      runtime.matMulTuning = opts.matMulTuning;
+      runtime.matMulTuning = matMulTuning;
       runtime.wireTuned(tuned);
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
