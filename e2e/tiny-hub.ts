@@ -22,7 +22,7 @@ export function serveTinyChat(dirName: string, options: { chatTemplate?: string 
   const dir = path.resolve('.tmp', dirName);
   let hub: HubServer | undefined;
   test.beforeAll(() => {
-    execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', dir], { stdio: 'pipe' });
+    generateTinyChat(dir);
     if (options.chatTemplate !== undefined) {
       const file = path.join(dir, 'tokenizer_config.json');
       writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), chat_template: options.chatTemplate }, null, 2));
@@ -39,4 +39,9 @@ export function serveTinyChat(dirName: string, options: { chatTemplate?: string 
     if (!hub) throw new Error('the tiny model Hub runs only inside a test');
     return hub;
   };
+}
+
+/** Writes the tiny chat model's files (onnx/model_q4.onnx, its _data, the root JSON files) into `dir`. */
+export function generateTinyChat(dir: string): void {
+  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', dir], { stdio: 'pipe' });
 }

@@ -55,10 +55,55 @@ describe('local files as a model source', () => {
       files: [{ path: 'w.bin', role: 'weights' as const, sha256: await sha256Hex(bytes(1000, 3)) }],
     };
     await expect(importLocalFiles(store, 'bad', [{ path: 'w.bin', file: new File([bytes(1000, 4)], 'w.bin') }], { entry })).rejects.toMatchObject({ code: 'DOWNLOAD_INTEGRITY' });
-    expect((await store.getManifest('local:bad'))?.complete).toBe(false);
+    // A failed copy leaves nothing behind: it could not be resumed, and the files are still on the disk.
+    expect(await store.getManifest('local:bad')).toBeUndefined();
+    expect(await store.list()).toEqual([]);
     const ok = await importLocalFiles(store, 'good', [{ path: 'w.bin', file: new File([bytes(1000, 3)], 'w.bin') }], { entry });
     expect(ok.files[0].verifiedBy).toBe('sha256');
     await expect(importLocalFiles(store, 'none', [{ path: 'readme.md', file: new File(['x'], 'readme.md') }])).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
+    store.close();
+  });
+
+  it('never replaces another model of the same name: other files take "name (2)", the same files replace their copy', async () => {
+    const name = uniqueName('local');
+    names.push(name);
+    const store = await ModelStore.open(name);
+    const model = (graphSize: number) => [
+      { path: 'model.onnx', file: new File([bytes(graphSize, 5)], 'model.onnx') },
+      { path: 'config.json', file: new File(['{}'], 'config.json') },
+    ];
+    const ids: string[] = [];
+    const first = await importLocalFiles(store, 'phi', model(1000), { onBytes: (d, _t, id) => d === 0 && ids.push(id) });
+    expect(first.modelId).toBe('local:phi');
+    const other = await importLocalFiles(store, 'phi', model(2000), { onBytes: (d, _t, id) => d === 0 && ids.push(id) });
+    expect(other).toMatchObject({ modelId: 'local:phi (2)', name: 'phi (2)', complete: true });
+    // The first call names the id, before any byte is copied: the UI selects it from there.
+    expect(ids).toEqual(['local:phi', 'local:phi (2)']);
+    const src = await store.openFile('local:phi', 'model.onnx');
+    expect(src.size).toBe(1000);
+    // The same files again (the folder picked twice) replace their own copy; nothing is added.
+    const again = await importLocalFiles(store, 'phi', model(2000));
+    expect(again.modelId).toBe('local:phi (2)');
+    expect(new Map((await store.list()).map((c) => [c.modelId, c.storedBytes]))).toEqual(
+      new Map([
+        ['local:phi', 1002],
+        ['local:phi (2)', 2002],
+      ]),
+    );
+    store.close();
+  });
+
+  it('a stopped import deletes what it copied and leaves the other models alone', async () => {
+    const name = uniqueName('local');
+    names.push(name);
+    const store = await ModelStore.open(name);
+    const kept = await importLocalFiles(store, 'kept', [{ path: 'model.onnx', file: new File([bytes(5000, 6)], 'model.onnx') }]);
+    const stop = new AbortController();
+    const files = [{ path: 'model.onnx', file: new File([bytes(300_000, 7)], 'model.onnx') }];
+    await expect(
+      importLocalFiles(store, 'kept', files, { chunkSize: 64 * 1024, signal: stop.signal, onBytes: (d) => d > 100_000 && stop.abort() }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect((await store.list()).map((c) => [c.modelId, c.complete, c.storedBytes])).toEqual([[kept.modelId, true, 5000]]);
     store.close();
   });
 });

@@ -12,7 +12,7 @@ import type { CachedModel, DownloadProgress } from '../worker/protocol';
 import { WorkerError, type DownloadHandle } from '../worker/client';
 import { CATALOG } from '../storage/catalog';
 import { createAppStore } from './index';
-import { selectedModel, type ModelService } from './modelSlice';
+import { selectedModel, storedOffCatalog, type ModelService } from './modelSlice';
 import type { ModelLock } from './modelLock';
 import { testServices } from './testing';
 
@@ -300,10 +300,117 @@ describe('model slice', () => {
   });
 });
 
+/**
+ * A local import as the worker runs it (local-import.ts): its first progress names the id it
+ * stores under, then it copies; stopped, it deletes what it stored and rejects with ABORTED.
+ */
+function localImports(models: ScriptedModels, service: ModelService, script: { id?: string; fail?: WorkerError }) {
+  const deleted: string[] = [];
+  let stopped = false;
+  let wake = () => undefined as void;
+  const progress = (modelId: string): DownloadProgress => ({ modelId, phase: 'download', files: [], doneBytes: 0, totalBytes: 10, fetchedBytes: 0, bytesPerSec: 0, etaSec: null });
+  service.deleteModel = async (id) => void deleted.push(id);
+  service.download = (ref, _hub, opts): DownloadHandle => {
+    if (ref.kind !== 'local') throw new Error('this script imports only');
+    const done = (async () => {
+      await settle();
+      if (script.fail) throw script.fail;
+      if (script.id) opts?.onProgress?.(progress(script.id));
+      // Copying: until stopped, or done after 30 ms.
+      if (!stopped) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, 30)));
+      if (stopped || !script.id) throw new WorkerError('ABORTED', 'The import was cancelled.');
+      const model: CachedModel = { modelId: script.id, name: script.id.slice(6), complete: true, storedBytes: 10, totalBytes: 10, updatedAt: 2 };
+      models.cached = [...models.cached, model];
+      return { model, stats: { requests: 0, retries: 0, reResolves: 0, integrityFailures: 0, fetchedBytes: 0, downloadMs: 1, verifyMs: 0 } };
+    })();
+    return {
+      id: 2,
+      done,
+      pause: () => {
+        stopped = true;
+        wake();
+      },
+      cancel: async (id) => {
+        stopped = true;
+        wake();
+        await done.catch(() => undefined);
+        deleted.push(id);
+      },
+    };
+  };
+  return deleted;
+}
+
+const PICK = { name: 'my-phi3', files: [{ path: 'model.onnx', file: new File(['x'], 'model.onnx') }] };
+
+describe('model slice: local imports', () => {
+  async function readyWithCatalogModel(script: { id?: string; fail?: WorkerError }) {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    const service = models.service();
+    const deleted = localImports(models, service, script);
+    const store = createAppStore({ ...testServices(), models: () => service });
+    await store.getState().initModels();
+    expect(store.getState().model).toMatchObject({ selected: ID, status: 'ready' });
+    return { models, store, deleted };
+  }
+
+  it('selects the id the worker names (another model of that name is kept as "name (2)") and loads it', async () => {
+    const { models, store } = await readyWithCatalogModel({ id: 'local:my-phi3 (2)' });
+    const selections = [store.getState().model.selected];
+    store.subscribe((s) => selections.at(-1) !== s.model.selected && selections.push(s.model.selected));
+    await store.getState().importLocalModel(PICK);
+    expect(selections).toEqual([ID, 'local:my-phi3 (2)']);
+    expect(models.loads).toEqual([ID, 'local:my-phi3 (2)']);
+    expect(store.getState().model).toMatchObject({ status: 'ready', loaded: { modelId: 'local:my-phi3 (2)' } });
+  });
+
+  it('stopped before it names its id, it deletes no model, and the loaded one stays selected and ready', async () => {
+    const { store, deleted } = await readyWithCatalogModel({});
+    const running = store.getState().importLocalModel(PICK);
+    expect(store.getState().model.status).toBe('downloading');
+    await store.getState().cancelDownload();
+    await running;
+    expect(deleted).toEqual([]);
+    expect(store.getState().model).toMatchObject({ selected: ID, status: 'ready', loaded: { modelId: ID } });
+    expect(store.getState().model.error).toBeUndefined();
+  });
+
+  it('stopped after it names its id, it deletes only its own copy and gives the selection back', async () => {
+    const { store, deleted } = await readyWithCatalogModel({ id: 'local:my-phi3' });
+    const running = store.getState().importLocalModel(PICK);
+    await settle();
+    expect(store.getState().model.selected).toBe('local:my-phi3');
+    await store.getState().cancelDownload();
+    await running;
+    expect(deleted).toEqual(['local:my-phi3']);
+    expect(store.getState().model).toMatchObject({ selected: ID, status: 'ready' });
+  });
+
+  it('files that hold no model: the reason is shown, and the loaded model stays selected and usable', async () => {
+    const { store } = await readyWithCatalogModel({ fail: new WorkerError('MODEL_NOT_FOUND', 'The chosen files hold no model: no .onnx file') });
+    await store.getState().importLocalModel(PICK);
+    expect(store.getState().model).toMatchObject({ selected: ID, status: 'ready', error: { code: 'MODEL_NOT_FOUND', message: 'The chosen files hold no model: no .onnx file' } });
+  });
+});
+
 describe('selectedModel', () => {
-  it('names a catalog entry by its name, and a selection outside the catalog (a local import) by its id', () => {
+  it('names a catalog entry by its name, a stored model outside the catalog by its stored name, else by the selection', () => {
     const catalog = [...CATALOG];
     expect(selectedModel({ catalog, selected: ID })).toEqual({ entry: CATALOG.find((e) => e.id === ID), name: 'Phi-3 Mini 4K Instruct (int4, fp16 activations)' });
-    expect(selectedModel({ catalog, selected: 'local:my-phi3' })).toEqual({ entry: undefined, name: 'local:my-phi3' });
+    expect(selectedModel({ catalog, selected: 'local:my-phi3' })).toEqual({ name: 'local:my-phi3' });
+    const cached = [{ modelId: 'local:my-phi3', name: 'my-phi3', complete: true, storedBytes: 1, totalBytes: 1, updatedAt: 1 }];
+    expect(selectedModel({ catalog, cached, selected: 'local:my-phi3' })).toEqual({ name: 'my-phi3 (local files)' });
+  });
+});
+
+describe('storedOffCatalog', () => {
+  it('offers each stored local import and Hub repo by the selection that names it, and no catalog model twice', () => {
+    const stored = (modelId: string, name: string): CachedModel => ({ modelId, name, complete: true, storedBytes: 1, totalBytes: 1, updatedAt: 1 });
+    const cached = [stored(ID, 'Phi-3'), stored('local:my-phi3 (2)', 'my-phi3 (2)'), stored('hub:test-org/tiny/onnx@main', 'test-org/tiny (onnx)'), stored('hub:o/n@v2', 'o/n')];
+    expect(storedOffCatalog({ catalog: [...CATALOG], cached })).toEqual([
+      { value: 'local:my-phi3 (2)', name: 'my-phi3 (2) (local files)' },
+      { value: 'test-org/tiny/onnx', name: 'test-org/tiny (onnx)' },
+    ]);
   });
 });

@@ -24,6 +24,7 @@ import { entryFromParam, hubBaseUrl, type CatalogEntry } from '../storage/catalo
 import type { DownloadHandle, EngineClient } from '../worker/client';
 import type { EngineKind } from '../engine/types';
 import type { AutotuneMode, CachedModel, DownloadProgress, DownloadTuning, LoadedInfo, StorageEstimateResult } from '../worker/protocol';
+import type { LocalPick } from '../storage/local-pick';
 import type { AppState } from './index';
 import type { ModelLock } from './modelLock';
 
@@ -90,7 +91,8 @@ export interface ModelSlice {
   initModels: () => Promise<void>;
   selectModel: (selected: string) => void;
   downloadModel: () => Promise<void>;
-  importLocalModel: (files: File[]) => Promise<void>;
+  /** Copies a picked folder or dropped files into the store (nothing is uploaded), then loads them. */
+  importLocalModel: (pick: LocalPick) => Promise<void>;
   pauseDownload: () => void;
   cancelDownload: () => Promise<void>;
   deleteModel: (modelId: string) => Promise<void>;
@@ -150,10 +152,30 @@ export function modelIdOf(selected: string): string | undefined {
   return entryFromParam(selected)?.id;
 }
 
-/** The selection's catalog entry (none for a local import) and the name the UI shows for it. */
-export function selectedModel(m: Pick<ModelState, 'catalog' | 'selected'>): { entry?: CatalogEntry; name: string } {
+/** The name the UI shows for a stored model: its record's, marked where it came from local files. */
+export const storedName = (c: Pick<CachedModel, 'modelId' | 'name'>) => (c.modelId.startsWith('local:') ? `${c.name} (local files)` : c.name);
+
+/** The selection's catalog entry (none for a local import or a Hub repo) and the name the UI shows for it. */
+export function selectedModel(m: Pick<ModelState, 'catalog' | 'selected'> & { cached?: CachedModel[] }): { entry?: CatalogEntry; name: string } {
   const entry = m.catalog.find((e) => e.id === m.selected);
-  return { entry, name: entry?.name ?? m.selected };
+  if (entry) return { entry, name: entry.name };
+  const stored = m.cached?.find((c) => c.modelId === modelIdOf(m.selected));
+  return { name: stored ? storedName(stored) : m.selected };
+}
+
+/**
+ * The stored models the catalog does not list (local imports, Hub repos typed in), as the model
+ * menu offers them: `value` is the selection that names each (`local:<name>`, or `org/name[/folder]`
+ * for a repo on its main branch, the only one the repo box takes).
+ */
+export function storedOffCatalog(m: Pick<ModelState, 'catalog' | 'cached'>): Array<{ value: string; name: string }> {
+  const out: Array<{ value: string; name: string }> = [];
+  for (const c of m.cached) {
+    if (m.catalog.some((e) => e.id === c.modelId)) continue;
+    const value = c.modelId.startsWith('local:') ? c.modelId : /^hub:(.+)@main$/.exec(c.modelId)?.[1];
+    if (value && modelIdOf(value) === c.modelId) out.push({ value, name: storedName(c) });
+  }
+  return out;
 }
 
 const errorOf = (err: unknown) => ({
@@ -222,14 +244,22 @@ export const createModelSlice =
       patch({ cached, ...(keep ? {} : { status: fromCache }) });
     };
 
-    const run = async (start: () => DownloadHandle) => {
+    /**
+     * While a local import runs (it names its id in its first progress): the selection before it,
+     * given back if the import ends with nothing stored, so a failed or stopped import leaves the
+     * model the user had selected, and on the GPU, as it was.
+     */
+    let importFrom: string | undefined;
+    const run = async (start: () => DownloadHandle, from?: string) => {
       if (handle) return;
+      importFrom = from;
       patch({ status: 'downloading', error: undefined, progress: undefined });
       handle = start();
       try {
         await handle.done;
         const cached = await listCached();
         handle = undefined;
+        importFrom = undefined;
         if (statusFromCache(cached, get().model.selected) === 'cached') {
           // Straight from 'downloading' to 'loading': a message waiting for the model
           // (chatSlice) must not take a passing 'cached' for the end of the wait.
@@ -242,9 +272,16 @@ export const createModelSlice =
         }
       } catch (err) {
         handle = undefined;
+        const restore = importFrom;
+        importFrom = undefined;
         const e = errorOf(err);
         const cached = await listCached().catch(() => get().model.cached);
-        patch({ cached, status: e.code === 'ABORTED' ? statusFromCache(cached, get().model.selected) : 'error', error: e.code === 'ABORTED' ? undefined : e });
+        if (restore !== undefined && !cached.some((c) => c.modelId === modelIdOf(get().model.selected))) patch({ selected: restore });
+        const { selected, loaded } = get().model;
+        const aborted = e.code === 'ABORTED';
+        // A model still on the GPU stays usable: only a failed import can end while one is loaded.
+        const status = loaded && loaded.modelId === modelIdOf(selected) ? 'ready' : aborted ? statusFromCache(cached, selected) : 'error';
+        patch({ cached, status, error: aborted ? undefined : e });
       }
     };
 
@@ -363,19 +400,28 @@ export const createModelSlice =
         );
       },
 
-      importLocalModel: (files) => {
-        const name = files[0]?.webkitRelativePath?.split('/')[0] || 'local model';
-        const entries = files.map((file) => ({ path: file.webkitRelativePath ? file.webkitRelativePath.split('/').slice(1).join('/') : file.name, file }));
-        return run(() => {
-          patch({ selected: `local:${name}` });
-          return service().download({ kind: 'local', name, files: entries }, get().model.hub, { tuning: url.tuning, onProgress: (progress) => patch({ progress }) });
-        });
-      },
+      importLocalModel: (pick) =>
+        run(
+          () =>
+            service().download({ kind: 'local', ...pick }, get().model.hub, {
+              tuning: url.tuning,
+              // The worker picks the stored id (`local:<name>` or `local:<name> (n)`, local-import.ts)
+              // and names it in its first progress, before copying: from then on it is the selection.
+              onProgress: (progress) => patch({ progress, selected: progress.modelId }),
+            }),
+          get().model.selected,
+        ),
 
       pauseDownload: () => handle?.pause(),
 
       cancelDownload: async () => {
-        const id = modelIdOf(get().model.selected) ?? get().model.selected;
+        const { selected, progress } = get().model;
+        if (handle && importFrom !== undefined && progress?.modelId !== selected) {
+          // A local import that has not named its id yet: stopping it is enough (it deletes what it stored).
+          handle.pause();
+          return;
+        }
+        const id = modelIdOf(selected) ?? selected;
         if (handle) await handle.cancel(id);
         else await service().deleteModel(id);
         await refreshCached();

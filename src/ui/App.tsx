@@ -3,7 +3,8 @@
  * then the WebGPU status, placed below so that its answer arriving never moves the panel's
  * buttons). The PWA notice floats in the chat column, above the composer. On narrow screens the
  * sidebar and model column become drawers opened from the top bar. Loads saved conversations
- * once on start.
+ * once on start. Files dropped anywhere but on the model panel are refused (the browser would
+ * otherwise open the file in place of the app, and the unsent draft with it).
  * Rule: components reach state and actions only through `useAppStore`.
  */
 import { useEffect, useState } from 'react';
@@ -33,6 +34,20 @@ export function App() {
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, [drawer]);
+  useEffect(() => {
+    // The model panel takes file drops and stops them there; any other reaching the window is refused.
+    const refuse = (e: DragEvent) => {
+      if (!e.dataTransfer?.types.includes('Files')) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'none';
+    };
+    window.addEventListener('dragover', refuse);
+    window.addEventListener('drop', refuse);
+    return () => {
+      window.removeEventListener('dragover', refuse);
+      window.removeEventListener('drop', refuse);
+    };
+  }, []);
   const toggle = (d: 'conversations' | 'model') => setDrawer((cur) => (cur === d ? 'none' : d));
   /** Brings the model panel into view (opening its drawer where the column is hidden) and focuses its action. */
   const setUpModel = () => {

@@ -1,17 +1,20 @@
 /**
- * The model panel: choose a model (catalog, a Hub repo id, or a local folder) and the engine,
+ * The model panel: choose a model (catalog, a Hub repo id, a local folder picked or dropped, or
+ * one stored earlier that the catalog does not list) and the engine,
  * download it with progress, pause/resume/cancel (cancel and delete ask first: they throw away
  * gigabytes), watch it load to the GPU until it reads
  * "Ready", see what is cached and how much storage is left, ask for persistent storage, and
- * restart the engine worker if it died.
+ * restart the engine worker if it died. Files or folders dragged over the panel light it up, and
+ * dropping them copies them in as a local model (storage/local-pick.ts reads folders).
  * Rule: state and actions come only from `useAppStore`; no storage or worker imports here (pure
  * helpers such as `formatBytes` and `parseRepoInput` excepted).
  */
 import { useEffect, useState } from 'react';
 import { useAppStore } from '../store';
-import { ENGINES, modelIdOf, selectedModel } from '../store/modelSlice';
+import { ENGINES, modelIdOf, selectedModel, storedName, storedOffCatalog } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
 import { parseRepoInput } from '../storage/catalog';
+import { pickFromInput, readDrop } from '../storage/local-pick';
 import { ConfirmButton } from './ConfirmButton';
 import { tuningText } from './tuningText';
 
@@ -46,6 +49,8 @@ export function ModelPanel() {
   const noWebGpu = useAppStore((s) => s.gpu.probe?.available === false);
   const [custom, setCustom] = useState('');
   const [repoError, setRepoError] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [dropError, setDropError] = useState<string | null>(null);
 
   useEffect(() => {
     void initModels();
@@ -53,9 +58,14 @@ export function ModelPanel() {
 
   const { entry, name } = selectedModel(m);
   const cached = m.cached.find((c) => c.modelId === modelIdOf(m.selected));
+  const stored = storedOffCatalog(m);
   const p = m.progress;
   const busy = m.status === 'downloading';
   const loading = m.status === 'loading';
+  // A local copy cannot be resumed from anywhere: it stops whole, and a partial one (the tab closed
+  // mid-copy) is picked again rather than resumed.
+  const local = m.selected.startsWith('local:');
+  const withFiles = (e: React.DragEvent) => e.dataTransfer.types.includes('Files');
 
   let status: string;
   if (m.workerDead) status = 'The engine worker stopped';
@@ -74,12 +84,32 @@ export function ModelPanel() {
     <section
       aria-label="Model panel"
       className="model-panel"
-      onDragOver={(e) => e.preventDefault()}
-      onDrop={(e) => {
-        // Dropped model files (graph, its _data, configs, tokenizer) are copied into the store; nothing is uploaded.
+      data-drop={dragging ? 'over' : undefined}
+      onDragEnter={(e) => {
+        if (withFiles(e)) setDragging(true);
+      }}
+      onDragOver={(e) => {
+        if (!withFiles(e)) return;
         e.preventDefault();
-        const files = [...e.dataTransfer.files];
-        if (files.length && !busy) void importLocal(files);
+        e.stopPropagation();
+        e.dataTransfer.dropEffect = busy ? 'none' : 'copy';
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        // Dropped model files or folders (graph, its _data, configs, tokenizer) are copied into the store; nothing is uploaded.
+        if (!withFiles(e)) return;
+        e.preventDefault();
+        e.stopPropagation();
+        setDragging(false);
+        if (busy) return;
+        setDropError(null);
+        // readDrop takes the drop's files now, while the event runs, and reads folders after it.
+        readDrop(e.dataTransfer).then(
+          (pick) => void importLocal(pick),
+          (err: unknown) => setDropError(err instanceof Error ? err.message : String(err)),
+        );
       }}
     >
       <h2>Model</h2>
@@ -91,7 +121,16 @@ export function ModelPanel() {
               {e.name}
             </option>
           ))}
-          {!entry && <option value={m.selected}>{m.selected}</option>}
+          {stored.length > 0 && (
+            <optgroup label="Stored on this device">
+              {stored.map((s) => (
+                <option key={s.value} value={s.value}>
+                  {s.name}
+                </option>
+              ))}
+            </optgroup>
+          )}
+          {!entry && !stored.some((s) => s.value === m.selected) && <option value={m.selected}>{name}</option>}
         </select>
       </label>
       {entry && <p className="model-note">{entry.note}</p>}
@@ -136,10 +175,18 @@ export function ModelPanel() {
           {...{ webkitdirectory: '' }}
           onChange={(e) => {
             const files = [...(e.target.files ?? [])];
-            if (files.length) void importLocal(files);
+            setDropError(null);
+            if (files.length) void importLocal(pickFromInput(files));
+            // The same folder can be picked again (after a failed copy, or to replace the stored one).
+            e.target.value = '';
           }}
         />
       </label>
+      {dropError && (
+        <p role="alert" className="error field-error" data-testid="drop-error">
+          {dropError}
+        </p>
+      )}
       <label className="field">
         <span className="field-label">Engine</span>
         <select value={m.engine} disabled={busy || loading} onChange={(e) => setEngine(e.target.value === 'ort' ? 'ort' : 'native')}>
@@ -211,24 +258,36 @@ export function ModelPanel() {
 
       {busy ? (
         <div className="actions">
-          <button type="button" onClick={pause}>
-            Pause
-          </button>
+          {!local && (
+            <button type="button" onClick={pause}>
+              Pause
+            </button>
+          )}
           <ConfirmButton
             label="Cancel"
-            question={`Cancel the download and delete the ${formatBytes(p?.doneBytes ?? 0)} stored so far?`}
-            confirmLabel="Cancel download"
-            keepLabel="Keep downloading"
+            question={
+              local
+                ? `Stop copying the files in? The ${formatBytes(p?.doneBytes ?? 0)} copied so far are deleted; your files stay where they are.`
+                : `Cancel the download and delete the ${formatBytes(p?.doneBytes ?? 0)} stored so far?`
+            }
+            confirmLabel={local ? 'Stop copying' : 'Cancel download'}
+            keepLabel={local ? 'Keep copying' : 'Keep downloading'}
             onConfirm={() => void cancel()}
           />
         </div>
       ) : (
         (m.status === 'idle' || m.status === 'paused' || m.status === 'error') &&
-        !m.workerDead && (
+        !m.workerDead &&
+        (local ? (
+          <p role="note" className="notice" data-testid="local-partial">
+            {m.status === 'paused' ? 'Only part of these files were copied in before the copy stopped.' : 'These local files are not stored in this browser.'} Pick
+            the folder again, or drop its files here.
+          </p>
+        ) : (
           <button type="button" className="primary wide" onClick={() => void download()}>
             {m.status === 'paused' ? `Resume download of ${name}` : `Download ${name}`}
           </button>
-        )
+        ))
       )}
 
       {(busy || loading) && p && p.totalBytes > 0 && (
@@ -263,15 +322,15 @@ export function ModelPanel() {
           {m.cached.map((c) => (
             <li key={c.modelId}>
               <span>
-                {c.name}: {formatBytes(c.storedBytes)}
+                {storedName(c)}: {formatBytes(c.storedBytes)}
                 {c.complete ? ' (complete)' : ` of ${formatBytes(c.totalBytes)} (partial)`}
               </span>{' '}
               <ConfirmButton
                 label="Delete"
-                ariaLabel={`Delete ${c.name}`}
+                ariaLabel={`Delete ${storedName(c)}`}
                 className="small"
                 disabled={busy}
-                question={`Delete ${c.name} (${formatBytes(c.storedBytes)})? ${m.loaded?.modelId === c.modelId ? 'It leaves the GPU, and using' : 'Using'} it again means downloading it again.`}
+                question={`Delete ${storedName(c)} (${formatBytes(c.storedBytes)})? ${m.loaded?.modelId === c.modelId ? 'It leaves the GPU, and using' : 'Using'} it again means ${c.modelId.startsWith('local:') ? 'copying its files in' : 'downloading it'} again.`}
                 confirmLabel="Delete"
                 onConfirm={() => void deleteModel(c.modelId)}
               />

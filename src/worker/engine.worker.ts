@@ -333,8 +333,8 @@ async function download(req: Extract<WorkerRequest, { type: 'download' }>, signa
       const manifest = await importLocalFiles(s, model.name, model.files, {
         chunkSize: req.tuning?.chunkSize,
         signal,
-        onBytes: (doneBytes, totalBytes) =>
-          onProgress({ modelId: `local:${model.name}`, phase: 'download', files: [], doneBytes, totalBytes, fetchedBytes: 0, bytesPerSec: 0, etaSec: null }),
+        // The first call names the id the import is stored under (local-import.ts), which the UI selects.
+        onBytes: (doneBytes, totalBytes, modelId) => onProgress({ modelId, phase: 'download', files: [], doneBytes, totalBytes, fetchedBytes: 0, bytesPerSec: 0, etaSec: null }),
       });
       const stats: DownloadStats = { requests: 0, retries: 0, reResolves: 0, integrityFailures: 0, fetchedBytes: 0, downloadMs: performance.now() - t0, verifyMs: 0 };
       reply({ type: 'download-done', id: req.id, model: await cachedModel(manifest.modelId), stats });

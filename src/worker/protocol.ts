@@ -23,7 +23,12 @@ export type { CachedModel, CatalogEntry, DownloadProgress, DownloadStats, Prepar
 export type ModelRef =
   /** A catalog id, or a Hub repo id with an optional folder (`org/name[/folder]`), as `?model=` takes. */
   | { kind: 'hub'; model: string }
-  /** Files picked or dropped by the user; nothing is uploaded. Paths are relative to the picked folder. */
+  /**
+   * Files picked or dropped by the user; nothing is uploaded. Paths are relative to the picked
+   * folder. `name` is the wanted name: the worker stores the import as `local:<name>`, or as
+   * `local:<name> (n)` where another model has that name, and says which in its first progress
+   * event (storage/local-import.ts).
+   */
   | { kind: 'local'; name: string; files: Array<{ path: string; file: File }> };
 
 /**
