@@ -19,7 +19,7 @@
 import { createSHA1, createSHA256, type IHasher } from 'hash-wasm';
 import { AppError } from '../engine/errors';
 import { discoverFiles, resolveUrl, revisionUrl, treeUrl, type CatalogEntry, type CatalogFile } from './catalog';
-import { chunkCount, chunkLength, DEFAULT_CHUNK_SIZE, quotaError, storageEstimate, storedBytes, type Manifest, type ManifestFile, type ModelStore } from './model-store';
+import { chunkCount, chunkLength, DEFAULT_CHUNK_SIZE, READ_AHEAD, quotaError, storageEstimate, storedBytes, type Manifest, type ManifestFile, type ModelStore } from './model-store';
 
 export type DownloadPhase = 'resolve' | 'waiting' | 'download' | 'verify' | 'load' | 'compile' | 'tune' | 'done';
 
@@ -429,7 +429,8 @@ async function runDownload(store: ModelStore, entry: CatalogEntry, opts: Downloa
 
   /** Reads the stored file back in order through the hasher; true when size and hash match. */
   async function verifyFile(f: ManifestFile): Promise<ManifestFile['verifiedBy'] | false> {
-    const src = await store.openFile(m.modelId, f.path, { allowUnverified: true, cacheChunks: 0 });
+    // Read ahead: the next chunks come out of IndexedDB while this one is hashed.
+    const src = await store.openFile(m.modelId, f.path, { allowUnverified: true, cacheChunks: 0, readAhead: READ_AHEAD });
     let hasher: IHasher | undefined;
     let kind: ManifestFile['verifiedBy'] = 'size';
     if (f.sha256) {

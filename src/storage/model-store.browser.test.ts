@@ -119,6 +119,38 @@ describe('model store (IndexedDB)', () => {
     store.close();
   });
 
+  it('reads ahead while a file is read in order, never past its end; a jump reads nothing ahead; a missing chunk fails only the read that needs it', async () => {
+    const name = uniqueName('ahead');
+    names.push(name);
+    const store = await ModelStore.open(name);
+    const size = 10 * 1024 - 100;
+    await fill(store, 'm', size, 1024);
+    const src = await store.openFile('m', 'w.bin', { cacheChunks: 0, readAhead: 2 });
+    const reads: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      expect(await src.chunk(i)).toEqual(pattern(Math.min(1024, size - i * 1024), i * 1024));
+      reads.push(src.chunkReads);
+    }
+    // Chunk 0 brings 1 and 2 along; each next one asks for the one two ahead; none past chunk 9.
+    expect(reads).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 10, 10]);
+
+    const jumps = await store.openFile('m', 'w.bin', { cacheChunks: 0, readAhead: 2 });
+    await jumps.chunk(5);
+    await jumps.chunk(2);
+    expect(jumps.chunkReads).toBe(2);
+    await jumps.chunk(3);
+    expect(jumps.chunkReads).toBe(5);
+
+    const raw = await openDB(name);
+    await raw.delete('chunks', ['m', 'w.bin', 7]);
+    raw.close();
+    const gap = await store.openFile('m', 'w.bin', { cacheChunks: 0, readAhead: 2 });
+    // Chunk 7 is asked for ahead from chunk 5 on, and its failure waits for the read of chunk 7.
+    for (let i = 0; i < 7; i++) await gap.chunk(i);
+    await expect(gap.chunk(7)).rejects.toMatchObject({ code: 'MODEL_NOT_CACHED', message: expect.stringContaining('chunk 7 of w.bin is missing') });
+    store.close();
+  });
+
   it('lists models with sizes, deletes one and all, and refuses unverified or missing files', async () => {
     const name = uniqueName('list');
     names.push(name);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { cdp } from 'vitest/browser';
-import { ModelStore, chunkCount, type Manifest } from './model-store';
+import { ModelStore, READ_AHEAD, chunkCount, type Manifest } from './model-store';
 import { uniqueName } from './test-hub';
 
 // Streaming a stored file back out of IndexedDB: the heap stays bounded whatever the file size.
 // A 512 MiB file is written as 64 chunks of 8 MiB, then read (a) chunk by chunk with raw IndexedDB
-// gets and (b) through the ByteSource in 1 MiB reads, as the ONNX reader and GPU upload do.
+// gets and (b) through the ByteSource in 1 MiB reads, with the read-ahead a load uses, as the ONNX
+// reader and GPU upload do.
 
 const MiB = 1024 * 1024;
 const SIZE = 512 * MiB;
@@ -52,7 +53,7 @@ describe('streaming a 512 MiB stored file', () => {
       await gc();
       const base = await heap();
       let peak = base;
-      const src = await store.openFile('big', 'w.bin');
+      const src = await store.openFile('big', 'w.bin', { readAhead: READ_AHEAD });
       const t1 = performance.now();
       let n = 0;
       for (let off = 0; off < SIZE; off += MiB) {

@@ -30,7 +30,7 @@ import { GREEDY_SAMPLING } from '../engine/types';
 import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
-import { DB_NAME, ModelStore, requestPersistence, storageEstimate } from '../storage/model-store';
+import { DB_NAME, ModelStore, READ_AHEAD, requestPersistence, storageEstimate } from '../storage/model-store';
 import { TUNING_DB_NAME, TuningStore, type StoredTuning } from '../storage/tuning-store';
 import type { AutotuneMode, KernelTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
@@ -127,11 +127,11 @@ async function storedModelFiles(modelId: string): Promise<{ files: ModelFiles; g
     onnxPath: graph.path,
     open: async (path) => {
       if (!paths.has(path)) throw new AppError('MODEL_MISSING_WEIGHT', `The graph needs "${path}", which ${modelId} does not include.`);
-      return s.openFile(modelId, path);
+      return s.openFile(modelId, path, { readAhead: READ_AHEAD });
     },
     readJson: async (path) => {
       if (!paths.has(path)) return undefined;
-      const src = await s.openFile(modelId, path);
+      const src = await s.openFile(modelId, path, { readAhead: READ_AHEAD });
       // Root JSON files are small (tokenizer.json ~2 MB), so reading one whole is fine.
       return JSON.parse(new TextDecoder().decode(await src.read(0, src.size))) as unknown;
     },
