@@ -73,10 +73,19 @@ test('dropped model files are copied in, load and answer; same-named other files
   expect(page.url()).toBe(url);
   await expect(status(page)).toHaveText('Not downloaded');
 
-  // On the panel: copied in under the graph's name, loaded, and answering.
+  // On the panel: copied in under the graph's name (said as a copy, not a download), loaded, and answering.
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { seenStatuses: string[] }).seenStatuses = seen;
+    const el = document.querySelector('[data-testid="model-status"]')!;
+    new MutationObserver(() => seen.at(-1) !== el.textContent && seen.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+  });
   const first = await drop(page, '.model-panel', names);
   expect(first).toEqual({ defaultPrevented: true, over: 'over' });
   await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  const seen = await page.evaluate(() => (window as unknown as { seenStatuses: string[] }).seenStatuses);
+  expect(seen).toContain('Copying the files into this browser…');
+  expect(seen.filter((s) => /Download/.test(s))).toEqual([]);
   await expect(panel(page)).not.toHaveAttribute('data-drop');
   await expect(page.getByTestId('model-info')).toContainText('2 layers, hidden 128');
   await expect(page.getByTestId('cached-models')).toContainText('model_q4 (local files)');

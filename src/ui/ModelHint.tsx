@@ -23,11 +23,14 @@ export function ModelHint({ onSetUp, compact = false }: { onSetUp: () => void; c
   const { entry, name } = selectedModel(m);
   const p = m.progress;
   const percent = p && p.totalBytes > 0 ? ` ${Math.floor((100 * p.doneBytes) / p.totalBytes)}%` : '';
+  // Local files are copied in, never downloaded; a partial copy is picked again, not resumed.
+  const local = m.selected.startsWith('local:');
 
   let text: string;
   if (m.status === 'ready') return compact ? null : <p>Ask Phi-3 anything. It runs on your GPU, in this tab; nothing you type leaves your machine.</p>;
   if (m.workerDead) text = 'The engine stopped. Restart it in the model panel; downloaded models load again from this device.';
   else if (m.status === 'checking') text = 'Checking which models are stored on this device…';
+  else if (m.status === 'downloading' && local) text = `Copying ${name} into this browser:${percent}. You can chat once it has loaded.`;
   else if (m.status === 'downloading') {
     text = `Downloading ${name}:${percent}${p?.etaSec ? `, ${formatEta(p.etaSec)}` : ''}. You can chat once it has loaded.`;
   } else if (m.status === 'loading') {
@@ -36,6 +39,7 @@ export function ModelHint({ onSetUp, compact = false }: { onSetUp: () => void; c
   } else if (m.status === 'cached' && m.inOtherTab) {
     text = `${name} is on the GPU in another tab of this app. Chat there, or close that tab and it loads here; the model panel can load a second copy.`;
   } else if (m.status === 'cached') text = `${name} is on this device. Load it to the GPU in the model panel to chat.`;
+  else if (local && (m.status === 'paused' || m.status === 'idle')) text = `${name} is not fully stored in this browser. Pick its folder again in the model panel, or drop its files there.`;
   else if (m.status === 'paused') text = `The download of ${name} is paused. Resume it in the model panel to chat.`;
   else if (m.status === 'error') text = 'The download stopped. The model panel says why and can resume it.';
   else {

@@ -70,6 +70,7 @@ export function ModelPanel() {
   let status: string;
   if (m.workerDead) status = 'The engine worker stopped';
   else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
+  else if (busy && local) status = 'Copying the files into this browser…';
   else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', tune: TUNING_STATUS, done: 'Finishing…' }[p.phase] : 'Starting…';
   else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p?.phase === 'tune' ? TUNING_STATUS : p ? 'Loading to GPU…' : 'Loading…';
   else if (m.status === 'checking') status = 'Checking what is stored on this device…';
@@ -292,7 +293,7 @@ export function ModelPanel() {
 
       {(busy || loading) && p && p.totalBytes > 0 && (
         <div className="model-progress" data-testid="model-progress">
-          <progress aria-label={p.phase === 'tune' ? 'Kernel measurements' : loading ? 'Load progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
+          <progress aria-label={p.phase === 'tune' ? 'Kernel measurements' : loading ? 'Load progress' : local ? 'Copy progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
           {p.phase === 'tune' ? (
             <p>
               measurement {p.doneBytes} of {p.totalBytes}
