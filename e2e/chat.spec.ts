@@ -252,6 +252,41 @@ const SAMPLE = {
   ],
 };
 
+/** Drops files built from `files` (name → text) on `selector`, as a browser drops them. */
+async function dropFiles(page: Page, selector: string, files: Record<string, string>) {
+  await page.evaluate(
+    ({ selector, files }) => {
+      const dt = new DataTransfer();
+      for (const [name, text] of Object.entries(files)) dt.items.add(new File([text], name, { type: name.endsWith('.json') ? 'application/json' : '' }));
+      const target = document.querySelector(selector)!;
+      for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    },
+    { selector, files },
+  );
+}
+
+test('an export dropped on the list imports like Import JSON…; other files and bad exports change nothing and say why', async ({ page }) => {
+  await page.goto('./');
+  await expect(page.getByText('No conversations yet.')).toBeVisible();
+  await dropFiles(page, '.conv-scroll', { 'notes.txt': 'hello' });
+  await expect(page.getByTestId('import-result')).toHaveText('notes.txt is not a JSON export of conversations, so nothing was imported from it. Model files go on the model panel.');
+  const bad = structuredClone(SAMPLE);
+  bad.conversations[0].messages[1].parentId = 'ghost';
+  const second = structuredClone(SAMPLE);
+  second.conversations[0].id = 'second-import';
+  second.conversations[0].title = 'Second import';
+  // Each file is checked whole before anything of it is stored; the files before a bad one stay imported.
+  await dropFiles(page, '.conv-scroll', { 'good.json': JSON.stringify(SAMPLE), 'bad.json': JSON.stringify(bad) });
+  await expect(page.getByTestId('import-result')).toHaveText(
+    'bad.json: Nothing was imported. conversations[0].messages[1].parentId: "ghost" is not a message of this conversation. (1 conversation from the files before it was imported.)',
+  );
+  await expect(rowButtons(page)).toHaveCount(1);
+  await dropFiles(page, '.conv-scroll', { 'second.json': JSON.stringify(second) });
+  await expect(page.getByTestId('import-result')).toHaveText('Imported 1 conversation.');
+  await expect(rowButtons(page)).toHaveCount(2);
+  await expect(rowButtons(page).filter({ hasText: 'Second import' })).toHaveCount(1);
+});
+
 test('import: a bad file changes nothing; a good file renders Markdown; export downloads JSON', async ({ page }) => {
   await page.goto('./');
   await expect(page.getByText('No conversations yet.')).toBeVisible();

@@ -3,8 +3,9 @@
  * then the WebGPU status, placed below so that its answer arriving never moves the panel's
  * buttons). The PWA notice floats in the chat column, above the composer. On narrow screens the
  * sidebar and model column become drawers opened from the top bar. Loads saved conversations
- * once on start. Files dropped anywhere but on the model panel are refused (the browser would
- * otherwise open the file in place of the app, and the unsent draft with it).
+ * once on start. Files dropped anywhere but on the model panel (model files) or the conversation
+ * list (chat exports) are refused: the browser would otherwise open the file in place of the app,
+ * and the unsent draft with it.
  * Rule: components reach state and actions only through `useAppStore`.
  */
 import { useEffect, useState } from 'react';
@@ -35,7 +36,7 @@ export function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, [drawer]);
   useEffect(() => {
-    // The model panel takes file drops and stops them there; any other reaching the window is refused.
+    // The model panel and the list take file drops and stop them there; any other reaching the window is refused.
     const refuse = (e: DragEvent) => {
       if (!e.dataTransfer?.types.includes('Files')) return;
       e.preventDefault();

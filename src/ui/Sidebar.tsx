@@ -2,10 +2,13 @@
  * The conversation list: new, search (titles and text), open, rename, delete (with an inline
  * confirmation), and import / export of all conversations. Each row is a button to open the
  * conversation plus named buttons for its actions, so everything works from the keyboard.
+ * A JSON export dropped on the list imports like "Import JSON…" (each file in turn, each checked
+ * whole before anything is stored); any other file dropped there is refused with a word on where
+ * model files go.
  * The list shows the newest `LIST_PAGE` rows that match, and a button shows the next page:
  * rendering every row of 2000 chats added 0.3 s to each page start.
  */
-import { useRef, useState, type KeyboardEvent } from 'react';
+import { useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
 import { prepareSearch, searchConversations } from '../conversations/search';
@@ -141,11 +144,39 @@ function Row({ id, onOpen }: { id: string; onOpen: () => void }) {
   );
 }
 
-function ImportExport() {
+type ImportNote = { ok: boolean; text: string } | null;
+
+/** Imports JSON exports one after another; stops at the first that fails, saying which and why. */
+function useImportFiles(setResult: (r: ImportNote) => void): (files: File[]) => Promise<void> {
   const importConversations = useAppStore((s) => s.importConversations);
+  return async (files) => {
+    let count = 0;
+    for (const file of files) {
+      if (!/\.json$/i.test(file.name) && file.type !== 'application/json') {
+        setResult({ ok: false, text: `${file.name} is not a JSON export of conversations, so nothing was imported from it. Model files go on the model panel.` });
+        return;
+      }
+      let text: string;
+      try {
+        text = await file.text();
+      } catch {
+        setResult({ ok: false, text: `${file.name} could not be read (a folder?), so nothing was imported from it.` });
+        return;
+      }
+      const r = await importConversations(text);
+      if (!r.ok) {
+        setResult({ ok: false, text: files.length > 1 ? `${file.name}: ${r.error}${count ? ` (${count} conversation${count === 1 ? '' : 's'} from the files before it ${count === 1 ? 'was' : 'were'} imported.)` : ''}` : r.error });
+        return;
+      }
+      count += r.count;
+    }
+    setResult({ ok: true, text: `Imported ${count} conversation${count === 1 ? '' : 's'}${files.length > 1 ? ` from ${files.length} files` : ''}.` });
+  };
+}
+
+function ImportExport({ result, importFiles }: { result: ImportNote; importFiles: (files: File[]) => Promise<void> }) {
   const exportConversations = useAppStore((s) => s.exportConversations);
   const count = useAppStore((s) => Object.keys(s.conversations).length);
-  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
   const fileRef = useRef<HTMLInputElement>(null);
   return (
     <div className="import-export">
@@ -177,9 +208,7 @@ function ImportExport() {
         onChange={async (e) => {
           const file = e.target.files?.[0];
           e.target.value = '';
-          if (!file) return;
-          const r = await importConversations(await file.text());
-          setResult(r.ok ? { ok: true, text: `Imported ${r.count} conversation${r.count === 1 ? '' : 's'}.` } : { ok: false, text: r.error });
+          if (file) await importFiles([file]);
         }}
       />
     </div>
@@ -197,8 +226,35 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
   const [paged, setPaged] = useState({ search, rows: LIST_PAGE });
   const shown = paged.search === search ? paged.rows : LIST_PAGE;
   const more = ids.length - shown;
+  const [result, setResult] = useState<ImportNote>(null);
+  const importFiles = useImportFiles(setResult);
+  const [dragging, setDragging] = useState(false);
+  const withFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
   return (
-    <nav className="sidebar" aria-label="Conversations">
+    <nav
+      className="sidebar"
+      aria-label="Conversations"
+      data-drop={dragging ? 'over' : undefined}
+      onDragEnter={(e) => {
+        if (withFiles(e)) setDragging(true);
+      }}
+      onDragOver={(e) => {
+        if (!withFiles(e)) return;
+        e.preventDefault();
+        e.stopPropagation();
+        e.dataTransfer.dropEffect = 'copy';
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        if (!withFiles(e)) return;
+        e.preventDefault();
+        e.stopPropagation();
+        setDragging(false);
+        void importFiles([...e.dataTransfer.files]);
+      }}
+    >
       <button
         type="button"
         className="primary new-chat"
@@ -241,7 +297,7 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
         )}
         {loadState === 'ready' && ids.length === 0 && <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p>}
       </div>
-      <ImportExport />
+      <ImportExport result={result} importFiles={importFiles} />
     </nav>
   );
 }
