@@ -17,6 +17,7 @@ import { parseRepoInput } from '../storage/catalog';
 import { pickFromInput, readDrop } from '../storage/local-pick';
 import { ConfirmButton } from './ConfirmButton';
 import { tuningText } from './tuningText';
+import { useFileDrop } from './useFileDrop';
 
 const TUNING_STATUS = 'Measuring kernels on this GPU (first load only)…';
 
@@ -49,7 +50,6 @@ export function ModelPanel() {
   const noWebGpu = useAppStore((s) => s.gpu.probe?.available === false);
   const [custom, setCustom] = useState('');
   const [repoError, setRepoError] = useState<string | null>(null);
-  const [dragging, setDragging] = useState(false);
   const [dropError, setDropError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -65,7 +65,16 @@ export function ModelPanel() {
   // A local copy cannot be resumed from anywhere: it stops whole, and a partial one (the tab closed
   // mid-copy) is picked again rather than resumed.
   const local = m.selected.startsWith('local:');
-  const withFiles = (e: React.DragEvent) => e.dataTransfer.types.includes('Files');
+  // Dropped model files or folders (graph, its _data, configs, tokenizer) are copied into the
+  // store; nothing is uploaded. readDrop takes the drop's files while the event runs, and reads
+  // folders after it.
+  const drop = useFileDrop((data) => {
+    setDropError(null);
+    readDrop(data).then(
+      (pick) => void importLocal(pick),
+      (err: unknown) => setDropError(err instanceof Error ? err.message : String(err)),
+    );
+  }, !busy);
 
   let status: string;
   if (m.workerDead) status = 'The engine worker stopped';
@@ -85,33 +94,7 @@ export function ModelPanel() {
     <section
       aria-label="Model panel"
       className="model-panel"
-      data-drop={dragging ? 'over' : undefined}
-      onDragEnter={(e) => {
-        if (withFiles(e)) setDragging(true);
-      }}
-      onDragOver={(e) => {
-        if (!withFiles(e)) return;
-        e.preventDefault();
-        e.stopPropagation();
-        e.dataTransfer.dropEffect = busy ? 'none' : 'copy';
-      }}
-      onDragLeave={(e) => {
-        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
-      }}
-      onDrop={(e) => {
-        // Dropped model files or folders (graph, its _data, configs, tokenizer) are copied into the store; nothing is uploaded.
-        if (!withFiles(e)) return;
-        e.preventDefault();
-        e.stopPropagation();
-        setDragging(false);
-        if (busy) return;
-        setDropError(null);
-        // readDrop takes the drop's files now, while the event runs, and reads folders after it.
-        readDrop(e.dataTransfer).then(
-          (pick) => void importLocal(pick),
-          (err: unknown) => setDropError(err instanceof Error ? err.message : String(err)),
-        );
-      }}
+      {...drop}
     >
       <h2>Model</h2>
       <label className="field">

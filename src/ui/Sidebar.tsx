@@ -8,12 +8,13 @@
  * The list shows the newest `LIST_PAGE` rows that match, and a button shows the next page:
  * rendering every row of 2000 chats added 0.3 s to each page start.
  */
-import { useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
+import { useRef, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
 import { prepareSearch, searchConversations } from '../conversations/search';
 import { downloadFile } from './download';
 import { PencilIcon, TrashIcon } from './icons';
+import { useFileDrop } from './useFileDrop';
 
 /** Rows the list shows at first, and how many more each "Show more" adds. */
 export const LIST_PAGE = 100;
@@ -228,32 +229,12 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
   const more = ids.length - shown;
   const [result, setResult] = useState<ImportNote>(null);
   const importFiles = useImportFiles(setResult);
-  const [dragging, setDragging] = useState(false);
-  const withFiles = (e: DragEvent) => e.dataTransfer.types.includes('Files');
+  const drop = useFileDrop((data) => void importFiles([...data.files]));
   return (
     <nav
       className="sidebar"
       aria-label="Conversations"
-      data-drop={dragging ? 'over' : undefined}
-      onDragEnter={(e) => {
-        if (withFiles(e)) setDragging(true);
-      }}
-      onDragOver={(e) => {
-        if (!withFiles(e)) return;
-        e.preventDefault();
-        e.stopPropagation();
-        e.dataTransfer.dropEffect = 'copy';
-      }}
-      onDragLeave={(e) => {
-        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
-      }}
-      onDrop={(e) => {
-        if (!withFiles(e)) return;
-        e.preventDefault();
-        e.stopPropagation();
-        setDragging(false);
-        void importFiles([...e.dataTransfer.files]);
-      }}
+      {...drop}
     >
       <button
         type="button"
