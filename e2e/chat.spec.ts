@@ -287,6 +287,44 @@ test('an export dropped on the list imports like Import JSON…; other files and
   await expect(rowButtons(page).filter({ hasText: 'Second import' })).toHaveCount(1);
 });
 
+test('a long chat opens on its newest 40 messages; earlier ones come 40 at a time, the one read stays in place', async ({ page }) => {
+  await page.goto('./');
+  const messages = [];
+  const activeChild: Record<string, string> = {};
+  let parent: string | null = null;
+  for (let i = 0; i < 50; i++) {
+    const [u, a] = [`u${i}`, `a${i}`];
+    messages.push({ id: u, parentId: parent, role: 'user', content: `Question ${i}`, createdAt: 1_764_000_000_000 + 2 * i });
+    messages.push({ id: a, parentId: u, role: 'assistant', content: `Answer ${i}\n\nwith a second paragraph.`, createdAt: 1_764_000_000_001 + 2 * i });
+    activeChild[parent ?? 'root'] = u;
+    activeChild[u] = a;
+    parent = a;
+  }
+  const long = { ...SAMPLE, conversations: [{ ...SAMPLE.conversations[0], id: 'long', title: 'Long chat', messages, activeChild }] };
+  await page.getByTestId('import-file').setInputFiles({ name: 'long.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(long)) });
+  await expect(page.getByTestId('import-result')).toHaveText('Imported 1 conversation.');
+  const log = page.getByRole('log', { name: 'Messages' });
+  const shown = log.getByRole('article');
+  await expect(shown).toHaveCount(40);
+  await expect(shown.first()).toContainText('Question 30');
+  await expect(shown.last()).toContainText('Answer 49');
+  const earlier = log.getByRole('button', { name: /earlier messages/ });
+  await expect(earlier).toHaveText('Show 40 earlier messages (60 not shown)');
+  const first = shown.filter({ hasText: 'Question 30' });
+  // As a reader would: scrolled up to the top of the log, where the button is.
+  await earlier.scrollIntoViewIfNeeded();
+  const before = (await first.boundingBox())!.y;
+  await earlier.click();
+  await expect(shown).toHaveCount(80);
+  // The message that was first is where it was on screen; the earlier ones are above it.
+  expect(Math.abs((await first.boundingBox())!.y - before)).toBeLessThan(2);
+  await expect(earlier).toHaveText('Show 20 earlier messages (20 not shown)');
+  await earlier.click();
+  await expect(shown).toHaveCount(100);
+  await expect(earlier).toHaveCount(0);
+  await expect(shown.first()).toContainText('Question 0');
+});
+
 test('import: a bad file changes nothing; a good file renders Markdown; export downloads JSON', async ({ page }) => {
   await page.goto('./');
   await expect(page.getByText('No conversations yet.')).toBeVisible();
