@@ -387,6 +387,19 @@ describe('model slice: local imports', () => {
     expect(store.getState().model).toMatchObject({ selected: ID, status: 'ready' });
   });
 
+  it('a failed import with nothing loaded: the reason is shown, and the status is the selection\'s own, not a failed download', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    models.failLoad = new WorkerError('GPU_UNAVAILABLE', 'no adapter');
+    const service = models.service();
+    localImports(models, service, { fail: new WorkerError('MODEL_NOT_FOUND', 'The chosen files hold no model: no .onnx file') });
+    const store = createAppStore({ ...testServices(), models: () => service });
+    await store.getState().initModels();
+    expect(store.getState().model).toMatchObject({ selected: ID, status: 'cached' });
+    await store.getState().importLocalModel(PICK);
+    expect(store.getState().model).toMatchObject({ selected: ID, status: 'cached', error: { code: 'MODEL_NOT_FOUND' } });
+  });
+
   it('files that hold no model: the reason is shown, and the loaded model stays selected and usable', async () => {
     const { store } = await readyWithCatalogModel({ fail: new WorkerError('MODEL_NOT_FOUND', 'The chosen files hold no model: no .onnx file') });
     await store.getState().importLocalModel(PICK);

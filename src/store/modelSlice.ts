@@ -280,7 +280,8 @@ export const createModelSlice =
         const { selected, loaded } = get().model;
         const aborted = e.code === 'ABORTED';
         // A model still on the GPU stays usable: only a failed import can end while one is loaded.
-        const status = loaded && loaded.modelId === modelIdOf(selected) ? 'ready' : aborted ? statusFromCache(cached, selected) : 'error';
+        // After an import the status is the selection's own (the import's failure is in `error`).
+        const status = loaded && loaded.modelId === modelIdOf(selected) ? 'ready' : aborted || restore !== undefined ? statusFromCache(cached, selected) : 'error';
         patch({ cached, status, error: aborted ? undefined : e });
       }
     };
