@@ -62,6 +62,12 @@ async function arm(page: Page): Promise<string[]> {
   return dialogs;
 }
 
+/** Brings every message of the open chat into view (a long chat opens on its newest 40). */
+async function showAllMessages(page: Page) {
+  const earlier = page.getByRole('button', { name: /earlier messages/ });
+  while (await earlier.count()) await earlier.click();
+}
+
 async function expectNothingRan(page: Page, dialogs: string[]) {
   // Give async handlers (onerror, onload, animations, refresh) time to fire.
   await page.waitForTimeout(1500);
@@ -99,15 +105,23 @@ test('payloads typed as user text never run', async ({ page }) => {
   await page.goto('./');
   await page.getByRole('button', { name: 'New chat' }).click();
   const box = page.getByRole('textbox', { name: 'Message' });
-  for (const [i, p] of PAYLOADS.entries()) {
+  for (const p of PAYLOADS) {
     await box.fill(p);
     await box.press('Enter');
-    // No model is loaded: each answer ends with that error. Waiting for it (not only for the Send
-    // button, which shows for a moment before the answer starts) keeps the next Enter from landing
-    // while this answer still runs, when it would be ignored.
-    await expect(page.getByTestId('message-assistant').nth(i).getByRole('alert')).toBeVisible();
+    // No model is loaded: each answer ends with that error. Waiting for it under this question
+    // (not only for the Send button, which shows for a moment before the answer starts) keeps the
+    // next Enter from landing while this answer still runs, when it would be ignored.
+    await page.waitForFunction(
+      (text) => {
+        const [question, answer] = [...document.querySelectorAll('.messages article.message')].slice(-2);
+        return question?.querySelector('.user-text')?.textContent === text && answer?.classList.contains('assistant') && answer.querySelector('[role="alert"]') !== null;
+      },
+      p,
+      { timeout: 10_000 },
+    );
     await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
   }
+  await showAllMessages(page);
   const shown = page.getByTestId('message-user').locator('.user-text');
   await expect(shown).toHaveCount(PAYLOADS.length);
   // User text is shown exactly as typed.
@@ -143,6 +157,8 @@ test('payloads in an imported conversation (assistant Markdown, titles, errors, 
   await page.getByTestId('import-file').setInputFiles({ name: 'xss.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(file)) });
   await expect(page.getByTestId('import-result')).toHaveText(`Imported ${PAYLOADS.length + 1} conversations.`);
   await page.getByRole('button', { name: 'All payloads', exact: true }).click();
+  await expect(page.getByTestId('message-assistant').first()).toBeVisible();
+  await showAllMessages(page);
   await expect(page.getByTestId('message-assistant')).toHaveCount(PAYLOADS.length);
   // Markdown has loaded (a highlighted block exists); code keeps the payload as visible text.
   await expect(page.getByTestId('message-assistant').nth(24).locator('pre code').first()).toHaveText('<script>__xssHit(25)</script>');
@@ -155,6 +171,8 @@ test('payloads in an imported conversation (assistant Markdown, titles, errors, 
   await expectNothingRan(page, dialogs);
   await page.reload();
   await page.getByRole('button', { name: 'All payloads', exact: true }).click();
+  await expect(page.getByTestId('message-assistant').first()).toBeVisible();
+  await showAllMessages(page);
   await expect(page.getByTestId('message-assistant')).toHaveCount(PAYLOADS.length);
   await expectNothingRan(page, dialogs);
 });

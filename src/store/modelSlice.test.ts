@@ -390,7 +390,7 @@ describe('model slice: local imports', () => {
   it('a failed import with nothing loaded: the reason is shown, and the status is the selection\'s own, not a failed download', async () => {
     const models = new ScriptedModels();
     models.cached = [cachedModel(true)];
-    models.failLoad = new WorkerError('GPU_UNAVAILABLE', 'no adapter');
+    models.failLoad = new WorkerError('WEBGPU_UNAVAILABLE', 'no adapter');
     const service = models.service();
     localImports(models, service, { fail: new WorkerError('MODEL_NOT_FOUND', 'The chosen files hold no model: no .onnx file') });
     const store = createAppStore({ ...testServices(), models: () => service });
