@@ -157,8 +157,12 @@ function fromTops(tops: Top[]): LocalPick {
   if (!tops.length) throw new AppError('BAD_ARGUMENT', "Nothing in that drop could be read as a file. Drop the model's folder, or its .onnx and .json files.");
   const [only] = tops;
   if (tops.length === 1 && only.kind === 'directory') return named(only.files, only.name);
-  const files = tops.flatMap((t) => (t.kind === 'file' ? (t.file.name.startsWith('.') ? [] : [{ path: t.file.name, file: t.file }]) : t.files.map((f) => ({ path: `${t.name}/${f.path}`, file: f.file }))));
-  return named(files, '');
+  const files = tops.flatMap((t) => (t.kind === 'file' ? [{ path: t.file.name, file: t.file }] : t.files.map((f) => ({ path: `${t.name}/${f.path}`, file: f.file }))));
+  // The walks skipped hidden names below the top; this skips the dropped ones (a `.cache` beside the files).
+  return named(
+    files.filter((f) => !hidden(f.path)),
+    '',
+  );
 }
 
 /** `name`, else the graph file's name without `.onnx` (the shortest path's), else "local model". */
