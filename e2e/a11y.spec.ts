@@ -12,8 +12,21 @@ const hub = serveTinyChat('e2e-a11y-tiny');
 
 const appUrl = () => `./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`;
 
-/** The WCAG 2.x A/AA violations axe finds on the page as it is now, one line each. */
+/**
+ * The WCAG 2.x A/AA violations axe finds on the page once its transitions have ended, one line
+ * each. Colours are read as they are painted, so an audit run during a transition (a theme just
+ * switched: buttons fade their background over 120 ms) would judge a colour halfway between two
+ * themes; finite animations and transitions are awaited first, endless ones (a spinner) are not.
+ */
 async function violations(page: Page): Promise<string[]> {
+  await page.evaluate(() =>
+    Promise.all(
+      document
+        .getAnimations()
+        .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
+        .map((a) => a.finished.catch(() => undefined)),
+    ),
+  );
   const { violations: found } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
   return found.flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${n.failureSummary?.replace(/\s+/g, ' ')}`));
 }
