@@ -2,7 +2,8 @@
  * Accessibility audit: axe-core (the engine behind Lighthouse's and Chrome DevTools' checks) over
  * the real app in its main states — first visit, a model ready and an answer shown (light and
  * dark), the settings dialog, an inline confirmation, and a phone's drawers. Any violation of
- * WCAG 2.x A/AA rules fails the test with the rule, the element and the fix axe suggests.
+ * WCAG 2.x A/AA rules fails the test with the rule, the element and the fix axe suggests. Also
+ * what a screen reader is told of an answer (ChatView's `useAnswerAnnouncement`).
  */
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
@@ -42,6 +43,22 @@ test('desktop, light and dark: first visit, a ready model with an answer, settin
   await page.getByRole('textbox', { name: 'Message' }).fill('Hello');
   await page.getByRole('textbox', { name: 'Message' }).press('Enter');
   await expect(page.getByTestId('message-assistant').last().getByTestId('message-stats')).toBeVisible({ timeout: 90_000 });
+  // Screen readers hear the answer once, as shown (code blocks without their bars), from a polite
+  // region; the log is not live, so opening a chat or showing earlier messages reads nothing out.
+  await expect(page.getByRole('log', { name: 'Messages' })).toHaveAttribute('aria-live', 'off');
+  const shown = await page
+    .getByTestId('message-assistant')
+    .last()
+    .locator('.answer-text')
+    .evaluate((el) => {
+      const copy = el.cloneNode(true) as HTMLElement;
+      copy.querySelectorAll('.code-bar').forEach((bar) => bar.remove());
+      return (copy.textContent ?? '').replace(/\s+/g, ' ').trim();
+    });
+  expect(shown.length).toBeGreaterThan(0);
+  const announced = (await page.getByTestId('answer-announcement').textContent()) ?? '';
+  expect(announced.startsWith(`Phi-3: ${shown}`), announced).toBe(true);
+  expect(announced.slice(`Phi-3: ${shown}`.length)).toMatch(/^(| \((stopped|it hit the max new tokens|the context is full)\))$/);
   for (const colorScheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme });
     expect(await violations(page), colorScheme).toEqual([]);

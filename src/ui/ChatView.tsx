@@ -6,6 +6,8 @@
  * A long conversation opens on its newest `MESSAGE_PAGE` messages, with "Show earlier messages"
  * above them adding a page at a time, the message that was first staying where it was: rendering
  * all 400 messages of a 200-question chat took about 2 s at each switch to it.
+ * Screen readers hear answers through a separate polite region (`useAnswerAnnouncement`), not the
+ * log itself.
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
@@ -81,6 +83,50 @@ function useHiddenAbove(activeId: string | null, count: number): [number, () => 
   return [hidden, () => setAsked({ id: activeId, hidden: Math.max(0, hidden - MESSAGE_PAGE) })];
 }
 
+/** A rendered answer's words without its code blocks' bars (a language name and a Copy button). */
+function spokenText(shown: HTMLElement): string {
+  const copy = shown.cloneNode(true) as HTMLElement;
+  copy.querySelectorAll('.code-bar').forEach((bar) => bar.remove());
+  return (copy.textContent ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/** What a finished answer's announcement adds after its text, by why it stopped. */
+const STOP_SUFFIX: Record<string, string> = { aborted: ' (stopped)', 'max-tokens': ' (it hit the max new tokens)', 'context-full': ' (the context is full)' };
+
+/**
+ * What a screen reader is told about answers, for a polite live region beside the log. The log
+ * itself is not live: as one, it read out every message shown when the user switched to a
+ * conversation or asked for earlier messages, and each fragment of an answer as it streamed.
+ * Instead this says "Phi-3 is answering…" when an answer starts and, when it ends, the answer's
+ * text as the page shows it (Markdown rendered, so no "```" read aloud) and why it stopped if it
+ * did not finish. An answer that failed adds nothing: its error is an alert of its own. An answer
+ * that ends in a conversation the user left is named by its conversation's title.
+ */
+function useAnswerAnnouncement(logRef: React.RefObject<HTMLDivElement | null>): string {
+  const streaming = useAppStore(useShallow((s) => (s.chat.streaming ? { conversationId: s.chat.streaming.conversationId, messageId: s.chat.streaming.messageId } : null)));
+  const [announcement, setAnnouncement] = useState('');
+  const previous = useRef<typeof streaming>(null);
+  useEffect(() => {
+    const ended = previous.current;
+    previous.current = streaming;
+    if (streaming) {
+      if (streaming.messageId !== ended?.messageId) setAnnouncement('Phi-3 is answering…');
+      return;
+    }
+    if (!ended) return;
+    const conv = useAppStore.getState().conversations[ended.conversationId];
+    const message = conv?.messages.find((m) => m.id === ended.messageId);
+    if (!message || message.error || !message.content) {
+      setAnnouncement('');
+      return;
+    }
+    const shown = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(message.id)}"] .answer-text`);
+    const suffix = STOP_SUFFIX[message.stats?.stopReason ?? ''] ?? '';
+    setAnnouncement(shown ? `Phi-3: ${spokenText(shown)}${suffix}` : `Phi-3 finished an answer in “${conv.title}”${suffix}.`);
+  }, [streaming, logRef]);
+  return announcement;
+}
+
 /** `onSetUpModel` brings the model panel into view (a drawer on narrow screens) with focus on its action. */
 export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
   const activeId = useAppStore((s) => s.activeId);
@@ -91,6 +137,7 @@ export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [hidden, showEarlier] = useHiddenAbove(activeId, messages.length);
+  const announcement = useAnswerAnnouncement(logRef);
   /** The log's height below its top edge when earlier messages were asked for: kept after they render. */
   const fromBottom = useRef<number | null>(null);
   useLayoutEffect(() => {
@@ -124,7 +171,7 @@ export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
         className="messages"
         ref={logRef}
         role="log"
-        aria-live="polite"
+        aria-live="off"
         aria-label="Messages"
         tabIndex={0}
         onScroll={(e) => {
@@ -156,6 +203,9 @@ export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
             ))}
           </>
         )}
+      </div>
+      <div className="visually-hidden" aria-live="polite" aria-atomic="true" data-testid="answer-announcement">
+        {announcement}
       </div>
       <div className="composer-area">
         {messages.length > 0 && <ModelHint compact onSetUp={onSetUpModel} />}

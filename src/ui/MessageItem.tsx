@@ -140,7 +140,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
   const who = isUser ? 'You' : 'Phi-3';
 
   return (
-    <article className={`message ${message.role}`} aria-label={`${who} said`} data-testid={`message-${message.role}`}>
+    <article className={`message ${message.role}`} aria-label={`${who} said`} data-testid={`message-${message.role}`} data-message-id={message.id}>
       <header className="message-head">
         <span className="who">{who}</span>
         <BranchArrows conversationId={conversationId} message={message} kind={isUser ? 'Question' : 'Answer'} />
@@ -161,9 +161,11 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
       ) : !text && !message.error ? (
         <p className="muted">No answer: it was stopped before the first token.</p>
       ) : !text ? null : (
-        <Suspense fallback={<p className="plain-text">{text}</p>}>
-          <Markdown text={text} />
-        </Suspense>
+        <div className="answer-text">
+          <Suspense fallback={<p className="plain-text">{text}</p>}>
+            <Markdown text={text} />
+          </Suspense>
+        </div>
       )}
       {message.error && (
         <p className="error" role="alert">
