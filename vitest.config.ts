@@ -30,6 +30,8 @@ export default defineConfig({
           environment: 'node',
           include: [...GPU_TESTS, ...NODE_GPU_TESTS],
           setupFiles: ['tools/vitest-node-gpu-setup.ts'],
+          // Checks every shader the tests compiled with naga, Firefox's WGSL compiler, after the run.
+          globalSetup: ['tools/wgsl-portability/vitest-global-setup.ts'],
           testTimeout: 300_000,
           pool: 'forks',
         },
