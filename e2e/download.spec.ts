@@ -190,3 +190,34 @@ test('the Hub repo id field: a wrong id is named with an example; a pasted Hub a
   await page.getByRole('button', { name: /Download/ }).click();
   await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
 });
+
+test('starting a download asks the browser to keep the storage, from the page (a worker cannot ask)', async ({ page }) => {
+  // A spy that calls through: Playwright's contexts are off the record, where Chromium never
+  // grants persistence, so the answer is the real "no"; what is checked is that the page asks
+  // (the worker used to, and has no persist()) and shows what the browser answered.
+  await page.addInitScript(() => {
+    const persist = StorageManager.prototype.persist;
+    const w = window as unknown as { persistCalls: number };
+    w.persistCalls = 0;
+    StorageManager.prototype.persist = function () {
+      w.persistCalls++;
+      return persist.call(this);
+    };
+  });
+  const calls = () => page.evaluate(() => (window as unknown as { persistCalls: number }).persistCalls);
+  await page.goto(appUrl());
+  const estimate = page.getByTestId('storage-estimate');
+  // Before anything is asked, the estimate's own answer (persisted() works in the worker).
+  await expect(estimate).toContainText('· the browser may evict it under pressure');
+  expect(await calls()).toBe(0);
+
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect.poll(calls).toBe(1);
+  await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
+  expect(await page.evaluate(() => navigator.storage.persisted())).toBe(false);
+  await expect(estimate).toContainText('· the browser may evict it under pressure');
+
+  await page.getByRole('button', { name: 'Ask the browser to keep this storage' }).click();
+  await expect.poll(calls).toBe(2);
+  await expect(estimate).toContainText('· the browser may evict it under pressure');
+});

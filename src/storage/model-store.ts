@@ -136,7 +136,12 @@ export async function storageEstimate(): Promise<StorageEstimateResult> {
   return { usage, quota, available: Math.max(0, quota - usage), persisted };
 }
 
-/** Asks the browser not to evict the store. Chrome grants it silently to engaged or installed sites. */
+/**
+ * Asks the browser not to evict the store. Chrome grants it silently to engaged or installed
+ * sites; Firefox asks the user. Call it from a window: the Storage Standard exposes `persist()`
+ * to windows only (a worker sees `persisted()` and `estimate()` but no `persist`), and there this
+ * returns "not persisted" without asking.
+ */
 export async function requestPersistence(): Promise<{ persisted: boolean; wasPersisted: boolean }> {
   const sm = navigator.storage;
   if (!sm?.persist) return { persisted: false, wasPersisted: false };

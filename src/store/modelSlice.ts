@@ -401,8 +401,10 @@ export const createModelSlice =
         );
       },
 
-      importLocalModel: (pick) =>
-        run(
+      importLocalModel: (pick) => {
+        // A local copy is as large as a download, and as slow to make again.
+        if (get().model.persisted === undefined) void get().requestPersist().catch(() => undefined);
+        return run(
           () =>
             service().download({ kind: 'local', ...pick }, get().model.hub, {
               tuning: url.tuning,
@@ -411,7 +413,8 @@ export const createModelSlice =
               onProgress: (progress) => patch({ progress, selected: progress.modelId }),
             }),
           get().model.selected,
-        ),
+        );
+      },
 
       pauseDownload: () => handle?.pause(),
 

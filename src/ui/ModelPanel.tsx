@@ -76,6 +76,8 @@ export function ModelPanel() {
     );
   }, !busy);
 
+  // What the last request answered, else what the estimate says (granted earlier, or not yet).
+  const persisted = m.persisted ?? m.estimate?.persisted;
   let status: string;
   if (m.workerDead) status = 'The engine worker stopped';
   else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
@@ -334,9 +336,9 @@ export function ModelPanel() {
       )}
       <p className="muted small-print" data-testid="storage-estimate">
         {m.estimate ? `Storage: ${formatBytes(m.estimate.usage)} used of ${formatBytes(m.estimate.quota)} available to this site` : 'Storage estimate unavailable'}
-        {m.persisted !== undefined && (m.persisted ? ' · persistent' : ' · the browser may evict it under pressure')}
+        {persisted !== undefined && (persisted ? ' · persistent' : ' · the browser may evict it under pressure')}
       </p>
-      {!m.persisted && (
+      {!persisted && (
         <button type="button" className="small" onClick={() => void persist()}>
           Ask the browser to keep this storage
         </button>

@@ -12,10 +12,12 @@
  * A model store held open by another tab's older app version is not an error either: the worker
  * answers `storage-blocked` and `onStorageBlocked` listeners run while the request waits.
  * Rule: never resolve a request from an event; only the terminal response settles it.
+ * One call runs on the page, not in the worker: `persist()` (windows only have the API).
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
 import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
+import { requestPersistence } from '../storage/model-store';
 import {
   isEvent,
   type CachedModel,
@@ -255,9 +257,13 @@ export class EngineClient {
     return (await this.request((id) => ({ type: 'estimate', id }), 'estimate-result')).estimate;
   }
 
-  async persist(): Promise<{ persisted: boolean; wasPersisted: boolean }> {
-    const r = await this.request((id) => ({ type: 'persist', id }), 'persist-result');
-    return { persisted: r.persisted, wasPersisted: r.wasPersisted };
+  /**
+   * Asks the browser to keep the model store, from the page: `navigator.storage.persist()` is
+   * exposed to windows only, so the worker, which asked before, always got "not persisted" and
+   * the browser was never asked.
+   */
+  persist(): Promise<{ persisted: boolean; wasPersisted: boolean }> {
+    return requestPersistence();
   }
 
   /**

@@ -30,7 +30,7 @@ import { GREEDY_SAMPLING } from '../engine/types';
 import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
-import { DB_NAME, ModelStore, READ_AHEAD, requestPersistence, storageEstimate } from '../storage/model-store';
+import { DB_NAME, ModelStore, READ_AHEAD, storageEstimate } from '../storage/model-store';
 import { TUNING_DB_NAME, TuningStore, type StoredTuning } from '../storage/tuning-store';
 import type { AutotuneMode, KernelTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
@@ -393,9 +393,6 @@ async function handle(req: WorkerRequest): Promise<void> {
       return;
     case 'estimate':
       reply({ type: 'estimate-result', id: req.id, estimate: await storageEstimate() });
-      return;
-    case 'persist':
-      reply({ type: 'persist-result', id: req.id, ...(await requestPersistence()) });
       return;
     case 'load':
       // A new model replaces the old one: stop the answer being generated first.

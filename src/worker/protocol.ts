@@ -80,7 +80,6 @@ export type WorkerRequest =
   | { type: 'delete-model'; id: number; modelId: string }
   | { type: 'delete-all'; id: number }
   | { type: 'estimate'; id: number }
-  | { type: 'persist'; id: number }
   /** Loads a cached model from IndexedDB to the GPU (one engine at a time; a new load replaces the old). */
   | { type: 'load'; id: number; modelId: string; engine: EngineKind; autotune?: AutotuneMode }
   /**
@@ -130,7 +129,6 @@ export type WorkerResponse =
   | { type: 'download-done'; id: number; model: CachedModel; stats: DownloadStats }
   | { type: 'deleted'; id: number }
   | { type: 'estimate-result'; id: number; estimate: StorageEstimateResult }
-  | { type: 'persist-result'; id: number; persisted: boolean; wasPersisted: boolean }
   /** Event: load phases ('load' to GPU, 'compile' shaders) reuse the download progress record. */
   | { type: 'load-progress'; id: number; progress: DownloadProgress }
   /** `tuning`: the native engine's kernel tuning (absent for onnxruntime-web). */
@@ -172,7 +170,6 @@ export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
     case 'download-done':
     case 'deleted':
     case 'estimate-result':
-    case 'persist-result':
     case 'load-done':
     case 'generate-done':
     case 'token-count':
