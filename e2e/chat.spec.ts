@@ -287,6 +287,44 @@ test('an export dropped on the list imports like Import JSON…; other files and
   await expect(rowButtons(page).filter({ hasText: 'Second import' })).toHaveCount(1);
 });
 
+test('what is typed and not sent is kept per chat, through chat switches and reloads; sending or deleting the chat forgets it', async ({ page }) => {
+  await page.goto('./');
+  await expect(page.getByText('No conversations yet.')).toBeVisible();
+  const drafts = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('phi3-chat:draft:')).length);
+  // Typed before any chat exists; a reload (a discarded tab, the update prompt's Reload) keeps it.
+  await composer(page).fill('A question I was still writing');
+  await page.reload();
+  await expect(composer(page)).toHaveValue('A question I was still writing');
+  // New chat takes it along, and sending forgets it.
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await expect(composer(page)).toHaveValue('A question I was still writing');
+  await composer(page).press('Enter');
+  await expect(userText(page).last()).toHaveText('A question I was still writing');
+  await expect(composer(page)).toHaveValue('');
+  expect(await drafts()).toBe(0);
+
+  // Each chat keeps its own.
+  await composer(page).fill('Follow-up in the first chat');
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await expect(composer(page)).toHaveValue('');
+  await send(page, 'Second chat');
+  await composer(page).fill('Draft of the second chat');
+  await page.getByRole('button', { name: 'A question I was still writing', exact: true }).click();
+  await expect(composer(page)).toHaveValue('Follow-up in the first chat');
+  await page.getByRole('button', { name: 'Second chat', exact: true }).click();
+  await expect(composer(page)).toHaveValue('Draft of the second chat');
+  await page.reload();
+  await page.getByRole('button', { name: 'A question I was still writing', exact: true }).click();
+  await expect(composer(page)).toHaveValue('Follow-up in the first chat');
+  expect(await drafts()).toBe(2);
+
+  // A deleted chat's draft goes with it.
+  await page.getByRole('button', { name: 'Delete "Second chat"' }).click();
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(rowButtons(page)).toHaveText(['A question I was still writing']);
+  expect(await drafts()).toBe(1);
+});
+
 test('a long chat opens on its newest 40 messages; earlier ones come 40 at a time, the one read stays in place', async ({ page }) => {
   await page.goto('./');
   const messages = [];

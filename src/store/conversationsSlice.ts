@@ -2,7 +2,8 @@
  * Conversations slice: the list, the open conversation, search, rename/delete, branch
  * selection, import and export. Every change goes through `commit`, which updates state first
  * (the UI never waits on IndexedDB) and then writes the record; a failed write is shown, not
- * swallowed. Rule: components never touch the repo — they call these actions.
+ * swallowed. Rule: components never touch the repo — they call these actions. The same goes
+ * for the unsent message of each conversation (`draftOf` / `saveDraft`, kept by drafts.ts).
  */
 import type { StateCreator } from 'zustand';
 import type { AppState, Services } from './index';
@@ -47,6 +48,10 @@ export interface ConversationsSlice {
   selectBranch: (messageId: string) => Promise<void>;
   importConversations: (text: string) => Promise<ImportResult>;
   exportConversations: (ids: string[] | 'all', format: 'json' | 'md') => ExportedFile;
+  /** The unsent message kept for conversation `id` (null: before any conversation exists). */
+  draftOf: (id: string | null) => string;
+  /** Keeps `text` as the unsent message of conversation `id`; '' forgets it. */
+  saveDraft: (id: string | null, text: string) => void;
   /** Internal to the store: set a conversation in state and persist it. */
   commit: (conversation: Conversation) => Promise<void>;
 }
@@ -142,6 +147,12 @@ export const createConversationsSlice =
           return open.id;
         }
         const conv = createConversation(services.now(), undefined, settings);
+        if (!open) {
+          // What was typed before any conversation existed goes on in the first one.
+          const typed = get().draftOf(null);
+          get().saveDraft(conv.id, typed);
+          get().saveDraft(null, '');
+        }
         set((s) => ({ activeId: conv.id, search: '', chat: { ...s.chat, error: null } }));
         await get().commit(conv);
         return conv.id;
@@ -162,6 +173,7 @@ export const createConversationsSlice =
       },
 
       deleteConversation: async (id) => {
+        get().saveDraft(id, '');
         const streaming = get().chat.streaming;
         if (streaming?.conversationId === id) get().stop();
         set((s) => {
@@ -178,6 +190,9 @@ export const createConversationsSlice =
       },
 
       setSearch: (query) => set({ search: query }),
+
+      draftOf: (id) => services.drafts?.read(id) ?? '',
+      saveDraft: (id, text) => services.drafts?.write(id, text),
 
       selectBranch: async (messageId) => {
         const id = get().activeId;

@@ -34,6 +34,7 @@ import type { PrepareResult, PromptCount } from '../worker/protocol';
 import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
 import { localNewChatDefaults, type NewChatDefaults } from '../conversations/newChatDefaults';
 import { localReadAhead, type Flag } from './preferences';
+import { localDrafts, type Drafts } from './drafts';
 import { createGpuSlice, type GpuSlice } from './gpuSlice';
 import { createConversationsSlice, type ConversationsSlice } from './conversationsSlice';
 import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
@@ -76,6 +77,8 @@ export interface Services {
   prepareDelayMs?: number;
   /** Whether the user wants reading ahead (the model panel's checkbox); absent: on, not saved. */
   readAhead?: Flag;
+  /** Unsent messages per conversation (drafts.ts); absent: kept in the message box only. */
+  drafts?: Drafts;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -104,6 +107,7 @@ export const useAppStore = createAppStore({
   nextFrame,
   prepareDelayMs: 500,
   readAhead: localReadAhead,
+  drafts: localDrafts,
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it

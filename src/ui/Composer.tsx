@@ -1,7 +1,9 @@
 /**
  * The message box. Enter sends, Shift+Enter adds a line, Esc stops an answer; while an answer
  * streams the button is "Stop". IME composition is respected (Enter that confirms a Japanese or
- * Chinese candidate never sends). Rule: the composer only calls store actions.
+ * Chinese candidate never sends). Each conversation keeps its own unsent message, saved as it is
+ * typed (store/drafts.ts): switching chats shows that chat's draft, and a reload brings it back.
+ * Rule: the composer only calls store actions.
  */
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useAppStore } from '../store';
@@ -18,14 +20,43 @@ export function focusComposer(): void {
   document.getElementById(INPUT_ID)?.focus();
 }
 
+/**
+ * The message box's text and its setter, kept as the open conversation's draft. Drafts are read
+ * once the conversations are listed (the open one is known only then); at that first read, text
+ * already in the box (a share link's `?prompt=`, or typed while the list loaded) is kept and
+ * becomes that conversation's draft. From then on, opening another conversation shows its draft.
+ */
+function useDraft(): [string, (text: string) => void] {
+  const activeId = useAppStore((s) => s.activeId);
+  const listed = useAppStore((s) => s.loadState === 'ready' || s.loadState === 'error');
+  const draftOf = useAppStore((s) => s.draftOf);
+  const saveDraft = useAppStore((s) => s.saveDraft);
+  // A share link's `?prompt=` starts as the draft; it is never sent without the user.
+  const [text, setText] = useState(launchPrompt);
+  const shownFor = useRef<string | null | undefined>(undefined);
+  useEffect(consumeLaunchPrompt, []);
+  useEffect(() => {
+    if (!listed || shownFor.current === activeId) return;
+    const first = shownFor.current === undefined;
+    shownFor.current = activeId;
+    if (first && text) saveDraft(activeId, text);
+    else setText(draftOf(activeId));
+  }, [listed, activeId, text, draftOf, saveDraft]);
+  return [
+    text,
+    (next) => {
+      setText(next);
+      if (shownFor.current !== undefined) saveDraft(shownFor.current, next);
+    },
+  ];
+}
+
 export function Composer() {
   const streaming = useAppStore((s) => s.chat.streaming !== null);
   const send = useAppStore((s) => s.send);
   const stop = useAppStore((s) => s.stop);
-  // A share link's `?prompt=` starts as the draft; it is never sent without the user.
-  const [text, setText] = useState(launchPrompt);
+  const [text, setText] = useDraft();
   const ref = useRef<HTMLTextAreaElement>(null);
-  useEffect(consumeLaunchPrompt, []);
 
   const submit = () => {
     if (streaming || !text.trim()) return;

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { createAppStore } from './index';
+import { testServices } from './testing';
+import { DRAFT_PREFIX, storageDrafts } from './drafts';
+
+/** A Storage over a Map (Node has no localStorage); `full` makes every write throw, as a full one does. */
+class MapStorage implements Storage {
+  readonly items = new Map<string, string>();
+  full = false;
+  get length() {
+    return this.items.size;
+  }
+  clear() {
+    this.items.clear();
+  }
+  getItem(key: string) {
+    return this.items.get(key) ?? null;
+  }
+  key(i: number) {
+    return [...this.items.keys()][i] ?? null;
+  }
+  removeItem(key: string) {
+    this.items.delete(key);
+  }
+  setItem(key: string, value: string) {
+    if (this.full) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    this.items.set(key, value);
+  }
+}
+
+describe('drafts', () => {
+  it('keeps one unsent message per conversation, forgets an empty one, and survives a full storage', () => {
+    const storage = new MapStorage();
+    const drafts = storageDrafts(() => storage);
+    drafts.write('a', 'half a question');
+    drafts.write(null, 'typed before any chat');
+    expect(drafts.read('a')).toBe('half a question');
+    expect(drafts.read('b')).toBe('');
+    expect(storage.items).toEqual(new Map([[`${DRAFT_PREFIX}a`, 'half a question'], [`${DRAFT_PREFIX}new`, 'typed before any chat']]));
+    drafts.write('a', '');
+    expect(storage.items.has(`${DRAFT_PREFIX}a`)).toBe(false);
+    storage.full = true;
+    expect(() => drafts.write('a', 'more')).not.toThrow();
+    expect(drafts.read('a')).toBe('');
+    expect(storageDrafts(() => undefined).read('a')).toBe('');
+  });
+
+  it('the store: a draft typed before any chat goes on in the first one; a deleted chat takes its draft along', async () => {
+    const storage = new MapStorage();
+    const store = createAppStore({ ...testServices(), drafts: storageDrafts(() => storage) });
+    store.getState().saveDraft(null, 'What is a subgroup?');
+    const a = await store.getState().newConversation();
+    expect(store.getState().draftOf(a)).toBe('What is a subgroup?');
+    expect(store.getState().draftOf(null)).toBe('');
+
+    // Another chat opened from one that is no longer untouched (renamed) starts empty; the first keeps its draft.
+    await store.getState().commit({ ...store.getState().conversations[a], title: 'Subgroups' });
+    const b = await store.getState().newConversation();
+    expect(b).not.toBe(a);
+    expect(store.getState().draftOf(b)).toBe('');
+    store.getState().saveDraft(b, 'Second thoughts');
+
+    await store.getState().deleteConversation(b);
+    expect(store.getState().draftOf(b)).toBe('');
+    expect([...storage.items.keys()]).toEqual([`${DRAFT_PREFIX}${a}`]);
+  });
+});
