@@ -145,6 +145,8 @@ export function ChatView({ onSetUpModel }: { onSetUpModel: () => void }) {
     if (!el || fromBottom.current === null) return;
     el.scrollTop = el.scrollHeight - fromBottom.current;
     fromBottom.current = null;
+    // The last page shown takes the button away: focus goes to the log, not to the page's start.
+    if (hidden === 0 && (document.activeElement === null || document.activeElement === document.body)) el.focus({ preventScroll: true });
   }, [hidden]);
 
   useEffect(() => {
