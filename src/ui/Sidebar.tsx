@@ -272,7 +272,16 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
           ))}
         </ul>
         {more > 0 && (
-          <button type="button" className="small show-more" onClick={() => setPaged({ search, rows: shown + LIST_PAGE })}>
+          <button
+            type="button"
+            className="small show-more"
+            onClick={(e) => {
+              const list = e.currentTarget.previousElementSibling;
+              setPaged({ search, rows: shown + LIST_PAGE });
+              // The last page takes this button away: focus goes to the first row it added.
+              if (more <= LIST_PAGE) requestAnimationFrame(() => list?.querySelectorAll<HTMLElement>('button.conv-open')[shown]?.focus());
+            }}
+          >
             Show {Math.min(more, LIST_PAGE)} more ({more} older {search ? 'matches' : 'conversations'})
           </button>
         )}
