@@ -194,6 +194,8 @@ test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await page.getByRole('button', { name: /Download/ }).focus();
   await page.keyboard.press('Enter');
   await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  // Download, then Pause and Cancel, went away under the focus: it stayed in the model panel.
+  await expect(page.getByRole('region', { name: 'Model panel' }).locator(':focus')).toHaveCount(1);
 
   await composer(page).focus();
   await page.keyboard.type('Hello from the keyboard');

@@ -150,8 +150,12 @@ test('cancel and delete ask first and keep everything on "Keep"; confirmed, they
   await panel.getByRole('button', { name: 'Keep downloading' }).click();
   await expect(panel.getByRole('group')).toHaveCount(0);
   await expect(status(page)).toHaveText('Downloading…');
+  // Keep gives focus back to the button that asked.
+  await expect(panel.getByRole('button', { name: 'Cancel', exact: true })).toBeFocused();
   hub.setFaults({});
   await expect(status(page)).toHaveText(CACHED, { timeout: 60_000 });
+  // Cancel went away with the download: focus stays in the panel, on what is offered now.
+  await expect(panel.getByRole('button', { name: /^Load / })).toBeFocused();
 
   // Delete: Escape keeps the model, as Keep does.
   await panel.getByRole('button', { name: /^Delete test-org/ }).click();
@@ -159,10 +163,13 @@ test('cancel and delete ask first and keep everything on "Keep"; confirmed, they
   await page.keyboard.press('Escape');
   await expect(panel.getByRole('group')).toHaveCount(0);
   await expect(page.getByTestId('cached-models')).toContainText('(complete)');
+  await expect(panel.getByRole('button', { name: /^Delete test-org/ })).toBeFocused();
   await panel.getByRole('button', { name: /^Delete test-org/ }).click();
   await panel.getByRole('group').getByRole('button', { name: 'Delete', exact: true }).click();
   await expect(page.getByTestId('cached-models')).toHaveCount(0);
   await expect(status(page)).toHaveText('Not downloaded');
+  // The deleted row took the focused button along: focus goes to the panel's action.
+  await expect(panel.getByRole('button', { name: /^Download / })).toBeFocused();
 
   // A confirmed cancel drops what was stored.
   hub.setFaults({ bytesPerSec: 400_000 });

@@ -2,9 +2,10 @@
  * A button whose action costs the user something they cannot get back quickly (a deleted model
  * is a 2–3 GB download again): the first click asks, in place, with the action and "Keep" side by
  * side; Keep, Escape or the question's own answer puts the button back. Focus goes to the
- * confirming button, so the keyboard path is Enter, Enter.
+ * confirming button, so the keyboard path is Enter, Enter; Keep or Escape gives it back to the
+ * button that asked (it would otherwise drop to the start of the page).
  */
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 
 export function ConfirmButton(props: {
   /** The button's text, and its accessible name unless `ariaLabel` is given. */
@@ -21,15 +22,26 @@ export function ConfirmButton(props: {
 }) {
   const { label, ariaLabel, question, confirmLabel, keepLabel = 'Keep', className, disabled, onConfirm } = props;
   const [asking, setAsking] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (asking || !refocus.current) return;
+    refocus.current = false;
+    button.current?.focus();
+  }, [asking]);
+  const keep = () => {
+    refocus.current = true;
+    setAsking(false);
+  };
   if (!asking || disabled) {
     return (
-      <button type="button" className={className} disabled={disabled} aria-label={ariaLabel} onClick={() => setAsking(true)}>
+      <button ref={button} type="button" className={className} disabled={disabled} aria-label={ariaLabel} onClick={() => setAsking(true)}>
         {label}
       </button>
     );
   }
   return (
-    <span className="confirm" role="group" aria-label={question} onKeyDown={(e) => e.key === 'Escape' && (e.stopPropagation(), setAsking(false))}>
+    <span className="confirm" role="group" aria-label={question} onKeyDown={(e) => e.key === 'Escape' && (e.stopPropagation(), keep())}>
       <span className="confirm-question">{question}</span>
       <button
         type="button"
@@ -42,7 +54,7 @@ export function ConfirmButton(props: {
       >
         {confirmLabel}
       </button>
-      <button type="button" className="small" onClick={() => setAsking(false)}>
+      <button type="button" className="small" onClick={keep}>
         {keepLabel}
       </button>
     </span>

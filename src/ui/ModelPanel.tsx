@@ -9,7 +9,7 @@
  * Rule: state and actions come only from `useAppStore`; no storage or worker imports here (pure
  * helpers such as `formatBytes` and `parseRepoInput` excepted).
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useAppStore } from '../store';
 import { ENGINES, modelIdOf, selectedModel, storedName, storedOffCatalog } from '../store/modelSlice';
 import { formatBytes, formatEta } from '../storage/format';
@@ -18,6 +18,10 @@ import { pickFromInput, readDrop } from '../storage/local-pick';
 import { ConfirmButton } from './ConfirmButton';
 import { tuningText } from './tuningText';
 import { useFileDrop } from './useFileDrop';
+import { useFocusKeeper } from './useFocusKeeper';
+
+/** Where focus goes when the panel's focused control goes away: the action now offered, else the status. */
+const FOCUS_FALLBACKS = ['.actions button', 'button.primary', '.model-status'];
 
 const TUNING_STATUS = 'Measuring kernels on this GPU (first load only)…';
 
@@ -34,6 +38,8 @@ function ReadAheadToggle() {
 }
 
 export function ModelPanel() {
+  const panelRef = useRef<HTMLElement>(null);
+  useFocusKeeper(panelRef, FOCUS_FALLBACKS);
   const m = useAppStore((s) => s.model);
   const initModels = useAppStore((s) => s.initModels);
   const selectModel = useAppStore((s) => s.selectModel);
@@ -94,6 +100,7 @@ export function ModelPanel() {
 
   return (
     <section
+      ref={panelRef}
       aria-label="Model panel"
       className="model-panel"
       {...drop}
@@ -184,7 +191,7 @@ export function ModelPanel() {
         </select>
       </label>
 
-      <p role="status" className="model-status" data-testid="model-status" data-status={m.status}>
+      <p role="status" className="model-status" data-testid="model-status" data-status={m.status} tabIndex={-1}>
         {status}
       </p>
       {m.storageBlocked && (
