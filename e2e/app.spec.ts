@@ -130,6 +130,20 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   await expect(stopButton(page)).toHaveCount(0);
   await expect(page.getByRole('group', { name: 'Question versions' })).toContainText('2 / 2');
   await expect(page.getByTestId('message-user').last()).toContainText('short story about shaders');
+  // Versions by keyboard: each version is another message, yet focus stays on the arrows (the
+  // other one, where the pressed one is at its end).
+  await page.getByRole('button', { name: 'Previous question version' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('group', { name: 'Question versions' })).toContainText('1 / 2');
+  await expect(page.getByRole('button', { name: 'Next question version' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('group', { name: 'Question versions' })).toContainText('2 / 2');
+  await expect(page.getByRole('button', { name: 'Previous question version' })).toBeFocused();
+  // A cancelled edit gives focus back to Edit.
+  await page.getByTestId('message-user').last().getByRole('button', { name: 'Edit' }).click();
+  await expect(page.getByRole('textbox', { name: 'Edit message' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('message-user').last().getByRole('button', { name: 'Edit' })).toBeFocused();
 
   // A reload with the Hub unreachable: the conversation is kept and the model loads from IndexedDB.
   const blocked = await blockHub(context);

@@ -5,7 +5,7 @@
  * context note; an answer sent before the model was ready says what it waits for. Selects only its own message and,
  * for the answer being streamed, the streamed text.
  */
-import { lazy, memo, Suspense, useState, type KeyboardEvent } from 'react';
+import { lazy, memo, Suspense, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
 import { canContinue } from '../store/chatSlice';
@@ -66,21 +66,43 @@ function ContextNotice({ note }: { note: ContextNote }) {
   );
 }
 
+/**
+ * The arrow pressed last. The version it brings in is another message, so another component: its
+ * arrows take focus from here when they mount (the same arrow, or the other one at the end of
+ * the versions), where the pressed button, removed with its message, would drop it to the page.
+ */
+let arrowPressed: { parentId: string | null; kind: string; next: boolean; at: number } | null = null;
+
 function BranchArrows({ conversationId, message, kind }: { conversationId: string; message: MessageNode; kind: string }) {
   const ids = useSiblings(conversationId, message);
   const selectBranch = useAppStore((s) => s.selectBranch);
   const busy = useAppStore((s) => s.chat.streaming !== null);
+  const prev = useRef<HTMLButtonElement>(null);
+  const next = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    const pressed = arrowPressed;
+    if (!pressed || pressed.parentId !== message.parentId || pressed.kind !== kind) return;
+    arrowPressed = null;
+    // A press whose version never came (a failed save) must not move focus much later.
+    if (performance.now() - pressed.at > 2000) return;
+    const [same, other] = pressed.next ? [next.current, prev.current] : [prev.current, next.current];
+    (same && !same.disabled ? same : other)?.focus();
+  }, [message.parentId, kind]);
   if (ids.length < 2) return null;
   const i = ids.indexOf(message.id);
+  const go = (to: number) => {
+    arrowPressed = { parentId: message.parentId, kind, next: to > i, at: performance.now() };
+    void selectBranch(ids[to]);
+  };
   return (
     <span className="branches" role="group" aria-label={`${kind} versions`}>
-      <button type="button" className="small" disabled={busy || i <= 0} aria-label={`Previous ${kind.toLowerCase()} version`} onClick={() => void selectBranch(ids[i - 1])}>
+      <button ref={prev} type="button" className="small" disabled={busy || i <= 0} aria-label={`Previous ${kind.toLowerCase()} version`} onClick={() => go(i - 1)}>
         ‹
       </button>
       <span data-testid="branch-position">
         {i + 1} / {ids.length}
       </span>
-      <button type="button" className="small" disabled={busy || i >= ids.length - 1} aria-label={`Next ${kind.toLowerCase()} version`} onClick={() => void selectBranch(ids[i + 1])}>
+      <button ref={next} type="button" className="small" disabled={busy || i >= ids.length - 1} aria-label={`Next ${kind.toLowerCase()} version`} onClick={() => go(i + 1)}>
         ›
       </button>
     </span>
@@ -129,6 +151,14 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
   const continueAnswer = useAppStore((s) => s.continueAnswer);
   const edit = useAppStore((s) => s.edit);
   const [editing, setEditing] = useState(false);
+  // A cancelled edit gives focus back to Edit (the box that had it is gone).
+  const editButton = useRef<HTMLButtonElement>(null);
+  const refocusEdit = useRef(false);
+  useEffect(() => {
+    if (editing || !refocusEdit.current) return;
+    refocusEdit.current = false;
+    editButton.current?.focus();
+  }, [editing]);
   // This message's actions hide while the answer streams: focus goes to the composer, not the page.
   const startAnswer = (action: () => Promise<void>) => {
     focusComposer();
@@ -152,6 +182,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
           onDone={(t) => {
             setEditing(false);
             if (t !== null) startAnswer(() => edit(message.id, t));
+            else refocusEdit.current = true;
           }}
         />
       ) : isUser ? (
@@ -177,7 +208,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
         <div className="actions" role="group" aria-label={`Actions for this ${isUser ? 'question' : 'answer'}`}>
           {message.content && <CopyButton text={message.content} label={isUser ? 'Copy question' : 'Copy answer'} />}
           {isUser ? (
-            <button type="button" className="small" disabled={busy} onClick={() => setEditing(true)}>
+            <button ref={editButton} type="button" className="small" disabled={busy} onClick={() => setEditing(true)}>
               Edit
             </button>
           ) : (
