@@ -203,6 +203,33 @@ test('the first load on a GPU measures its kernels and says so; a reload takes t
   await expect(tuning).toContainText('(measured on this GPU at an earlier load)');
 });
 
+test('a reload mid-answer keeps the text so far, says it was cut off, and Continue finishes it', async ({ page }) => {
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  await setMaxNewTokens(page, 400);
+  await composer(page).fill('Tell me a long story about GPUs.');
+  await composer(page).press('Enter');
+  await expectStreaming(page);
+  // The answer is saved every 2 s while it streams; the reload comes after at least one save.
+  await page.waitForTimeout(2500);
+  await expect(stopButton(page)).toBeVisible();
+  await page.reload();
+
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  const answer = answers(page).last();
+  await expect(answer.getByRole('alert')).toHaveText('This answer was cut off: the page closed or reloaded while it was being written. Continue writes the rest.');
+  const kept = (await answer.locator('.answer-text').innerText()).trim();
+  expect(kept.length).toBeGreaterThan(20);
+  await setMaxNewTokens(page, 12);
+  await answer.getByRole('button', { name: 'Continue' }).click();
+  await expect(answers(page).last().getByTestId('message-stats')).toBeVisible({ timeout: 60_000 });
+  // The same answer, longer, and no longer cut off.
+  await expect(answers(page)).toHaveCount(1);
+  await expect(answers(page).last().getByRole('alert')).toHaveCount(0);
+  expect((await answers(page).last().locator('.answer-text').innerText()).trim().length).toBeGreaterThan(kept.length);
+});
+
 test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
   await page.getByRole('button', { name: /Download/ }).focus();

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { answerSeed, canContinue, deltaBatcher } from './chatSlice';
+import { answerSeed, canContinue, CUT_OFF, deltaBatcher } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
 import { ScriptedEngine, testServices } from './testing';
@@ -75,6 +75,32 @@ describe('chat slice', () => {
     expect(s.conversations[s.activeId!].messages[1].stats?.stopReason).toBe('aborted');
     expect(s.chat.streaming).toBeNull();
     expect(s.chat.error).toBeNull();
+  });
+
+  it('saves the text so far while it streams, as an answer cut off that Continue can finish; its end clears the note', async () => {
+    const engine = new ScriptedEngine(['one two three four five six']);
+    // The clock moves one ms per call, so a 3 ms period saves after every few tokens.
+    const services = { ...testServices(engine), streamSaveMs: 3 };
+    const store = createAppStore(services);
+    setModelStatus(store, 'ready');
+    const stored = async () => (await services.repo.list())[0]?.messages[1];
+    const seen: { content: string; error?: string }[] = [];
+    const unsub = store.subscribe(() => {
+      void stored().then((m) => m && seen.push({ content: m.content, error: m.error }));
+    });
+    await store.getState().send('count');
+    unsub();
+    // Mid-answer the stored copy held part of the text with the note: what a reload would find,
+    // and a message Continue accepts.
+    const partial = seen.find((m) => m.error === CUT_OFF && m.content !== '');
+    expect(partial).toBeDefined();
+    expect('one two three four five six'.startsWith(partial!.content)).toBe(true);
+    expect(canContinue({ id: 'a', parentId: 'u', role: 'assistant', createdAt: 0, content: partial!.content, error: partial!.error })).toBe(true);
+    // The end replaced it: the whole text, no note.
+    const final = await stored();
+    expect(final?.content).toBe('one two three four five six');
+    expect(final?.error).toBeUndefined();
+    expect(final?.stats?.stopReason).toBe('eos');
   });
 
   it('continues a stopped answer in place: the model sees the text so far and the rest is appended', async () => {

@@ -80,6 +80,13 @@ export function nextFrame(run: () => void): void {
   else setTimeout(run, 100);
 }
 
+/**
+ * What an answer saved while it streams says until it ends (`Services.streamSaveMs`): if the page
+ * closes, reloads or crashes first, the text so far stays with this note and Continue writes the
+ * rest (an answer with an error can be continued). Its end replaces the note.
+ */
+export const CUT_OFF = 'This answer was cut off: the page closed or reloaded while it was being written. Continue writes the rest.';
+
 /** Model states that end by themselves in 'ready' or in a state that says why not. */
 const SETTLING: readonly ModelStatus[] = ['checking', 'downloading', 'loading'];
 
@@ -230,11 +237,18 @@ export const createChatSlice =
         const s = get().chat.streaming;
         if (s && s.messageId === assistant.id) setChat({ streaming: { ...s, ...patch } });
       };
+      let savedAt = now();
       const deltas = deltaBatcher(services.nextFrame, (text, generated) => {
         const s = get().chat.streaming;
         if (!s || s.messageId !== assistant.id) return;
         const tokens = s.tokens && generated ? { prompt: s.tokens.prompt, generated: s.tokens.generated + generated } : s.tokens;
         setChat({ streaming: { ...s, text: s.text + text, ...(tokens ? { tokens } : {}) } });
+        // The text so far, saved as an answer cut off: what a reload or a closed tab leaves.
+        const latest = conv(conversationId);
+        if (services.streamSaveMs !== undefined && latest && now() - savedAt >= services.streamSaveMs) {
+          savedAt = now();
+          void get().commit(updateMessage(latest, assistant.id, { content: s.text + text, error: CUT_OFF }, now()));
+        }
       });
 
       let stats: GenerationStats | undefined;
@@ -282,8 +296,9 @@ export const createChatSlice =
           if (stats) patch.stats = stats;
           // A continuation's note and error replace those of the answer so far (a failed
           // continuation keeps the stats of the part before it, so it can be continued again).
+          // The error also replaces the cut-off note of the text saved while streaming.
           if (context || continued) patch.context = context;
-          if (error || continued) patch.error = error;
+          patch.error = error;
           await get().commit(updateMessage(latest, assistant.id, patch, now()));
         }
       }

@@ -75,6 +75,11 @@ export interface Services {
    * changed, while the model is ready and idle (chatSlice.ts, `prepareAhead`). Absent: never.
    */
   prepareDelayMs?: number;
+  /**
+   * Save a streaming answer's text so far at most this often (ms), so a reload or a closed tab
+   * keeps it (chatSlice.ts, `CUT_OFF`). Absent: saved only when it ends.
+   */
+  streamSaveMs?: number;
   /** Whether the user wants reading ahead (the model panel's checkbox); absent: on, not saved. */
   readAhead?: Flag;
   /** Unsent messages per conversation (drafts.ts); absent: kept in the message box only. */
@@ -106,6 +111,7 @@ export const useAppStore = createAppStore({
   modelLock: webModelLock(),
   nextFrame,
   prepareDelayMs: 500,
+  streamSaveMs: 2000,
   readAhead: localReadAhead,
   drafts: localDrafts,
 });

@@ -198,7 +198,8 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
           </Suspense>
         </div>
       )}
-      {message.error && (
+      {/* While it streams, the saved copy's cut-off note (chatSlice.ts, CUT_OFF) is not this page's news. */}
+      {message.error && !streaming && (
         <p className="error" role="alert">
           {message.error}
         </p>
