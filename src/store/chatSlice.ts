@@ -289,8 +289,8 @@ export const createChatSlice =
         deltas.flush();
         const text = get().chat.streaming?.messageId === assistant.id ? (get().chat.streaming?.text ?? '') : '';
         if (controller?.signal === signal) controller = null;
-        setChat({ streaming: null, ...(error ? { error } : {}) });
         const latest = conv(conversationId);
+        let saved: Promise<void> | undefined;
         if (latest) {
           const patch: Partial<MessageNode> = { content: text };
           if (stats) patch.stats = stats;
@@ -299,8 +299,12 @@ export const createChatSlice =
           // The error also replaces the cut-off note of the text saved while streaming.
           if (context || continued) patch.context = context;
           patch.error = error;
-          await get().commit(updateMessage(latest, assistant.id, patch, now()));
+          // Before the streaming state ends: no render may show the message as it was saved
+          // mid-answer (cut off) once it no longer streams.
+          saved = get().commit(updateMessage(latest, assistant.id, patch, now()));
         }
+        setChat({ streaming: null, ...(error ? { error } : {}) });
+        await saved;
       }
     }
 
