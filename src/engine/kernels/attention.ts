@@ -112,6 +112,12 @@ export interface AttentionBindings extends AttentionTuning {
   rowStride: number;
   qOffset: number;
   maxT: number;
+  /**
+   * The cache capacity the split sizes are chosen for (default maxT). A cache that grows
+   * (model.ts) passes its largest capacity, so that every size it grows through builds the same
+   * pipelines: the split count follows the keys present, not the capacity, so results are the same.
+   */
+  splitCapacity?: number;
   scale?: number;
   step: GPUBuffer;
   q: GPUBuffer;
@@ -223,7 +229,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   if (b.headDim % 4 !== 0) {
     throw new AppError('BAD_ARGUMENT', `attention: headDim ${b.headDim} must be a multiple of 4 (keys are read as vec4)`);
   }
-  const { keysPerSplit, maxSplits } = splitSizes(b, b.maxT);
+  const { keysPerSplit, maxSplits } = splitSizes(b, Math.max(b.maxT, b.splitCapacity ?? 0));
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const precision = b.precision ?? 'f32';
   assertPrecisionSupported(device, precision, 'attention');

@@ -68,6 +68,8 @@ interface Case {
    * own argmax up to its first disagreement instead of against the reference's tokens.
    */
   minAgree?: number;
+  /** The KV cache's capacity at the end (it grows from LoadOptions.kvInitialTokens); default: unchecked. */
+  kvCapacity?: number;
 }
 
 const f16Tol = 3e-2;
@@ -128,12 +130,17 @@ const cases: Case[] = [
     load: { attention: { kernel: 'lanes', keysPerSplit: 16, maxSplits: 4, prefill: 'blocked' } },
   },
   {
-    name: 'multi-turn conversation reusing the KV cache',
+    // The KV cache starts at 16 positions and grows as the conversation does (ensureCapacity):
+    // to 32 in the 20-token prompt's prefill, to 64 and 128 between decode steps run ahead and in
+    // the later turns' prefill; what was cached must survive every copy.
+    name: 'multi-turn conversation reusing the KV cache, which starts at 16 positions and grows 3 times',
     options: { layout: 'gqa', seed: 7 },
     promptLength: 20,
     steps: 16,
     turns: [promptIds(9, 5, 32000).slice(1), promptIds(14, 6, 32000).slice(1)],
     tolerance: 1e-3,
+    load: { kvInitialTokens: 16 },
+    kvCapacity: 128,
   },
   {
     // LongRoPE switches caches when the total length passes original_max_position_embeddings (16
@@ -209,6 +216,7 @@ async function compare(c: Case, dir: string): Promise<void> {
     }
     console.log(`[node/webgpu] ${c.name} (${plan.layout}, ${plan.activationDtype} files): max |Δlogit| = ${worst.toExponential(2)} over ${i} steps (tolerance ${c.tolerance}), greedy tokens identical ${agree}/${i}`);
     expect(worst).toBeLessThanOrEqual(c.tolerance);
+    if (c.kvCapacity !== undefined) expect(runtime.kvCapacity).toBe(c.kvCapacity);
     if (c.minAgree === undefined) expect(agree).toBe(i);
     else expect(agree).toBeGreaterThanOrEqual(Math.ceil(c.minAgree * i));
 
@@ -443,6 +451,35 @@ describe('decode steps encoded ahead [gpu]', () => {
     } finally {
       ahead.destroy();
       plain.destroy();
+      await files.close();
+    }
+  });
+
+  it('a KV cache that grows while decode runs ahead gives the tokens and logits of one allocated whole', async () => {
+    const dir = join(root, 'kv-grow');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2, seed: 3 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const whole = (await loadModelFiles(ctx, files, { kvInitialTokens: 4096 })).runtime;
+    const grown = (await loadModelFiles(ctx, files, { kvInitialTokens: 16 })).runtime;
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    try {
+      expect(whole.kvCapacity).toBe(whole.contextLimit);
+      expect(grown.kvCapacity).toBe(16);
+      const run = async (runtime: typeof whole) => {
+        const ids = [await runtime.step(promptIds(12, 2, 32000), greedy, 0)];
+        // Past 16 and 32 cached tokens: the cache grows between steps encoded ahead.
+        while (ids.length < 40) ids.push(await runtime.step([ids[ids.length - 1]], greedy, ids.length));
+        return { ids, logits: await runtime.logits([ids[ids.length - 1]]) };
+      };
+      const a = await run(whole);
+      const b = await run(grown);
+      expect(grown.kvCapacity).toBe(64);
+      expect(b.ids).toEqual(a.ids);
+      expect(maxAbsDiff(b.logits, a.logits)).toBe(0);
+    } finally {
+      whole.destroy();
+      grown.destroy();
       await files.close();
     }
   });

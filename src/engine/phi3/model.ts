@@ -1,6 +1,8 @@
 /**
  * The Phi-3 forward pass on WebGPU: weights uploaded once, every kernel, buffer and bind group
- * built at load, and one step encoded into a single command buffer and submitted once.
+ * built at load, and one step encoded into a single command buffer and submitted once. The KV
+ * cache alone grows: it starts at `LoadOptions.kvInitialTokens` positions and doubles before a
+ * step that needs more (`ensureCapacity`: the cache kernels' bind groups are built again then).
  *
  *   embed → for each layer: [norm]q,k,v (or packed qkv) → rotary q,k + KV append → attention
  *         → o (+= residual) → [norm]gate,up (or gate_up) → down(silu(gate)·up) (+= residual)
@@ -74,6 +76,13 @@ export interface LoadOptions {
   kvBudgetBytes?: number;
   /** Cap on the context, e.g. for tests. */
   maxContext?: number;
+  /**
+   * Tokens the KV cache holds at first (default 512, at most the context limit). It doubles when
+   * a prompt or an answer needs more, up to the context limit (`Phi3Runtime.kvCapacity`): a chat
+   * of a few hundred tokens holds 400 MB of cache on the f32 path for Phi-3 Mini, not the 2 GiB the
+   * full 2,730-token context takes.
+   */
+  kvInitialTokens?: number;
   /**
    * Numeric path: 'f16' stores the KV cache as f16 (needs `shader-f16`); 'auto' (default) picks
    * 'f16' when the device has the feature, else 'f32'. See precision-wgsl.ts.
@@ -194,6 +203,14 @@ export class Phi3Runtime implements TokenRuntime {
   matMulTuning: MatMulNBitsTuning | undefined;
   /** Every kernel the tuning shapes, in step order (`retune` builds them again). */
   private tunables: Tunable[] = [];
+  /**
+   * Positions the KV cache holds now (LoadOptions.kvInitialTokens at load); `ensureCapacity`
+   * doubles it, up to `contextLimit`, before a step that needs more.
+   */
+  kvCapacity = 0;
+  /** @internal Set by `load`: each layer's cache, and the bytes of one position of one (K or V) cache (all heads). */
+  kvLayers: KvLayer[] = [];
+  kvBytesPerPosition = 0;
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
   private readonly weightReads = new Map<object, WeightReadKernel>();
@@ -235,6 +252,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }
+    const capacity = Math.min(contextLimit, Math.max(16, Math.floor(opts.kvInitialTokens ?? 512)));
     const total = estimateUploadBytes(plan);
     const uploader = new WeightUploader(device, resolve, (done) => opts.onProgress?.(done, total));
     const buffers = new Map<string, GPUBuffer>();
@@ -275,6 +293,8 @@ export class Phi3Runtime implements TokenRuntime {
        */
       const tunables: Tunable[] = [];
       const tuned: TunedKernel[] = [];
+      /** Each layer's KV cache and how to point its kernels at a grown one (`ensureCapacity`). */
+      const kvLayers: KvLayer[] = [];
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
@@ -368,14 +388,14 @@ export class Phi3Runtime implements TokenRuntime {
         const push = (kind: string, k: Matmul) => ops.push(rowsOp(kind, li, k));
         const withCache = (kind: string, k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push({ kind, layer: li, weightBytes: 0, encode: (pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex) });
         const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
-        // KV cache (kvHeads, contextLimit, D) of f32 or f16 (precision).
-        const kvCacheBuffer = (name: string) => {
-          const b = device.createBuffer({ label: name, size: Math.max(16, kvHeads * contextLimit * D * kvBytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-          buffers.set(name, b);
-          return b;
-        };
-        const kCache = kvCacheBuffer(`${L}.kCache`);
-        const vCache = kvCacheBuffer(`${L}.vCache`);
+        // KV cache (kvHeads, capacity, D) of f32 or f16 (precision); it grows (ensureCapacity).
+        const kCache = kvCacheBuffer(device, `${L}.kCache`, kvHeads * D * kvBytes, capacity);
+        const vCache = kvCacheBuffer(device, `${L}.vCache`, kvHeads * D * kvBytes, capacity);
+        buffers.set(`${L}.kCache`, kCache);
+        buffers.set(`${L}.vCache`, vCache);
+        // The kernels that read or write the cache, and how each is pointed at a grown one.
+        const rebinds: ((k: GPUBuffer, v: GPUBuffer, maxT: number) => void)[] = [];
+        kvLayers.push({ name: L, k: kCache, v: vCache, rebind: (k, v, maxT) => rebinds.forEach((r) => r(k, v, maxT)) });
         const rotaryOpts = { rotaryDim: c.rotaryDim, maxPositions, dtype: rotF16 ? ('f16' as const) : ('f32' as const), caches: cacheTuple };
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (qkv) {
@@ -386,11 +406,16 @@ export class Phi3Runtime implements TokenRuntime {
           // (Devices below 10 storage buffers per stage keep the kv-append dispatch in decode.)
           const fuseDecode = matMulNBitsHasGemv(first.K, first.blockSize) && D % 2 === 0 && matMulNBitsRopeAppendSupported(device);
           const ropeTables = fuseDecode ? await rotaryTables() : undefined;
-          const ropeAppend = ropeTables ? { heads, kvHeads, headDim: D, maxT: contextLimit, kCache, vCache, precision, rotary: { ...rotaryOpts, tables: ropeTables } } : undefined;
+          const ropeAppend = ropeTables ? { heads, kvHeads, headDim: D, maxT: capacity, kCache, vCache, precision, rotary: { ...rotaryOpts, tables: ropeTables } } : undefined;
+          // Read when the qkv kernel is built again (the tunables, below).
+          if (ropeAppend) rebinds.push((k, v, maxT) => Object.assign(ropeAppend, { kCache: k, vCache: v, maxT }));
           const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
           ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, macsPerRow: qkvKernel.macsPerRow, parts: qkvKernel.parts, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          const kvAppend = createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT: contextLimit, step, kSrc: qkv, vSrc: qkv, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
+          const kvAppendFor = (k: GPUBuffer, v: GPUBuffer, maxT: number) =>
+            createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT, step, kSrc: qkv, vSrc: qkv, kCache: k, vCache: v, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
+          let kvAppend = kvAppendFor(kCache, vCache, capacity);
+          rebinds.push((k, v, maxT) => (kvAppend = kvAppendFor(k, v, maxT)));
           ops.push({ kind: 'kvAppend', layer: li, weightBytes: 0, prefillOnly: fuseDecode, encode: (pass, S, _t, cacheIndex) => kvAppend.encode(pass, S, cacheIndex) });
           qSrc = { buffer: qkv, rowStride: qkvStride, offset: 0 };
         } else {
@@ -399,12 +424,18 @@ export class Phi3Runtime implements TokenRuntime {
           push('k', await quantKernel(layer.attention.k, hidden, k, `${L}.k`, { inputNorm }));
           push('v', await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
-          withCache('kvAppend', createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT: contextLimit, step, kSrc: k, vSrc: v, kCache, vCache, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } }));
+          const kvAppendFor = (kc: GPUBuffer, vc: GPUBuffer, maxT: number) =>
+            createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT, step, kSrc: k, vSrc: v, kCache: kc, vCache: vc, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } });
+          let kvAppend = kvAppendFor(kCache, vCache, capacity);
+          rebinds.push((kc, vc, maxT) => (kvAppend = kvAppendFor(kc, vc, maxT)));
+          withCache('kvAppend', { encode: (pass, rows, cacheIndex) => kvAppend.encode(pass, rows, cacheIndex) });
           qSrc = { buffer: q, rowStride: qDim, offset: 0 };
         }
         // Attention has no MatMulNBits tuning: it warms o_proj with the share of the matmul before it.
         let attention: AttentionKernel;
-        const attentionFrom = { heads, kvHeads, headDim: D, maxT: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits };
+        const attentionFrom = { heads, kvHeads, headDim: D, maxT: capacity, splitCapacity: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits };
+        // Read when attention is built again (the tunables).
+        rebinds.push((k, v, maxT) => Object.assign(attentionFrom, { kCache: k, vCache: v, maxT }));
         const buildAttention: Tunable = (_tuning, share) => {
           attention = createAttention(device, { ...attentionFrom, warmNext: share });
           return { host: attention, rows: null, share, path: null };
@@ -438,6 +469,9 @@ export class Phi3Runtime implements TokenRuntime {
       const sampler = createSampler(device, { vocab: V, logits, logitsOffset: 0, history, step, out: token });
       const decodeOps = ops.filter((op) => !op.prefillOnly);
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision, readbacks, opts.runAhead ?? true);
+      runtime.kvLayers = kvLayers;
+      runtime.kvCapacity = capacity;
+      runtime.kvBytesPerPosition = kvHeads * D * kvBytes;
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
@@ -472,6 +506,55 @@ export class Phi3Runtime implements TokenRuntime {
     const tuned: TunedKernel[] = [];
     for (const build of this.tunables) tuned.push(build(tuning, tuned.at(-1)?.share ?? 0));
     this.matMulTuning = tuning;
+    this.wireTuned(tuned);
+    await matMulNBitsReady(device);
+  }
+
+  /**
+   * Grows the KV cache to hold `positions` (doubling, at most `contextLimit`; callers check the
+   * limit) before a step that needs them. One layer at a time: a cache of the new size, the
+   * positions held so far copied in head by head (the layout is [kvHeads, capacity, headDim], so
+   * each head's block moves), the old one destroyed, so at most one layer's cache exists twice.
+   * Then every kernel that binds a cache is built again, as `retune` does (same pipelines: the
+   * capacity is a uniform, and attention's split sizes follow `contextLimit`). The copies run in
+   * queue order after every step submitted before, so they carry what those steps wrote. The step
+   * encoded ahead is dropped: it was encoded with the old caches.
+   */
+  private async ensureCapacity(positions: number): Promise<void> {
+    if (positions <= this.kvCapacity || this.kvCapacity >= this.contextLimit) return;
+    const { device } = this.ctx;
+    let capacity = this.kvCapacity;
+    while (capacity < positions) capacity *= 2;
+    capacity = Math.min(capacity, this.contextLimit);
+    this.next = null;
+    // Steps submitted before may still use the warm buffer that rebuilding replaces.
+    await device.queue.onSubmittedWorkDone();
+    const kvHeads = this.plan.config.kvHeads;
+    const headBytes = (positions: number) => (this.kvBytesPerPosition / kvHeads) * positions;
+    const held = Math.min(this.cachedIds.length, this.kvCapacity);
+    for (const layer of this.kvLayers) {
+      const grown = [layer.k, layer.v].map((old, i) => {
+        const name = `${layer.name}.${i === 0 ? 'k' : 'v'}Cache`;
+        const b = kvCacheBuffer(device, name, this.kvBytesPerPosition, capacity);
+        this.buffers.set(name, b);
+        return b;
+      });
+      if (held > 0) {
+        const encoder = device.createCommandEncoder({ label: `${layer.name}.kvGrow` });
+        for (const [i, old] of [layer.k, layer.v].entries()) {
+          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(this.kvCapacity), grown[i], h * headBytes(capacity), headBytes(held));
+        }
+        device.queue.submit([encoder.finish()]);
+      }
+      // Freed once the copies (and any step still reading it) are done.
+      layer.k.destroy();
+      layer.v.destroy();
+      [layer.k, layer.v] = grown;
+      layer.rebind(layer.k, layer.v, capacity);
+    }
+    this.kvCapacity = capacity;
+    const tuned: TunedKernel[] = [];
+    for (const build of this.tunables) tuned.push(build(this.matMulTuning, tuned.at(-1)?.share ?? 0));
     this.wireTuned(tuned);
     await matMulNBitsReady(device);
   }
@@ -568,7 +651,8 @@ export class Phi3Runtime implements TokenRuntime {
    */
   private encodeNext(samplingKey: string, stepIndex: number): NextStep | null {
     const pastLen = this.cachedIds.length;
-    if (pastLen + 1 > this.contextLimit) return null;
+    // Past the cache's capacity the step is encoded when asked for, after the cache has grown.
+    if (pastLen + 1 > this.kvCapacity) return null;
     const { device } = this.ctx;
     const encoder = device.createCommandEncoder({ label: 'step (encoded ahead)' });
     const token = this.buffers.get('token')!;
@@ -616,6 +700,7 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = this.ctx;
     if (!device.features.has('timestamp-query')) return null;
     if (this.cachedIds.length + ids.length > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `${label}: ${ids.length} more tokens do not fit in the ${this.contextLimit}-token context.`);
+    await this.ensureCapacity(this.cachedIds.length + ids.length);
     this.next = null;
     const ops = ids.length === 1 ? this.decodeOps : this.ops;
     const ns = await submitTimestamped(device, 2 * (ops.length + 1), label, (encoder, querySet) => this.encodeChunk(encoder, ids, querySet));
@@ -646,6 +731,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (!Number.isInteger(reps) || reps < 1) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: reps must be a positive integer, got ${reps}.`);
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `timeDecodeWithout: the ${this.contextLimit}-token context is full.`);
+    await this.ensureCapacity(pastLen + 1);
     const matmuls = this.weightMatmulKinds();
     for (const kind of readInstead) {
       if (!matmuls.includes(kind)) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: readInstead names '${kind}', which is not a weight matmul of the decode step (${matmuls.join(', ')}).`);
@@ -697,6 +783,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (this.cachedIds.length + ids.length > this.contextLimit) {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
     }
+    await this.ensureCapacity(this.cachedIds.length + ids.length);
     const { device } = this.ctx;
     for (let at = 0; at < ids.length; at += this.maxPrefill) {
       const chunk = ids.slice(at, at + this.maxPrefill);
@@ -778,6 +865,20 @@ interface NextStep {
   stepIndex: number;
   token: number;
   submitted: boolean;
+}
+
+/** One layer's KV cache and how to point the kernels that use it at a grown one. */
+interface KvLayer {
+  name: string;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  /** Points the layer's cache kernels at `k`, `v` of `maxT` positions (the kv append at once; qkv and attention when the tunables are built again). */
+  rebind(k: GPUBuffer, v: GPUBuffer, maxT: number): void;
+}
+
+/** A KV cache buffer [kvHeads, positions, headDim]: `bytesPerPosition` = kvHeads · headDim · element bytes. */
+function kvCacheBuffer(device: GPUDevice, label: string, bytesPerPosition: number, positions: number): GPUBuffer {
+  return device.createBuffer({ label, size: Math.max(16, bytesPerPosition * positions), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
 }
 
 /** Whether projections can run as one matmul: same K, block size and scale/zero-point formats. */
