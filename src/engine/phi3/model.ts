@@ -395,7 +395,7 @@ export class Phi3Runtime implements TokenRuntime {
         buffers.set(`${L}.vCache`, vCache);
         // The kernels that read or write the cache, and how each is pointed at a grown one.
         const rebinds: ((k: GPUBuffer, v: GPUBuffer, maxT: number) => void)[] = [];
-        kvLayers.push({ name: L, k: kCache, v: vCache, rebind: (k, v, maxT) => rebinds.forEach((r) => r(k, v, maxT)) });
+        kvLayers.push({ name: L, k: kCache, v: vCache, capacity, rebind: (k, v, maxT) => rebinds.forEach((r) => r(k, v, maxT)) });
         const rotaryOpts = { rotaryDim: c.rotaryDim, maxPositions, dtype: rotF16 ? ('f16' as const) : ('f32' as const), caches: cacheTuple };
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (qkv) {
@@ -531,18 +531,21 @@ export class Phi3Runtime implements TokenRuntime {
     await device.queue.onSubmittedWorkDone();
     const kvHeads = this.plan.config.kvHeads;
     const headBytes = (positions: number) => (this.kvBytesPerPosition / kvHeads) * positions;
-    const held = Math.min(this.cachedIds.length, this.kvCapacity);
+    let failure: GPUError | null = null;
     for (const layer of this.kvLayers) {
-      const grown = [layer.k, layer.v].map((old, i) => {
-        const name = `${layer.name}.${i === 0 ? 'k' : 'v'}Cache`;
-        const b = kvCacheBuffer(device, name, this.kvBytesPerPosition, capacity);
-        this.buffers.set(name, b);
-        return b;
-      });
+      if (layer.capacity >= capacity) continue; // grown by an earlier call that ran out of memory later
+      device.pushErrorScope('out-of-memory');
+      const grown = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, this.kvBytesPerPosition, capacity));
+      failure = await device.popErrorScope();
+      if (failure) {
+        grown.forEach((b) => b.destroy());
+        break;
+      }
+      const held = Math.min(this.cachedIds.length, layer.capacity);
       if (held > 0) {
         const encoder = device.createCommandEncoder({ label: `${layer.name}.kvGrow` });
         for (const [i, old] of [layer.k, layer.v].entries()) {
-          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(this.kvCapacity), grown[i], h * headBytes(capacity), headBytes(held));
+          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(layer.capacity), grown[i], h * headBytes(capacity), headBytes(held));
         }
         device.queue.submit([encoder.finish()]);
       }
@@ -550,13 +553,24 @@ export class Phi3Runtime implements TokenRuntime {
       layer.k.destroy();
       layer.v.destroy();
       [layer.k, layer.v] = grown;
+      this.buffers.set(layer.k.label, layer.k);
+      this.buffers.set(layer.v.label, layer.v);
+      layer.capacity = capacity;
       layer.rebind(layer.k, layer.v, capacity);
     }
-    this.kvCapacity = capacity;
+    // Layers grown before a failure keep their larger cache (each kernel knows its own layer's
+    // capacity); the runtime holds what every layer holds.
+    this.kvCapacity = Math.min(...this.kvLayers.map((l) => l.capacity));
     const tuned: TunedKernel[] = [];
     for (const build of this.tunables) tuned.push(build(this.matMulTuning, tuned.at(-1)?.share ?? 0));
     this.wireTuned(tuned);
     await matMulNBitsReady(device);
+    if (failure) {
+      throw new AppError(
+        'GPU_OUT_OF_MEMORY',
+        `The GPU ran out of memory growing the context cache to ${capacity} tokens (${failure.message}). The chat so far is kept: start a new chat for a shorter context, or close other tabs and apps that use the GPU and try again.`,
+      );
+    }
   }
 
   /**
@@ -872,6 +886,8 @@ interface KvLayer {
   name: string;
   k: GPUBuffer;
   v: GPUBuffer;
+  /** Positions `k` and `v` hold (all layers hold the same unless growing ran out of memory half-way). */
+  capacity: number;
   /** Points the layer's cache kernels at `k`, `v` of `maxT` positions (the kv append at once; qkv and attention when the tunables are built again). */
   rebind(k: GPUBuffer, v: GPUBuffer, maxT: number): void;
 }
