@@ -260,9 +260,13 @@ test('a message sent while the model downloads waits for it, says so, and is ans
   await composer(page).fill('Are you there yet?');
   await composer(page).press('Enter');
   await expect(answers(page).last()).toContainText(/Waiting for the model to download \(\d+%\) and load/);
+  // What a screen reader hears meanwhile, and at the end the answer itself.
+  const announcement = page.getByTestId('answer-announcement');
+  await expect(announcement).toHaveText('The answer starts once the model is ready.');
   await expect(answers(page).last()).toContainText('Waiting for the model to load to the GPU', { timeout: 60_000 });
   await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
   await expect(answers(page).last().getByTestId('message-stats')).toContainText(/\d+ new tokens/, { timeout: 60_000 });
+  await expect(announcement).toHaveText(/^Phi-3: \S/);
   await expect(answers(page).last().locator('.error')).toHaveCount(0);
   await expect(answers(page)).toHaveCount(1);
 });

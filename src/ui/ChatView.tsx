@@ -97,20 +97,25 @@ const STOP_SUFFIX: Record<string, string> = { aborted: ' (stopped)', 'max-tokens
  * What a screen reader is told about answers, for a polite live region beside the log. The log
  * itself is not live: as one, it read out every message shown when the user switched to a
  * conversation or asked for earlier messages, and each fragment of an answer as it streamed.
- * Instead this says "Phi-3 is answering…" when an answer starts and, when it ends, the answer's
+ * Instead this says "Phi-3 is answering…" when an answer starts (first "The answer starts once
+ * the model is ready." for a message sent before it was), and, when it ends, the answer's
  * text as the page shows it (Markdown rendered, so no "```" read aloud) and why it stopped if it
  * did not finish. An answer that failed adds nothing: its error is an alert of its own. An answer
  * that ends in a conversation the user left is named by its conversation's title.
  */
 function useAnswerAnnouncement(logRef: React.RefObject<HTMLDivElement | null>): string {
-  const streaming = useAppStore(useShallow((s) => (s.chat.streaming ? { conversationId: s.chat.streaming.conversationId, messageId: s.chat.streaming.messageId } : null)));
+  const streaming = useAppStore(
+    useShallow((s) => (s.chat.streaming ? { conversationId: s.chat.streaming.conversationId, messageId: s.chat.streaming.messageId, waiting: s.chat.streaming.waitingForModel === true } : null)),
+  );
   const [announcement, setAnnouncement] = useState('');
   const previous = useRef<typeof streaming>(null);
   useEffect(() => {
     const ended = previous.current;
     previous.current = streaming;
     if (streaming) {
-      if (streaming.messageId !== ended?.messageId) setAnnouncement('Phi-3 is answering…');
+      if (streaming.messageId !== ended?.messageId || streaming.waiting !== ended.waiting) {
+        setAnnouncement(streaming.waiting ? 'The answer starts once the model is ready.' : 'Phi-3 is answering…');
+      }
       return;
     }
     if (!ended) return;
