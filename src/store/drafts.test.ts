@@ -1,32 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAppStore } from './index';
-import { testServices } from './testing';
+import { MapStorage, testServices } from './testing';
 import { DRAFT_PREFIX, storageDrafts } from './drafts';
-
-/** A Storage over a Map (Node has no localStorage); `full` makes every write throw, as a full one does. */
-class MapStorage implements Storage {
-  readonly items = new Map<string, string>();
-  full = false;
-  get length() {
-    return this.items.size;
-  }
-  clear() {
-    this.items.clear();
-  }
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  key(i: number) {
-    return [...this.items.keys()][i] ?? null;
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string) {
-    if (this.full) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
-    this.items.set(key, value);
-  }
-}
 
 describe('drafts', () => {
   it('keeps one unsent message per conversation, forgets an empty one, and survives a full storage', () => {

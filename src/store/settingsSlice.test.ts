@@ -9,29 +9,7 @@ import { storageNewChatDefaults } from '../conversations/newChatDefaults';
 import { DEFAULT_SETTINGS } from '../conversations/tree';
 import { createAppStore } from './index';
 import { draftFrom } from './settingsSlice';
-import { testServices } from './testing';
-
-class MapStorage implements Storage {
-  private map = new Map<string, string>();
-  get length() {
-    return this.map.size;
-  }
-  clear() {
-    this.map.clear();
-  }
-  getItem(key: string) {
-    return this.map.get(key) ?? null;
-  }
-  key(i: number) {
-    return [...this.map.keys()][i] ?? null;
-  }
-  removeItem(key: string) {
-    this.map.delete(key);
-  }
-  setItem(key: string, value: string) {
-    this.map.set(key, value);
-  }
-}
+import { MapStorage, testServices } from './testing';
 
 function setup(storage = new MapStorage()) {
   const store = createAppStore({ ...testServices(), newChatDefaults: storageNewChatDefaults(() => storage) });

@@ -80,3 +80,31 @@ export function testServices(engine: Partial<EngineService> = {}): Services & { 
   };
   return { engine: () => full, conversations: repo, now: () => ++clock.t, repo, clock };
 }
+
+/**
+ * A Storage over a Map, for the slices that keep things in localStorage (Node has none). `full`
+ * makes every write throw as a full or blocked storage does.
+ */
+export class MapStorage implements Storage {
+  readonly items = new Map<string, string>();
+  full = false;
+  get length() {
+    return this.items.size;
+  }
+  clear() {
+    this.items.clear();
+  }
+  getItem(key: string) {
+    return this.items.get(key) ?? null;
+  }
+  key(i: number) {
+    return [...this.items.keys()][i] ?? null;
+  }
+  removeItem(key: string) {
+    this.items.delete(key);
+  }
+  setItem(key: string, value: string) {
+    if (this.full) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    this.items.set(key, value);
+  }
+}

@@ -5,7 +5,8 @@
  * confirming button, so the keyboard path is Enter, Enter; Keep or Escape gives it back to the
  * button that asked (it would otherwise drop to the start of the page).
  */
-import { useEffect, useRef, useState } from 'react';
+import { useState } from 'react';
+import { useReturnFocus } from './useReturnFocus';
 
 export function ConfirmButton(props: {
   /** The button's text, and its accessible name unless `ariaLabel` is given. */
@@ -22,15 +23,9 @@ export function ConfirmButton(props: {
 }) {
   const { label, ariaLabel, question, confirmLabel, keepLabel = 'Keep', className, disabled, onConfirm } = props;
   const [asking, setAsking] = useState(false);
-  const button = useRef<HTMLButtonElement>(null);
-  const refocus = useRef(false);
-  useEffect(() => {
-    if (asking || !refocus.current) return;
-    refocus.current = false;
-    button.current?.focus();
-  }, [asking]);
+  const [button, returnFocus] = useReturnFocus<HTMLButtonElement>(asking);
   const keep = () => {
-    refocus.current = true;
+    returnFocus();
     setAsking(false);
   };
   if (!asking || disabled) {

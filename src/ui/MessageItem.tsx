@@ -13,6 +13,7 @@ import type { GenerationStats } from '../engine/types';
 import type { ContextNote, MessageNode } from '../conversations/types';
 import { CopyButton } from './CopyButton';
 import { focusComposer } from './Composer';
+import { useReturnFocus } from './useReturnFocus';
 
 function useSiblings(conversationId: string, message: MessageNode) {
   return useAppStore(
@@ -152,13 +153,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
   const edit = useAppStore((s) => s.edit);
   const [editing, setEditing] = useState(false);
   // A cancelled edit gives focus back to Edit (the box that had it is gone).
-  const editButton = useRef<HTMLButtonElement>(null);
-  const refocusEdit = useRef(false);
-  useEffect(() => {
-    if (editing || !refocusEdit.current) return;
-    refocusEdit.current = false;
-    editButton.current?.focus();
-  }, [editing]);
+  const [editButton, returnFocusToEdit] = useReturnFocus<HTMLButtonElement>(editing);
   // This message's actions hide while the answer streams: focus goes to the composer, not the page.
   const startAnswer = (action: () => Promise<void>) => {
     focusComposer();
@@ -182,7 +177,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
           onDone={(t) => {
             setEditing(false);
             if (t !== null) startAnswer(() => edit(message.id, t));
-            else refocusEdit.current = true;
+            else returnFocusToEdit();
           }}
         />
       ) : isUser ? (
