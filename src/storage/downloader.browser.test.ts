@@ -193,6 +193,21 @@ describe('downloader against the local Hub', () => {
     expect(manifest.complete).toBe(true);
   });
 
+  it('reads a file listing the Hub pages (Link: rel="next"), every page of it', async () => {
+    const { hub, store } = await setup(300_000);
+    await hub.setFaults({ treePageSize: 2 });
+    const { manifest } = await downloadModel(store, customEntry('test-org/tiny-phi3', 'onnx'), { hub: hub.url, chunkSize: 64 * KiB, crossTab: false });
+    // The files on the listing's last page (root JSON files, sorted after onnx/) were found too.
+    expect(manifest.files.map((f) => `${f.role}:${f.path}`)).toEqual([
+      'graph:onnx/model_q4f16.onnx',
+      'weights:onnx/model_q4f16.onnx_data',
+      'config:config.json',
+      'tokenizer:tokenizer.json',
+    ]);
+    // Four files, two to a page.
+    expect((await hub.log()).filter((e) => e.kind === 'api' && e.path.includes('/tree/'))).toHaveLength(2);
+  });
+
   it('measures throughput and verify time with the default 8 MiB chunks (64 MB file)', async () => {
     const { hub, store, entry } = await setup(64_000_000);
     const t0 = performance.now();

@@ -104,13 +104,21 @@ const abortError = () => new AppError('ABORTED', 'The download was paused or can
 class RetryableError extends Error {}
 
 async function getJson<T>(url: string, signal?: AbortSignal, tries = 4): Promise<T | undefined> {
+  return (await getJsonPage<T>(url, signal, tries))?.value;
+}
+
+/** getJson, and the URL of the next page where the answer names one (`Link: <url>; rel="next"`). */
+async function getJsonPage<T>(url: string, signal?: AbortSignal, tries = 4): Promise<{ value: T; next?: string } | undefined> {
   for (let attempt = 1; ; attempt++) {
     let res: Response | undefined;
     let failure: string;
     try {
       res = await fetch(url, { signal, cache: 'no-store' });
       if (res.status === 404 || res.status === 401) return undefined;
-      if (res.ok) return (await res.json()) as T;
+      if (res.ok) {
+        const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')?.[1];
+        return { value: (await res.json()) as T, ...(next ? { next: new URL(next, url).href } : {}) };
+      }
       failure = `answered ${res.status}`;
       if (res.status < 500 && res.status !== 429) throw new AppError('DOWNLOAD_FAILED', `${url} ${failure}`);
     } catch (err) {
@@ -121,6 +129,30 @@ async function getJson<T>(url: string, signal?: AbortSignal, tries = 4): Promise
     if (attempt >= tries) throw new AppError('DOWNLOAD_FAILED', `The Hub API ${url} ${failure} (${tries} tries). Check the connection or the Hub URL.`);
     await sleep(250 * 2 ** (attempt - 1), signal);
   }
+}
+
+/** Pages a tree listing may span before it is refused (the Hub pages 1,000 entries at a time). */
+const MAX_TREE_PAGES = 100;
+
+/**
+ * A tree listing with every page: the Hub answers a long listing (a recursive one of a large
+ * repo) a page at a time and names the next page in a `Link` header. Undefined where the first
+ * page is not found.
+ */
+async function getTree(url: string, signal?: AbortSignal): Promise<TreeEntry[] | undefined> {
+  const entries: TreeEntry[] = [];
+  let next: string | undefined = url;
+  for (let page = 0; next; page++) {
+    if (page === MAX_TREE_PAGES) throw new AppError('DOWNLOAD_FAILED', `The Hub's file listing ${url} goes on past ${MAX_TREE_PAGES} pages; this is not one model's repository.`);
+    const got: { value: TreeEntry[]; next?: string } | undefined = await getJsonPage<TreeEntry[]>(next, signal);
+    if (!got) {
+      if (page === 0) return undefined;
+      throw new AppError('DOWNLOAD_FAILED', `The Hub's file listing ${url} ended at page ${page + 1}: its next page was not found. Try again.`);
+    }
+    entries.push(...got.value);
+    next = got.next;
+  }
+  return entries;
 }
 
 /**
@@ -139,7 +171,7 @@ export async function planManifest(entry: CatalogEntry, opts: Pick<DownloadOptio
   let files: CatalogFile[] | undefined = entry.files;
   const tree = new Map<string, TreeEntry>();
   if (!files) {
-    const listing = await getJson<TreeEntry[]>(treeUrl(hub, entry.repo, commit, '', true), signal);
+    const listing = await getTree(treeUrl(hub, entry.repo, commit, '', true), signal);
     if (!listing) throw new AppError('MODEL_NOT_FOUND', `The Hub at ${hub} has no file listing for ${entry.repo}; a custom model needs the tree API.`);
     for (const e of listing) tree.set(e.path, e);
     try {
@@ -149,7 +181,7 @@ export async function planManifest(entry: CatalogEntry, opts: Pick<DownloadOptio
     }
   } else if (files.some((f) => f.size === undefined || f.sha256 === undefined)) {
     const dirs = new Set(files.map((f) => (f.path.includes('/') ? f.path.slice(0, f.path.lastIndexOf('/')) : '')));
-    for (const d of dirs) for (const e of (await getJson<TreeEntry[]>(treeUrl(hub, entry.repo, commit, d), signal)) ?? []) tree.set(e.path, e);
+    for (const d of dirs) for (const e of (await getTree(treeUrl(hub, entry.repo, commit, d), signal)) ?? []) tree.set(e.path, e);
   }
 
   const out: ManifestFile[] = [];

@@ -39,6 +39,11 @@ export interface Faults {
   bytesPerSec?: number;
   /** Lifetime of the signed CDN links handed out by `resolve`, in ms. */
   linkTtlMs?: number;
+  /**
+   * Entries per page of the tree API (default 1000): a longer listing is cut into pages, each
+   * naming the next in a `Link: <url>; rel="next"` header, as the Hub pages long listings.
+   */
+  treePageSize?: number;
 }
 
 export interface LogEntry {
@@ -73,7 +78,7 @@ export interface HubServer {
 const CORS_HEADERS: Record<string, string> = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Expose-Headers':
-    'Content-Range, Content-Length, ETag, Accept-Ranges, X-Repo-Commit, X-Linked-Size, X-Linked-Etag, Location',
+    'Content-Range, Content-Length, ETag, Accept-Ranges, X-Repo-Commit, X-Linked-Size, X-Linked-Etag, Location, Link',
 };
 
 const isLfs = (p: string, size: number) => /\.(onnx|onnx_data|data|bin|safetensors)$/.test(p) || size > 1 << 20;
@@ -270,8 +275,16 @@ export async function startHubServer(repos: HubRepo[], opts: { maxRequests?: num
         entries.push({ type: 'file', oid: gitBlobOid(buf), size: buf.length, path: fp, ...(lfs ? { lfs } : {}) });
       }
       if (folder && entries.length === 0) return (entry.status = 404), (entry.bytes = json(res, 404, { error: `${folder} not found` }));
+      const pageSize = faults.treePageSize ?? 1000;
+      const from = Number(url.searchParams.get('cursor') ?? 0);
+      if (entries.length > from + pageSize) {
+        // Absolute, as the Hub writes it: this listener's own address.
+        const next = new URL(`${url.pathname}${url.search}`, `http://${req.headers.host}`);
+        next.searchParams.set('cursor', String(from + pageSize));
+        res.setHeader('Link', `<${next.href}>; rel="next"`);
+      }
       entry.status = 200;
-      entry.bytes = json(res, 200, entries);
+      entry.bytes = json(res, 200, entries.slice(from, from + pageSize));
       return;
     }
     m = /^\/api\/models\/(.+?)\/revision\/([^/]+)$/.exec(p);
