@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'STORAGE_OUTDATED'
   | 'MODEL_NOT_CACHED'
   | 'MODEL_NOT_FOUND'
+  /** A gated or private Hub repo: its files need a signed-in account with access. */
+  | 'MODEL_ACCESS_DENIED'
   | 'DOWNLOAD_FAILED'
   | 'DOWNLOAD_INTEGRITY'
   | 'WORKER_DEAD'

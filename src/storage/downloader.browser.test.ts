@@ -193,6 +193,19 @@ describe('downloader against the local Hub', () => {
     expect(manifest.complete).toBe(true);
   });
 
+  it('a gated repo: its listing is public, its files are not; the error says so and what to do', async () => {
+    const hub = await spawnHub(inject('hubSpawner'), [{ id: 'test-org/gated-phi3', files: testFiles(300_000), gated: true }]);
+    hubs.push(hub);
+    const name = uniqueName('dl');
+    const store = await ModelStore.open(name);
+    opened.push({ store, name });
+    const err = await downloadModel(store, customEntry('test-org/gated-phi3', 'onnx'), { hub: hub.url, chunkSize: 64 * KiB, crossTab: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'MODEL_ACCESS_DENIED',
+      message: expect.stringMatching(/^test-org\/gated-phi3 lets only signed-in users with access download its files \(HTTP 401, GatedRepo\): it is gated or private\. .*choose them here as a local folder\.$/),
+    });
+  });
+
   it('reads a file listing the Hub pages (Link: rel="next"), every page of it', async () => {
     const { hub, store } = await setup(300_000);
     await hub.setFaults({ treePageSize: 2 });

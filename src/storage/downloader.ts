@@ -164,7 +164,7 @@ export async function planManifest(entry: CatalogEntry, opts: Pick<DownloadOptio
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const rev = await getJson<{ sha?: string }>(revisionUrl(hub, entry.repo, entry.revision), signal);
   if (rev === undefined && !entry.files) {
-    throw new AppError('MODEL_NOT_FOUND', `${entry.repo}@${entry.revision} was not found on ${hub}. Check the repo id, or that the Hub URL is right.`);
+    throw new AppError('MODEL_NOT_FOUND', `${entry.repo}@${entry.revision} was not found on ${hub}. Check the repo id (a private repo reads as not found too: this app downloads public models only), or that the Hub URL is right.`);
   }
   const commit = rev?.sha && /^[0-9a-f]{40}$/.test(rev.sha) ? rev.sha : entry.revision;
 
@@ -382,6 +382,14 @@ async function runDownload(store: ModelStore, entry: CatalogEntry, opts: Downloa
           throw new RetryableError(`HTTP ${res.status}`);
         }
         if (res.status === 404) throw new AppError('MODEL_NOT_FOUND', `${f.path} is not on ${hub} at ${commit.slice(0, 12)} (404).`);
+        if (!cdn && !res.redirected && (res.status === 401 || res.status === 403)) {
+          // The Hub itself refused: a gated or private repo asks for a login this app never has.
+          await res.body?.cancel();
+          throw new AppError(
+            'MODEL_ACCESS_DENIED',
+            `${m.repo ?? entry.repo} lets only signed-in users with access download its files (HTTP ${res.status}${res.headers.get('x-error-code') ? `, ${res.headers.get('x-error-code')}` : ''}): it is gated or private. This app downloads public models only. Download the files with your Hugging Face account and choose them here as a local folder.`,
+          );
+        }
         if (res.status !== 206 && !(res.status === 200 && start === 0 && len === f.size)) {
           await res.body?.cancel();
           throw new AppError('DOWNLOAD_FAILED', `${f.path}: expected a 206 partial response for bytes ${start}-${start + len - 1}, got ${res.status}. The server must support HTTP Range requests.`);

@@ -22,6 +22,11 @@ export interface HubRepo {
   /** `org/name` */
   id: string;
   files: Map<string, Buffer>;
+  /**
+   * A gated repo, as the Hub serves one to a visitor without an accepted access request: its
+   * listing and revision are public, its files answer 401 with `X-Error-Code: GatedRepo`.
+   */
+  gated?: boolean;
 }
 
 export interface Faults {
@@ -78,7 +83,7 @@ export interface HubServer {
 const CORS_HEADERS: Record<string, string> = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Expose-Headers':
-    'Content-Range, Content-Length, ETag, Accept-Ranges, X-Repo-Commit, X-Linked-Size, X-Linked-Etag, Location, Link',
+    'Content-Range, Content-Length, ETag, Accept-Ranges, X-Repo-Commit, X-Linked-Size, X-Linked-Etag, Location, Link, X-Error-Code',
 };
 
 const isLfs = (p: string, size: number) => /\.(onnx|onnx_data|data|bin|safetensors)$/.test(p) || size > 1 << 20;
@@ -303,6 +308,12 @@ export async function startHubServer(repos: HubRepo[], opts: { maxRequests?: num
       const r = lookup(repoId, rev);
       const file = r?.repo.files.get(filePath);
       if (!r || !file) return (entry.status = 404), (entry.bytes = json(res, 404, { error: 'Entry not found' }));
+      if (r.repo.gated) {
+        res.setHeader('X-Error-Code', 'GatedRepo');
+        entry.status = 401;
+        entry.bytes = json(res, 401, { error: `Access to model ${repoId} is restricted. You must have access to it and be authenticated to access it. Please log in.` });
+        return;
+      }
       const expires = Date.now() + (faults.linkTtlMs ?? 3_600_000);
       const sig = sign(`${repoId}/${r.commit}/${filePath}/${expires}/${linkGeneration}`);
       const loc = `${cdnUrl}/cdn/${repoId}/${r.commit}/${encodeURI(filePath)}?expires=${expires}&gen=${linkGeneration}&sig=${sig}`;

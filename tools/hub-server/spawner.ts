@@ -14,7 +14,7 @@ import type { TinyModelOptions } from '../tiny-model/options';
 import { makeRepo, repoFromDir, startHubServer, type HubRepo, type HubServer } from './server';
 
 export type RepoSpec =
-  | { id: string; files: Record<string, number | string> }
+  | { id: string; files: Record<string, number | string>; gated?: boolean }
   | { id: string; dir: string }
   /** A model from the tiny-model generator (tools/tiny-model), in the Phi-3 web layout. */
   | { id: string; tinyModel: Partial<TinyModelOptions> };
@@ -36,7 +36,7 @@ async function tinyModelRepo(id: string, options: Partial<TinyModelOptions>): Pr
 
 export async function toRepos(specs: RepoSpec[]): Promise<HubRepo[]> {
   return Promise.all(
-    specs.map((s) => ('dir' in s ? repoFromDir(s.id, s.dir) : 'tinyModel' in s ? tinyModelRepo(s.id, s.tinyModel) : makeRepo(s.id, s.files))),
+    specs.map((s) => ('dir' in s ? repoFromDir(s.id, s.dir) : 'tinyModel' in s ? tinyModelRepo(s.id, s.tinyModel) : { ...makeRepo(s.id, s.files), gated: s.gated })),
   );
 }
 
