@@ -38,6 +38,11 @@ describe('npm run cli [gpu]', () => {
     expect(out.outputIds.length).toBeGreaterThan(0);
     expect(typeof out.text).toBe('string');
     expect(out.timings.decodeTokensPerSec).toBeGreaterThan(0);
+    // What the model holds on the GPU: weights, and a KV cache sized for this short run.
+    const bytes = (out as unknown as { gpuBytes: { weights: number; kvCache: number; other: number } }).gpuBytes;
+    expect(bytes.weights).toBeGreaterThan(0);
+    expect(bytes.kvCache).toBeGreaterThan(0);
+    expect(bytes.other).toBeGreaterThan(0);
 
     const withPrompt = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--prompt', 'Hello there', '--max-tokens', '4', '--json'], { env: cleanEnv(), timeout: 240_000 });
     const p = JSON.parse(withPrompt.stdout.trim().split('\n').pop()!) as { inputIds: number[]; text: string };

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       const stats = toStats(r.value, (firstAt || performance.now()) - started);
       const text = engine.tokenizer ? engine.tokenizer.decode(outputIds, { skipSpecialTokens: true }) : undefined;
       if (values.json) {
-        console.log(JSON.stringify({ inputIds, outputIds, text, timings: { loadMs: Math.round(loadMs), ...stats }, model: engine.info, adapter: ctx.adapterInfo }));
+        console.log(JSON.stringify({ inputIds, outputIds, text, timings: { loadMs: Math.round(loadMs), ...stats }, model: engine.info, adapter: ctx.adapterInfo, gpuBytes: engine.runtime.gpuBytes() }));
       } else {
         if (decoder) process.stdout.write(decoder.flush() + '\n');
         else console.log(outputIds.join(','));

@@ -466,6 +466,12 @@ describe('decode steps encoded ahead [gpu]', () => {
     try {
       expect(whole.kvCapacity).toBe(whole.contextLimit);
       expect(grown.kvCapacity).toBe(16);
+      // K and V of every layer: kvHeads · headDim · 4 bytes (f32 here) per position.
+      const { layers, kvHeads, headDim } = grown.plan.config;
+      const cacheBytes = (positions: number) => layers * 2 * kvHeads * headDim * 4 * positions;
+      expect(grown.gpuBytes().kvCache).toBe(cacheBytes(16));
+      expect(whole.gpuBytes().kvCache).toBe(cacheBytes(whole.contextLimit));
+      expect(grown.gpuBytes().weights).toBe(whole.gpuBytes().weights);
       const run = async (runtime: typeof whole) => {
         const ids = [await runtime.step(promptIds(12, 2, 32000), greedy, 0)];
         // Past 16 and 32 cached tokens: the cache grows between steps encoded ahead.
@@ -475,6 +481,8 @@ describe('decode steps encoded ahead [gpu]', () => {
       const a = await run(whole);
       const b = await run(grown);
       expect(grown.kvCapacity).toBe(64);
+      expect(grown.gpuBytes().kvCache).toBe(cacheBytes(64));
+      console.log(`[node/webgpu] kv growth: ${JSON.stringify(grown.gpuBytes())} bytes after 52 tokens from 16 positions; allocated whole: ${JSON.stringify(whole.gpuBytes())}`);
       expect(b.ids).toEqual(a.ids);
       expect(maxAbsDiff(b.logits, a.logits)).toBe(0);
     } finally {

@@ -593,6 +593,18 @@ export class Phi3Runtime implements TokenRuntime {
     }
   }
 
+  /**
+   * Bytes of the GPU buffers this model holds now: its weights (as uploaded: int4 blocks, scales,
+   * embedding, rotary tables, norms), its KV cache (at its current capacity), and the rest the
+   * runtime owns (activations, logits, scratch, read-backs). Kernels' own uniform buffers, a few
+   * hundred bytes each, are left out. What was asked of WebGPU; drivers add their own padding.
+   */
+  gpuBytes(): { weights: number; kvCache: number; other: number } {
+    const sum = (bs: Iterable<GPUBuffer>) => [...bs].reduce((n, b) => n + b.size, 0);
+    const kvCache = this.kvLayers.reduce((n, l) => n + l.k.size + l.v.size, 0);
+    return { weights: sum(this.uploader.buffers), kvCache, other: sum(this.buffers.values()) - kvCache + this.stepUniform.size };
+  }
+
   truncate(length: number): void {
     this.next = null;
     if (length < this.cachedIds.length) this.cachedIds.length = length;
