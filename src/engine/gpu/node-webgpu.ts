@@ -4,7 +4,9 @@
  * On a machine without a GPU driver Dawn finds no adapter. If Debian's Chromium is installed we then
  * fall back to its bundled SwiftShader Vulkan driver: point the Vulkan loader at its ICD file and
  * preload Chromium's own libvulkan (RTLD_NODELETE keeps it mapped after Node's addon check fails,
- * so Dawn's later dlopen("libvulkan.so.1") finds it). Never import this from browser code.
+ * so Dawn's later dlopen("libvulkan.so.1") finds it). A process that starts with VK_ICD_FILENAMES
+ * already pointing at that ICD (a child of one that fell back) preloads it the same way.
+ * Never import this from browser code.
  *
  * `PHI3_DAWN_F16_ON_NVIDIA=1` passes Dawn's adapter toggle `vulkan_enable_f16_on_nvidia`. Dawn
  * turns `shader-f16` off on NVIDIA's Vulkan driver by default (so does Chrome, whose users on
@@ -84,6 +86,9 @@ export function nodeGPU(): Promise<GPU> {
         );
       }
     }
+    // Set by a parent process that fell back to SwiftShader (the benchmark's children inherit its
+    // environment): Chromium's Vulkan loader must be preloaded here too, or Dawn finds no adapter.
+    if (process.env.VK_ICD_FILENAMES === SWIFTSHADER_ICD) useSwiftShader();
     const gpu = mod.create(flags);
     if (await hasAdapter(gpu)) return gpu;
     throw new AppError(
