@@ -203,14 +203,9 @@ export class Phi3Runtime implements TokenRuntime {
   matMulTuning: MatMulNBitsTuning | undefined;
   /** Every kernel the tuning shapes, in step order (`retune` builds them again). */
   private tunables: Tunable[] = [];
-  /**
-   * Positions the KV cache holds now (LoadOptions.kvInitialTokens at load); `ensureCapacity`
-   * doubles it, up to `contextLimit`, before a step that needs more.
-   */
-  kvCapacity = 0;
-  /** @internal Set by `load`: each layer's cache, and the bytes of one position of one (K or V) cache (all heads). */
-  kvLayers: KvLayer[] = [];
-  kvBytesPerPosition = 0;
+  /** Each layer's KV cache (set by `load`; `ensureCapacity` grows them). */
+  private kvLayers: KvLayer[] = [];
+  private capacity = 0;
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
   private readonly weightReads = new Map<object, WeightReadKernel>();
@@ -470,8 +465,7 @@ export class Phi3Runtime implements TokenRuntime {
       const decodeOps = ops.filter((op) => !op.prefillOnly);
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision, readbacks, opts.runAhead ?? true);
       runtime.kvLayers = kvLayers;
-      runtime.kvCapacity = capacity;
-      runtime.kvBytesPerPosition = kvHeads * D * kvBytes;
+      runtime.capacity = capacity;
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
@@ -499,15 +493,27 @@ export class Phi3Runtime implements TokenRuntime {
    * For Phi3's autotune (autotune.ts) and benchmarks.
    */
   async retune(tuning: MatMulNBitsTuning | undefined): Promise<void> {
-    const { device } = this.ctx;
     this.next = null;
     // A step run ahead may still use the old warm buffer.
-    await device.queue.onSubmittedWorkDone();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    await this.buildTunables(tuning);
+  }
+
+  /** Builds every kernel the tuning shapes again with `tuning` (retune's, and ensureCapacity's after the caches moved) and waits for their pipelines. */
+  private async buildTunables(tuning: MatMulNBitsTuning | undefined): Promise<void> {
     const tuned: TunedKernel[] = [];
     for (const build of this.tunables) tuned.push(build(tuning, tuned.at(-1)?.share ?? 0));
     this.matMulTuning = tuning;
     this.wireTuned(tuned);
-    await matMulNBitsReady(device);
+    await matMulNBitsReady(this.ctx.device);
+  }
+
+  /**
+   * Positions the KV cache holds now (LoadOptions.kvInitialTokens at load); `ensureCapacity`
+   * doubles it, up to `contextLimit`, before a step that needs more.
+   */
+  get kvCapacity(): number {
+    return this.capacity;
   }
 
   /**
@@ -529,13 +535,13 @@ export class Phi3Runtime implements TokenRuntime {
     this.next = null;
     // Steps submitted before may still use the warm buffer that rebuilding replaces.
     await device.queue.onSubmittedWorkDone();
-    const kvHeads = this.plan.config.kvHeads;
-    const headBytes = (positions: number) => (this.kvBytesPerPosition / kvHeads) * positions;
+    const { kvHeads, headDim } = this.plan.config;
+    const headBytes = (positions: number) => headDim * kvBytesPerElement(this.precision) * positions;
     let failure: GPUError | null = null;
     for (const layer of this.kvLayers) {
       if (layer.capacity >= capacity) continue; // grown by an earlier call that ran out of memory later
       device.pushErrorScope('out-of-memory');
-      const grown = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, this.kvBytesPerPosition, capacity));
+      const grown = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, kvHeads * headBytes(1), capacity));
       failure = await device.popErrorScope();
       if (failure) {
         grown.forEach((b) => b.destroy());
@@ -560,11 +566,8 @@ export class Phi3Runtime implements TokenRuntime {
     }
     // Layers grown before a failure keep their larger cache (each kernel knows its own layer's
     // capacity); the runtime holds what every layer holds.
-    this.kvCapacity = Math.min(...this.kvLayers.map((l) => l.capacity));
-    const tuned: TunedKernel[] = [];
-    for (const build of this.tunables) tuned.push(build(this.matMulTuning, tuned.at(-1)?.share ?? 0));
-    this.wireTuned(tuned);
-    await matMulNBitsReady(device);
+    this.capacity = Math.min(...this.kvLayers.map((l) => l.capacity));
+    await this.buildTunables(this.matMulTuning);
     if (failure) {
       throw new AppError(
         'GPU_OUT_OF_MEMORY',
