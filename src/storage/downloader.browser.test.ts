@@ -14,8 +14,8 @@ const KiB = 1024;
 const opened: Array<{ store: ModelStore; name: string }> = [];
 const hubs: RemoteHub[] = [];
 
-async function setup(dataBytes: number) {
-  const hub = await spawnTestHub(testFiles(dataBytes));
+async function setup(dataBytes: number, repo?: string, gated = false) {
+  const hub = await spawnTestHub(testFiles(dataBytes), repo, gated);
   hubs.push(hub);
   const name = uniqueName('dl');
   const store = await ModelStore.open(name);
@@ -194,11 +194,7 @@ describe('downloader against the local Hub', () => {
   });
 
   it('a gated repo: its listing is public, its files are not; the error says so and what to do', async () => {
-    const hub = await spawnHub(inject('hubSpawner'), [{ id: 'test-org/gated-phi3', files: testFiles(300_000), gated: true }]);
-    hubs.push(hub);
-    const name = uniqueName('dl');
-    const store = await ModelStore.open(name);
-    opened.push({ store, name });
+    const { hub, store } = await setup(300_000, 'test-org/gated-phi3', true);
     const err = await downloadModel(store, customEntry('test-org/gated-phi3', 'onnx'), { hub: hub.url, chunkSize: 64 * KiB, crossTab: false }).catch((e: unknown) => e);
     expect(err).toMatchObject({
       code: 'MODEL_ACCESS_DENIED',

@@ -36,8 +36,9 @@ export function testEntry(id: string, repo = TEST_REPO): CatalogEntry {
   };
 }
 
-export function spawnTestHub(files: Record<string, number | string>, repo = TEST_REPO): Promise<RemoteHub> {
-  return spawnHub(inject('hubSpawner'), [{ id: repo, files }]);
+/** `gated`: the repo's files answer 401 as a gated repo's do (tools/hub-server, `HubRepo.gated`). */
+export function spawnTestHub(files: Record<string, number | string>, repo = TEST_REPO, gated = false): Promise<RemoteHub> {
+  return spawnHub(inject('hubSpawner'), [{ id: repo, files, gated }]);
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
