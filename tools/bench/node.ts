@@ -120,11 +120,12 @@ async function child(values: Values): Promise<void> {
     }
     const loadMs = performance.now() - t;
     log(`${name} loaded in ${loadMs.toFixed(0)} ms (from disk)`);
-    const gpuMB = () => (loaded instanceof NativeEngine ? JSON.stringify(Object.fromEntries(Object.entries(loaded.runtime.gpuBytes()).map(([k, v]) => [k, Math.round(v / 1e6)]))) : '');
-    if (loaded instanceof NativeEngine) log(`GPU buffers at load, MB: ${gpuMB()}`);
+    const native = loaded instanceof NativeEngine ? loaded.runtime : undefined;
+    const gpuMB = (r: NonNullable<typeof native>) => JSON.stringify(Object.fromEntries(Object.entries(r.gpuBytes()).map(([k, v]) => [k, Math.round(v / 1e6)])));
+    if (native) log(`GPU buffers at load, MB: ${gpuMB(native)}`);
     report.result = await measureRound(loaded.runtime, plan, loadMs, null);
     // The KV cache grows with the context (model.ts, ensureCapacity): what the longest one left.
-    if (loaded instanceof NativeEngine) log(`GPU buffers after the round, MB: ${gpuMB()} (KV cache ${loaded.runtime.kvCapacity} positions)`);
+    if (native) log(`GPU buffers after the round, MB: ${gpuMB(native)} (KV cache ${native.kvCapacity} positions)`);
     if (values['child-profile'] && loaded instanceof NativeEngine) {
       report.profile = await profileDecodeSteps(loaded.runtime, plan.contexts, Number(values['profile-steps']), plan.log);
       report.prefillProfile = await profilePrefillChunks(loaded.runtime, plan.prefill, Number(values['profile-steps']), plan.log);
