@@ -113,6 +113,10 @@ export async function measureRound(runtime: TokenRuntime, plan: RoundPlan, loadM
     log(`decode at context ${ctx}: ${decode[String(ctx)].toFixed(3)} tok/s (steps ${stepMs.map((x) => x.toFixed(0)).join(', ')} ms)`);
   }
 
+  // A short untimed step first: after the longest context the native KV cache shrinks at the
+  // next short prompt (model.ts, fitCapacity), which a chat pays once, not per prefill.
+  runtime.truncate(0);
+  await runtime.step(benchTokenIds(1, 3), GREEDY, 0);
   const prefill: Record<string, number> = {};
   for (const len of plan.prefill) {
     if (len + 1 > runtime.contextLimit) continue;

@@ -124,7 +124,7 @@ async function child(values: Values): Promise<void> {
     const gpuMB = (r: NonNullable<typeof native>) => JSON.stringify(Object.fromEntries(Object.entries(r.gpuBytes()).map(([k, v]) => [k, Math.round(v / 1e6)])));
     if (native) log(`GPU buffers at load, MB: ${gpuMB(native)}`);
     report.result = await measureRound(loaded.runtime, plan, loadMs, null);
-    // The KV cache grows with the context (model.ts, ensureCapacity): what the longest one left.
+    // The KV cache grows with the context (model.ts, fitCapacity) and shrinks again at a short prompt: what the round left.
     if (native) log(`GPU buffers after the round, MB: ${gpuMB(native)} (KV cache ${native.kvCapacity} positions)`);
     if (values['child-profile'] && loaded instanceof NativeEngine) {
       report.profile = await profileDecodeSteps(loaded.runtime, plan.contexts, Number(values['profile-steps']), plan.log);

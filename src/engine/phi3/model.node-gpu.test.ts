@@ -130,7 +130,7 @@ const cases: Case[] = [
     load: { attention: { kernel: 'lanes', keysPerSplit: 16, maxSplits: 4, prefill: 'blocked' } },
   },
   {
-    // The KV cache starts at 16 positions and grows as the conversation does (ensureCapacity):
+    // The KV cache starts at 16 positions and grows as the conversation does (fitCapacity):
     // to 32 in the 20-token prompt's prefill, to 64 and 128 between decode steps run ahead and in
     // the later turns' prefill; what was cached must survive every copy.
     name: 'multi-turn conversation reusing the KV cache, which starts at 16 positions and grows 3 times',
@@ -455,7 +455,7 @@ describe('decode steps encoded ahead [gpu]', () => {
     }
   });
 
-  it('a KV cache that grows while decode runs ahead gives the tokens and logits of one allocated whole', async () => {
+  it('a KV cache that grows while decode runs ahead, and shrinks for a new chat, gives the tokens and logits of one allocated whole', async () => {
     const dir = join(root, 'kv-grow');
     await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2, seed: 3 });
     const files = nodeModelFiles(dir);
@@ -485,6 +485,27 @@ describe('decode steps encoded ahead [gpu]', () => {
       console.log(`[node/webgpu] kv growth: ${JSON.stringify(grown.gpuBytes())} bytes after 52 tokens from 16 positions; allocated whole: ${JSON.stringify(whole.gpuBytes())}`);
       expect(b.ids).toEqual(a.ids);
       expect(maxAbsDiff(b.logits, a.logits)).toBe(0);
+
+      // Back to 20 held positions: 64 is under 4× the 32 they fit in, so the cache stays.
+      for (const runtime of [whole, grown]) runtime.truncate(20);
+      const at21 = await Promise.all([whole, grown].map((r) => r.logits([b.ids[7]])));
+      expect(grown.kvCapacity).toBe(64);
+      expect(maxAbsDiff(at21[1], at21[0])).toBe(0);
+      // A new chat that keeps 4 positions (a shared system prompt): its 12 fit in 16, and 64 is
+      // 4× that, so the cache shrinks back, keeping the 4, and grows again as the answer goes on.
+      const again = async (runtime: typeof whole) => {
+        runtime.truncate(4);
+        const ids = [await runtime.step(promptIds(8, 5, 32000), greedy, 0)];
+        const after = { capacity: runtime.kvCapacity, kvCache: runtime.gpuBytes().kvCache };
+        while (ids.length < 30) ids.push(await runtime.step([ids[ids.length - 1]], greedy, ids.length));
+        return { ids, after, logits: await runtime.logits([ids[ids.length - 1]]) };
+      };
+      const c = await again(whole);
+      const d = await again(grown);
+      expect(d.after).toEqual({ capacity: 16, kvCache: cacheBytes(16) });
+      expect(grown.kvCapacity).toBe(64);
+      expect(d.ids).toEqual(c.ids);
+      expect(maxAbsDiff(d.logits, c.logits)).toBe(0);
     } finally {
       whole.destroy();
       grown.destroy();

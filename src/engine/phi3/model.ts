@@ -2,7 +2,7 @@
  * The Phi-3 forward pass on WebGPU: weights uploaded once, every kernel, buffer and bind group
  * built at load, and one step encoded into a single command buffer and submitted once. The KV
  * cache alone grows: it starts at `LoadOptions.kvInitialTokens` positions and doubles before a
- * step that needs more (`ensureCapacity`: the cache kernels' bind groups are built again then).
+ * step that needs more (`fitCapacity`: the cache kernels' bind groups are built again then).
  *
  *   embed → for each layer: [norm]q,k,v (or packed qkv) → rotary q,k + KV append → attention
  *         → o (+= residual) → [norm]gate,up (or gate_up) → down(silu(gate)·up) (+= residual)
@@ -203,9 +203,11 @@ export class Phi3Runtime implements TokenRuntime {
   matMulTuning: MatMulNBitsTuning | undefined;
   /** Every kernel the tuning shapes, in step order (`retune` builds them again). */
   private tunables: Tunable[] = [];
-  /** Each layer's KV cache (set by `load`; `ensureCapacity` grows them). */
+  /** Each layer's KV cache (set by `load`; `fitCapacity` grows them). */
   private kvLayers: KvLayer[] = [];
   private capacity = 0;
+  /** LoadOptions.kvInitialTokens as loaded: the smallest size `fitCapacity` gives the cache. */
+  private initialCapacity = 0;
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
   private readonly weightReads = new Map<object, WeightReadKernel>();
@@ -288,7 +290,7 @@ export class Phi3Runtime implements TokenRuntime {
        */
       const tunables: Tunable[] = [];
       const tuned: TunedKernel[] = [];
-      /** Each layer's KV cache and how to point its kernels at a grown one (`ensureCapacity`). */
+      /** Each layer's KV cache and how to point its kernels at a grown one (`fitCapacity`). */
       const kvLayers: KvLayer[] = [];
       /** One matmul over several projections joined along N (their rows simply concatenate). */
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
@@ -383,7 +385,7 @@ export class Phi3Runtime implements TokenRuntime {
         const push = (kind: string, k: Matmul) => ops.push(rowsOp(kind, li, k));
         const withCache = (kind: string, k: { encode(pass: GPUComputePassEncoder, rows: number, cacheIndex?: 0 | 1): void }) => ops.push({ kind, layer: li, weightBytes: 0, encode: (pass, S, _t, cacheIndex) => k.encode(pass, S, cacheIndex) });
         const inputNorm = await uploader.f32(layer.inputNorm, `${L}.inputNorm`);
-        // KV cache (kvHeads, capacity, D) of f32 or f16 (precision); it grows (ensureCapacity).
+        // KV cache (kvHeads, capacity, D) of f32 or f16 (precision); it grows (fitCapacity).
         const kCache = kvCacheBuffer(device, `${L}.kCache`, kvHeads * D * kvBytes, capacity);
         const vCache = kvCacheBuffer(device, `${L}.vCache`, kvHeads * D * kvBytes, capacity);
         buffers.set(`${L}.kCache`, kCache);
@@ -466,6 +468,7 @@ export class Phi3Runtime implements TokenRuntime {
       const runtime = new Phi3Runtime(ctx, plan, uploader, buffers, ops, decodeOps, lmHead, sampler, step, maxPrefill, contextLimit, precision, readbacks, opts.runAhead ?? true);
       runtime.kvLayers = kvLayers;
       runtime.capacity = capacity;
+      runtime.initialCapacity = capacity;
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
@@ -499,7 +502,7 @@ export class Phi3Runtime implements TokenRuntime {
     await this.buildTunables(tuning);
   }
 
-  /** Builds every kernel the tuning shapes again with `tuning` (retune's, and ensureCapacity's after the caches moved) and waits for their pipelines. */
+  /** Builds every kernel the tuning shapes again with `tuning` (retune's, and fitCapacity's after the caches moved) and waits for their pipelines. */
   private async buildTunables(tuning: MatMulNBitsTuning | undefined): Promise<void> {
     const tuned: TunedKernel[] = [];
     for (const build of this.tunables) tuned.push(build(tuning, tuned.at(-1)?.share ?? 0));
@@ -509,29 +512,37 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   /**
-   * Positions the KV cache holds now (LoadOptions.kvInitialTokens at load); `ensureCapacity`
-   * doubles it, up to `contextLimit`, before a step that needs more.
+   * Positions the KV cache holds now (LoadOptions.kvInitialTokens at load); `fitCapacity` doubles
+   * it, up to `contextLimit`, before a step that needs more, and gives it back when a step needs a
+   * quarter of it or less.
    */
   get kvCapacity(): number {
     return this.capacity;
   }
 
   /**
-   * Grows the KV cache to hold `positions` (doubling, at most `contextLimit`; callers check the
-   * limit) before a step that needs them. One layer at a time: a cache of the new size, the
-   * positions held so far copied in head by head (the layout is [kvHeads, capacity, headDim], so
-   * each head's block moves), the old one destroyed, so at most one layer's cache exists twice.
-   * Then every kernel that binds a cache is built again, as `retune` does (same pipelines: the
-   * capacity is a uniform, and attention's split sizes follow `contextLimit`). The copies run in
-   * queue order after every step submitted before, so they carry what those steps wrote. The step
-   * encoded ahead is dropped: it was encoded with the old caches.
+   * Sizes the KV cache for a step that ends at `positions` (callers check the context limit).
+   * The sizes are the initial capacity doubled (at most `contextLimit`): the cache grows to the
+   * first that holds `positions`, and shrinks to it when the cache is 4× that size or more (a new
+   * chat after a long one: truncate() left few positions, so a 2,048-token cache goes back to
+   * 512 instead of holding 1.6 GB for a short chat; the factor keeps a chat near a size from
+   * going back and forth).
+   *
+   * One layer at a time: a cache of the new size, the positions held so far copied in head by
+   * head (the layout is [kvHeads, capacity, headDim], so each head's block moves), the old one
+   * destroyed, so at most one layer's cache exists twice. Then every kernel that binds a cache is
+   * built again, as `retune` does (same pipelines: the capacity is a uniform, and attention's
+   * split sizes follow `contextLimit`). The copies run in queue order after every step submitted
+   * before, so they carry what those steps wrote. The step encoded ahead is dropped: it was
+   * encoded with the old caches. Out of memory while growing fails the step (GPU_OUT_OF_MEMORY);
+   * while shrinking, the larger cache is kept.
    */
-  private async ensureCapacity(positions: number): Promise<void> {
-    if (positions <= this.kvCapacity || this.kvCapacity >= this.contextLimit) return;
+  private async fitCapacity(positions: number): Promise<void> {
+    let fit = Math.min(this.initialCapacity, this.contextLimit);
+    while (fit < positions && fit < this.contextLimit) fit = Math.min(fit * 2, this.contextLimit);
+    const grow = positions > this.capacity;
+    if (!grow && this.capacity < 4 * fit) return;
     const { device } = this.ctx;
-    let capacity = this.kvCapacity;
-    while (capacity < positions) capacity *= 2;
-    capacity = Math.min(capacity, this.contextLimit);
     this.next = null;
     // Steps submitted before may still use the warm buffer that rebuilding replaces.
     await device.queue.onSubmittedWorkDone();
@@ -539,39 +550,40 @@ export class Phi3Runtime implements TokenRuntime {
     const headBytes = (positions: number) => headDim * kvBytesPerElement(this.precision) * positions;
     let failure: GPUError | null = null;
     for (const layer of this.kvLayers) {
-      if (layer.capacity >= capacity) continue; // grown by an earlier call that ran out of memory later
+      // Grown by an earlier call that ran out of memory later.
+      if (layer.capacity === fit || (grow && layer.capacity > fit)) continue;
       device.pushErrorScope('out-of-memory');
-      const grown = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, kvHeads * headBytes(1), capacity));
+      const sized = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, kvHeads * headBytes(1), fit));
       failure = await device.popErrorScope();
       if (failure) {
-        grown.forEach((b) => b.destroy());
+        sized.forEach((b) => b.destroy());
         break;
       }
-      const held = Math.min(this.cachedIds.length, layer.capacity);
+      const held = Math.min(this.cachedIds.length, layer.capacity, fit);
       if (held > 0) {
-        const encoder = device.createCommandEncoder({ label: `${layer.name}.kvGrow` });
+        const encoder = device.createCommandEncoder({ label: `${layer.name}.kvResize` });
         for (const [i, old] of [layer.k, layer.v].entries()) {
-          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(layer.capacity), grown[i], h * headBytes(capacity), headBytes(held));
+          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(layer.capacity), sized[i], h * headBytes(fit), headBytes(held));
         }
         device.queue.submit([encoder.finish()]);
       }
       // Freed once the copies (and any step still reading it) are done.
       layer.k.destroy();
       layer.v.destroy();
-      [layer.k, layer.v] = grown;
+      [layer.k, layer.v] = sized;
       this.buffers.set(layer.k.label, layer.k);
       this.buffers.set(layer.v.label, layer.v);
-      layer.capacity = capacity;
-      layer.rebind(layer.k, layer.v, capacity);
+      layer.capacity = fit;
+      layer.rebind(layer.k, layer.v, fit);
     }
-    // Layers grown before a failure keep their larger cache (each kernel knows its own layer's
+    // Layers resized before a failure keep their new cache (each kernel knows its own layer's
     // capacity); the runtime holds what every layer holds.
     this.capacity = Math.min(...this.kvLayers.map((l) => l.capacity));
     await this.buildTunables(this.matMulTuning);
-    if (failure) {
+    if (failure && grow) {
       throw new AppError(
         'GPU_OUT_OF_MEMORY',
-        `The GPU ran out of memory growing the context cache to ${capacity} tokens (${failure.message}). The chat so far is kept: start a new chat for a shorter context, or close other tabs and apps that use the GPU and try again.`,
+        `The GPU ran out of memory growing the context cache to ${fit} tokens (${failure.message}). The chat so far is kept: start a new chat for a shorter context, or close other tabs and apps that use the GPU and try again.`,
       );
     }
   }
@@ -729,7 +741,7 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = this.ctx;
     if (!device.features.has('timestamp-query')) return null;
     if (this.cachedIds.length + ids.length > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `${label}: ${ids.length} more tokens do not fit in the ${this.contextLimit}-token context.`);
-    await this.ensureCapacity(this.cachedIds.length + ids.length);
+    await this.fitCapacity(this.cachedIds.length + ids.length);
     this.next = null;
     const ops = ids.length === 1 ? this.decodeOps : this.ops;
     const ns = await submitTimestamped(device, 2 * (ops.length + 1), label, (encoder, querySet) => this.encodeChunk(encoder, ids, querySet));
@@ -760,7 +772,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (!Number.isInteger(reps) || reps < 1) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: reps must be a positive integer, got ${reps}.`);
     const pastLen = this.cachedIds.length;
     if (pastLen + 1 > this.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `timeDecodeWithout: the ${this.contextLimit}-token context is full.`);
-    await this.ensureCapacity(pastLen + 1);
+    await this.fitCapacity(pastLen + 1);
     const matmuls = this.weightMatmulKinds();
     for (const kind of readInstead) {
       if (!matmuls.includes(kind)) throw new AppError('BAD_ARGUMENT', `timeDecodeWithout: readInstead names '${kind}', which is not a weight matmul of the decode step (${matmuls.join(', ')}).`);
@@ -812,7 +824,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (this.cachedIds.length + ids.length > this.contextLimit) {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
     }
-    await this.ensureCapacity(this.cachedIds.length + ids.length);
+    await this.fitCapacity(this.cachedIds.length + ids.length);
     const { device } = this.ctx;
     for (let at = 0; at < ids.length; at += this.maxPrefill) {
       const chunk = ids.slice(at, at + this.maxPrefill);
