@@ -230,6 +230,43 @@ test('a reload mid-answer keeps the text so far, says it was cut off, and Contin
   expect((await answers(page).last().locator('.answer-text').innerText()).trim().length).toBeGreaterThan(kept.length);
 });
 
+test('another tab shows an answer written elsewhere as such, not as cut off, until it ends there or its tab closes', async ({ context }) => {
+  const url = appUrl(`&model=${encodeURIComponent(MODEL)}`);
+  const a = await context.newPage();
+  await a.goto(url);
+  await a.getByRole('button', { name: /Download/ }).click();
+  await expect(status(a)).toHaveText('Ready', { timeout: 90_000 });
+  await setMaxNewTokens(a, 4000);
+  await composer(a).fill('Tell me a long story about GPUs.');
+  await composer(a).press('Enter');
+  await expectStreaming(a);
+
+  // Tab B opens the chat while A writes: the saves it reads carry the cut-off note, which B must not show.
+  const b = await context.newPage();
+  await b.goto(url);
+  const inB = answers(b).last();
+  await expect(inB.getByTestId('written-elsewhere')).toHaveText('Another tab is writing this answer; it shows here as it goes, every few seconds.', { timeout: 30_000 });
+  await expect(inB.getByRole('alert')).toHaveCount(0);
+  await expect(inB.getByRole('button', { name: 'Continue' })).toHaveCount(0);
+  await expect(inB.getByRole('button', { name: 'Regenerate' })).toHaveCount(0);
+
+  // A stops: B shows the finished answer, with its stats and its actions.
+  await stopButton(a).click();
+  await expect(inB.getByTestId('message-stats')).toContainText('stopped', { timeout: 30_000 });
+  await expect(inB.getByTestId('written-elsewhere')).toHaveCount(0);
+  await expect(inB.getByRole('alert')).toHaveCount(0);
+  await expect(inB.locator('.answer-text')).toHaveText((await answers(a).last().locator('.answer-text').innerText()).trim());
+
+  // A continues it and closes mid-answer: the answer was cut off, and B says so and offers Continue.
+  await answers(a).last().getByRole('button', { name: 'Continue' }).click();
+  await expectStreaming(a);
+  await expect(inB.getByTestId('written-elsewhere')).toBeVisible({ timeout: 30_000 });
+  await a.close();
+  await expect(inB.getByRole('alert')).toHaveText('This answer was cut off: the page closed or reloaded while it was being written. Continue writes the rest.', { timeout: 30_000 });
+  await expect(inB.getByTestId('written-elsewhere')).toHaveCount(0);
+  await expect(inB.getByRole('button', { name: 'Continue' })).toBeVisible();
+});
+
 test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
   await page.getByRole('button', { name: /Download/ }).focus();

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { answerSeed, canContinue, CUT_OFF, deltaBatcher } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
-import { ScriptedEngine, testServices } from './testing';
+import { MemoryAnswerLocks, ScriptedEngine, testServices } from './testing';
 import { DEFAULT_SETTINGS, selectedPath, siblingsOf, updateMessage } from '../conversations/tree';
 import { draftFrom } from './settingsSlice';
 
@@ -101,6 +101,68 @@ describe('chat slice', () => {
     expect(final?.content).toBe('one two three four five six');
     expect(final?.error).toBeUndefined();
     expect(final?.stats?.stopReason).toBe('eos');
+  });
+
+  it('holds the answer lock while it streams and lets it go after the last save', async () => {
+    const engine = new ScriptedEngine(['one two three']);
+    const locks = new MemoryAnswerLocks();
+    const services = { ...testServices(engine), answerLocks: locks };
+    const store = createAppStore(services);
+    setModelStatus(store, 'ready');
+    const heldWhileStreaming: boolean[] = [];
+    const unsub = store.subscribe((s) => {
+      const id = s.chat.streaming?.messageId;
+      if (id) void locks.held(id).then((h) => heldWhileStreaming.push(h));
+    });
+    let atRelease: unknown;
+    locks.onRelease = () => void services.repo.list().then((l) => (atRelease = l[0].messages[1]));
+    await store.getState().send('count');
+    unsub();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(heldWhileStreaming.length).toBeGreaterThan(2);
+    expect(heldWhileStreaming.every(Boolean)).toBe(true);
+    const answer = store.getState().conversations[store.getState().activeId!].messages[1];
+    expect(await locks.held(answer.id)).toBe(false);
+    // What another tab reads once the lock goes: the finished answer, not a cut-off one.
+    expect(atRelease).toMatchObject({ content: 'one two three', stats: { stopReason: 'eos' } });
+    expect((atRelease as { error?: string }).error).toBeUndefined();
+  });
+
+  it('another tab sees an answer written elsewhere as such until it ends there, then reads it whole', async () => {
+    const locks = new MemoryAnswerLocks();
+    const services = { ...testServices(new ScriptedEngine([])), answerLocks: locks };
+    const store = createAppStore(services);
+    await store.getState().loadConversations();
+    const id = await store.getState().newConversation();
+    const c0 = store.getState().conversations[id];
+    const cut = { ...c0, messages: [{ id: 'u', parentId: null, role: 'user' as const, content: 'q', createdAt: 1 }, { id: 'a', parentId: 'u', role: 'assistant' as const, content: 'so far', error: CUT_OFF, createdAt: 2 }] };
+    await store.getState().commit(cut);
+    // The writer: the lock, then its last save in storage, then the lock goes.
+    const release = locks.hold('a');
+    const seen: boolean[] = [];
+    const watching = store.getState().watchAnswer(id, 'a', (on) => seen.push(on), new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(seen).toEqual([true]);
+    await services.repo.put(updateMessage(cut, 'a', { content: 'so far and the rest', error: undefined }, 9));
+    release();
+    await watching;
+    expect(seen).toEqual([true, false]);
+    expect(store.getState().conversations[id].messages[1]).toMatchObject({ content: 'so far and the rest' });
+    expect(store.getState().conversations[id].messages[1].error).toBeUndefined();
+
+    // Nobody writing it: false at once; and a watch stopped early says nothing more.
+    const free: boolean[] = [];
+    await store.getState().watchAnswer(id, 'a', (on) => free.push(on), new AbortController().signal);
+    expect(free).toEqual([false]);
+    const releaseAgain = locks.hold('a');
+    const ctrl = new AbortController();
+    const stopped: boolean[] = [];
+    const watch = store.getState().watchAnswer(id, 'a', (on) => stopped.push(on), ctrl.signal);
+    await new Promise((r) => setTimeout(r, 0));
+    ctrl.abort();
+    releaseAgain();
+    await watch;
+    expect(stopped).toEqual([true]);
   });
 
   it('continues a stopped answer in place: the model sees the text so far and the rest is appended', async () => {

@@ -123,6 +123,12 @@ export interface ChatSlice {
   continueAnswer: (messageId: string) => Promise<void>;
   /** Sends `text` as a new version of the user message `messageId` (a new branch). */
   edit: (messageId: string, text: string) => Promise<void>;
+  /**
+   * For an answer saved with the cut-off note: `onChange(true)` when another tab is still
+   * writing it (answerLocks.ts), then, once it ends there or that tab goes, the conversation is
+   * read again and `onChange(false)`; `onChange(false)` at once when no tab is. Stops at `signal`.
+   */
+  watchAnswer: (conversationId: string, messageId: string, onChange: (elsewhere: boolean) => void, signal: AbortSignal) => Promise<void>;
   /** Whether the open chat is read ahead while the model is idle (saved in `Services.readAhead`). */
   readAhead: boolean;
   /** Turns reading ahead on or off (off stops a read under way) and saves the choice. */
@@ -232,6 +238,8 @@ export const createChatSlice =
       else await get().commit(addMessage(before, assistant, now()));
       controller = new AbortController();
       const signal = controller.signal;
+      // Other tabs tell this answer's cut-off saves from a cut-off answer by it (answerLocks.ts).
+      const release = services.answerLocks?.hold(assistant.id);
       setChat({ streaming: { conversationId, messageId: assistant.id, text: assistant.content }, error: null });
       const patchStreaming = (patch: Partial<Streaming>) => {
         const s = get().chat.streaming;
@@ -305,6 +313,8 @@ export const createChatSlice =
         }
         setChat({ streaming: null, ...(error ? { error } : {}) });
         await saved;
+        // After the last save: another tab waiting for the lock then reads the finished answer.
+        release?.();
       }
     }
 
@@ -399,6 +409,17 @@ export const createChatSlice =
         const user: MessageNode = { id: newId(), parentId: target.parentId, role: 'user', content, createdAt: services.now() };
         await get().commit(addMessage(c, user, services.now()));
         await answer(id, user.id);
+      },
+
+      watchAnswer: async (conversationId, messageId, onChange, signal) => {
+        const locks = services.answerLocks;
+        const held = locks ? await locks.held(messageId) : false;
+        if (signal.aborted) return;
+        onChange(held);
+        if (!locks || !held || !(await locks.whenFree(messageId, signal))) return;
+        // Its last save came before the lock went: read it before the note may say "cut off".
+        await get().reloadConversation(conversationId);
+        if (!signal.aborted) onChange(false);
       },
     };
   };

@@ -54,6 +54,8 @@ export interface ConversationsSlice {
   saveDraft: (id: string | null, text: string) => void;
   /** Internal to the store: set a conversation in state and persist it. */
   commit: (conversation: Conversation) => Promise<void>;
+  /** Reads conversation `id` again from storage, as when another tab names it (not while answering in it). */
+  reloadConversation: (id: string) => Promise<void>;
 }
 
 /** IndexedDB writes started by `commit` and not yet finished (all stores in this page). */
@@ -123,6 +125,8 @@ export const createConversationsSlice =
           set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
         }
       },
+
+      reloadConversation: onRemoteChange,
 
       commit: async (conversation) => {
         set((s) => ({ conversations: { ...s.conversations, [conversation.id]: conversation } }));

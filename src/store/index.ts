@@ -41,6 +41,7 @@ import { createSettingsSlice, type SettingsSlice } from './settingsSlice';
 import { createChatSlice, nextFrame, type ChatSlice } from './chatSlice';
 import { createModelSlice, type ModelService, type ModelSlice } from './modelSlice';
 import { webModelLock, type ModelLock } from './modelLock';
+import { webAnswerLocks, type AnswerLocks } from './answerLocks';
 
 export type { PrepareResult, PromptCount };
 
@@ -84,6 +85,8 @@ export interface Services {
   readAhead?: Flag;
   /** Unsent messages per conversation (drafts.ts); absent: kept in the message box only. */
   drafts?: Drafts;
+  /** Which tab is writing which answer (answerLocks.ts); absent: a saved cut-off note always reads "cut off". */
+  answerLocks?: AnswerLocks;
 }
 
 export type AppState = GpuSlice & ConversationsSlice & SettingsSlice & ChatSlice & ModelSlice;
@@ -114,6 +117,7 @@ export const useAppStore = createAppStore({
   streamSaveMs: 2000,
   readAhead: localReadAhead,
   drafts: localDrafts,
+  answerLocks: webAnswerLocks(),
 });
 
 // Test hook, only with `?test-hooks` in the URL: e2e tests destroy the worker's GPU device with it

@@ -8,6 +8,7 @@
 import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
 import { MemoryConversationRepo } from '../conversations/repo';
 import type { EngineService, PrepareResult, PromptCount, Services } from './index';
+import type { AnswerLocks } from './answerLocks';
 
 export const wordTokens = (m: ChatMessage) => m.content.split(/\s+/).filter(Boolean).length + 4;
 
@@ -106,5 +107,39 @@ export class MapStorage implements Storage {
   setItem(key: string, value: string) {
     if (this.full) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
     this.items.set(key, value);
+  }
+}
+
+/**
+ * Answer locks in memory, shared by the stores of one test as the Web Locks API is by the tabs of
+ * an origin (the real one is tested in answerLocks.browser.test.ts). `onRelease` runs as a lock
+ * is let go.
+ */
+export class MemoryAnswerLocks implements AnswerLocks {
+  private readonly holders = new Map<string, { waiters: (() => void)[] }>();
+  onRelease: (messageId: string) => void = () => {};
+
+  hold(messageId: string): () => void {
+    const entry = { waiters: [] as (() => void)[] };
+    this.holders.set(messageId, entry);
+    return () => {
+      if (this.holders.get(messageId) !== entry) return;
+      this.onRelease(messageId);
+      this.holders.delete(messageId);
+      entry.waiters.forEach((w) => w());
+    };
+  }
+
+  async held(messageId: string): Promise<boolean> {
+    return this.holders.has(messageId);
+  }
+
+  whenFree(messageId: string, signal: AbortSignal): Promise<boolean> {
+    const entry = this.holders.get(messageId);
+    if (!entry) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      entry.waiters.push(() => resolve(!signal.aborted));
+      signal.addEventListener('abort', () => resolve(false));
+    });
   }
 }

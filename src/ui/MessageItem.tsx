@@ -8,7 +8,7 @@
 import { lazy, memo, Suspense, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useAppStore } from '../store';
-import { canContinue } from '../store/chatSlice';
+import { canContinue, CUT_OFF } from '../store/chatSlice';
 import type { GenerationStats } from '../engine/types';
 import type { ContextNote, MessageNode } from '../conversations/types';
 import { CopyButton } from './CopyButton';
@@ -143,6 +143,23 @@ function EditBox({ initial, onDone }: { initial: string; onDone: (text: string |
   );
 }
 
+/**
+ * Whether another tab is writing this answer, for one saved with the cut-off note (`check`): its
+ * saves while it streams carry the note (chatSlice.ts, CUT_OFF; answerLocks.ts).
+ */
+function useWrittenElsewhere(conversationId: string, message: MessageNode, check: boolean): boolean {
+  const watchAnswer = useAppStore((s) => s.watchAnswer);
+  const [elsewhere, setElsewhere] = useState<MessageNode | null>(null);
+  useEffect(() => {
+    if (!check) return;
+    const ctrl = new AbortController();
+    void watchAnswer(conversationId, message.id, (on) => setElsewhere(on ? message : null), ctrl.signal);
+    return () => ctrl.abort();
+  }, [watchAnswer, conversationId, message, check]);
+  // Each save is a new message object, asked about again; until the answer comes, the last one's holds.
+  return check && elsewhere !== null && elsewhere.id === message.id;
+}
+
 /** `last`: the last message on the path, the only answer that may be continued. */
 export const MessageItem = memo(function MessageItem({ conversationId, message, last }: { conversationId: string; message: MessageNode; last: boolean }) {
   const streamText = useAppStore((s) => (s.chat.streaming?.messageId === message.id ? s.chat.streaming.text : null));
@@ -163,6 +180,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
   const streaming = streamText !== null;
   const text = streaming ? streamText : message.content;
   const who = isUser ? 'You' : 'Phi-3';
+  const elsewhere = useWrittenElsewhere(conversationId, message, !streaming && message.error === CUT_OFF);
 
   return (
     <article className={`message ${message.role}`} aria-label={`${who} said`} data-testid={`message-${message.role}`} data-message-id={message.id}>
@@ -193,14 +211,19 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
           </Suspense>
         </div>
       )}
-      {/* While it streams, the saved copy's cut-off note (chatSlice.ts, CUT_OFF) is not this page's news. */}
-      {message.error && !streaming && (
+      {/* While it streams, here or in another tab, the saved copy's cut-off note (chatSlice.ts, CUT_OFF) is not news. */}
+      {elsewhere && (
+        <p className="muted" role="status" data-testid="written-elsewhere">
+          Another tab is writing this answer; it shows here as it goes, every few seconds.
+        </p>
+      )}
+      {message.error && !streaming && !elsewhere && (
         <p className="error" role="alert">
           {message.error}
         </p>
       )}
       {!streaming && message.stats && <Stats stats={message.stats} />}
-      {!streaming && !editing && (
+      {!streaming && !editing && !elsewhere && (
         <div className="actions" role="group" aria-label={`Actions for this ${isUser ? 'question' : 'answer'}`}>
           {message.content && <CopyButton text={message.content} label={isUser ? 'Copy question' : 'Copy answer'} />}
           {isUser ? (
