@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     if (swiftshader) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU, and say nothing about the targets, which are for real GPUs.');
     if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     if (rounds > 1) notes.push('Round 1 of each engine compiles its pipelines; later rounds in the same page reuse per-device pipeline caches, which is why load time and time to first token spread widely.');
-    notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ) in the page, so both engines are counted the same way.');
+    notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ) in the page, so both engines are counted the same way; GPU buffer bytes likewise, from GPUDevice.createBuffer and GPUBuffer.destroy (bytes asked of WebGPU, counted from just before each load).');
     notes.push('Per-kernel times are the native GEMVs in isolation on random weights at the full-width shapes; onnxruntime-web\'s per-kernel times are not collected.');
     const report: BenchReport = {
       version: 1,

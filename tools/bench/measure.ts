@@ -2,8 +2,8 @@
  * One benchmark round over any `TokenRuntime` (the native Phi3Runtime or onnxruntime-web's
  * OrtRuntime), in the browser page and in Node alike: time to first token, decode tokens/s at
  * each context, prefill tokens/s per prompt length, and per-token GPU work counted by wrapping
- * the WebGPU prototypes (dispatches, submits, bytes mapped for reading) — so both engines are
- * counted the same way, whatever they do inside.
+ * the WebGPU prototypes (dispatches, submits, bytes mapped for reading, GPU buffer bytes created
+ * and not yet destroyed) — so both engines are counted the same way, whatever they do inside.
  * Rule: nothing here knows which engine it runs; engine specifics live in the page/Node runner.
  */
 import type { TokenRuntime } from '../../src/engine/generate';
@@ -23,10 +23,30 @@ export interface GpuClasses {
   GPUComputePassEncoder: { prototype: GPUComputePassEncoder };
   GPUQueue: { prototype: GPUQueue };
   GPUBuffer: { prototype: GPUBuffer };
+  GPUDevice: { prototype: GPUDevice };
 }
 
 const counts: GpuCounts = { dispatches: 0, submits: 0, readbackBytes: 0 };
 let installed = false;
+
+/**
+ * Bytes of the GPU buffers created and not destroyed (what was asked of WebGPU: drivers add
+ * padding, and a buffer left to the garbage collector counts until the end), and the most there
+ * were since `startGpuMemoryWindow`.
+ */
+const gpuMemory = { live: 0, peak: 0 };
+const liveBuffers = new WeakMap<GPUBuffer, number>();
+
+/** From now on `gpuMemoryWindow` reports against what is live now: call it before a load. */
+export function startGpuMemoryWindow(): { base: number } {
+  gpuMemory.peak = gpuMemory.live;
+  return { base: gpuMemory.live };
+}
+
+/** GPU buffer bytes above `window.base`: live now, and the most since the window started. */
+export function gpuMemoryWindow(window: { base: number }): { liveBytes: number; peakBytes: number } {
+  return { liveBytes: gpuMemory.live - window.base, peakBytes: gpuMemory.peak - window.base };
+}
 
 /** Wraps dispatchWorkgroups(Indirect), submit and mapAsync(READ) once; returns a live counter. */
 export function installGpuCounters(classes: GpuClasses): GpuCounts {
@@ -56,6 +76,24 @@ export function installGpuCounters(classes: GpuClasses): GpuCounts {
     if (mode & 1) counts.readbackBytes += size ?? this.size - (offset ?? 0);
     return mapAsync.call(this, mode, offset, size);
   };
+  const device = classes.GPUDevice.prototype;
+  const createBuffer = device.createBuffer;
+  device.createBuffer = function (this: GPUDevice, descriptor: GPUBufferDescriptor) {
+    const created = createBuffer.call(this, descriptor);
+    liveBuffers.set(created, created.size);
+    gpuMemory.live += created.size;
+    gpuMemory.peak = Math.max(gpuMemory.peak, gpuMemory.live);
+    return created;
+  };
+  const destroy = buffer.destroy;
+  buffer.destroy = function (this: GPUBuffer) {
+    const size = liveBuffers.get(this);
+    if (size !== undefined) {
+      liveBuffers.delete(this);
+      gpuMemory.live -= size;
+    }
+    return destroy.call(this);
+  };
   return counts;
 }
 
@@ -76,9 +114,11 @@ export interface RoundPlan {
 
 /**
  * Measures one loaded engine (one round). `loadMs` and `heap` come from the caller, which timed
- * the load. The runtime's cache is emptied before each phase.
+ * the load; `gpuWindow` is what `startGpuMemoryWindow` returned before it. The runtime's cache
+ * is emptied before each phase.
  */
-export async function measureRound(runtime: TokenRuntime, plan: RoundPlan, loadMs: number, heap: RoundResult['heap']): Promise<RoundResult> {
+export async function measureRound(runtime: TokenRuntime, plan: RoundPlan, loadMs: number, heap: RoundResult['heap'], gpuWindow: { base: number }): Promise<RoundResult> {
+  const afterLoadBytes = gpuMemoryWindow(gpuWindow).liveBytes;
   const log = plan.log ?? (() => {});
   const now = () => performance.now();
   runtime.truncate(0);
@@ -127,5 +167,6 @@ export async function measureRound(runtime: TokenRuntime, plan: RoundPlan, loadM
     log(`prefill ${len}: ${prefill[String(len)].toFixed(2)} tok/s`);
   }
   runtime.truncate(0);
-  return { loadMs, firstTokenMs, decode, prefill, perToken: perToken ?? { dispatches: NaN, submits: NaN, readbackBytes: NaN }, heap };
+  const gpuBuffers = { afterLoadBytes, peakBytes: gpuMemoryWindow(gpuWindow).peakBytes };
+  return { loadMs, firstTokenMs, decode, prefill, perToken: perToken ?? { dispatches: NaN, submits: NaN, readbackBytes: NaN }, heap, gpuBuffers };
 }

@@ -35,7 +35,7 @@ import { OrtEngine } from '../../src/engine/ort/ort-engine';
 import { loadOrtNode } from '../../src/engine/ort/ort-node';
 import type { TokenRuntime } from '../../src/engine/generate';
 import { kernelReport } from './kernels';
-import { installGpuCounters, measureRound, type GpuClasses } from './measure';
+import { installGpuCounters, measureRound, startGpuMemoryWindow, type GpuClasses } from './measure';
 import { describeModel, ensureFullWidthModel, gitCommit, machineBase } from './model';
 import { ortSkipReason } from './ort-node';
 import { profileDecodeSteps, profilePrefillChunks, type PrefillRuns, type ProfileRuns } from './profile';
@@ -104,6 +104,7 @@ async function child(values: Values): Promise<void> {
   const files = nodeModelFiles(modelDir);
   let loaded: { runtime: TokenRuntime; destroy(): unknown } | undefined;
   try {
+    const gpuWindow = startGpuMemoryWindow();
     const t = performance.now();
     if (name === 'native') {
       const ctx = await acquireDevice(gpu);
@@ -123,7 +124,8 @@ async function child(values: Values): Promise<void> {
     const native = loaded instanceof NativeEngine ? loaded.runtime : undefined;
     const gpuMB = (r: NonNullable<typeof native>) => JSON.stringify(Object.fromEntries(Object.entries(r.gpuBytes()).map(([k, v]) => [k, Math.round(v / 1e6)])));
     if (native) log(`GPU buffers at load, MB: ${gpuMB(native)}`);
-    report.result = await measureRound(loaded.runtime, plan, loadMs, null);
+    report.result = await measureRound(loaded.runtime, plan, loadMs, null, gpuWindow);
+    log(`${name}: GPU buffers ${JSON.stringify(report.result.gpuBuffers)} bytes (after load; most at once over load and round)`);
     // The KV cache grows with the context (model.ts, fitCapacity) and shrinks again at a short prompt: what the round left.
     if (native) log(`GPU buffers after the round, MB: ${gpuMB(native)} (KV cache ${native.kvCapacity} positions)`);
     if (values['child-profile'] && loaded instanceof NativeEngine) {
@@ -283,7 +285,7 @@ async function main(): Promise<void> {
       notes.push(
         `Both engines ran the same ${model.info.layers}-layer ${model.info.dtype} model from the same files, alternating each round, each round in a fresh Node process. onnxruntime-web runs its WebGPU build (asyncify wasm, one thread as in the browser page) on the same Dawn through navigator.gpu.`,
       );
-      notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ), so both engines are counted the same way.');
+      notes.push('Per-token counts come from wrapping GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit and GPUBuffer.mapAsync(READ), so both engines are counted the same way; GPU buffer bytes likewise, from GPUDevice.createBuffer and GPUBuffer.destroy (bytes asked of WebGPU, counted from just before each load).');
     }
     const report: BenchReport = {
       version: 1,

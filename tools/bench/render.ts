@@ -42,6 +42,12 @@ function rows(n: EngineResult | Missing, o: EngineResult | Missing, ratios: Benc
   out.push(['load to ready, ms', get(n, (e) => cell(e.loadMs)), get(o, (e) => cell(e.loadMs)), '']);
   const heap = (e: EngineResult) => (isMissing(e.peakJsHeapDuringLoadBytes) ? `— (${e.peakJsHeapDuringLoadBytes.missing})` : cell(e.peakJsHeapDuringLoadBytes, ' MiB', 1 / 2 ** 20));
   out.push(['peak JS heap during load', get(n, heap), get(o, heap), '']);
+  const gpu = (pick: 'afterLoad' | 'peak') => (e: EngineResult) => {
+    const g = e.gpuBufferBytes;
+    return g === undefined ? '— (not counted in this report)' : isMissing(g) ? `— (${g.missing})` : cell(g[pick], ' MiB', 1 / 2 ** 20);
+  };
+  out.push(['GPU buffers after load', get(n, gpu('afterLoad')), get(o, gpu('afterLoad')), '']);
+  out.push(['GPU buffers, most at once over load and round', get(n, gpu('peak')), get(o, gpu('peak')), '']);
   out.push(['dispatches per decode token', get(n, (e) => cell(e.perToken.dispatches)), get(o, (e) => cell(e.perToken.dispatches)), '']);
   out.push(['submits per decode token', get(n, (e) => cell(e.perToken.submits)), get(o, (e) => cell(e.perToken.submits)), '']);
   out.push(['bytes read back per decode token', get(n, (e) => cell(e.perToken.readbackBytes)), get(o, (e) => cell(e.perToken.readbackBytes)), '']);

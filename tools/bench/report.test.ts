@@ -14,6 +14,7 @@ function round(over: Partial<RoundResult> = {}): RoundResult {
     prefill: { '128': 400 },
     perToken: { dispatches: 200, submits: 1, readbackBytes: 4 },
     heap: { beforeBytes: 10 * 2 ** 20, peakBytes: 40 * 2 ** 20 },
+    gpuBuffers: { afterLoadBytes: 300 * 2 ** 20, peakBytes: 420 * 2 ** 20 },
     ...over,
   };
 }
@@ -57,6 +58,13 @@ describe('statistics', () => {
     expect(e.declaredDispatchesPerDecode).toBe(230);
     const node = combineRounds('native', 'n', [round({ heap: null })], null);
     expect(node.peakJsHeapDuringLoadBytes).toEqual({ missing: expect.stringMatching(/browser only/) });
+  });
+
+  it('combineRounds folds the GPU buffer bytes, and says so when a round lacks them', () => {
+    const e = combineRounds('ort', 'o', [round(), round({ gpuBuffers: { afterLoadBytes: 100, peakBytes: 200 } }), round()], null);
+    expect(e.gpuBufferBytes).toMatchObject({ afterLoad: { median: 300 * 2 ** 20, min: 100 }, peak: { median: 420 * 2 ** 20, min: 200 } });
+    const old = combineRounds('ort', 'o', [round(), round({ gpuBuffers: undefined })], null);
+    expect(old.gpuBufferBytes).toEqual({ missing: 'GPU buffers were not counted in every round' });
   });
 });
 
@@ -217,6 +225,12 @@ describe('rendering', () => {
     expect(md).toContain('| decode tok/s, context 0 | 25.0 (20.0–30.0) | 10.0 | 2.50× |');
     expect(md).toContain('| prefill tok/s, 128-token prompt | 400 (400–400) | 500 | 0.80× |');
     expect(md).toContain('| bytes read back per decode token | 4.00 (4.00–4.00) | 128256 |  |');
+    expect(md).toContain('| GPU buffers after load | 300 MiB (300–300) | 300 MiB |  |');
+    expect(md).toContain('| GPU buffers, most at once over load and round | 420 MiB (420–420) | 420 MiB |  |');
+    // A report from before the count.
+    const old = report();
+    delete (old.engines.ort as { gpuBufferBytes?: unknown }).gpuBufferBytes;
+    expect(renderMarkdown(old)).toContain('| GPU buffers after load | 300 MiB (300–300) | — (not counted in this report) |  |');
     expect(md).toContain('load average before 1.00 / 2.00 / 3.00');
     expect(md).toContain('| lm_head | 3072 → 32064 | 0.500 | 52.5 MiB | 80.0 | 80.0% |');
     expect(md).toContain('- a note');

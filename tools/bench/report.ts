@@ -34,6 +34,11 @@ export interface RoundResult {
   perToken: { dispatches: number; submits: number; readbackBytes: number };
   /** JS heap (CDP JSHeapUsedSize): before load and the peak sampled during load; null in Node */
   heap: { beforeBytes: number; peakBytes: number } | null;
+  /**
+   * GPU buffer bytes the engine created and had not destroyed (measure.ts): right after load, and
+   * the most at once over the load and the round. Absent in reports from before 2026-12-06.
+   */
+  gpuBuffers?: { afterLoadBytes: number; peakBytes: number };
 }
 
 export interface EngineResult {
@@ -47,6 +52,8 @@ export interface EngineResult {
   prefillTokensPerSec: Record<string, Summary>;
   perToken: { dispatches: Summary; submits: Summary; readbackBytes: Summary };
   peakJsHeapDuringLoadBytes: Summary | Missing;
+  /** RoundResult.gpuBuffers over the rounds (absent in reports from before 2026-12-06) */
+  gpuBufferBytes?: { afterLoad: Summary; peak: Summary } | Missing;
   /** how the runtime itself counts dispatches per decode (native only) */
   declaredDispatchesPerDecode: number | null;
 }
@@ -202,6 +209,7 @@ export function combineRounds(engine: 'native' | 'ort', label: string, rounds: r
   const keysOf = (pick: (r: RoundResult) => Record<string, number>) => Object.keys(pick(rounds[0])).filter((k) => rounds.every((r) => k in pick(r)));
   const table = (pick: (r: RoundResult) => Record<string, number>) => Object.fromEntries(keysOf(pick).map((k) => [k, summarize(rounds.map((r) => pick(r)[k]))]));
   const heaps = rounds.map((r) => r.heap).filter((h): h is NonNullable<RoundResult['heap']> => h !== null);
+  const gpus = rounds.flatMap((r) => (r.gpuBuffers ? [r.gpuBuffers] : []));
   return {
     engine,
     label,
@@ -216,6 +224,7 @@ export function combineRounds(engine: 'native' | 'ort', label: string, rounds: r
       readbackBytes: summarize(rounds.map((r) => r.perToken.readbackBytes)),
     },
     peakJsHeapDuringLoadBytes: heaps.length ? summarize(heaps.map((h) => h.peakBytes)) : { missing: 'JS heap is sampled through CDP in the browser only' },
+    gpuBufferBytes: gpus.length === rounds.length ? { afterLoad: summarize(gpus.map((g) => g.afterLoadBytes)), peak: summarize(gpus.map((g) => g.peakBytes)) } : { missing: 'GPU buffers were not counted in every round' },
     declaredDispatchesPerDecode,
   };
 }

@@ -18,7 +18,7 @@ import { OrtEngine } from '../../../src/engine/ort/ort-engine';
 import type { ModelFiles } from '../../../src/engine/phi3/files';
 import { Phi3Runtime } from '../../../src/engine/phi3/model';
 import { kernelReport } from '../kernels';
-import { installGpuCounters, measureRound, type GpuClasses, type RoundPlan } from '../measure';
+import { installGpuCounters, measureRound, startGpuMemoryWindow, type GpuClasses, type RoundPlan } from '../measure';
 import { profileDecodeSteps, profilePrefillChunks, type PrefillRuns, type ProfileRuns } from '../profile';
 import type { KernelReport, Missing, RoundResult } from '../report';
 
@@ -28,6 +28,8 @@ interface Loaded {
   name: EngineName;
   runtime: TokenRuntime;
   destroy(): Promise<void> | void;
+  /** GPU buffers counted from before the load (measure.ts). */
+  gpuWindow: { base: number };
 }
 
 installGpuCounters(globalThis as unknown as GpuClasses);
@@ -69,22 +71,23 @@ async function init(opts: { paths: string[]; onnxPath: string }): Promise<{ adap
 /** Loads one engine from the in-memory files; returns ms to ready. `runAhead: false`: LoadOptions.runAhead off (native). */
 async function load(name: EngineName, opts: { runAhead?: boolean } = {}): Promise<{ loadMs: number; declaredDispatchesPerDecode: number | null }> {
   if (current) throw new Error(`load(${name}): ${current.name} is still loaded`);
+  const gpuWindow = startGpuMemoryWindow();
   const t = performance.now();
   if (name === 'native') {
     if (!nativeCtx) throw new Error('init() first');
     const engine = await NativeEngine.load(nativeCtx, memoryFiles(), { runAhead: opts.runAhead ?? true });
-    current = { name, runtime: engine.runtime, destroy: () => engine.destroy() };
+    current = { name, runtime: engine.runtime, destroy: () => engine.destroy(), gpuWindow };
     return { loadMs: performance.now() - t, declaredDispatchesPerDecode: engine.runtime.dispatchesPerDecode };
   }
   const engine = await OrtEngine.load(memoryFiles(), { provider: 'webgpu' });
-  current = { name, runtime: engine.runtime, destroy: () => engine.destroy() };
+  current = { name, runtime: engine.runtime, destroy: () => engine.destroy(), gpuWindow };
   return { loadMs: performance.now() - t, declaredDispatchesPerDecode: null };
 }
 
 async function measure(plan: Omit<RoundPlan, 'log'>, loadMs: number, heap: RoundResult['heap']): Promise<RoundResult> {
   if (!current) throw new Error('load() first');
   const name = current.name;
-  return measureRound(current.runtime, { ...plan, log: (line) => console.log(`[bench ${name}] ${line}`) }, loadMs, heap);
+  return measureRound(current.runtime, { ...plan, log: (line) => console.log(`[bench ${name}] ${line}`) }, loadMs, heap, current.gpuWindow);
 }
 
 async function unload(): Promise<void> {
