@@ -10,7 +10,7 @@ import { ChatEngine, loadTextSide, modelInfo } from './chat-engine';
 import type { GpuContext } from './gpu/device';
 import { loadModelFiles, type LoadedModel, type ModelFiles } from './phi3/files';
 import type { LoadOptions, Phi3Runtime } from './phi3/model';
-import type { ModelInfo } from './types';
+import type { GpuMemoryInfo, ModelInfo } from './types';
 
 export { toStats } from './chat-engine';
 
@@ -34,6 +34,13 @@ export class NativeEngine extends ChatEngine {
 
   get runtime(): Phi3Runtime {
     return this.loaded.runtime;
+  }
+
+  /** What the model holds on the GPU now, and the context cache's bytes at the whole context. */
+  gpuMemory(): GpuMemoryInfo {
+    const r = this.loaded.runtime;
+    const { weights, kvCache, other } = r.gpuBytes();
+    return { weightBytes: weights, kvCacheBytes: kvCache, kvCacheMaxBytes: r.kvBytesPerPosition * r.contextLimit, otherBytes: other };
   }
 
   destroy(): void {

@@ -63,6 +63,19 @@ export interface TokenEvent {
   text: string;
 }
 
+/**
+ * The GPU memory a native model holds at load (Phi3Runtime.gpuBytes): bytes asked of WebGPU, to
+ * which drivers add their own padding. The context cache grows with the chat, up to
+ * `kvCacheMaxBytes` (the whole context), and shrinks again for a short one.
+ */
+export interface GpuMemoryInfo {
+  weightBytes: number;
+  kvCacheBytes: number;
+  kvCacheMaxBytes: number;
+  /** Activations, logits, scratch and read-backs. */
+  otherBytes: number;
+}
+
 export interface ModelInfo {
   /** Hyper-parameters read from the graph. */
   layers: number;

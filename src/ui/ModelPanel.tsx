@@ -17,6 +17,7 @@ import { parseRepoInput } from '../storage/catalog';
 import { pickFromInput, readDrop } from '../storage/local-pick';
 import { ConfirmButton } from './ConfirmButton';
 import { tuningText } from './tuningText';
+import type { GpuMemoryInfo } from '../engine/types';
 import { useFileDrop } from './useFileDrop';
 import { useFocusKeeper } from './useFocusKeeper';
 
@@ -34,6 +35,22 @@ function ReadAheadToggle() {
       <input type="checkbox" checked={on} onChange={(e) => setReadAhead(e.target.checked)} />
       Read the open chat ahead, so its next answer starts sooner (uses the GPU while idle)
     </label>
+  );
+}
+
+/**
+ * What the model holds on the GPU, from its load: the weights and the rest, and the context cache,
+ * which grows with the chat up to the whole context and shrinks again for a short one
+ * (Phi3Runtime.fitCapacity). The native engine only.
+ */
+function GpuMemoryText({ memory }: { memory: GpuMemoryInfo }) {
+  const { weightBytes, kvCacheBytes, kvCacheMaxBytes, otherBytes } = memory;
+  return (
+    <span data-testid="gpu-memory" data-bytes={weightBytes + kvCacheBytes + otherBytes}>
+      {' '}
+      · GPU memory: {formatBytes(weightBytes + otherBytes)} for the model, {formatBytes(kvCacheBytes)} for the context
+      {kvCacheMaxBytes > kvCacheBytes && `, growing with the chat up to ${formatBytes(kvCacheMaxBytes)}`}
+    </span>
   );
 }
 
@@ -229,6 +246,7 @@ export function ModelPanel() {
         >
           {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
           {m.loaded.info.tuning && <span data-testid="decode-tuning" data-decode={m.loaded.info.tuning.decode.name} data-prefill={m.loaded.info.tuning.prefill.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
+          {m.loaded.info.gpuMemory && <GpuMemoryText memory={m.loaded.info.gpuMemory} />}
         </p>
       )}
       {m.status === 'ready' && m.loaded && <ReadAheadToggle />}

@@ -280,7 +280,7 @@ export class EngineClient {
           if (ev.type === 'load-progress') onProgress?.(ev.progress);
         },
       );
-      return { ...r.info, timings: r.timings, ...(r.tuning ? { tuning: r.tuning } : {}) };
+      return { ...r.info, timings: r.timings, ...(r.tuning ? { tuning: r.tuning } : {}), ...(r.gpuMemory ? { gpuMemory: r.gpuMemory } : {}) };
     } finally {
       this.loading--;
     }

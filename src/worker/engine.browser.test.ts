@@ -53,6 +53,13 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     // SwiftShader is a CPU: the app's load measures no kernels there.
     expect(info.tuning).toEqual({ source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } });
     expect(info.timings!.tuneMs).toBeLessThan(50);
+    // What it holds on the GPU: the context cache at its first 512 positions (K and V of every
+    // layer), growing up to the whole context; the weights as uploaded (the node runtime test
+    // checks those bytes buffer by buffer).
+    const perPosition = info.layers * 2 * info.kvHeads * info.headDim * (info.precision === 'f16' ? 2 : 4);
+    expect(info.gpuMemory).toMatchObject({ kvCacheBytes: perPosition * Math.min(512, info.contextLimit), kvCacheMaxBytes: perPosition * info.contextLimit });
+    expect(info.gpuMemory!.weightBytes).toBeGreaterThan(10e6);
+    expect(info.gpuMemory!.otherBytes).toBeGreaterThan(0);
 
     const messages: ChatMessage[] = [
       { role: 'system', content: 'You are terse.' },
@@ -98,6 +105,7 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     // gives the same greedy tokens from the same stored files.
     const ortInfo = await client.load(modelId, 'ort');
     expect([ortInfo.layers, ortInfo.hidden, ortInfo.vocab]).toEqual([2, 128, 32064]);
+    expect(ortInfo.gpuMemory).toBeUndefined();
     const ortIds: number[] = [];
     const ortStats = await client.generate(messages, greedy(12), (t) => t.tokenId >= 0 && ortIds.push(t.tokenId));
     console.log(`[worker] onnxruntime-web greedy ids ${ortIds.join(',')}`);

@@ -224,7 +224,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   }
   engine = { modelId: req.modelId, engine: loaded };
   const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: tuned - uploaded, tuneMs: performance.now() - tuned };
-  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningInfo });
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningInfo, gpuMemory: loaded.gpuMemory() });
 }
 
 let tunings: TuningStore | undefined;

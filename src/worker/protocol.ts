@@ -12,7 +12,7 @@ import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
 import type { PrepareResult } from '../engine/chat-engine';
 import type { CandidateTiming } from '../engine/phi3/autotune';
-import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, ModelInfo, TokenEvent } from '../engine/types';
+import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, GpuMemoryInfo, ModelInfo, TokenEvent } from '../engine/types';
 import type { CatalogEntry } from '../storage/catalog';
 import type { DownloadProgress, DownloadStats } from '../storage/downloader';
 import type { CachedModel, StorageEstimateResult } from '../storage/model-store';
@@ -57,8 +57,8 @@ export interface KernelTuningInfo {
   prefill: KernelChoice;
 }
 
-/** What a load answers: the model, where the time went, and the native engine's decode tuning. */
-export type LoadedInfo = ModelInfo & { timings?: LoadTimings; tuning?: KernelTuningInfo };
+/** What a load answers: the model, where the time went, and the native engine's decode tuning and GPU memory. */
+export type LoadedInfo = ModelInfo & { timings?: LoadTimings; tuning?: KernelTuningInfo; gpuMemory?: GpuMemoryInfo };
 
 /** Downloader knobs; the defaults suit users, tests shrink the chunks. */
 export interface DownloadTuning {
@@ -131,8 +131,8 @@ export type WorkerResponse =
   | { type: 'estimate-result'; id: number; estimate: StorageEstimateResult }
   /** Event: load phases ('load' to GPU, 'compile' shaders) reuse the download progress record. */
   | { type: 'load-progress'; id: number; progress: DownloadProgress }
-  /** `tuning`: the native engine's kernel tuning (absent for onnxruntime-web). */
-  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: KernelTuningInfo }
+  /** `tuning`, `gpuMemory`: the native engine's kernel tuning and GPU memory (absent for onnxruntime-web). */
+  | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: KernelTuningInfo; gpuMemory?: GpuMemoryInfo }
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
   | { type: 'generate-done'; id: number; stats: GenerationStats }

@@ -520,6 +520,12 @@ export class Phi3Runtime implements TokenRuntime {
     return this.capacity;
   }
 
+  /** Bytes one position takes in the KV cache, K and V over every layer. */
+  get kvBytesPerPosition(): number {
+    const { layers, kvHeads, headDim } = this.plan.config;
+    return layers * 2 * kvHeads * headDim * kvBytesPerElement(this.precision);
+  }
+
   /**
    * Sizes the KV cache for a step that ends at `positions` (callers check the context limit).
    * The sizes are the initial capacity doubled (at most `contextLimit`): the cache grows to the
