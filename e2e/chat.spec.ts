@@ -464,6 +464,34 @@ test('two tabs stay in step', async ({ context }) => {
   await expect(a.locator('.chat-title')).toHaveText('Renamed in tab B');
 });
 
+test("a draft typed in one tab shows in another tab on the same chat, so typing there does not write over it", async ({ context }) => {
+  const a = await context.newPage();
+  const b = await context.newPage();
+  await a.goto('./');
+  await b.goto('./');
+  await a.getByRole('button', { name: 'New chat' }).click();
+  await send(a, 'Two tabs, one draft');
+  await expect(rowButtons(b)).toHaveText(['Two tabs, one draft']);
+  await rowButtons(b).first().click();
+  await expect(userText(b)).toHaveText(['Two tabs, one draft']);
+  await composer(a).fill('Half a question typed in A');
+  // B has the chat open and its box not focused: it takes A's draft as it is typed.
+  await expect(composer(b)).toHaveValue('Half a question typed in A');
+  // Typing on in B goes on from it; A, whose box still has the focus, keeps what it shows.
+  await composer(b).press('End');
+  await composer(b).pressSequentially(', finished in B');
+  await expect(composer(b)).toHaveValue('Half a question typed in A, finished in B');
+  await expect(composer(a)).toHaveValue('Half a question typed in A');
+  await a.getByRole('heading', { name: 'Phi-3 WebGPU Chat' }).click(); // A's box loses the focus
+  await composer(b).press('Space');
+  await expect(composer(a)).toHaveValue('Half a question typed in A, finished in B ');
+  // Sent from B (no model: the answer fails, the message stays): A's box empties too.
+  await composer(b).press('Enter');
+  await expect(composer(a)).toHaveValue('');
+  await b.reload();
+  await expect(composer(b)).toHaveValue('');
+});
+
 test('a long list shows its newest 100 chats and pages through the rest; a search pages its own matches', async ({ page }) => {
   await page.goto('./');
   await expect(page.getByText('No conversations yet.')).toBeVisible();

@@ -52,6 +52,8 @@ export interface ConversationsSlice {
   draftOf: (id: string | null) => string;
   /** Keeps `text` as the unsent message of conversation `id`; '' forgets it. */
   saveDraft: (id: string | null, text: string) => void;
+  /** Calls `listener` with each draft another tab saves ('' when it sends or clears one); returns unsubscribe. */
+  watchDrafts: (listener: (id: string | null, text: string) => void) => () => void;
   /** Internal to the store: set a conversation in state and persist it. */
   commit: (conversation: Conversation) => Promise<void>;
   /** Reads conversation `id` again from storage, as when another tab names it (not while answering in it). */
@@ -197,6 +199,7 @@ export const createConversationsSlice =
 
       draftOf: (id) => services.drafts?.read(id) ?? '',
       saveDraft: (id, text) => services.drafts?.write(id, text),
+      watchDrafts: (listener) => services.drafts?.subscribe(listener) ?? (() => {}),
 
       selectBranch: async (messageId) => {
         const id = get().activeId;

@@ -20,6 +20,30 @@ describe('drafts', () => {
     expect(storageDrafts(() => undefined).read('a')).toBe('');
   });
 
+  it("hears another tab's drafts through storage events, for its own storage only", () => {
+    const storage = new MapStorage();
+    const window = new EventTarget();
+    const drafts = storageDrafts(() => storage, window);
+    const heard: [string | null, string][] = [];
+    const unsubscribe = drafts.subscribe((id, text) => heard.push([id, text]));
+    const storageEvent = (key: string | null, newValue: string | null, storageArea: Storage = storage) => window.dispatchEvent(Object.assign(new Event('storage'), { key, newValue, storageArea }));
+    storageEvent(`${DRAFT_PREFIX}a`, 'from the other tab');
+    storageEvent(`${DRAFT_PREFIX}new`, 'before any chat');
+    storageEvent(`${DRAFT_PREFIX}a`, null); // sent or cleared there
+    storageEvent('phi3-chat:read-ahead', '1'); // not a draft
+    storageEvent(null, null); // localStorage.clear()
+    storageEvent(`${DRAFT_PREFIX}a`, 'sessionStorage', new MapStorage());
+    expect(heard).toEqual([
+      ['a', 'from the other tab'],
+      [null, 'before any chat'],
+      ['a', ''],
+    ]);
+    unsubscribe();
+    storageEvent(`${DRAFT_PREFIX}a`, 'after');
+    expect(heard).toHaveLength(3);
+    expect(storageDrafts(() => storage).subscribe(() => {})).toBeTypeOf('function');
+  });
+
   it('the store: a draft typed before any chat goes on in the first one; a deleted chat takes its draft along', async () => {
     const storage = new MapStorage();
     const store = createAppStore({ ...testServices(), drafts: storageDrafts(() => storage) });

@@ -6,18 +6,35 @@
  * synchronous write of one string), so nothing typed before a crash is lost; an empty draft is
  * removed. Deleting a conversation deletes its draft. A blocked or full storage keeps the draft
  * in the box for this page only: the box itself never loses it.
+ * Another tab's writes arrive through `subscribe` (the browser's `storage` event, which fires in
+ * every tab of the origin but the writer's): a tab showing the same chat takes them while its box
+ * is not being typed in (Composer.tsx), so typing on there later does not write over them.
  */
 export interface Drafts {
   read(conversationId: string | null): string;
   write(conversationId: string | null, text: string): void;
+  /** Calls `listener` with each draft another tab writes ('' when it removes one); returns unsubscribe. */
+  subscribe(listener: (conversationId: string | null, text: string) => void): () => void;
 }
 
 export const DRAFT_PREFIX = 'phi3-chat:draft:';
 
 const keyOf = (conversationId: string | null) => `${DRAFT_PREFIX}${conversationId ?? 'new'}`;
 
-export function storageDrafts(storage: () => Storage | undefined): Drafts {
+/** `events`: where the storage events arrive (the window); absent, no other tab is heard. */
+export function storageDrafts(storage: () => Storage | undefined, events?: EventTarget): Drafts {
   return {
+    subscribe(listener) {
+      if (!events) return () => {};
+      const onStorage = (e: Event) => {
+        const { key, newValue, storageArea } = e as StorageEvent;
+        if (storageArea !== storage() || !key?.startsWith(DRAFT_PREFIX)) return;
+        const id = key.slice(DRAFT_PREFIX.length);
+        listener(id === 'new' ? null : id, newValue ?? '');
+      };
+      events.addEventListener('storage', onStorage);
+      return () => events.removeEventListener('storage', onStorage);
+    },
     read(conversationId) {
       try {
         return storage()?.getItem(keyOf(conversationId)) ?? '';
@@ -37,4 +54,4 @@ export function storageDrafts(storage: () => Storage | undefined): Drafts {
 }
 
 /** Drafts in the browser's localStorage (none where there is no localStorage). */
-export const localDrafts = storageDrafts(() => (typeof localStorage === 'undefined' ? undefined : localStorage));
+export const localDrafts = storageDrafts(() => (typeof localStorage === 'undefined' ? undefined : localStorage), typeof window === 'undefined' ? undefined : window);

@@ -25,12 +25,16 @@ export function focusComposer(): void {
  * once the conversations are listed (the open one is known only then); at that first read, text
  * already in the box (a share link's `?prompt=`, or typed while the list loaded) is kept and
  * becomes that conversation's draft. From then on, opening another conversation shows its draft.
+ * What another tab types into the same conversation's draft shows here too, unless this box is
+ * being typed in (the page and the box have the focus; then what is typed here wins); otherwise
+ * typing here later would write over it from a stale copy.
  */
 function useDraft(): [string, (text: string) => void] {
   const activeId = useAppStore((s) => s.activeId);
   const listed = useAppStore((s) => s.loadState === 'ready' || s.loadState === 'error');
   const draftOf = useAppStore((s) => s.draftOf);
   const saveDraft = useAppStore((s) => s.saveDraft);
+  const watchDrafts = useAppStore((s) => s.watchDrafts);
   // A share link's `?prompt=` starts as the draft; it is never sent without the user.
   const [text, setText] = useState(launchPrompt);
   const shownFor = useRef<string | null | undefined>(undefined);
@@ -42,6 +46,15 @@ function useDraft(): [string, (text: string) => void] {
     if (first && text) saveDraft(activeId, text);
     else setText(draftOf(activeId));
   }, [listed, activeId, text, draftOf, saveDraft]);
+  useEffect(
+    () =>
+      watchDrafts((id, draft) => {
+        // A box keeps the focus in a tab the user left, so the focus alone does not say "typing here".
+        const typingHere = document.hasFocus() && document.activeElement?.id === INPUT_ID;
+        if (id === shownFor.current && !typingHere) setText(draft);
+      }),
+    [watchDrafts],
+  );
   return [
     text,
     (next) => {
