@@ -5,6 +5,7 @@ import { createAppStore } from './index';
 import { MemoryAnswerLocks, ScriptedEngine, testServices } from './testing';
 import { DEFAULT_SETTINGS, selectedPath, siblingsOf, updateMessage } from '../conversations/tree';
 import { draftFrom } from './settingsSlice';
+import { BroadcastConversationSync } from '../conversations/repo';
 
 /** A store whose model is ready: the scripted engine stands for the loaded model. */
 function setup(replies: string[], contextLimit = 4096) {
@@ -101,6 +102,38 @@ describe('chat slice', () => {
     expect(final?.content).toBe('one two three four five six');
     expect(final?.error).toBeUndefined();
     expect(final?.stats?.stopReason).toBe('eos');
+  });
+
+  it("changes another tab makes to a chat while this tab answers in it survive this tab's saves", async () => {
+    const engine = new ScriptedEngine(['one two three four five six']);
+    const channel = `sync-test-${Math.random()}`;
+    const services = { ...testServices(engine), sync: new BroadcastConversationSync(channel), streamSaveMs: 3 };
+    const a = createAppStore(services);
+    setModelStatus(a, 'ready');
+    await a.getState().loadConversations();
+    const otherSync = new BroadcastConversationSync(channel);
+    const b = createAppStore({ ...testServices(), conversations: services.repo, sync: otherSync });
+    try {
+      let release!: () => void;
+      engine.gate = new Promise((r) => (release = r));
+      const sending = a.getState().send('count');
+      await vi.waitFor(() => expect(a.getState().chat.streaming).not.toBeNull());
+      const id = a.getState().activeId!;
+      await b.getState().loadConversations();
+      // Tab B renames the chat, and its copy of the answer is what A saved before (empty).
+      expect(await b.getState().renameConversation(id, 'Renamed in B')).toBeNull();
+      await vi.waitFor(() => expect(a.getState().conversations[id].title).toBe('Renamed in B'));
+      engine.gate = null;
+      release();
+      await sending;
+      const stored = await services.repo.get(id);
+      expect(stored?.title).toBe('Renamed in B');
+      expect(stored?.messages.map((m) => m.content)).toEqual(['count', 'one two three four five six']);
+      expect(path(a)).toEqual(['user:count', 'assistant:one two three four five six']);
+    } finally {
+      services.sync.close();
+      otherSync.close();
+    }
   });
 
   it('holds the answer lock while it streams and lets it go after the last save', async () => {

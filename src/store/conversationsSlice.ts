@@ -7,7 +7,7 @@
  */
 import type { StateCreator } from 'zustand';
 import type { AppState, Services } from './index';
-import type { Conversation } from '../conversations/types';
+import { ROOT, type Conversation } from '../conversations/types';
 import { createConversation, DEFAULT_TITLE, newId, selectBranch as selectBranchIn } from '../conversations/tree';
 import type { ConversationSettings } from '../conversations/types';
 import { sameSettings } from '../conversations/settings';
@@ -68,6 +68,17 @@ export async function whenSaved(): Promise<void> {
   while (pendingWrites.size) await Promise.allSettled([...pendingWrites]);
 }
 
+/**
+ * `stored` (another tab's save) with this tab's copy of the answer `messageId` it is writing, and
+ * that answer selected: the other tab's copy of it is older (it has only what this tab saved).
+ */
+function withOwnAnswer(stored: Conversation, mine: Conversation, messageId: string): Conversation {
+  const own = mine.messages.find((m) => m.id === messageId);
+  if (!own) return stored;
+  const messages = stored.messages.some((m) => m.id === messageId) ? stored.messages.map((m) => (m.id === messageId ? own : m)) : [...stored.messages, own];
+  return { ...stored, messages, activeChild: { ...stored.activeChild, [own.parentId ?? ROOT]: own.id } };
+}
+
 /** A conversation as New chat made it: nothing sent, renamed or set in it since. */
 function untouched(conv: Conversation, newChat: ConversationSettings): boolean {
   return conv.messages.length === 0 && conv.title === DEFAULT_TITLE && sameSettings(conv.settings, newChat);
@@ -83,12 +94,14 @@ export const createConversationsSlice =
     let listening = false;
 
     /**
-     * Another tab changed conversation `id`: take its stored version (unless we are answering in
-     * it). Only that record is read: every save in another tab (each message, each answer) lands
-     * here, and reading all conversations took 292 ms for 2000 chats.
+     * Another tab changed conversation `id`: take its stored version. Only that record is read:
+     * every save in another tab (each message, each answer) lands here, and reading all
+     * conversations took 292 ms for 2000 chats. While this tab answers in it, the answer being
+     * written stays this tab's, and shown (`withOwnAnswer`): this tab's saves build on the result,
+     * so they keep what the other tab did meanwhile (a rename, a message sent there). Before, this
+     * tab ignored those changes and its next save undid them.
      */
     async function onRemoteChange(id: string): Promise<void> {
-      if (get().chat.streaming?.conversationId === id) return;
       let stored: Conversation | undefined;
       try {
         stored = await services.conversations.get(id);
@@ -96,7 +109,9 @@ export const createConversationsSlice =
         return;
       }
       set((s) => {
-        const { [id]: _old, ...rest } = s.conversations;
+        const { [id]: old, ...rest } = s.conversations;
+        const streaming = s.chat.streaming;
+        if (stored && old && streaming?.conversationId === id) stored = withOwnAnswer(stored, old, streaming.messageId);
         const conversations = stored ? { ...rest, [id]: stored } : rest;
         const activeId = s.activeId === id && !stored ? null : s.activeId;
         return { conversations, activeId };
