@@ -322,8 +322,15 @@ test('a second tab does not load a second copy of the model; it loads once the f
   await expect(status(b)).toHaveText('On the GPU in another tab');
   await expect(b.getByTestId('model-in-other-tab')).toContainText('this tab does not load a second copy');
   await expect(b.getByRole('button', { name: 'Load here too' })).toBeVisible();
+  // A message sent here says where the model is and what to do, not "download one".
+  await composer(b).fill('Is the model here?');
+  await composer(b).press('Enter');
+  await expect(answers(b).last().getByRole('alert')).toContainText('The model is on the GPU in another tab of this app');
   await a.close();
   await expect(status(b)).toHaveText('Ready', { timeout: 90_000 });
+  await setMaxNewTokens(b, 6);
+  await answers(b).last().getByRole('button', { name: 'Regenerate' }).click();
+  await expect(answers(b).last().getByTestId('message-stats')).toContainText('new tokens', { timeout: 60_000 });
 
   const c = await context.newPage();
   await c.goto(url);

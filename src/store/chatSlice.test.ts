@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { answerSeed, canContinue, CUT_OFF, deltaBatcher } from './chatSlice';
+import { answerSeed, canContinue, CUT_OFF, deltaBatcher, IN_OTHER_TAB } from './chatSlice';
 import type { ModelStatus } from './modelSlice';
 import { createAppStore } from './index';
 import { MemoryAnswerLocks, ScriptedEngine, testServices } from './testing';
@@ -366,6 +366,16 @@ describe('chat slice', () => {
     const conv = store.getState().conversations[store.getState().activeId!];
     expect(conv.messages[1]).toMatchObject({ role: 'assistant', content: '', error: 'No model is loaded: pick one in the model panel.' });
     expect(store.getState().chat.error).toBe('No model is loaded: pick one in the model panel.');
+  });
+
+  it('says the model is on the GPU in another tab, and what to do, rather than "No model is loaded"', async () => {
+    const { store, engine } = setup(['unused']);
+    store.setState((s) => ({ model: { ...s.model, status: 'cached', inOtherTab: true } }));
+    await store.getState().send('Anyone there?');
+    const s = store.getState();
+    expect(s.chat.error).toBe(IN_OTHER_TAB);
+    expect(s.conversations[s.activeId!].messages[1]).toMatchObject({ role: 'assistant', content: '', error: IN_OTHER_TAB });
+    expect(engine.calls).toHaveLength(0);
   });
 
   it('refuses a message too long for the context, with the numbers', async () => {

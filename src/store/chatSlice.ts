@@ -87,6 +87,13 @@ export function nextFrame(run: () => void): void {
  */
 export const CUT_OFF = 'This answer was cut off: the page closed or reloaded while it was being written. Continue writes the rest.';
 
+/**
+ * What an answer says when the model is on the GPU in another tab of the app, which this tab does
+ * not load a second copy of by itself (modelLock.ts). The engine's own "No model is loaded:
+ * download or load one" would send the user to download what is already stored.
+ */
+export const IN_OTHER_TAB = 'The model is on the GPU in another tab of this app, so this tab has not loaded it. Chat in that tab, or press "Load here too" in the model panel (it takes as much GPU memory again); this tab also loads it by itself once that tab closes.';
+
 /** Model states that end by themselves in 'ready' or in a state that says why not. */
 const SETTLING: readonly ModelStatus[] = ['checking', 'downloading', 'loading'];
 
@@ -269,6 +276,7 @@ export const createChatSlice =
           if (signal.aborted) return;
           setChat({ streaming: { conversationId, messageId: assistant.id, text: assistant.content } });
         }
+        if (get().model.status === 'cached' && get().model.inOtherTab) throw new Error(IN_OTHER_TAB);
         const engine = services.engine();
         const count = await engine.countTokens(prompt);
         const settings = before.settings;
