@@ -313,7 +313,8 @@ async function prepare(req: Extract<WorkerRequest, { type: 'prepare' }>, signal:
 /** What each message adds to the prompt (ChatEngine.countMessages: linear, its total exact). */
 function countTokens(messages: Extract<WorkerRequest, { type: 'count-tokens' }>['messages']): PromptCount {
   const e = loadedEngine();
-  return { ...e.countMessages(messages), contextLimit: e.info.contextLimit };
+  // The runtime's limit, not the load's: a native cache that ran out of GPU memory lowered it.
+  return { ...e.countMessages(messages), contextLimit: e.runtime.contextLimit };
 }
 
 async function download(req: Extract<WorkerRequest, { type: 'download' }>, signal: AbortSignal): Promise<void> {

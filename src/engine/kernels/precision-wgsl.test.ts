@@ -47,6 +47,15 @@ describe('KV-cache capacity', () => {
     expect(contextLimitFor(phi3, 2 ** 27, 2 ** 40, Infinity, 4)).toBe(10922);
     expect(contextLimitFor(phi3, 2 ** 27, 2 ** 40, Infinity, 2)).toBe(21845);
   });
+
+  it('without a budget (the default) the model and the binding size decide', () => {
+    // Phi-3 Mini 4K keeps its whole context on both paths; the 128K model what a 1 GiB binding holds.
+    const mini4k = { ...phi3, maxPositions: 4096 };
+    expect(contextLimitFor(mini4k, 2 ** 30, Infinity, Infinity, 4)).toBe(4096);
+    expect(contextLimitFor(mini4k, 2 ** 30, Infinity, Infinity, 2)).toBe(4096);
+    expect(contextLimitFor(phi3, 2 ** 30, Infinity, Infinity, 4)).toBe(87381);
+    expect(contextLimitFor(phi3, 2 ** 30, Infinity, Infinity, 2)).toBe(131072);
+  });
 });
 
 describe('Dawn flags in Node', () => {

@@ -72,15 +72,22 @@ export interface LoadOptions {
    * Phi-3 Mini, 65 MB at 512.
    */
   maxPrefill?: number;
-  /** Upper bound on KV-cache bytes (all layers, K and V). Default 2 GiB. */
+  /**
+   * Upper bound on KV-cache bytes (all layers, K and V). Default: none. The cache grows with the
+   * chat (kvInitialTokens), so the context is the model's own (bounded by the device's binding
+   * size), as with onnxruntime; a GPU that runs out of memory growing it lowers the context to
+   * what it holds (`contextLimit`). Until 2026-12-06 the default was 2 GiB, from when the whole
+   * cache was allocated at load: 2,730 tokens of Phi-3 Mini on the f32 path, 5,461 on f16, which
+   * left the 128K model a 5K one.
+   */
   kvBudgetBytes?: number;
   /** Cap on the context, e.g. for tests. */
   maxContext?: number;
   /**
    * Tokens the KV cache holds at first (default 512, at most the context limit). It doubles when
    * a prompt or an answer needs more, up to the context limit (`Phi3Runtime.kvCapacity`): a chat
-   * of a few hundred tokens holds 400 MB of cache on the f32 path for Phi-3 Mini, not the 2 GiB the
-   * full 2,730-token context takes.
+   * of a few hundred tokens holds 400 MB of cache on the f32 path for Phi-3 Mini, not the 3.2 GB
+   * the full 4,096-token context takes.
    */
   kvInitialTokens?: number;
   /**
@@ -190,7 +197,8 @@ export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes
 
 export class Phi3Runtime implements TokenRuntime {
   readonly cachedIds: number[] = [];
-  readonly contextLimit: number;
+  /** The context at load (contextLimitFor), lowered to what the cache holds if growing it ran out of GPU memory. */
+  private limit: number;
   /** The numeric path this model runs on ('f16': f16 KV cache), decided at load. */
   readonly precision: Precision;
   /** Dispatches encoded for one decode step (reported by benchmarks). */
@@ -234,8 +242,13 @@ export class Phi3Runtime implements TokenRuntime {
     private readbacks: readonly [GPUBuffer, GPUBuffer],
     private runAhead: boolean,
   ) {
-    this.contextLimit = contextLimit;
+    this.limit = contextLimit;
     this.precision = precision;
+  }
+
+  /** Tokens the context holds: see `limit`. */
+  get contextLimit(): number {
+    return this.limit;
   }
 
   static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
@@ -245,7 +258,7 @@ export class Phi3Runtime implements TokenRuntime {
     const precision = choosePrecision(ctx, opts.precision);
     const kvBytes = kvBytesPerElement(precision);
     const matMulTuning = (await opts.resolveMatMulTuning?.(c, precision)) ?? opts.matMulTuning;
-    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? 2 ** 31, opts.maxContext, kvBytes);
+    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? Infinity, opts.maxContext, kvBytes);
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }
@@ -534,42 +547,75 @@ export class Phi3Runtime implements TokenRuntime {
    * 512 instead of holding 1.6 GB for a short chat; the factor keeps a chat near a size from
    * going back and forth).
    *
-   * One layer at a time: a cache of the new size, the positions held so far copied in head by
-   * head (the layout is [kvHeads, capacity, headDim], so each head's block moves), the old one
-   * destroyed, so at most one layer's cache exists twice. Then every kernel that binds a cache is
-   * built again, as `retune` does (same pipelines: the capacity is a uniform, and attention's
-   * split sizes follow `contextLimit`). The copies run in queue order after every step submitted
-   * before, so they carry what those steps wrote. The step encoded ahead is dropped: it was
-   * encoded with the old caches. Out of memory while growing fails the step (GPU_OUT_OF_MEMORY);
-   * while shrinking, the larger cache is kept.
+   * It grows one doubling at a time, so a GPU that runs out of memory on the way (an
+   * `out-of-memory` error scope per layer) keeps the largest size every layer got: the layers
+   * that reached the next size go back to it, the context limit becomes it (the chat is fitted to
+   * it from then on), and the step fails with GPU_OUT_OF_MEMORY. A prompt of 100K tokens on a GPU
+   * with room for 20K so leaves a 16K context, not the 512 it started with. While shrinking, out
+   * of memory keeps the larger cache.
+   *
+   * The step encoded ahead is dropped (it was encoded with the old caches), and every kernel that
+   * binds a cache is built again, as `retune` does (same pipelines: the capacity is a uniform,
+   * and attention's split sizes follow the context limit at load).
    */
   private async fitCapacity(positions: number): Promise<void> {
-    let fit = Math.min(this.initialCapacity, this.contextLimit);
-    while (fit < positions && fit < this.contextLimit) fit = Math.min(fit * 2, this.contextLimit);
+    let fit = Math.min(this.initialCapacity, this.limit);
+    while (fit < positions && fit < this.limit) fit = Math.min(fit * 2, this.limit);
     const grow = positions > this.capacity;
     if (!grow && this.capacity < 4 * fit) return;
-    const { device } = this.ctx;
     this.next = null;
     // Steps submitted before may still use the warm buffer that rebuilding replaces.
-    await device.queue.onSubmittedWorkDone();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    let failure: GPUError | null = null;
+    if (!grow) await this.resizeLayers(fit);
+    else {
+      for (let size = this.capacity; size < fit && !failure; ) {
+        const held = size;
+        size = Math.min(size * 2, fit);
+        failure = await this.resizeLayers(size);
+        if (failure) {
+          // The layers that got the next size give it back, for the other tabs and apps on this GPU.
+          await this.resizeLayers(held);
+          this.limit = held;
+        }
+      }
+    }
+    await this.buildTunables(this.matMulTuning);
+    if (failure) {
+      throw new AppError(
+        'GPU_OUT_OF_MEMORY',
+        `The GPU ran out of memory growing the context cache to ${fit} tokens (${failure.message}). The chat so far is kept, and the context on this GPU is now ${this.limit} tokens: the next answer leaves out the oldest messages to fit. To get more back, close other tabs and apps that use the GPU and load the model again.`,
+      );
+    }
+  }
+
+  /**
+   * Gives every layer's cache `size` positions, one layer at a time: a cache of the new size, the
+   * positions held so far copied in head by head (the layout is [kvHeads, capacity, headDim], so
+   * each head's block moves), the old one destroyed, so at most one layer's cache exists twice.
+   * The copies run in queue order after every step submitted before, so they carry what those
+   * steps wrote. Stops at the first layer the GPU has no memory for and returns that error (the
+   * layers before it keep the new size); null when every layer has it.
+   */
+  private async resizeLayers(size: number): Promise<GPUError | null> {
+    const { device } = this.ctx;
     const { kvHeads, headDim } = this.plan.config;
     const headBytes = (positions: number) => headDim * kvBytesPerElement(this.precision) * positions;
     let failure: GPUError | null = null;
     for (const layer of this.kvLayers) {
-      // Grown by an earlier call that ran out of memory later.
-      if (layer.capacity === fit || (grow && layer.capacity > fit)) continue;
+      if (layer.capacity === size) continue;
       device.pushErrorScope('out-of-memory');
-      const sized = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, kvHeads * headBytes(1), fit));
+      const sized = [layer.k, layer.v].map((old) => kvCacheBuffer(device, old.label, kvHeads * headBytes(1), size));
       failure = await device.popErrorScope();
       if (failure) {
         sized.forEach((b) => b.destroy());
         break;
       }
-      const held = Math.min(this.cachedIds.length, layer.capacity, fit);
+      const held = Math.min(this.cachedIds.length, layer.capacity, size);
       if (held > 0) {
         const encoder = device.createCommandEncoder({ label: `${layer.name}.kvResize` });
         for (const [i, old] of [layer.k, layer.v].entries()) {
-          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(layer.capacity), sized[i], h * headBytes(fit), headBytes(held));
+          for (let h = 0; h < kvHeads; h++) encoder.copyBufferToBuffer(old, h * headBytes(layer.capacity), sized[i], h * headBytes(size), headBytes(held));
         }
         device.queue.submit([encoder.finish()]);
       }
@@ -579,19 +625,12 @@ export class Phi3Runtime implements TokenRuntime {
       [layer.k, layer.v] = sized;
       this.buffers.set(layer.k.label, layer.k);
       this.buffers.set(layer.v.label, layer.v);
-      layer.capacity = fit;
-      layer.rebind(layer.k, layer.v, fit);
+      layer.capacity = size;
+      layer.rebind(layer.k, layer.v, size);
     }
-    // Layers resized before a failure keep their new cache (each kernel knows its own layer's
-    // capacity); the runtime holds what every layer holds.
+    // The runtime holds what every layer holds (each layer's kernels know their own capacity).
     this.capacity = Math.min(...this.kvLayers.map((l) => l.capacity));
-    await this.buildTunables(this.matMulTuning);
-    if (failure && grow) {
-      throw new AppError(
-        'GPU_OUT_OF_MEMORY',
-        `The GPU ran out of memory growing the context cache to ${fit} tokens (${failure.message}). The chat so far is kept: start a new chat for a shorter context, or close other tabs and apps that use the GPU and try again.`,
-      );
-    }
+    return failure;
   }
 
   /**
