@@ -144,20 +144,23 @@ function EditBox({ initial, onDone }: { initial: string; onDone: (text: string |
 }
 
 /**
- * Whether another tab is writing this answer, for one saved with the cut-off note (`check`): its
- * saves while it streams carry the note (chatSlice.ts, CUT_OFF; answerLocks.ts).
+ * Who is writing this answer, for one saved with the cut-off note (`check`): its saves while it
+ * streams carry the note (chatSlice.ts, CUT_OFF; answerLocks.ts). 'unknown' until the first
+ * answer (a few ms), so the note is not shown, and announced, before it is known to hold.
  */
-function useWrittenElsewhere(conversationId: string, message: MessageNode, check: boolean): boolean {
+function useAnswerWriter(conversationId: string, message: MessageNode, check: boolean): 'unknown' | 'elsewhere' | 'none' {
   const watchAnswer = useAppStore((s) => s.watchAnswer);
-  const [elsewhere, setElsewhere] = useState<MessageNode | null>(null);
+  const [known, setKnown] = useState<{ id: string; elsewhere: boolean } | null>(null);
   useEffect(() => {
     if (!check) return;
     const ctrl = new AbortController();
-    void watchAnswer(conversationId, message.id, (on) => setElsewhere(on ? message : null), ctrl.signal);
+    void watchAnswer(conversationId, message.id, (elsewhere) => setKnown({ id: message.id, elsewhere }), ctrl.signal);
     return () => ctrl.abort();
   }, [watchAnswer, conversationId, message, check]);
-  // Each save is a new message object, asked about again; until the answer comes, the last one's holds.
-  return check && elsewhere !== null && elsewhere.id === message.id;
+  if (!check) return 'none';
+  // Each save is a new message object, asked about again; until that answer comes, the last one's holds.
+  if (known?.id !== message.id) return 'unknown';
+  return known.elsewhere ? 'elsewhere' : 'none';
 }
 
 /** `last`: the last message on the path, the only answer that may be continued. */
@@ -180,7 +183,8 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
   const streaming = streamText !== null;
   const text = streaming ? streamText : message.content;
   const who = isUser ? 'You' : 'Phi-3';
-  const elsewhere = useWrittenElsewhere(conversationId, message, !streaming && message.error === CUT_OFF);
+  const writer = useAnswerWriter(conversationId, message, !streaming && message.error === CUT_OFF);
+  const elsewhere = writer === 'elsewhere';
 
   return (
     <article className={`message ${message.role}`} aria-label={`${who} said`} data-testid={`message-${message.role}`} data-message-id={message.id}>
@@ -217,13 +221,13 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
           Another tab is writing this answer; it shows here as it goes, every few seconds.
         </p>
       )}
-      {message.error && !streaming && !elsewhere && (
+      {message.error && !streaming && writer === 'none' && (
         <p className="error" role="alert">
           {message.error}
         </p>
       )}
       {!streaming && message.stats && <Stats stats={message.stats} />}
-      {!streaming && !editing && !elsewhere && (
+      {!streaming && !editing && writer === 'none' && (
         <div className="actions" role="group" aria-label={`Actions for this ${isUser ? 'question' : 'answer'}`}>
           {message.content && <CopyButton text={message.content} label={isUser ? 'Copy question' : 'Copy answer'} />}
           {isUser ? (
