@@ -154,6 +154,18 @@ const cases: Case[] = [
     tolerance: 1e-3,
   },
   {
+    // One prompt that crosses the switch (16) over several prefill chunks of 8: onnxruntime runs
+    // it at once and rotates every key with the long factors, so every chunk must (the caches are
+    // picked by where the step ends, not the chunk).
+    name: '128k LongRoPE, one prompt over several prefill chunks that crosses the switch',
+    options: { layout: 'gqa-packed', context: '128k', maxPositions: 256, originalMaxPositions: 16 },
+    promptLength: 30,
+    steps: 6,
+    turns: [promptIds(9, 3, 32000).slice(1)],
+    tolerance: 1e-3,
+    load: { maxPrefill: 8 },
+  },
+  {
     name: '128k LongRoPE crossing position 4096 (web2024, fp16 files)',
     options: { layout: 'web2024', context: '128k', dtype: 'q4f16', maxPositions: 8192, originalMaxPositions: 4096 },
     promptLength: 4090,

@@ -679,16 +679,19 @@ export class Phi3Runtime implements TokenRuntime {
   /**
    * Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer:
    * writes the chunk's inputs (step uniform, ids, history), encodes its passes, and appends the ids
-   * to the cache.
+   * to the cache. `stepEnd`: where the step this chunk belongs to ends, which picks LongRoPE's
+   * caches for every chunk of it (onnxruntime runs a prompt at once: one that crosses the switch
+   * rotates all of its keys with the long factors, and chunks that picked by their own end rotated
+   * the first 4,096 with the short ones).
    */
-  private encodeChunk(encoder: GPUCommandEncoder, ids: readonly number[], timestamps?: GPUQuerySet): void {
+  private encodeChunk(encoder: GPUCommandEncoder, ids: readonly number[], timestamps?: GPUQuerySet, stepEnd = this.cachedIds.length + ids.length): void {
     const { device } = this.ctx;
     const pastLen = this.cachedIds.length;
     writeStep(device, this.stepUniform, { seqLen: ids.length, pastLen });
     device.queue.writeBuffer(this.buffers.get('ids')!, 0, new Uint32Array(ids));
     // The history buffer mirrors cachedIds for the repetition penalty.
     device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
-    this.encodePasses(encoder, ids.length, pastLen, timestamps);
+    this.encodePasses(encoder, ids.length, pastLen, timestamps, this.cacheIndex(stepEnd));
     this.cachedIds.push(...ids);
   }
 
@@ -698,8 +701,7 @@ export class Phi3Runtime implements TokenRuntime {
    * begin/end timestamps at 2i, 2i + 1 (i = its index among the ops encoded, then the lm_head) —
    * for `profileDecode` and `profilePrefill` only.
    */
-  private encodePasses(encoder: GPUCommandEncoder, S: number, pastLen: number, timestamps?: GPUQuerySet): void {
-    const cacheIndex = this.cacheIndex(pastLen + S);
+  private encodePasses(encoder: GPUCommandEncoder, S: number, pastLen: number, timestamps: GPUQuerySet | undefined, cacheIndex: 0 | 1): void {
     const ops = S === 1 ? this.decodeOps : this.ops;
     const timed = (i: number, label: string): GPUComputePassDescriptor => ({ label, timestampWrites: timestamps && { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     if (timestamps) {
@@ -744,7 +746,7 @@ export class Phi3Runtime implements TokenRuntime {
     const token = this.buffers.get('token')!;
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('ids')!, 0, 4);
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('history')!, pastLen * 4, 4);
-    this.encodePasses(encoder, 1, pastLen);
+    this.encodePasses(encoder, 1, pastLen, undefined, this.cacheIndex(pastLen + 1));
     this.encodeSampling(encoder, this.readbacks[this.readbackTurn]);
     const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, submitted: false };
     if (this.runAhead) this.submitDecode(next);
@@ -869,12 +871,13 @@ export class Phi3Runtime implements TokenRuntime {
     if (this.cachedIds.length + ids.length > this.contextLimit) {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
     }
-    await this.fitCapacity(this.cachedIds.length + ids.length);
+    const stepEnd = this.cachedIds.length + ids.length;
+    await this.fitCapacity(stepEnd);
     const { device } = this.ctx;
     for (let at = 0; at < ids.length; at += this.maxPrefill) {
       const chunk = ids.slice(at, at + this.maxPrefill);
       const encoder = device.createCommandEncoder({ label: 'step' });
-      this.encodeChunk(encoder, chunk);
+      this.encodeChunk(encoder, chunk, undefined, stepEnd);
       if (at + this.maxPrefill >= ids.length) return encoder; // the caller adds sampling and submits
       device.queue.submit([encoder.finish()]);
     }
