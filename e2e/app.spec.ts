@@ -269,6 +269,24 @@ test('another tab shows an answer written elsewhere as such, not as cut off, unt
   await expect(inB.getByRole('button', { name: 'Continue' })).toBeVisible();
 });
 
+test('a long prompt says how far it has been read, and Stop stops it between chunks', async ({ page }) => {
+  await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
+  // About 2,500 tokens: five prefill chunks of 512 (about 2 s each on SwiftShader).
+  await composer(page).fill(Array.from({ length: 880 }, (_, i) => `word${i % 50}`).join(' '));
+  await composer(page).press('Enter');
+  const progress = answers(page).last().getByTestId('prefill-progress');
+  await expect(progress).toHaveText(/^Reading the prompt: 512 of 2,\d{3} tokens…$/, { timeout: 60_000 });
+  await stopButton(page).click();
+  await expect(answers(page).last()).toContainText('No answer: it was stopped before the first token.', { timeout: 30_000 });
+  await expect(progress).toHaveCount(0);
+  // The chunks that ran (and what reading ahead added since) stay in the cache: Regenerate reads on from them.
+  await setMaxNewTokens(page, 4);
+  await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/\(\d+ cached\)/, { timeout: 120_000 });
+});
+
 test('keyboard only: Enter sends, Esc stops', async ({ page }) => {
   await page.goto(appUrl(`&model=${encodeURIComponent(MODEL)}`));
   await page.getByRole('button', { name: /Download/ }).focus();

@@ -110,8 +110,8 @@ export abstract class ChatEngine {
    * Generates from raw ids: yields each new token id, returns the timings. `firstStep` is the RNG
    * step of the first new token (generate.ts), the answer tokens already in `promptIds`.
    */
-  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal, firstStep = 0): AsyncGenerator<number, GenerationTimings, undefined> {
-    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal, firstStep });
+  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal, firstStep = 0, onPrefill?: (done: number, total: number) => void): AsyncGenerator<number, GenerationTimings, undefined> {
+    return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal, firstStep, onPrefill });
   }
 
   /**
@@ -184,8 +184,9 @@ export abstract class ChatEngine {
   /**
    * Chat: renders the template, generates, and streams text deltas. Returns the stats. A
    * conversation that ends with an assistant message continues it: the deltas extend its text.
+   * `onPrefill` follows a long prompt (generate.ts).
    */
-  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
+  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal, onPrefill?: (done: number, total: number) => void): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
     const tokenizer = this.requireTokenizer();
     const started = performance.now();
     const prompt = this.planPrompt(messages);
@@ -195,7 +196,7 @@ export abstract class ChatEngine {
     // A continuation samples from the RNG step after the answer's tokens so far, so Stop then
     // Continue (or a token limit raised, then Continue) writes what one run would have written.
     const firstStep = continuing ? Math.max(0, ids.length - this.planPrompt(messages.slice(0, -1)).ids.length) : 0;
-    const gen = this.generateIds(ids, opts, signal, firstStep);
+    const gen = this.generateIds(ids, opts, signal, firstStep, onPrefill);
     const written: number[] = [];
     let text = '';
     let firstAt = 0;

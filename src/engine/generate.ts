@@ -21,8 +21,18 @@ export interface TokenRuntime {
   /**
    * Runs `ids` through the model after the cached tokens, appends them to the cache, and returns
    * the next token chosen with `sampling` (temperature 0 → greedy). `stepIndex` seeds the RNG.
+   * `feed` (a long prompt): a runtime that runs `ids` in chunks may report each chunk done and
+   * stop between chunks once `feed.signal` aborts, rejecting with an AbortError; the cache then
+   * holds the chunks that ran.
    */
-  step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number>;
+  step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number, feed?: PrefillFeed): Promise<number>;
+}
+
+/** How a long prompt's prefill is followed and stopped (TokenRuntime.step). */
+export interface PrefillFeed {
+  signal?: AbortSignal;
+  /** `done` of the step's ids have run on the GPU. */
+  onPrefill?: (done: number) => void;
 }
 
 export interface GenerateRequest {
@@ -38,6 +48,8 @@ export interface GenerateRequest {
    * the prompt, so stopping and continuing draws what one uninterrupted run would have drawn.
    */
   firstStep?: number;
+  /** Called as a long prompt runs: `done` of the `total` ids not in the cache have run. */
+  onPrefill?: (done: number, total: number) => void;
 }
 
 export interface GenerationTimings {
@@ -83,7 +95,15 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
   if (aborted()) return { ...timings, stopReason: 'aborted' };
   let t0 = performance.now();
   const firstStep = req.firstStep ?? 0;
-  let next = await runtime.step(promptIds.slice(keep), req.sampling, firstStep);
+  const rest = promptIds.slice(keep);
+  let next: number;
+  try {
+    next = await runtime.step(rest, req.sampling, firstStep, { signal: req.signal, onPrefill: req.onPrefill && ((done) => req.onPrefill!(done, rest.length)) });
+  } catch (err) {
+    // Stopped between two chunks of a long prompt: the cache holds the chunks that ran.
+    if (aborted()) return { ...timings, prefillMs: performance.now() - t0, stopReason: 'aborted' };
+    throw err;
+  }
   timings.prefillMs = performance.now() - t0;
   t0 = performance.now();
   for (;;) {

@@ -57,6 +57,17 @@ describe('chat slice', () => {
     expect((await services.repo.list())[0].messages.map((m) => m.content)).toEqual(['Hi!', 'Hello there, friend.']);
   });
 
+  it("follows a long prompt's reading until the first token", async () => {
+    const { store, engine } = setup(['Read it.']);
+    engine.prefillSteps = [512, 1024];
+    const seen: unknown[] = [];
+    const unsub = store.subscribe((s) => seen.push(s.chat.streaming?.prefill));
+    await store.getState().send('a long document');
+    unsub();
+    const shown = seen.map((p) => JSON.stringify(p) ?? 'none').filter((p, i, all) => i === 0 || p !== all[i - 1]);
+    expect(shown).toEqual(['none', '{"done":512,"total":1025}', '{"done":1024,"total":1025}', 'none']);
+  });
+
   it('stops mid-answer and keeps the text so far', async () => {
     const { store, engine } = setup(['one two three four five six']);
     let release!: () => void;

@@ -48,7 +48,8 @@ export type { PrepareResult, PromptCount };
 export interface ChatEngine {
   countTokens(messages: ChatMessage[]): Promise<PromptCount>;
   prepare(messages: ChatMessage[], signal: AbortSignal): Promise<PrepareResult>;
-  generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal): Promise<GenerationStats>;
+  /** `onPrefill` follows a long prompt (native engine): `done` of `total` tokens have run. */
+  generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal, onPrefill?: (done: number, total: number) => void): Promise<GenerationStats>;
 }
 
 export type EngineService = Pick<EngineClient, 'probe'> & ChatEngine;

@@ -43,8 +43,15 @@ export class ScriptedEngine implements Omit<EngineService, 'probe'> {
     return { preparedTokens: tokens, ranTokens: tokens, stopped: false };
   }
 
-  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal): Promise<GenerationStats> {
+  /** Set: `generate` reports a long prompt read in these steps (done counts) before its first token. */
+  prefillSteps: number[] = [];
+
+  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal, onPrefill?: (done: number, total: number) => void): Promise<GenerationStats> {
     this.calls.push({ messages, options });
+    for (const done of this.prefillSteps) {
+      await new Promise((r) => setTimeout(r, 0));
+      onPrefill?.(done, this.prefillSteps.at(-1)! + 1);
+    }
     const reply = this.replies[(this.calls.length - 1) % this.replies.length];
     const pieces = reply.split(/(?<= )/);
     let n = 0;

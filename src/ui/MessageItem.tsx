@@ -59,6 +59,18 @@ function WaitingForModel() {
   return <>Waiting for the model…</>;
 }
 
+/** Before the first token: how far a long prompt has been read (prefill, in chunks), else "Thinking…". */
+function Thinking({ messageId }: { messageId: string }) {
+  const prefill = useAppStore(useShallow((s) => (s.chat.streaming?.messageId === messageId ? s.chat.streaming.prefill : undefined)));
+  if (!prefill) return <>Thinking…</>;
+  const n = (x: number) => x.toLocaleString('en');
+  return (
+    <span data-testid="prefill-progress">
+      Reading the prompt: {n(prefill.done)} of {n(prefill.total)} tokens…
+    </span>
+  );
+}
+
 function ContextNotice({ note }: { note: ContextNote }) {
   return (
     <p className="notice" role="note">
@@ -205,7 +217,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
       ) : isUser ? (
         <p className="user-text">{text}</p>
       ) : streaming && !text ? (
-        <p className="thinking">{waiting ? <WaitingForModel /> : 'Thinking…'}</p>
+        <p className="thinking">{waiting ? <WaitingForModel /> : <Thinking messageId={message.id} />}</p>
       ) : !text && !message.error ? (
         <p className="muted">No answer: it was stopped before the first token.</p>
       ) : !text ? null : (

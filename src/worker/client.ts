@@ -313,15 +313,17 @@ export class EngineClient {
 
   /**
    * Streams an answer through `onToken`; when `signal` aborts, the worker stops at the next token
-   * and this resolves with stopReason 'aborted'.
+   * (or, in a long prompt, the next prefill chunk) and this resolves with stopReason 'aborted'.
+   * `onPrefill` follows a long prompt: `done` of `total` tokens have run.
    */
-  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal?: AbortSignal): Promise<GenerationStats> {
+  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal?: AbortSignal, onPrefill?: (done: number, total: number) => void): Promise<GenerationStats> {
     if (signal?.aborted) throw new WorkerError('ABORTED', 'The answer was stopped before it started.');
     const req = this.request(
       (id) => ({ type: 'generate', id, messages, options }),
       'generate-done',
       (ev) => {
         if (ev.type === 'token') onToken(ev.token);
+        else if (ev.type === 'prefill-progress') onPrefill?.(ev.done, ev.total);
       },
     );
     const stop = () => this.abort(req.id);

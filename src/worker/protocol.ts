@@ -135,6 +135,8 @@ export type WorkerResponse =
   | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: KernelTuningInfo; gpuMemory?: GpuMemoryInfo }
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
+  /** Event: a long prompt's prefill, one per chunk run (native engine): `done` of `total` tokens. */
+  | { type: 'prefill-progress'; id: number; done: number; total: number }
   | { type: 'generate-done'; id: number; stats: GenerationStats }
   | { type: 'token-count'; id: number; count: PromptCount }
   | { type: 'prepared'; id: number; result: PrepareResult }
@@ -154,13 +156,14 @@ export type WorkerResponse =
 export type RequestType = WorkerRequest['type'];
 
 /** Responses that are events: they do not settle the request they name. */
-export type WorkerEvent = Extract<WorkerResponse, { type: 'download-progress' | 'load-progress' | 'token' }>;
+export type WorkerEvent = Extract<WorkerResponse, { type: 'download-progress' | 'load-progress' | 'token' | 'prefill-progress' }>;
 
 export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
   switch (msg.type) {
     case 'download-progress':
     case 'load-progress':
     case 'token':
+    case 'prefill-progress':
       return true;
     case 'probe-result':
     case 'pong':

@@ -525,6 +525,45 @@ describe('decode steps encoded ahead [gpu]', () => {
     }
   });
 
+  it('a long prompt reports each prefill chunk as it runs, and a stop between chunks keeps the chunks that ran', async () => {
+    const dir = join(root, 'prefill-feed');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 1, seed: 4 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime } = await loadModelFiles(ctx, files, { maxPrefill: 8 });
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    const prompt = promptIds(30, 9, 32000);
+    try {
+      const plain = await runtime.step(prompt, greedy, 0);
+      runtime.truncate(0);
+      // Chunks of 8: the first three are reported as the GPU finishes them; the fourth is the step's own.
+      const seen: number[] = [];
+      expect(await runtime.step(prompt, greedy, 0, { onPrefill: (done) => seen.push(done) })).toBe(plain);
+      expect(seen).toEqual([8, 16, 24]);
+
+      // Stopped once the first chunk is reported: the chunks submitted by then are in the cache
+      // and the rest of the prompt after them gives the same token.
+      runtime.truncate(0);
+      const ctrl = new AbortController();
+      const stopped = runtime.step(prompt, greedy, 0, { signal: ctrl.signal, onPrefill: () => ctrl.abort() });
+      await expect(stopped).rejects.toMatchObject({ name: 'AbortError' });
+      const kept = runtime.cachedIds.length;
+      expect(kept === 16 || kept === 24).toBe(true);
+      expect(runtime.cachedIds).toEqual(prompt.slice(0, kept));
+      expect(await runtime.step(prompt.slice(kept), greedy, 0)).toBe(plain);
+
+      // Through generate: a stop mid-prompt ends the answer as stopped, with no token.
+      runtime.truncate(0);
+      const ctrl2 = new AbortController();
+      const gen = generate(runtime, { promptIds: prompt, maxNewTokens: 4, eosTokenIds: new Set(), sampling: greedy, signal: ctrl2.signal, onPrefill: (done, total) => (expect(total).toBe(30), done >= 8 && ctrl2.abort()) });
+      const r = await gen.next();
+      expect(r).toMatchObject({ done: true, value: { stopReason: 'aborted', newTokens: 0 } });
+    } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
+
   it('run-ahead stops at the context limit: the last step submits nothing after it', async () => {
     const dir = join(root, 'run-ahead-limit');
     await generateTinyModel(dir, { layout: 'gqa-packed', layers: 1 });

@@ -59,7 +59,7 @@ import { choosePrecision } from '../gpu/device';
 import type { SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
 import { tensorByteLength } from '../onnx/tensor-data';
-import type { TokenRuntime } from '../generate';
+import type { PrefillFeed, TokenRuntime } from '../generate';
 import type { SamplingOptions } from '../types';
 import type { Phi3Config, Phi3Plan, QuantWeight } from './plan';
 import { WeightUploader } from './upload';
@@ -866,25 +866,41 @@ export class Phi3Runtime implements TokenRuntime {
     return [...new Set(this.decodeOps.filter((op) => op.parts).map((op) => op.kind)), 'lm_head'];
   }
 
-  /** Feeds `ids` after the cache, in chunks of maxPrefill, through every layer. */
-  private async forward(ids: readonly number[]): Promise<GPUCommandEncoder> {
+  /**
+   * Feeds `ids` after the cache, in chunks of maxPrefill, through every layer, and returns the last
+   * chunk's encoder for the caller to finish. With `feed`, a prompt of several chunks keeps at most
+   * two of them submitted and not done, so each chunk's end is reported as the GPU gets there and
+   * an abort is heard between chunks (the GPU meanwhile runs the next one: no gap); it then rejects
+   * with an AbortError, and the cache holds the chunks submitted.
+   */
+  private async forward(ids: readonly number[], feed?: PrefillFeed): Promise<GPUCommandEncoder> {
     if (this.cachedIds.length + ids.length > this.contextLimit) {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
     }
     const stepEnd = this.cachedIds.length + ids.length;
     await this.fitCapacity(stepEnd);
     const { device } = this.ctx;
+    let previous: Promise<void> | undefined;
     for (let at = 0; at < ids.length; at += this.maxPrefill) {
       const chunk = ids.slice(at, at + this.maxPrefill);
       const encoder = device.createCommandEncoder({ label: 'step' });
       this.encodeChunk(encoder, chunk, undefined, stepEnd);
       if (at + this.maxPrefill >= ids.length) return encoder; // the caller adds sampling and submits
       device.queue.submit([encoder.finish()]);
+      if (!feed) continue;
+      const done = at + chunk.length;
+      const settled = device.queue.onSubmittedWorkDone().then(() => feed.onPrefill?.(done));
+      await previous;
+      previous = settled;
+      if (feed.signal?.aborted) {
+        await settled;
+        throw new DOMException('The prompt was stopped between two prefill chunks.', 'AbortError');
+      }
     }
     throw new AppError('BAD_ARGUMENT', 'forward() needs at least one token.');
   }
 
-  async step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number> {
+  async step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number, feed?: PrefillFeed): Promise<number> {
     const { device } = this.ctx;
     const key = JSON.stringify(sampling);
     const n = this.next;
@@ -906,7 +922,7 @@ export class Phi3Runtime implements TokenRuntime {
         writeSamplerParams(device, this.sampler, sampling);
         this.samplerSettings = key;
       }
-      const encoder = await this.forward(ids);
+      const encoder = await this.forward(ids, feed);
       this.encodeSampling(encoder, this.readbacks[turn]);
       writeSamplerStep(device, this.sampler, { historyLength: this.cachedIds.length, stepIndex });
       device.queue.submit([encoder.finish()]);
