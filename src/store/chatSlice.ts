@@ -297,7 +297,8 @@ export const createChatSlice =
           { sampling, maxNewTokens: plan.maxNewTokens },
           (e) => deltas.push(e.text, e.tokenId >= 0 ? 1 : 0),
           signal,
-          (done, total) => patchStreaming({ prefill: { done, total } }),
+          // A chunk's report can land after the first token (the GPU finished both): then it is old news.
+          (done, total) => get().chat.streaming?.tokens?.generated === 0 && patchStreaming({ prefill: { done, total } }),
         );
         setChat({
           context: { used: stats.promptTokens + stats.newTokens, limit: count.contextLimit, droppedMessages: plan.droppedMessages },
