@@ -36,7 +36,11 @@ export interface Streaming {
    * the answer as it streams instead of showing the last finished answer's figure.
    */
   tokens?: { prompt: number; generated: number };
-  /** A long prompt being read (prefill, native engine): `done` of `total` tokens; gone at the first token. */
+  /**
+   * A long prompt being read (prefill, native engine): `done` of `total` tokens. Shown only while
+   * the answer has no text (MessageItem's `Thinking`), so a report that lands after the first token
+   * changes nothing.
+   */
   prefill?: { done: number; total: number };
 }
 
@@ -259,8 +263,7 @@ export const createChatSlice =
         const s = get().chat.streaming;
         if (!s || s.messageId !== assistant.id) return;
         const tokens = s.tokens && generated ? { prompt: s.tokens.prompt, generated: s.tokens.generated + generated } : s.tokens;
-        const { prefill: _read, ...rest } = s;
-        setChat({ streaming: { ...rest, text: s.text + text, ...(tokens ? { tokens } : {}) } });
+        setChat({ streaming: { ...s, text: s.text + text, ...(tokens ? { tokens } : {}) } });
         // The text so far, saved as an answer cut off: what a reload or a closed tab leaves.
         const latest = conv(conversationId);
         if (services.streamSaveMs !== undefined && latest && now() - savedAt >= services.streamSaveMs) {
@@ -297,8 +300,7 @@ export const createChatSlice =
           { sampling, maxNewTokens: plan.maxNewTokens },
           (e) => deltas.push(e.text, e.tokenId >= 0 ? 1 : 0),
           signal,
-          // A chunk's report can land after the first token (the GPU finished both): then it is old news.
-          (done, total) => get().chat.streaming?.tokens?.generated === 0 && patchStreaming({ prefill: { done, total } }),
+          (done, total) => patchStreaming({ prefill: { done, total } }),
         );
         setChat({
           context: { used: stats.promptTokens + stats.newTokens, limit: count.contextLimit, droppedMessages: plan.droppedMessages },

@@ -56,7 +56,7 @@ export interface ConversationsSlice {
   watchDrafts: (listener: (id: string | null, text: string) => void) => () => void;
   /** Internal to the store: set a conversation in state and persist it. */
   commit: (conversation: Conversation) => Promise<void>;
-  /** Reads conversation `id` again from storage, as when another tab names it (not while answering in it). */
+  /** Reads conversation `id` again from storage, as when another tab names it (an answer this tab is writing in it stays this tab's). */
   reloadConversation: (id: string) => Promise<void>;
 }
 
