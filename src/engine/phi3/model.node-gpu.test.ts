@@ -584,3 +584,66 @@ describe('decode steps encoded ahead [gpu]', () => {
     }
   });
 });
+
+/**
+ * Whether this device refuses, as out of memory, the largest buffer it lets a shader bind (only
+ * then can a test make the KV cache run out of memory by growing it). SwiftShader does: its
+ * bindings go up to 1 GiB, and vkAllocateMemory fails for exactly 1 GiB (1023 MiB succeeds).
+ */
+async function refusesLargestBinding(ctx: Awaited<ReturnType<typeof testGpu>>): Promise<boolean> {
+  const { device, limits } = ctx;
+  if (limits.maxStorageBufferBindingSize !== 2 ** 30) return false;
+  device.pushErrorScope('out-of-memory');
+  const b = device.createBuffer({ size: 2 ** 30, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const oom = await device.popErrorScope();
+  b.destroy();
+  return oom !== null;
+}
+
+describe('KV cache out of GPU memory [gpu]', () => {
+  it('a step that grows the cache past what the GPU can allocate fails with GPU_OUT_OF_MEMORY, keeps the chat and lowers the context to the cache it got', async ({ skip }) => {
+    const ctx = await testGpu();
+    if (!(await refusesLargestBinding(ctx))) {
+      skip('this GPU allocates a 1 GiB buffer, so it cannot be made to run out of memory here (SwiftShader cannot)');
+    }
+    // 32 KV heads of 16 at f32: 2 KiB per position and layer, so the whole context (524,288
+    // positions) is one 1 GiB buffer per K and V, which the device refuses; 262,144 (512 MiB
+    // each) is the largest cache it gets.
+    const dir = join(root, 'kv-oom');
+    await generateTinyModel(dir, { layout: 'gqa', layers: 2, hidden: 512, heads: 32, kvHeads: 32, intermediate: 64, vocab: 1000, maxPositions: 2 ** 19, seed: 6 });
+    const prompt = promptIds(12, 3, 1000);
+    const ref = await runReference(dir, { inputIds: prompt, steps: 3 });
+    const files = nodeModelFiles(dir);
+    const { runtime } = await loadModelFiles(ctx, files, { precision: 'f32' });
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    try {
+      expect(runtime.contextLimit).toBe(2 ** 19);
+      expect(runtime.kvCapacity).toBe(512);
+      expect(maxAbsDiff(await runtime.logits(prompt), ref.logits[0])).toBeLessThanOrEqual(1e-3);
+
+      // A prompt of 300,000 more tokens: the cache doubles from 512 to 262,144, then fails at
+      // 524,288 before any of the prompt runs.
+      const t0 = performance.now();
+      const long = new Array<number>(300_000).fill(7);
+      await expect(runtime.logits(long)).rejects.toMatchObject({ code: 'GPU_OUT_OF_MEMORY', message: expect.stringContaining('now 262144 tokens') });
+      console.log(`[node/webgpu] kv out of memory: grew 512 → 262144 positions and failed at 524288 in ${(performance.now() - t0).toFixed(0)} ms`);
+      expect(runtime.contextLimit).toBe(2 ** 18);
+      expect(runtime.kvCapacity).toBe(2 ** 18);
+      expect(runtime.gpuBytes().kvCache).toBe(2 ** 18 * runtime.kvBytesPerPosition);
+      expect(runtime.cachedIds).toEqual(prompt);
+
+      // The chat goes on from its cache, copied nine times over on the way up, and once more on
+      // the way down: 13 positions need 512, a 512th of what the cache holds, so it shrinks.
+      expect(maxAbsDiff(await runtime.logits([ref.tokens[0]]), ref.logits[1])).toBeLessThanOrEqual(1e-3);
+      expect(runtime.kvCapacity).toBe(512);
+      expect(await runtime.step([ref.tokens[1]], greedy, 2)).toBe(ref.tokens[2]);
+
+      // Past the new limit is a context overflow, not another try at the memory.
+      await expect(runtime.logits(long.slice(0, 2 ** 18))).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW', message: expect.stringContaining('262144-token context') });
+      expect(runtime.kvCapacity).toBe(512);
+    } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  }, 300_000);
+});
