@@ -16,13 +16,13 @@ export const TINY_MODEL = `${TINY_REPO}/onnx`;
 /**
  * Generates the model once into .tmp/<dirName> and serves it to each test; returns the running
  * Hub. `chatTemplate` replaces the generated tokenizer_config.json's template (another revision
- * of the model's files).
+ * of the model's files); `modelArgs` are more tools/tiny-model.ts options (another shape).
  */
-export function serveTinyChat(dirName: string, options: { chatTemplate?: string } = {}): () => HubServer {
+export function serveTinyChat(dirName: string, options: { chatTemplate?: string; modelArgs?: string[] } = {}): () => HubServer {
   const dir = path.resolve('.tmp', dirName);
   let hub: HubServer | undefined;
   test.beforeAll(() => {
-    generateTinyChat(dir);
+    generateTinyChat(dir, options.modelArgs);
     if (options.chatTemplate !== undefined) {
       const file = path.join(dir, 'tokenizer_config.json');
       writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), chat_template: options.chatTemplate }, null, 2));
@@ -42,6 +42,6 @@ export function serveTinyChat(dirName: string, options: { chatTemplate?: string 
 }
 
 /** Writes the tiny chat model's files (onnx/model_q4.onnx, its _data, the root JSON files) into `dir`. */
-export function generateTinyChat(dir: string): void {
-  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', dir], { stdio: 'pipe' });
+export function generateTinyChat(dir: string, modelArgs: string[] = []): void {
+  execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', dir, ...modelArgs], { stdio: 'pipe' });
 }

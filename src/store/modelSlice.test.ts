@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../engine/types';
 import type { CachedModel, DownloadProgress } from '../worker/protocol';
-import { WorkerError, type DownloadHandle } from '../worker/client';
+import { WorkerError, type ContextLimitChange, type DownloadHandle } from '../worker/client';
 import { CATALOG } from '../storage/catalog';
 import { createAppStore } from './index';
 import { selectedModel, storedOffCatalog, type ModelService } from './modelSlice';
@@ -28,6 +28,7 @@ class ScriptedModels {
   failLoad: WorkerError | null = null;
   lost: Array<(modelId: string | null, err: WorkerError) => void> = [];
   blocked: Array<() => void> = [];
+  limits: Array<(change: ContextLimitChange) => void> = [];
   /** When set, listCached answers only once it resolves (a worker still opening IndexedDB). */
   listGate: Promise<void> | undefined;
 
@@ -68,6 +69,10 @@ class ScriptedModels {
       },
       onStorageBlocked: (l) => {
         this.blocked.push(l);
+        return () => undefined;
+      },
+      onContextLimit: (l) => {
+        this.limits.push(l);
         return () => undefined;
       },
     };
@@ -219,6 +224,26 @@ describe('model slice', () => {
     expect(models.loads).toEqual([ID, ID]);
     expect(store.getState().model.status).toBe('ready');
     expect(store.getState().model.deviceLost).toBeUndefined();
+  });
+
+  it('a context limit lowered by the worker (KV cache out of GPU memory) shows on the loaded model, with the limit it loaded with', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    const store = setup(models);
+    await store.getState().initModels();
+    await settle();
+    expect(store.getState().model.status).toBe('ready');
+    expect(models.limits).toHaveLength(1);
+    const gpuMemory = { weightBytes: 100, kvCacheBytes: 2048, kvCacheMaxBytes: 4096, otherBytes: 10 };
+    // Another model's change (a load that replaced it meanwhile) is not this one's.
+    models.limits[0]({ modelId: 'other', contextLimit: 16 });
+    expect(store.getState().model.loaded?.info.contextLimit).toBe(4096);
+    models.limits[0]({ modelId: ID, contextLimit: 2048, gpuMemory });
+    expect(store.getState().model.loaded).toMatchObject({ modelId: ID, contextAtLoad: 4096, info: { contextLimit: 2048, gpuMemory } });
+    // Lowered again: the limit at load stays the first one.
+    models.limits[0]({ modelId: ID, contextLimit: 1024 });
+    expect(store.getState().model.loaded).toMatchObject({ contextAtLoad: 4096, info: { contextLimit: 1024, gpuMemory } });
+    expect(store.getState().model.status).toBe('ready');
   });
 
   it('choosing another model unloads the loaded one; switching the engine reloads with it', async () => {

@@ -43,6 +43,7 @@ export type ModelService = Pick<
   | 'unload'
   | 'onDeviceLost'
   | 'onStorageBlocked'
+  | 'onContextLimit'
 >;
 
 /**
@@ -71,8 +72,12 @@ export interface ModelState {
   persisted?: boolean;
   workerDead?: string;
   engine: EngineKind;
-  /** The model on the GPU, once loaded. */
-  loaded?: { modelId: string; info: LoadedInfo; loadMs: number };
+  /**
+   * The model on the GPU, once loaded. `info.contextLimit` and `info.gpuMemory` follow the worker's
+   * `context-limit` (a KV cache out of GPU memory lowered the context); `contextAtLoad` is then the
+   * limit the load had.
+   */
+  loaded?: { modelId: string; info: LoadedInfo; loadMs: number; contextAtLoad?: number };
   /** Why the last load failed (the model stays cached). */
   loadError?: { code: string; message: string };
   /** Set while a lost GPU device is being recovered from. */
@@ -304,6 +309,13 @@ export const createModelSlice =
             patch({ loaded: undefined, deviceLost: err.message });
             if (modelId && modelId === modelIdOf(get().model.selected)) void get().loadModel();
             else patch({ status: statusFromCache(get().model.cached, get().model.selected) });
+          });
+          // The context meter, the policy's counts and the panel follow the lowered limit.
+          service().onContextLimit(({ modelId, contextLimit, gpuMemory }) => {
+            const { loaded } = get().model;
+            if (loaded?.modelId !== modelId) return;
+            const info = { ...loaded.info, contextLimit, ...(gpuMemory ? { gpuMemory } : {}) };
+            patch({ loaded: { ...loaded, info, contextAtLoad: loaded.contextAtLoad ?? loaded.info.contextLimit } });
           });
           service().onStorageBlocked(() =>
             patch({

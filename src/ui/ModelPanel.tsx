@@ -39,7 +39,8 @@ function ReadAheadToggle() {
 }
 
 /**
- * What the model holds on the GPU, from its load: the weights and the rest, and the context cache,
+ * What the model holds on the GPU, from its load (or from a context limit lowered since: the
+ * worker's `context-limit`): the weights and the rest, and the context cache,
  * which grows with the chat up to the whole context and shrinks again for a short one
  * (Phi3Runtime.fitCapacity). The native engine only.
  */
@@ -244,7 +245,14 @@ export function ModelPanel() {
           data-load-ms={Math.round(m.loaded.loadMs)}
           data-load-timings={m.loaded.info.timings ? JSON.stringify(m.loaded.info.timings, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)) : undefined}
         >
-          {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context {m.loaded.info.contextLimit} tokens · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
+          {m.loaded.info.layers} layers, hidden {m.loaded.info.hidden}, context <span data-testid="context-limit">{m.loaded.info.contextLimit}</span> tokens
+          {m.loaded.contextAtLoad !== undefined && (
+            <span data-testid="context-lowered">
+              {' '}
+              (down from {m.loaded.contextAtLoad}: the GPU ran out of memory for a longer context; close other tabs and apps that use the GPU and load the model again to get it back)
+            </span>
+          )}{' '}
+          · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
           {m.loaded.info.tuning && <span data-testid="decode-tuning" data-decode={m.loaded.info.tuning.decode.name} data-prefill={m.loaded.info.tuning.prefill.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
           {m.loaded.info.gpuMemory && <GpuMemoryText memory={m.loaded.info.gpuMemory} />}
         </p>

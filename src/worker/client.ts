@@ -11,12 +11,13 @@
  * listeners run, and loading the model again (from IndexedDB) gets a fresh device.
  * A model store held open by another tab's older app version is not an error either: the worker
  * answers `storage-blocked` and `onStorageBlocked` listeners run while the request waits.
+ * A context limit lowered by a KV cache out of GPU memory reaches `onContextLimit` listeners.
  * Rule: never resolve a request from an event; only the terminal response settles it.
  * One call runs on the page, not in the worker: `persist()` (windows only have the API).
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
-import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
+import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, GpuMemoryInfo, TokenEvent } from '../engine/types';
 import { requestPersistence } from '../storage/model-store';
 import {
   isEvent,
@@ -42,6 +43,9 @@ export class WorkerError extends Error {
     super(message);
   }
 }
+
+/** The loaded model's new context limit, and the native engine's GPU memory after the change. */
+export type ContextLimitChange = { modelId: string; contextLimit: number; gpuMemory?: GpuMemoryInfo };
 
 type Pending = { resolve: (msg: WorkerResponse) => void; reject: (err: WorkerError) => void; onEvent?: (ev: WorkerEvent) => void };
 
@@ -75,6 +79,7 @@ export class EngineClient {
   private deadListeners = new Set<(err: WorkerError) => void>();
   private lostListeners = new Set<(modelId: string | null, err: WorkerError) => void>();
   private blockedListeners = new Set<() => void>();
+  private limitListeners = new Set<(change: ContextLimitChange) => void>();
   /** Loads in flight: a load may keep the worker's thread busy for seconds at a time. */
   private loading = 0;
 
@@ -146,6 +151,15 @@ export class EngineClient {
     return () => this.blockedListeners.delete(listener);
   }
 
+  /**
+   * Called when the loaded model's context limit drops: its KV cache ran out of GPU memory growing
+   * (the worker's `context-limit`), before the request that hit it fails.
+   */
+  onContextLimit(listener: (change: ContextLimitChange) => void): () => void {
+    this.limitListeners.add(listener);
+    return () => this.limitListeners.delete(listener);
+  }
+
   /** Terminates the current worker (if any is left) and starts a fresh one. */
   restart(): void {
     clearInterval(this.timer);
@@ -164,6 +178,11 @@ export class EngineClient {
     }
     if (msg.type === 'storage-blocked') {
       for (const l of this.blockedListeners) l();
+      return;
+    }
+    if (msg.type === 'context-limit') {
+      const change: ContextLimitChange = { modelId: msg.modelId, contextLimit: msg.contextLimit, ...(msg.gpuMemory ? { gpuMemory: msg.gpuMemory } : {}) };
+      for (const l of this.limitListeners) l(change);
       return;
     }
     const p = this.pending.get(msg.id);

@@ -15,6 +15,8 @@ import type { ChatMessage, GenerateOptions, TokenEvent } from '../engine/types';
 import { openDB } from 'idb';
 import { EngineClient } from './client';
 import type { DownloadProgress, KernelChoice } from './protocol';
+import type { ContextLimitChange } from './client';
+import type { TinyModelOptions } from '../../tools/tiny-model/options';
 
 const REPO = 'test-org/tiny-phi3-worker';
 const clients: EngineClient[] = [];
@@ -26,8 +28,8 @@ afterEach(async () => {
 
 const greedy = (maxNewTokens: number): GenerateOptions => ({ maxNewTokens, sampling: { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 1 } });
 
-async function loadedClient() {
-  const hub = await spawnHub(inject('hubSpawner'), [{ id: REPO, tinyModel: {} }]);
+async function loadedClient(tinyModel: Partial<TinyModelOptions> = {}) {
+  const hub = await spawnHub(inject('hubSpawner'), [{ id: REPO, tinyModel }]);
   hubs.push(hub);
   const dbName = uniqueName('engine');
   const client = new EngineClient(undefined, { dbName });
@@ -200,6 +202,43 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     expect(ort.prepared!.preparedTokens).toBe(warm.prepared!.preparedTokens);
     expect(ort.ids).toEqual(cold.ids);
   });
+
+  it('a context cache out of GPU memory: the page hears the lower limit before the answer fails, and the chat goes on within it', async ({ skip }) => {
+    // 64 KV heads of 16 at f32: 4 KiB per position, so the whole context (262,144 positions) is
+    // a 1 GiB K buffer, which SwiftShader refuses (it allocates 1023 MiB); 131,072 is the most the
+    // cache gets. A GPU that allocates it cannot be made to run out here.
+    const adapter = await navigator.gpu.requestAdapter();
+    if (adapter?.limits.maxStorageBufferBindingSize !== 2 ** 30 || !/swiftshader/i.test(`${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`)) {
+      skip('only SwiftShader is known to refuse a 1 GiB buffer it lets a shader bind');
+    }
+    const { client, modelId } = await loadedClient({ layout: 'gqa', dtype: 'q4f16', layers: 1, hidden: 1024, heads: 64, kvHeads: 64, intermediate: 64, maxPositions: 2 ** 18 });
+    const info = await client.load(modelId, 'native');
+    expect([info.contextLimit, info.precision]).toEqual([2 ** 18, 'f32']);
+    const short: ChatMessage[] = [{ role: 'user', content: 'Name three GPU vendors.' }];
+    const before: number[] = [];
+    await client.generate(short, greedy(6), (t) => t.tokenId >= 0 && before.push(t.tokenId));
+
+    const changes: Array<ContextLimitChange & { failed: boolean }> = [];
+    let failed = false;
+    client.onContextLimit((c) => changes.push({ ...c, failed }));
+    // About 136,000 tokens: more than the 131,072 the cache can grow to.
+    const words = ['the', 'quick', 'brown', 'fox', 'jumps', 'over', 'lazy', 'dog,', 'and', 'then', 'some.'];
+    const text = Array.from({ length: 100_000 }, (_, i) => words[(i * 7 + (i >> 3)) % words.length]).join(' ');
+    const t0 = performance.now();
+    const error = await client.generate([{ role: 'user', content: text }], greedy(4), () => undefined).catch((e: unknown) => e);
+    failed = true;
+    console.log(`[worker] a ${text.length}-character prompt: ${(performance.now() - t0).toFixed(0)} ms to GPU_OUT_OF_MEMORY`);
+    expect(error).toMatchObject({ code: 'GPU_OUT_OF_MEMORY', message: expect.stringContaining('now 131072 tokens') });
+    const perPosition = 2 * 64 * 16 * 4;
+    expect(changes).toEqual([{ modelId, contextLimit: 2 ** 17, gpuMemory: expect.objectContaining({ kvCacheBytes: perPosition * 2 ** 17, kvCacheMaxBytes: perPosition * 2 ** 17 }), failed: false }]);
+
+    // The counts the context policy asks for use the new limit, and the chat answers as before.
+    expect((await client.countTokens(short)).contextLimit).toBe(2 ** 17);
+    const after: number[] = [];
+    await client.generate(short, greedy(6), (t) => t.tokenId >= 0 && after.push(t.tokenId));
+    expect(after).toEqual(before);
+    expect(changes).toHaveLength(1);
+  }, 240_000);
 
   it('answers typed errors: no model loaded, unknown model', async () => {
     const client = new EngineClient(undefined, { dbName: uniqueName('engine-err') });

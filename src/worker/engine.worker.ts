@@ -75,7 +75,8 @@ async function cachedModel(modelId: string) {
 // ---- Engine ----------------------------------------------------------------------------------
 
 let gpu: Promise<GpuContext> | undefined;
-let engine: { modelId: string; engine: NativeEngine | OrtEngine } | undefined;
+/** The loaded engine; `contextLimit` is the limit the page was last told (load-done, context-limit). */
+let engine: { modelId: string; engine: NativeEngine | OrtEngine; contextLimit: number } | undefined;
 /** The model being loaded or loaded last, so a device loss can name what to reload. */
 let engineModelId: string | null = null;
 /** Ids of engine requests in flight, failed at once when the device is lost. */
@@ -108,9 +109,26 @@ function gpuContext(): Promise<GpuContext> {
 /** Runs an engine request after the ones before it; it is failed early if the device is lost meanwhile. */
 function engineTask<T>(id: number, task: () => Promise<T>): Promise<T> {
   engineRequests.add(id);
-  const next = engineQueue.then(task).finally(() => engineRequests.delete(id));
+  const next = engineQueue.then(task).finally(() => {
+    engineRequests.delete(id);
+    reportContextLimit();
+  });
   engineQueue = next.catch(() => undefined);
   return next;
+}
+
+/**
+ * Tells the page when the loaded model's context limit is no longer the one it was told: a native
+ * KV cache that ran out of GPU memory growing lowered it (Phi3Runtime.fitCapacity). Runs after
+ * every engine task, so the page hears it before the request that hit it fails.
+ */
+function reportContextLimit(): void {
+  if (!engine) return;
+  const { contextLimit } = engine.engine.runtime;
+  if (contextLimit === engine.contextLimit) return;
+  engine.contextLimit = contextLimit;
+  const gpuMemory = engine.engine instanceof NativeEngine ? engine.engine.gpuMemory() : undefined;
+  reply({ type: 'context-limit', id: 0, modelId: engine.modelId, contextLimit, ...(gpuMemory ? { gpuMemory } : {}) });
 }
 
 /** A stored model as `ModelFiles`: the graph from the manifest, external data beside it, JSON from the root. */
@@ -155,7 +173,7 @@ async function loadOrt(req: Extract<WorkerRequest, { type: 'load' }>): Promise<v
   const t0 = performance.now();
   // onnxruntime-web takes each file whole (ort-engine.ts); it reports no upload progress.
   const loaded = await OrtEngine.load(files, { provider: await ortProvider() });
-  engine = { modelId: req.modelId, engine: loaded };
+  engine = { modelId: req.modelId, engine: loaded, contextLimit: loaded.info.contextLimit };
   reply({ type: 'load-done', id: req.id, info: loaded.info, timings: { prepareMs: performance.now() - t0, uploadMs: 0, compileMs: 0, tuneMs: 0 } });
 }
 
@@ -222,7 +240,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
     loaded.destroy();
     throw new AppError('GPU_DEVICE_LOST', 'The GPU device was lost while the model was loading.');
   }
-  engine = { modelId: req.modelId, engine: loaded };
+  engine = { modelId: req.modelId, engine: loaded, contextLimit: loaded.info.contextLimit };
   const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: tuned - uploaded, tuneMs: performance.now() - tuned };
   reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningInfo, gpuMemory: loaded.gpuMemory() });
 }

@@ -151,6 +151,12 @@ export type WorkerResponse =
    * of it open; the request goes on by itself once that tab closes or reloads.
    */
   | { type: 'storage-blocked'; id: 0 }
+  /**
+   * Unsolicited (id 0): the loaded model's context limit dropped to `contextLimit` (the native KV
+   * cache ran out of GPU memory growing and keeps the size it got: Phi3Runtime.fitCapacity);
+   * `gpuMemory` is the native engine's figures after it. Sent before the request that hit it fails.
+   */
+  | { type: 'context-limit'; id: 0; modelId: string; contextLimit: number; gpuMemory?: GpuMemoryInfo }
   | { type: 'error'; id: number; error: SerializedError };
 
 export type RequestType = WorkerRequest['type'];
@@ -180,6 +186,7 @@ export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
     case 'unloaded':
     case 'device-lost':
     case 'storage-blocked':
+    case 'context-limit':
     case 'error':
       return false;
     default: {
