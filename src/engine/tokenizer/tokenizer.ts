@@ -15,7 +15,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { AppError } from '../errors';
-import { SegmentEncoder } from './segment-encoder';
+import { cutsAtSpaces, SegmentEncoder } from './segment-encoder';
 import type { ChatMessage } from '../types';
 import { createStreamDecoder as createStreamDecoderFor, type StreamDecoder } from './stream-decoder';
 
@@ -283,8 +283,8 @@ export function loadTokenizer(files: TokenizerFiles): Phi3Tokenizer {
     }
   }
 
-  // A grown conversation re-encodes only its new segments (segment-encoder.ts).
-  const segments = new SegmentEncoder(json.added_tokens as unknown[], (text) => tokenizer.encode(text, { add_special_tokens: false }).ids);
+  // A grown conversation re-encodes only its new segments, and a long one is cut at spaces (segment-encoder.ts).
+  const segments = new SegmentEncoder(json.added_tokens as unknown[], (text) => tokenizer.encode(text, { add_special_tokens: false }).ids, cutsAtSpaces(json));
 
   function encodeChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
     return encodeRendered(applyChatTemplate(messages, options));
