@@ -168,7 +168,15 @@ export abstract class ChatEngine {
     while (at < target.length) {
       if (signal?.aborted) return result(true);
       const end = Math.min(target.length, at + chunkTokens);
-      await runtime.step(target.slice(at, end), GREEDY_SAMPLING, 0);
+      try {
+        // The signal also stops a step between its prefill chunks: one that crosses Phi-3 128K's
+        // LongRoPE switch runs the whole conversation again (Phi3Runtime.reusableFor).
+        await runtime.step(target.slice(at, end), GREEDY_SAMPLING, 0, { signal });
+      } catch (err) {
+        if (!signal?.aborted) throw err;
+        at = commonPrefix(runtime.cachedIds, target);
+        return result(true);
+      }
       ran += end - at;
       at = end;
       if (at === target.length) break;

@@ -3,9 +3,10 @@
  *
  * `generate` is an async generator of token ids: it feeds the prompt (only the part not already in
  * the KV cache), then one token per step, and stops on an end-of-sequence id, the max-new-tokens
- * limit, the context limit, or the AbortSignal. The runtime owns the cache; `SessionCache` decides
- * how much of it the next request can keep (the longest common prefix of token ids), so a
- * follow-up message never re-runs the whole conversation.
+ * limit, the context limit, or the AbortSignal. The runtime owns the cache; the next request
+ * keeps the longest common prefix of token ids (unless the runtime's `reusableFor` says the cache
+ * must run again: Phi-3 128K across its LongRoPE switch), so a follow-up message does not re-run
+ * the whole conversation.
  * Rule: this module never touches GPU objects; it only calls `TokenRuntime`.
  */
 import { AppError } from './errors';
@@ -26,6 +27,12 @@ export interface TokenRuntime {
    * holds the chunks that ran.
    */
   step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number, feed?: PrefillFeed): Promise<number>;
+  /**
+   * How many of the cached tokens a step ending at `stepEnd` tokens can keep; the rest it runs
+   * again (absent: all of them). Phi-3 128K rotates every key by the LongRoPE factors of the whole
+   * sequence's length, so a cache written on one side of the switch is run again on the other.
+   */
+  reusableFor?(stepEnd: number): number;
 }
 
 /** How a long prompt's prefill is followed and stopped (TokenRuntime.step). */
@@ -86,8 +93,9 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
       `The conversation is ${promptIds.length} tokens but the context holds ${runtime.contextLimit}. Start a new conversation or drop older messages.`,
     );
   }
-  // Keep the cached prefix, but always re-run at least the last prompt token to get fresh logits.
-  const keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1);
+  // Keep the cached prefix, but always re-run at least the last prompt token to get fresh logits
+  // (and all of it where the runtime cannot reuse its cache for a prompt of this length).
+  const keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1, runtime.reusableFor?.(promptIds.length) ?? Infinity);
   runtime.truncate(keep);
   const timings: GenerationTimings = { promptTokens: promptIds.length, prefillTokens: promptIds.length - keep, prefillMs: 0, decodeMs: 0, newTokens: 0, stopReason: 'max-tokens' };
 

@@ -7,7 +7,8 @@
  * them (GroupQueryAttention derives seqlens_k and total_sequence_length inside the graph from the
  * mask). Rule: the session keeps the KV cache between `forward` calls, so every call appends;
  * nothing here may re-run earlier tokens, or multi-turn comparisons with the native engine's KV
- * reuse would compare different things.
+ * reuse would compare different things, except where `rerunAcross` asks for what
+ * onnxruntime-genai and transformers do at Phi-3 128K's LongRoPE switch.
  */
 
 import { existsSync, statSync } from 'node:fs';
@@ -29,6 +30,13 @@ export interface ReferenceOptions {
   chunks?: number[][];
   /** Whether a later turn starts with the previous turn's last generated token (default true). */
   feedLastToken?: boolean;
+  /**
+   * Phi-3 128K's LongRoPE switch (original_max_position_embeddings): a run that takes the sequence
+   * past it while the cache holds no more than it runs the whole sequence again from an empty
+   * cache, as onnxruntime-genai (PR #1161) and transformers (PR #33129) do, so no key keeps the
+   * short factors' rotation. Unset: every run appends to the cache, as the graph alone does.
+   */
+  rerunAcross?: number;
 }
 
 export interface ReferenceResult {
@@ -163,12 +171,22 @@ export async function runReference(dir: string, opts: ReferenceOptions): Promise
   const session = await OrtPhi3Session.open(dir, opts.file);
   try {
     const result: ReferenceResult = { logits: [], tokens: [], prefillIds: [], prefillLogits: [], vocab: 0 };
+    const fed: number[] = [];
+    /** session.forward, except across `rerunAcross` (see there); the logits are those of `ids`. */
+    const run = async (ids: number[]) => {
+      const from = session.position;
+      const across = opts.rerunAcross !== undefined && from > 0 && from <= opts.rerunAcross && from + ids.length > opts.rerunAcross;
+      if (across) session.reset();
+      const out = await session.forward(across ? [...fed, ...ids] : ids);
+      fed.push(...ids);
+      return across ? { logits: out.logits.slice(from * out.vocab), vocab: out.vocab } : out;
+    };
     const turns = [opts.inputIds, ...(opts.chunks ?? [])];
     for (let t = 0; t < turns.length; t++) {
       const last = result.tokens[result.tokens.length - 1];
       const ids = t === 0 || last === undefined || opts.feedLastToken === false ? turns[t] : [last, ...turns[t]];
       if (opts.steps === 0 && t > 0) throw new Error('chunks need steps > 0');
-      const { logits, vocab } = await session.forward(ids);
+      const { logits, vocab } = await run(ids);
       result.vocab = vocab;
       result.prefillIds.push(ids);
       result.prefillLogits.push(logits);
@@ -177,7 +195,7 @@ export async function runReference(dir: string, opts: ReferenceOptions): Promise
         const token = argmax(row);
         result.logits.push(row);
         result.tokens.push(token);
-        if (step + 1 < opts.steps) row = (await session.forward([token])).logits;
+        if (step + 1 < opts.steps) row = (await run([token])).logits;
       }
     }
     return result;

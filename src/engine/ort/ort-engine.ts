@@ -171,7 +171,7 @@ export class OrtEngine extends ChatEngine {
     }
     const c = plan.config;
     const contextLimit = Math.min(c.maxPositions, opts.maxContext ?? Infinity);
-    const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device });
+    const runtime = new OrtRuntime({ ort, session, provider, contextLimit, vocab: c.vocab, device, rotarySwitch: plan.rotary.long?.switchAbove });
     // onnxruntime computes in the graph's own precision.
     const text = loadTextSide({ tokenizer: tokenizerJson, tokenizerConfig, generation });
     const info = modelInfo(plan, contextLimit, plan.activationDtype, text.tokenizer);

@@ -32,6 +32,9 @@ const VOCAB = 512;
 
 const MODELS: Record<string, Partial<TinyModelOptions>> = {
   web2024: { layout: 'web2024', layers: 2, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, maxInlineBytes: 4096 },
+  // LongRoPE switching after 16 positions: the 10-token prompt's decode crosses it, and the
+  // truncation to 7 goes back below it (both engines then run the whole sequence again).
+  '128k': { layout: 'web2024', context: '128k', maxPositions: 256, originalMaxPositions: 16, layers: 2, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, seed: 4, maxInlineBytes: 4096 },
   'gqa-f16': { layout: 'gqa', dtype: 'q4f16', layers: 1, hidden: 128, heads: 4, kvHeads: 2, intermediate: 96, vocab: VOCAB, seed: 9, maxInlineBytes: 4096 },
 };
 
@@ -91,6 +94,8 @@ async function compare(model: string, tolerance: number): Promise<void> {
 
 describe('onnxruntime-web WebGPU EP in Node matches the native engine', () => {
   it(`web2024, f32 scales: logits within ${F32_TOL}, same greedy tokens, also after truncating the KV cache`, () => compare('web2024', F32_TOL));
+
+  it(`Phi-3 128K (LongRoPE switch at 16): logits within ${F32_TOL} across the switch, up in decode and down after truncating`, () => compare('128k', F32_TOL));
 
   it('fp16 files: refused with ONNX_UNSUPPORTED without shader-f16, run within tolerance with it', async () => {
     const adapter = await globalThis.__phi3TestGPU!.requestAdapter();

@@ -47,6 +47,8 @@ export interface OrtRuntimeOptions {
   vocab: number;
   /** ORT's WebGPU device (webgpu only): used for the last-row logits copy and KV truncation. */
   device?: GPUDevice;
+  /** Phi-3 128K: the length past which the graph's LongRoPE `If` takes the long factors (see `reusableFor`). */
+  rotarySwitch?: number;
 }
 
 /** The past.* inputs of the graph, with their fixed (kvHeads, headDim) dims. */
@@ -81,6 +83,9 @@ export class OrtRuntime implements TokenRuntime {
   /** Length of the sequence the past tensors hold (≥ cachedIds.length until truncation is applied). */
   private pastLength = 0;
   private destroyed = false;
+  private readonly rotarySwitch: number;
+  /** Whether the past tensors' keys were rotated with LongRoPE's long factors (a run past `rotarySwitch`). */
+  private longKeys = false;
 
   constructor(o: OrtRuntimeOptions) {
     this.ort = o.ort;
@@ -89,6 +94,7 @@ export class OrtRuntime implements TokenRuntime {
     this.contextLimit = o.contextLimit;
     this.vocab = o.vocab;
     this.device = o.device;
+    this.rotarySwitch = o.rotarySwitch ?? Infinity;
     this.pasts = pastSpecs(o.session);
     this.inputNames = new Set(o.session.inputNames);
     if (o.provider === 'webgpu' && !o.device) throw new AppError('BAD_ARGUMENT', 'OrtRuntime on the WebGPU EP needs onnxruntime\'s GPUDevice.');
@@ -105,6 +111,15 @@ export class OrtRuntime implements TokenRuntime {
     if (length < this.cachedIds.length) this.cachedIds.length = length;
   }
 
+  /**
+   * TokenRuntime.reusableFor. The graph rotates a run's keys by the factors of the run's whole
+   * length, so keys cached on one side of LongRoPE's switch are stale on the other: the run that
+   * crosses runs the whole sequence again, as onnxruntime-genai does (and the native engine).
+   */
+  reusableFor(stepEnd: number): number {
+    return stepEnd > this.rotarySwitch === this.longKeys ? this.cachedIds.length : 0;
+  }
+
   async step(ids: readonly number[], sampling: SamplingOptions, stepIndex: number): Promise<number> {
     const row = await this.logits(ids);
     // History for the repetition penalty = every cached token, as the native sampler sees it.
@@ -117,6 +132,10 @@ export class OrtRuntime implements TokenRuntime {
     if (ids.length === 0) throw new AppError('BAD_ARGUMENT', 'A step needs at least one token.');
     if (this.cachedIds.length + ids.length > this.contextLimit) {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
+    }
+    if (this.reusableFor(this.cachedIds.length + ids.length) < this.cachedIds.length) {
+      ids = [...this.cachedIds, ...ids];
+      this.cachedIds.length = 0;
     }
     this.applyTruncation();
     const { ort } = this;
@@ -144,6 +163,7 @@ export class OrtRuntime implements TokenRuntime {
     for (const t of this.past.values()) t.dispose();
     this.past = next;
     this.pastLength = total;
+    this.longKeys = total > this.rotarySwitch;
     this.cachedIds.push(...ids);
     const logits = out.logits;
     if (!logits) throw new AppError('MODEL_UNSUPPORTED_GRAPH', 'The model has no "logits" output.');

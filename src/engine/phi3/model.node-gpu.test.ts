@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateTinyModel } from '../../../tools/tiny-model/generate';
 import type { TinyModelOptions } from '../../../tools/tiny-model/options';
-import { argmax, runReference } from '../../../tools/reference/ort-reference';
+import { argmax, OrtPhi3Session, runReference } from '../../../tools/reference/ort-reference';
 import { nodeModelFiles } from '../node/model-dir';
 import { promptIds, testGpu } from '../gpu/testing';
 import { loadModelFiles } from './files';
@@ -144,9 +144,10 @@ const cases: Case[] = [
   },
   {
     // LongRoPE switches caches when the total length passes original_max_position_embeddings (16
-    // here): turn 1 stays below, turn 2 crosses, so keys cached before the switch keep the short
-    // rotation exactly as onnxruntime's KV cache does.
-    name: '128k LongRoPE, a conversation that crosses the switch between turns',
+    // here): turn 1 stays below, turn 2 crosses in its decode, where the whole sequence runs again
+    // with the long factors, as onnxruntime-genai and transformers do (no key keeps the short
+    // rotation: the reference's rerunAcross).
+    name: '128k LongRoPE, a conversation that crosses the switch in the second turn',
     options: { layout: 'gqa-packed', context: '128k', maxPositions: 256, originalMaxPositions: 16 },
     promptLength: 6,
     steps: 6,
@@ -184,7 +185,9 @@ const cases: Case[] = [
 
 async function compare(c: Case, dir: string): Promise<void> {
   const prompt = promptIds(c.promptLength, 11, 32000);
-  const ref = await runReference(dir, { inputIds: prompt, steps: c.steps, chunks: c.turns });
+  // Phi-3 128K: the sequence runs again where it crosses LongRoPE's switch (ReferenceOptions.rerunAcross).
+  const rerunAcross = c.options.context === '128k' ? (c.options.originalMaxPositions ?? 4096) : undefined;
+  const ref = await runReference(dir, { inputIds: prompt, steps: c.steps, chunks: c.turns, rerunAcross });
   const files = nodeModelFiles(dir);
   const ctx = await testGpu();
   const { runtime, plan } = await loadModelFiles(ctx, files, c.load);
@@ -579,6 +582,54 @@ describe('decode steps encoded ahead [gpu]', () => {
       expect(last.calls).toBe(0);
       expect(runtime.cachedIds.length).toBe(20);
     } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
+});
+
+describe('LongRoPE switch [gpu]', () => {
+  it('a cache written on one side of the switch runs again on the other: up in a decode run ahead, down for a shorter chat that shares a prefix, and generate counts it as prefill', async () => {
+    const dir = join(root, 'longrope-rerun');
+    await generateTinyModel(dir, { layout: 'gqa-packed', context: '128k', maxPositions: 256, originalMaxPositions: 16, layers: 1, seed: 5 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime } = await loadModelFiles(ctx, files);
+    const session = await OrtPhi3Session.open(dir);
+    /** The reference: onnxruntime runs the whole sequence at once (every key by its length's factors). */
+    const fresh = async (ids: number[]) => {
+      session.reset();
+      const { logits, vocab } = await session.forward(ids);
+      return logits.slice((ids.length - 1) * vocab);
+    };
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    try {
+      // Up: a 12-token prompt, then greedy decode run ahead to 22 tokens, across 16 (at 17 the
+      // step encoded ahead is not used: the 17 run again with the long factors).
+      const prompt = promptIds(12, 4, 32000);
+      const ids = [...prompt, await runtime.step(prompt, greedy, 0)];
+      expect(runtime.reusableFor(14)).toBe(12);
+      expect(runtime.reusableFor(17)).toBe(0);
+      while (ids.length < 22) ids.push(await runtime.step([ids[ids.length - 1]], greedy, ids.length - prompt.length));
+      for (let n = prompt.length; n < ids.length; n++) expect(ids[n], `token ${n}`).toBe(argmax(await fresh(ids.slice(0, n))));
+      expect(runtime.reusableFor(30)).toBe(21);
+
+      // Down: a chat that shares the first 10 tokens and ends at 14 runs them again with the short ones.
+      expect(runtime.reusableFor(14)).toBe(0);
+      runtime.truncate(10);
+      const short = [...ids.slice(0, 10), 5, 6, 7, 8];
+      expect(maxAbsDiff(await runtime.logits(short.slice(10)), await fresh(short))).toBeLessThanOrEqual(1e-3);
+      expect(runtime.cachedIds).toEqual(short);
+      expect(runtime.reusableFor(15)).toBe(14);
+
+      // generate keeps none of the 14 for a 20-token prompt that starts with them, and says so.
+      const longer = [...short, ...promptIds(7, 9, 32000).slice(1)];
+      const gen = generate(runtime, { promptIds: longer, maxNewTokens: 1, eosTokenIds: new Set(), sampling: greedy });
+      const first = await gen.next();
+      expect(first.value).toBe(argmax(await fresh(longer)));
+      expect(await gen.next()).toMatchObject({ done: true, value: { promptTokens: 20, prefillTokens: 20 } });
+    } finally {
+      await session.release();
       runtime.destroy();
       await files.close();
     }

@@ -223,6 +223,8 @@ export class Phi3Runtime implements TokenRuntime {
   private next: NextStep | null = null;
   /** Index into `readbacks` of the next step's token: steps alternate between the two. */
   private readbackTurn = 0;
+  /** The LongRoPE caches every cached key was rotated with (`cacheIndex` of the steps that wrote them; see `forward`). */
+  private rotation: 0 | 1 = 0;
 
   private constructor(
     private ctx: GpuContext,
@@ -676,6 +678,11 @@ export class Phi3Runtime implements TokenRuntime {
     return long && totalLen > long.switchAbove ? 1 : 0;
   }
 
+  /** TokenRuntime.reusableFor: the whole cache, unless its keys were rotated with the other LongRoPE caches. */
+  reusableFor(stepEnd: number): number {
+    return this.cacheIndex(stepEnd) === this.rotation ? this.cachedIds.length : 0;
+  }
+
   /**
    * Runs `ids` (one chunk, ≤ maxPrefill) and leaves the last row's logits in the logits buffer:
    * writes the chunk's inputs (step uniform, ids, history), encodes its passes, and appends the ids
@@ -691,7 +698,8 @@ export class Phi3Runtime implements TokenRuntime {
     device.queue.writeBuffer(this.buffers.get('ids')!, 0, new Uint32Array(ids));
     // The history buffer mirrors cachedIds for the repetition penalty.
     device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
-    this.encodePasses(encoder, ids.length, pastLen, timestamps, this.cacheIndex(stepEnd));
+    this.rotation = this.cacheIndex(stepEnd);
+    this.encodePasses(encoder, ids.length, pastLen, timestamps, this.rotation);
     this.cachedIds.push(...ids);
   }
 
@@ -739,8 +747,9 @@ export class Phi3Runtime implements TokenRuntime {
    */
   private encodeNext(samplingKey: string, stepIndex: number): NextStep | null {
     const pastLen = this.cachedIds.length;
-    // Past the cache's capacity the step is encoded when asked for, after the cache has grown.
-    if (pastLen + 1 > this.kvCapacity) return null;
+    // Past the cache's capacity the step is encoded when asked for, after the cache has grown; one
+    // that crosses LongRoPE's switch runs the whole sequence again (`forward`).
+    if (pastLen + 1 > this.kvCapacity || this.cacheIndex(pastLen + 1) !== this.rotation) return null;
     const { device } = this.ctx;
     const encoder = device.createCommandEncoder({ label: 'step (encoded ahead)' });
     const token = this.buffers.get('token')!;
@@ -868,7 +877,9 @@ export class Phi3Runtime implements TokenRuntime {
 
   /**
    * Feeds `ids` after the cache, in chunks of maxPrefill, through every layer, and returns the last
-   * chunk's encoder for the caller to finish. With `feed`, a prompt of several chunks keeps at most
+   * chunk's encoder for the caller to finish. A step that ends on the other side of LongRoPE's
+   * switch from the cached keys' rotation feeds the cached ids again before `ids` (`reusableFor`;
+   * progress then counts them too). With `feed`, a prompt of several chunks keeps at most
    * two of them submitted and not done, so each chunk's end is reported as the GPU gets there and
    * an abort is heard between chunks (the GPU meanwhile runs the next one: no gap); it then rejects
    * with an AbortError, and the cache holds the chunks submitted.
@@ -878,6 +889,11 @@ export class Phi3Runtime implements TokenRuntime {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
     }
     const stepEnd = this.cachedIds.length + ids.length;
+    if (this.reusableFor(stepEnd) < this.cachedIds.length) {
+      // The cache was written on the other side of LongRoPE's switch: run the whole sequence again.
+      ids = [...this.cachedIds, ...ids];
+      this.cachedIds.length = 0;
+    }
     await this.fitCapacity(stepEnd);
     const { device } = this.ctx;
     let previous: Promise<void> | undefined;
