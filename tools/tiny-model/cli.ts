@@ -14,6 +14,7 @@ export const USAGE = `usage: npm run tiny-model -- --out <dir> [options]
   --accuracy-level 0|4              MatMulNBits accuracy_level (default 0)
   --layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N
   --max-positions N --original-max-positions N --rope-theta X --seed N
+  --sliding-window N                GroupQueryAttention local_window_size (default -1: none)
   --max-inline-bytes N              inline weight budget of the .onnx (default 1 GiB)`;
 
 const NUMERIC: Record<string, keyof TinyModelOptions> = {
@@ -27,6 +28,7 @@ const NUMERIC: Record<string, keyof TinyModelOptions> = {
   '--vocab': 'vocab',
   '--max-positions': 'maxPositions',
   '--original-max-positions': 'originalMaxPositions',
+  '--sliding-window': 'slidingWindow',
   '--rope-theta': 'ropeTheta',
   '--seed': 'seed',
   '--max-inline-bytes': 'maxInlineBytes',

@@ -52,7 +52,7 @@ export function configJson(o: TinyModelOptions): Record<string, unknown> {
     rms_norm_eps: o.rmsNormEps,
     rope_scaling: longrope ? { long_factor: longrope.long, short_factor: longrope.short, type: 'longrope' } : null,
     rope_theta: o.ropeTheta,
-    sliding_window: null, // the graphs attend to the whole context (no local_window_size)
+    sliding_window: o.slidingWindow >= 0 ? o.slidingWindow : null, // GroupQueryAttention's local_window_size
     tie_word_embeddings: false,
     torch_dtype: o.dtype === 'q4f16' ? 'float16' : 'float32',
     use_cache: true,

@@ -57,6 +57,9 @@ export function rotaryCaches(o: TinyModelOptions, rows: number, factors: number[
   return { cos, sin };
 }
 
+/** GroupQueryAttention's `local_window_size`, where the options give a sliding window. */
+const windowAttr = (o: TinyModelOptions): Record<string, AttrValue> => (o.slidingWindow >= 0 ? { local_window_size: { int: o.slidingWindow } } : {});
+
 interface Ctx {
   o: TinyModelOptions;
   half: boolean;
@@ -310,7 +313,7 @@ export function buildPhi3Graph(o: TinyModelOptions): ModelSpec {
       const qkv = matMulNBits(ctx, `${L}/attn/qkv_proj/MatMulNBits`, `${W}.attn.qkv_proj`, normed, qDim + 2 * kvDim, o.hidden);
       [attnOut] = add(ctx, `${L}/attn/GroupQueryAttention`, 'GroupQueryAttention', [qkv, '', '', pastK, pastV, seqlensK, totalLen32, cosCache, sinCache], {
         domain: MS, outputs: [`${L}/attn/GroupQueryAttention/output_0`, presentK, presentV],
-        attrs: { num_heads: { int: o.heads }, kv_num_heads: { int: o.kvHeads }, do_rotary: { int: 1 }, rotary_interleaved: { int: 0 } },
+        attrs: { num_heads: { int: o.heads }, kv_num_heads: { int: o.kvHeads }, do_rotary: { int: 1 }, rotary_interleaved: { int: 0 }, ...windowAttr(o) },
       });
     } else {
       const q = matMulNBits(ctx, `${L}/attn/q_proj/MatMulNBits`, `${W}.attn.q_proj`, normed, qDim, o.hidden);
@@ -323,7 +326,7 @@ export function buildPhi3Graph(o: TinyModelOptions): ModelSpec {
       if (gqa) {
         [attnOut] = add(ctx, `${L}/attn/GroupQueryAttention`, 'GroupQueryAttention', [qRot, kRot, v, pastK, pastV, seqlensK, totalLen32], {
           domain: MS, outputs: [`${L}/attn/GroupQueryAttention/output_0`, presentK, presentV],
-          attrs: { num_heads: { int: o.heads }, kv_num_heads: { int: o.kvHeads } },
+          attrs: { num_heads: { int: o.heads }, kv_num_heads: { int: o.kvHeads }, ...windowAttr(o) },
         });
       } else {
         [attnOut] = add(ctx, `${L}/attn/MultiHeadAttention`, 'MultiHeadAttention', [qRot, kRot, v, '', '', attnBias, pastK, pastV], {

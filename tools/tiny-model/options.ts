@@ -27,6 +27,11 @@ export interface TinyModelOptions {
   maxPositions: number;
   /** original_max_position_embeddings: where LongRoPE switches caches (128k only). */
   originalMaxPositions: number;
+  /**
+   * config.json's sliding_window, written as GroupQueryAttention's `local_window_size` (what
+   * onnxruntime-genai's builder does; Phi-3 Mini 128K's is 262144, 4K's 2047); -1: none.
+   */
+  slidingWindow: number;
   ropeTheta: number;
   rmsNormEps: number;
   seed: number;
@@ -55,6 +60,7 @@ export const DEFAULT_OPTIONS: TinyModelOptions = {
   vocab: 32064,
   maxPositions: 4096,
   originalMaxPositions: 4096,
+  slidingWindow: -1,
   ropeTheta: 10000,
   rmsNormEps: 1e-5,
   seed: 1,
@@ -99,6 +105,8 @@ function validate(o: TinyModelOptions): void {
     bad(`GroupQueryAttention on onnxruntime's CPU needs head_dim (hidden/heads = ${headDim}) to be a multiple of 16`);
   if (o.context === '128k' && o.originalMaxPositions >= o.maxPositions)
     bad(`--original-max-positions ${o.originalMaxPositions} must be below --max-positions ${o.maxPositions} for 128k`);
+  if (!Number.isInteger(o.slidingWindow) || o.slidingWindow < -1) bad(`--sliding-window must be an integer ≥ -1, got ${o.slidingWindow}`);
+  if (o.layout === 'web2024' && o.slidingWindow !== -1) bad('--sliding-window needs a GroupQueryAttention layout (gqa or gqa-packed): MultiHeadAttention has no window');
   if (!Number.isInteger(o.maxInlineBytes) || o.maxInlineBytes < 0) bad(`--max-inline-bytes must be a non-negative integer, got ${o.maxInlineBytes}`);
   if (typeof o.repeatLayerWeights !== 'boolean') bad(`repeatLayerWeights must be true or false, got ${String(o.repeatLayerWeights)}`);
   if (!Number.isInteger(o.seed)) bad(`--seed must be an integer, got ${o.seed}`);

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runReference } from '../reference/ort-reference';
+import { OrtPhi3Session, runReference } from '../reference/ort-reference';
 import { generateTinyModel } from './generate';
-import type { TinyModelOptions } from './options';
+import { resolveOptions, type TinyModelOptions } from './options';
 
 // Small shapes so that every layout × dtype × context runs in well under a second on ORT's CPU.
 const SMALL: Partial<TinyModelOptions> = { layers: 2, hidden: 64, heads: 4, intermediate: 96, vocab: 512, seed: 3 };
@@ -196,6 +196,33 @@ describe.each(cases)('tiny model: $label', ({ label, options }) => {
       expect(rerun.tokens.slice(0, STEPS)).toEqual(run.tokens.slice(0, STEPS));
       expect(maxAbsDiff(rerun.logits[STEPS], oneShot.logits[0])).toBeLessThan(o.dtype === 'q4f16' ? 0.06 : 1e-4);
     }
+  });
+});
+
+describe('sliding window (GroupQueryAttention local_window_size)', () => {
+  it('onnxruntime lets a query attend to its last W keys, itself included: up to W tokens the window changes nothing', async () => {
+    const base: Partial<TinyModelOptions> = { layout: 'gqa-packed', layers: 1, hidden: 64, heads: 4, intermediate: 64, vocab: 300, seed: 3 };
+    await generateTinyModel(join(root, 'window-none'), base);
+    const { options } = await generateTinyModel(join(root, 'window-8'), { ...base, slidingWindow: 8 });
+    const config = JSON.parse(await readFile(join(root, 'window-8', 'config.json'), 'utf8')) as { sliding_window: number };
+    expect([options.slidingWindow, config.sliding_window]).toEqual([8, 8]);
+    const plain = await OrtPhi3Session.open(join(root, 'window-none'));
+    const windowed = await OrtPhi3Session.open(join(root, 'window-8'));
+    try {
+      const ids = Array.from({ length: 12 }, (_, i) => 3 + ((i * 37) % 290));
+      const a = await plain.forward(ids);
+      const b = await windowed.forward(ids);
+      // Row r is the query at position r: it sees r + 1 keys, all of them while r + 1 ≤ 8.
+      const rows = ids.map((_, r) => maxAbsDiff(a.logits.subarray(r * a.vocab, (r + 1) * a.vocab), b.logits.subarray(r * b.vocab, (r + 1) * b.vocab)));
+      expect(rows.map((d) => d > 1e-5)).toEqual(ids.map((_, r) => r + 1 > 8));
+    } finally {
+      await plain.release();
+      await windowed.release();
+    }
+  });
+
+  it('is refused for MultiHeadAttention, which has none', () => {
+    expect(() => resolveOptions({ layout: 'web2024', slidingWindow: 8 })).toThrow(/--sliding-window needs a GroupQueryAttention layout/);
   });
 });
 

@@ -167,6 +167,15 @@ const cases: Case[] = [
     load: { maxPrefill: 8 },
   },
   {
+    // onnxruntime-genai writes config.json's sliding_window as local_window_size: 262144 in Phi-3
+    // Mini 128K's builds, more than the model holds, so no window applies.
+    name: '128k with local_window_size 262144 (as Phi-3 Mini 128K builds carry): no window',
+    options: { layout: 'gqa-packed', context: '128k', maxPositions: 256, originalMaxPositions: 16, slidingWindow: 262144 },
+    promptLength: 20,
+    steps: 8,
+    tolerance: 1e-3,
+  },
+  {
     name: '128k LongRoPE crossing position 4096 (web2024, fp16 files)',
     options: { layout: 'web2024', context: '128k', dtype: 'q4f16', maxPositions: 8192, originalMaxPositions: 4096 },
     promptLength: 4090,
@@ -581,6 +590,27 @@ describe('decode steps encoded ahead [gpu]', () => {
       const last = await countQueueCalls(ctx.device.queue, 'submit', () => runtime.step([next.value], greedy, 2)); // 20 cached: the context is full, nothing follows
       expect(last.calls).toBe(0);
       expect(runtime.cachedIds.length).toBe(20);
+    } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
+});
+
+describe('attention window [gpu]', () => {
+  it('a local_window_size below the rotary caches caps the context at it, where onnxruntime attends to every key too', async () => {
+    // onnxruntime lets a query attend to its last 24 keys (itself included): a 25th token would
+    // see 24 of 25, which the native kernels do not do, so the context is 24.
+    const dir = join(root, 'window-24');
+    await generateTinyModel(dir, { layout: 'gqa', layers: 1, slidingWindow: 24, seed: 2 });
+    const prompt = promptIds(24, 6, 32000);
+    const ref = await runReference(dir, { inputIds: prompt, steps: 1 });
+    const files = nodeModelFiles(dir);
+    const { runtime, plan } = await loadModelFiles(await testGpu(), files);
+    try {
+      expect([plan.config.attentionWindow, plan.config.maxPositions, runtime.contextLimit]).toEqual([24, 4096, 24]);
+      expect(maxAbsDiff(await runtime.logits(prompt), ref.logits[0])).toBeLessThanOrEqual(1e-3);
+      await expect(runtime.logits([ref.tokens[0]])).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW' });
     } finally {
       runtime.destroy();
       await files.close();

@@ -185,14 +185,15 @@ const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUCompute
 });
 
 /**
- * KV-cache capacity from the device's binding limit, the memory budget and the model's context;
+ * KV-cache capacity from the device's binding limit, the memory budget and the model's context
+ * (its rotary caches' rows, or a smaller attention window: Phi3Config.attentionWindow);
  * `kvBytesPerElement` is 4 on the f32 path, 2 on the f16 path (twice the tokens in the same bytes).
  */
 export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity, kvBytesPerElement: 2 | 4 = 4): number {
   const bytesPerTokenPerLayer = c.kvHeads * c.headDim * kvBytesPerElement;
   const byBinding = Math.floor(maxBinding / bytesPerTokenPerLayer);
   const byBudget = Math.floor(kvBudgetBytes / (bytesPerTokenPerLayer * 2 * c.layers));
-  return Math.max(0, Math.min(c.maxPositions, byBinding, byBudget, maxContext));
+  return Math.max(0, Math.min(c.maxPositions, c.attentionWindow ?? Infinity, byBinding, byBudget, maxContext));
 }
 
 export class Phi3Runtime implements TokenRuntime {
@@ -261,6 +262,9 @@ export class Phi3Runtime implements TokenRuntime {
     const kvBytes = kvBytesPerElement(precision);
     const matMulTuning = (await opts.resolveMatMulTuning?.(c, precision)) ?? opts.matMulTuning;
     const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? Infinity, opts.maxContext, kvBytes);
+    if (contextLimit < 16 && (c.attentionWindow ?? Infinity) < 16) {
+      throw new AppError('MODEL_UNSUPPORTED_GRAPH', `The model's attention window (local_window_size ${c.attentionWindow}) leaves ${contextLimit} tokens of context; at least 16 are needed.`);
+    }
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }

@@ -52,6 +52,14 @@ export interface Phi3Config {
   vocab: number;
   /** Largest position the rotary caches cover. */
   maxPositions: number;
+  /**
+   * GroupQueryAttention's `local_window_size` where it is below `maxPositions`: onnxruntime then
+   * lets a query attend to its last `attentionWindow` keys (itself included), and the native
+   * kernels attend to all, so the context stops at it (contextLimitFor), where the two agree. Phi-3
+   * Mini 128K's builds carry 262144 (config.json's sliding_window), more than the model holds: no
+   * window. Absent: none.
+   */
+  attentionWindow?: number;
   rmsNormEps: number;
   attentionScale: number;
 }
@@ -260,6 +268,8 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
   let kvHeads = 0;
   let scale = 0;
   let rotaryDim = 0;
+  /** GroupQueryAttention's local_window_size, the same in every layer (-1: none). */
+  let window: number | undefined;
   let eps = 0;
 
   while (norm) {
@@ -307,7 +317,10 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
       } else if (attention.kind === 'packed') {
         unsupported(`Packed GroupQueryAttention "${attNode.name}" without do_rotary has no rotary embedding to apply.`);
       }
-      if (attrInt(attNode, 'local_window_size', -1) !== -1) unsupported(`GroupQueryAttention "${attNode.name}" uses sliding-window attention.`);
+      const w = attrInt(attNode, 'local_window_size', -1);
+      if (w === 0 || w < -1) unsupported(`GroupQueryAttention "${attNode.name}" has local_window_size ${w}; expected -1 (none) or a positive window.`);
+      if (window !== undefined && w !== window) unsupported(`GroupQueryAttention "${attNode.name}" has local_window_size ${w} where an earlier layer has ${window}.`);
+      window = w;
     } else {
       heads ||= attrInt(attNode, 'num_heads');
       kvHeads ||= heads;
@@ -375,6 +388,7 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
     rmsNormEps: eps,
     attentionScale: scale || 1 / Math.sqrt(headDim),
   };
+  if (window !== undefined && window > 0 && window < config.maxPositions) config.attentionWindow = window;
   validate(config, embedding);
   const f16 = embedding.dataType === OnnxDataType.FLOAT16;
   const plan: Phi3Plan = { layout, config, embedding, layers, finalNorm: normWeight(ix, norm), lmHead, rotary: rot, activationDtype: f16 ? 'f16' : 'f32' };
