@@ -321,6 +321,9 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
       if (w === 0 || w < -1) unsupported(`GroupQueryAttention "${attNode.name}" has local_window_size ${w}; expected -1 (none) or a positive window.`);
       if (window !== undefined && w !== window) unsupported(`GroupQueryAttention "${attNode.name}" has local_window_size ${w} where an earlier layer has ${window}.`);
       window = w;
+      // Newer builders write these at their neutral values; any other changes the softmax.
+      if (attrFloat(attNode, 'softcap', 0) !== 0) unsupported(`GroupQueryAttention "${attNode.name}" caps its logits (softcap ${attrFloat(attNode, 'softcap', 0)}).`);
+      if (attrInt(attNode, 'smooth_softmax', 0) !== 0) unsupported(`GroupQueryAttention "${attNode.name}" uses smooth softmax.`);
     } else {
       heads ||= attrInt(attNode, 'num_heads');
       kvHeads ||= heads;
