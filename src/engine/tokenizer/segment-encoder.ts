@@ -19,8 +19,8 @@
  * where the tokenizer allows it (`cutsAtSpaces`: Llama's and Phi-3's). The library's BPE runs on
  * a whole segment as one word, in time that grows faster than its length, and each short piece
  * also finds the words it has seen before in the library's cache: a 189K-token document took
- * 4.5 s whole and 0.9 s in pieces on the build machine (`npm run bench:prompt-count`). The first few segments cut so (of up to
- * 16K characters) are compared with their whole encoding, as above.
+ * 4.5 s whole and 0.9 s in pieces on the build machine (`npm run bench:prompt-count`). The first
+ * few segments cut so (of up to 16K characters) are compared with their whole encoding, as above.
  * Rule: `encode` returns exactly what encoding the whole text returns.
  */
 
