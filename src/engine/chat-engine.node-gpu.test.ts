@@ -235,6 +235,34 @@ describe('ChatEngine.prepare: reading a conversation into the cache before its n
     expect(regenerated.stats.cachedTokens).toBe(regenerated.stats.promptTokens - 1);
   });
 
+  it('on Phi-3 128K, the chunk that crosses the LongRoPE switch runs the chunks before it again; the answer after it is the cold one', async () => {
+    const longDir = mkdtempSync(join(tmpdir(), 'chat-engine-128k-'));
+    await generateTinyModel(longDir, { layers: 1, hidden: 64, heads: 4, intermediate: 96, context: '128k', maxPositions: 1024, originalMaxPositions: 100 });
+    const long = await NativeEngine.load(await testGpu(), nodeModelFiles(longDir));
+    const answer = async () => {
+      const gen = long.chat(NEXT, { sampling: GREEDY, maxNewTokens: 8 });
+      const ids: number[] = [];
+      for (let r = await gen.next(); ; r = await gen.next()) {
+        if (r.done) return { ids, stats: r.value };
+        if (r.value.tokenId >= 0) ids.push(r.value.tokenId);
+      }
+    };
+    try {
+      const cold = await answer();
+      expect(cold.stats.cachedTokens).toBe(0);
+      long.runtime.truncate(0);
+      const { result } = await drain(long.prepare(HISTORY, undefined, 64));
+      // Chunks end at 64, 128, …: the one that ends at 128 crosses 100 and runs all 128.
+      expect(result).toMatchObject({ ranTokens: result.preparedTokens + 64, stopped: false });
+      const warm = await answer();
+      expect(warm.stats.cachedTokens).toBe(result.preparedTokens);
+      expect(warm.ids).toEqual(cold.ids);
+    } finally {
+      long.destroy();
+      rmSync(longDir, { recursive: true, force: true });
+    }
+  });
+
   it('stops at the next chunk when its signal aborts, or when another request used the engine meanwhile', async () => {
     engine.runtime.truncate(0);
     const ctrl = new AbortController();

@@ -168,6 +168,8 @@ export abstract class ChatEngine {
     while (at < target.length) {
       if (signal?.aborted) return result(true);
       const end = Math.min(target.length, at + chunkTokens);
+      // A step that crosses Phi-3 128K's LongRoPE switch runs the cached tokens again too.
+      const runs = (runtime.reusableFor?.(end) ?? at) < at ? end : end - at;
       try {
         // The signal also stops a step between its prefill chunks: one that crosses Phi-3 128K's
         // LongRoPE switch runs the whole conversation again (Phi3Runtime.reusableFor).
@@ -177,7 +179,7 @@ export abstract class ChatEngine {
         at = commonPrefix(runtime.cachedIds, target);
         return result(true);
       }
-      ran += end - at;
+      ran += runs;
       at = end;
       if (at === target.length) break;
       yield at;
