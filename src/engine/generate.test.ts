@@ -100,4 +100,47 @@ describe('generate', () => {
   it('rejects a bad maxNewTokens with a typed error', async () => {
     await expect(collect(generate(new CountingRuntime(), req([1], { maxNewTokens: 0 })))).rejects.toBeInstanceOf(AppError);
   });
+
+  it('a runtime that cannot reuse its cache across a switch (Phi-3 128K LongRoPE) gets the whole prompt, and Stop is heard in a decode step that runs it again', async () => {
+    /** CountingRuntime whose keys change past 10 tokens: a step across runs everything again (and hears feed.signal). */
+    class SwitchingRuntime extends CountingRuntime {
+      long = false;
+      feeds: Array<{ signal?: AbortSignal } | undefined> = [];
+      /** Called as a step starts to run the sequence again (the user pressing Stop then). */
+      onRerun = () => {};
+      reusableFor(stepEnd: number) {
+        return stepEnd > 10 === this.long ? this.cachedIds.length : 0;
+      }
+      override async step(ids: readonly number[], sampling: unknown, stepIndex: number, feed?: { signal?: AbortSignal }) {
+        this.feeds.push(feed);
+        if (this.reusableFor(this.cachedIds.length + ids.length) < this.cachedIds.length) {
+          ids = [...this.cachedIds, ...ids];
+          this.cachedIds.length = 0;
+          this.onRerun();
+          if (feed?.signal?.aborted) throw new DOMException('stopped between chunks', 'AbortError');
+        }
+        this.long = this.cachedIds.length + ids.length > 10;
+        return super.step(ids, sampling, stepIndex);
+      }
+    }
+    const rt = new SwitchingRuntime();
+    const first = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8], { maxNewTokens: 4 })));
+    expect(first.out).toEqual([9, 10, 11, 12]);
+    // Token 10 is fed at 9 cached (10 in all); token 11 at 10 cached crosses: that step runs all 11.
+    expect(rt.fed.map((f) => f.length)).toEqual([8, 1, 1, 11]);
+    expect(rt.feeds.map((f) => f !== undefined)).toEqual([true, false, false, true]);
+
+    // A prompt that starts with the 11 cached but ends below the switch keeps none of them.
+    rt.truncate(9);
+    const below = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8, 9, 20], { maxNewTokens: 1 })));
+    expect(below.timings).toMatchObject({ promptTokens: 10, prefillTokens: 10 });
+
+    // Stopped while a decode step runs the sequence again (at 10 cached, 11 in all): the answer
+    // ends as stopped there instead of after the whole rerun and another token.
+    const ctrl = new AbortController();
+    rt.onRerun = () => ctrl.abort();
+    const stopped = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8, 9], { maxNewTokens: 5, signal: ctrl.signal })));
+    expect(stopped.out).toEqual([10, 11]);
+    expect(stopped.timings).toMatchObject({ stopReason: 'aborted', newTokens: 2 });
+  });
 });

@@ -133,7 +133,16 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
       timings.stopReason = 'context-full';
       break;
     }
-    next = await runtime.step([next], req.sampling, firstStep + timings.newTokens);
+    // A step that crosses Phi-3 128K's LongRoPE switch runs the whole sequence again: Stop is
+    // heard between its prefill chunks.
+    const rerun = (runtime.reusableFor?.(runtime.cachedIds.length + 1) ?? Infinity) < runtime.cachedIds.length;
+    try {
+      next = await runtime.step([next], req.sampling, firstStep + timings.newTokens, rerun ? { signal: req.signal } : undefined);
+    } catch (err) {
+      if (!aborted()) throw err;
+      timings.stopReason = 'aborted';
+      break;
+    }
   }
   timings.decodeMs = performance.now() - t0;
   return timings;
