@@ -11,7 +11,7 @@ import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
 import { PromptCounter, type MessageCounts } from './prompt-count';
 import { FedPieces, type PlannedPrompt } from './fed-pieces';
 import type { Phi3Plan } from './phi3/plan';
-import { GREEDY_SAMPLING, type ChatMessage, type GenerateOptions, type GenerationStats, type ModelInfo, type TokenEvent } from './types';
+import { GREEDY_SAMPLING, type ChatMessage, type GenerateOptions, type GenerationStats, type ModelInfo, type PrefillReport, type TokenEvent } from './types';
 
 /** Phi-3's stop ids when the model ships no generation_config.json (DESIGN.md §3). */
 const PHI3_EOS = [32000, 32001, 32007];
@@ -110,7 +110,7 @@ export abstract class ChatEngine {
    * Generates from raw ids: yields each new token id, returns the timings. `firstStep` is the RNG
    * step of the first new token (generate.ts), the answer tokens already in `promptIds`.
    */
-  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal, firstStep = 0, onPrefill?: (done: number, total: number) => void): AsyncGenerator<number, GenerationTimings, undefined> {
+  generateIds(promptIds: readonly number[], opts: GenerateOptions, signal?: AbortSignal, firstStep = 0, onPrefill?: PrefillReport): AsyncGenerator<number, GenerationTimings, undefined> {
     return generate(this.runtime, { promptIds, maxNewTokens: opts.maxNewTokens, eosTokenIds: this.eosTokenIds, sampling: opts.sampling, signal, firstStep, onPrefill });
   }
 
@@ -196,7 +196,7 @@ export abstract class ChatEngine {
    * conversation that ends with an assistant message continues it: the deltas extend its text.
    * `onPrefill` follows a long prompt (generate.ts).
    */
-  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal, onPrefill?: (done: number, total: number) => void): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
+  async *chat(messages: readonly ChatMessage[], opts: GenerateOptions, signal?: AbortSignal, onPrefill?: PrefillReport): AsyncGenerator<TokenEvent, GenerationStats, undefined> {
     const tokenizer = this.requireTokenizer();
     const started = performance.now();
     const prompt = this.planPrompt(messages);

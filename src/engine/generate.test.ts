@@ -111,11 +111,12 @@ describe('generate', () => {
       reusableFor(stepEnd: number) {
         return stepEnd > 10 === this.long ? this.cachedIds.length : 0;
       }
-      override async step(ids: readonly number[], sampling: unknown, stepIndex: number, feed?: { signal?: AbortSignal }) {
+      override async step(ids: readonly number[], sampling: unknown, stepIndex: number, feed?: { signal?: AbortSignal; onPrefill?: (done: number) => void }) {
         this.feeds.push(feed);
         if (this.reusableFor(this.cachedIds.length + ids.length) < this.cachedIds.length) {
           ids = [...this.cachedIds, ...ids];
           this.cachedIds.length = 0;
+          feed?.onPrefill?.(4);
           this.onRerun();
           if (feed?.signal?.aborted) throw new DOMException('stopped between chunks', 'AbortError');
         }
@@ -124,11 +125,14 @@ describe('generate', () => {
       }
     }
     const rt = new SwitchingRuntime();
-    const first = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8], { maxNewTokens: 4 })));
+    const reports: Array<[number, number, boolean | undefined]> = [];
+    const first = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8], { maxNewTokens: 4, onPrefill: (done, total, again) => reports.push([done, total, again]) })));
     expect(first.out).toEqual([9, 10, 11, 12]);
     // Token 10 is fed at 9 cached (10 in all); token 11 at 10 cached crosses: that step runs all 11.
     expect(rt.fed.map((f) => f.length)).toEqual([8, 1, 1, 11]);
     expect(rt.feeds.map((f) => f !== undefined)).toEqual([true, false, false, true]);
+    // Its chunks are reported as the whole sequence read again.
+    expect(reports).toEqual([[4, 11, true]]);
 
     // A prompt that starts with the 11 cached but ends below the switch keeps none of them.
     rt.truncate(9);

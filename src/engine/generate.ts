@@ -10,7 +10,7 @@
  * Rule: this module never touches GPU objects; it only calls `TokenRuntime`.
  */
 import { AppError } from './errors';
-import type { SamplingOptions, StopReason } from './types';
+import type { PrefillReport, SamplingOptions, StopReason } from './types';
 
 export interface TokenRuntime {
   /** Tokens the KV cache can hold. */
@@ -55,8 +55,11 @@ export interface GenerateRequest {
    * the prompt, so stopping and continuing draws what one uninterrupted run would have drawn.
    */
   firstStep?: number;
-  /** Called as a long prompt runs: `done` of the `total` ids not in the cache have run. */
-  onPrefill?: (done: number, total: number) => void;
+  /**
+   * Called as a long prompt runs: `done` of the `total` ids not in the cache have run; and with
+   * `again` as a decode step runs the whole sequence again (`reusableFor`), `done` of all of it.
+   */
+  onPrefill?: PrefillReport;
 }
 
 export interface GenerationTimings {
@@ -136,8 +139,10 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
     // A step that crosses Phi-3 128K's LongRoPE switch runs the whole sequence again: Stop is
     // heard between its prefill chunks.
     const rerun = (runtime.reusableFor?.(runtime.cachedIds.length + 1) ?? Infinity) < runtime.cachedIds.length;
+    const total = runtime.cachedIds.length + 1;
+    const feed = rerun ? { signal: req.signal, onPrefill: req.onPrefill && ((done: number) => req.onPrefill!(done, total, true)) } : undefined;
     try {
-      next = await runtime.step([next], req.sampling, firstStep + timings.newTokens, rerun ? { signal: req.signal } : undefined);
+      next = await runtime.step([next], req.sampling, firstStep + timings.newTokens, feed);
     } catch (err) {
       if (!aborted()) throw err;
       timings.stopReason = 'aborted';

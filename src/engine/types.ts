@@ -57,6 +57,13 @@ export interface GenerationStats {
   stopReason: StopReason;
 }
 
+/**
+ * How far the model has read (prefill, native engine): `done` of `total` tokens have run. `again`:
+ * a decode step runs the whole chat again mid-answer (Phi-3 128K crossing its LongRoPE switch),
+ * not the prompt.
+ */
+export type PrefillReport = (done: number, total: number, again?: boolean) => void;
+
 export interface TokenEvent {
   tokenId: number;
   /** Newly decoded text for this token (may be empty while a UTF-8 sequence is incomplete). */

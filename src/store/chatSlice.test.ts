@@ -68,6 +68,17 @@ describe('chat slice', () => {
     expect(shown).toEqual(['none', '{"done":512,"total":1025}', '{"done":1024,"total":1025}', 'none']);
   });
 
+  it('mid-answer, follows the whole chat read again until the next token', async () => {
+    const { store, engine } = setup(['one two three']);
+    engine.againSteps = [512, 1024];
+    const seen: string[] = [];
+    const unsub = store.subscribe((s) => seen.push(`${s.chat.streaming?.text ?? '-'} ${JSON.stringify(s.chat.streaming?.prefill) ?? 'none'}`));
+    await store.getState().send('go on');
+    unsub();
+    const shown = seen.filter((p, i, all) => i === 0 || p !== all[i - 1]);
+    expect(shown).toEqual(['- none', ' none', 'one  none', 'one  {"done":512,"total":1025,"again":true}', 'one  {"done":1024,"total":1025,"again":true}', 'one two  none', 'one two three none', '- none']);
+  });
+
   it('stops mid-answer and keeps the text so far', async () => {
     const { store, engine } = setup(['one two three four five six']);
     let release!: () => void;

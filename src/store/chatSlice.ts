@@ -39,9 +39,10 @@ export interface Streaming {
   /**
    * A long prompt being read (prefill, native engine): `done` of `total` tokens. Shown only while
    * the answer has no text (MessageItem's `Thinking`), so a report that lands after the first token
-   * changes nothing.
+   * changes nothing. `again`: mid-answer, the whole chat is being read again (PrefillReport),
+   * shown under the text until the next token, which clears it.
    */
-  prefill?: { done: number; total: number };
+  prefill?: { done: number; total: number; again?: boolean };
 }
 
 /**
@@ -263,7 +264,8 @@ export const createChatSlice =
         const s = get().chat.streaming;
         if (!s || s.messageId !== assistant.id) return;
         const tokens = s.tokens && generated ? { prompt: s.tokens.prompt, generated: s.tokens.generated + generated } : s.tokens;
-        setChat({ streaming: { ...s, text: s.text + text, ...(tokens ? { tokens } : {}) } });
+        const { prefill: _read, ...rest } = s;
+        setChat({ streaming: { ...rest, text: s.text + text, ...(tokens ? { tokens } : {}) } });
         // The text so far, saved as an answer cut off: what a reload or a closed tab leaves.
         const latest = conv(conversationId);
         if (services.streamSaveMs !== undefined && latest && now() - savedAt >= services.streamSaveMs) {
@@ -300,7 +302,7 @@ export const createChatSlice =
           { sampling, maxNewTokens: plan.maxNewTokens },
           (e) => deltas.push(e.text, e.tokenId >= 0 ? 1 : 0),
           signal,
-          (done, total) => patchStreaming({ prefill: { done, total } }),
+          (done, total, again) => patchStreaming({ prefill: { done, total, ...(again ? { again } : {}) } }),
         );
         setChat({
           context: { used: stats.promptTokens + stats.newTokens, limit: count.contextLimit, droppedMessages: plan.droppedMessages },

@@ -29,7 +29,7 @@
  */
 import { create } from 'zustand';
 import { EngineClient } from '../worker/client';
-import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
+import type { ChatMessage, GenerateOptions, GenerationStats, PrefillReport, TokenEvent } from '../engine/types';
 import type { PrepareResult, PromptCount } from '../worker/protocol';
 import { BroadcastConversationSync, IdbConversationRepo, type ConversationRepo, type ConversationSync } from '../conversations/repo';
 import { localNewChatDefaults, type NewChatDefaults } from '../conversations/newChatDefaults';
@@ -48,8 +48,8 @@ export type { PrepareResult, PromptCount };
 export interface ChatEngine {
   countTokens(messages: ChatMessage[]): Promise<PromptCount>;
   prepare(messages: ChatMessage[], signal: AbortSignal): Promise<PrepareResult>;
-  /** `onPrefill` follows a long prompt (native engine): `done` of `total` tokens have run. */
-  generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal, onPrefill?: (done: number, total: number) => void): Promise<GenerationStats>;
+  /** `onPrefill` follows a long prompt (native engine): `done` of `total` tokens have run (PrefillReport). */
+  generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal, onPrefill?: PrefillReport): Promise<GenerationStats>;
 }
 
 export type EngineService = Pick<EngineClient, 'probe'> & ChatEngine;

@@ -5,7 +5,7 @@
  * word with a macrotask between tokens, and honours abort the way the real client must.
  * Rule: test-only — nothing in the app imports this file.
  */
-import type { ChatMessage, GenerateOptions, GenerationStats, TokenEvent } from '../engine/types';
+import type { ChatMessage, GenerateOptions, GenerationStats, PrefillReport, TokenEvent } from '../engine/types';
 import { MemoryConversationRepo } from '../conversations/repo';
 import type { EngineService, PrepareResult, PromptCount, Services } from './index';
 import type { AnswerLocks } from './answerLocks';
@@ -45,8 +45,10 @@ export class ScriptedEngine implements Omit<EngineService, 'probe'> {
 
   /** Set: `generate` reports a long prompt read in these steps (done counts) before its first token. */
   prefillSteps: number[] = [];
+  /** Set: after the first token, `generate` reports the whole chat read again in these steps (`again`). */
+  againSteps: number[] = [];
 
-  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal, onPrefill?: (done: number, total: number) => void): Promise<GenerationStats> {
+  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal: AbortSignal, onPrefill?: PrefillReport): Promise<GenerationStats> {
     this.calls.push({ messages, options });
     for (const done of this.prefillSteps) {
       await new Promise((r) => setTimeout(r, 0));
@@ -69,6 +71,12 @@ export class ScriptedEngine implements Omit<EngineService, 'probe'> {
       }
       onToken({ tokenId: 100 + n, text: piece });
       n++;
+      if (n === 1) {
+        for (const done of this.againSteps) {
+          await new Promise((r) => setTimeout(r, 0));
+          onPrefill?.(done, this.againSteps.at(-1)! + 1, true);
+        }
+      }
     }
     const promptTokens = (await this.countTokens(messages)).perMessage.reduce((a, b) => a + b, 2);
     return { promptTokens, newTokens: n, timeToFirstTokenMs: 12, prefillTokensPerSec: 900, decodeTokensPerSec: 30, stopReason };

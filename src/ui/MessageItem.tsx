@@ -59,15 +59,31 @@ function WaitingForModel() {
   return <>Waiting for the model…</>;
 }
 
+const usePrefill = (messageId: string) => useAppStore(useShallow((s) => (s.chat.streaming?.messageId === messageId ? s.chat.streaming.prefill : undefined)));
+const n = (x: number) => x.toLocaleString('en');
+
 /** Before the first token: how far a long prompt has been read (prefill, in chunks), else "Thinking…". */
 function Thinking({ messageId }: { messageId: string }) {
-  const prefill = useAppStore(useShallow((s) => (s.chat.streaming?.messageId === messageId ? s.chat.streaming.prefill : undefined)));
+  const prefill = usePrefill(messageId);
   if (!prefill) return <>Thinking…</>;
-  const n = (x: number) => x.toLocaleString('en');
   return (
     <span data-testid="prefill-progress">
       Reading the prompt: {n(prefill.done)} of {n(prefill.total)} tokens…
     </span>
+  );
+}
+
+/**
+ * Mid-answer, while the whole chat is read again (Phi-3 128K past 4,096 tokens switches to its
+ * long-context rotary factors, and every earlier token is run again with them): the pause explained.
+ */
+function ReadingAgain({ messageId }: { messageId: string }) {
+  const prefill = usePrefill(messageId);
+  if (!prefill?.again) return null;
+  return (
+    <p className="muted" role="status" data-testid="reading-again">
+      Reading the whole chat again for the long context: {n(prefill.done)} of {n(prefill.total)} tokens…
+    </p>
   );
 }
 
@@ -227,6 +243,7 @@ export const MessageItem = memo(function MessageItem({ conversationId, message, 
           </Suspense>
         </div>
       )}
+      {streaming && text && <ReadingAgain messageId={message.id} />}
       {/* While it streams, here or in another tab, the saved copy's cut-off note (chatSlice.ts, CUT_OFF) is not news. */}
       {elsewhere && (
         <p className="muted" role="status" data-testid="written-elsewhere">

@@ -17,7 +17,7 @@
  */
 import type { SerializedError } from '../engine/errors';
 import type { GpuProbe } from '../engine/gpu/probe';
-import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, GpuMemoryInfo, TokenEvent } from '../engine/types';
+import type { ChatMessage, EngineKind, GenerateOptions, GenerationStats, GpuMemoryInfo, PrefillReport, TokenEvent } from '../engine/types';
 import { requestPersistence } from '../storage/model-store';
 import {
   isEvent,
@@ -333,16 +333,16 @@ export class EngineClient {
   /**
    * Streams an answer through `onToken`; when `signal` aborts, the worker stops at the next token
    * (or, in a long prompt, the next prefill chunk) and this resolves with stopReason 'aborted'.
-   * `onPrefill` follows a long prompt: `done` of `total` tokens have run.
+   * `onPrefill` follows a long prompt: `done` of `total` tokens have run (PrefillReport).
    */
-  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal?: AbortSignal, onPrefill?: (done: number, total: number) => void): Promise<GenerationStats> {
+  async generate(messages: ChatMessage[], options: GenerateOptions, onToken: (e: TokenEvent) => void, signal?: AbortSignal, onPrefill?: PrefillReport): Promise<GenerationStats> {
     if (signal?.aborted) throw new WorkerError('ABORTED', 'The answer was stopped before it started.');
     const req = this.request(
       (id) => ({ type: 'generate', id, messages, options }),
       'generate-done',
       (ev) => {
         if (ev.type === 'token') onToken(ev.token);
-        else if (ev.type === 'prefill-progress') onPrefill?.(ev.done, ev.total);
+        else if (ev.type === 'prefill-progress') onPrefill?.(ev.done, ev.total, ev.again);
       },
     );
     const stop = () => this.abort(req.id);

@@ -300,7 +300,7 @@ function loadedEngine(): NativeEngine | OrtEngine {
 }
 
 async function generate(req: Extract<WorkerRequest, { type: 'generate' }>, signal: AbortSignal): Promise<void> {
-  const gen = loadedEngine().chat(req.messages, req.options, signal, (done, total) => reply({ type: 'prefill-progress', id: req.id, done, total }));
+  const gen = loadedEngine().chat(req.messages, req.options, signal, (done, total, again) => reply({ type: 'prefill-progress', id: req.id, done, total, ...(again ? { again } : {}) }));
   for (;;) {
     const r = await gen.next();
     if (r.done) return reply({ type: 'generate-done', id: req.id, stats: r.value });

@@ -135,8 +135,11 @@ export type WorkerResponse =
   | { type: 'load-done'; id: number; info: ModelInfo; timings: LoadTimings; tuning?: KernelTuningInfo; gpuMemory?: GpuMemoryInfo }
   /** Event: one per generated token, pushed as it is produced. */
   | { type: 'token'; id: number; token: TokenEvent }
-  /** Event: a long prompt's prefill, one per chunk run (native engine): `done` of `total` tokens. */
-  | { type: 'prefill-progress'; id: number; done: number; total: number }
+  /**
+   * Event: a long prompt's prefill, one per chunk run (native engine): `done` of `total` tokens;
+   * `again`: a decode step running the whole chat again mid-answer (PrefillReport).
+   */
+  | { type: 'prefill-progress'; id: number; done: number; total: number; again?: true }
   | { type: 'generate-done'; id: number; stats: GenerationStats }
   | { type: 'token-count'; id: number; count: PromptCount }
   | { type: 'prepared'; id: number; result: PrepareResult }
