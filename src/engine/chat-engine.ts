@@ -6,7 +6,7 @@
  * Rule: nothing here may depend on how tokens are computed (GPU kernels or onnxruntime).
  */
 import { AppError } from './errors';
-import { commonPrefix, generate, type GenerationTimings, type TokenRuntime } from './generate';
+import { commonPrefix, generate, runsCacheAgain, type GenerationTimings, type TokenRuntime } from './generate';
 import { loadTokenizer, type Phi3Tokenizer } from './tokenizer';
 import { PromptCounter, type MessageCounts } from './prompt-count';
 import { FedPieces, type PlannedPrompt } from './fed-pieces';
@@ -169,7 +169,7 @@ export abstract class ChatEngine {
       if (signal?.aborted) return result(true);
       const end = Math.min(target.length, at + chunkTokens);
       // A step that crosses Phi-3 128K's LongRoPE switch runs the cached tokens again too.
-      const runs = (runtime.reusableFor?.(end) ?? at) < at ? end : end - at;
+      const runs = runsCacheAgain(runtime, end) ? end : end - at;
       try {
         // The signal also stops a step between its prefill chunks: one that crosses Phi-3 128K's
         // LongRoPE switch runs the whole conversation again (Phi3Runtime.reusableFor).

@@ -35,6 +35,11 @@ export interface TokenRuntime {
   reusableFor?(stepEnd: number): number;
 }
 
+/** Whether a step ending at `stepEnd` runs the cached tokens again first (TokenRuntime.reusableFor). */
+export function runsCacheAgain(runtime: TokenRuntime, stepEnd: number): boolean {
+  return (runtime.reusableFor?.(stepEnd) ?? Infinity) < runtime.cachedIds.length;
+}
+
 /** How a long prompt's prefill is followed and stopped (TokenRuntime.step). */
 export interface PrefillFeed {
   signal?: AbortSignal;
@@ -138,9 +143,8 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
     }
     // A step that crosses Phi-3 128K's LongRoPE switch runs the whole sequence again: Stop is
     // heard between its prefill chunks.
-    const rerun = (runtime.reusableFor?.(runtime.cachedIds.length + 1) ?? Infinity) < runtime.cachedIds.length;
     const total = runtime.cachedIds.length + 1;
-    const feed = rerun ? { signal: req.signal, onPrefill: req.onPrefill && ((done: number) => req.onPrefill!(done, total, true)) } : undefined;
+    const feed = runsCacheAgain(runtime, total) ? { signal: req.signal, onPrefill: req.onPrefill && ((done: number) => req.onPrefill!(done, total, true)) } : undefined;
     try {
       next = await runtime.step([next], req.sampling, firstStep + timings.newTokens, feed);
     } catch (err) {
