@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { answers, lastAnswerPrompt } from './answers';
 import { recordedPositions, recordPositions } from './layout';
+import { setMaxNewTokens } from './settings';
 import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
 const MODEL = TINY_MODEL;
@@ -35,14 +36,6 @@ async function blockHub(context: BrowserContext): Promise<string[]> {
     },
   );
   return blocked;
-}
-
-async function setMaxNewTokens(page: Page, n: number) {
-  await page.getByRole('button', { name: 'Settings' }).click();
-  const dialog = page.getByRole('dialog');
-  await dialog.getByLabel('Max new tokens').fill(String(n));
-  await dialog.getByRole('button', { name: 'Save' }).click();
-  await expect(dialog).toBeHidden();
 }
 
 /** Waits until the streaming answer has text, then checks it grows while the Stop button shows. */

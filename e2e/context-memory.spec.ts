@@ -7,6 +7,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { answers } from './answers';
+import { setMaxNewTokens } from './settings';
 import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-context-memory', {
@@ -41,10 +42,7 @@ test('a prompt that outgrows the GPU memory for the context: the answer says so,
   // A new chat answers within the lower context.
   await page.getByRole('button', { name: 'New chat' }).click();
   // A short answer: a few hundred tokens take a minute here on SwiftShader.
-  await page.getByRole('button', { name: 'Settings' }).click();
-  await page.getByRole('dialog').getByLabel('Max new tokens').fill('8');
-  await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
-  await expect(page.getByRole('dialog')).toBeHidden();
+  await setMaxNewTokens(page, 8);
   await composer.fill('Name three GPU vendors.');
   await composer.press('Enter');
   await expect(answers(page).last().getByTestId('message-stats')).toBeVisible({ timeout: 120_000 });

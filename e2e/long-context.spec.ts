@@ -7,6 +7,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { answers } from './answers';
+import { setMaxNewTokens } from './settings';
 import { serveTinyChat, TINY_MODEL } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-long-context', {
@@ -19,10 +20,7 @@ test('an answer that takes the chat past the LongRoPE switch says it reads the w
   await page.getByRole('button', { name: /Download/ }).click();
   await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
   await page.getByRole('button', { name: 'New chat' }).click();
-  await page.getByRole('button', { name: 'Settings' }).click();
-  await page.getByRole('dialog').getByLabel('Max new tokens').fill('80');
-  await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
-  await expect(page.getByRole('dialog')).toBeHidden();
+  await setMaxNewTokens(page, 80);
 
   const composer = page.getByRole('textbox', { name: 'Message' });
   await composer.fill(Array.from({ length: 370 }, (_, i) => `word${i % 50}`).join(' '));

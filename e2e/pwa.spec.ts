@@ -7,6 +7,7 @@ import { CHROMIUM_ARGS, findChromium } from '../tools/chromium.mjs';
 import { repoFromDir, startHubServer } from '../tools/hub-server/server';
 import { isModelFileUrl } from '../src/pwa/modelUrls';
 import { ORT_WASM_CACHE, isOrtWasmUrl } from '../src/pwa/ortWasm';
+import { setMaxNewTokens } from './settings';
 
 // The installed-app side: the production build's service worker and manifest. Chromium's own
 // installability check, what the precache holds (and never holds: model files, onnxruntime's
@@ -24,14 +25,6 @@ const TINY_DIR = resolve('.tmp/e2e-pwa-tiny');
 test.beforeAll(() => {
   execFileSync(process.execPath, ['--import', 'tsx', 'tools/tiny-model.ts', '--out', TINY_DIR], { stdio: 'pipe' });
 });
-
-async function setMaxNewTokens(page: Page, n: number) {
-  await page.getByRole('button', { name: 'Settings' }).click();
-  const dialog = page.getByRole('dialog');
-  await dialog.getByLabel('Max new tokens').fill(String(n));
-  await dialog.getByRole('button', { name: 'Save' }).click();
-  await expect(dialog).toBeHidden();
-}
 
 /** Makes the served sw.js differ by one byte (same length: one precache revision changes). */
 function changeServiceWorker(): () => void {
