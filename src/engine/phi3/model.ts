@@ -759,7 +759,7 @@ export class Phi3Runtime implements TokenRuntime {
     const token = this.buffers.get('token')!;
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('ids')!, 0, 4);
     encoder.copyBufferToBuffer(token, 0, this.buffers.get('history')!, pastLen * 4, 4);
-    this.encodePasses(encoder, 1, pastLen, undefined, this.cacheIndex(pastLen + 1));
+    this.encodePasses(encoder, 1, pastLen, undefined, this.rotation);
     this.encodeSampling(encoder, this.readbacks[this.readbackTurn]);
     const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, submitted: false };
     if (this.runAhead) this.submitDecode(next);
