@@ -51,9 +51,13 @@ async function drop(page: Page, selector: string, names: string[], overrides: Re
       };
       fire('dragenter');
       fire('dragover');
-      // The panel lights up while files are over it.
-      await new Promise((r) => requestAnimationFrame(r));
-      const over = document.querySelector('.model-panel')!.getAttribute('data-drop');
+      // The panel lights up while files are over it. React renders a dragover's update at its
+      // continuous priority, which on a busy machine can land a frame or more later: wait up to 2 s.
+      const panel = document.querySelector('.model-panel')!;
+      for (const until = performance.now() + 2000; panel.getAttribute('data-drop') === null && performance.now() < until; ) {
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+      const over = panel.getAttribute('data-drop');
       return { defaultPrevented: fire('drop').defaultPrevented, over };
     },
     { selector, names, overrides },
