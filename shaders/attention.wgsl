@@ -4,7 +4,7 @@
 // `stageQ`); the 'lanes' kernel (attention_lanes.wgsl) meets the same contract.
 //
 // Bindings:
-//   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32 }
+//   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32, window }
 //   1 step     uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 q        storage read f32, rows of `rowStride`; q [seqLen, heads, HEAD_DIM] starts at `qOffset`
 //   3 kCache   storage read KV [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid), read as KV4:
@@ -13,11 +13,13 @@
 //   5 out      storage read_write f32 [seqLen, heads * HEAD_DIM]           (SPLIT = false)
 //              or partials [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc) (SPLIT = true, seqLen = 1)
 //
-// Contract: query t sits at position pastLen + t and attends keys 0..pastLen+t; head h reads kv head
-//   g = h / (heads / kvHeads). out[t, h, :] = softmax_j(scale · q·k_j) · v_j.
+// Contract: query t sits at position pastLen + t and attends keys 0..pastLen+t, or with a window
+//   W > 0 (GroupQueryAttention's local_window_size) its last W of them, itself included; head h
+//   reads kv head g = h / (heads / kvHeads). out[t, h, :] = softmax_j(scale · q·k_j) · v_j.
 // One workgroup per (t, h) (SPLIT = false), or per (h, split) for decode (SPLIT = true): split s
-//   covers keys [s·chunk, (s+1)·chunk) with numSplits = min(MAX_SPLITS, ceil(totalLen / KEYS_PER_SPLIT)),
-//   chunk = ceil(totalLen / numSplits), and writes its unnormalised (max, sum, acc) for
+//   covers keys [first + s·chunk, first + (s+1)·chunk) of the `seen` keys [first, totalLen) the
+//   query attends, with numSplits = min(MAX_SPLITS, ceil(seen / KEYS_PER_SPLIT)),
+//   chunk = ceil(seen / numSplits), and writes its unnormalised (max, sum, acc) for
 //   attention_combine.wgsl, which derives numSplits by the same formula.
 // Keys are processed in tiles of WG·KPT (KPT scores per invocation); workgroup memory is
 // O(WG + HEAD_DIM), never O(maxT), so any context length works.

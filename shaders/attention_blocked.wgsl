@@ -12,7 +12,8 @@
 //           its own scores into p and keeps its share of the row's sum;
 //   P·V     the thread owns dims 4·(lane + LANES·i) .. +3 (i < DL) of its row's output and walks
 //           the tile's KT keys, one KV4 load of V per key and owned vec4.
-// Rows past the block's last query (a partial last block) compute the last query's values and
+// With a window, the block's tiles start at its first row's first key and each row masks the keys
+// outside its own [kLow, kLimit). Rows past the block's last query (a partial last block) compute the last query's values and
 // write nothing. Requires HEAD_DIM % 4 == 0 and HEAD_DIM / 4 ≤ LANES · MAX_DL (HEAD_DIM ≤ 128);
 // DL = ceil(HEAD_DIM / 4 / LANES) is set by attention.ts.
 
@@ -56,19 +57,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   workgroupBarrier();
 
-  let kLimit = step.pastLen + min(t, tLast) + 1u; // this row's keys: [0, kLimit)
-  let kEnd = step.pastLen + tLast + 1u;           // the block's keys
+  let kLimit = step.pastLen + min(t, tLast) + 1u; // this row's keys: [kLow, kLimit)
+  let kLow = firstKey(kLimit);
+  let kEnd = step.pastLen + tLast + 1u;           // the block's keys: [kFirst, kEnd)
+  let kFirst = firstKey(step.pastLen + block * QB + 1u);
   let cacheBase = g * params.maxT;
   let qRow = row * D4;
   let spRow = row * KT;
   var m = NEG_BIG;            // the row's running max, identical in its LANES threads
   var l = 0.0;                // this thread's share of the row's running sum
   var acc: array<vec4<f32>, MAX_DL>;
-  for (var start = 0u; start < kEnd; start += KT) {
+  for (var start = kFirst; start < kEnd; start += KT) {
     for (var r = 0u; r < KPL; r++) {
       let j = start + lane + LANES * r;
       var s = NEG_BIG;
-      if (j < kLimit) {
+      if (j >= kLow && j < kLimit) {
         let kb = (cacheBase + j) * D4;
         var dot4 = vec4<f32>(0.0);
         for (var d = 0u; d < D4; d++) { dot4 += qRows[qRow + d] * vec4<f32>(kCache[kb + d]); }
@@ -86,7 +89,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var r = 0u; r < KPL; r++) {
       let i = spRow + lane + LANES * r;
       var p = 0.0;
-      if (start + lane + LANES * r < kLimit) { p = exp(sp[i] - mNew); }
+      let j = start + lane + LANES * r;
+      if (j >= kLow && j < kLimit) { p = exp(sp[i] - mNew); }
       sp[i] = p;
       l += p;
     }

@@ -1,13 +1,15 @@
 // Split-K (flash-decoding) combine for attention.wgsl's SPLIT specialisation (decode, seqLen = 1).
 //
 // Bindings:
-//   0 params    uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32 } (only `heads` is read)
+//   0 params    uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32, window } (`heads` and
+//               `window` are read)
 //   1 step      uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 partials  storage read f32 [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc[HEAD_DIM]) per split
 //   3 out       storage read_write f32 [1, heads * HEAD_DIM]
 //
-// Contract: with numSplits = min(MAX_SPLITS, ceil(totalLen / KEYS_PER_SPLIT)) (same formula as the
-//   split kernel) and M = max_s m_s: out[h, d] = Σ_s e^(m_s − M) acc_s[d] / Σ_s e^(m_s − M) l_s.
+// Contract: with seen = totalLen, or min(totalLen, window) with a window, numSplits =
+//   min(MAX_SPLITS, ceil(seen / KEYS_PER_SPLIT)) (same formula as the split kernel) and
+//   M = max_s m_s: out[h, d] = Σ_s e^(m_s − M) acc_s[d] / Σ_s e^(m_s − M) l_s.
 // One workgroup per head; empty splits carry (m = -3e38, l = 0, acc = 0) and drop out.
 
 override WG: u32 = 64u;
@@ -22,6 +24,7 @@ struct Params {
   qOffset: u32,
   maxT: u32,
   scale: f32,
+  window: u32,
 }
 
 struct Step {
@@ -40,7 +43,9 @@ struct Step {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   if (h >= params.heads) { return; }
-  let numSplits = min(MAX_SPLITS, (step.totalLen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT);
+  var seen = step.totalLen;
+  if (params.window > 0u) { seen = min(seen, params.window); }
+  let numSplits = min(MAX_SPLITS, (seen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT);
   let rowLen = HEAD_DIM + 2u;
   let base = h * MAX_SPLITS * rowLen;
   var mMax = -3.0e38;

@@ -13,6 +13,7 @@ struct Params {
   qOffset: u32,
   maxT: u32,
   scale: f32,
+  window: u32, // keys a query sees, itself included (GroupQueryAttention local_window_size); 0: all
 }
 
 struct Step {
@@ -30,8 +31,15 @@ struct Step {
 
 var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>; // q · scale
 
+// A query whose keys end (exclusive) at `end` sees keys [firstKey(end), end): all of them, or with
+// a window W its last W.
+fn firstKey(end: u32) -> u32 {
+  if (params.window > 0u && end > params.window) { return end - params.window; }
+  return 0u;
+}
+
 // A workgroup's share: query t of head h (kv head g), keys [kBegin, kEnd), split `split` of
-// `numSplits` (1 unless SPLIT). `inGrid` is false for the grid's spare workgroups.
+// `numSplits` (1 unless SPLIT) of the keys the query sees. `inGrid` is false for the grid's spare workgroups.
 struct Work {
   inGrid: bool,
   t: u32,
@@ -44,19 +52,21 @@ struct Work {
 
 fn workOf(wid: vec3<u32>, nwg: vec3<u32>) -> Work {
   var w: Work;
+  // SPLIT runs for decode only (seqLen = 1): its one query sees `seen` keys, ending at totalLen.
+  let seen = step.totalLen - firstKey(step.totalLen);
   var numSplits = 1u;
-  if (SPLIT) { numSplits = min(MAX_SPLITS, (step.totalLen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT); }
+  if (SPLIT) { numSplits = min(MAX_SPLITS, (seen + KEYS_PER_SPLIT - 1u) / KEYS_PER_SPLIT); }
   let wgIndex = wid.y * nwg.x + wid.x;
   w.inGrid = wgIndex < step.seqLen * params.heads * numSplits;
   w.split = wgIndex % numSplits;
   w.h = (wgIndex / numSplits) % params.heads;
   w.t = wgIndex / (numSplits * params.heads);
   w.g = w.h / (params.heads / params.kvHeads);
-  w.kBegin = 0u;
   w.kEnd = step.pastLen + w.t + 1u;
+  w.kBegin = firstKey(w.kEnd);
   if (SPLIT) {
-    let chunk = (step.totalLen + numSplits - 1u) / numSplits;
-    w.kBegin = w.split * chunk;
+    let chunk = (seen + numSplits - 1u) / numSplits;
+    w.kBegin += w.split * chunk;
     w.kEnd = min(w.kEnd, w.kBegin + chunk);
   }
   return w;

@@ -8,6 +8,8 @@
  * for decode (seqLen = 1) once the context exceeds `keysPerSplit`, split-K ("flash decoding"):
  * several workgroups per head over key ranges, then a combine pass. Both shaders derive the split
  * count from step.totalLen with the formula in `splitCount`, so they and `encode` must stay in step.
+ * A window (`window`, GroupQueryAttention's local_window_size) lets each query attend only its
+ * last W keys: every kernel starts its keys there, and decode's splits cover just those W.
  * The caches hold f32, or f16 with `precision: 'f16'` (precision-wgsl.ts): cached values are
  * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
  * combine pass reads only f32 partials and has one instantiation.
@@ -48,6 +50,16 @@ export interface AttentionLayout {
   maxT: number;
   /** Defaults to 1/sqrt(headDim). */
   scale?: number;
+  /**
+   * Keys a query attends, itself included: its last `window` (GroupQueryAttention's
+   * local_window_size, onnxruntime's rule). Absent or 0: every key up to its position.
+   */
+  window?: number;
+}
+
+/** Keys a query attends when its keys end at `totalLen` (`window` as AttentionLayout.window). */
+export function keysSeen(totalLen: number, window: number | undefined): number {
+  return window ? Math.min(totalLen, window) : totalLen;
 }
 
 /** Reference (double precision): out [seqLen, heads * headDim]. */
@@ -58,12 +70,13 @@ export function attentionReference(q: Float32Array, kCache: Float32Array, vCache
   const out = new Float32Array(l.seqLen * l.heads * D);
   for (let t = 0; t < l.seqLen; t++) {
     const n = l.pastLen + t + 1;
+    const first = n - keysSeen(n, l.window);
     for (let h = 0; h < l.heads; h++) {
       const g = Math.floor(h / group);
       const qb = t * l.rowStride + l.qOffset + h * D;
       const scores = new Float64Array(n);
       let mx = -Infinity;
-      for (let j = 0; j < n; j++) {
+      for (let j = first; j < n; j++) {
         const kb = (g * l.maxT + j) * D;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[qb + d] * kCache[kb + d];
@@ -71,14 +84,14 @@ export function attentionReference(q: Float32Array, kCache: Float32Array, vCache
         mx = Math.max(mx, scores[j]);
       }
       let sum = 0;
-      for (let j = 0; j < n; j++) {
+      for (let j = first; j < n; j++) {
         scores[j] = Math.exp(scores[j] - mx);
         sum += scores[j];
       }
       const ob = (t * l.heads + h) * D;
       for (let d = 0; d < D; d++) {
         let a = 0;
-        for (let j = 0; j < n; j++) a += scores[j] * vCache[(g * l.maxT + j) * D + d];
+        for (let j = first; j < n; j++) a += scores[j] * vCache[(g * l.maxT + j) * D + d];
         out[ob + d] = a / sum;
       }
     }
@@ -119,6 +132,8 @@ export interface AttentionBindings extends AttentionTuning {
    */
   splitCapacity?: number;
   scale?: number;
+  /** As AttentionLayout.window: each query attends its last `window` keys (absent or 0: all). */
+  window?: number;
   step: GPUBuffer;
   q: GPUBuffer;
   /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
@@ -217,9 +232,9 @@ const BLOCKED_MAX_DL = 4;
 const LANES_MAX_HEAD_DIM = 4 * LANES_WG;
 const BLOCKED_MAX_HEAD_DIM = 4 * (BLOCKED_WG / BLOCKED_QUERIES) * BLOCKED_MAX_DL;
 
-/** Split count for decode at `totalLen` keys; mirrored in both shaders. */
-export function splitCount(totalLen: number, keysPerSplit: number, maxSplits: number): number {
-  return Math.min(maxSplits, Math.ceil(totalLen / keysPerSplit));
+/** Split count for decode over `seen` keys (keysSeen); mirrored in both shaders. */
+export function splitCount(seen: number, keysPerSplit: number, maxSplits: number): number {
+  return Math.min(maxSplits, Math.ceil(seen / keysPerSplit));
 }
 
 export function createAttention(device: GPUDevice, b: AttentionBindings): AttentionKernel {
@@ -229,7 +244,9 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   if (b.headDim % 4 !== 0) {
     throw new AppError('BAD_ARGUMENT', `attention: headDim ${b.headDim} must be a multiple of 4 (keys are read as vec4)`);
   }
-  const { keysPerSplit, maxSplits } = splitSizes(b, Math.max(b.maxT, b.splitCapacity ?? 0));
+  const window = b.window ?? 0;
+  if (!Number.isInteger(window) || window < 0) throw new AppError('BAD_ARGUMENT', `attention: window ${window} must be a non-negative integer (0: no window).`);
+  const { keysPerSplit, maxSplits } = splitSizes(b, keysSeen(Math.max(b.maxT, b.splitCapacity ?? 0), window));
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const precision = b.precision ?? 'f32';
   assertPrecisionSupported(device, precision, 'attention');
@@ -269,7 +286,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
 
   const params = createUniformBuffer(
     device,
-    packUniform([{ u32: b.heads }, { u32: b.kvHeads }, { u32: b.rowStride }, { u32: b.qOffset }, { u32: b.maxT }, { f32: scale }]),
+    packUniform([{ u32: b.heads }, { u32: b.kvHeads }, { u32: b.rowStride }, { u32: b.qOffset }, { u32: b.maxT }, { f32: scale }, { u32: window }]),
     'attention.params',
   );
   const partialBytes = attentionPartialsBytes(b.heads, b.headDim, maxSplits);
@@ -326,8 +343,10 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
       pass.dispatchWorkgroups(x, y);
     }
   };
+  // Decode's split count follows the keys its query attends (the window's, once the chat is longer).
+  const splits = (totalLen: number) => splitCount(keysSeen(totalLen, window), keysPerSplit, maxSplits);
   const path = (seqLen: number, totalLen: number): 'tiled' | 'split-k' | 'blocked' =>
-    seqLen > 1 && blocked ? 'blocked' : seqLen === 1 && splitCount(totalLen, keysPerSplit, maxSplits) > 1 ? 'split-k' : 'tiled';
+    seqLen > 1 && blocked ? 'blocked' : seqLen === 1 && splits(totalLen) > 1 ? 'split-k' : 'tiled';
   return {
     path,
     kernel,
@@ -339,7 +358,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
         const [x, y] = workgroupGrid(Math.ceil(seqLen / BLOCKED_QUERIES) * b.heads, maxDim);
         pass.dispatchWorkgroups(x, y);
       } else if (p === 'split-k') {
-        dispatch(pass, [split, splitGroup], warm?.split, b.heads * splitCount(totalLen, keysPerSplit, maxSplits));
+        dispatch(pass, [split, splitGroup], warm?.split, b.heads * splits(totalLen));
         pass.setPipeline(combine);
         pass.setBindGroup(0, combineGroup);
         pass.dispatchWorkgroups(b.heads);

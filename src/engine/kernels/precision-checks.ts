@@ -152,6 +152,48 @@ const SERIAL_ATTENTION_CASES: readonly AttentionCase[] = [
     expectPath: 'split-k',
   },
   {
+    name: 'window 100: decode at pastLen 200 (split-K over the last 100 keys, 2 splits)',
+    l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256, window: 100 },
+    qScale: 3,
+    expectPath: 'split-k',
+  },
+  {
+    name: 'window 50: decode at pastLen 200, 256-key splits (tiled from key 151)',
+    l: { ...phi3Attention, seqLen: 1, pastLen: 200, maxT: 256, window: 50 },
+    keysPerSplit: 256,
+    qScale: 3,
+    expectPath: 'tiled',
+  },
+  {
+    name: 'window 60: decode at pastLen 50 (the window covers every key: tiled)',
+    l: { heads: 4, kvHeads: 2, headDim: 32, rowStride: 4 * 32, qOffset: 0, seqLen: 1, pastLen: 50, maxT: 64, window: 60 },
+    expectPath: 'tiled',
+  },
+  {
+    name: 'window 2047: decode 3000 keys (split-K over 2047 keys, capped at 5 uneven splits)',
+    l: { heads: 4, kvHeads: 2, headDim: 32, rowStride: 4 * 32, qOffset: 0, seqLen: 1, pastLen: 2999, maxT: 3072, window: 2047 },
+    maxSplits: 5,
+    qScale: 3,
+    expectPath: 'split-k',
+  },
+  {
+    name: 'window 40: prefill 33 at pastLen 70 (each query its own first key), GQA 8/2, D 32',
+    l: { heads: 8, kvHeads: 2, headDim: 32, rowStride: 8 * 32, qOffset: 0, seqLen: 33, pastLen: 70, maxT: 110, window: 40 },
+    qScale: 4,
+    expectPath: 'tiled',
+  },
+  {
+    name: 'window 7: prefill 40 at pastLen 0 (the window inside the prompt), Phi-3 heads',
+    l: { ...phi3Attention, seqLen: 40, pastLen: 0, maxT: 48, window: 7 },
+    qScale: 4,
+    expectPath: 'tiled',
+  },
+  {
+    name: 'window 1: prefill 5 at pastLen 3 (each query attends itself only)',
+    l: { heads: 2, kvHeads: 1, headDim: 8, rowStride: 16, qOffset: 0, seqLen: 5, pastLen: 3, maxT: 8, window: 1 },
+    expectPath: 'tiled',
+  },
+  {
     name: 'split-K with more splits than keys per split (D 16, 70 keys, 8 per split)',
     l: { heads: 2, kvHeads: 1, headDim: 16, rowStride: 32, qOffset: 0, seqLen: 1, pastLen: 69, maxT: 80 },
     keysPerSplit: 8,
@@ -261,7 +303,15 @@ export async function checkAttention(ctx: GpuContext, c: AttentionCase, precisio
   const err = maxAbsDiff(got.out, want);
   const pathOk = got.path === c.expectPath;
   if (!pathOk) note = `took the ${got.path} path, expected ${c.expectPath}${note ? `; ${note}` : ''}`;
-  return { name, precision, maxError: err, tolerance: ATTENTION_TOLERANCE, metric: 'max |Δ|', pass: pathOk && err <= ATTENTION_TOLERANCE, note };
+  // A window case proves something only where some query's window leaves keys out.
+  let windowOk = true;
+  if (l.window) {
+    const unwindowed = maxAbsDiff(want, attentionReference(q, k, v, { ...l, window: undefined }));
+    const leavesOut = l.pastLen + l.seqLen > l.window;
+    windowOk = leavesOut === unwindowed > 100 * ATTENTION_TOLERANCE;
+    note = `${note ? `${note}; ` : ''}the window moves the output by ${unwindowed.toExponential(2)}${windowOk ? '' : leavesOut ? ', too little to tell' : ' though it covers every key'}`;
+  }
+  return { name, precision, maxError: err, tolerance: ATTENTION_TOLERANCE, metric: 'max |Δ|', pass: pathOk && windowOk && err <= ATTENTION_TOLERANCE, note };
 }
 
 // ---------------------------------------------------------------------------------------------

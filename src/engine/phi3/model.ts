@@ -51,7 +51,7 @@ import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsRead
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryCachePair } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, attentionTuningFor, createAttention, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
+import { attentionPartialsBytes, attentionTuningFor, createAttention, keysSeen, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
@@ -186,14 +186,14 @@ const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUCompute
 
 /**
  * KV-cache capacity from the device's binding limit, the memory budget and the model's context
- * (its rotary caches' rows, or a smaller attention window: Phi3Config.attentionWindow);
+ * (its rotary caches' rows; an attention window does not shorten it: the kernels slide it);
  * `kvBytesPerElement` is 4 on the f32 path, 2 on the f16 path (twice the tokens in the same bytes).
  */
 export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity, kvBytesPerElement: 2 | 4 = 4): number {
   const bytesPerTokenPerLayer = c.kvHeads * c.headDim * kvBytesPerElement;
   const byBinding = Math.floor(maxBinding / bytesPerTokenPerLayer);
   const byBudget = Math.floor(kvBudgetBytes / (bytesPerTokenPerLayer * 2 * c.layers));
-  return Math.max(0, Math.min(c.maxPositions, c.attentionWindow ?? Infinity, byBinding, byBudget, maxContext));
+  return Math.max(0, Math.min(c.maxPositions, byBinding, byBudget, maxContext));
 }
 
 export class Phi3Runtime implements TokenRuntime {
@@ -262,9 +262,6 @@ export class Phi3Runtime implements TokenRuntime {
     const kvBytes = kvBytesPerElement(precision);
     const matMulTuning = (await opts.resolveMatMulTuning?.(c, precision)) ?? opts.matMulTuning;
     const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? Infinity, opts.maxContext, kvBytes);
-    if (contextLimit < 16 && (c.attentionWindow ?? Infinity) < 16) {
-      throw new AppError('MODEL_UNSUPPORTED_GRAPH', `The model's attention window (local_window_size ${c.attentionWindow}) leaves ${contextLimit} tokens of context; at least 16 are needed.`);
-    }
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }
@@ -290,7 +287,7 @@ export class Phi3Runtime implements TokenRuntime {
       const attnOut = act('attnOut', M * qDim);
       // The adapter's attention defaults, overridden field by field by LoadOptions.attention.
       const attentionTuning: AttentionTuning = { ...attentionTuningFor(ctx.adapterInfo, D), ...opts.attention };
-      const { keysPerSplit, maxSplits } = splitSizes(attentionTuning, contextLimit);
+      const { keysPerSplit, maxSplits } = splitSizes(attentionTuning, keysSeen(contextLimit, c.attentionWindow));
       const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, maxSplits), usage: GPUBufferUsage.STORAGE });
       buffers.set('attention.partials', attentionScratch);
       const lmIn = act('lmIn', H);
@@ -449,7 +446,7 @@ export class Phi3Runtime implements TokenRuntime {
         }
         // Attention has no MatMulNBits tuning: it warms o_proj with the share of the matmul before it.
         let attention: AttentionKernel;
-        const attentionFrom = { heads, kvHeads, headDim: D, maxT: capacity, splitCapacity: contextLimit, scale: c.attentionScale, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits };
+        const attentionFrom = { heads, kvHeads, headDim: D, maxT: capacity, splitCapacity: contextLimit, scale: c.attentionScale, window: c.attentionWindow, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits };
         // Read when attention is built again (the tunables).
         rebinds.push((k, v, maxT) => Object.assign(attentionFrom, { kCache: k, vCache: v, maxT }));
         const buildAttention: Tunable = (_tuning, share) => {

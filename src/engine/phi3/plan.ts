@@ -53,11 +53,12 @@ export interface Phi3Config {
   /** Largest position the rotary caches cover. */
   maxPositions: number;
   /**
-   * GroupQueryAttention's `local_window_size` where it is below `maxPositions`: onnxruntime then
-   * lets a query attend to its last `attentionWindow` keys (itself included), and the native
-   * kernels attend to all, so the context stops at it (contextLimitFor), where the two agree. Phi-3
-   * Mini 128K's builds carry 262144 (config.json's sliding_window), more than the model holds: no
-   * window. Absent: none.
+   * GroupQueryAttention's `local_window_size` where it is below `maxPositions`: a query attends to
+   * its last `attentionWindow` keys (itself included), as onnxruntime does; the attention kernels
+   * slide the window (AttentionLayout.window), and the context stays the model's. onnxruntime-genai
+   * writes config.json's sliding_window here: 2047 in Phi-3 Mini 4K built since April 2025 (builds
+   * from 2024 left it out), 262144 in Phi-3 Mini 128K's, more than the model holds: no window.
+   * Absent: none.
    */
   attentionWindow?: number;
   rmsNormEps: number;
