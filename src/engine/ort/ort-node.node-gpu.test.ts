@@ -7,7 +7,8 @@
  * native engine's greedy tokens) and every step's last-position logits are compared: max |Δlogit| ≤ 1e-3
  * and identical greedy tokens; then both caches are truncated inside the sequence (ORT's GPU-side
  * KV copy) and the runs continue and must still agree. fp16 files: refused with ONNX_UNSUPPORTED
- * where the adapter has no shader-f16 (SwiftShader), compared within 3e-2 where it has.
+ * where the adapter has no shader-f16 (SwiftShader), compared within 3e-2 where it has. Also the
+ * 128K model across its LongRoPE switch, and a GroupQueryAttention model with a 6-key window.
  * Kept small for SwiftShader (one f32 layout, vocabulary 512): compiling pipelines dominates there
  * (the other layouts are compared in the browser, ort-engine.browser.test.ts).
  */
@@ -35,6 +36,8 @@ const MODELS: Record<string, Partial<TinyModelOptions>> = {
   // LongRoPE switching after 16 positions: the 10-token prompt's decode crosses it, and the
   // truncation to 7 goes back below it (both engines then run the whole sequence again).
   '128k': { layout: 'web2024', context: '128k', maxPositions: 256, originalMaxPositions: 16, layers: 2, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, seed: 4, maxInlineBytes: 4096 },
+  // A 6-key attention window (local_window_size): the 10-token prompt and its decode look past it.
+  window: { layout: 'gqa', slidingWindow: 6, layers: 1, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, seed: 12, maxInlineBytes: 4096 },
   'gqa-f16': { layout: 'gqa', dtype: 'q4f16', layers: 1, hidden: 128, heads: 4, kvHeads: 2, intermediate: 96, vocab: VOCAB, seed: 9, maxInlineBytes: 4096 },
 };
 
@@ -96,6 +99,8 @@ describe('onnxruntime-web WebGPU EP in Node matches the native engine', () => {
   it(`web2024, f32 scales: logits within ${F32_TOL}, same greedy tokens, also after truncating the KV cache`, () => compare('web2024', F32_TOL));
 
   it(`Phi-3 128K (LongRoPE switch at 16): logits within ${F32_TOL} across the switch, up in decode and down after truncating`, () => compare('128k', F32_TOL));
+
+  it(`GroupQueryAttention with a 6-key window: logits within ${F32_TOL} past the window`, () => compare('window', F32_TOL));
 
   it('fp16 files: refused with ONNX_UNSUPPORTED without shader-f16, run within tolerance with it', async () => {
     const adapter = await globalThis.__phi3TestGPU!.requestAdapter();
