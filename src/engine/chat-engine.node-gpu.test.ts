@@ -235,7 +235,7 @@ describe('ChatEngine.prepare: reading a conversation into the cache before its n
     expect(regenerated.stats.cachedTokens).toBe(regenerated.stats.promptTokens - 1);
   });
 
-  it('on Phi-3 128K, the chunk that crosses the LongRoPE switch runs the chunks before it again; the answer after it is the cold one', async () => {
+  it('on Phi-3 128K, a conversation past the LongRoPE switch is read with the long factors from its first chunk: nothing runs twice, even when stopped early; the answer after it is the cold one', async () => {
     const longDir = mkdtempSync(join(tmpdir(), 'chat-engine-128k-'));
     await generateTinyModel(longDir, { layers: 1, hidden: 64, heads: 4, intermediate: 96, context: '128k', maxPositions: 1024, originalMaxPositions: 100 });
     const long = await NativeEngine.load(await testGpu(), nodeModelFiles(longDir));
@@ -252,11 +252,22 @@ describe('ChatEngine.prepare: reading a conversation into the cache before its n
       expect(cold.stats.cachedTokens).toBe(0);
       long.runtime.truncate(0);
       const { result } = await drain(long.prepare(HISTORY, undefined, 64));
-      // Chunks end at 64, 128, …: the one that ends at 128 crosses 100 and runs all 128.
-      expect(result).toMatchObject({ ranTokens: result.preparedTokens + 64, stopped: false });
+      // Chunks end at 64, 128, …, past the switch at 100: each is rotated as for the whole
+      // conversation (PrefillFeed.reach), so the one crossing 100 runs only its own 64.
+      expect(result.preparedTokens).toBeGreaterThan(300);
+      expect(result).toEqual({ preparedTokens: result.preparedTokens, ranTokens: result.preparedTokens, stopped: false });
       const warm = await answer();
       expect(warm.stats.cachedTokens).toBe(result.preparedTokens);
       expect(warm.ids).toEqual(cold.ids);
+
+      // Stopped after its first chunk, below the switch: the answer keeps those 64 all the same.
+      long.runtime.truncate(0);
+      const ctrl = new AbortController();
+      const stopped = await drain(long.prepare(HISTORY, ctrl.signal, 64), async () => ctrl.abort());
+      expect(stopped.result).toEqual({ preparedTokens: 64, ranTokens: 64, stopped: true });
+      const after = await answer();
+      expect(after.stats.cachedTokens).toBe(64);
+      expect(after.ids).toEqual(cold.ids);
     } finally {
       long.destroy();
       rmSync(longDir, { recursive: true, force: true });

@@ -168,12 +168,14 @@ export abstract class ChatEngine {
     while (at < target.length) {
       if (signal?.aborted) return result(true);
       const end = Math.min(target.length, at + chunkTokens);
-      // A step that crosses Phi-3 128K's LongRoPE switch runs the cached tokens again too.
-      const runs = runsCacheAgain(runtime, end) ? end : end - at;
+      // Every chunk is rotated as for the whole target (reach): on Phi-3 128K a target past the
+      // LongRoPE switch then takes the long factors from its first chunk, where chunks rotated by
+      // their own end ran every token before the switch again at the chunk crossing it. A runtime
+      // that cannot (onnxruntime's graph) still runs the cached tokens again there.
+      const runs = runsCacheAgain(runtime, end, target.length) ? end : end - at;
       try {
-        // The signal also stops a step between its prefill chunks: one that crosses Phi-3 128K's
-        // LongRoPE switch runs the whole conversation again (Phi3Runtime.reusableFor).
-        await runtime.step(target.slice(at, end), GREEDY_SAMPLING, 0, { signal });
+        // The signal also stops a step between its prefill chunks (such a rerun is one step).
+        await runtime.step(target.slice(at, end), GREEDY_SAMPLING, 0, { signal, reach: target.length });
       } catch (err) {
         if (!signal?.aborted) throw err;
         at = commonPrefix(runtime.cachedIds, target);

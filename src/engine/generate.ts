@@ -31,13 +31,14 @@ export interface TokenRuntime {
    * How many of the cached tokens a step ending at `stepEnd` tokens can keep; the rest it runs
    * again (absent: all of them). Phi-3 128K rotates every key by the LongRoPE factors of the whole
    * sequence's length, so a cache written on one side of the switch is run again on the other.
+   * `reach`: as PrefillFeed.reach, for the step it is asked about.
    */
-  reusableFor?(stepEnd: number): number;
+  reusableFor?(stepEnd: number, reach?: number): number;
 }
 
 /** Whether a step ending at `stepEnd` runs the cached tokens again first (TokenRuntime.reusableFor). */
-export function runsCacheAgain(runtime: TokenRuntime, stepEnd: number): boolean {
-  return (runtime.reusableFor?.(stepEnd) ?? Infinity) < runtime.cachedIds.length;
+export function runsCacheAgain(runtime: TokenRuntime, stepEnd: number, reach?: number): boolean {
+  return (runtime.reusableFor?.(stepEnd, reach) ?? Infinity) < runtime.cachedIds.length;
 }
 
 /** How a long prompt's prefill is followed and stopped (TokenRuntime.step). */
@@ -45,6 +46,13 @@ export interface PrefillFeed {
   signal?: AbortSignal;
   /** `done` of the step's ids have run on the GPU. */
   onPrefill?: (done: number) => void;
+  /**
+   * The length the sequence is known to grow to, beyond this step (the read-ahead's target): a
+   * runtime free to pick length-dependent factors for it (the native Phi-3 128K's LongRoPE) rotates
+   * this step's keys as for a step ending there, so the steps that follow up to it keep them.
+   * A runtime that runs a fixed graph (onnxruntime) ignores it.
+   */
+  reach?: number;
 }
 
 export interface GenerateRequest {

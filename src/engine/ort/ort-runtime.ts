@@ -115,6 +115,7 @@ export class OrtRuntime implements TokenRuntime {
    * TokenRuntime.reusableFor. The graph rotates a run's keys by the factors of the run's whole
    * length, so keys cached on one side of LongRoPE's switch are stale on the other: the run that
    * crosses runs the whole sequence again, as onnxruntime-genai does (and the native engine).
+   * A `reach` (PrefillFeed.reach) changes nothing here: the graph picks by the run's own length.
    */
   reusableFor(stepEnd: number): number {
     return stepEnd > this.rotarySwitch === this.longKeys ? this.cachedIds.length : 0;

@@ -679,9 +679,12 @@ export class Phi3Runtime implements TokenRuntime {
     return long && totalLen > long.switchAbove ? 1 : 0;
   }
 
-  /** TokenRuntime.reusableFor: the whole cache, unless its keys were rotated with the other LongRoPE caches. */
-  reusableFor(stepEnd: number): number {
-    return this.cacheIndex(stepEnd) === this.rotation ? this.cachedIds.length : 0;
+  /**
+   * TokenRuntime.reusableFor: the whole cache, unless its keys were rotated with the other LongRoPE
+   * caches than a step ending at `stepEnd` (or at `reach`, where further: PrefillFeed.reach) takes.
+   */
+  reusableFor(stepEnd: number, reach = 0): number {
+    return this.cacheIndex(Math.max(stepEnd, reach)) === this.rotation ? this.cachedIds.length : 0;
   }
 
   /**
@@ -889,8 +892,11 @@ export class Phi3Runtime implements TokenRuntime {
     if (this.cachedIds.length + ids.length > this.contextLimit) {
       throw new AppError('CONTEXT_OVERFLOW', `${this.cachedIds.length + ids.length} tokens do not fit in the ${this.contextLimit}-token context. Start a new conversation or shorten it.`);
     }
+    // LongRoPE's caches are picked for where the step ends, or where the caller says the sequence
+    // goes on to (feed.reach: the read-ahead's chunks then rotate as one step to its target would).
     const stepEnd = this.cachedIds.length + ids.length;
-    if (this.reusableFor(stepEnd) < this.cachedIds.length) {
+    const rotateFor = Math.max(stepEnd, feed?.reach ?? 0);
+    if (this.reusableFor(rotateFor) < this.cachedIds.length) {
       // The cache was written on the other side of LongRoPE's switch: run the whole sequence again.
       ids = [...this.cachedIds, ...ids];
       this.cachedIds.length = 0;
@@ -901,7 +907,7 @@ export class Phi3Runtime implements TokenRuntime {
     for (let at = 0; at < ids.length; at += this.maxPrefill) {
       const chunk = ids.slice(at, at + this.maxPrefill);
       const encoder = device.createCommandEncoder({ label: 'step' });
-      this.encodeChunk(encoder, chunk, undefined, stepEnd);
+      this.encodeChunk(encoder, chunk, undefined, rotateFor);
       if (at + this.maxPrefill >= ids.length) return encoder; // the caller adds sampling and submits
       device.queue.submit([encoder.finish()]);
       if (!feed) continue;
