@@ -148,7 +148,7 @@ describe('malformed models give typed errors [gpu]', () => {
   }, 900_000);
 });
 
-describe('GroupQueryAttention attributes the kernels do not follow are refused [gpu]', () => {
+describe('GroupQueryAttention attributes and inputs the kernels do not follow are refused [gpu]', () => {
   /** The base model with one more (or a changed) attribute on its GroupQueryAttention node. */
   const withAttribute = (a: proto.IAttributeProto) => {
     const m = decode();
@@ -165,6 +165,22 @@ describe('GroupQueryAttention attributes the kernels do not follow are refused [
   ] as const) {
     it(what, async () => {
       expect(await attempt(withAttribute(attribute), dataBytes)).toEqual({ ok: false, code: 'MODEL_UNSUPPORTED_GRAPH' });
+    });
+  }
+  /** The base model's GroupQueryAttention reading `name` at input `slot` (empty names before it). */
+  const withInput = (slot: number, name: string) => {
+    const m = decode();
+    const node = m.graph!.node!.find((n) => n.opType === 'GroupQueryAttention')!;
+    const inputs = [...(node.input ?? [])];
+    while (inputs.length <= slot) inputs.push('');
+    inputs[slot] = name;
+    node.input = inputs;
+    return encode(m);
+  };
+  for (const [what, slot] of [['an attention bias', 10], ['attention sinks', 11], ['a q norm', 14], ['a k norm', 15]] as const) {
+    it(`${what} (input ${slot})`, async () => {
+      const norm = decode().graph!.initializer!.find((t) => /norm/i.test(t.name ?? ''))!.name!;
+      expect(await attempt(withInput(slot, norm), dataBytes)).toEqual({ ok: false, code: 'MODEL_UNSUPPORTED_GRAPH' });
     });
   }
   it('their neutral values (softcap 0, smooth_softmax 0, local_window_size -1 or past the rotary caches) and a small window load and run', async () => {

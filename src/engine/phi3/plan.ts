@@ -322,6 +322,13 @@ export async function planPhi3(model: OnnxModel, resolve: SourceResolver): Promi
       if (w === 0 || w < -1) unsupported(`GroupQueryAttention "${attNode.name}" has local_window_size ${w}; expected -1 (none) or a positive window.`);
       if (window !== undefined && w !== window) unsupported(`GroupQueryAttention "${attNode.name}" has local_window_size ${w} where an earlier layer has ${window}.`);
       window = w;
+      // Inputs past the rotary caches that change the result (com.microsoft schema): an additive
+      // attention bias, per-head attention sinks, q/k norms. Left empty for Phi-3 by every builder;
+      // position_ids (9) and the KV cache's quantisation scales (12, 13) are not refused: the
+      // engine numbers positions as onnxruntime-genai feeds them, and keeps its cache unquantised.
+      for (const [slot, what] of [[10, 'an attention bias'], [11, 'attention sinks'], [14, 'a q norm'], [15, 'a k norm']] as const) {
+        if (attNode.inputs[slot]) unsupported(`GroupQueryAttention "${attNode.name}" has ${what} (input ${slot}, "${attNode.inputs[slot]}"), which the native kernels do not apply.`);
+      }
       // Newer builders write these at their neutral values; any other changes the softmax.
       if (attrFloat(attNode, 'softcap', 0) !== 0) unsupported(`GroupQueryAttention "${attNode.name}" caps its logits (softcap ${attrFloat(attNode, 'softcap', 0)}).`);
       if (attrInt(attNode, 'smooth_softmax', 0) !== 0) unsupported(`GroupQueryAttention "${attNode.name}" uses smooth softmax.`);
