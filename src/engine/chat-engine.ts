@@ -241,6 +241,7 @@ export function modelInfo(plan: Phi3Plan, contextLimit: number, precision: Model
   const systemRole = tokenizer?.systemRole();
   return {
     ...(systemRole ? { systemRole } : {}),
+    ...(c.attentionWindow ? { attentionWindow: c.attentionWindow } : {}),
     layers: c.layers,
     hidden: c.hidden,
     heads: c.heads,

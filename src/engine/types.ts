@@ -95,6 +95,12 @@ export interface ModelInfo {
   maxPositions: number;
   /** Tokens the KV cache can hold on this device (≤ maxPositions). */
   contextLimit: number;
+  /**
+   * Keys each token attends, itself included (GroupQueryAttention's local_window_size), where
+   * fewer than maxPositions: words further back than that no longer reach the answer directly.
+   * Absent: every earlier token.
+   */
+  attentionWindow?: number;
   layout: string;
   precision: 'f32' | 'f16';
   /**

@@ -251,6 +251,9 @@ export function ModelPanel() {
               {' '}
               (down from {m.loaded.contextAtLoad}: the GPU ran out of memory for a longer context; close other tabs and apps that use the GPU and load the model again to get it back)
             </span>
+          )}
+          {m.loaded.info.attentionWindow !== undefined && (
+            <span data-testid="attention-window">, each token attending to the last {m.loaded.info.attentionWindow}</span>
           )}{' '}
           · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
           {m.loaded.info.tuning && <span data-testid="decode-tuning" data-decode={m.loaded.info.tuning.decode.name} data-prefill={m.loaded.info.tuning.prefill.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}

@@ -1,0 +1,32 @@
+/**
+ * A model whose GroupQueryAttention has a window (local_window_size, as onnxruntime-genai's
+ * builder writes Phi-3 Mini 4K's sliding_window of 2047 since April 2025): the tiny model here
+ * lets each token attend to its last 16. The panel says so, the context stays the model's own
+ * 4,096 tokens (it was capped at the window until 2026-12-06), and a chat far longer than the
+ * window is answered. That the answer is onnxruntime's is checked in Node
+ * (src/engine/phi3/model.node-gpu.test.ts, "attention window").
+ */
+import { expect, test } from '@playwright/test';
+import { answers } from './answers';
+import { setMaxNewTokens } from './settings';
+import { serveTinyChat, TINY_MODEL } from './tiny-hub';
+
+const hub = serveTinyChat('e2e-attention-window', { modelArgs: ['--layout', 'gqa', '--sliding-window', '16'] });
+
+test('a model with a 16-token attention window keeps its whole context and answers a chat longer than the window', async ({ page }) => {
+  test.setTimeout(180_000);
+  await page.goto(`./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`);
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+  await expect(page.getByTestId('attention-window')).toHaveText(', each token attending to the last 16');
+  await expect(page.getByTestId('context-limit')).toHaveText('4096');
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await setMaxNewTokens(page, 24);
+
+  const composer = page.getByRole('textbox', { name: 'Message' });
+  await composer.fill(Array.from({ length: 40 }, (_, i) => `word${i % 9}`).join(' '));
+  await composer.press('Enter');
+  const stats = answers(page).last().getByTestId('message-stats');
+  await expect(stats).toContainText(' + 24 new tokens', { timeout: 120_000 });
+  expect(Number(/(\d+) prompt/.exec(await stats.innerText())?.[1])).toBeGreaterThan(40);
+});
