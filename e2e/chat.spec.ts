@@ -510,6 +510,12 @@ test('a long list shows its newest 100 chats and pages through the rest; a searc
   await expect(rowButtons(page).last()).toHaveText('Chat 150');
   const more = page.getByRole('button', { name: /^Show \d+ more/ });
   await expect(more).toHaveText('Show 100 more (150 older conversations)');
+  // A page start reads the 100 updated last first and the other 150 in pages after them.
+  await page.reload();
+  await expect(rowButtons(page)).toHaveCount(100);
+  await expect(rowButtons(page).first()).toHaveText('Chat 249 odd');
+  await expect(more).toHaveText('Show 100 more (150 older conversations)');
+  await expect(page.getByRole('button', { name: 'Export all (JSON)' })).toBeEnabled();
   await more.click();
   await expect(rowButtons(page)).toHaveCount(200);
   await expect(more).toHaveText('Show 50 more (50 older conversations)');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
-import { IdbConversationRepo } from './repo';
+import { IdbConversationRepo, MemoryConversationRepo } from './repo';
 import { addMessage, createConversation } from './tree';
 import type { Conversation } from './types';
 
@@ -36,6 +36,24 @@ describe('IndexedDB conversation repo', () => {
     });
     expect(((await newer.get('conversations', 'c1')) as Conversation).title).toBe('T c1');
     newer.close();
+  });
+
+  it('lists the conversations updated last, newest first, and every one in pages of ids, as the memory repo does', async () => {
+    const a = repo();
+    const memory = new MemoryConversationRepo();
+    // Ids out of update order, one id that sorts between others by code unit ('B' < 'a').
+    const all = ['c3', 'c10', 'c1', 'B7', 'c2', 'a', 'c11'].map((id, i) => ({ ...conv(id), updatedAt: [50, 10, 70, 20, 60, 30, 40][i] }));
+    await a.putMany(all);
+    await memory.putMany(all);
+    for (const r of [a, memory]) {
+      expect((await r.listRecent(3)).map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+      expect((await r.listRecent(100)).map((c) => c.id)).toEqual(['c1', 'c2', 'c3', 'c11', 'a', 'B7', 'c10']);
+      const pages: string[][] = [];
+      for (let after: string | undefined, page: Conversation[]; (page = await r.listPage(after, 3)).length > 0; after = page[page.length - 1].id) pages.push(page.map((c) => c.id));
+      expect(pages).toEqual([['B7', 'a', 'c1'], ['c10', 'c11', 'c2'], ['c3']]);
+      expect(await r.listPage('c3', 3)).toEqual([]);
+    }
+    expect((await a.listRecent(1))[0]).toEqual(all[2]);
   });
 
   it('stores, lists, gets, replaces and deletes whole conversations, across connections', async () => {

@@ -15,6 +15,13 @@ import type { Conversation } from './types';
 
 export interface ConversationRepo {
   list(): Promise<Conversation[]>;
+  /** The `limit` conversations updated last, newest first (what the list shows at page start). */
+  listRecent(limit: number): Promise<Conversation[]>;
+  /**
+   * Up to `limit` conversations in id order, from the first id after `after` (from the start
+   * without): every conversation in pieces, each read and decoded in a short task of its own.
+   */
+  listPage(after: string | undefined, limit: number): Promise<Conversation[]>;
   /** One conversation by id (undefined when there is none): what another tab changed. */
   get(id: string): Promise<Conversation | undefined>;
   put(conversation: Conversation): Promise<void>;
@@ -67,6 +74,21 @@ export class IdbConversationRepo implements ConversationRepo {
     return (await this.open()).getAll('conversations');
   }
 
+  async listRecent(limit: number): Promise<Conversation[]> {
+    const tx = (await this.open()).transaction('conversations');
+    const recent: Conversation[] = [];
+    let cursor = await tx.store.index('updatedAt').openCursor(null, 'prev');
+    while (cursor && recent.length < limit) {
+      recent.push(cursor.value);
+      if (recent.length < limit) cursor = await cursor.continue();
+    }
+    return recent;
+  }
+
+  async listPage(after: string | undefined, limit: number): Promise<Conversation[]> {
+    return (await this.open()).getAll('conversations', after === undefined ? undefined : IDBKeyRange.lowerBound(after, true), limit);
+  }
+
   async get(id: string): Promise<Conversation | undefined> {
     return (await this.open()).get('conversations', id);
   }
@@ -105,6 +127,14 @@ export class MemoryConversationRepo implements ConversationRepo {
 
   async list(): Promise<Conversation[]> {
     return [...this.items.values()].map((c) => structuredClone(c));
+  }
+  async listRecent(limit: number): Promise<Conversation[]> {
+    return (await this.list()).sort((a, b) => b.updatedAt - a.updatedAt).slice(0, limit);
+  }
+  async listPage(after: string | undefined, limit: number): Promise<Conversation[]> {
+    // IndexedDB orders string keys by code unit, as these comparisons do.
+    const ids = [...this.items.keys()].filter((id) => after === undefined || id > after).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return ids.slice(0, limit).map((id) => structuredClone(this.items.get(id)!));
   }
   async get(id: string): Promise<Conversation | undefined> {
     const c = this.items.get(id);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createAppStore } from './index';
 import { testServices } from './testing';
 import { exportJson } from '../conversations/exportFormats';
@@ -121,11 +121,13 @@ describe('loading', () => {
     const gate = new Promise<void>((r) => (release = r));
     const repo = services.repo;
     services.conversations = {
-      list: async () => {
-        const l = await repo.list();
+      list: () => repo.list(),
+      listRecent: async (limit) => {
+        const l = await repo.listRecent(limit);
         await gate; // the read is slow: the user creates a conversation meanwhile
         return l;
       },
+      listPage: (after, limit) => repo.listPage(after, limit),
       get: (id) => repo.get(id),
       put: (c) => repo.put(c),
       putMany: (cs) => repo.putMany(cs),
@@ -138,6 +140,90 @@ describe('loading', () => {
     await loading;
     expect(Object.keys(store.getState().conversations).sort()).toEqual([fresh, 'saved'].sort());
     expect(store.getState().activeId).toBe(fresh);
+  });
+});
+
+describe('loading many conversations', () => {
+  /** `n` saved chats, "chat-000" the oldest; and a repo whose pages wait for `release` once read. */
+  async function many(n: number) {
+    const services = testServices();
+    const saved = Array.from({ length: n }, (_, i) => ({ ...createConversation(1000 + i, `chat-${String(i).padStart(3, '0')}`), title: `Chat ${i}` }));
+    await services.repo.putMany(saved);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const repo = services.repo;
+    const pages: string[] = [];
+    let failPages = false;
+    services.conversations = {
+      list: () => Promise.reject(new Error('the whole list is never read at once')),
+      listRecent: (limit) => repo.listRecent(limit),
+      listPage: async (after, limit) => {
+        const page = await repo.listPage(after, limit);
+        pages.push(`${after ?? 'start'}+${page.length}`);
+        await gate;
+        if (failPages) throw new Error('disk went away');
+        return page;
+      },
+      get: (id) => repo.get(id),
+      put: (c) => repo.put(c),
+      putMany: (cs) => repo.putMany(cs),
+      delete: (id) => repo.delete(id),
+    };
+    const store = createAppStore(services);
+    const loading = store.getState().loadConversations();
+    // The newest 100 are in state and the list is 'ready' while the rest is read.
+    await vi.waitFor(() => expect(store.getState().loadState).toBe('ready'));
+    return { services, store, loading, release, pages, fail: () => (failPages = true) };
+  }
+
+  it('lists the 100 updated last first, then every other one in pages, without reading all at once', async () => {
+    const { store, loading, release, pages } = await many(250);
+    expect(Object.keys(store.getState().conversations).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `chat-${150 + i}`));
+    expect(store.getState().listComplete).toBe(false);
+    expect(store.getState().activeId).toBe('chat-249');
+    release();
+    await loading;
+    expect(Object.keys(store.getState().conversations)).toHaveLength(250);
+    expect(store.getState().listComplete).toBe(true);
+    expect(pages).toEqual(['start+100', 'chat-099+100', 'chat-199+50']);
+  });
+
+  it('does not bring back a conversation deleted here or in another tab while the rest was read', async () => {
+    const { services, store, loading, release } = await many(120);
+    await store.getState().deleteConversation('chat-119');
+    await services.repo.delete('chat-050'); // another tab deletes one this tab has not read yet…
+    await store.getState().reloadConversation('chat-050'); // …and names it
+    // The pages were read before those deletions; they are released after them.
+    release();
+    await loading;
+    expect(Object.keys(store.getState().conversations)).toHaveLength(118);
+    expect(store.getState().conversations['chat-119']).toBeUndefined();
+    expect(store.getState().conversations['chat-050']).toBeUndefined();
+  });
+
+  it('an import waits for every saved conversation, so it never replaces one not listed yet', async () => {
+    const { services, store, loading, release } = await many(150);
+    const old = (await services.repo.get('chat-003'))!;
+    const file = exportJson([{ ...old, title: 'Imported twin' }], 1);
+    const importing = store.getState().importConversations(file);
+    release();
+    expect(await importing).toEqual({ ok: true, count: 1 });
+    await loading;
+    expect((await services.repo.get('chat-003'))!.title).toBe('Chat 3');
+    expect(Object.values(store.getState().conversations).filter((c) => c.title === 'Imported twin')).toHaveLength(1);
+    expect(Object.keys(store.getState().conversations)).toHaveLength(151);
+  });
+
+  it('when the rest cannot be read: says so, keeps the newest listed, and imports nothing', async () => {
+    const { store, loading, release, fail } = await many(130);
+    fail();
+    release();
+    await loading;
+    expect(store.getState().storageError).toBe('Could not read every saved conversation (disk went away): only the 100 updated last are listed. Reload the page to try again.');
+    expect(Object.keys(store.getState().conversations)).toHaveLength(100);
+    expect(store.getState().listComplete).toBe(false);
+    const r = await store.getState().importConversations(exportJson([{ ...createConversation(5, 'x'), title: 'New one' }], 1));
+    expect(r).toEqual({ ok: false, error: 'Nothing was imported: the saved conversations could not all be read (disk went away), so an imported one might replace one of them. Reload the page and try again.' });
   });
 });
 

@@ -28,7 +28,17 @@ export type ImportResult = { ok: true; count: number } | { ok: false; error: str
 export interface ConversationsSlice {
   conversations: Record<string, Conversation>;
   activeId: string | null;
+  /**
+   * 'ready' once the conversations updated last are in `conversations` (`loadConversations`);
+   * whether every other one is too, `listComplete` says.
+   */
   loadState: 'idle' | 'loading' | 'ready' | 'error';
+  /**
+   * Every saved conversation is in `conversations`. Until then (a fraction of a second after
+   * 'ready' with thousands of chats) only the newest `RECENT_FIRST` are: searching, exporting all
+   * and importing wait for the rest.
+   */
+  listComplete: boolean;
   search: string;
   /** The last failed IndexedDB write or load, in words; cleared by the next success. */
   storageError: string | null;
@@ -59,6 +69,15 @@ export interface ConversationsSlice {
   /** Reads conversation `id` again from storage, as when another tab names it (an answer this tab is writing in it stays this tab's). */
   reloadConversation: (id: string) => Promise<void>;
 }
+
+/**
+ * Conversations read first at page start, newest first: the list's first page (the sidebar shows
+ * 100) and the chat that opens. The rest follow in pages of `LIST_PAGE_READ`, each read and
+ * decoded in a task of its own: reading all 2000 of a 34 MB history at once kept the list off the
+ * screen, and the page unresponsive, for about 300 ms (npm run bench:startup, docs/chat.md).
+ */
+export const RECENT_FIRST = 100;
+const LIST_PAGE_READ = 100;
 
 /** IndexedDB writes started by `commit` and not yet finished (all stores in this page). */
 const pendingWrites = new Set<Promise<unknown>>();
@@ -92,6 +111,10 @@ export const createConversationsSlice =
   (services: Services): StateCreator<AppState, [], [], ConversationsSlice> =>
   (set, get) => {
     let listening = false;
+    /** Settles when every saved conversation is in state (rejects when reading them failed). */
+    let listed: Promise<void> = Promise.resolve();
+    /** Conversations deleted (here or in another tab) while the rest of the list was read: not put back. */
+    let goneWhileListing: Set<string> | null = null;
 
     /**
      * Another tab changed conversation `id`: take its stored version. Only that record is read:
@@ -116,12 +139,37 @@ export const createConversationsSlice =
         const activeId = s.activeId === id && !stored ? null : s.activeId;
         return { conversations, activeId };
       });
+      if (!stored) goneWhileListing?.add(id);
     }
+
+    /** Reads every saved conversation past the first `RECENT_FIRST`, a page per task, into state. */
+    async function listTheRest(): Promise<void> {
+      const gone = (goneWhileListing = new Set());
+      const all: Record<string, Conversation> = {};
+      try {
+        for (let after: string | undefined; ; ) {
+          const page = await services.conversations.listPage(after, LIST_PAGE_READ);
+          for (const c of page) all[c.id] = c;
+          if (page.length < LIST_PAGE_READ) break;
+          after = page[page.length - 1].id;
+        }
+      } catch (err) {
+        set({ storageError: `Could not read every saved conversation (${describe(err)}): only the ${RECENT_FIRST} updated last are listed. Reload the page to try again.` });
+        throw err;
+      } finally {
+        goneWhileListing = null;
+      }
+      for (const id of gone) delete all[id];
+      // What state holds wins: it is what was read first, or newer (a message, a rename, another tab's save).
+      set((s) => ({ conversations: { ...all, ...s.conversations }, listComplete: true }));
+    }
+
 
     return {
       conversations: {},
       activeId: null,
       loadState: 'idle',
+      listComplete: false,
       search: '',
       storageError: null,
 
@@ -131,16 +179,23 @@ export const createConversationsSlice =
           listening = true;
           services.sync.subscribe((id) => void onRemoteChange(id));
         }
-        try {
-          const list = await services.conversations.list();
+        listed = (async () => {
+          let recent: Conversation[];
+          try {
+            recent = await services.conversations.listRecent(RECENT_FIRST);
+          } catch (err) {
+            set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
+            throw err;
+          }
           const conversations: Record<string, Conversation> = {};
-          for (const c of list) conversations[c.id] = c;
-          const newest = [...list].sort((a, b) => b.updatedAt - a.updatedAt)[0];
+          for (const c of recent) conversations[c.id] = c;
+          const complete = recent.length < RECENT_FIRST;
           // Anything created while the list was being read wins over what was read.
-          set((s) => ({ conversations: { ...conversations, ...s.conversations }, loadState: 'ready', storageError: null, activeId: s.activeId ?? newest?.id ?? null }));
-        } catch (err) {
-          set({ loadState: 'error', storageError: `Could not read saved conversations: ${describe(err)}` });
-        }
+          set((s) => ({ conversations: { ...conversations, ...s.conversations }, loadState: 'ready', listComplete: complete, storageError: null, activeId: s.activeId ?? recent[0]?.id ?? null }));
+          if (!complete) await listTheRest();
+        })();
+        // Failures are in state (storageError); an import waiting on `listed` reports its own.
+        await listed.catch(() => undefined);
       },
 
       reloadConversation: onRemoteChange,
@@ -197,6 +252,7 @@ export const createConversationsSlice =
         get().saveDraft(id, '');
         const streaming = get().chat.streaming;
         if (streaming?.conversationId === id) get().stop();
+        goneWhileListing?.add(id);
         set((s) => {
           const { [id]: _gone, ...rest } = s.conversations;
           const activeId = s.activeId === id ? (Object.values(rest).sort((a, b) => b.updatedAt - a.updatedAt)[0]?.id ?? null) : s.activeId;
@@ -230,7 +286,13 @@ export const createConversationsSlice =
         } catch (err) {
           return { ok: false, error: `Nothing was imported. ${describe(err)}` };
         }
-        // An id that already exists here gets a fresh one: import never overwrites.
+        // An id that already exists here gets a fresh one: import never overwrites. So every
+        // saved conversation must be known first.
+        try {
+          await listed;
+        } catch (err) {
+          return { ok: false, error: `Nothing was imported: the saved conversations could not all be read (${describe(err)}), so an imported one might replace one of them. Reload the page and try again.` };
+        }
         const existing = get().conversations;
         const fresh = incoming.map((c) => (existing[c.id] ? { ...c, id: newId() } : c));
         try {

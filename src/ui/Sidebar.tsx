@@ -178,6 +178,8 @@ function useImportFiles(setResult: (r: ImportNote) => void): (files: File[]) => 
 function ImportExport({ result, importFiles }: { result: ImportNote; importFiles: (files: File[]) => Promise<void> }) {
   const exportConversations = useAppStore((s) => s.exportConversations);
   const count = useAppStore((s) => Object.keys(s.conversations).length);
+  // Until every saved chat is read (a moment after the newest are listed), "all" would miss some.
+  const listComplete = useAppStore((s) => s.listComplete);
   const fileRef = useRef<HTMLInputElement>(null);
   return (
     <div className="import-export">
@@ -188,10 +190,10 @@ function ImportExport({ result, importFiles }: { result: ImportNote; importFiles
         </p>
       )}
       <div className="actions">
-        <button type="button" disabled={count === 0} onClick={() => downloadFile(exportConversations('all', 'json'))}>
+        <button type="button" disabled={count === 0 || !listComplete} onClick={() => downloadFile(exportConversations('all', 'json'))}>
           Export all (JSON)
         </button>
-        <button type="button" disabled={count === 0} onClick={() => downloadFile(exportConversations('all', 'md'))}>
+        <button type="button" disabled={count === 0 || !listComplete} onClick={() => downloadFile(exportConversations('all', 'md'))}>
           Export all (Markdown)
         </button>
         <button type="button" onClick={() => fileRef.current?.click()}>
@@ -222,6 +224,7 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
   const setSearch = useAppStore((s) => s.setSearch);
   const newConversation = useAppStore((s) => s.newConversation);
   const loadState = useAppStore((s) => s.loadState);
+  const listComplete = useAppStore((s) => s.listComplete);
   const storageError = useAppStore((s) => s.storageError);
   // Rows shown for the search they were asked for: a new search starts from its newest matches.
   const [paged, setPaged] = useState({ search, rows: LIST_PAGE });
@@ -285,7 +288,7 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
             Show {Math.min(more, LIST_PAGE)} more ({more} older {search ? 'matches' : 'conversations'})
           </button>
         )}
-        {loadState === 'ready' && ids.length === 0 && <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p>}
+        {loadState === 'ready' && ids.length === 0 && (listComplete ? <p className="muted">{search ? 'No conversation matches.' : 'No conversations yet.'}</p> : <p role="status">Searching every conversation…</p>)}
       </div>
       <ImportExport result={result} importFiles={importFiles} />
     </nav>
