@@ -7,7 +7,8 @@
  * `captureShaders(gpu, dir)` wraps the `GPU` in place: each device it hands out writes
  * `m-<sha1>.wgsl` per distinct module and `p-<sha1>.json` ({ module, label, constants }) per
  * distinct pipeline into `dir`. Files are named by content, so the test processes running side
- * by side never clash and a shader compiled a thousand times is written once.
+ * by side never clash and a shader compiled a thousand times is written once. Pipelines that
+ * onnxruntime-web creates (the tests that compare the engines) are marked as its own (`origin`).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,22 @@ export interface CapturedPipeline {
   module: string;
   label: string;
   constants: Record<string, number>;
+  /**
+   * Set where the pipeline is not this project's: onnxruntime-web's WebGPU EP builds its own
+   * shaders on the same device in the tests that compare against it (src/engine/ort/).
+   */
+  origin?: 'onnxruntime-web';
+}
+
+/** Whether the call being recorded comes from onnxruntime-web's code (its JS glue to WebGPU). */
+function fromOnnxruntime(): boolean {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 30;
+  try {
+    return /onnxruntime-web/.test(new Error().stack ?? '');
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex').slice(0, 16);
@@ -40,7 +57,7 @@ function captureDevice(device: GPUDevice, dir: string): GPUDevice {
     const module = moduleHash.get(descriptor.compute.module);
     if (!module) return;
     const constants = Object.fromEntries(Object.entries(descriptor.compute.constants ?? {}).map(([k, v]) => [k, Number(v)]));
-    const captured: CapturedPipeline = { module, label: descriptor.label ?? '', constants };
+    const captured: CapturedPipeline = { module, label: descriptor.label ?? '', constants, ...(fromOnnxruntime() ? { origin: 'onnxruntime-web' as const } : {}) };
     const text = JSON.stringify(captured);
     writeOnce(path.join(dir, `p-${sha1(module + JSON.stringify(constants))}.json`), text);
   };

@@ -56,5 +56,19 @@ describe('checkCapturedShaders', () => {
     expect(report.subgroupModules).toBe(1);
     expect(report.failures).toHaveLength(1);
     expect(report.failures[0]).toMatch(/^sized 0 \{"N":0\} \(m-sized\.wgsl\): (parse|validate): /);
+    expect([report.thirdPartyPipelines, report.thirdPartyFailures]).toEqual([0, []]);
+  });
+
+  it("counts onnxruntime-web's pipelines apart: checked and reported, never among this project's failures", () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'wgsl-check-'));
+    const sized = 'override N: u32 = 4u;\nvar<workgroup> a: array<f32, N>;\n@compute @workgroup_size(N) fn main(@builtin(local_invocation_index) i: u32) { a[i] = 1.0; }\n';
+    writeFileSync(path.join(dir, 'm-sized.wgsl'), sized);
+    writeFileSync(path.join(dir, 'p-1.json'), JSON.stringify({ module: 'sized', label: 'ours', constants: { N: 8 } }));
+    writeFileSync(path.join(dir, 'p-2.json'), JSON.stringify({ module: 'sized', label: '', constants: { N: 0 }, origin: 'onnxruntime-web' }));
+    writeFileSync(path.join(dir, 'p-3.json'), JSON.stringify({ module: 'sized', label: '', constants: { N: 16 }, origin: 'onnxruntime-web' }));
+    const report = checkCapturedShaders(dir);
+    expect([report.pipelines, report.thirdPartyPipelines, report.failures]).toEqual([3, 2, []]);
+    expect(report.thirdPartyFailures).toHaveLength(1);
+    expect(report.thirdPartyFailures[0]).toMatch(/^onnxruntime-web \{"N":0\} \(m-sized\.wgsl\): (parse|validate): /);
   });
 });

@@ -11,6 +11,9 @@
  * - **f16**: no adapter here has `shader-f16`, so the f16 instantiation of a shader that holds the
  *   f32 KV prelude (src/engine/kernels/precision-wgsl.ts) is checked too, by swapping the prelude,
  *   which is exactly how the engine instantiates it.
+ * - **onnxruntime-web's own shaders** (pipelines ./capture.ts marks with `origin`) are checked
+ *   and counted apart: one naga rejects is reported, as a Firefox user of the onnxruntime-web
+ *   engine would meet it, but does not fail the run; the shader is onnxruntime's to mend.
  * - **Subgroups**: naga 30 does not parse `enable subgroups;` ("not yet supported"), though it
  *   validates the subgroup built-ins themselves. A browser on that naga therefore cannot offer
  *   the `subgroups` feature, and the engine only compiles these variants where the device has it.
@@ -31,6 +34,10 @@ export interface PortabilityReport {
   subgroupModules: number;
   /** One line per failure: the pipeline's label, the stage that failed and naga's message. */
   failures: string[];
+  /** Of `pipelines`, those onnxruntime-web built (CapturedPipeline.origin): checked, but its own to mend. */
+  thirdPartyPipelines: number;
+  /** Their failures, as `failures` (not in it). */
+  thirdPartyFailures: string[];
 }
 
 const OVERRIDE = /^(\s*)override\s+(\w+)\s*:\s*([\w<>]+)\s*(?:=\s*([^;]+))?;/gm;
@@ -118,7 +125,7 @@ export function checkCapturedShaders(dir: string): PortabilityReport {
   const used = new Set(pipelines.map((p) => p.module));
   for (const hash of modules.keys()) if (!used.has(hash)) pipelines.push({ module: hash, label: `module ${hash} (no pipeline)`, constants: {} });
 
-  const report: PortabilityReport = { nagaVersion, modules: modules.size, pipelines: 0, f16Instantiations: 0, subgroupModules: 0, failures: [] };
+  const report: PortabilityReport = { nagaVersion, modules: modules.size, pipelines: 0, f16Instantiations: 0, subgroupModules: 0, failures: [], thirdPartyPipelines: 0, thirdPartyFailures: [] };
   for (const code of modules.values()) if (SUBGROUPS.test(code)) report.subgroupModules++;
   for (const p of pipelines) {
     const code = modules.get(p.module)?.replace(SUBGROUPS, '');
@@ -134,13 +141,14 @@ export function checkCapturedShaders(dir: string): PortabilityReport {
     }
     for (const [suffix, source] of variants) {
       report.pipelines++;
+      if (p.origin) report.thirdPartyPipelines++;
       let failure: string | null;
       try {
         failure = nagaFailure(resolveOverrides(source, p.constants));
       } catch (err) {
         failure = message(err);
       }
-      if (failure) report.failures.push(`${p.label}${suffix} ${JSON.stringify(p.constants)} (m-${p.module}.wgsl): ${failure}`);
+      if (failure) (p.origin ? report.thirdPartyFailures : report.failures).push(`${p.label || p.origin || '(no label)'}${suffix} ${JSON.stringify(p.constants)} (m-${p.module}.wgsl): ${failure}`);
     }
   }
   return report;
