@@ -113,8 +113,9 @@ export const createConversationsSlice =
     let listening = false;
     /** Settles when every saved conversation is in state (rejects when reading them failed). */
     let listed: Promise<void> = Promise.resolve();
-    /** Conversations deleted (here or in another tab) while the rest of the list was read: not put back. */
-    let goneWhileListing: Set<string> | null = null;
+    /** For each read of the rest of the list under way, the conversations deleted (here or in another tab) meanwhile: not put back. */
+    const goneWhileListing = new Set<Set<string>>();
+    const gone = (id: string) => goneWhileListing.forEach((ids) => ids.add(id));
 
     /**
      * Another tab changed conversation `id`: take its stored version. Only that record is read:
@@ -139,12 +140,13 @@ export const createConversationsSlice =
         const activeId = s.activeId === id && !stored ? null : s.activeId;
         return { conversations, activeId };
       });
-      if (!stored) goneWhileListing?.add(id);
+      if (!stored) gone(id);
     }
 
     /** Reads every saved conversation past the first `RECENT_FIRST`, a page per task, into state. */
     async function listTheRest(): Promise<void> {
-      const gone = (goneWhileListing = new Set());
+      const deleted = new Set<string>();
+      goneWhileListing.add(deleted);
       const all: Record<string, Conversation> = {};
       try {
         for (let after: string | undefined; ; ) {
@@ -157,9 +159,9 @@ export const createConversationsSlice =
         set({ storageError: `Could not read every saved conversation (${describe(err)}): only the ${RECENT_FIRST} updated last are listed. Reload the page to try again.` });
         throw err;
       } finally {
-        goneWhileListing = null;
+        goneWhileListing.delete(deleted);
       }
-      for (const id of gone) delete all[id];
+      for (const id of deleted) delete all[id];
       // What state holds wins: it is what was read first, or newer (a message, a rename, another tab's save).
       set((s) => ({ conversations: { ...all, ...s.conversations }, listComplete: true }));
     }
@@ -252,7 +254,7 @@ export const createConversationsSlice =
         get().saveDraft(id, '');
         const streaming = get().chat.streaming;
         if (streaming?.conversationId === id) get().stop();
-        goneWhileListing?.add(id);
+        gone(id);
         set((s) => {
           const { [id]: _gone, ...rest } = s.conversations;
           const activeId = s.activeId === id ? (Object.values(rest).sort((a, b) => b.updatedAt - a.updatedAt)[0]?.id ?? null) : s.activeId;
