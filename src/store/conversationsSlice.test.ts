@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createAppStore } from './index';
-import { testServices } from './testing';
+import { repoWith, testServices } from './testing';
 import { exportJson } from '../conversations/exportFormats';
 import { createConversation } from '../conversations/tree';
 import { DEFAULT_SETTINGS } from '../conversations/tree';
@@ -120,19 +120,13 @@ describe('loading', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const repo = services.repo;
-    services.conversations = {
-      list: () => repo.list(),
+    services.conversations = repoWith(repo, {
       listRecent: async (limit) => {
         const l = await repo.listRecent(limit);
         await gate; // the read is slow: the user creates a conversation meanwhile
         return l;
       },
-      listPage: (after, limit) => repo.listPage(after, limit),
-      get: (id) => repo.get(id),
-      put: (c) => repo.put(c),
-      putMany: (cs) => repo.putMany(cs),
-      delete: (id) => repo.delete(id),
-    };
+    });
     const store = createAppStore(services);
     const loading = store.getState().loadConversations();
     const fresh = await store.getState().newConversation();
@@ -154,9 +148,8 @@ describe('loading many conversations', () => {
     const repo = services.repo;
     const pages: string[] = [];
     let failPages = false;
-    services.conversations = {
+    services.conversations = repoWith(repo, {
       list: () => Promise.reject(new Error('the whole list is never read at once')),
-      listRecent: (limit) => repo.listRecent(limit),
       listPage: async (after, limit) => {
         const page = await repo.listPage(after, limit);
         pages.push(`${after ?? 'start'}+${page.length}`);
@@ -164,11 +157,7 @@ describe('loading many conversations', () => {
         if (failPages) throw new Error('disk went away');
         return page;
       },
-      get: (id) => repo.get(id),
-      put: (c) => repo.put(c),
-      putMany: (cs) => repo.putMany(cs),
-      delete: (id) => repo.delete(id),
-    };
+    });
     const store = createAppStore(services);
     const loading = store.getState().loadConversations();
     // The newest 100 are in state and the list is 'ready' while the rest is read.

@@ -6,7 +6,7 @@
  * Rule: test-only — nothing in the app imports this file.
  */
 import type { ChatMessage, GenerateOptions, GenerationStats, PrefillReport, TokenEvent } from '../engine/types';
-import { MemoryConversationRepo } from '../conversations/repo';
+import { MemoryConversationRepo, type ConversationRepo } from '../conversations/repo';
 import type { EngineService, PrepareResult, PromptCount, Services } from './index';
 import type { AnswerLocks } from './answerLocks';
 
@@ -95,6 +95,20 @@ export function testServices(engine: Partial<EngineService> = {}): Services & { 
     generate: engine.generate?.bind(engine) ?? missing,
   };
   return { engine: () => full, conversations: repo, now: () => ++clock.t, repo, clock };
+}
+
+/** `repo`'s methods, each bound, with `overrides` in place of some: a repo a test slows down or breaks. */
+export function repoWith(repo: ConversationRepo, overrides: Partial<ConversationRepo>): ConversationRepo {
+  return {
+    list: () => repo.list(),
+    listRecent: (limit) => repo.listRecent(limit),
+    listPage: (after, limit) => repo.listPage(after, limit),
+    get: (id) => repo.get(id),
+    put: (c) => repo.put(c),
+    putMany: (cs) => repo.putMany(cs),
+    delete: (id) => repo.delete(id),
+    ...overrides,
+  };
 }
 
 /**
