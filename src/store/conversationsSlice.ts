@@ -13,6 +13,7 @@ import type { ConversationSettings } from '../conversations/types';
 import { sameSettings } from '../conversations/settings';
 import { exportFileName, exportJson, exportMarkdown } from '../conversations/exportFormats';
 import { parseImport } from '../conversations/importValidation';
+import { prepareSearch } from '../conversations/search';
 import { IMPORT_LIMITS } from '../conversations/importValidation';
 
 export const TITLE_MAX_CHARS = IMPORT_LIMITS.titleChars;
@@ -152,6 +153,8 @@ export const createConversationsSlice =
         for (let after: string | undefined; ; ) {
           const page = await services.conversations.listPage(after, LIST_PAGE_READ);
           for (const c of page) all[c.id] = c;
+          // A search typed meanwhile would fold every chat read at once when they are listed.
+          if (get().search.trim()) prepareSearch(page);
           if (page.length < LIST_PAGE_READ) break;
           after = page[page.length - 1].id;
         }
