@@ -39,7 +39,8 @@ fn firstKey(end: u32) -> u32 {
 }
 
 // A workgroup's share: query t of head h (kv head g), keys [kBegin, kEnd), split `split` of
-// `numSplits` (1 unless SPLIT) of the keys the query sees. `inGrid` is false for the grid's spare workgroups.
+// `numSplits` (1 unless SPLIT) of the keys the query sees. `inGrid` is false for the grid's spare
+// workgroups.
 struct Work {
   inGrid: bool,
   t: u32,
