@@ -14,8 +14,9 @@
 //           the tile's KT keys, one KV4 load of V per key and owned vec4.
 // With a window, the block's tiles start at its first row's first key and each row masks the keys
 // outside its own [kLow, kLimit). Rows past the block's last query (a partial last block) compute
-// the last query's values and write nothing. Requires HEAD_DIM % 4 == 0 and HEAD_DIM / 4 ≤ LANES · MAX_DL (HEAD_DIM ≤ 128);
-// DL = ceil(HEAD_DIM / 4 / LANES) is set by attention.ts.
+// the last query's values and write nothing. Requires HEAD_DIM % 4 == 0 and
+// HEAD_DIM / 4 ≤ LANES · MAX_DL (HEAD_DIM ≤ 128); DL = ceil(HEAD_DIM / 4 / LANES) is set by
+// attention.ts.
 
 override WG: u32 = 128u;           // QB · LANES
 override HEAD_DIM: u32 = 96u;
