@@ -4,6 +4,9 @@
  * (the UI never waits on IndexedDB) and then writes the record; a failed write is shown, not
  * swallowed. Rule: components never touch the repo — they call these actions. The same goes
  * for the unsent message of each conversation (`draftOf` / `saveDraft`, kept by drafts.ts).
+ * At page start the chats updated last come first and the rest follows in pages
+ * (`loadConversations`): anything that needs every chat (import's id check, Export all) waits
+ * for `listComplete`.
  */
 import type { StateCreator } from 'zustand';
 import type { AppState, Services } from './index';
