@@ -8,27 +8,9 @@
  */
 import { parseArgs } from 'node:util';
 import { prepareSearch, searchConversations } from '../src/conversations/search';
-import { addMessage, createConversation } from '../src/conversations/tree';
-import type { Conversation } from '../src/conversations/types';
+import { benchChats } from './bench-chats';
 
 const { values } = parseArgs({ options: { chats: { type: 'string', default: '100,500,2000' } } });
-const para = 'Décode speed is bound by memory bandwidth; prefill is bound by compute. Naïve kernels read every weight once per token. ';
-
-function chats(n: number): Conversation[] {
-  const out: Conversation[] = [];
-  for (let c = 0; c < n; c++) {
-    let conv = { ...createConversation(c, `c${c}`), title: `Chat ${c}` };
-    let parent: string | null = null;
-    for (let i = 0; i < 20; i++) {
-      const id = `m${i}`;
-      conv = addMessage(conv, { id, parentId: parent, role: i % 2 ? 'assistant' : 'user', content: `${c}.${i} ${para.repeat(i % 2 ? 12 : 2)}`, createdAt: i }, i);
-      parent = id;
-    }
-    out.push(conv);
-  }
-  return out;
-}
-
 const time = (f: () => unknown) => {
   const t0 = performance.now();
   f();
@@ -38,7 +20,7 @@ const time = (f: () => unknown) => {
 console.log('| chats | text (MB) | folding every chat: before, each keystroke (ms) | each keystroke now (ms, "k" … "kernel 4") |');
 console.log('|---|---|---|---|');
 for (const n of values.chats!.split(',').map(Number)) {
-  const convs = chats(n);
+  const convs = benchChats(n);
   const mb = convs.reduce((s, c) => s + c.messages.reduce((m, x) => m + x.content.length, 0), 0) / 1e6;
   const fold = time(() => prepareSearch(convs));
   const keys = ['k', 'ke', 'ker', 'kern', 'kerne', 'kernel', 'kernel ', 'kernel 4'].map((q) => time(() => searchConversations(convs, q)));

@@ -1,7 +1,7 @@
 /**
  * What a page start costs with many saved chats: the production app (built here, served by Vite's
  * preview, headless Chromium at 1280×800) imports `--chats` conversations of `--pairs` questions
- * and answers (about 1.7 KB a pair, as bench:search's), then each round reloads the page and
+ * and answers (tools/bench-chats.ts, as bench:search's), then each round reloads the page and
  * reports, from navigation start: when the first conversation row is on screen, when the newest
  * chat's newest answer is, when every chat is listed (the list offers "Show 100 more"
  * past 100 chats), and the main thread's long tasks (over 50 ms) until then:
@@ -14,6 +14,7 @@ import { chromium } from 'playwright';
 import { build, preview } from 'vite';
 import { CHROMIUM_ARGS, findChromium } from './chromium.mjs';
 import { median } from './bench-sample-answer';
+import { benchChats } from './bench-chats';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const OUT_DIR = join(ROOT, '.tmp/bench-startup-dist');
@@ -21,26 +22,6 @@ const { values } = parseArgs({ options: { chats: { type: 'string', default: '200
 const count = Number(values.chats);
 const pairs = Number(values.pairs);
 const rounds = Number(values.rounds);
-
-const words = 'the decode step reads every weight once per token so memory bandwidth bounds it while prefill is bound by arithmetic'.split(' ');
-const text = (seed: number, n: number) => Array.from({ length: n }, (_, i) => words[(seed * 7 + i * 13) % words.length]).join(' ');
-
-function chat(c: number) {
-  const id = `c${c}`;
-  const t0 = 1_000_000 + c * 1000;
-  const messages: object[] = [];
-  const activeChild: Record<string, string> = {};
-  let parent: string | null = null;
-  for (let i = 0; i < pairs; i++) {
-    const [u, a] = [`${id}u${i}`, `${id}a${i}`];
-    messages.push({ id: u, parentId: parent, role: 'user', content: `Question ${i} of chat ${c}: ${text(c + i, 20)}`, createdAt: t0 + 2 * i });
-    messages.push({ id: a, parentId: u, role: 'assistant', content: `Answer ${i} of chat ${c}. ${text(c * 3 + i, 220)}`, createdAt: t0 + 2 * i + 1 });
-    activeChild[parent ?? 'root'] = u;
-    activeChild[u] = a;
-    parent = a;
-  }
-  return { id, title: `Chat ${c}`, createdAt: t0, updatedAt: t0 + 2 * pairs, settings: { systemPrompt: '', temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.1, maxNewTokens: 512, seed: 1 }, messages, activeChild };
-}
 
 await build({ root: ROOT, logLevel: 'warn', build: { outDir: OUT_DIR, emptyOutDir: true } });
 const server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir: OUT_DIR }, preview: { host: '127.0.0.1', port: 0 } });
@@ -61,12 +42,13 @@ try {
     }).observe({ type: 'longtask', buffered: true });
   });
   await page.goto(url);
-  const convs = Array.from({ length: count }, (_, c) => chat(c));
+  const convs = benchChats(count, pairs);
   const json = JSON.stringify({ format: 'phi3-webgpu-chat/conversations', version: 1, exportedAt: 1, conversations: convs });
   console.log(`[bench:startup] importing ${count} chats of ${2 * pairs} messages (${(json.length / 1e6).toFixed(1)} MB of JSON)`);
   await page.getByTestId('import-file').setInputFiles({ name: 'many.json', mimeType: 'application/json', buffer: Buffer.from(json) });
   await page.getByTestId('import-result').waitFor({ timeout: 300_000 });
-  const newest = `Answer ${pairs - 1} of chat ${count - 1}.`;
+  // The newest chat's last answer (bench-chats.ts: chat c's message i starts "c.i ").
+  const newest = `${count - 1}.${2 * pairs - 1} `;
   for (let r = 0; r < rounds; r++) {
     await page.goto(url);
     await page.waitForFunction(() => document.querySelector('button.conv-open') !== null, null, { polling: 'raf', timeout: 60_000 });
