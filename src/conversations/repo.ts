@@ -132,8 +132,8 @@ export class MemoryConversationRepo implements ConversationRepo {
     return (await this.list()).sort((a, b) => b.updatedAt - a.updatedAt).slice(0, limit);
   }
   async listPage(after: string | undefined, limit: number): Promise<Conversation[]> {
-    // IndexedDB orders string keys by code unit, as these comparisons do.
-    const ids = [...this.items.keys()].filter((id) => after === undefined || id > after).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // IndexedDB orders string keys by code unit, as sort() and > do.
+    const ids = [...this.items.keys()].filter((id) => after === undefined || id > after).sort();
     return ids.slice(0, limit).map((id) => structuredClone(this.items.get(id)!));
   }
   async get(id: string): Promise<Conversation | undefined> {

@@ -80,7 +80,7 @@ export interface ConversationsSlice {
  * decoded in a task of its own: reading all 2000 of a 34 MB history at once kept the list off the
  * screen, and the page unresponsive, for about 300 ms (npm run bench:startup, docs/chat.md).
  */
-export const RECENT_FIRST = 100;
+const RECENT_FIRST = 100;
 const LIST_PAGE_READ = 100;
 
 /** IndexedDB writes started by `commit` and not yet finished (all stores in this page). */
