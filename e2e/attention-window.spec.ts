@@ -9,15 +9,13 @@
 import { expect, test } from '@playwright/test';
 import { answers } from './answers';
 import { setMaxNewTokens } from './settings';
-import { serveTinyChat, TINY_MODEL } from './tiny-hub';
+import { downloadTinyChat, serveTinyChat } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-attention-window', { modelArgs: ['--layout', 'gqa', '--sliding-window', '16'] });
 
 test('a model with a 16-token attention window keeps its whole context and answers a chat longer than the window', async ({ page }) => {
   test.setTimeout(180_000);
-  await page.goto(`./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`);
-  await page.getByRole('button', { name: /Download/ }).click();
-  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+  await downloadTinyChat(page, hub());
   await expect(page.getByTestId('attention-window')).toHaveText(', each token attending to the last 16');
   await expect(page.getByTestId('context-limit')).toHaveText('4096');
   await page.getByRole('button', { name: 'New chat' }).click();

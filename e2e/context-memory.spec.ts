@@ -8,7 +8,7 @@
 import { expect, test } from '@playwright/test';
 import { answers } from './answers';
 import { setMaxNewTokens } from './settings';
-import { serveTinyChat, TINY_MODEL } from './tiny-hub';
+import { downloadTinyChat, serveTinyChat } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-context-memory', {
   modelArgs: ['--layout', 'gqa', '--dtype', 'q4f16', '--layers', '1', '--hidden', '1024', '--heads', '64', '--kv-heads', '64', '--intermediate', '64', '--max-positions', '262144'],
@@ -16,9 +16,7 @@ const hub = serveTinyChat('e2e-context-memory', {
 
 test('a prompt that outgrows the GPU memory for the context: the answer says so, the panel and meter show the lower context, and the chat goes on', async ({ page }) => {
   test.setTimeout(240_000);
-  await page.goto(`./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`);
-  await page.getByRole('button', { name: /Download/ }).click();
-  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+  await downloadTinyChat(page, hub());
   await expect(page.getByTestId('context-limit')).toHaveText('262144');
   await expect(page.getByTestId('context-lowered')).toHaveCount(0);
 

@@ -8,7 +8,7 @@
 import { expect, test } from '@playwright/test';
 import { answers } from './answers';
 import { setMaxNewTokens } from './settings';
-import { serveTinyChat, TINY_MODEL } from './tiny-hub';
+import { downloadTinyChat, serveTinyChat } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-long-context', {
   modelArgs: ['--layout', 'gqa-packed', '--context', '128k', '--max-positions', '2048', '--original-max-positions', '1100'],
@@ -16,9 +16,7 @@ const hub = serveTinyChat('e2e-long-context', {
 
 test('an answer that takes the chat past the LongRoPE switch says it reads the whole chat again, then goes on', async ({ page }) => {
   test.setTimeout(240_000);
-  await page.goto(`./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`);
-  await page.getByRole('button', { name: /Download/ }).click();
-  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 120_000 });
+  await downloadTinyChat(page, hub());
   await page.getByRole('button', { name: 'New chat' }).click();
   await setMaxNewTokens(page, 80);
 

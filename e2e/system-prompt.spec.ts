@@ -9,7 +9,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { PHI3_CHAT_TEMPLATE_NO_SYSTEM } from '../tools/tiny-model/tokenizer-files';
 import { answers, lastAnswerPrompt } from './answers';
-import { serveTinyChat, TINY_MODEL } from './tiny-hub';
+import { downloadTinyChat, serveTinyChat } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-system-prompt-tiny', { chatTemplate: PHI3_CHAT_TEMPLATE_NO_SYSTEM });
 
@@ -31,9 +31,7 @@ const promptTokens = async (page: Page) => {
 };
 
 test('a template without a system role still gets the system prompt, before the first message', async ({ page }) => {
-  await page.goto(`./?hub=${encodeURIComponent(hub().url)}&model=${encodeURIComponent(TINY_MODEL)}`);
-  await page.getByRole('button', { name: /Download/ }).click();
-  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout: 90_000 });
+  await downloadTinyChat(page, hub(), 90_000);
 
   await page.locator('button.new-chat').click();
   await saveSettings(page, '');

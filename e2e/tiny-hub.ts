@@ -3,7 +3,7 @@
  * chat template, random weights, ~20 MB, deterministic) served by a fresh local Hub stand-in for
  * each test of the spec that calls `serveTinyChat` at its top level.
  */
-import { test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -39,6 +39,13 @@ export function serveTinyChat(dirName: string, options: { chatTemplate?: string;
     if (!hub) throw new Error('the tiny model Hub runs only inside a test');
     return hub;
   };
+}
+
+/** Opens the app on `hub` with the tiny model selected, downloads it and waits until it is loaded. */
+export async function downloadTinyChat(page: Page, hub: HubServer, timeout = 120_000): Promise<void> {
+  await page.goto(`./?hub=${encodeURIComponent(hub.url)}&model=${encodeURIComponent(TINY_MODEL)}`);
+  await page.getByRole('button', { name: /Download/ }).click();
+  await expect(page.getByTestId('model-status')).toHaveText('Ready', { timeout });
 }
 
 /** Writes the tiny chat model's files (onnx/model_q4.onnx, its _data, the root JSON files) into `dir`. */
