@@ -1,6 +1,7 @@
 /**
  * A context cache that runs out of GPU memory, through the UI. The tiny model here has 64 KV
- * heads of 16 and 262,144 positions, so its whole context is a 1 GiB K buffer per layer, which
+ * heads of 32 and 262,144 positions, so its whole context (f16 cache, 2 bytes an element) is a
+ * 1 GiB K buffer per layer, which
  * SwiftShader refuses (it allocates 1023 MiB): a prompt of about 136,000 tokens grows the cache
  * to 131,072 positions and fails there (Phi3Runtime.fitCapacity). The answer says so, the model
  * panel and the context meter show the lower limit, the message is kept, and the chat goes on.
@@ -11,7 +12,7 @@ import { setMaxNewTokens } from './settings';
 import { downloadTinyChat, serveTinyChat } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-context-memory', {
-  modelArgs: ['--layout', 'gqa', '--dtype', 'q4f16', '--layers', '1', '--hidden', '1024', '--heads', '64', '--kv-heads', '64', '--intermediate', '64', '--max-positions', '262144'],
+  modelArgs: ['--layout', 'gqa', '--dtype', 'q4f16', '--layers', '1', '--hidden', '2048', '--heads', '64', '--kv-heads', '64', '--intermediate', '64', '--max-positions', '262144'],
 });
 
 test('a prompt that outgrows the GPU memory for the context: the answer says so, the panel and meter show the lower context, and the chat goes on', async ({ page }) => {
@@ -30,7 +31,7 @@ test('a prompt that outgrows the GPU memory for the context: the answer says so,
   await expect(page.getByTestId('context-limit')).toHaveText('131072');
   await expect(page.getByTestId('context-lowered')).toContainText('down from 262144: the GPU ran out of memory');
   await expect(page.getByTestId('context-meter-text')).toHaveText(/ \/ 131072 tokens$/);
-  // K and V of one layer at f32, 8 KiB per position: 1 GiB held, which is also the most now.
+  // K and V of one layer at f16, 8 KiB per position: 1 GiB held, which is also the most now.
   await expect(page.getByTestId('gpu-memory')).toContainText('1.07 GB for the context');
   await expect(page.getByTestId('gpu-memory')).not.toContainText('growing with the chat');
   // Nothing the user wrote is lost.

@@ -7,9 +7,9 @@
 //   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32, window }
 //   1 step     uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 q        storage read f32, rows of `rowStride`; q [seqLen, heads, HEAD_DIM] starts at `qOffset`
-//   3 kCache   storage read KV [kvHeads, maxT, HEAD_DIM]  (positions 0..totalLen-1 valid), read as KV4:
-//              HEAD_DIM must be a multiple of 4
-//   4 vCache   storage read KV [kvHeads, maxT, HEAD_DIM]
+//   3 kCache   storage read [kvHeads, maxT, HEAD_DIM] cache elements (positions 0..totalLen-1
+//              valid), read as KV4: HEAD_DIM must be a multiple of 4
+//   4 vCache   storage read, the same layout, read element by element as KVW words
 //   5 out      storage read_write f32 [seqLen, heads * HEAD_DIM]           (SPLIT = false)
 //              or partials [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc) (SPLIT = true, seqLen = 1)
 //
@@ -24,10 +24,11 @@
 // Keys are processed in tiles of WG·KPT (KPT scores per invocation); workgroup memory is
 // O(WG + HEAD_DIM), never O(maxT), so any context length works.
 //
-// Precision: KV / KV4 (the cache's element type, f32 or f16) are defined by the prelude that
-// src/engine/kernels/precision-wgsl.ts prepends. Cache values are converted to f32 as they are
-// loaded; q, the scores, the softmax state (m, l), the output accumulators and the split-K
-// partials are f32 on both paths, so f16 storage rounds each cached value once and nothing else.
+// Precision: KV4, KVW, kv4 and kvAt (the cache's storage: f32, or f16 packed two per u32) are
+// defined by the prelude that src/engine/kernels/precision-wgsl.ts prepends. Cache values are
+// converted to f32 as they are loaded; q, the scores, the softmax state (m, l), the output
+// accumulators and the split-K partials are f32 on both paths, so f16 storage rounds each cached
+// value once and nothing else.
 
 override WG: u32 = 64u;          // power of two: tree-reduction width
 override KPT: u32 = 4u;          // keys per invocation per tile, <= MAX_KPT
@@ -40,7 +41,7 @@ override KEYS_PER_SPLIT: u32 = 64u;
 override MAX_SPLITS: u32 = 64u;
 
 // Uniforms, the other bindings, `qs`, `workOf` and `stageQ`: attention_common.wgsl.
-@group(0) @binding(4) var<storage, read> vCache: array<KV>;
+@group(0) @binding(4) var<storage, read> vCache: array<KVW>;
 
 var<workgroup> acc: array<f32, HEAD_DIM>;
 var<workgroup> ps: array<f32, TILE>;
@@ -93,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (j < w.kEnd) {
         let kb = (cacheBase + j) * (HEAD_DIM / 4u);
         var dot4 = vec4<f32>(0.0);
-        for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * vec4<f32>(kCache[kb + d]); }
+        for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * kv4(kCache[kb + d]); }
         let dot = dot4.x + dot4.y + dot4.z + dot4.w;
         s[r] = dot;
         tileMax = max(tileMax, dot);
@@ -121,7 +122,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var j0 = 0u; j0 < n; j0 += PV_GROUP) {
         for (var u = 0u; u < PV_GROUP; u++) {
           let jj = j0 + u;
-          a += ps[min(jj, TILE - 1u)] * f32(vCache[vb + min(jj, n - 1u) * HEAD_DIM]);
+          let e = vb + min(jj, n - 1u) * HEAD_DIM;
+          a += ps[min(jj, TILE - 1u)] * kvAt(vCache[e / KV_PER_WORD], e);
         }
       }
       acc[d] = a;

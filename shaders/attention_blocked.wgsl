@@ -75,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (j >= kLow && j < kLimit) {
         let kb = (cacheBase + j) * D4;
         var dot4 = vec4<f32>(0.0);
-        for (var d = 0u; d < D4; d++) { dot4 += qRows[qRow + d] * vec4<f32>(kCache[kb + d]); }
+        for (var d = 0u; d < D4; d++) { dot4 += qRows[qRow + d] * kv4(kCache[kb + d]); }
         s = dot4.x + dot4.y + dot4.z + dot4.w;
       }
       sp[spRow + lane + LANES * r] = s;
@@ -103,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let vb = (cacheBase + min(start + k, kEnd - 1u)) * D4;
       for (var i = 0u; i < DL; i++) {
         let d = lane + LANES * i;
-        if (d < D4) { acc[i] += p * vec4<f32>(vCache[vb + d]); }
+        if (d < D4) { acc[i] += p * kv4(vCache[vb + d]); }
       }
     }
     m = mNew;

@@ -66,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let slot = qp * (WG / LPK) + keySlot;
       let kb = (cacheBase + min(start + slot, w.kEnd - 1u)) * D4;
       var dot4 = vec4<f32>(0.0);
-      for (var i = part; i < D4; i += LPK) { dot4 += qs[i] * vec4<f32>(kCache[kb + i]); }
+      for (var i = part; i < D4; i += LPK) { dot4 += qs[i] * kv4(kCache[kb + i]); }
       partSums[slot][part] = dot4.x + dot4.y + dot4.z + dot4.w;
     }
     workgroupBarrier();
@@ -96,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var it = 0u; it < PV_ITERS; it++) {
         let slot = kq + it * KQ;
         if (slot < KT) {
-          acc += ps[slot] * vec4<f32>(vCache[(cacheBase + min(start + slot, w.kEnd - 1u)) * D4 + d4]);
+          acc += ps[slot] * kv4(vCache[(cacheBase + min(start + slot, w.kEnd - 1u)) * D4 + d4]);
         }
       }
     }

@@ -9,8 +9,8 @@
 //   2 kSrc    storage read f32, rows of `rowStride`; k [seqLen, kvHeads, headDim] starts at `kOffset`
 //   3 vSrc    storage read f32, rows of `rowStride`; v [seqLen, kvHeads, headDim] starts at `vOffset`
 //             (kSrc and vSrc may be the same packed qkv buffer)          [main, mainSeparateQ]
-//   4 kCache  storage read_write KV [kvHeads, maxT, headDim]
-//   5 vCache  storage read_write KV [kvHeads, maxT, headDim]
+//   4 kCache  storage read_write [kvHeads, maxT, headDim] cache elements, as KVW words
+//   5 vCache  storage read_write, the same layout
 //   6 cosC    storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when ROTARY_F16 (ROTARY only;
 //   7 sinC    same layout                                a 4-byte placeholder otherwise)
 //   8 qSrc    storage read_write f32, rows of `qRowStride`; q [seqLen, qHeads, headDim] at `qOffset`,
@@ -26,12 +26,14 @@
 // mainSeparateQ / mainPackedQ (ROTARY required) also rotate q in place exactly as rotary.wgsl does,
 // with the same positions and cache pair (q is rotated even at positions >= maxT, like rotary.wgsl).
 // q's region must not overlap k's or v's (they are read while q is written).
-// Invocations: main: one per (t, g, d); the q entry points: the same, followed by one per
-// (t, h, i < rotaryDim/2) of q. The linear index runs over a 2-D grid of workgroups.
+// Invocations: main: one per (t, g, storage word of KV_PER_WORD dims d); the q entry points: the
+// same, followed by one per (t, h, i < rotaryDim/2) of q. The linear index runs over a 2-D grid of
+// workgroups. headDim must be even (the f16 path's words never straddle two heads).
 //
-// Precision: KV (the cache's element type, f32 or f16) is defined by the prelude that
-// src/engine/kernels/precision-wgsl.ts prepends. The rotation is computed in f32 and the result is
-// converted to KV once, on store; q (rotated in place) and the sources stay f32 on both paths.
+// Precision: KVW, KV_PER_WORD and kvWord (the cache's storage: f32, or f16 packed two per u32) are
+// defined by the prelude that src/engine/kernels/precision-wgsl.ts prepends. The rotation is
+// computed in f32 and the result is rounded once, on store; each invocation writes whole words, so
+// no two invocations share one. q (rotated in place) and the sources stay f32 on both paths.
 
 override WG: u32 = 64u;
 override ROTARY: bool = false;
@@ -63,8 +65,8 @@ struct Step {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> kSrc: array<f32>;
 @group(0) @binding(3) var<storage, read> vSrc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> kCache: array<KV>;
-@group(0) @binding(5) var<storage, read_write> vCache: array<KV>;
+@group(0) @binding(4) var<storage, read_write> kCache: array<KVW>;
+@group(0) @binding(5) var<storage, read_write> vCache: array<KVW>;
 @group(0) @binding(6) var<storage, read> cosC: array<u32>;
 @group(0) @binding(7) var<storage, read> sinC: array<u32>;
 @group(0) @binding(8) var<storage, read_write> qSrc: array<f32>;
@@ -136,6 +138,43 @@ fn qItem(j: u32) -> QItem {
   return QItem(a, a + half, rot(step.pastLen + t, i));
 }
 
+// Element `e` of this step's k (rotated) and v, from kSrc / vSrc (kvPairPacked: from qkv).
+fn kvPair(e: u32) -> vec2<f32> {
+  let it = kvItem(e);
+  return vec2<f32>(kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]), vSrc[it.src + params.vOffset]);
+}
+
+fn kvPairPacked(e: u32) -> vec2<f32> {
+  let it = kvItem(e);
+  return vec2<f32>(kValue(it, qkv[it.src + params.kOffset], qkv[it.partner + params.kOffset]), qkv[it.src + params.vOffset]);
+}
+
+fn writeWords(it: KvItem, first: vec2<f32>, second: vec2<f32>) {
+  kCache[it.dst / KV_PER_WORD] = kvWord(first.x, second.x);
+  vCache[it.dst / KV_PER_WORD] = kvWord(first.y, second.y);
+}
+
+// Storage word `w` of this step's k and v: elements w·KV_PER_WORD … (one head of one token),
+// read from kSrc / vSrc, or from qkv (storeWordsPacked: an entry point's bindings are those its
+// functions use, so mainPackedQ must not reach kSrc).
+fn storeWords(w: u32) {
+  let e = w * KV_PER_WORD;
+  let it = kvItem(e);
+  if (!it.keep) { return; }
+  var second = vec2<f32>(0.0);
+  if (KV_PER_WORD == 2u) { second = kvPair(e + 1u); }
+  writeWords(it, kvPair(e), second);
+}
+
+fn storeWordsPacked(w: u32) {
+  let e = w * KV_PER_WORD;
+  let it = kvItem(e);
+  if (!it.keep) { return; }
+  var second = vec2<f32>(0.0);
+  if (KV_PER_WORD == 2u) { second = kvPairPacked(e + 1u); }
+  writeWords(it, kvPairPacked(e), second);
+}
+
 fn linearIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
 }
@@ -143,22 +182,16 @@ fn linearIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let idx = linearIndex(wid, nwg, lid);
-  if (idx >= step.seqLen * params.kvHeads * params.headDim) { return; }
-  let it = kvItem(idx);
-  if (!it.keep) { return; }
-  kCache[it.dst] = KV(kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]));
-  vCache[it.dst] = KV(vSrc[it.src + params.vOffset]);
+  if (idx >= step.seqLen * params.kvHeads * params.headDim / KV_PER_WORD) { return; }
+  storeWords(idx);
 }
 
 @compute @workgroup_size(WG)
 fn mainSeparateQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let idx = linearIndex(wid, nwg, lid);
-  let kvCount = step.seqLen * params.kvHeads * params.headDim;
+  let kvCount = step.seqLen * params.kvHeads * params.headDim / KV_PER_WORD;
   if (idx < kvCount) {
-    let it = kvItem(idx);
-    if (!it.keep) { return; }
-    kCache[it.dst] = KV(kValue(it, kSrc[it.src + params.kOffset], kSrc[it.partner + params.kOffset]));
-    vCache[it.dst] = KV(vSrc[it.src + params.vOffset]);
+    storeWords(idx);
     return;
   }
   let j = idx - kvCount;
@@ -173,12 +206,9 @@ fn mainSeparateQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(WG)
 fn mainPackedQ(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let idx = linearIndex(wid, nwg, lid);
-  let kvCount = step.seqLen * params.kvHeads * params.headDim;
+  let kvCount = step.seqLen * params.kvHeads * params.headDim / KV_PER_WORD;
   if (idx < kvCount) {
-    let it = kvItem(idx);
-    if (!it.keep) { return; }
-    kCache[it.dst] = KV(kValue(it, qkv[it.src + params.kOffset], qkv[it.partner + params.kOffset]));
-    vCache[it.dst] = KV(qkv[it.src + params.vOffset]);
+    storeWordsPacked(idx);
     return;
   }
   let j = idx - kvCount;

@@ -1,7 +1,7 @@
 // ROPE_APPEND epilogue of the decode GEMVs (matmul_nbits.wgsl and matmul_nbits_direct.wgsl): the
 // packed qkv GEMV of one decode token also does what kv_append.wgsl's mainPackedQ does, so that
-// dispatch disappears from decode. matmul-nbits.ts appends this file (after the precision prelude of
-// precision-wgsl.ts, which defines KV) only for the fused pipelines; the plain ones get the stubs
+// dispatch disappears from decode. matmul-nbits.ts appends this file, then precision-wgsl.ts's
+// `kvStoreSource` (KVA, storeK, storeV), only for the fused pipelines; the plain ones get the stubs
 // `ropeRow(n) = n` and an empty `ropeAppend` instead, so they never declare group 1.
 //
 // Bindings (group 1 is its own bind group: one per LongRoPE cache pair, chosen at encode):
@@ -10,8 +10,9 @@
 //   group 1, 1  rotary   storage read [rows, rotaryDim/2, 2]: cos and sin interleaved, (cos, sin) of
 //                        (p, i) side by side; f32 (two words), or fp16 bits when ROTARY_F16 (one word,
 //                        cos in the low half). rows ≥ 1; only rows < cacheLen are read.
-//   group 1, 2  kCache   storage read_write KV [kvHeads, maxT, headDim]
-//   group 1, 3  vCache   storage read_write KV [kvHeads, maxT, headDim]
+//   group 1, 2  kCache   storage read_write [kvHeads, maxT, headDim] cache elements: f32, or f16
+//                        packed two per atomic u32 (rows of one word may be in two workgroups)
+//   group 1, 3  vCache   the same
 //
 // Why one interleaved table instead of kv_append.wgsl's separate cos and sin: the pipeline binds 10
 // storage buffers per stage (group 0's seven, shared with the plain GEMVs, plus rotary, kCache,
@@ -26,9 +27,10 @@
 // rot(x, d) the non-interleaved rotary of rotary.wgsl (pairs (d, d + rotaryDim/2) for
 // d < rotaryDim/2, dims ≥ rotaryDim passed through, cache row min(pos, cacheLen − 1)):
 //   output[q rows]                      = rot(q)        (f32; attention reads q from here)
-//   kCache[g, pos, d] = KV(rot(k)[g, d]) and vCache[g, pos, d] = KV(v[g, d]), only when pos < maxT
+//   kCache[g, pos, d] = rot(k)[g, d] and vCache[g, pos, d] = v[g, d], rounded to the cache's
+//   element type, only when pos < maxT (the other half of an f16 word is left as it is)
 //   output[k and v rows]                  are not written (attention reads k and v from the caches)
-// exactly as kv_append.wgsl's mainPackedQ after the plain GEMV (rotation in f32, one rounding to KV).
+// exactly as kv_append.wgsl's mainPackedQ after the plain GEMV (rotation in f32, one rounding on store).
 //
 // Why a row permutation: a rotary pair (d, d + rotaryDim/2) is rotaryDim/2 rows apart, but a
 // workgroup owns RG·ROWS consecutive rows. So output row L of the GEMV computes weight row
@@ -62,8 +64,8 @@ struct RopeStep {
 @group(0) @binding(6) var<uniform> ropeStep: RopeStep;
 @group(1) @binding(0) var<uniform> rope: RopeParams;
 @group(1) @binding(1) var<storage, read> rotary: array<u32>;
-@group(1) @binding(2) var<storage, read_write> kCache: array<KV>;
-@group(1) @binding(3) var<storage, read_write> vCache: array<KV>;
+@group(1) @binding(2) var<storage, read_write> kCache: array<KVA>;
+@group(1) @binding(3) var<storage, read_write> vCache: array<KVA>;
 
 // The weight row that output row n computes (see the header); v rows and dims ≥ rotaryDim keep theirs.
 fn ropeRow(n: u32) -> u32 {
@@ -88,7 +90,7 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
   let keep = pos < rope.maxT;
   if (n >= rope.vStart) {
     let j = n - rope.vStart;
-    if (keep) { vCache[((j / D) * rope.maxT + pos) * D + j % D] = KV(x); }
+    if (keep) { storeV(((j / D) * rope.maxT + pos) * D + j % D, x); }
     return;
   }
   let e = n % D;
@@ -107,5 +109,5 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
     return;
   }
   let j = n - rope.qDim;
-  if (keep) { kCache[((j / D) * rope.maxT + pos) * D + j % D] = KV(y); }
+  if (keep) { storeK(((j / D) * rope.maxT + pos) * D + j % D, y); }
 }

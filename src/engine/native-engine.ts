@@ -2,8 +2,7 @@
  * The native engine: a loaded Phi-3 (our WGSL kernels) plus its tokenizer and chat template,
  * behind the engine interface the worker uses. Generation reuses the KV cache across turns
  * (`generate` keeps the longest common token prefix). `opts.precision` picks the numeric path
- * ('auto' by default: the f16 KV cache where the device has `shader-f16`); `info.precision` says
- * which one runs.
+ * ('auto' by default: the f16 KV cache, on every device); `info.precision` says which one runs.
  * Rule: no DOM, no storage; files arrive as `ModelFiles`, so this runs in a worker and in Node.
  */
 import { ChatEngine, loadTextSide, modelInfo } from './chat-engine';

@@ -39,7 +39,7 @@ export function GpuStatus() {
         <dt>Features</dt>
         <dd data-testid="adapter-features">{probe.features.join(', ') || 'none'}</dd>
         <dt>shader-f16</dt>
-        <dd>{probe.features.includes('shader-f16') ? 'yes' : 'no (the f32 path is used)'}</dd>
+        <dd>{probe.features.includes('shader-f16') ? 'yes' : 'no (the native engine does not need it; onnxruntime-web needs it for fp16 files)'}</dd>
       </dl>
     </section>
   );

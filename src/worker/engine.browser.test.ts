@@ -204,16 +204,16 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
   });
 
   it('a context cache out of GPU memory: the page hears the lower limit before the answer fails, and the chat goes on within it', async ({ skip }) => {
-    // 64 KV heads of 16 at f32: 4 KiB per position, so the whole context (262,144 positions) is
+    // 64 KV heads of 32 in the f16 cache: 4 KiB per position, so the whole context (262,144 positions) is
     // a 1 GiB K buffer, which SwiftShader refuses (it allocates 1023 MiB); 131,072 is the most the
     // cache gets. A GPU that allocates it cannot be made to run out here.
     const adapter = await navigator.gpu.requestAdapter();
     if (adapter?.limits.maxStorageBufferBindingSize !== 2 ** 30 || !/swiftshader/i.test(`${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`)) {
       skip('only SwiftShader is known to refuse a 1 GiB buffer it lets a shader bind');
     }
-    const { client, modelId } = await loadedClient({ layout: 'gqa', dtype: 'q4f16', layers: 1, hidden: 1024, heads: 64, kvHeads: 64, intermediate: 64, maxPositions: 2 ** 18 });
+    const { client, modelId } = await loadedClient({ layout: 'gqa', dtype: 'q4f16', layers: 1, hidden: 2048, heads: 64, kvHeads: 64, intermediate: 64, maxPositions: 2 ** 18 });
     const info = await client.load(modelId, 'native');
-    expect([info.contextLimit, info.precision]).toEqual([2 ** 18, 'f32']);
+    expect([info.contextLimit, info.precision]).toEqual([2 ** 18, 'f16']);
     const short: ChatMessage[] = [{ role: 'user', content: 'Name three GPU vendors.' }];
     const before: number[] = [];
     await client.generate(short, greedy(6), (t) => t.tokenId >= 0 && before.push(t.tokenId));

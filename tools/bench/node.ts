@@ -17,7 +17,8 @@
  * figures, the device's copy bandwidth and each GEMV's effective bandwidth as a share of it
  * (issue 7's ≥ 75% target).
  * `--tuning JSON` (a MatMulNBitsTuning) and `--attention JSON` (an AttentionTuning) override the
- * native engine's kernel choices, and `--no-run-ahead` its decode submission, for A/B runs.
+ * native engine's kernel choices, `--precision f32` its KV cache (default f16, packed), and
+ * `--no-run-ahead` its decode submission, for A/B runs.
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
  */
 import { spawn } from 'node:child_process';
@@ -30,6 +31,7 @@ import { nodeGPU } from '../../src/engine/gpu/node-webgpu';
 import { NativeEngine } from '../../src/engine/native-engine';
 import type { MatMulNBitsTuning } from '../../src/engine/kernels/matmul-nbits';
 import type { AttentionTuning } from '../../src/engine/kernels/attention';
+import type { Precision } from '../../src/engine/kernels/precision-wgsl';
 import { nodeModelFiles } from '../../src/engine/node/model-dir';
 import { OrtEngine } from '../../src/engine/ort/ort-engine';
 import { loadOrtNode } from '../../src/engine/ort/ort-node';
@@ -43,7 +45,7 @@ import { combineRounds, computeRatios, foldDecodeProfile, foldPrefillProfile, is
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--attention JSON] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--attention JSON] [--precision f16|f32] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
@@ -62,6 +64,12 @@ function parseJsonFlag(flag: string, text: string, example: string): Record<stri
 
 /** `--tuning '{"gemv":"direct","threadsPerRow":64,…}'`: a MatMulNBitsTuning for every native matmul. */
 const parseTuning = (text: string) => parseJsonFlag('tuning', text, '{"gemv":"direct","threadsPerRow":64,"rowGroups":2,"rowsPerThread":8}') as MatMulNBitsTuning;
+
+/** `--precision f32`: the native KV cache's element type (the default is f16, packed in u32 words). */
+function parsePrecision(text: string): Precision {
+  if (text !== 'f16' && text !== 'f32') throw new Error(`--precision must be f16 or f32, got "${text}".`);
+  return text;
+}
 
 /** `--attention '{"kernel":"lanes","keysPerSplit":128}'`: the AttentionTuning of every native layer. */
 const parseAttention = (text: string) => parseJsonFlag('attention', text, '{"kernel":"lanes","keysPerSplit":128}') as AttentionTuning;
@@ -82,8 +90,8 @@ type Values = ReturnType<typeof parseOptions>['values'];
 async function runChild(name: EngineName, modelDir: string, values: Values, profile: boolean): Promise<ChildReport> {
   const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
   const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
-  const passIfSet = (flag: 'tuning' | 'attention') => (values[flag] ? [`--${flag}`, values[flag]] : []);
-  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...passIfSet('tuning'), ...passIfSet('attention'), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
+  const passIfSet = (flag: 'tuning' | 'attention' | 'precision') => (values[flag] ? [`--${flag}`, values[flag]] : []);
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...passIfSet('tuning'), ...passIfSet('attention'), ...passIfSet('precision'), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
   const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
   try {
     if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };
@@ -109,7 +117,7 @@ async function child(values: Values): Promise<void> {
     if (name === 'native') {
       const ctx = await acquireDevice(gpu);
       log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
-      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, attention: values.attention ? parseAttention(values.attention) : undefined, runAhead: !values['no-run-ahead'] });
+      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, attention: values.attention ? parseAttention(values.attention) : undefined, precision: values.precision ? parsePrecision(values.precision) : undefined, runAhead: !values['no-run-ahead'] });
       report.declared = engine.runtime.dispatchesPerDecode;
       const warm = engine.runtime.decodeWarmBytes;
       log(`decode matmuls on ${engine.runtime.decodeMatMulPaths.join(', ')}${warm ? `; ${(warm / 1e6).toFixed(1)} MB of weights read ahead per token (warmNext)` : ''}`);
@@ -156,6 +164,7 @@ function parseOptions() {
       'profile-steps': { type: 'string', default: '3' },
       tuning: { type: 'string' },
       attention: { type: 'string' },
+      precision: { type: 'string' },
       // The native engine submits each decode step only when asked for (LoadOptions.runAhead off).
       'no-run-ahead': { type: 'boolean', default: false },
       'no-kernels': { type: 'boolean', default: false },
@@ -196,6 +205,7 @@ async function main(): Promise<void> {
   positive('profile-steps', values['profile-steps']); // checked here, used by the child processes
   if (values.tuning) parseTuning(values.tuning);
   if (values.attention) parseAttention(values.attention);
+  if (values.precision) parsePrecision(values.precision);
   const contexts = parseIntList('--contexts', values.contexts);
   const prefill = parseIntList('--prefill', values.prefill).filter((n) => n > 0);
   if (values.ort && values['no-ort']) throw new Error('--ort and --no-ort contradict each other; give one (ort runs by default when it can).');
@@ -273,6 +283,7 @@ async function main(): Promise<void> {
     if (/swiftshader/i.test(JSON.stringify(ctx.adapterInfo))) notes.push('SwiftShader is a CPU implementation of Vulkan: these figures measure this machine\'s CPUs, not any GPU.');
     if (values.tuning) notes.push(`The native engine ran every matmul with the tuning override ${values.tuning} (--tuning), not the adapter's defaults.`);
     if (values.attention) notes.push(`The native engine ran attention with ${values.attention} (--attention), not the defaults.`);
+    if (values.precision) notes.push(`The native engine's KV cache was ${values.precision} (--precision).`);
     if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);

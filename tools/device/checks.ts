@@ -1,7 +1,7 @@
 /**
  * The GPU checks of both numeric paths, without vitest: for a GPU machine that has Node and a
  * driver but no npm (bundled by tools/device/bundle-checks.mjs, run by tools/device/run.sh), and
- * runnable here too (f16 lines then print SKIPPED with the reason).
+ * runnable here too (both paths run on every device: the f16 cache needs no shader-f16).
  *   node device-checks.mjs [--out checks.json] [--data <dir>] [--kernels-only]
  * Prints the adapter and its features, then one line per check (PASS/FAIL/SKIPPED, precision,
  * name, max error, tolerance), writes every result as JSON to --out and exits 1 if any failed.
@@ -10,7 +10,8 @@
  * the staged shader: EXACT_DECODE) against the onnxruntime-node logits shipped in --data
  * (default: `checks-data` beside this script), written at pack time by checks-reference.ts, then
  * its MODEL_VARIANTS (other kernels, f32).
- * Rule: set PHI3_DAWN_F16_ON_NVIDIA=1 on NVIDIA Vulkan, where Dawn hides shader-f16 otherwise.
+ * run.sh sets PHI3_DAWN_F16_ON_NVIDIA=1 as the benchmarks do (onnxruntime-web needs shader-f16 for
+ * fp16 files); the checks no longer depend on it.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

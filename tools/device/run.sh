@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|reopen|autotune|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|kv|reopen|autotune|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -12,7 +12,8 @@
 # tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
 # on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the attention defaults
 # against other kernels and split policies; `gemv` the decode GEMVs (below); `warm` tuning.warmNext
-# alone (below); `reopen` the first token of a message in a chat the KV cache does not hold, cold
+# alone (below); `kv` the packed f16 KV cache (the default since 2026-12-06) against the f32 one
+# (below); `reopen` the first token of a message in a chat the KV cache does not hold, cold
 # and read ahead (`npm run bench:reopen -- --full`: 32 generated layers, chats of 256, 1024 and
 # 3072 tokens; never run on a GPU yet); `autotune` what the decode autotune measures for each
 # candidate tuning, what it keeps, and the kept one's decode tok/s against the default
@@ -185,6 +186,18 @@ if [ "$what" = warm ]; then
 defaults|
 $WARM_RUNS
 defaults again|
+RUNS
+fi
+if [ "$what" = kv ]; then
+  # The KV cache's storage (never timed on a GPU when it changed, 2026-12-06): f16 packed two per
+  # u32 (the default on every device), against f32 (what GPUs without shader-f16 ran before),
+  # alternating, at contexts 0, 512 and 2048 with the in-step decode profile. The f16 rows should
+  # match the `f16`-typed cache's earlier figures (docs/benchmarks.md) and beat f32 at 2048.
+  ab_runs kv "--contexts 0,512,2048 --prefill 512 --decode-steps 16 --profile-steps 1" <<'RUNS'
+f16 cache (default)|
+f32 cache|--precision f32
+f32 cache again|--precision f32
+f16 cache again|
 RUNS
 fi
 if [ "$what" = runahead ]; then

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { precisionPrelude } from '../../src/engine/kernels/precision-wgsl';
+import { withPrecision } from '../../src/engine/kernels/precision-wgsl';
 import { checkCapturedShaders, nagaFailure, resolveOverrides } from './check';
 
 describe('resolveOverrides', () => {
@@ -35,24 +35,25 @@ describe('checkCapturedShaders', () => {
   let dir = '';
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('checks each pipeline with its own constants, the f16 instantiation and subgroup shaders, and names what fails', () => {
+  it('checks each pipeline with its own constants, both KV instantiations and subgroup shaders, and names what fails', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'wgsl-check-'));
     // A workgroup array sized by an override: fine at its default, not with a pipeline's 0.
     const sized = 'override N: u32 = 4u;\nvar<workgroup> a: array<f32, N>;\n@compute @workgroup_size(N) fn main(@builtin(local_invocation_index) i: u32) { a[i] = 1.0; }\n';
-    const kv = `${precisionPrelude('f32')}@group(0) @binding(0) var<storage, read_write> cache: array<KV>;\n@compute @workgroup_size(1) fn main() { cache[0] = KV(f32(cache[1]) * 2.0); }\n`;
+    const kvBody = '@group(0) @binding(0) var<storage, read_write> cache: array<KVW>;\n@compute @workgroup_size(1) fn main() { cache[0] = kvWord(kvAt(cache[1], 2u) * 2.0, 1.0); }\n';
     const subgroup = 'enable subgroups;\n@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(32) fn main(@builtin(local_invocation_index) i: u32) { out[i] = subgroupAdd(1.0); }\n';
     writeFileSync(path.join(dir, 'm-sized.wgsl'), sized);
-    writeFileSync(path.join(dir, 'm-kv.wgsl'), kv);
+    writeFileSync(path.join(dir, 'm-kv32.wgsl'), withPrecision(kvBody, 'f32'));
+    writeFileSync(path.join(dir, 'm-kv16.wgsl'), withPrecision(kvBody, 'f16'));
     writeFileSync(path.join(dir, 'm-subgroup.wgsl'), subgroup);
     writeFileSync(path.join(dir, 'p-1.json'), JSON.stringify({ module: 'sized', label: 'sized 8', constants: { N: 8 } }));
     writeFileSync(path.join(dir, 'p-2.json'), JSON.stringify({ module: 'sized', label: 'sized 0', constants: { N: 0 } }));
-    writeFileSync(path.join(dir, 'p-3.json'), JSON.stringify({ module: 'kv', label: 'kv', constants: {} }));
+    writeFileSync(path.join(dir, 'p-3.json'), JSON.stringify({ module: 'kv32', label: 'kv f32', constants: {} }));
+    writeFileSync(path.join(dir, 'p-4.json'), JSON.stringify({ module: 'kv16', label: 'kv f16', constants: {} }));
 
     const report = checkCapturedShaders(dir);
-    expect(report.modules).toBe(3);
-    // sized ×2, kv as f32 and f16, and the subgroup module, which no pipeline used, at its defaults.
+    expect(report.modules).toBe(4);
+    // sized ×2, kv as f32 and as f16, and the subgroup module, which no pipeline used, at its defaults.
     expect(report.pipelines).toBe(5);
-    expect(report.f16Instantiations).toBe(1);
     expect(report.subgroupModules).toBe(1);
     expect(report.failures).toHaveLength(1);
     expect(report.failures[0]).toMatch(/^sized 0 \{"N":0\} \(m-sized\.wgsl\): (parse|validate): /);

@@ -8,9 +8,9 @@
  *   becomes `const NAME: T = <the pipeline's constant, else the default>;`, so naga also
  *   evaluates every expression that depends on them (array sizes, workgroup sizes) as it would
  *   when the pipeline is created.
- * - **f16**: no adapter here has `shader-f16`, so the f16 instantiation of a shader that holds the
- *   f32 KV prelude (src/engine/kernels/precision-wgsl.ts) is checked too, by swapping the prelude,
- *   which is exactly how the engine instantiates it.
+ * - **f16**: the engine's f16 KV cache is packed into u32 words (src/engine/kernels/precision-wgsl.ts)
+ *   and needs no `shader-f16`, so the tests here compile both instantiations and both are recorded;
+ *   until 2026-12-06 this check made the f16 one by swapping the prelude.
  * - **onnxruntime-web's own shaders** (pipelines ./capture.ts marks with `origin`) are checked
  *   and counted apart: one naga rejects is reported, as a Firefox user of the onnxruntime-web
  *   engine would meet it, but does not fail the run; the shader is onnxruntime's to mend.
@@ -22,15 +22,13 @@
 import { nagaVersion, parseWgsl, validate, writeHlsl, writeMsl, writeSpirv } from 'naga-wasm';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { precisionPrelude } from '../../src/engine/kernels/precision-wgsl';
 import type { CapturedPipeline } from './capture';
 
 export interface PortabilityReport {
   nagaVersion: string;
   modules: number;
-  /** Distinct (module, constants) pairs checked, f16 instantiations included. */
+  /** Distinct (module, constants) pairs checked. */
   pipelines: number;
-  f16Instantiations: number;
   subgroupModules: number;
   /** One line per failure: the pipeline's label, the stage that failed and naga's message. */
   failures: string[];
@@ -114,7 +112,6 @@ function message(err: unknown): string {
   return text.trim().split('\n').slice(0, 8).join('\n      ');
 }
 
-const F32_PRELUDE = precisionPrelude('f32');
 const SUBGROUPS = /^enable subgroups;\n/m;
 
 /** Checks every pipeline recorded in `dir` (and every module no pipeline used, with its defaults). */
@@ -125,7 +122,7 @@ export function checkCapturedShaders(dir: string): PortabilityReport {
   const used = new Set(pipelines.map((p) => p.module));
   for (const hash of modules.keys()) if (!used.has(hash)) pipelines.push({ module: hash, label: `module ${hash} (no pipeline)`, constants: {} });
 
-  const report: PortabilityReport = { nagaVersion, modules: modules.size, pipelines: 0, f16Instantiations: 0, subgroupModules: 0, failures: [], thirdPartyPipelines: 0, thirdPartyFailures: [] };
+  const report: PortabilityReport = { nagaVersion, modules: modules.size, pipelines: 0, subgroupModules: 0, failures: [], thirdPartyPipelines: 0, thirdPartyFailures: [] };
   for (const code of modules.values()) if (SUBGROUPS.test(code)) report.subgroupModules++;
   for (const p of pipelines) {
     const code = modules.get(p.module)?.replace(SUBGROUPS, '');
@@ -133,23 +130,15 @@ export function checkCapturedShaders(dir: string): PortabilityReport {
       report.failures.push(`${p.label}: its module m-${p.module}.wgsl was not recorded`);
       continue;
     }
-    const variants: [string, string][] = [['', code]];
-    if (code.includes(F32_PRELUDE)) {
-      // `enable` must precede every declaration, wherever the prelude sits.
-      variants.push([' [f16]', `enable f16;\n${code.replace(F32_PRELUDE, precisionPrelude('f16').replace('enable f16;\n', ''))}`]);
-      report.f16Instantiations++;
+    report.pipelines++;
+    if (p.origin) report.thirdPartyPipelines++;
+    let failure: string | null;
+    try {
+      failure = nagaFailure(resolveOverrides(code, p.constants));
+    } catch (err) {
+      failure = message(err);
     }
-    for (const [suffix, source] of variants) {
-      report.pipelines++;
-      if (p.origin) report.thirdPartyPipelines++;
-      let failure: string | null;
-      try {
-        failure = nagaFailure(resolveOverrides(source, p.constants));
-      } catch (err) {
-        failure = message(err);
-      }
-      if (failure) (p.origin ? report.thirdPartyFailures : report.failures).push(`${p.label || p.origin || '(no label)'}${suffix} ${JSON.stringify(p.constants)} (m-${p.module}.wgsl): ${failure}`);
-    }
+    if (failure) (p.origin ? report.thirdPartyFailures : report.failures).push(`${p.label || p.origin || '(no label)'} ${JSON.stringify(p.constants)} (m-${p.module}.wgsl): ${failure}`);
   }
   return report;
 }

@@ -27,7 +27,7 @@ export default function setup(project: TestProject) {
       const ours = r.pipelines - r.thirdPartyPipelines;
       console.log(
         `WGSL portability (naga ${r.nagaVersion}, Firefox's WebGPU compiler): ${ours - r.failures.length} of ${ours} pipelines of this project ` +
-          `parse, validate and translate to HLSL, MSL and SPIR-V (${r.f16Instantiations} f16 instantiations; ${r.subgroupModules} of ${r.modules} modules checked without \`enable subgroups;\`); ` +
+          `parse, validate and translate to HLSL, MSL and SPIR-V (${r.subgroupModules} of ${r.modules} modules checked without \`enable subgroups;\`); ` +
           `onnxruntime-web's own: ${r.thirdPartyPipelines - r.thirdPartyFailures.length} of ${r.thirdPartyPipelines}.`,
       );
       if (r.thirdPartyFailures.length) {

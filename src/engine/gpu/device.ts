@@ -2,13 +2,12 @@
  * Acquiring a WebGPU device, in a browser worker/page or in Node (the caller passes the `GPU`).
  *
  * Limits are requested from the adapter (we want the largest storage bindings it offers) and the
- * optional features we can use are enabled when present. `shader-f16` is never required: the f32
- * path must work everywhere (SwiftShader has no f16); `choosePrecision` turns a model's precision
- * option into the path it runs on. Device loss is reported through `onLost`, the one place it is
+ * optional features we can use are enabled when present. `shader-f16` is never required (the
+ * engine's f16 KV cache is packed into u32 words; precision-wgsl.ts): it is requested for
+ * onnxruntime-web's fp16 files and shown in the GPU panel. Device loss is reported through `onLost`, the one place it is
  * handled.
  */
 import { AppError } from '../errors';
-import type { Precision, PrecisionOption } from '../kernels/precision-wgsl';
 
 export interface GpuContext {
   device: GPUDevice;
@@ -121,24 +120,3 @@ export async function withErrorScopes<T>(device: GPUDevice, fn: () => T | Promis
   return result as T;
 }
 
-/**
- * The numeric path for a model on this device: 'auto' (or nothing) gives 'f16' when the device
- * has `shader-f16`, else 'f32'; an explicit 'f16' without the feature is an error, never a
- * silent fallback, so that a check asking for f16 cannot pass on f32.
- */
-export function choosePrecision(ctx: Pick<GpuContext, 'features' | 'adapterInfo'>, requested: PrecisionOption = 'auto'): Precision {
-  if (requested === 'f32') return 'f32';
-  if (requested === 'auto') return ctx.features.shaderF16 ? 'f16' : 'f32';
-  if (requested !== 'f16') {
-    throw new AppError('BAD_ARGUMENT', `precision = ${JSON.stringify(requested)} is not one of 'auto', 'f32', 'f16'.`);
-  }
-  if (!ctx.features.shaderF16) {
-    const a = ctx.adapterInfo;
-    const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'this adapter';
-    throw new AppError(
-      'BAD_ARGUMENT',
-      `precision 'f16' needs the WebGPU feature 'shader-f16', which ${name} does not offer. Load with precision 'auto' or 'f32' (the f32 path runs everywhere).`,
-    );
-  }
-  return 'f16';
-}

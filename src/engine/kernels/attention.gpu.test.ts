@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createAttention } from './attention';
-import { ATTENTION_CASES, checkAttention, formatCheck, NO_F16_REASON } from './precision-checks';
+import { ATTENTION_CASES, checkAttention, formatCheck } from './precision-checks';
 import { createStepBuffer } from './step';
 import { createStorageBuffer } from '../gpu/buffers';
 import { runtimeName, testGpu } from '../gpu/testing';
@@ -8,7 +8,6 @@ import { runtimeName, testGpu } from '../gpu/testing';
 // Cases, references and tolerances live in precision-checks.ts (shared with tools/device/checks.ts):
 // f32 1e-5 against a double-precision reference; f16 caches: the same 1e-5 against the reference
 // fed the same f16-rounded K/V (the kernel computes in f32 after loading them).
-const hasF16 = (await testGpu()).features.shaderF16;
 const phi3 = { heads: 32, kvHeads: 32, headDim: 96, rowStride: 9216, qOffset: 0 };
 
 describe('attention kernel [gpu]', () => {
@@ -19,7 +18,7 @@ describe('attention kernel [gpu]', () => {
       expect(r.maxError).toBeLessThanOrEqual(r.tolerance);
       expect(r.pass).toBe(true);
     });
-    it.runIf(hasF16)(`f16 KV cache matches the reference: ${c.name}${hasF16 ? '' : ` (${NO_F16_REASON})`}`, async () => {
+    it(`f16 KV cache matches the reference: ${c.name}`, async () => {
       const r = await checkAttention(await testGpu(), c, 'f16');
       console.log(`[${runtimeName()}] ${formatCheck(r)}`);
       expect(r.skipped).toBeUndefined();
@@ -27,15 +26,6 @@ describe('attention kernel [gpu]', () => {
       expect(r.pass).toBe(true);
     });
   }
-
-  it.runIf(!hasF16)("precision 'f16' without shader-f16 is refused with the feature's name", async () => {
-    const { device } = await testGpu();
-    const step = createStepBuffer(device);
-    const buf = createStorageBuffer(device, new Float32Array(64), 'buf');
-    expect(() => createAttention(device, { ...phi3, headDim: 8, rowStride: 8, heads: 1, kvHeads: 1, maxT: 4, step, q: buf, kCache: buf, vCache: buf, out: buf, precision: 'f16' })).toThrow(/shader-f16/);
-    step.destroy();
-    buf.destroy();
-  });
 
   it('split sizes that are not positive integers are refused, naming the field', async () => {
     const { device } = await testGpu();

@@ -10,7 +10,8 @@
  * count from step.totalLen with the formula in `splitCount`, so they and `encode` must stay in step.
  * A window (`window`, GroupQueryAttention's local_window_size) lets each query attend only its
  * last W keys: every kernel starts its keys there, and decode's splits cover just those W.
- * The caches hold f32, or f16 with `precision: 'f16'` (precision-wgsl.ts): cached values are
+ * The caches hold f32, or f16 with `precision: 'f16'` (packed two per u32 on every device;
+ * precision-wgsl.ts): cached values are
  * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
  * combine pass reads only f32 partials and has one instantiation.
  * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl,
@@ -34,7 +35,7 @@ import { AppError } from '../errors';
 import { adapterText, type AdapterNames } from '../gpu/device';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
-import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
+import { withPrecision, type Precision } from './precision-wgsl';
 import { WARM_OFF, checkWarmShare, createWarm, warmGroupsFor, warmNextSource, type WarmHost } from './warm-next';
 
 export interface AttentionLayout {
@@ -136,10 +137,10 @@ export interface AttentionBindings extends AttentionTuning {
   window?: number;
   step: GPUBuffer;
   q: GPUBuffer;
-  /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
+  /** [kvHeads, maxT, headDim] of f32, or of f16 (packed two per u32) when `precision` is 'f16'. */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
-  /** Element type of the caches (default 'f32'); 'f16' needs a device with `shader-f16`. */
+  /** Element type of the caches (default 'f32'); either runs on every device (precision-wgsl.ts). */
   precision?: Precision;
   /** [seqLen, heads * headDim] f32. */
   out: GPUBuffer;
@@ -249,7 +250,6 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   const { keysPerSplit, maxSplits } = splitSizes(b, keysSeen(Math.max(b.maxT, b.splitCapacity ?? 0), window));
   const scale = b.scale ?? 1 / Math.sqrt(b.headDim);
   const precision = b.precision ?? 'f32';
-  assertPrecisionSupported(device, precision, 'attention');
   const kernel = b.kernel ?? 'serial';
   if (kernel !== 'serial' && kernel !== 'lanes') throw new AppError('BAD_ARGUMENT', `attention: kernel ${String(kernel)} must be 'serial' or 'lanes'.`);
   const d4 = b.headDim / 4;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKvAppend } from './kv-append';
-import { checkKvAppend, formatCheck, KV_APPEND_CASES, NO_F16_REASON } from './precision-checks';
+import { checkKvAppend, formatCheck, KV_APPEND_CASES } from './precision-checks';
 import { createStepBuffer } from './step';
 import { createStorageBuffer } from '../gpu/buffers';
 import { runtimeName, testGpu } from '../gpu/testing';
@@ -8,7 +8,6 @@ import { runtimeName, testGpu } from '../gpu/testing';
 // Cases, references and tolerances live in precision-checks.ts (shared with tools/device/checks.ts):
 // f32 caches: a copy is exact, one f32 rotation within 2e-6; f16 caches: each stored value within
 // one fp16 ulp (+2e-6) of the reference rounded to fp16; q (f32 on both paths) within 2e-6.
-const hasF16 = (await testGpu()).features.shaderF16;
 
 describe('kv append kernel [gpu]', () => {
   for (const c of KV_APPEND_CASES) {
@@ -20,7 +19,7 @@ describe('kv append kernel [gpu]', () => {
       }
       expect(results.length).toBe(c.rotateQ ? 2 : 1);
     });
-    it.runIf(hasF16)(`f16 caches match the reference: ${c.name}${hasF16 ? '' : ` (${NO_F16_REASON})`}`, async () => {
+    it(`f16 caches match the reference: ${c.name}`, async () => {
       const results = await checkKvAppend(await testGpu(), c, 'f16');
       for (const r of results) {
         console.log(`[${runtimeName()}] ${formatCheck(r)}`);
@@ -31,12 +30,14 @@ describe('kv append kernel [gpu]', () => {
     });
   }
 
-  it.runIf(!hasF16)("precision 'f16' without shader-f16 is refused with the feature's name", async () => {
+  it('an f16 cache needs an even headDim (each invocation writes a word of two halves)', async () => {
     const { device } = await testGpu();
     const step = createStepBuffer(device);
     const a = createStorageBuffer(device, new Float32Array(64), 'a');
     const cache = createStorageBuffer(device, new Float32Array(64), 'cache');
-    expect(() => createKvAppend(device, { kvHeads: 1, headDim: 8, rowStride: 8, kOffset: 0, vOffset: 0, maxT: 4, step, kSrc: a, vSrc: a, kCache: cache, vCache: cache, precision: 'f16' })).toThrow(/shader-f16/);
+    const layout = { kvHeads: 1, headDim: 7, rowStride: 7, kOffset: 0, vOffset: 0, maxT: 4, step, kSrc: a, vSrc: a, kCache: cache, vCache: cache };
+    expect(() => createKvAppend(device, { ...layout, precision: 'f16' })).toThrow(/headDim 7 must be even for an f16 cache/);
+    expect(() => createKvAppend(device, { ...layout, precision: 'f32' })).not.toThrow();
     for (const buf of [step, a, cache]) buf.destroy();
   });
 

@@ -1,8 +1,9 @@
 /**
  * KV-cache append (shaders/kv_append.wgsl) and its reference: this step's k and v rows go to
  * positions pastLen..pastLen+seqLen-1 of the static caches [kvHeads, maxT, headDim], whose
- * elements are f32, or f16 with `precision: 'f16'` (the value, rotated in f32 first, is rounded
- * once on store; see precision-wgsl.ts).
+ * elements are f32, or f16 with `precision: 'f16'` (packed two per u32, on every device; the
+ * value, rotated in f32 first, is rounded once on store; see precision-wgsl.ts). Each invocation
+ * writes whole storage words, so headDim must be even on the f16 path.
  * k and v are read in place from their producer's rows (e.g. a packed qkv output) via
  * rowStride/offsets. With `rotary`, k is rotated on the way into the cache (the fused
  * rotary + append; k in the source rows stays unrotated, which is fine because attention reads k
@@ -18,7 +19,7 @@ import source from '../../../shaders/kv_append.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { AppError } from '../errors';
-import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
+import { withPrecision, type Precision } from './precision-wgsl';
 import { rotaryReference, type RotaryCachePair } from './rotary';
 
 export interface KvAppendLayout {
@@ -74,10 +75,10 @@ export interface KvAppendBindings {
   /** Source rows holding k; `vSrc` may be the same buffer (packed qkv). */
   kSrc: GPUBuffer;
   vSrc: GPUBuffer;
-  /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
+  /** [kvHeads, maxT, headDim] of f32, or of f16 (packed two per u32) when `precision` is 'f16'. */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
-  /** Element type of the caches (default 'f32'); 'f16' needs a device with `shader-f16`. */
+  /** Element type of the caches (default 'f32'); either runs on every device (precision-wgsl.ts). */
   precision?: Precision;
   /** Fuse the rotary of k into the append (same cache formats as `createRotary`). */
   rotary?: {
@@ -119,7 +120,8 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
     throw new AppError('BAD_ARGUMENT', 'kv append: rotateQ.qBuffer must be both kSrc and vSrc (packed qkv) or neither');
   }
   const precision = b.precision ?? 'f32';
-  assertPrecisionSupported(device, precision, 'kv append');
+  const perWord = precision === 'f16' ? 2 : 1;
+  if (b.headDim % perWord !== 0) throw new AppError('BAD_ARGUMENT', `kv append: headDim ${b.headDim} must be even for an f16 cache (two elements per storage word)`);
   const entryPoint = q ? (packed ? 'mainPackedQ' : 'mainSeparateQ') : 'main';
   const label = `kv_append.${precision}${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;
   const pipeline = getComputePipeline(device, label, withPrecision(source, precision), { WG, ROTARY: r ? 1 : 0, ROTARY_F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
@@ -163,8 +165,8 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
       ],
     }),
   );
-  // Invocations per token: one per k/v element, then (rotateQ) one per rotate-half pair of q.
-  const perToken = b.kvHeads * b.headDim + (q && r ? q.heads * (r.rotaryDim / 2) : 0);
+  // Invocations per token: one per storage word of k and v, then (rotateQ) one per rotate-half pair of q.
+  const perToken = (b.kvHeads * b.headDim) / perWord + (q && r ? q.heads * (r.rotaryDim / 2) : 0);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   return {
     encode(pass, seqLen, cacheIndex = 0) {

@@ -22,7 +22,7 @@
  * uniform, the block scale and zero-point reads, and int4 → f32 without int → float conversions
  * (see its header). The GEMVs also get
  * shaders/matmul_nbits_gemv_rows.wgsl (writing their output rows) and an epilogue:
- * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV precision prelude, and a second
+ * shaders/matmul_nbits_rope.wgsl for `ropeAppend` (with the KV stores of precision-wgsl.ts, and a second
  * bind group), stubs otherwise (ROPE_OFF below), so the plain pipelines never declare group 1.
  * A plain decode GEMV set up with `warmNext` instead gets shaders/matmul_nbits_warm_next.wgsl (its
  * own group 1; WARM_OFF stubs it elsewhere) and a second layer of workgroups that read the next
@@ -92,7 +92,7 @@ import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { adapterText, hasWgslLanguageFeature, type AdapterNames } from '../gpu/device';
 import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmHost, type WarmRows } from './warm-next';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
-import { assertPrecisionSupported, withPrecision, type Precision } from './precision-wgsl';
+import { kvStoreSource, type Precision } from './precision-wgsl';
 
 export { matMulNBitsReference } from './dequantize';
 
@@ -161,10 +161,10 @@ export interface MatMulNBitsRopeAppend {
   headDim: number;
   /** Cache capacity in positions; the token at pastLen ≥ maxT is not stored (q is still rotated). */
   maxT: number;
-  /** [kvHeads, maxT, headDim] of f32, or of f16 when `precision` is 'f16'. */
+  /** [kvHeads, maxT, headDim] of f32, or of f16 (packed two per u32) when `precision` is 'f16'. */
   kCache: GPUBuffer;
   vCache: GPUBuffer;
-  /** Element type of the caches (default 'f32'); 'f16' needs `shader-f16`. */
+  /** Element type of the caches (default 'f32'); either runs on every device (precision-wgsl.ts). */
   precision?: Precision;
   /**
    * One table per cos/sin pair of kv-append.ts / rotary.ts (one pair, or LongRoPE's [short, long]),
@@ -442,7 +442,6 @@ export interface MatMulNBitsKernel extends WarmHost {
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
 // `gemv`): `enable` must come first in a module, and subgroup builtins can only be declared where
 // the extension is on.
-// The fused (ROPE_APPEND) pipelines put the precision prelude between `enable subgroups;` and the rest.
 const ENABLE_SUBGROUPS = 'enable subgroups;\n';
 // Workgroups of z = 1 exist only in a warmNext dispatch (matmul_nbits_warm_next.wgsl; every other
 // pipeline gets warm-next.ts's WARM_OFF, where WARM is false and the branch dead code).
@@ -672,7 +671,6 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2 !== 0 || rotaryDim > headDim) badArg(`ropeAppend.rotary.rotaryDim = ${rotaryDim} must be even, ≥ 2 and ≤ headDim (${headDim}).`);
     if (!Number.isSafeInteger(maxPositions) || maxPositions < 1) badArg(`ropeAppend.rotary.maxPositions = ${maxPositions} must be a positive integer.`);
     if (N !== (heads + 2 * kvHeads) * headDim) badArg(`ropeAppend: N = ${N} must be (heads + 2·kvHeads)·headDim = ${(heads + 2 * kvHeads) * headDim} (output rows [q | k | v]).`);
-    assertPrecisionSupported(device, ropePrecision, 'MatMulNBits ropeAppend');
     const cacheBytes = kvHeads * maxT * headDim * (ropePrecision === 'f16' ? 2 : 4);
     checkBuffer('ropeAppend.kCache', rope.kCache, cacheBytes, 'BAD_ARGUMENT');
     checkBuffer('ropeAppend.vCache', rope.vCache, cacheBytes, 'BAD_ARGUMENT');
@@ -855,13 +853,13 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const gemv = !gemvOk || rope ? undefined : gemvPipeline(false);
   const gemvName = `gemv${direct ? '-direct' : dp4a ? '-dp4a' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
-  // ROPE_APPEND: the same GEMV body with the epilogue file and the KV precision prelude, on the
-  // two-group layout; one group-1 bind group per rotary cache pair.
+  // ROPE_APPEND: the same GEMV body with the epilogue file and the KV stores of the cache's
+  // precision, on the two-group layout; one group-1 bind group per rotary cache pair.
   let ropeGemv: PipelineSlot | undefined;
   let ropeGroups: GPUBindGroup[] = [];
   if (rope) {
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
-    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + withPrecision(entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + WARM_OFF, ropePrecision);
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + kvStoreSource(ropePrecision) + WARM_OFF;
     const label = `${gemvKind.stem}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
     ropeGemv = pipeline(label, code, { ...gemvConstants, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, 'rope');
     const r = rope.rotary;

@@ -1,14 +1,14 @@
 /**
  * The decode qkv GEMV with `ropeAppend` (shaders/matmul_nbits_rope.wgsl): cases, references and
- * tolerances live in precision-checks.ts (`checkMatMulRopeAppend`, shared with tools/device/checks.ts,
- * where shader-f16 exists): every q, k and v value within 2.5e-4 · (1 + |x| + |partner|) of
+ * tolerances live in precision-checks.ts (`checkMatMulRopeAppend`, shared with tools/device/checks.ts):
+ * every q, k and v value within 2.5e-4 · (1 + |x| + |partner|) of
  * matmul → rotary → kv-append references (f16 caches: plus one fp16 ulp), and everything the kernel
  * must not touch unchanged bit for bit. Here also: M > 1 runs the plain GEMM, and the refusals.
  */
 import { describe, expect, it } from 'vitest';
 import { createMatMulNBits, matMulNBitsReference, matMulNBitsRopeAppendSupported, ROPE_APPEND_STORAGE_BUFFERS } from './matmul-nbits';
 import { makeWeights, worstRelative } from './matmul-testing';
-import { checkMatMulRopeAppend, formatCheck, MATMUL_ROPE_CASES, NO_F16_REASON } from './precision-checks';
+import { checkMatMulRopeAppend, formatCheck, MATMUL_ROPE_CASES } from './precision-checks';
 import { createStepBuffer, writeStep } from './step';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
@@ -16,7 +16,6 @@ import { runtimeName, seededRandom, testGpu } from '../gpu/testing';
 
 const GEMM_TOL = 1e-4;
 
-const hasF16 = (await testGpu()).features.shaderF16;
 const { device: testDevice } = await testGpu();
 const supported = matMulNBitsRopeAppendSupported(testDevice);
 // Skipped with the reason where the device offers too few storage buffers per stage (fewer than 10,
@@ -27,9 +26,7 @@ const NO_LIMIT_REASON = `needs ${ROPE_APPEND_STORAGE_BUFFERS} storage buffers pe
 describe('matmulNBits ropeAppend: the decode qkv GEMV with rotary + KV append [gpu]', () => {
   for (const c of MATMUL_ROPE_CASES) {
     for (const precision of ['f32', 'f16'] as const) {
-      const run = supported && (precision === 'f32' || hasF16);
-      const reason = !supported ? NO_LIMIT_REASON : NO_F16_REASON;
-      it.runIf(run)(`${precision} caches: ${c.name}${run ? '' : ` (${reason})`}`, async () => {
+      it.runIf(supported)(`${precision} caches: ${c.name}${supported ? '' : ` (${NO_LIMIT_REASON})`}`, async () => {
         const results = await checkMatMulRopeAppend(await testGpu(), c, precision);
         for (const r of results) {
           console.log(`[${runtimeName()}] ${formatCheck(r)}`);
@@ -123,7 +120,7 @@ describe('matmulNBits ropeAppend: the decode qkv GEMV with rotary + KV append [g
       expect(() => createMatMulNBits(device, { ...base, step, ropeAppend: { ...rope, maxT: 8 } })).toThrow(/ropeAppend.kCache buffer has 128 bytes; it needs at least 256/);
       expect(() => createMatMulNBits(device, { ...base, step, ropeAppend: { ...rope, rotary: { ...rope.rotary, tables: [b(16)] as const } } })).toThrow(/ropeAppend\.rotary\.tables\[0\] buffer has 16 bytes; it needs at least 32/);
       expect(() => createMatMulNBits(device, { ...base, K: 40, blockSize: 16, weights: b(N * 24), scales: b(N * 12), step, ropeAppend: rope })).toThrow(/ropeAppend needs the decode GEMV/);
-      if (!hasF16) expect(() => createMatMulNBits(device, { ...base, step, ropeAppend: { ...rope, precision: 'f16' } })).toThrow(/shader-f16/);
+      expect(() => createMatMulNBits(device, { ...base, step, ropeAppend: { ...rope, maxT: 16, precision: 'f16' } })).toThrow(/ropeAppend.kCache buffer has 128 bytes; it needs at least 256/);
     });
     for (const m of [...made, step]) m.destroy();
   });

@@ -2,9 +2,8 @@
  * Model-level checks of both numeric paths: the native engine on the tiny models of
  * tools/device/checks-models.ts against onnxruntime-node (CPU) run live on the same files, 64
  * greedy steps each, through the same `checkModel` the GPU machine's script uses (where the
- * reference is shipped instead). The f16 path runs only on a device with shader-f16; elsewhere
- * the test says so in its name, and we check instead that asking for f16 is refused clearly and
- * that 'auto' falls back to f32. Tolerances and their reasons: checks-models.ts.
+ * reference is shipped instead). Both paths run on every device (the f16 cache is packed into u32
+ * words), SwiftShader included; 'auto' is the f16 path. Tolerances and their reasons: checks-models.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,13 +15,11 @@ import { EXACT_DECODE, MODEL_CHECKS, MODEL_VARIANTS, modelTolerance, promptFor, 
 import { nodeModelFiles } from '../node/model-dir';
 import { testGpu } from '../gpu/testing';
 import { loadModelFiles } from '../phi3/files';
-import { AppError } from '../errors';
-import { checkModel, formatCheck, NO_F16_REASON, type ModelReference } from './precision-checks';
+import { checkModel, formatCheck, type ModelReference } from './precision-checks';
 import type { Precision } from './precision-wgsl';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-precision-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const hasF16 = (await testGpu()).features.shaderF16;
 
 /** The tiny model and onnxruntime's greedy run on it, made once per spec. */
 const prepared = new Map<string, Promise<{ dir: string; ref: ModelReference }>>();
@@ -68,7 +65,7 @@ async function run(spec: ModelCheckSpec, precision: Precision, v?: ModelCheckVar
 describe('native engine precision paths vs onnxruntime [gpu]', () => {
   for (const spec of MODEL_CHECKS) {
     it(`f32: ${spec.description}, ${spec.steps} steps`, () => run(spec, 'f32'));
-    it.runIf(hasF16)(`f16: ${spec.description}, ${spec.steps} steps${hasF16 ? '' : ` (${NO_F16_REASON})`}`, () => run(spec, 'f16'));
+    it(`f16: ${spec.description}, ${spec.steps} steps`, () => run(spec, 'f16'));
   }
 
   for (const v of MODEL_VARIANTS) {
@@ -104,22 +101,19 @@ describe('native engine precision paths vs onnxruntime [gpu]', () => {
     }
   });
 
-  it.runIf(!hasF16)("precision 'f16' on a device without shader-f16 is a BAD_ARGUMENT naming the feature; 'auto' runs f32", async () => {
+  it("'auto' (no option) loads the f16 cache on this device too, at half the f32 path's bytes per position", async () => {
     const spec = MODEL_CHECKS[0];
     const { dir } = await prepare(spec);
     const files = nodeModelFiles(dir);
     try {
       const ctx = await testGpu();
-      const err = await loadModelFiles(ctx, files, { precision: 'f16' }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(AppError);
-      expect((err as AppError).code).toBe('BAD_ARGUMENT');
-      expect((err as AppError).message).toMatch(/'shader-f16'.*'auto' or 'f32'/);
-      const { runtime } = await loadModelFiles(ctx, files);
-      expect(runtime.precision).toBe('f32');
-      runtime.destroy();
+      const auto = (await loadModelFiles(ctx, files)).runtime;
+      const f32 = (await loadModelFiles(ctx, files, { precision: 'f32' })).runtime;
+      expect([auto.precision, f32.precision]).toEqual(['f16', 'f32']);
+      expect(auto.kvBytesPerPosition * 2).toBe(f32.kvBytesPerPosition);
+      expect(auto.gpuBytes().kvCache * 2).toBe(f32.gpuBytes().kvCache);
+      auto.destroy();
+      f32.destroy();
     } finally {
       await files.close();
     }

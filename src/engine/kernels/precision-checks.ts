@@ -2,7 +2,8 @@
  * The GPU checks of both numeric paths (precision-wgsl.ts), as plain async functions: the vitest
  * GPU tests call them (attention.gpu.test.ts, kv-append.gpu.test.ts,
  * matmul-rope-append.gpu.test.ts, precision-checks.node-gpu.test.ts) and so does tools/device/checks.ts, which runs them on a
- * borrowed GPU machine without vitest, where `shader-f16` exists and the f16 lines really run.
+ * borrowed GPU machine without vitest. Both paths run on every device (the f16 cache is packed
+ * into u32 words, no `shader-f16` needed), so SwiftShader runs the f16 checks too.
  *
  * Each check runs one kernel (or a whole model) and compares it with an independent TypeScript
  * reference (or onnxruntime's logits), returning the largest error and the tolerance it must stay
@@ -14,13 +15,12 @@
  *     rounded values; the kernel converts them to f32 on load and does every product and sum in
  *     f32, so the same 1e-5 applies. The effect of the rounding itself (each value moves by at most
  *     2^-11 relative, 2^-12 absolute for |v| < 1) is printed beside it as a note.
- *   - f16 path, KV append: the GPU rounds the f32 result to f16 on store. WGSL lets a conversion to
- *     f16 pick either neighbour of an unrepresentable value, so each cached value may differ from
+ *   - f16 path, KV append: the GPU rounds the f32 result to f16 on store (`pack2x16float`). WGSL
+ *     lets a conversion to f16 pick either neighbour of an unrepresentable value, so each cached value may differ from
  *     the reference rounded to nearest by one fp16 ulp (2^-10 relative), plus the f32 rotation's
  *     2e-6 before rounding. The error is reported in units of that bound (tolerance 1).
  *   - Model: see `MODEL_TOLERANCE` in tools/device/checks-models.ts.
- * Rule: an f16 check on a device without `shader-f16` is reported as skipped with the reason,
- * never as passed.
+ * Rule: a check that cannot run on a device is reported as skipped with the reason, never as passed.
  */
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes, type GpuContext } from '../gpu/device';
@@ -47,13 +47,11 @@ export interface CheckResult {
   tolerance: number;
   metric: string;
   pass: boolean;
-  /** Why the check did not run (f16 on a device without shader-f16). */
+  /** Why the check did not run (a model variant whose kernels the device cannot run). */
   skipped?: string;
   /** Extra measurements (e.g. the f16 rounding's own effect). */
   note?: string;
 }
-
-export const NO_F16_REASON = 'needs shader-f16; this device has none (SwiftShader never has it)';
 
 export function skippedCheck(name: string, precision: Precision, metric: string, tolerance: number, reason: string): CheckResult {
   return { name, precision, maxError: NaN, tolerance, metric, pass: true, skipped: reason };
@@ -280,7 +278,6 @@ async function runAttention(device: GPUDevice, c: AttentionCase, precision: Prec
 
 export async function checkAttention(ctx: GpuContext, c: AttentionCase, precision: Precision): Promise<CheckResult> {
   const name = `attention ${c.name} [${c.expectPath}]`;
-  if (precision === 'f16' && !ctx.features.shaderF16) return skippedCheck(name, precision, 'max |Δ|', ATTENTION_TOLERANCE, NO_F16_REASON);
   const { device } = ctx;
   const l = c.l;
   const q = seededRandom(l.seqLen * l.rowStride, 31, c.qScale ?? 1);
@@ -405,11 +402,6 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
   const f16Metric = '|Δ| / (1 fp16 ulp + 2e-6)';
   const cacheTolerance = precision === 'f16' ? 1 : c.rotary ? ROTARY_TOLERANCE : KV_COPY_TOLERANCE;
   const cacheMetric = precision === 'f16' ? `max ${f16Metric}` : 'max |Δ|';
-  if (precision === 'f16' && !ctx.features.shaderF16) {
-    const skipped = [skippedCheck(name, precision, cacheMetric, cacheTolerance, NO_F16_REASON)];
-    if (c.rotateQ) skipped.push(skippedCheck(`${name}: q`, precision, 'max |Δ|', ROTARY_TOLERANCE, NO_F16_REASON));
-    return skipped;
-  }
   const { device } = ctx;
   const l = c.l;
   const kSrc = seededRandom(l.seqLen * l.rowStride, 21, 1);
@@ -546,13 +538,6 @@ function changed(a: ArrayLike<number>, b: ArrayLike<number>, skip: (i: number) =
 export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, precision: Precision): Promise<CheckResult[]> {
   const name = `matmulNBits ropeAppend ${c.name}`;
   const cacheMetric = precision === 'f16' ? 'max |Δ| / (1 fp16 ulp + bound)' : 'max |Δ| / bound';
-  if (precision === 'f16' && !ctx.features.shaderF16) {
-    return [
-      skippedCheck(`${name}: q`, precision, 'max |Δ|/(1+|x|+|p|)', MATMUL_ROPE_TOLERANCE, NO_F16_REASON),
-      skippedCheck(`${name}: caches`, precision, cacheMetric, 1, NO_F16_REASON),
-      skippedCheck(`${name}: untouched`, precision, 'values changed', 0, NO_F16_REASON),
-    ];
-  }
   const { device } = ctx;
   const { heads, kvHeads, headDim: D, rotaryDim: R, K } = c;
   const qDim = heads * D;
@@ -734,7 +719,6 @@ export interface ModelCheckVariant {
  */
 export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelReference, precision: Precision, tolerance: number, name: string, variant: ModelCheckVariant = {}): Promise<CheckResult> {
   const metric = 'max |Δlogit|';
-  if (precision === 'f16' && !ctx.features.shaderF16) return skippedCheck(name, precision, metric, tolerance, NO_F16_REASON);
   const { runtime } = await loadModelFiles(ctx, files, { ...variant.load, precision });
   try {
     if (runtime.precision !== precision) throw new Error(`${name}: loaded with precision ${runtime.precision}, asked for ${precision}`);

@@ -1,36 +1,38 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors';
-import { choosePrecision } from '../gpu/device';
 import { dawnFlags } from '../gpu/node-webgpu';
 import { contextLimitFor } from '../phi3/model';
 import type { Phi3Config } from '../phi3/plan';
-import { kvBytesPerElement, precisionPrelude, withPrecision } from './precision-wgsl';
-
-const adapterInfo = { vendor: 'nvidia', architecture: 'hopper', device: '', description: 'H100' };
-const features = (shaderF16: boolean) => ({ shaderF16, subgroups: false, timestampQuery: false });
+import { choosePrecision, kvBytesPerElement, kvStoreSource, precisionPrelude, withPrecision } from './precision-wgsl';
 
 describe('precision selection', () => {
-  it("'auto' (and no option) is f16 exactly when the device has shader-f16", () => {
-    expect(choosePrecision({ adapterInfo, features: features(true) })).toBe('f16');
-    expect(choosePrecision({ adapterInfo, features: features(true) }, 'auto')).toBe('f16');
-    expect(choosePrecision({ adapterInfo, features: features(false) }, 'auto')).toBe('f32');
-    expect(choosePrecision({ adapterInfo, features: features(true) }, 'f32')).toBe('f32');
-    expect(choosePrecision({ adapterInfo, features: features(true) }, 'f16')).toBe('f16');
+  it("'auto' (and no option) is f16 on every device; 'f32' and 'f16' are taken as asked", () => {
+    expect(choosePrecision()).toBe('f16');
+    expect(choosePrecision('auto')).toBe('f16');
+    expect(choosePrecision('f32')).toBe('f32');
+    expect(choosePrecision('f16')).toBe('f16');
   });
 
-  it("explicit 'f16' without shader-f16 throws BAD_ARGUMENT naming the feature, the adapter and the way out", () => {
-    const call = () => choosePrecision({ adapterInfo, features: features(false) }, 'f16');
+  it('anything else is a BAD_ARGUMENT naming the choices', () => {
+    const call = () => choosePrecision('f8' as never);
     expect(call).toThrow(AppError);
-    expect(call).toThrow(/'shader-f16'.*nvidia hopper H100.*'auto' or 'f32'/);
-    expect(() => choosePrecision({ adapterInfo, features: features(true) }, 'f8' as never)).toThrow(/precision = "f8" is not one of/);
+    expect(call).toThrow(/precision = "f8" is not one of 'auto', 'f32', 'f16'/);
   });
 });
 
 describe('WGSL instantiation', () => {
-  it('prepends `enable f16` (first, as WGSL requires) and the KV aliases; the f32 prelude has no enable', () => {
-    expect(withPrecision('// body\n', 'f16')).toBe('enable f16;\nalias KV = f16;\nalias KV4 = vec4<f16>;\n// body\n');
-    expect(withPrecision('// body\n', 'f32')).toBe('alias KV = f32;\nalias KV4 = vec4<f32>;\n// body\n');
-    expect(precisionPrelude('f32')).not.toContain('enable');
+  it('the f16 path packs two halves per u32 with core WGSL (no `enable f16`); the f32 path is plain f32', () => {
+    const f16 = withPrecision('// body\n', 'f16');
+    expect(f16.endsWith('// body\n')).toBe(true);
+    expect(f16).toContain('alias KV4 = vec2<u32>;');
+    expect(f16).toContain('const KV_PER_WORD: u32 = 2u;');
+    expect(f16).toMatch(/unpack2x16float/);
+    expect(f16).toMatch(/pack2x16float\(vec2<f32>\(a, b\)\)/);
+    expect(withPrecision('// body\n', 'f32')).toContain('alias KV4 = vec4<f32>;');
+    expect(withPrecision('// body\n', 'f32')).toContain('const KV_PER_WORD: u32 = 1u;');
+    for (const p of ['f16', 'f32'] as const) expect(precisionPrelude(p)).not.toContain('enable');
+    expect(kvStoreSource('f16')).toContain('alias KVA = atomic<u32>;');
+    expect(kvStoreSource('f32')).toContain('alias KVA = f32;');
     expect(kvBytesPerElement('f32')).toBe(4);
     expect(kvBytesPerElement('f16')).toBe(2);
   });

@@ -2,40 +2,75 @@
  * The two numeric paths of the native engine and the WGSL prelude that instantiates a shader for
  * one of them.
  *
- * 'f32' works on every adapter. 'f16' needs the adapter feature `shader-f16` and changes exactly
- * one thing: the KV cache is stored as f16 (2 bytes per element instead of 4), which halves its
- * memory and attention's cache bandwidth, and doubles the context that fits a KV budget.
+ * Both work on every adapter; neither needs `shader-f16`. 'f16' changes exactly one thing: the KV
+ * cache is stored as f16 (2 bytes per element instead of 4), which halves its memory and
+ * attention's cache bandwidth, and doubles the context that fits a KV budget or binding limit.
  * Everything else stays f32 on both paths: activations, q, rotary arithmetic, the score and
  * output accumulators, the softmax and the split-K partials (see docs/engine.md, Precision).
  *
- * Shaders that touch the cache (attention.wgsl, kv_append.wgsl) name its element type through the
- * aliases `KV` (scalar) and `KV4` (vec4); `withPrecision` prepends their definition, so the f16
- * kernel is the same WGSL text as the f32 one, which every adapter (SwiftShader included) tests.
- * Rule: a shader that uses these aliases must be created through `withPrecision`, and must convert
- * explicitly at every boundary (`KV(x)` on store, `f32(…)` / `vec4<f32>(…)` on load), so that the
- * f32 instantiation is the same code as the f16 one, type for type.
+ * How f16 is stored without `shader-f16`: two f16 values per u32 word, the first in the low half
+ * (`pack2x16float` / `unpack2x16float`, core WGSL), which in memory is the same bytes as an
+ * `array<f16>`. So the f16 path is one WGSL text on every GPU, and SwiftShader (no `shader-f16`)
+ * runs and tests the very kernels a user's GPU runs. Until 2026-12-06 the f16 path used WGSL's
+ * `f16` type and so only existed where the adapter had `shader-f16` (not Chrome on Linux with
+ * NVIDIA, nor SwiftShader): those GPUs got the f32 cache, twice the memory.
+ *
+ * Shaders that touch the cache name its storage through the prelude below, never through f32 or
+ * u32 directly:
+ *   - `KV4`: four cache elements as one value (vec4<f32>, or vec2<u32>), read with `kv4(x)` → vec4<f32>;
+ *   - `KVW`: one storage word (f32, or u32 holding two elements); `KV_PER_WORD` elements per word;
+ *     element e of the cache is in word e / KV_PER_WORD, read with `kvAt(word, e)` → f32;
+ *   - `kvWord(a, b)`: the word holding elements a (and b, on the f16 path) for a store;
+ *   - `KVA` and `storeK(i, x)` / `storeV(i, x)` (`kvStoreSource`, for a shader whose invocations
+ *     write single elements whose word-mates another invocation writes: an atomic u32 on the f16
+ *     path, each half cleared and set with `atomicAnd` / `atomicOr`, so either order is right).
+ * Rule: a shader that uses these must be created through `withPrecision`, and does all arithmetic
+ * in f32, converting only through these functions, so the f32 instantiation is the f16 kernel's
+ * code, load for load.
  */
 import { AppError } from '../errors';
 
 /** The numeric path a model runs on (chosen once at load). */
 export type Precision = 'f32' | 'f16';
 
-/** What callers may ask for: 'auto' picks 'f16' when the device has `shader-f16`, else 'f32'. */
+/** What callers may ask for: 'auto' is 'f16' (on every device since 2026-12-06; see above). */
 export type PrecisionOption = 'auto' | Precision;
+
+/**
+ * The numeric path for a model: 'auto' (or nothing) gives 'f16' on every device, since the f16
+ * KV cache needs no `shader-f16` (see the header); 'f32' keeps the cache in f32 (twice the
+ * memory, for checks against a reference in f32).
+ */
+export function choosePrecision(requested: PrecisionOption = 'auto'): Precision {
+  if (requested === 'f32' || requested === 'f16') return requested;
+  if (requested === 'auto') return 'f16';
+  throw new AppError('BAD_ARGUMENT', `precision = ${JSON.stringify(requested)} is not one of 'auto', 'f32', 'f16'.`);
+}
 
 /** Bytes of one KV-cache element on each path. */
 export function kvBytesPerElement(precision: Precision): 2 | 4 {
   return precision === 'f16' ? 2 : 4;
 }
 
-/**
- * The lines prepended to a shader source: `enable f16;` (f16 only; it must precede every
- * declaration) and the KV aliases.
- */
+const F32_PRELUDE = `alias KV4 = vec4<f32>;
+alias KVW = f32;
+const KV_PER_WORD: u32 = 1u;
+fn kv4(x: KV4) -> vec4<f32> { return x; }
+fn kvAt(w: KVW, e: u32) -> f32 { return w; }
+fn kvWord(a: f32, b: f32) -> KVW { return a; }
+`;
+
+const F16_PRELUDE = `alias KV4 = vec2<u32>;
+alias KVW = u32;
+const KV_PER_WORD: u32 = 2u;
+fn kv4(x: KV4) -> vec4<f32> { return vec4<f32>(unpack2x16float(x.x), unpack2x16float(x.y)); }
+fn kvAt(w: KVW, e: u32) -> f32 { return unpack2x16float(w)[e & 1u]; }
+fn kvWord(a: f32, b: f32) -> KVW { return pack2x16float(vec2<f32>(a, b)); }
+`;
+
+/** The lines prepended to a shader source: the KV storage aliases and their conversions. */
 export function precisionPrelude(precision: Precision): string {
-  return precision === 'f16'
-    ? 'enable f16;\nalias KV = f16;\nalias KV4 = vec4<f16>;\n'
-    : 'alias KV = f32;\nalias KV4 = vec4<f32>;\n';
+  return precision === 'f16' ? F16_PRELUDE : F32_PRELUDE;
 }
 
 /** `source` instantiated for `precision` (the prelude, then the file unchanged). */
@@ -43,9 +78,23 @@ export function withPrecision(source: string, precision: Precision): string {
   return precisionPrelude(precision) + source;
 }
 
-/** Throws a clear error when a kernel is asked for the f16 path on a device without `shader-f16`. */
-export function assertPrecisionSupported(device: GPUDevice, precision: Precision, kernel: string): void {
-  if (precision === 'f16' && !device.features.has('shader-f16')) {
-    throw new AppError('BAD_ARGUMENT', `${kernel}: precision 'f16' needs the WebGPU feature 'shader-f16', which this device was not created with. Use precision 'f32' (or 'auto').`);
+/**
+ * Element stores for a shader that binds the caches as `kCache` / `vCache: array<KVA>` and writes
+ * one element per invocation (the qkv GEMV's rope epilogue), appended after its source.
+ */
+export function kvStoreSource(precision: Precision): string {
+  if (precision === 'f32') {
+    return `alias KVA = f32;
+fn storeK(i: u32, x: f32) { kCache[i] = x; }
+fn storeV(i: u32, x: f32) { vCache[i] = x; }
+`;
   }
+  return `alias KVA = atomic<u32>;
+fn halfAt(i: u32, x: f32) -> vec2<u32> {
+  let shift = (i & 1u) * 16u;
+  return vec2<u32>(~(0xffffu << shift), (pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu) << shift);
+}
+fn storeK(i: u32, x: f32) { let h = halfAt(i, x); atomicAnd(&kCache[i >> 1u], h.x); atomicOr(&kCache[i >> 1u], h.y); }
+fn storeV(i: u32, x: f32) { let h = halfAt(i, x); atomicAnd(&vCache[i >> 1u], h.x); atomicOr(&vCache[i >> 1u], h.y); }
+`;
 }

@@ -11,6 +11,8 @@
  * count of such steps is printed). On WebGPU without shader-f16 the engine must refuse fp16 files
  * with a typed error. Multi-turn: follow-up turns reuse the KV cache
  * (a turn that extends the cache, then one that diverges inside it) and give the native tokens.
+ * The native engine loads with the f32 KV cache here, as onnxruntime keeps it for f32 files (its
+ * default f16 cache is compared with onnxruntime in precision-checks.node-gpu.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { spawnHub, type RemoteHub } from '../../../tools/hub-server/client';
@@ -106,7 +108,7 @@ async function collect(gen: AsyncGenerator<number, unknown, undefined>): Promise
 async function compareLogits(model: keyof typeof MODELS, provider: OrtProvider, tolerance: number): Promise<void> {
   const files = hubFiles(model);
   const gpu = await testGpu();
-  const native = await NativeEngine.load(gpu, files);
+  const native = await NativeEngine.load(gpu, files, { precision: 'f32' });
   const ort = await OrtEngine.load(files, { provider });
   try {
     // The native engine in Chromium decodes as embed + 5 kernels per layer + lm_head + sampler: the
@@ -186,7 +188,7 @@ describe('OrtEngine multi-turn KV reuse', () => {
   for (const provider of ['wasm', 'webgpu'] as const) {
     it(`${provider}: a follow-up turn re-runs only the new tokens, a diverging turn truncates the cache; tokens match the native engine`, async () => {
       const files = hubFiles('gqa');
-      const native = await NativeEngine.load(await testGpu(), files);
+      const native = await NativeEngine.load(await testGpu(), files, { precision: 'f32' });
       const ort = await OrtEngine.load(files, { provider });
       try {
         const opts = { sampling: GREEDY, maxNewTokens: 8 };
@@ -231,7 +233,7 @@ describe('OrtEngine multi-turn KV reuse', () => {
 describe('OrtEngine chat', () => {
   it('wasm: renders the template, streams the same text and stats as the native engine', async () => {
     const files = hubFiles('chat');
-    const native = await NativeEngine.load(await testGpu(), files);
+    const native = await NativeEngine.load(await testGpu(), files, { precision: 'f32' });
     const ort = await OrtEngine.load(files, { provider: 'wasm' });
     try {
       const messages = [

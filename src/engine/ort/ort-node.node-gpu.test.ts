@@ -63,7 +63,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 async function compare(model: string, tolerance: number): Promise<void> {
   const nativeFiles = nodeModelFiles(dirs.get(model)!);
   const ortFiles = nodeModelFiles(dirs.get(model)!);
-  const native = await NativeEngine.load(await testGpu(), nativeFiles);
+  // The f32 KV cache, as onnxruntime keeps it for f32 files (the default f16 cache: precision-checks.node-gpu.test.ts).
+  const native = await NativeEngine.load(await testGpu(), nativeFiles, { precision: 'f32' });
   const engine = await OrtEngine.load(ortFiles, { provider: 'webgpu', ort });
   try {
     expect(engine.provider).toBe('webgpu');

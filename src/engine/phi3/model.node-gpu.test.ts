@@ -8,6 +8,9 @@
  * every activation in fp16 (about 3 significant digits) while we compute in f32, so the logits
  * differ by the reference's own rounding: we allow 3e-2 absolute, i.e. about 1% of the logit
  * range of these models, and still require identical greedy tokens.
+ * Every model here loads with the f32 KV cache (`exact`): these bounds check the kernels against
+ * onnxruntime's f32 cache. The default f16 cache (one rounding per cached value) is checked
+ * against onnxruntime in precision-checks.node-gpu.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +21,15 @@ import type { TinyModelOptions } from '../../../tools/tiny-model/options';
 import { argmax, OrtPhi3Session, runReference } from '../../../tools/reference/ort-reference';
 import { nodeModelFiles } from '../node/model-dir';
 import { promptIds, testGpu } from '../gpu/testing';
-import { loadModelFiles } from './files';
+import { loadModelFiles as loadAny } from './files';
 import { DEFAULT_SAMPLING } from '../types';
 import { generate } from '../generate';
 import type { LoadOptions } from './model';
 import { tensorByteLength } from '../onnx/tensor-data';
 import { matMulNBitsRopeAppendSupported, matMulNBitsWarmNextSupported } from '../kernels/matmul-nbits';
+
+/** Loads with the f32 KV cache unless `opts` says otherwise (see the header). */
+const loadModelFiles = (...[ctx, files, opts]: Parameters<typeof loadAny>) => loadAny(ctx, files, { precision: 'f32', ...opts });
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-native-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

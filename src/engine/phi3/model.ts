@@ -54,8 +54,7 @@ import { createKvAppend } from '../kernels/kv-append';
 import { attentionPartialsBytes, attentionTuningFor, createAttention, keysSeen, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
-import { kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
-import { choosePrecision } from '../gpu/device';
+import { choosePrecision, kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
 import type { SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
 import { tensorByteLength } from '../onnx/tensor-data';
@@ -91,8 +90,9 @@ export interface LoadOptions {
    */
   kvInitialTokens?: number;
   /**
-   * Numeric path: 'f16' stores the KV cache as f16 (needs `shader-f16`); 'auto' (default) picks
-   * 'f16' when the device has the feature, else 'f32'. See precision-wgsl.ts.
+   * Numeric path: 'f16' stores the KV cache as f16, packed two per u32 word (any device); 'f32'
+   * as f32 (twice the memory; for checks against an f32 reference). 'auto' (default) is 'f16'.
+   * See precision-wgsl.ts.
    */
   precision?: PrecisionOption;
   /**
@@ -258,7 +258,7 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = ctx;
     const c = plan.config;
     const maxPrefill = opts.maxPrefill ?? 512;
-    const precision = choosePrecision(ctx, opts.precision);
+    const precision = choosePrecision(opts.precision);
     const kvBytes = kvBytesPerElement(precision);
     const matMulTuning = (await opts.resolveMatMulTuning?.(c, precision)) ?? opts.matMulTuning;
     const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? Infinity, opts.maxContext, kvBytes);
