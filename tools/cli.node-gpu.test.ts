@@ -44,6 +44,13 @@ describe('npm run cli [gpu]', () => {
     expect(bytes.kvCache).toBeGreaterThan(0);
     expect(bytes.other).toBeGreaterThan(0);
 
+    // --precision f32: the same tokens, from a cache of twice the bytes (the default is f16).
+    const f32 = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--input-ids', ids.join(','), '--max-tokens', '10', '--greedy', '--precision', 'f32', '--json'], { env: cleanEnv(), timeout: 240_000 });
+    const exact = JSON.parse(f32.stdout.trim().split('\n').pop()!) as { outputIds: number[]; model: { precision: string }; gpuBytes: { kvCache: number } };
+    expect([exact.model.precision, (out as unknown as { model: { precision: string } }).model.precision]).toEqual(['f32', 'f16']);
+    expect(exact.outputIds).toEqual(out.outputIds);
+    expect(exact.gpuBytes.kvCache).toBe(2 * bytes.kvCache);
+
     const withPrompt = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--prompt', 'Hello there', '--max-tokens', '4', '--json'], { env: cleanEnv(), timeout: 240_000 });
     const p = JSON.parse(withPrompt.stdout.trim().split('\n').pop()!) as { inputIds: number[]; text: string };
     expect(p.inputIds.slice(0, 2)).toEqual([1, 32010]); // <s><|user|>
@@ -54,5 +61,8 @@ describe('npm run cli [gpu]', () => {
     const err = await run('npm', ['run', '-s', 'cli', '--', '--model', join(root, 'missing'), '--input-ids', '1'], { env: cleanEnv() }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('does not exist');
+    const bad = await run('npm', ['run', '-s', 'cli', '--', '--model', join(root, 'missing'), '--input-ids', '1', '--precision', 'f8'], { env: cleanEnv() }).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { stderr: string }).stderr).toContain('--precision must be f16 or f32, got "f8"');
   });
 });

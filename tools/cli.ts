@@ -1,6 +1,8 @@
 /**
  * Node runner for the native engine:
- *   npm run cli -- --model <dir or .onnx file> [--prompt "…" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--json]
+ *   npm run cli -- --model <dir or .onnx file> [--prompt "…" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--precision f16|f32] [--json]
+ * `--precision f32` keeps the KV cache in f32 (twice the memory; the default f16 cache rounds each
+ * cached value once), to compare answers and `gpuBytes` with the default.
  * Uses the `webgpu` package (Dawn); on a machine without a GPU driver it falls back to Debian
  * Chromium's SwiftShader by itself, so no environment variables are needed.
  */
@@ -12,7 +14,7 @@ import { nodeModelFiles } from '../src/engine/node/model-dir';
 import { NativeEngine, toStats } from '../src/engine/native-engine';
 import { DEFAULT_SAMPLING, type GenerateOptions } from '../src/engine/types';
 
-const USAGE = 'usage: npm run cli -- --model <dir or .onnx file> [--prompt "text" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--json]';
+const USAGE = 'usage: npm run cli -- --model <dir or .onnx file> [--prompt "text" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--precision f16|f32] [--json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
       'top-k': { type: 'string' },
       'top-p': { type: 'string' },
       seed: { type: 'string' },
+      precision: { type: 'string', default: 'f16' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -33,6 +36,8 @@ async function main(): Promise<void> {
   if (values.help) return void console.log(USAGE);
   if (!values.model) throw new AppError('BAD_ARGUMENT', `--model is required.\n${USAGE}`);
   if ((values.prompt === undefined) === (values['input-ids'] === undefined)) throw new AppError('BAD_ARGUMENT', `Give exactly one of --prompt or --input-ids.\n${USAGE}`);
+  const precision = values.precision;
+  if (precision !== 'f16' && precision !== 'f32') throw new AppError('BAD_ARGUMENT', `--precision must be f16 or f32, got "${precision}".`);
   const maxNewTokens = Number(values['max-tokens']);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new AppError('BAD_ARGUMENT', `--max-tokens must be a positive integer, got "${values['max-tokens']}".`);
   const num = (name: 'temperature' | 'top-k' | 'top-p' | 'seed', fallback: number) => {
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const ctx = await acquireDevice(await nodeGPU());
   const files = nodeModelFiles(values.model);
-  const engine = await NativeEngine.load(ctx, files);
+  const engine = await NativeEngine.load(ctx, files, { precision });
   const loadMs = performance.now() - t0;
   let inputIds: number[];
   if (values['input-ids'] !== undefined) {
