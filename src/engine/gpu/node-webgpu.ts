@@ -9,9 +9,9 @@
  * Never import this from browser code.
  *
  * `PHI3_DAWN_F16_ON_NVIDIA=1` passes Dawn's adapter toggle `vulkan_enable_f16_on_nvidia`. Dawn
- * turns `shader-f16` off on NVIDIA's Vulkan driver by default (so does Chrome, whose users on
- * such machines get the f32 path); we turn it on only on request, for the f16 GPU checks
- * (tools/device/run.sh). Unset, Dawn gets no flags at all, exactly as before.
+ * turns `shader-f16` off on NVIDIA's Vulkan driver by default (so does Chrome); we turn it on only
+ * on request, so that onnxruntime-web's WebGPU EP runs fp16 files in the GPU benchmarks
+ * (tools/device/run.sh). The native engine never needs it. Unset, Dawn gets no flags at all.
  */
 import { existsSync } from 'node:fs';
 import { AppError } from '../errors';

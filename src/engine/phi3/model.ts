@@ -85,8 +85,8 @@ export interface LoadOptions {
   /**
    * Tokens the KV cache holds at first (default 512, at most the context limit). It doubles when
    * a prompt or an answer needs more, up to the context limit (`Phi3Runtime.kvCapacity`): a chat
-   * of a few hundred tokens holds 400 MB of cache on the f32 path for Phi-3 Mini, not the 3.2 GB
-   * the full 4,096-token context takes.
+   * of a few hundred tokens holds 200 MB of cache for Phi-3 Mini (400 MB on the f32 path), not the
+   * 1.6 GB (3.2 GB) the full 4,096-token context takes.
    */
   kvInitialTokens?: number;
   /**
