@@ -1,7 +1,7 @@
 // ROPE_APPEND epilogue of the decode GEMVs (matmul_nbits.wgsl and matmul_nbits_direct.wgsl): the
 // packed qkv GEMV of one decode token also does what kv_append.wgsl's mainPackedQ does, so that
 // dispatch disappears from decode. matmul-nbits.ts appends this file, then precision-wgsl.ts's
-// `kvStoreSource` (KVA, storeK, storeV), only for the fused pipelines; the plain ones get the stubs
+// `kvStoreSource` (KVK, KVV, storeK, storeV), only for the fused pipelines; the plain ones get the stubs
 // `ropeRow(n) = n` and an empty `ropeAppend` instead, so they never declare group 1.
 //
 // Bindings (group 1 is its own bind group: one per LongRoPE cache pair, chosen at encode):
@@ -12,7 +12,8 @@
 //                        cos in the low half). rows ≥ 1; only rows < cacheLen are read.
 //   group 1, 2  kCache   storage read_write [kvHeads, maxT, headDim] cache elements: f32, or f16
 //                        packed two per atomic u32 (rows of one word may be in two workgroups)
-//   group 1, 3  vCache   the same
+//   group 1, 3  vCache   the same layout: f32, or f16 packed two per u32 (the even row of a pair
+//                        writes both, its partner's value being the next element)
 //
 // Why one interleaved table instead of kv_append.wgsl's separate cos and sin: the pipeline binds 10
 // storage buffers per stage (group 0's seven, shared with the plain GEMVs, plus rotary, kCache,
@@ -64,8 +65,8 @@ struct RopeStep {
 @group(0) @binding(6) var<uniform> ropeStep: RopeStep;
 @group(1) @binding(0) var<uniform> rope: RopeParams;
 @group(1) @binding(1) var<storage, read> rotary: array<u32>;
-@group(1) @binding(2) var<storage, read_write> kCache: array<KVA>;
-@group(1) @binding(3) var<storage, read_write> vCache: array<KVA>;
+@group(1) @binding(2) var<storage, read_write> kCache: array<KVK>;
+@group(1) @binding(3) var<storage, read_write> vCache: array<KVV>;
 
 // The weight row that output row n computes (see the header); v rows and dims ≥ rotaryDim keep theirs.
 fn ropeRow(n: u32) -> u32 {
@@ -82,7 +83,7 @@ fn ropeCosSin(i: u32) -> vec2<f32> {
 }
 
 // Output row `row` has the total x; `partner` is the total of row row ^ 1 (its rotary partner
-// when the row is a rotated q or k dim; ignored otherwise).
+// when the row is a rotated q or k dim; for a v row, v element j ^ 1 of the same head).
 fn ropeAppend(row: u32, x: f32, partner: f32) {
   let n = ropeRow(row);
   let D = rope.headDim;
@@ -90,7 +91,7 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
   let keep = pos < rope.maxT;
   if (n >= rope.vStart) {
     let j = n - rope.vStart;
-    if (keep) { storeV(((j / D) * rope.maxT + pos) * D + j % D, x); }
+    if (keep) { storeV(((j / D) * rope.maxT + pos) * D + j % D, x, partner); }
     return;
   }
   let e = n % D;

@@ -4,8 +4,8 @@
  * Limits are requested from the adapter (we want the largest storage bindings it offers) and the
  * optional features we can use are enabled when present. `shader-f16` is never required (the
  * engine's f16 KV cache is packed into u32 words; precision-wgsl.ts): it is requested for
- * onnxruntime-web's fp16 files and shown in the GPU panel. Device loss is reported through `onLost`, the one place it is
- * handled.
+ * onnxruntime-web's fp16 files and shown in the GPU panel. Device loss is reported through
+ * `onLost`, the one place it is handled.
  */
 import { AppError } from '../errors';
 

@@ -11,9 +11,9 @@
  * A window (`window`, GroupQueryAttention's local_window_size) lets each query attend only its
  * last W keys: every kernel starts its keys there, and decode's splits cover just those W.
  * The caches hold f32, or f16 with `precision: 'f16'` (packed two per u32 on every device;
- * precision-wgsl.ts): cached values are
- * converted to f32 on load, and every product, sum and the softmax stay f32 on both paths; the
- * combine pass reads only f32 partials and has one instantiation.
+ * precision-wgsl.ts): cached values are converted to f32 on load, and every product, sum and the
+ * softmax stay f32 on both paths; the combine pass reads only f32 partials and has one
+ * instantiation.
  * Two kernels implement that contract (`AttentionTuning.kernel`): 'serial' (attention.wgsl,
  * createAttention's default and SwiftShader's: a thread per key for the scores, a thread per head
  * dim looping over the keys for P·V) and 'lanes' (attention_lanes.wgsl: several lanes per key, and

@@ -19,7 +19,7 @@ import source from '../../../shaders/kv_append.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { AppError } from '../errors';
-import { withPrecision, type Precision } from './precision-wgsl';
+import { kvElementsPerWord, withPrecision, type Precision } from './precision-wgsl';
 import { rotaryReference, type RotaryCachePair } from './rotary';
 
 export interface KvAppendLayout {
@@ -120,7 +120,7 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
     throw new AppError('BAD_ARGUMENT', 'kv append: rotateQ.qBuffer must be both kSrc and vSrc (packed qkv) or neither');
   }
   const precision = b.precision ?? 'f32';
-  const perWord = precision === 'f16' ? 2 : 1;
+  const perWord = kvElementsPerWord(precision);
   if (b.headDim % perWord !== 0) throw new AppError('BAD_ARGUMENT', `kv append: headDim ${b.headDim} must be even for an f16 cache (two elements per storage word)`);
   const entryPoint = q ? (packed ? 'mainPackedQ' : 'mainSeparateQ') : 'main';
   const label = `kv_append.${precision}${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;

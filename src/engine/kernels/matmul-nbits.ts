@@ -92,7 +92,7 @@ import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { adapterText, hasWgslLanguageFeature, type AdapterNames } from '../gpu/device';
 import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmHost, type WarmRows } from './warm-next';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
-import { kvStoreSource, type Precision } from './precision-wgsl';
+import { kvBytesPerElement, kvStoreSource, type Precision } from './precision-wgsl';
 
 export { matMulNBitsReference } from './dequantize';
 
@@ -671,7 +671,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
     if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2 !== 0 || rotaryDim > headDim) badArg(`ropeAppend.rotary.rotaryDim = ${rotaryDim} must be even, ≥ 2 and ≤ headDim (${headDim}).`);
     if (!Number.isSafeInteger(maxPositions) || maxPositions < 1) badArg(`ropeAppend.rotary.maxPositions = ${maxPositions} must be a positive integer.`);
     if (N !== (heads + 2 * kvHeads) * headDim) badArg(`ropeAppend: N = ${N} must be (heads + 2·kvHeads)·headDim = ${(heads + 2 * kvHeads) * headDim} (output rows [q | k | v]).`);
-    const cacheBytes = kvHeads * maxT * headDim * (ropePrecision === 'f16' ? 2 : 4);
+    const cacheBytes = kvHeads * maxT * headDim * kvBytesPerElement(ropePrecision);
     checkBuffer('ropeAppend.kCache', rope.kCache, cacheBytes, 'BAD_ARGUMENT');
     checkBuffer('ropeAppend.vCache', rope.vCache, cacheBytes, 'BAD_ARGUMENT');
     // At least one row each: LongRoPE's short pair may cover only the original context (maxPositions

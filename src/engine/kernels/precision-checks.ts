@@ -16,9 +16,9 @@
  *     f32, so the same 1e-5 applies. The effect of the rounding itself (each value moves by at most
  *     2^-11 relative, 2^-12 absolute for |v| < 1) is printed beside it as a note.
  *   - f16 path, KV append: the GPU rounds the f32 result to f16 on store (`pack2x16float`). WGSL
- *     lets a conversion to f16 pick either neighbour of an unrepresentable value, so each cached value may differ from
- *     the reference rounded to nearest by one fp16 ulp (2^-10 relative), plus the f32 rotation's
- *     2e-6 before rounding. The error is reported in units of that bound (tolerance 1).
+ *     lets a conversion to f16 pick either neighbour of an unrepresentable value, so each cached
+ *     value may differ from the reference rounded to nearest by one fp16 ulp (2^-10 relative),
+ *     plus the f32 rotation's 2e-6 before rounding. The error is reported in units of that bound (tolerance 1).
  *   - Model: see `MODEL_TOLERANCE` in tools/device/checks-models.ts.
  * Rule: a check that cannot run on a device is reported as skipped with the reason, never as passed.
  */

@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import { dawnFlags } from '../gpu/node-webgpu';
 import { contextLimitFor } from '../phi3/model';
 import type { Phi3Config } from '../phi3/plan';
-import { choosePrecision, kvBytesPerElement, kvStoreSource, precisionPrelude, withPrecision } from './precision-wgsl';
+import { choosePrecision, kvBytesPerElement, kvElementsPerWord, kvStoreSource, precisionPrelude, withPrecision } from './precision-wgsl';
 
 describe('precision selection', () => {
   it("'auto' (and no option) is f16 on every device; 'f32' and 'f16' are taken as asked", () => {
@@ -31,8 +31,11 @@ describe('WGSL instantiation', () => {
     expect(withPrecision('// body\n', 'f32')).toContain('alias KV4 = vec4<f32>;');
     expect(withPrecision('// body\n', 'f32')).toContain('const KV_PER_WORD: u32 = 1u;');
     for (const p of ['f16', 'f32'] as const) expect(precisionPrelude(p)).not.toContain('enable');
-    expect(kvStoreSource('f16')).toContain('alias KVA = atomic<u32>;');
-    expect(kvStoreSource('f32')).toContain('alias KVA = f32;');
+    expect(kvStoreSource('f16')).toContain('alias KVK = atomic<u32>;');
+    expect(kvStoreSource('f16')).toContain('alias KVV = u32;');
+    expect(kvStoreSource('f32')).toContain('alias KVK = f32;');
+    expect(kvStoreSource('f32')).toContain('alias KVV = f32;');
+    expect([kvElementsPerWord('f32'), kvElementsPerWord('f16')]).toEqual([1, 2]);
     expect(kvBytesPerElement('f32')).toBe(4);
     expect(kvBytesPerElement('f16')).toBe(2);
   });

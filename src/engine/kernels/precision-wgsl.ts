@@ -21,9 +21,8 @@
  *   - `KVW`: one storage word (f32, or u32 holding two elements); `KV_PER_WORD` elements per word;
  *     element e of the cache is in word e / KV_PER_WORD, read with `kvAt(word, e)` → f32;
  *   - `kvWord(a, b)`: the word holding elements a (and b, on the f16 path) for a store;
- *   - `KVA` and `storeK(i, x)` / `storeV(i, x)` (`kvStoreSource`, for a shader whose invocations
- *     write single elements whose word-mates another invocation writes: an atomic u32 on the f16
- *     path, each half cleared and set with `atomicAnd` / `atomicOr`, so either order is right).
+ *   - `storeK` / `storeV` (`kvStoreSource`) for the decode rope epilogue, which writes single
+ *     elements (see there).
  * Rule: a shader that uses these must be created through `withPrecision`, and does all arithmetic
  * in f32, converting only through these functions, so the f32 instantiation is the f16 kernel's
  * code, load for load.
@@ -52,9 +51,14 @@ export function kvBytesPerElement(precision: Precision): 2 | 4 {
   return precision === 'f16' ? 2 : 4;
 }
 
+/** Cache elements per 4-byte storage word (the prelude's KV_PER_WORD). */
+export function kvElementsPerWord(precision: Precision): 1 | 2 {
+  return kvBytesPerElement(precision) === 2 ? 2 : 1;
+}
+
 const F32_PRELUDE = `alias KV4 = vec4<f32>;
 alias KVW = f32;
-const KV_PER_WORD: u32 = 1u;
+const KV_PER_WORD: u32 = ${kvElementsPerWord('f32')}u;
 fn kv4(x: KV4) -> vec4<f32> { return x; }
 fn kvAt(w: KVW, e: u32) -> f32 { return w; }
 fn kvWord(a: f32, b: f32) -> KVW { return a; }
@@ -62,7 +66,7 @@ fn kvWord(a: f32, b: f32) -> KVW { return a; }
 
 const F16_PRELUDE = `alias KV4 = vec2<u32>;
 alias KVW = u32;
-const KV_PER_WORD: u32 = 2u;
+const KV_PER_WORD: u32 = ${kvElementsPerWord('f16')}u;
 fn kv4(x: KV4) -> vec4<f32> { return vec4<f32>(unpack2x16float(x.x), unpack2x16float(x.y)); }
 fn kvAt(w: KVW, e: u32) -> f32 { return unpack2x16float(w)[e & 1u]; }
 fn kvWord(a: f32, b: f32) -> KVW { return pack2x16float(vec2<f32>(a, b)); }
@@ -79,22 +83,29 @@ export function withPrecision(source: string, precision: Precision): string {
 }
 
 /**
- * Element stores for a shader that binds the caches as `kCache` / `vCache: array<KVA>` and writes
- * one element per invocation (the qkv GEMV's rope epilogue), appended after its source.
+ * Element stores for the qkv GEMV's rope epilogue, appended after its source; it binds the caches
+ * as `kCache: array<KVK>` and `vCache: array<KVV>` and writes one element per invocation.
+ * - k: an f16 word's two halves come from rows that may sit in two workgroups (the rotary pairing
+ *   puts dims d and d + 1 two rows apart), so on the f16 path each half is cleared and set with
+ *   `atomicAnd` / `atomicOr`, right in either order.
+ * - v: rows j and j ^ 1 sit in one workgroup and each knows the other's value (`next`, element
+ *   i + 1 for an even i), so the even row writes the whole word and the odd one nothing: no atomics.
  */
 export function kvStoreSource(precision: Precision): string {
   if (precision === 'f32') {
-    return `alias KVA = f32;
+    return `alias KVK = f32;
+alias KVV = f32;
 fn storeK(i: u32, x: f32) { kCache[i] = x; }
-fn storeV(i: u32, x: f32) { vCache[i] = x; }
+fn storeV(i: u32, x: f32, next: f32) { vCache[i] = x; }
 `;
   }
-  return `alias KVA = atomic<u32>;
-fn halfAt(i: u32, x: f32) -> vec2<u32> {
+  return `alias KVK = atomic<u32>;
+alias KVV = u32;
+fn storeK(i: u32, x: f32) {
   let shift = (i & 1u) * 16u;
-  return vec2<u32>(~(0xffffu << shift), (pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu) << shift);
+  atomicAnd(&kCache[i >> 1u], ~(0xffffu << shift));
+  atomicOr(&kCache[i >> 1u], (pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu) << shift);
 }
-fn storeK(i: u32, x: f32) { let h = halfAt(i, x); atomicAnd(&kCache[i >> 1u], h.x); atomicOr(&kCache[i >> 1u], h.y); }
-fn storeV(i: u32, x: f32) { let h = halfAt(i, x); atomicAnd(&vCache[i >> 1u], h.x); atomicOr(&vCache[i >> 1u], h.y); }
+fn storeV(i: u32, x: f32, next: f32) { if ((i & 1u) == 0u) { vCache[i >> 1u] = pack2x16float(vec2<f32>(x, next)); } }
 `;
 }
