@@ -7,8 +7,8 @@
 //   0 params   uniform { heads, kvHeads, rowStride, qOffset, maxT, scale: f32, window }
 //   1 step     uniform Step (seqLen, pastLen, totalLen, flags)
 //   2 q        storage read f32, rows of `rowStride`; q [seqLen, heads, HEAD_DIM] starts at `qOffset`
-//   3 kCache   storage read [kvHeads, maxT, HEAD_DIM] cache elements (positions 0..totalLen-1
-//              valid), read as KV4: HEAD_DIM must be a multiple of 4
+//   3 kCache   storage read [kvHeads, maxT, HEAD_DIM] cache elements, position p in row p mod maxT
+//              (a ring; attention_common.wgsl's keyRow), read as KV4: HEAD_DIM a multiple of 4
 //   4 vCache   storage read, the same layout, read element by element as KVW words
 //   5 out      storage read_write f32 [seqLen, heads * HEAD_DIM]           (SPLIT = false)
 //              or partials [heads, MAX_SPLITS, 2 + HEAD_DIM] = (m, l, acc) (SPLIT = true, seqLen = 1)
@@ -86,13 +86,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var m = NEG_BIG;   // running max, identical in every invocation
   var l = 0.0;       // this invocation's share of the running sum, reduced once at the end
   for (var start = w.kBegin; start < w.kEnd; start += TILE) {
+    let base = start % params.maxT; // the tile's first row (keyRow)
     var s: array<f32, MAX_KPT>;
     var tileMax = NEG_BIG;
     for (var r = 0u; r < KPT; r++) {
       let j = start + r * WG + lid;
       s[r] = NEG_BIG;
       if (j < w.kEnd) {
-        let kb = (cacheBase + j) * (HEAD_DIM / 4u);
+        let kb = (cacheBase + keyRow(base, r * WG + lid)) * (HEAD_DIM / 4u);
         var dot4 = vec4<f32>(0.0);
         for (var d = 0u; d < HEAD_DIM / 4u; d++) { dot4 += qs[d] * kv4(kCache[kb + d]); }
         let dot = dot4.x + dot4.y + dot4.z + dot4.w;
@@ -113,16 +114,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     // P·V in groups of PV_GROUP keys: the inner loop's trip count is a constant, so it unrolls
     // and its PV_GROUP loads issue together instead of one dependent load per key (in decode one
-    // split is 64 keys, which was 64 serial loads per head dim). Keys past n load row n − 1
-    // (always valid) and meet p = 0 (ps is zeroed past n above), so they add exactly 0.
+    // split is 64 keys, which was 64 serial loads per head dim). Keys past n load key n − 1's
+    // row (always valid) and meet p = 0 (ps is zeroed past n above), so they add exactly 0.
     let n = min(TILE, w.kEnd - start);
     for (var d = lid; d < HEAD_DIM; d += WG) {
       var a = acc[d] * alpha;
-      let vb = (cacheBase + start) * HEAD_DIM + d;
       for (var j0 = 0u; j0 < n; j0 += PV_GROUP) {
         for (var u = 0u; u < PV_GROUP; u++) {
           let jj = j0 + u;
-          let e = vb + min(jj, n - 1u) * HEAD_DIM;
+          let e = (cacheBase + keyRow(base, min(jj, n - 1u))) * HEAD_DIM + d;
           a += ps[min(jj, TILE - 1u)] * kvAt(vCache[e / KV_PER_WORD], e);
         }
       }

@@ -69,11 +69,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var l = 0.0;                // this thread's share of the row's running sum
   var acc: array<vec4<f32>, MAX_DL>;
   for (var start = kFirst; start < kEnd; start += KT) {
+    let base = start % params.maxT; // the tile's first row (keyRow)
     for (var r = 0u; r < KPL; r++) {
       let j = start + lane + LANES * r;
       var s = NEG_BIG;
       if (j >= kLow && j < kLimit) {
-        let kb = (cacheBase + j) * D4;
+        let kb = (cacheBase + keyRow(base, lane + LANES * r)) * D4;
         var dot4 = vec4<f32>(0.0);
         for (var d = 0u; d < D4; d++) { dot4 += qRows[qRow + d] * kv4(kCache[kb + d]); }
         s = dot4.x + dot4.y + dot4.z + dot4.w;
@@ -96,11 +97,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       l += p;
     }
     workgroupBarrier();
-    // Keys past the block's end load row kEnd − 1 (valid) and meet p = 0.
+    // Keys past the block's end load key kEnd − 1's row (valid) and meet p = 0.
     for (var i = 0u; i < DL; i++) { acc[i] *= alpha; }
     for (var k = 0u; k < KT; k++) {
       let p = sp[spRow + k];
-      let vb = (cacheBase + min(start + k, kEnd - 1u)) * D4;
+      let vb = (cacheBase + keyRow(base, min(k, kEnd - 1u - start))) * D4;
       for (var i = 0u; i < DL; i++) {
         let d = lane + LANES * i;
         if (d < D4) { acc[i] += p * kv4(vCache[vb + d]); }

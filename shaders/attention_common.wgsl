@@ -31,6 +31,16 @@ struct Step {
 
 var<workgroup> qs: array<vec4<f32>, HEAD_DIM / 4u>; // q · scale
 
+// Position p of the cache lives in row p mod maxT. A cache that never wraps (every position below
+// maxT) is the plain layout; model.ts keeps a windowed model's cache as a ring of window + maxPrefill
+// rows, which every key a query attends fits in, the step's own keys included. So within a tile
+// that starts at position `start`, key start + i (i below the keys the query attends, hence below
+// maxT) is in row keyRow(start % maxT, i): one conditional subtraction per key, no division.
+fn keyRow(base: u32, i: u32) -> u32 {
+  let r = base + i;
+  return select(r, r - params.maxT, r >= params.maxT);
+}
+
 // A query whose keys end (exclusive) at `end` sees keys [firstKey(end), end): all of them, or with
 // a window W its last W.
 fn firstKey(end: u32) -> u32 {

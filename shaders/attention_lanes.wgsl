@@ -61,10 +61,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var l = 0.0;                  // thread k < KT: its key slot's share of the running sum
   var acc = vec4<f32>(0.0);     // thread (d4, kq): dims 4·d4 .. 4·d4+3 over keys kq, kq + KQ, …
   for (var start = w.kBegin; start < w.kEnd; start += KT) {
-    // Scores: LPK lanes per key; keys past kEnd read row kEnd − 1 (valid) and are masked below.
+    let base = start % params.maxT; // the tile's first row (keyRow)
+    let last = w.kEnd - 1u - start; // the tile's keys are start + [0, last]
+    // Scores: LPK lanes per key; keys past kEnd read key kEnd − 1's row (valid) and are masked below.
     for (var qp = 0u; qp < QK_PASSES; qp++) {
       let slot = qp * (WG / LPK) + keySlot;
-      let kb = (cacheBase + min(start + slot, w.kEnd - 1u)) * D4;
+      let kb = (cacheBase + keyRow(base, min(slot, last))) * D4;
       var dot4 = vec4<f32>(0.0);
       for (var i = part; i < D4; i += LPK) { dot4 += qs[i] * kv4(kCache[kb + i]); }
       partSums[slot][part] = dot4.x + dot4.y + dot4.z + dot4.w;
@@ -96,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var it = 0u; it < PV_ITERS; it++) {
         let slot = kq + it * KQ;
         if (slot < KT) {
-          acc += ps[slot] * kv4(vCache[(cacheBase + min(start + slot, w.kEnd - 1u)) * D4 + d4]);
+          acc += ps[slot] * kv4(vCache[(cacheBase + keyRow(base, min(slot, last))) * D4 + d4]);
         }
       }
     }

@@ -19,12 +19,14 @@
 //             `qRowStride`): WebGPU forbids binding one buffer read and read_write in a dispatch, so
 //             the packed case reads k and v through this binding                [mainPackedQ]
 //
-// Contract: kCache[g, pastLen + t, d] = k[t, g, d]; vCache[g, pastLen + t, d] = v[t, g, d]
-// for t < seqLen, g < kvHeads, d < headDim. Positions >= maxT are dropped (the caller checks capacity).
+// Contract: kCache[g, (pastLen + t) mod maxT, d] = k[t, g, d]; vCache[g, (pastLen + t) mod maxT, d]
+// = v[t, g, d] for t < seqLen, g < kvHeads, d < headDim: the cache is a ring of maxT rows, as
+// attention reads it (attention_common.wgsl); an unwrapped cache (every position < maxT, which
+// model.ts ensures unless it keeps a windowed model's ring) is the plain layout.
 // With ROTARY, k is first rotated exactly as rotary.wgsl does (non-interleaved, position pastLen + t,
 // cache row clamped to cacheLen - 1); k in the source rows stays unrotated.
 // mainSeparateQ / mainPackedQ (ROTARY required) also rotate q in place exactly as rotary.wgsl does,
-// with the same positions and cache pair (q is rotated even at positions >= maxT, like rotary.wgsl).
+// with the same positions and cache pair.
 // q's region must not overlap k's or v's (they are read while q is written).
 // Invocations: main: one per (t, g, storage word of KV_PER_WORD dims d); the q entry points: the
 // same, followed by one per (t, h, i < rotaryDim/2) of q. The linear index runs over a 2-D grid of
@@ -93,7 +95,6 @@ struct KvItem {
   dst: u32,
   d: u32,
   pos: u32,
-  keep: bool,  // false: position past maxT, dropped
 }
 
 fn kvItem(idx: u32) -> KvItem {
@@ -109,7 +110,7 @@ fn kvItem(idx: u32) -> KvItem {
   if (ROTARY && d < params.rotaryDim) {
     partner = select(src - half, src + half, d < half);
   }
-  return KvItem(src, partner, (g * params.maxT + pos) * params.headDim + d, d, pos, pos < params.maxT);
+  return KvItem(src, partner, (g * params.maxT + pos % params.maxT) * params.headDim + d, d, pos);
 }
 
 /** k after the fused rotary: x is k[t, g, d], other is its rotate-half partner. */
@@ -160,7 +161,6 @@ fn writeWords(it: KvItem, first: vec2<f32>, second: vec2<f32>) {
 fn storeWords(w: u32) {
   let e = w * KV_PER_WORD;
   let it = kvItem(e);
-  if (!it.keep) { return; }
   var second = vec2<f32>(0.0);
   if (KV_PER_WORD == 2u) { second = kvPair(e + 1u); }
   writeWords(it, kvPair(e), second);
@@ -169,7 +169,6 @@ fn storeWords(w: u32) {
 fn storeWordsPacked(w: u32) {
   let e = w * KV_PER_WORD;
   let it = kvItem(e);
-  if (!it.keep) { return; }
   var second = vec2<f32>(0.0);
   if (KV_PER_WORD == 2u) { second = kvPairPacked(e + 1u); }
   writeWords(it, kvPairPacked(e), second);

@@ -28,8 +28,9 @@
 // rot(x, d) the non-interleaved rotary of rotary.wgsl (pairs (d, d + rotaryDim/2) for
 // d < rotaryDim/2, dims ≥ rotaryDim passed through, cache row min(pos, cacheLen − 1)):
 //   output[q rows]                      = rot(q)        (f32; attention reads q from here)
-//   kCache[g, pos, d] = rot(k)[g, d] and vCache[g, pos, d] = v[g, d], rounded to the cache's
-//   element type, only when pos < maxT (the other half of an f16 word is left as it is)
+//   kCache[g, pos mod maxT, d] = rot(k)[g, d] and vCache[g, pos mod maxT, d] = v[g, d], rounded to
+//   the cache's element type (the other half of an f16 word is left as it is); the cache is a
+//   ring of maxT rows, as attention reads it (attention_common.wgsl)
 //   output[k and v rows]                  are not written (attention reads k and v from the caches)
 // exactly as kv_append.wgsl's mainPackedQ after the plain GEMV (rotation in f32, one rounding on store).
 //
@@ -88,10 +89,10 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
   let n = ropeRow(row);
   let D = rope.headDim;
   let pos = ropeStep.pastLen;
-  let keep = pos < rope.maxT;
+  let slot = pos % rope.maxT; // the cache row of pos (a ring: see the header)
   if (n >= rope.vStart) {
     let j = n - rope.vStart;
-    if (keep) { storeV(((j / D) * rope.maxT + pos) * D + j % D, x, partner); }
+    storeV(((j / D) * rope.maxT + slot) * D + j % D, x, partner);
     return;
   }
   let e = n % D;
@@ -110,5 +111,5 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
     return;
   }
   let j = n - rope.qDim;
-  if (keep) { storeK(((j / D) * rope.maxT + pos) * D + j % D, y); }
+  storeK(((j / D) * rope.maxT + slot) * D + j % D, y);
 }

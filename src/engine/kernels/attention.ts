@@ -10,6 +10,9 @@
  * count from step.totalLen with the formula in `splitCount`, so they and `encode` must stay in step.
  * A window (`window`, GroupQueryAttention's local_window_size) lets each query attend only its
  * last W keys: every kernel starts its keys there, and decode's splits cover just those W.
+ * Position p of the cache is row p mod maxT, so a windowed model's cache can be a ring of
+ * window + maxPrefill rows however long the chat (model.ts); AttentionLayout.maxT says what it
+ * must hold.
  * The caches hold f32, or f16 with `precision: 'f16'` (packed two per u32 on every device;
  * precision-wgsl.ts): cached values are converted to f32 on load, and every product, sum and the
  * softmax stay f32 on both paths; the combine pass reads only f32 partials and has one
@@ -47,7 +50,11 @@ export interface AttentionLayout {
   /** q rows: [heads, headDim] starts at `qOffset` inside each row of `rowStride` elements. */
   rowStride: number;
   qOffset: number;
-  /** Cache capacity: caches are [kvHeads, maxT, headDim]. */
+  /**
+   * Cache capacity: caches are [kvHeads, maxT, headDim], position p in row p mod maxT. A cache
+   * that never wraps is the plain layout; one that does (a ring) must still hold every key each
+   * query attends: its window and the step's own keys (the model keeps window + maxPrefill rows).
+   */
   maxT: number;
   /** Defaults to 1/sqrt(headDim). */
   scale?: number;
@@ -78,7 +85,7 @@ export function attentionReference(q: Float32Array, kCache: Float32Array, vCache
       const scores = new Float64Array(n);
       let mx = -Infinity;
       for (let j = first; j < n; j++) {
-        const kb = (g * l.maxT + j) * D;
+        const kb = (g * l.maxT + (j % l.maxT)) * D;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[qb + d] * kCache[kb + d];
         scores[j] = dot * scale;
@@ -92,7 +99,7 @@ export function attentionReference(q: Float32Array, kCache: Float32Array, vCache
       const ob = (t * l.heads + h) * D;
       for (let d = 0; d < D; d++) {
         let a = 0;
-        for (let j = first; j < n; j++) a += scores[j] * vCache[(g * l.maxT + j) * D + d];
+        for (let j = first; j < n; j++) a += scores[j] * vCache[(g * l.maxT + (j % l.maxT)) * D + d];
         out[ob + d] = a / sum;
       }
     }

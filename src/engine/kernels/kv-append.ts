@@ -1,6 +1,7 @@
 /**
  * KV-cache append (shaders/kv_append.wgsl) and its reference: this step's k and v rows go to
- * positions pastLen..pastLen+seqLen-1 of the static caches [kvHeads, maxT, headDim], whose
+ * positions pastLen..pastLen+seqLen-1 of the static caches [kvHeads, maxT, headDim] (position p
+ * in row p mod maxT: a ring, as attention reads it; attention.ts), whose
  * elements are f32, or f16 with `precision: 'f16'` (packed two per u32, on every device; the
  * value, rotated in f32 first, is rounded once on store; see precision-wgsl.ts). Each invocation
  * writes whole storage words, so headDim must be even on the f16 path.
@@ -12,8 +13,8 @@
  * cache pair), replacing a separate rotary.wgsl dispatch. When q lives in the kSrc/vSrc buffer (a
  * packed qkv row) that buffer is bound once, read_write (entry point mainPackedQ), since WebGPU
  * forbids binding one buffer both read-only and read-write in a dispatch.
- * Rule: the caller checks capacity (pastLen + seqLen <= maxT) before encoding; the shader
- * silently drops positions past maxT.
+ * Rule: the caller sizes the cache: positions past maxT overwrite the oldest rows, which only a
+ * ring that no longer needs them (model.ts: a windowed model's cache) may let happen.
  */
 import source from '../../../shaders/kv_append.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
@@ -49,12 +50,11 @@ export function kvAppendReference(
   const k = kCache.slice();
   const v = vCache.slice();
   for (let t = 0; t < l.seqLen; t++) {
-    const pos = l.pastLen + t;
-    if (pos >= l.maxT) continue;
+    const row = (l.pastLen + t) % l.maxT;
     for (let g = 0; g < l.kvHeads; g++) {
       for (let d = 0; d < l.headDim; d++) {
         const src = t * l.rowStride + g * l.headDim + d;
-        const dst = (g * l.maxT + pos) * l.headDim + d;
+        const dst = (g * l.maxT + row) * l.headDim + d;
         k[dst] = kSrc[src + l.kOffset];
         v[dst] = vSrc[src + l.vOffset];
       }

@@ -55,8 +55,8 @@
  *                 already writes seqLen once per step.)
  *   ropeAppend    decode of a packed [q | k | v] row (the qkv projection): for M = 1 the GEMV also
  *                 applies the rotary to q and k, writes rotated q to `output` (where attention reads
- *                 it) and k and v straight into the KV caches at position step.pastLen (dropped at
- *                 ≥ maxT), as kv-append.ts's `rotary` + `rotateQ` would after the plain GEMV, so that
+ *                 it) and k and v straight into the KV caches at position step.pastLen (row
+ *                 pastLen mod maxT: the ring of kv-append.ts), as kv-append.ts's `rotary` + `rotateQ` would after the plain GEMV, so that
  *                 dispatch disappears from decode (shaders/matmul_nbits_rope.wgsl). k and v rows of
  *                 `output` are left unwritten in decode. M > 1 runs the plain GEMM: prefill keeps its
  *                 kv-append dispatch. The caches and the rotary table (cos and sin interleaved into
@@ -159,7 +159,7 @@ export interface MatMulNBitsRopeAppend {
   kvHeads: number;
   /** even (a rotary pair must fall in one workgroup) */
   headDim: number;
-  /** Cache capacity in positions; the token at pastLen ≥ maxT is not stored (q is still rotated). */
+  /** Cache capacity in positions; the token at pastLen goes to row pastLen mod maxT (a ring, as kv-append.ts). */
   maxT: number;
   /** [kvHeads, maxT, headDim] of f32, or of f16 (packed two per u32) when `precision` is 'f16'. */
   kCache: GPUBuffer;

@@ -191,6 +191,34 @@ const SERIAL_ATTENTION_CASES: readonly AttentionCase[] = [
     l: { heads: 2, kvHeads: 1, headDim: 8, rowStride: 16, qOffset: 0, seqLen: 5, pastLen: 3, maxT: 8, window: 1 },
     expectPath: 'tiled',
   },
+  // A windowed model's cache is a ring (position p in row p mod maxT; model.ts): the keys a query
+  // attends wrap past the last row, within a tile and within a split.
+  {
+    name: 'ring of 128 rows, window 100: decode at pastLen 300 (split-K over keys 201–300, rows 73–127 then 0–44)',
+    l: { ...phi3Attention, seqLen: 1, pastLen: 300, maxT: 128, window: 100 },
+    qScale: 3,
+    expectPath: 'split-k',
+  },
+  {
+    name: 'ring of 64 rows, window 50: decode at pastLen 200, 256-key splits (tiled over rows 23–63 then 0–8)',
+    l: { heads: 4, kvHeads: 2, headDim: 32, rowStride: 4 * 32, qOffset: 0, seqLen: 1, pastLen: 200, maxT: 64, window: 50 },
+    keysPerSplit: 256,
+    qScale: 3,
+    expectPath: 'tiled',
+  },
+  {
+    name: "ring of 2559 rows (Phi-3 Mini 4K's window 2047 + 512), decode at pastLen 4095, 5 splits",
+    l: { heads: 4, kvHeads: 2, headDim: 32, rowStride: 4 * 32, qOffset: 0, seqLen: 1, pastLen: 4095, maxT: 2559, window: 2047 },
+    maxSplits: 5,
+    qScale: 3,
+    expectPath: 'split-k',
+  },
+  {
+    name: 'ring of 73 rows (window 40 + 33), prefill 33 at pastLen 150 (keys 111–182 in rows 38–72 then 0–36), GQA 8/2, D 32',
+    l: { heads: 8, kvHeads: 2, headDim: 32, rowStride: 8 * 32, qOffset: 0, seqLen: 33, pastLen: 150, maxT: 73, window: 40 },
+    qScale: 4,
+    expectPath: 'tiled',
+  },
   {
     name: 'split-K with more splits than keys per split (D 16, 70 keys, 8 per split)',
     l: { heads: 2, kvHeads: 1, headDim: 16, rowStride: 32, qOffset: 0, seqLen: 1, pastLen: 69, maxT: 80 },
@@ -340,7 +368,7 @@ export const KV_APPEND_CASES: readonly KvAppendCase[] = [
     separate: false,
   },
   {
-    name: 'GQA 2 kv heads of 16, separate k and v buffers, overflow dropped',
+    name: 'GQA 2 kv heads of 16, separate k and v buffers, positions 9 and 10 wrap to rows 0 and 1 (a ring of 9)',
     l: { seqLen: 4, pastLen: 7, kvHeads: 2, headDim: 16, rowStride: 32, kOffset: 0, vOffset: 0, maxT: 9 },
     separate: true,
   },
@@ -377,7 +405,7 @@ export const KV_APPEND_CASES: readonly KvAppendCase[] = [
     rotateQ: { heads: 32, rowStride: 9216, offset: 0, packed: true },
   },
   {
-    name: 'fused rotary + q in place, separate q/k/v buffers, GQA 8/2, D 64 partial rotary 32, LongRoPE long pair, prefill 5 at pastLen 7 (overflow dropped)',
+    name: 'fused rotary + q in place, separate q/k/v buffers, GQA 8/2, D 64 partial rotary 32, LongRoPE long pair, prefill 5 at pastLen 7 (positions 10 and 11 wrap to rows 0 and 1)',
     l: { seqLen: 5, pastLen: 7, kvHeads: 2, headDim: 64, rowStride: 2 * 64 + 3, kOffset: 3, vOffset: 0, maxT: 10 },
     separate: true,
     rotary: { rotaryDim: 32, maxPos: 48, cacheIndex: 1 },
@@ -475,8 +503,8 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
 // carries at most 1.19 · 1e-4 · (2 + |x| + |p|) ≤ 2.4e-4 · (1 + |x| + |p|), plus the f32 rotation's
 // rounding: every q, k and v value must satisfy |Δ| ≤ 2.5e-4 · (1 + |x| + |p|) (x, p: the reference's
 // unrotated pair; p = 0 for v and dims ≥ rotaryDim). f16 caches: plus one fp16 ulp (the GPU may
-// round to either neighbour). What the kernel must not touch (other cache positions, the k and v
-// rows of the output, all caches when pos ≥ maxT) must come back bit for bit.
+// round to either neighbour). What the kernel must not touch (the caches' other rows, the k and v
+// rows of the output) must come back bit for bit. The token's row is pastLen mod maxT (a ring).
 
 export const MATMUL_ROPE_TOLERANCE = 2.5e-4;
 const EPS = 1e-5;
@@ -510,8 +538,8 @@ export const MATMUL_ROPE_CASES: readonly MatMulRopeCase[] = [
   { ...small, name: 'GQA 4/2, D 16, partial rotary 8, staged without subgroups, LongRoPE long pair, fp16 tables', pastLen: 3, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'staged', subgroups: false } },
   { ...small, name: 'GQA 4/2, direct without subgroups, 4×3 threads of 2 rows, LongRoPE long pair, fp16 tables', pastLen: 7, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'direct', subgroups: false, threadsPerRow: 4, rowGroups: 3, rowsPerThread: 2 } },
   { ...small, name: 'GQA 4/2, direct, short pair, no norm', norm: false, pastLen: 0, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'direct' } },
-  { ...small, name: 'position ≥ maxT: k/v dropped, q rotated (staged, 6 rows per workgroup, partial last workgroup)', pastLen: 9, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'staged', subgroups: false, threadsPerRow: 8, rowGroups: 1, rowsPerThread: 6 } },
-  { ...small, name: 'position ≥ maxT (direct)', pastLen: 12, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'direct' } },
+  { ...small, name: 'position 9 of a ring of 8: k/v to row 1 (staged, 6 rows per workgroup, partial last workgroup)', pastLen: 9, maxT: 8, cacheIndex: 0, rotaryF16: false, tuning: { gemv: 'staged', subgroups: false, threadsPerRow: 8, rowGroups: 1, rowsPerThread: 6 } },
+  { ...small, name: 'position 12 of a ring of 8: row 4 (direct)', pastLen: 12, maxT: 8, cacheIndex: 1, rotaryF16: true, tuning: { gemv: 'direct' } },
   { name: 'MHA 2/2, D 32, full rotary, block 16, f16 scales, direct', heads: 2, kvHeads: 2, headDim: 32, rotaryDim: 32, K: 96, blockSize: 16, zp: false, f16Scales: true, norm: true, maxPos: 40, pastLen: 33, maxT: 40, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'direct', threadsPerRow: 8, rowGroups: 2, rowsPerThread: 8 } },
   { ...small, name: 'GQA 4/2, staged with weights prefetched (gemvPrefetch), LongRoPE long pair', pastLen: 4, maxT: 8, cacheIndex: 1, rotaryF16: false, tuning: { gemv: 'staged', gemvPrefetch: true, threadsPerRow: 4, rowGroups: 2, rowsPerThread: 2 } },
   { ...phi3, name: 'Phi-3 full width, staged with weights prefetched on NVIDIA\'s 32 × 8 × 2 split, fp16 tables', pastLen: 20, maxT: 64, cacheIndex: 0, rotaryF16: true, tuning: { gemv: 'staged', gemvPrefetch: true, threadsPerRow: 32, rowGroups: 8, rowsPerThread: 2 } },
@@ -618,32 +646,29 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
   // q: rotated, in the output's q rows.
   let q = 0;
   for (let n = 0; n < qDim; n++) q = Math.max(q, Math.abs(got.out[n] - wantQ[n]) / scaleOf(n));
-  // Caches at the token's position (when kept), in units of the bound (f16: one ulp added).
-  const pos = c.pastLen;
+  // Caches at the token's row, in units of the bound (f16: one ulp added).
+  const row = c.pastLen % c.maxT;
   let cache = 0;
-  const atPos = (i: number) => Math.floor(i / D) % c.maxT === pos;
-  if (pos < c.maxT) {
-    for (let g = 0; g < kvHeads; g++) {
-      for (let d = 0; d < D; d++) {
-        const i = (g * c.maxT + pos) * D + d;
-        for (const [gotC, wantC, n] of [
-          [got.k, want.kCache, qDim + g * D + d],
-          [got.v, want.vCache, qDim + kvDim + g * D + d],
-        ] as const) {
-          const bound = MATMUL_ROPE_TOLERANCE * scaleOf(n);
-          if (precision === 'f16') {
-            const w16 = toF16(new Float32Array([wantC[i]])).values;
-            cache = Math.max(cache, maxF16UlpError([gotC[i]], w16, bound).ulps);
-          } else {
-            cache = Math.max(cache, Math.abs(gotC[i] - wantC[i]) / bound);
-          }
+  const atRow = (i: number) => Math.floor(i / D) % c.maxT === row;
+  for (let g = 0; g < kvHeads; g++) {
+    for (let d = 0; d < D; d++) {
+      const i = (g * c.maxT + row) * D + d;
+      for (const [gotC, wantC, n] of [
+        [got.k, want.kCache, qDim + g * D + d],
+        [got.v, want.vCache, qDim + kvDim + g * D + d],
+      ] as const) {
+        const bound = MATMUL_ROPE_TOLERANCE * scaleOf(n);
+        if (precision === 'f16') {
+          const w16 = toF16(new Float32Array([wantC[i]])).values;
+          cache = Math.max(cache, maxF16UlpError([gotC[i]], w16, bound).ulps);
+        } else {
+          cache = Math.max(cache, Math.abs(gotC[i] - wantC[i]) / bound);
         }
       }
     }
   }
-  // Untouched: other cache positions, every position when dropped, and the output's k and v rows.
-  const untouched =
-    changed(got.k, init.k, (i) => pos < c.maxT && atPos(i)) + changed(got.v, init.v, (i) => pos < c.maxT && atPos(i)) + changed(got.out.slice(qDim), y0.slice(qDim), () => false);
+  // Untouched: the caches' other rows and the output's k and v rows.
+  const untouched = changed(got.k, init.k, atRow) + changed(got.v, init.v, atRow) + changed(got.out.slice(qDim), y0.slice(qDim), () => false);
   const wantPath = `gemv${c.tuning?.gemv === 'direct' || dp4a ? `-${c.tuning?.gemv}` : ''}${(c.tuning?.subgroups ?? true) && ctx.features.subgroups ? '-subgroup' : ''}${c.tuning?.gemvPrefetch ? '+prefetch' : ''}`;
   const pathNote = got.path === wantPath ? `(${got.path})` : `took ${got.path}, expected ${wantPath}`;
   return [
