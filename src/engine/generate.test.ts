@@ -147,4 +147,35 @@ describe('generate', () => {
     expect(stopped.out).toEqual([10, 11]);
     expect(stopped.timings).toMatchObject({ stopReason: 'aborted', newTokens: 2 });
   });
+  it('a runtime that cannot go on from the common prefix (a windowed ring that overwrote its keys) runs the whole prompt, and says so in the timings', async () => {
+    /** CountingRuntime that can resume only within 3 tokens of the furthest position it wrote (a ring's slack). */
+    class RingRuntime extends CountingRuntime {
+      writtenEnd = 0;
+      reusableFor() {
+        return this.cachedIds.length + 3 >= this.writtenEnd ? this.cachedIds.length : 0;
+      }
+      override truncate(length: number) {
+        super.truncate(length);
+        if (this.cachedIds.length === 0) this.writtenEnd = 0;
+      }
+      override async step(ids: readonly number[], sampling: unknown, stepIndex: number) {
+        if (this.reusableFor() < this.cachedIds.length) throw new Error('fed after a truncation the ring cannot resume from');
+        const id = await super.step(ids, sampling, stepIndex);
+        this.writtenEnd = Math.max(this.writtenEnd, this.cachedIds.length);
+        return id;
+      }
+    }
+    const rt = new RingRuntime();
+    await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8], { maxNewTokens: 5 })));
+    // Cached: 8 prompt ids and 4 of the 5 answer ids (the last is never fed back); written to 12.
+    expect(rt.cachedIds).toHaveLength(12);
+    // Regenerating the answer goes back 4 tokens (to 8 of 12 written): past the slack of 3.
+    const again = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8], { maxNewTokens: 2 })));
+    expect(again.out).toEqual([9, 10]);
+    expect(again.timings).toMatchObject({ promptTokens: 8, prefillTokens: 8 });
+    expect(rt.fed.at(-2)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // A follow-up within the slack keeps the cache: only the new ids run.
+    const follow = await collect(generate(rt, req([1, 2, 3, 4, 5, 6, 7, 8, 9, 30], { maxNewTokens: 1 })));
+    expect(follow.timings).toMatchObject({ promptTokens: 10, prefillTokens: 1 });
+  });
 });

@@ -5,8 +5,8 @@
  * the KV cache), then one token per step, and stops on an end-of-sequence id, the max-new-tokens
  * limit, the context limit, or the AbortSignal. The runtime owns the cache; the next request
  * keeps the longest common prefix of token ids (unless the runtime's `reusableFor` says the cache
- * must run again: Phi-3 128K across its LongRoPE switch), so a follow-up message does not re-run
- * the whole conversation.
+ * must run again: Phi-3 128K across its LongRoPE switch, or a windowed model's ring truncated back
+ * past keys it overwrote), so a follow-up message does not re-run the whole conversation.
  * Rule: this module never touches GPU objects; it only calls `TokenRuntime`.
  */
 import { AppError } from './errors';
@@ -111,8 +111,14 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
   }
   // Keep the cached prefix, but always re-run at least the last prompt token to get fresh logits
   // (and all of it where the runtime cannot reuse its cache for a prompt of this length).
-  const keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1, runtime.reusableFor?.(promptIds.length) ?? Infinity);
+  let keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1, runtime.reusableFor?.(promptIds.length) ?? Infinity);
   runtime.truncate(keep);
+  // A cache that cannot go on from there (a windowed ring that overwrote keys the next token
+  // attends; Phi3Runtime.reusableFor) runs the whole prompt.
+  if (runsCacheAgain(runtime, promptIds.length)) {
+    keep = 0;
+    runtime.truncate(0);
+  }
   const timings: GenerationTimings = { promptTokens: promptIds.length, prefillTokens: promptIds.length - keep, prefillMs: 0, decodeMs: 0, newTokens: 0, stopReason: 'max-tokens' };
 
   const aborted = () => req.signal?.aborted === true;

@@ -35,11 +35,11 @@ export class NativeEngine extends ChatEngine {
     return this.loaded.runtime;
   }
 
-  /** What the model holds on the GPU now, and the context cache's bytes at the whole context. */
+  /** What the model holds on the GPU now, and the context cache's bytes at its largest (the whole context, or a window's ring). */
   gpuMemory(): GpuMemoryInfo {
     const r = this.loaded.runtime;
     const { weights, kvCache, other } = r.gpuBytes();
-    return { weightBytes: weights, kvCacheBytes: kvCache, kvCacheMaxBytes: r.kvBytesPerPosition * r.contextLimit, otherBytes: other };
+    return { weightBytes: weights, kvCacheBytes: kvCache, kvCacheMaxBytes: r.kvBytesPerPosition * r.kvMaxPositions, otherBytes: other };
   }
 
   destroy(): void {

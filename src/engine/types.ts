@@ -73,7 +73,8 @@ export interface TokenEvent {
 /**
  * The GPU memory a native model holds at load (Phi3Runtime.gpuBytes): bytes asked of WebGPU, to
  * which drivers add their own padding. The context cache grows with the chat, up to
- * `kvCacheMaxBytes` (the whole context), and shrinks again for a short one.
+ * `kvCacheMaxBytes` (the whole context; for a model with an attention window, the window and a
+ * prefill chunk: Phi-3 Mini 4K's 2,559 of 4,096 positions), and shrinks again for a short one.
  */
 export interface GpuMemoryInfo {
   weightBytes: number;

@@ -41,8 +41,8 @@ function ReadAheadToggle() {
 /**
  * What the model holds on the GPU, from its load (or from a context limit lowered since: the
  * worker's `context-limit`): the weights and the rest, and the context cache,
- * which grows with the chat up to the whole context and shrinks again for a short one
- * (Phi3Runtime.fitCapacity). The native engine only.
+ * which grows with the chat up to the whole context (a windowed model's: the window and a prefill
+ * chunk, its ring) and shrinks again for a short one (Phi3Runtime.fitCapacity). The native engine only.
  */
 function GpuMemoryText({ memory }: { memory: GpuMemoryInfo }) {
   const { weightBytes, kvCacheBytes, kvCacheMaxBytes, otherBytes } = memory;

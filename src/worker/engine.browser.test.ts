@@ -240,6 +240,17 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     expect(changes).toHaveLength(1);
   }, 240_000);
 
+  it("a model with an attention window: the whole context, and a cache that grows only to the window and a prefill chunk (its ring)", async () => {
+    const { client, modelId } = await loadedClient({ layout: 'gqa', slidingWindow: 100 });
+    const info = await client.load(modelId, 'native');
+    const perPosition = info.layers * 2 * info.kvHeads * info.headDim * (info.precision === 'f16' ? 2 : 4);
+    expect(info.contextLimit).toBe(4096);
+    expect(info.gpuMemory).toMatchObject({ kvCacheBytes: perPosition * 512, kvCacheMaxBytes: perPosition * (100 + 512) });
+    const tokens: number[] = [];
+    await client.generate([{ role: 'user', content: 'Name three GPU vendors.' }], greedy(4), (t) => t.tokenId >= 0 && tokens.push(t.tokenId));
+    expect(tokens).toHaveLength(4);
+  });
+
   it('answers typed errors: no model loaded, unknown model', async () => {
     const client = new EngineClient(undefined, { dbName: uniqueName('engine-err') });
     clients.push(client);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors';
 import { dawnFlags } from '../gpu/node-webgpu';
-import { contextLimitFor } from '../phi3/model';
+import { contextLimitFor, kvRingRows } from '../phi3/model';
 import type { Phi3Config } from '../phi3/plan';
 import { choosePrecision, kvBytesPerElement, kvElementsPerWord, kvStoreSource, precisionPrelude, withPrecision } from './precision-wgsl';
 
@@ -60,6 +60,22 @@ describe('KV-cache capacity', () => {
     expect(contextLimitFor(mini4k, 2 ** 30, Infinity, Infinity, 2)).toBe(4096);
     expect(contextLimitFor(phi3, 2 ** 30, Infinity, Infinity, 4)).toBe(87381);
     expect(contextLimitFor(phi3, 2 ** 30, Infinity, Infinity, 2)).toBe(131072);
+  });
+
+  it("a window's ring bounds the cache's rows, not the context", () => {
+    // Phi-3 Mini 4K's window of 2047 and 512-token chunks: a ring of 2559 rows, 393,216 bytes
+    // each on f16 (32 layers × K and V × 32·96 × 2).
+    const mini4k = { ...phi3, maxPositions: 4096, attentionWindow: 2047 };
+    const ring = kvRingRows(mini4k, 512);
+    expect(ring).toBe(2559);
+    expect(kvRingRows(phi3, 512)).toBe(Infinity);
+    // A 1.1 GB budget holds 2797 rows: the ring fits, so the whole 4096-token context (2797 without it).
+    expect(contextLimitFor(mini4k, 2 ** 30, 1.1e9, Infinity, 2, ring)).toBe(4096);
+    expect(contextLimitFor(mini4k, 2 ** 30, 1.1e9, Infinity, 2)).toBe(2797);
+    // An 8 MiB binding holds 682 f32 rows per layer, fewer than the ring: the context is those 682.
+    expect(contextLimitFor(mini4k, 2 ** 23, Infinity, Infinity, 4, ring)).toBe(682);
+    // maxContext still caps it.
+    expect(contextLimitFor(mini4k, 2 ** 30, Infinity, 3000, 2, ring)).toBe(3000);
   });
 });
 

@@ -184,25 +184,29 @@ const cases: Case[] = [
   {
     // A window of 24 keys (GroupQueryAttention's local_window_size): a 40-token prompt over
     // 16-token prefill chunks (each query's window starts inside an earlier chunk), decode past
-    // it, and a second turn.
-    name: 'attention window 24 (local_window_size), prompt over several chunks, a second turn',
+    // it, and a second turn. The cache is a ring of 24 + 16 rows: decode and the second turn's
+    // prefill write over the oldest.
+    name: 'attention window 24 (local_window_size), prompt over several chunks, a second turn, a ring of 40 rows',
     options: { layout: 'gqa', slidingWindow: 24, seed: 6 },
     promptLength: 40,
     steps: 8,
     turns: [promptIds(13, 4, 32000).slice(1)],
     tolerance: 1e-3,
     load: { maxPrefill: 16 },
+    kvCapacity: 40,
   },
   {
     // Window 80 with packed qkv: decode from 100 keys on runs split-K over the window's 80 keys
-    // (two splits of the default 64), the lanes kernel and the blocked prefill.
-    name: "attention window 80, packed qkv: split-K decode over the window, 'lanes' kernel, blocked prefill",
+    // (two splits of the default 64), the lanes kernel and the blocked prefill; the second turn
+    // wraps the ring of 80 + 48 rows (the decode epilogue's and the blocked kernel's row wrap).
+    name: "attention window 80, packed qkv: split-K decode over the window, 'lanes' kernel, blocked prefill, a ring of 128 rows",
     options: { layout: 'gqa-packed', slidingWindow: 80, seed: 7 },
     promptLength: 100,
     steps: 8,
     turns: [promptIds(21, 9, 32000).slice(1)],
     tolerance: 1e-3,
     load: { maxPrefill: 48, attention: { kernel: 'lanes', prefill: 'blocked' } },
+    kvCapacity: 128,
   },
   {
     name: '128k LongRoPE crossing position 4096 (web2024, fp16 files)',
@@ -634,7 +638,61 @@ describe('attention window [gpu]', () => {
     const { runtime, plan } = await loadModelFiles(await testGpu(), files);
     try {
       expect([plan.config.attentionWindow, plan.config.maxPositions, runtime.contextLimit]).toEqual([24, 4096, 4096]);
+      // The cache stops at the window and a prefill chunk: a ring of 24 + 512 rows.
+      expect([runtime.ringRows, runtime.kvMaxPositions, runtime.kvCapacity]).toEqual([536, 536, 512]);
     } finally {
+      runtime.destroy();
+      await files.close();
+    }
+  });
+
+  it('the cache is a ring of window + maxPrefill rows: decode run ahead past it, going back within its slack keeps it, further back runs the kept tokens again, and generate counts that as prefill', async () => {
+    const dir = join(root, 'window-ring');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2, slidingWindow: 8, seed: 4 });
+    const files = nodeModelFiles(dir);
+    const ctx = await testGpu();
+    const { runtime } = await loadModelFiles(ctx, files, { maxPrefill: 8 });
+    const session = await OrtPhi3Session.open(dir);
+    /** The reference: onnxruntime over the whole sequence, with its own (unbounded) cache. */
+    const fresh = async (ids: number[]) => {
+      session.reset();
+      const { logits, vocab } = await session.forward(ids);
+      return logits.slice((ids.length - 1) * vocab);
+    };
+    const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
+    try {
+      const { layers, kvHeads, headDim } = runtime.plan.config;
+      expect([runtime.ringRows, runtime.kvMaxPositions, runtime.kvCapacity, runtime.contextLimit]).toEqual([16, 16, 16, 4096]);
+      // A 20-token prompt in chunks of 8 (the third wraps), then greedy decode run ahead to 40 tokens.
+      const prompt = promptIds(20, 4, 32000);
+      const ids = [...prompt, await runtime.step(prompt, greedy, 0)];
+      while (ids.length < 40) ids.push(await runtime.step([ids[ids.length - 1]], greedy, ids.length - prompt.length));
+      for (let n = prompt.length; n < ids.length; n++) expect(ids[n], `token ${n}`).toBe(argmax(await fresh(ids.slice(0, n))));
+      expect(runtime.kvCapacity).toBe(16);
+      expect(runtime.gpuBytes().kvCache).toBe(layers * 2 * kvHeads * headDim * 4 * 16);
+
+      // 39 cached, 40 written (the step run ahead): rows hold positions 24–39. Going back to 33
+      // keeps what position 33 attends (26–32); to 30 it would need 23, overwritten.
+      expect(runtime.reusableFor(40)).toBe(39);
+      runtime.truncate(33);
+      expect(runtime.reusableFor(35)).toBe(33);
+      const within = [...ids.slice(0, 33), 7, 8];
+      expect(maxAbsDiff(await runtime.logits([7, 8]), await fresh(within))).toBeLessThanOrEqual(1e-3);
+      runtime.truncate(30);
+      expect(runtime.reusableFor(32)).toBe(0);
+      const back = [...ids.slice(0, 30), 9, 10];
+      expect(maxAbsDiff(await runtime.logits([9, 10]), await fresh(back))).toBeLessThanOrEqual(1e-3);
+      expect(runtime.cachedIds).toEqual(back);
+      expect(runtime.reusableFor(33)).toBe(32);
+
+      // Regenerating from 12 tokens of these 32: generate keeps none of them, and says so.
+      const shorter = [...back.slice(0, 12), 11];
+      const gen = generate(runtime, { promptIds: shorter, maxNewTokens: 1, eosTokenIds: new Set(), sampling: greedy });
+      const first = await gen.next();
+      expect(first.value).toBe(argmax(await fresh(shorter)));
+      expect(await gen.next()).toMatchObject({ done: true, value: { promptTokens: 13, prefillTokens: 13 } });
+    } finally {
+      await session.release();
       runtime.destroy();
       await files.close();
     }

@@ -3,6 +3,12 @@
  * built at load, and one step encoded into a single command buffer and submitted once. The KV
  * cache alone grows: it starts at `LoadOptions.kvInitialTokens` positions and doubles before a
  * step that needs more (`fitCapacity`: the cache kernels' bind groups are built again then).
+ * A model with an attention window (Phi-3 Mini 4K: 2,047 keys of its 4,096) keeps at most
+ * window + maxPrefill positions (`kvRingRows`): position p lives in row p mod capacity, a ring in
+ * which every key a step's queries attend is still held (attention.ts); past that the cache stops
+ * growing while the chat goes on to the model's whole context. Keys the ring overwrote are gone:
+ * going back (truncate) further than the ring's slack allows runs the kept tokens again
+ * (`reusableFor`), as LongRoPE's switch does.
  *
  *   embed → for each layer: [norm]q,k,v (or packed qkv) → rotary q,k + KV append → attention
  *         → o (+= residual) → [norm]gate,up (or gate_up) → down(silu(gate)·up) (+= residual)
@@ -29,7 +35,8 @@
  * in flight is the answer; anything else (another token, truncate, logits, profileDecode,
  * profilePrefill, changed sampling or step index) drops it. A dropped step cost one step of GPU time and wrote
  * only past the cache (its KV entry, its history slot) and scratch, all of which the next step
- * overwrites, so it changes no result. Each generation ends with one such step (after its last
+ * overwrites, so it changes no result (in a ring its KV entry overwrote the oldest row, which
+ * `writtenEnd` counts as written). Each generation ends with one such step (after its last
  * token, which the loop cannot know is last). With run-ahead off, step N+1 is still encoded while
  * N runs but submitted by the next call (`submitted: false`).
  *
@@ -185,15 +192,28 @@ const rowsOp = (kind: string, layer: number | null, k: { encode(pass: GPUCompute
 });
 
 /**
- * KV-cache capacity from the device's binding limit, the memory budget and the model's context
- * (its rotary caches' rows; an attention window does not shorten it: the kernels slide it);
- * `kvBytesPerElement` is 4 on the f32 path, 2 on the f16 path (twice the tokens in the same bytes).
+ * The most positions a windowed model's KV cache needs (Infinity without a window): the window's
+ * keys before a prefill chunk and the chunk's own, so a ring of that many rows never overwrites a
+ * key a query of the chunk attends (attention.ts). Phi-3 Mini 4K (window 2,047, chunks of 512):
+ * 2,559 rows for its 4,096-token context, 1.0 GB of f16 cache instead of 1.61 GB.
  */
-export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity, kvBytesPerElement: 2 | 4 = 4): number {
+export function kvRingRows(c: Phi3Config, maxPrefill: number): number {
+  return c.attentionWindow ? c.attentionWindow + maxPrefill : Infinity;
+}
+
+/**
+ * The context (tokens) from the device's binding limit, the memory budget and the model's context
+ * (its rotary caches' rows); `kvBytesPerElement` is 4 on the f32 path, 2 on the f16 path (twice
+ * the tokens in the same bytes). The limits bound the cache's rows: where a window's ring
+ * (`ringRows`, kvRingRows) fits them, the context is the model's whole, however few rows that is.
+ */
+export function contextLimitFor(c: Phi3Config, maxBinding: number, kvBudgetBytes: number, maxContext = Infinity, kvBytesPerElement: 2 | 4 = 4, ringRows = Infinity): number {
   const bytesPerTokenPerLayer = c.kvHeads * c.headDim * kvBytesPerElement;
   const byBinding = Math.floor(maxBinding / bytesPerTokenPerLayer);
   const byBudget = Math.floor(kvBudgetBytes / (bytesPerTokenPerLayer * 2 * c.layers));
-  return Math.max(0, Math.min(c.maxPositions, byBinding, byBudget, maxContext));
+  const context = Math.min(c.maxPositions, maxContext);
+  const rows = Math.min(byBinding, byBudget);
+  return Math.max(0, ringRows <= rows ? context : Math.min(context, rows));
 }
 
 export class Phi3Runtime implements TokenRuntime {
@@ -217,6 +237,17 @@ export class Phi3Runtime implements TokenRuntime {
   private capacity = 0;
   /** LoadOptions.kvInitialTokens as loaded: the smallest size `fitCapacity` gives the cache. */
   private initialCapacity = 0;
+  /**
+   * Rows a windowed model's cache stops growing at, a ring (kvRingRows; Infinity: no window, or a
+   * context no longer than it). Set at load.
+   */
+  ringRows = Infinity;
+  /**
+   * One past the furthest position written to the cache since it was last empty, steps encoded
+   * ahead and timing runs included: in a ring, the positions below writtenEnd − capacity had
+   * their rows overwritten (`ringHolds`).
+   */
+  private writtenEnd = 0;
   private samplerSettings = '';
   /** timeDecodeWithout's weight-read kernels, per matmul op (or the lm_head), built on first use. */
   private readonly weightReads = new Map<object, WeightReadKernel>();
@@ -261,11 +292,13 @@ export class Phi3Runtime implements TokenRuntime {
     const precision = choosePrecision(opts.precision);
     const kvBytes = kvBytesPerElement(precision);
     const matMulTuning = (await opts.resolveMatMulTuning?.(c, precision)) ?? opts.matMulTuning;
-    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? Infinity, opts.maxContext, kvBytes);
+    const ring = kvRingRows(c, maxPrefill);
+    const contextLimit = contextLimitFor(c, ctx.limits.maxStorageBufferBindingSize, opts.kvBudgetBytes ?? Infinity, opts.maxContext, kvBytes, ring);
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }
-    const capacity = Math.min(contextLimit, Math.max(16, Math.floor(opts.kvInitialTokens ?? 512)));
+    const ringRows = ring < contextLimit ? ring : Infinity;
+    const capacity = Math.min(contextLimit, ringRows, Math.max(16, Math.floor(opts.kvInitialTokens ?? 512)));
     const total = estimateUploadBytes(plan);
     const uploader = new WeightUploader(device, resolve, (done) => opts.onProgress?.(done, total));
     const buffers = new Map<string, GPUBuffer>();
@@ -485,6 +518,7 @@ export class Phi3Runtime implements TokenRuntime {
       runtime.kvLayers = kvLayers;
       runtime.capacity = capacity;
       runtime.initialCapacity = capacity;
+      runtime.ringRows = ringRows;
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
@@ -529,11 +563,27 @@ export class Phi3Runtime implements TokenRuntime {
 
   /**
    * Positions the KV cache holds now (LoadOptions.kvInitialTokens at load); `fitCapacity` doubles
-   * it, up to `contextLimit`, before a step that needs more, and gives it back when a step needs a
-   * quarter of it or less.
+   * it, up to `kvMaxPositions`, before a step that needs more, and gives it back when a step needs
+   * a quarter of it or less.
    */
   get kvCapacity(): number {
     return this.capacity;
+  }
+
+  /** The most positions the KV cache grows to: the context, or a windowed model's ring (`ringRows`). */
+  get kvMaxPositions(): number {
+    return Math.min(this.limit, this.ringRows);
+  }
+
+  /**
+   * Whether the cache still holds every key the next position attends: always, unless a ring has
+   * overwritten rows (writtenEnd past ringRows) that a chat truncated back far enough still needs.
+   */
+  private ringHolds(): boolean {
+    const lost = this.writtenEnd - this.ringRows; // positions below it were overwritten
+    if (lost <= 0) return true;
+    const next = this.cachedIds.length;
+    return lost <= next - (this.plan.config.attentionWindow ?? Infinity) + 1;
   }
 
   /** Bytes one position takes in the KV cache, K and V over every layer. */
@@ -544,11 +594,12 @@ export class Phi3Runtime implements TokenRuntime {
 
   /**
    * Sizes the KV cache for a step that ends at `positions` (callers check the context limit).
-   * The sizes are the initial capacity doubled (at most `contextLimit`): the cache grows to the
-   * first that holds `positions`, and shrinks to it when the cache is 4× that size or more (a new
-   * chat after a long one: truncate() left few positions, so a 2,048-token cache goes back to
-   * 512 instead of holding 1.6 GB for a short chat; the factor keeps a chat near a size from
-   * going back and forth).
+   * The sizes are the initial capacity doubled (at most `kvMaxPositions`): the cache grows to the
+   * first that holds `positions` (a ring: all its rows, past them), and shrinks to it when the
+   * cache is 4× that size or more (a new chat after a long one: truncate() left few positions, so
+   * a 2,048-token cache goes back to 512 instead of holding 1.6 GB for a short chat; the factor
+   * keeps a chat near a size from going back and forth). A ring that has wrapped keeps its size
+   * until it is emptied: its rows are no longer in position order.
    *
    * It grows one doubling at a time, so a GPU that runs out of memory on the way (an
    * `out-of-memory` error scope per layer) keeps the largest size every layer got: the layers
@@ -562,10 +613,12 @@ export class Phi3Runtime implements TokenRuntime {
    * and attention's split sizes follow the context limit at load).
    */
   private async fitCapacity(positions: number): Promise<void> {
-    let fit = Math.min(this.initialCapacity, this.limit);
-    while (fit < positions && fit < this.limit) fit = Math.min(fit * 2, this.limit);
-    const grow = positions > this.capacity;
-    if (!grow && this.capacity < 4 * fit) return;
+    const most = this.kvMaxPositions;
+    const rows = Math.min(positions, most);
+    let fit = Math.min(this.initialCapacity, most);
+    while (fit < rows && fit < most) fit = Math.min(fit * 2, most);
+    const grow = rows > this.capacity;
+    if (!grow && (this.capacity < 4 * fit || this.writtenEnd > this.capacity)) return;
     this.next = null;
     // Steps submitted before may still use the warm buffer that rebuilding replaces.
     await this.ctx.device.queue.onSubmittedWorkDone();
@@ -671,6 +724,8 @@ export class Phi3Runtime implements TokenRuntime {
   truncate(length: number): void {
     this.next = null;
     if (length < this.cachedIds.length) this.cachedIds.length = length;
+    // Empty, the cache holds nothing a later step reads before writing it.
+    if (this.cachedIds.length === 0) this.writtenEnd = 0;
   }
 
   /** Which rotary cache pair the reference would use for a step ending at `totalLen` tokens. */
@@ -681,10 +736,12 @@ export class Phi3Runtime implements TokenRuntime {
 
   /**
    * TokenRuntime.reusableFor: the whole cache, unless its keys were rotated with the other LongRoPE
-   * caches than a step ending at `stepEnd` (or at `reach`, where further: PrefillFeed.reach) takes.
+   * caches than a step ending at `stepEnd` (or at `reach`, where further: PrefillFeed.reach) takes,
+   * or a ring overwrote keys the next position attends (the chat was truncated back further than
+   * the ring's slack, maxPrefill positions past the window): then none of it.
    */
   reusableFor(stepEnd: number, reach = 0): number {
-    return this.cacheIndex(Math.max(stepEnd, reach)) === this.rotation ? this.cachedIds.length : 0;
+    return this.ringHolds() && this.cacheIndex(Math.max(stepEnd, reach)) === this.rotation ? this.cachedIds.length : 0;
   }
 
   /**
@@ -699,6 +756,7 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = this.ctx;
     const pastLen = this.cachedIds.length;
     writeStep(device, this.stepUniform, { seqLen: ids.length, pastLen });
+    this.writtenEnd = Math.max(this.writtenEnd, pastLen + ids.length);
     device.queue.writeBuffer(this.buffers.get('ids')!, 0, new Uint32Array(ids));
     // The history buffer mirrors cachedIds for the repetition penalty.
     device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
@@ -753,7 +811,7 @@ export class Phi3Runtime implements TokenRuntime {
     const pastLen = this.cachedIds.length;
     // Past the cache's capacity the step is encoded when asked for, after the cache has grown; one
     // that crosses LongRoPE's switch runs the whole sequence again (`forward`).
-    if (pastLen + 1 > this.kvCapacity || this.cacheIndex(pastLen + 1) !== this.rotation) return null;
+    if (Math.min(pastLen + 1, this.ringRows) > this.kvCapacity || this.cacheIndex(pastLen + 1) !== this.rotation) return null;
     const { device } = this.ctx;
     const encoder = device.createCommandEncoder({ label: 'step (encoded ahead)' });
     const token = this.buffers.get('token')!;
@@ -762,6 +820,7 @@ export class Phi3Runtime implements TokenRuntime {
     this.encodePasses(encoder, 1, pastLen, undefined, this.rotation);
     this.encodeSampling(encoder, this.readbacks[this.readbackTurn]);
     const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, submitted: false };
+    this.writtenEnd = Math.max(this.writtenEnd, pastLen + 1);
     if (this.runAhead) this.submitDecode(next);
     return next;
   }
@@ -839,6 +898,7 @@ export class Phi3Runtime implements TokenRuntime {
     }
     this.next = null;
     writeStep(device, this.stepUniform, { seqLen: 1, pastLen });
+    this.writtenEnd = Math.max(this.writtenEnd, pastLen + 1);
     const cacheIndex = this.cacheIndex(pastLen + 1);
     const read = (key: object, parts: WeightReadParts, label: string) => {
       let k = this.weightReads.get(key);
@@ -882,8 +942,8 @@ export class Phi3Runtime implements TokenRuntime {
   /**
    * Feeds `ids` after the cache, in chunks of maxPrefill, through every layer, and returns the last
    * chunk's encoder for the caller to finish. A step that ends on the other side of LongRoPE's
-   * switch from the cached keys' rotation feeds the cached ids again before `ids` (`reusableFor`;
-   * progress then counts them too). With `feed`, a prompt of several chunks keeps at most
+   * switch from the cached keys' rotation, or after a ring lost keys it needs, feeds the cached ids
+   * again before `ids` (`reusableFor`; progress then counts them too). With `feed`, a prompt of several chunks keeps at most
    * two of them submitted and not done, so each chunk's end is reported as the GPU gets there and
    * an abort is heard between chunks (the GPU meanwhile runs the next one: no gap); it then rejects
    * with an AbortError, and the cache holds the chunks submitted.
@@ -897,9 +957,10 @@ export class Phi3Runtime implements TokenRuntime {
     const stepEnd = this.cachedIds.length + ids.length;
     const rotateFor = Math.max(stepEnd, feed?.reach ?? 0);
     if (this.reusableFor(rotateFor) < this.cachedIds.length) {
-      // The cache was written on the other side of LongRoPE's switch: run the whole sequence again.
+      // The cache was written on the other side of LongRoPE's switch, or its ring lost keys the
+      // step attends: run the whole sequence again.
       ids = [...this.cachedIds, ...ids];
-      this.cachedIds.length = 0;
+      this.truncate(0);
     }
     await this.fitCapacity(stepEnd);
     const { device } = this.ctx;
