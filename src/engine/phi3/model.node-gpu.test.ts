@@ -563,6 +563,18 @@ describe('decode steps encoded ahead [gpu]', () => {
       expect(grown.kvCapacity).toBe(64);
       expect(d.ids).toEqual(c.ids);
       expect(maxAbsDiff(d.logits, c.logits)).toBe(0);
+      // A chat that grew the cache to 128 and one to 64 after it: the next short chat shrinks it
+      // again (what the 128 wrote before the first shrink no longer counts).
+      grown.truncate(4);
+      await grown.step(promptIds(100, 6, 32000), greedy, 0);
+      expect(grown.kvCapacity).toBe(128);
+      const e = await again(grown);
+      expect([e.after.capacity, grown.kvCapacity]).toEqual([16, 64]);
+      await again(grown);
+      expect(grown.kvCapacity).toBe(64);
+      grown.truncate(4);
+      await grown.step(promptIds(8, 7, 32000), greedy, 0);
+      expect(grown.kvCapacity).toBe(16);
     } finally {
       whole.destroy();
       grown.destroy();

@@ -243,9 +243,9 @@ export class Phi3Runtime implements TokenRuntime {
    */
   ringRows = Infinity;
   /**
-   * One past the furthest position written to the cache since it was last empty, steps encoded
-   * ahead and timing runs included: in a ring, the positions below writtenEnd − capacity had
-   * their rows overwritten (`ringHolds`).
+   * One past the furthest position written to the cache since it was last empty or resized, steps
+   * encoded ahead and timing runs included: in a ring, the positions below writtenEnd − capacity
+   * had their rows overwritten (`ringHolds`), and writtenEnd > capacity says it has wrapped.
    */
   private writtenEnd = 0;
   private samplerSettings = '';
@@ -686,6 +686,9 @@ export class Phi3Runtime implements TokenRuntime {
     }
     // The runtime holds what every layer holds (each layer's kernels know their own capacity).
     this.capacity = Math.min(...this.kvLayers.map((l) => l.capacity));
+    // The new caches hold the cached positions and nothing past them (a resized cache had never
+    // wrapped: fitCapacity), so a stale write from before no longer counts.
+    this.writtenEnd = Math.min(this.writtenEnd, this.cachedIds.length);
     return failure;
   }
 
