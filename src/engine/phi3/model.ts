@@ -75,7 +75,8 @@ export interface LoadOptions {
    * Tokens per prefill chunk (default 512); longer prompts run in several chunks. Larger chunks
    * fill the GPU better (at 128, a 3072-wide GEMM had 96 workgroups for an H100's 132 cores and
    * every chunk re-read the weights) at the cost of activation memory: about 130 KB per token for
-   * Phi-3 Mini, 65 MB at 512.
+   * Phi-3 Mini, 65 MB at 512. A windowed model's KV cache holds the window and one chunk
+   * (`kvRingRows`), so this is also how far back a chat can go without running again.
    */
   maxPrefill?: number;
   /**
@@ -91,7 +92,8 @@ export interface LoadOptions {
   maxContext?: number;
   /**
    * Tokens the KV cache holds at first (default 512, at most the context limit). It doubles when
-   * a prompt or an answer needs more, up to the context limit (`Phi3Runtime.kvCapacity`): a chat
+   * a prompt or an answer needs more, up to the context limit or a windowed model's ring
+   * (`Phi3Runtime.kvCapacity`, `kvMaxPositions`): a chat
    * of a few hundred tokens holds 200 MB of cache for Phi-3 Mini (400 MB on the f32 path), not the
    * 1.6 GB (3.2 GB) the full 4,096-token context takes.
    */
