@@ -34,6 +34,15 @@ const loadModelFiles = (...[ctx, files, opts]: Parameters<typeof loadAny>) => lo
 const root = mkdtempSync(join(tmpdir(), 'phi3-native-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** onnxruntime's last-position logits for `ids`, run at once from an empty cache. */
+function lastLogits(session: OrtPhi3Session): (ids: number[]) => Promise<Float32Array> {
+  return async (ids) => {
+    session.reset();
+    const { logits, vocab } = await session.forward(ids);
+    return logits.slice((ids.length - 1) * vocab);
+  };
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -665,12 +674,8 @@ describe('attention window [gpu]', () => {
     const ctx = await testGpu();
     const { runtime } = await loadModelFiles(ctx, files, { maxPrefill: 8 });
     const session = await OrtPhi3Session.open(dir);
-    /** The reference: onnxruntime over the whole sequence, with its own (unbounded) cache. */
-    const fresh = async (ids: number[]) => {
-      session.reset();
-      const { logits, vocab } = await session.forward(ids);
-      return logits.slice((ids.length - 1) * vocab);
-    };
+    // The reference: onnxruntime over the whole sequence, with its own (unbounded) cache.
+    const fresh = lastLogits(session);
     const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
     try {
       const { layers, kvHeads, headDim } = runtime.plan.config;
@@ -719,12 +724,8 @@ describe('LongRoPE switch [gpu]', () => {
     const ctx = await testGpu();
     const { runtime } = await loadModelFiles(ctx, files);
     const session = await OrtPhi3Session.open(dir);
-    /** The reference: onnxruntime runs the whole sequence at once (every key by its length's factors). */
-    const fresh = async (ids: number[]) => {
-      session.reset();
-      const { logits, vocab } = await session.forward(ids);
-      return logits.slice((ids.length - 1) * vocab);
-    };
+    // The reference: onnxruntime runs the whole sequence at once (every key by its length's factors).
+    const fresh = lastLogits(session);
     const greedy = { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 1 };
     try {
       // Up: a 12-token prompt, then greedy decode run ahead to 22 tokens, across 16 (at 17 the
