@@ -57,8 +57,9 @@ export function rotaryCaches(o: TinyModelOptions, rows: number, factors: number[
   return { cos, sin };
 }
 
-/** GroupQueryAttention's `local_window_size`, where the options give a sliding window. */
-const windowAttr = (o: TinyModelOptions): Record<string, AttrValue> => (o.slidingWindow >= 0 ? { local_window_size: { int: o.slidingWindow } } : {});
+/** GroupQueryAttention's `local_window_size`, where the options give a sliding window (and `sliding_window_cache`, with windowedCache). */
+const windowAttr = (o: TinyModelOptions): Record<string, AttrValue> =>
+  o.slidingWindow >= 0 ? { local_window_size: { int: o.slidingWindow }, ...(o.windowedCache ? { sliding_window_cache: { int: 1 } } : {}) } : {};
 
 interface Ctx {
   o: TinyModelOptions;

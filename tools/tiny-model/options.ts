@@ -32,6 +32,13 @@ export interface TinyModelOptions {
    * onnxruntime-genai's builder does; Phi-3 Mini 128K's is 262144, 4K's 2047); -1: none.
    */
   slidingWindow: number;
+  /**
+   * Also GroupQueryAttention's `sliding_window_cache = 1`, as onnxruntime-genai's builder writes
+   * beside a window for onnxruntime's CPU and CUDA providers: onnxruntime then takes cache buffers
+   * of at least the window and evicts inside the node (1.30's CPU kernel refuses a cache that
+   * grows from 0). The math is the window's either way. Default false.
+   */
+  windowedCache: boolean;
   ropeTheta: number;
   rmsNormEps: number;
   seed: number;
@@ -61,6 +68,7 @@ export const DEFAULT_OPTIONS: TinyModelOptions = {
   maxPositions: 4096,
   originalMaxPositions: 4096,
   slidingWindow: -1,
+  windowedCache: false,
   ropeTheta: 10000,
   rmsNormEps: 1e-5,
   seed: 1,
@@ -106,6 +114,7 @@ function validate(o: TinyModelOptions): void {
   if (o.context === '128k' && o.originalMaxPositions >= o.maxPositions)
     bad(`--original-max-positions ${o.originalMaxPositions} must be below --max-positions ${o.maxPositions} for 128k`);
   if (!Number.isInteger(o.slidingWindow) || o.slidingWindow < -1) bad(`--sliding-window must be an integer ≥ -1, got ${o.slidingWindow}`);
+  if (o.windowedCache && o.slidingWindow < 0) bad('windowedCache needs a sliding window (--sliding-window)');
   if (o.layout === 'web2024' && o.slidingWindow !== -1) bad('--sliding-window needs a GroupQueryAttention layout (gqa or gqa-packed): MultiHeadAttention has no window');
   if (!Number.isInteger(o.maxInlineBytes) || o.maxInlineBytes < 0) bad(`--max-inline-bytes must be a non-negative integer, got ${o.maxInlineBytes}`);
   if (typeof o.repeatLayerWeights !== 'boolean') bad(`repeatLayerWeights must be true or false, got ${String(o.repeatLayerWeights)}`);

@@ -223,6 +223,7 @@ describe('sliding window (GroupQueryAttention local_window_size)', () => {
 
   it('is refused for MultiHeadAttention, which has none', () => {
     expect(() => resolveOptions({ layout: 'web2024', slidingWindow: 8 })).toThrow(/--sliding-window needs a GroupQueryAttention layout/);
+    expect(() => resolveOptions({ layout: 'gqa', windowedCache: true })).toThrow(/windowedCache needs a sliding window/);
   });
 });
 

@@ -22,6 +22,11 @@
  * zeros), so `load` checks the device first and throws ONNX_UNSUPPORTED telling the user to pick
  * the WASM provider or the native engine, which converts fp16 to f32 on upload. The WASM EP runs
  * fp16 files everywhere.
+ * Graphs built for onnxruntime's CPU and CUDA providers with a window-sized KV cache
+ * (GroupQueryAttention's sliding_window_cache = 1, onnxruntime-genai's builder since August
+ * 2026) are refused with ONNX_UNSUPPORTED before their weights are read: the WebGPU provider
+ * does not implement the attribute and the CPU kernel wants window-sized cache buffers, not the
+ * growing cache kept here. The native engine runs them.
  * Threads: onnxruntime's default — several only when the page is crossOriginIsolated (COOP/COEP);
  * otherwise one. A production build emits each `.wasm` as a hashed asset (WASM EP 14 MB, WebGPU
  * build 27 MB) and each bundle as its own lazily loaded chunk.
@@ -37,7 +42,7 @@ import { readOnnxModel } from '../onnx/reader';
 import { bytesSource } from '../onnx/sources';
 import type { ByteSource, OnnxGraph } from '../onnx/types';
 import type { ModelFiles } from '../phi3/files';
-import { checkAgainstConfigs, planPhi3 } from '../phi3/plan';
+import { checkAgainstConfigs, planPhi3, windowedCacheNode } from '../phi3/plan';
 import type { ModelInfo } from '../types';
 import { OrtRuntime, type OrtModule, type OrtProvider } from './ort-runtime';
 
@@ -121,6 +126,14 @@ export class OrtEngine extends ChatEngine {
     // The graph and its external data, whole (see the module header for the memory cost).
     const graph = await readWhole(files, files.onnxPath);
     const model = await readOnnxModel(graph.source);
+    // Refused before the weights are read (gigabytes): see windowedCacheNode.
+    const windowed = windowedCacheNode(model.graph);
+    if (windowed) {
+      throw new AppError(
+        'ONNX_UNSUPPORTED',
+        `${files.onnxPath} was built for onnxruntime's CPU or CUDA provider: its GroupQueryAttention "${windowed.name}" keeps a window-sized KV cache (sliding_window_cache = 1), which onnxruntime-web cannot run. Use the native engine, which runs this model's attention window itself.`,
+      );
+    }
     const external = new Map<string, { bytes: Uint8Array; source: ByteSource }>();
     for (const name of externalFilesOf(model.graph)) {
       if (name.includes('..') || name.startsWith('/')) throw new AppError('ONNX_MALFORMED', `The model names external data "${name}" outside its folder; refusing to read it.`);

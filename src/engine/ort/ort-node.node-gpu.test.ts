@@ -38,6 +38,8 @@ const MODELS: Record<string, Partial<TinyModelOptions>> = {
   '128k': { layout: 'web2024', context: '128k', maxPositions: 256, originalMaxPositions: 16, layers: 2, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, seed: 4, maxInlineBytes: 4096 },
   // A 6-key attention window (local_window_size): the 10-token prompt and its decode look past it.
   window: { layout: 'gqa', slidingWindow: 6, layers: 1, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, seed: 12, maxInlineBytes: 4096 },
+  // The same weights built for onnxruntime's CPU and CUDA providers (sliding_window_cache = 1).
+  'windowed-cache': { layout: 'gqa', slidingWindow: 6, windowedCache: true, layers: 1, hidden: 64, heads: 4, intermediate: 96, vocab: VOCAB, seed: 12, maxInlineBytes: 4096 },
   'gqa-f16': { layout: 'gqa', dtype: 'q4f16', layers: 1, hidden: 128, heads: 4, kvHeads: 2, intermediate: 96, vocab: VOCAB, seed: 9, maxInlineBytes: 4096 },
 };
 
@@ -60,8 +62,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 
 
-async function compare(model: string, tolerance: number): Promise<void> {
-  const nativeFiles = nodeModelFiles(dirs.get(model)!);
+/** Both engines on `model`'s files (the native engine on `nativeModel`'s, where given: the same weights built otherwise). */
+async function compare(model: string, tolerance: number, nativeModel = model): Promise<void> {
+  const nativeFiles = nodeModelFiles(dirs.get(nativeModel)!);
   const ortFiles = nodeModelFiles(dirs.get(model)!);
   // The f32 KV cache, as onnxruntime keeps it for f32 files (the default f16 cache: precision-checks.node-gpu.test.ts).
   const native = await NativeEngine.load(await testGpu(), nativeFiles, { precision: 'f32' });
@@ -86,7 +89,7 @@ async function compare(model: string, tolerance: number): Promise<void> {
     engine.runtime.truncate(7);
     await run([42], STEPS / 2);
     expect(engine.runtime.cachedIds).toEqual(native.runtime.cachedIds);
-    console.log(`${model}: onnxruntime-web WebGPU EP in Node vs native, max |Δlogit| over ${STEPS + STEPS / 2} steps = ${worst.toExponential(3)} (tolerance ${tolerance})`);
+    console.log(`${model}: onnxruntime-web WebGPU EP in Node vs native${nativeModel === model ? '' : ` on ${nativeModel}`}, max |Δlogit| over ${STEPS + STEPS / 2} steps = ${worst.toExponential(3)} (tolerance ${tolerance})`);
     expect(worst).toBeLessThanOrEqual(tolerance);
   } finally {
     native.destroy();
@@ -102,6 +105,22 @@ describe('onnxruntime-web WebGPU EP in Node matches the native engine', () => {
   it(`Phi-3 128K (LongRoPE switch at 16): logits within ${F32_TOL} across the switch, up in decode and down after truncating`, () => compare('128k', F32_TOL));
 
   it(`GroupQueryAttention with a 6-key window: logits within ${F32_TOL} past the window`, () => compare('window', F32_TOL));
+
+  it('a build with a window-sized cache (sliding_window_cache = 1): refused before its weights are read, and the native engine runs it as onnxruntime-web runs the same weights without it', async () => {
+    const files = nodeModelFiles(dirs.get('windowed-cache')!);
+    const opened: string[] = [];
+    const open = files.open.bind(files);
+    files.open = (path) => (opened.push(path), open(path));
+    const err = await OrtEngine.load(files, { provider: 'webgpu', ort }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await files.close();
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'ONNX_UNSUPPORTED', message: expect.stringMatching(/sliding_window_cache = 1.*Use the native engine/) });
+    expect(opened).toEqual([files.onnxPath]);
+    await compare('window', F32_TOL, 'windowed-cache');
+  });
 
   it('fp16 files: refused with ONNX_UNSUPPORTED without shader-f16, run within tolerance with it', async () => {
     const adapter = await globalThis.__phi3TestGPU!.requestAdapter();

@@ -125,6 +125,18 @@ function attrInt(node: OnnxNode, name: string, fallback?: number): number {
   throw new AppError('MODEL_UNSUPPORTED_GRAPH', `${node.opType} node "${node.name}" lacks the integer attribute "${name}".`);
 }
 
+/**
+ * The first GroupQueryAttention with `sliding_window_cache = 1`, which onnxruntime-genai's builder
+ * writes beside a window for onnxruntime's CPU and CUDA providers: onnxruntime then wants cache
+ * buffers sized to the window and evicts inside the node, so a graph with it cannot be fed the
+ * growing cache the onnxruntime-web engine keeps (its WebGPU provider refuses the attribute
+ * outright). The native engine keeps its own cache and reads only the attention math from the
+ * graph, which the attribute does not change.
+ */
+export function windowedCacheNode(graph: OnnxGraph): OnnxNode | undefined {
+  return graph.nodes.find((n) => isOp(n, 'GroupQueryAttention', MS) && attrInt(n, 'sliding_window_cache', 0) !== 0);
+}
+
 function attrFloat(node: OnnxNode, name: string, fallback: number): number {
   const a = node.attributes[name];
   return a?.type === 'float' ? a.value : fallback;
