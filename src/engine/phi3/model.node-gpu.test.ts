@@ -708,6 +708,26 @@ describe('attention window [gpu]', () => {
       const first = await gen.next();
       expect(first.value).toBe(argmax(await fresh(shorter)));
       expect(await gen.next()).toMatchObject({ done: true, value: { promptTokens: 13, prefillTokens: 13 } });
+
+      // An answer of maxPrefill tokens, regenerated: it wrote maxPrefill positions past its prompt
+      // (the step run ahead included), within the ring's slack, so only the prompt's last token
+      // runs. One token longer is past it: the whole prompt runs again.
+      const chat = promptIds(30, 8, 32000);
+      const answer = async (maxNewTokens = 8) => {
+        const g = generate(runtime, { promptIds: chat, maxNewTokens, eosTokenIds: new Set(), sampling: greedy });
+        const out: number[] = [];
+        for (let r = await g.next(); ; r = await g.next()) {
+          if (r.done) return { out, timings: r.value };
+          out.push(r.value);
+        }
+      };
+      const once = await answer();
+      const twice = await answer();
+      expect(twice.out).toEqual(once.out);
+      expect(twice.timings).toMatchObject({ promptTokens: 30, prefillTokens: 1, newTokens: 8 });
+      const longer9 = await answer(9);
+      expect(longer9.out.slice(0, 8)).toEqual(once.out);
+      expect((await answer()).timings).toMatchObject({ promptTokens: 30, prefillTokens: 30, newTokens: 8 });
     } finally {
       await session.release();
       runtime.destroy();
