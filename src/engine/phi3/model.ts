@@ -239,11 +239,8 @@ export class Phi3Runtime implements TokenRuntime {
   private capacity = 0;
   /** LoadOptions.kvInitialTokens as loaded: the smallest size `fitCapacity` gives the cache. */
   private initialCapacity = 0;
-  /**
-   * Rows a windowed model's cache stops growing at, a ring (kvRingRows; Infinity: no window, or a
-   * context no longer than it). Set at load.
-   */
-  ringRows = Infinity;
+  /** `ringRows`, set at load. */
+  private ring = Infinity;
   /**
    * One past the furthest position written to the cache since it was last empty or resized, steps
    * encoded ahead and timing runs included: in a ring, the positions below writtenEnd − capacity
@@ -520,7 +517,7 @@ export class Phi3Runtime implements TokenRuntime {
       runtime.kvLayers = kvLayers;
       runtime.capacity = capacity;
       runtime.initialCapacity = capacity;
-      runtime.ringRows = ringRows;
+      runtime.ring = ringRows;
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
@@ -570,6 +567,14 @@ export class Phi3Runtime implements TokenRuntime {
    */
   get kvCapacity(): number {
     return this.capacity;
+  }
+
+  /**
+   * Rows a windowed model's cache stops growing at, a ring (kvRingRows; Infinity: no window, or a
+   * context no longer than it).
+   */
+  get ringRows(): number {
+    return this.ring;
   }
 
   /** The most positions the KV cache grows to: the context, or a windowed model's ring (`ringRows`). */
