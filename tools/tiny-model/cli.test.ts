@@ -15,6 +15,9 @@ describe('tiny-model CLI arguments and options', () => {
       heads: 3, kvHeads: 1, intermediate: 200, vocab: 1000, maxPositions: 2048, originalMaxPositions: 64, ropeTheta: 500, seed: 9,
     });
     expect(resolveOptions(options).kvHeads).toBe(1);
+    const windowed = parseTinyModelArgs(['--out', 'w', '--layout', 'gqa', '--sliding-window', '8', '--windowed-cache']).options;
+    expect(windowed).toEqual({ layout: 'gqa', slidingWindow: 8, windowedCache: true });
+    expect(resolveOptions(windowed)).toMatchObject({ slidingWindow: 8, windowedCache: true });
   });
 
   it('rejects unknown flags, missing values and a missing --out', () => {

@@ -15,6 +15,7 @@ export const USAGE = `usage: npm run tiny-model -- --out <dir> [options]
   --layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N
   --max-positions N --original-max-positions N --rope-theta X --seed N
   --sliding-window N                GroupQueryAttention local_window_size (default -1: none)
+  --windowed-cache                  also sliding_window_cache = 1 (a CPU/CUDA build's window-sized cache)
   --max-inline-bytes N              inline weight budget of the .onnx (default 1 GiB)`;
 
 const NUMERIC: Record<string, keyof TinyModelOptions> = {
@@ -40,8 +41,8 @@ export function parseTinyModelArgs(argv: string[]): { out: string; options: Part
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--help' || flag === '-h') return { out: '', options: {}, help: true };
-    if (flag === '--zero-points') {
-      options.zeroPoints = true;
+    if (flag === '--zero-points' || flag === '--windowed-cache') {
+      options[flag === '--zero-points' ? 'zeroPoints' : 'windowedCache'] = true;
       continue;
     }
     const value = argv[++i];
