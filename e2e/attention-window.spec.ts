@@ -14,7 +14,7 @@ import { downloadTinyChat, serveTinyChat } from './tiny-hub';
 
 const hub = serveTinyChat('e2e-attention-window', { modelArgs: ['--layout', 'gqa', '--sliding-window', '16'] });
 
-test('a model with a 16-token attention window keeps its whole context and answers a chat longer than the window', async ({ page }) => {
+test('a model with a 16-token attention window keeps its whole context, answers a chat longer than its cache, and regenerates from the cache', async ({ page }) => {
   test.setTimeout(180_000);
   await downloadTinyChat(page, hub());
   await expect(page.getByTestId('attention-window')).toHaveText(', each token attending to the last 16');
@@ -25,10 +25,16 @@ test('a model with a 16-token attention window keeps its whole context and answe
   await page.getByRole('button', { name: 'New chat' }).click();
   await setMaxNewTokens(page, 24);
 
+  // Longer than the cache's 528 rows: its second prefill chunk and the answer wrap the ring.
   const composer = page.getByRole('textbox', { name: 'Message' });
-  await composer.fill(Array.from({ length: 40 }, (_, i) => `word${i % 9}`).join(' '));
+  await composer.fill(Array.from({ length: 300 }, (_, i) => `word${i % 9}`).join(' '));
   await composer.press('Enter');
   const stats = answers(page).last().getByTestId('message-stats');
   await expect(stats).toContainText(' + 24 new tokens', { timeout: 120_000 });
-  expect(Number(/(\d+) prompt/.exec(await stats.innerText())?.[1])).toBeGreaterThan(40);
+  const prompt = Number(/(\d+) prompt/.exec(await stats.innerText())?.[1]);
+  expect(prompt).toBeGreaterThan(528);
+  // Regenerate goes back 24 tokens, within the ring's slack: every prompt token but the last is
+  // still cached (docs/engine.md).
+  await answers(page).last().getByRole('button', { name: 'Regenerate' }).click();
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(`${prompt} prompt (${prompt - 1} cached) + 24 new tokens`, { timeout: 120_000 });
 });
