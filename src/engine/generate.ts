@@ -109,12 +109,11 @@ export async function* generate(runtime: TokenRuntime, req: GenerateRequest): As
       `The conversation is ${promptIds.length} tokens but the context holds ${runtime.contextLimit}. Start a new conversation or drop older messages.`,
     );
   }
-  // Keep the cached prefix, but always re-run at least the last prompt token to get fresh logits
-  // (and all of it where the runtime cannot reuse its cache for a prompt of this length).
-  let keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1, runtime.reusableFor?.(promptIds.length) ?? Infinity);
+  // Keep the cached prefix, but always re-run at least the last prompt token to get fresh logits.
+  let keep = Math.min(commonPrefix(runtime.cachedIds, promptIds), promptIds.length - 1);
   runtime.truncate(keep);
-  // A cache that cannot go on from there (a windowed ring that overwrote keys the next token
-  // attends; Phi3Runtime.reusableFor) runs the whole prompt.
+  // A cache that cannot go on from there (keys rotated across LongRoPE's switch, or a windowed
+  // ring that overwrote keys the next token attends: reusableFor) runs the whole prompt.
   if (runsCacheAgain(runtime, promptIds.length)) {
     keep = 0;
     runtime.truncate(0);

@@ -239,8 +239,6 @@ export class Phi3Runtime implements TokenRuntime {
   private capacity = 0;
   /** LoadOptions.kvInitialTokens as loaded: the smallest size `fitCapacity` gives the cache. */
   private initialCapacity = 0;
-  /** `ringRows`, set at load. */
-  private ring = Infinity;
   /**
    * One past the furthest position written to the cache since it was last empty or resized, steps
    * encoded ahead and timing runs included: in a ring, the positions below writtenEnd − capacity
@@ -296,8 +294,7 @@ export class Phi3Runtime implements TokenRuntime {
     if (contextLimit < 16) {
       throw new AppError('GPU_OUT_OF_MEMORY', `This GPU's limits leave room for only ${contextLimit} tokens of context; the model needs a larger storage-buffer binding size.`);
     }
-    const ringRows = ring < contextLimit ? ring : Infinity;
-    const capacity = Math.min(contextLimit, ringRows, Math.max(16, Math.floor(opts.kvInitialTokens ?? 512)));
+    const capacity = Math.min(contextLimit, ring, Math.max(16, Math.floor(opts.kvInitialTokens ?? 512)));
     const total = estimateUploadBytes(plan);
     const uploader = new WeightUploader(device, resolve, (done) => opts.onProgress?.(done, total));
     const buffers = new Map<string, GPUBuffer>();
@@ -517,7 +514,6 @@ export class Phi3Runtime implements TokenRuntime {
       runtime.kvLayers = kvLayers;
       runtime.capacity = capacity;
       runtime.initialCapacity = capacity;
-      runtime.ring = ringRows;
       // Below split-K attention (≤ 64 tokens of context); + lm_head and sampler.
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
@@ -574,7 +570,8 @@ export class Phi3Runtime implements TokenRuntime {
    * context no longer than it).
    */
   get ringRows(): number {
-    return this.ring;
+    const ring = kvRingRows(this.plan.config, this.maxPrefill);
+    return ring < this.limit ? ring : Infinity;
   }
 
   /** The most positions the KV cache grows to: the context, or a windowed model's ring (`ringRows`). */
@@ -766,7 +763,6 @@ export class Phi3Runtime implements TokenRuntime {
     const { device } = this.ctx;
     const pastLen = this.cachedIds.length;
     writeStep(device, this.stepUniform, { seqLen: ids.length, pastLen });
-    this.writtenEnd = Math.max(this.writtenEnd, pastLen + ids.length);
     device.queue.writeBuffer(this.buffers.get('ids')!, 0, new Uint32Array(ids));
     // The history buffer mirrors cachedIds for the repetition penalty.
     device.queue.writeBuffer(this.buffers.get('history')!, pastLen * 4, new Uint32Array(ids));
@@ -782,6 +778,9 @@ export class Phi3Runtime implements TokenRuntime {
    * for `profileDecode` and `profilePrefill` only.
    */
   private encodePasses(encoder: GPUCommandEncoder, S: number, pastLen: number, timestamps: GPUQuerySet | undefined, cacheIndex: 0 | 1): void {
+    // The passes write the KV rows of positions pastLen .. pastLen + S − 1 (a step encoded ahead
+    // and dropped included).
+    this.writtenEnd = Math.max(this.writtenEnd, pastLen + S);
     const ops = S === 1 ? this.decodeOps : this.ops;
     const timed = (i: number, label: string): GPUComputePassDescriptor => ({ label, timestampWrites: timestamps && { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     if (timestamps) {
@@ -830,7 +829,6 @@ export class Phi3Runtime implements TokenRuntime {
     this.encodePasses(encoder, 1, pastLen, undefined, this.rotation);
     this.encodeSampling(encoder, this.readbacks[this.readbackTurn]);
     const next: NextStep = { encoder, pastLen, samplingKey, stepIndex, token: -1, submitted: false };
-    this.writtenEnd = Math.max(this.writtenEnd, pastLen + 1);
     if (this.runAhead) this.submitDecode(next);
     return next;
   }
