@@ -1,8 +1,10 @@
 /**
  * Node runner for the native engine:
- *   npm run cli -- --model <dir or .onnx file> [--prompt "…" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--precision f16|f32] [--json]
+ *   npm run cli -- --model <dir or .onnx file> [--prompt "…" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--precision f16|f32] [--f32-weights] [--json]
  * `--precision f32` keeps the KV cache in f32 (twice the memory; the default f16 cache rounds each
- * cached value once), to compare answers and `gpuBytes` with the default.
+ * cached value once), and with it a q4 file's block scales and embedding, which the f16 path packs
+ * to fp16; `--f32-weights` keeps only those in f32 (LoadOptions.f16Weights false). Both are there
+ * to compare answers and `gpuBytes` with the default.
  * Uses the `webgpu` package (Dawn); on a machine without a GPU driver it falls back to Debian
  * Chromium's SwiftShader by itself, so no environment variables are needed.
  */
@@ -14,7 +16,7 @@ import { nodeModelFiles } from '../src/engine/node/model-dir';
 import { NativeEngine, toStats } from '../src/engine/native-engine';
 import { DEFAULT_SAMPLING, type GenerateOptions } from '../src/engine/types';
 
-const USAGE = 'usage: npm run cli -- --model <dir or .onnx file> [--prompt "text" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--precision f16|f32] [--json]';
+const USAGE = 'usage: npm run cli -- --model <dir or .onnx file> [--prompt "text" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--temperature T --top-k K --top-p P --seed S] [--precision f16|f32] [--f32-weights] [--json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       precision: { type: 'string', default: 'f16' },
+      'f32-weights': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const ctx = await acquireDevice(await nodeGPU());
   const files = nodeModelFiles(values.model);
-  const engine = await NativeEngine.load(ctx, files, { precision });
+  const engine = await NativeEngine.load(ctx, files, { precision, f16Weights: !values['f32-weights'] });
   const loadMs = performance.now() - t0;
   let inputIds: number[];
   if (values['input-ids'] !== undefined) {

@@ -86,7 +86,7 @@ export const CATALOG: readonly CatalogEntry[] = [
       { path: 'onnx/model_q4.onnx_data', role: 'weights' },
       ...ROOT_FILES,
     ],
-    note: 'The same int4 weights with fp32 scales and activations, about 430 MB more. Pick it to use the onnxruntime-web engine on a GPU without shader-f16; the native engine runs either build.',
+    note: 'The same int4 weights with fp32 scales and activations, about 430 MB more to download. Pick it to use the onnxruntime-web engine on a GPU without shader-f16. The native engine runs either build and stores this one\'s scales as fp16 on the GPU, so both take the same GPU memory.',
   },
   {
     id: 'phi-3-mini-128k-int4',
@@ -103,7 +103,8 @@ export const CATALOG: readonly CatalogEntry[] = [
     ],
     note:
       'There is no web build for 128K. This folder is chosen because its MatMulNBits use block 32 (the block size the ' +
-      'WGSL kernels share with the 4K web build), round-to-nearest weights, fp32 scales (no shader-f16 needed) and ' +
+      'WGSL kernels share with the 4K web build), round-to-nearest weights, fp32 scales (no shader-f16 needed; the native ' +
+      'engine stores them as fp16 on the GPU, 430 MB less) and ' +
       'accuracy_level 0, so the reference output is plain fp32 math. The `-acc-level-4` sibling quantises activations ' +
       'to int8 on the CPU, the CUDA build needs fp16, and the DirectML build is AWQ block 128. The data file may exceed 2 GB: ' +
       'it is stored and read in chunks, never as one buffer.',

@@ -17,7 +17,8 @@
  * figures, the device's copy bandwidth and each GEMV's effective bandwidth as a share of it
  * (issue 7's ≥ 75% target).
  * `--tuning JSON` (a MatMulNBitsTuning) and `--attention JSON` (an AttentionTuning) override the
- * native engine's kernel choices, `--precision f32` its KV cache (default f16, packed), and
+ * native engine's kernel choices, `--precision f32` its KV cache (default f16, packed),
+ * `--f32-weights` a q4 file's block scales and embedding (default: packed to fp16 on the f16 path), and
  * `--no-run-ahead` its decode submission, for A/B runs.
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
  */
@@ -45,7 +46,7 @@ import { combineRounds, computeRatios, foldDecodeProfile, foldPrefillProfile, is
 import { renderMarkdown, spliceSection } from './render';
 
 const USAGE =
-  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--attention JSON] [--precision f16|f32] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
+  'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--attention JSON] [--precision f16|f32] [--f32-weights] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
@@ -91,7 +92,7 @@ async function runChild(name: EngineName, modelDir: string, values: Values, prof
   const outFile = join(tmpdir(), `phi3-bench-${process.pid}-${name}-${Date.now()}.json`);
   const pass = (flag: 'contexts' | 'prefill' | 'decode-steps' | 'profile-steps') => [`--${flag}`, String(values[flag])];
   const passIfSet = (flag: 'tuning' | 'attention' | 'precision') => (values[flag] ? [`--${flag}`, values[flag]] : []);
-  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...passIfSet('tuning'), ...passIfSet('attention'), ...passIfSet('precision'), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : [])];
+  const args = [...process.execArgv, process.argv[1], '--child', name, '--model', modelDir, ...pass('contexts'), ...pass('prefill'), ...pass('decode-steps'), ...pass('profile-steps'), '--child-out', outFile, ...(profile ? ['--child-profile'] : []), ...passIfSet('tuning'), ...passIfSet('attention'), ...passIfSet('precision'), ...(values['no-run-ahead'] ? ['--no-run-ahead'] : []), ...(values['f32-weights'] ? ['--f32-weights'] : [])];
   const code = await new Promise<number | null>((done) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', done));
   try {
     if (!existsSync(outFile)) return { error: `the ${name} process exited with code ${code} before reporting` };
@@ -117,7 +118,7 @@ async function child(values: Values): Promise<void> {
     if (name === 'native') {
       const ctx = await acquireDevice(gpu);
       log(`adapter ${JSON.stringify(ctx.adapterInfo)}; features ${[...ctx.device.features].sort().join(', ')}`);
-      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, attention: values.attention ? parseAttention(values.attention) : undefined, precision: values.precision ? parsePrecision(values.precision) : undefined, runAhead: !values['no-run-ahead'] });
+      const engine = await NativeEngine.load(ctx, files, { matMulTuning: values.tuning ? parseTuning(values.tuning) : undefined, attention: values.attention ? parseAttention(values.attention) : undefined, precision: values.precision ? parsePrecision(values.precision) : undefined, f16Weights: !values['f32-weights'], runAhead: !values['no-run-ahead'] });
       report.declared = engine.runtime.dispatchesPerDecode;
       const warm = engine.runtime.decodeWarmBytes;
       log(`decode matmuls on ${engine.runtime.decodeMatMulPaths.join(', ')}${warm ? `; ${(warm / 1e6).toFixed(1)} MB of weights read ahead per token (warmNext)` : ''}`);
@@ -167,6 +168,7 @@ function parseOptions() {
       precision: { type: 'string' },
       // The native engine submits each decode step only when asked for (LoadOptions.runAhead off).
       'no-run-ahead': { type: 'boolean', default: false },
+      'f32-weights': { type: 'boolean', default: false },
       'no-kernels': { type: 'boolean', default: false },
       out: { type: 'string' },
       docs: { type: 'boolean', default: false },
@@ -284,6 +286,7 @@ async function main(): Promise<void> {
     if (values.tuning) notes.push(`The native engine ran every matmul with the tuning override ${values.tuning} (--tuning), not the adapter's defaults.`);
     if (values.attention) notes.push(`The native engine ran attention with ${values.attention} (--attention), not the defaults.`);
     if (values.precision) notes.push(`The native engine's KV cache was ${values.precision} (--precision).`);
+    if (values['f32-weights']) notes.push('The native engine kept a q4 file\'s block scales and embedding in f32 (--f32-weights), not packed to fp16.');
     if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);

@@ -2,11 +2,13 @@
  * The two numeric paths of the native engine and the WGSL prelude that instantiates a shader for
  * one of them.
  *
- * Both work on every adapter; neither needs `shader-f16`. 'f16' changes exactly one thing: the KV
- * cache is stored as f16 (2 bytes per element instead of 4), which halves its memory and
- * attention's cache bandwidth, and doubles the context that fits a KV budget or binding limit.
- * Everything else stays f32 on both paths: activations, q, rotary arithmetic, the score and
- * output accumulators, the softmax and the split-K partials (see docs/engine.md, Precision).
+ * Both work on every adapter; neither needs `shader-f16`. 'f16' changes what is stored, never how
+ * it is computed: the KV cache is stored as f16 (2 bytes per element instead of 4), which halves
+ * its memory and attention's cache bandwidth, and doubles the context that fits a KV budget or
+ * binding limit; and a q4 file's f32 block scales and embedding table are stored as fp16, as a
+ * q4f16 file has them (packed at load, kernels/f16-pack.ts; LoadOptions.f16Weights). All
+ * arithmetic stays f32 on both paths: activations, q, rotary arithmetic, the score and output
+ * accumulators, the softmax and the split-K partials (see docs/engine.md, Precision).
  *
  * How f16 is stored without `shader-f16`: two f16 values per u32 word, the first in the low half
  * (`pack2x16float` / `unpack2x16float`, core WGSL), which in memory is the same bytes as an
@@ -37,8 +39,8 @@ export type PrecisionOption = 'auto' | Precision;
 
 /**
  * The numeric path for a model: 'auto' (or nothing) gives 'f16' on every device, since the f16
- * KV cache needs no `shader-f16` (see the header); 'f32' keeps the cache in f32 (twice the
- * memory, for checks against a reference in f32).
+ * KV cache needs no `shader-f16` (see the header); 'f32' keeps the cache, and a q4 file's scales
+ * and embedding, in f32 (more memory, for checks against a reference in f32).
  */
 export function choosePrecision(requested: PrecisionOption = 'auto'): Precision {
   if (requested === 'f32' || requested === 'f16') return requested;

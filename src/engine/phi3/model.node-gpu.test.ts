@@ -12,7 +12,7 @@
  * onnxruntime's f32 cache. The default f16 cache (one rounding per cached value) is checked
  * against onnxruntime in precision-checks.node-gpu.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import { loadModelFiles as loadAny } from './files';
 import { DEFAULT_SAMPLING } from '../types';
 import { generate } from '../generate';
 import type { LoadOptions } from './model';
+import type { Phi3Plan, QuantWeight } from './plan';
 import { tensorByteLength } from '../onnx/tensor-data';
 import { matMulNBitsRopeAppendSupported, matMulNBitsWarmNextSupported } from '../kernels/matmul-nbits';
 
@@ -794,6 +795,90 @@ async function refusesLargestBinding(ctx: Awaited<ReturnType<typeof testGpu>>): 
   b.destroy();
   return oom !== null;
 }
+
+describe('f16 weights: a q4 file\'s f32 scales and embedding packed to fp16 [gpu]', () => {
+  /** Element counts of the f32 tensors the f16 path packs: every matmul's scales and the embedding (one part here). */
+  function packedTensors(plan: Phi3Plan): number[] {
+    const ws: QuantWeight[] = [plan.lmHead];
+    for (const l of plan.layers) {
+      if (l.attention.kind !== 'packed' || l.mlp.kind !== 'fused') throw new Error('the gqa-packed layout has one tensor per matmul');
+      ws.push(l.attention.qkv, l.o, l.mlp.gateUp, l.down);
+    }
+    return [...ws.map((w) => w.scales), plan.embedding].map((t) => t.dims.reduce((a, b) => a * b, 1));
+  }
+  const round16 = (n: number) => Math.ceil(n / 16) * 16;
+
+  it('halves what those tensors take on the GPU, and the logits stay within 3e-2 of the unpacked ones with identical greedy tokens', async () => {
+    const dir = join(root, 'f16-weights');
+    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2, seed: 8 });
+    const ctx = await testGpu();
+    const files = nodeModelFiles(dir);
+    const packed = await loadModelFiles(ctx, files, { precision: 'f16' });
+    const unpacked = await loadModelFiles(ctx, files, { precision: 'f16', f16Weights: false });
+    const exact = await loadModelFiles(ctx, files, { precision: 'f32' });
+    try {
+      const saved = packedTensors(packed.plan).reduce((n, e) => n + round16(4 * e) - round16(4 * Math.ceil(e / 2)), 0);
+      expect(unpacked.runtime.gpuBytes().weights - packed.runtime.gpuBytes().weights).toBe(saved);
+      // The f32 path keeps them f32 whatever f16Weights says.
+      expect(exact.runtime.gpuBytes().weights).toBe(unpacked.runtime.gpuBytes().weights);
+      const prompt = promptIds(20, 5, 32000);
+      let diff = 0;
+      const ids = [...prompt];
+      for (let s = 0; s < 12; s++) {
+        const feed = s === 0 ? prompt : [ids[ids.length - 1]];
+        const [a, b] = [await packed.runtime.logits(feed), await unpacked.runtime.logits(feed)];
+        diff = Math.max(diff, maxAbsDiff(a, b));
+        expect(argmax(a), `step ${s}`).toBe(argmax(b));
+        ids.push(argmax(b));
+      }
+      expect(diff).toBeGreaterThan(0);
+      expect(diff).toBeLessThanOrEqual(3e-2);
+
+      // Under a 3 MiB binding limit the packed table (32064 × 128 fp16, 8.2 MB) loads in three
+      // parts, each packed from its own first row: the same logits as the one-part table.
+      const split = await loadModelFiles({ ...ctx, limits: { ...ctx.limits, maxStorageBufferBindingSize: 3 << 20 } }, files, { precision: 'f16' });
+      try {
+        const labels = (split.runtime as unknown as { uploader: { buffers: GPUBuffer[] } }).uploader.buffers.map((b) => b.label).filter((l) => l.startsWith('embedding.'));
+        expect(labels).toEqual(['embedding.part0', 'embedding.part1', 'embedding.part2']);
+        packed.runtime.truncate(0);
+        expect(await split.runtime.logits(prompt)).toEqual(await packed.runtime.logits(prompt));
+      } finally {
+        split.runtime.destroy();
+      }
+    } finally {
+      for (const m of [packed, unpacked, exact]) m.runtime.destroy();
+      await files.close();
+    }
+  });
+
+  it('a value beyond fp16\'s range loads the model again with them in f32: the memory and logits of f16Weights false', async () => {
+    const dir = join(root, 'f16-weights-range');
+    const model = await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2, seed: 9 });
+    const ctx = await testGpu();
+    let files = nodeModelFiles(dir);
+    const { plan, runtime: probe } = await loadModelFiles(ctx, files, { precision: 'f32' });
+    probe.destroy();
+    await files.close();
+    // 1e5 in the embedding row of the last token, which the prompt never uses.
+    const loc = plan.embedding.location;
+    if (loc.kind !== 'external') throw new Error('the generator writes the embedding as external data');
+    const data = readFileSync(model.dataPath);
+    data.writeFloatLE(1e5, loc.offset + (plan.embedding.dims[0] * plan.embedding.dims[1] - 1) * 4);
+    writeFileSync(model.dataPath, data);
+    files = nodeModelFiles(dir);
+    const fallback = await loadModelFiles(ctx, files, { precision: 'f16' });
+    const unpacked = await loadModelFiles(ctx, files, { precision: 'f16', f16Weights: false });
+    try {
+      expect(fallback.runtime.gpuBytes()).toEqual(unpacked.runtime.gpuBytes());
+      const prompt = promptIds(16, 6, 32000);
+      expect(await fallback.runtime.logits(prompt)).toEqual(await unpacked.runtime.logits(prompt));
+    } finally {
+      fallback.runtime.destroy();
+      unpacked.runtime.destroy();
+      await files.close();
+    }
+  });
+});
 
 describe('KV cache out of GPU memory [gpu]', () => {
   it('a step that grows the cache past what the GPU can allocate fails with GPU_OUT_OF_MEMORY, keeps the chat and lowers the context to the cache it got', async ({ skip }) => {

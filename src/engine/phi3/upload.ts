@@ -5,10 +5,15 @@
  * JS heap holds at most a chunk or two whatever the model size. Small f32-only tensors (norm
  * weights) are converted from fp16 on the CPU; large fp16 tensors (embedding, scales, rotary
  * caches) are uploaded as raw fp16 bits and unpacked by the kernels with `unpack2x16float`.
+ * Large f32 tensors that the f16 path keeps as fp16 (a q4 file's block scales and embedding:
+ * `packedF16`, `packedF16Rows`) stream through the GPU packer (kernels/f16-pack.ts): each f32
+ * chunk is written to a staging buffer and packed into the tensor's buffer there; `packedOutOfRange`
+ * says afterwards whether any value did not fit fp16.
  * Rule: never call readTensorBytes on a tensor that may be large; stream it.
  */
 import { AppError } from '../errors';
 import { writeBuffer } from '../gpu/buffers';
+import { createF16Packer, packedF16Bytes, type F16Packer } from '../kernels/f16-pack';
 import { interleaveRotaryTable } from '../kernels/matmul-nbits';
 import { float16ToFloat32, readTensorBytes, streamTensorBytes, tensorByteLength, type SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
@@ -24,6 +29,7 @@ export interface UploadProgress {
 export class WeightUploader {
   bytesDone = 0;
   readonly buffers: GPUBuffer[] = [];
+  private packer: F16Packer | undefined;
 
   constructor(
     private device: GPUDevice,
@@ -104,6 +110,65 @@ export class WeightUploader {
   }
 
   /**
+   * Uploads f32 tensors back to back into one buffer as fp16 (two per u32 word; see
+   * kernels/f16-pack.ts), streaming: the packed counterpart of `concat` (and of `raw` for one part).
+   * Progress counts the f32 bytes read, as the stored size does.
+   */
+  async packedF16(parts: readonly OnnxTensorInfo[], label: string): Promise<GPUBuffer> {
+    const counts = parts.map((t) => this.f32Elements(t));
+    const buffer = this.create(packedF16Bytes(counts.reduce((a, b) => a + b, 0)), label);
+    const packer = (this.packer ??= createF16Packer(this.device, CHUNK_BYTES));
+    let elem = 0;
+    for (const [i, t] of parts.entries()) {
+      let done = 0;
+      for await (const chunk of streamTensorBytes(t, this.resolve, CHUNK_BYTES)) {
+        packer.write(buffer, elem + done / 4, chunk);
+        done += chunk.byteLength;
+        this.advance(chunk.byteLength);
+      }
+      if (done !== counts[i] * 4) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" holds ${done} bytes; its dims need ${counts[i] * 4}.`);
+      elem += counts[i];
+    }
+    return buffer;
+  }
+
+  /** Rows [firstRow, firstRow + rows) of a 2-D f32 tensor as fp16 in their own buffer: `rows`, packed. */
+  async packedF16Rows(t: OnnxTensorInfo, firstRow: number, rows: number, label: string): Promise<GPUBuffer> {
+    const rowElems = this.f32Elements(t) / t.dims[0];
+    const buffer = this.create(packedF16Bytes(rows * rowElems), label);
+    const packer = (this.packer ??= createF16Packer(this.device, CHUNK_BYTES));
+    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (rowElems * 4)));
+    if (rowElems * 4 > CHUNK_BYTES) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Tensor "${t.name}" has rows of ${rowElems * 4} bytes, more than one ${CHUNK_BYTES}-byte chunk.`);
+    for (let r = 0; r < rows; r += rowsPerChunk) {
+      const n = Math.min(rowsPerChunk, rows - r);
+      const piece = await readRange(t, this.resolve, (firstRow + r) * rowElems * 4, n * rowElems * 4);
+      packer.write(buffer, r * rowElems, piece);
+      this.advance(piece.byteLength);
+    }
+    return buffer;
+  }
+
+  /**
+   * After the last packed upload: whether any value was outside fp16's finite range (the data
+   * must then be loaded in f32). Frees the packer; false when nothing was packed.
+   */
+  async packedOutOfRange(): Promise<boolean> {
+    const packer = this.packer;
+    if (!packer) return false;
+    this.packer = undefined;
+    try {
+      return await packer.outOfRange();
+    } finally {
+      packer.destroy();
+    }
+  }
+
+  private f32Elements(t: OnnxTensorInfo): number {
+    if (t.dataType !== OnnxDataType.FLOAT) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" has dtype ${t.dataType}; only float32 data is packed to fp16.`);
+    return this.expectedLength(t) / 4;
+  }
+
+  /**
    * Uploads a cos/sin pair as the fused decode qkv GEMV's one rotary table (matmul-nbits.ts
    * `interleaveRotaryTable`: (cos, sin) of each entry side by side), streaming both in step. Not
    * counted in `bytesDone`: progress totals the model's tensors, and this is a second copy of two.
@@ -162,6 +227,8 @@ export class WeightUploader {
   destroyAll(): void {
     for (const b of this.buffers) b.destroy();
     this.buffers.length = 0;
+    this.packer?.destroy();
+    this.packer = undefined;
   }
 }
 
