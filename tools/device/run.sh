@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|kv|reopen|autotune|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|kv|weights|reopen|autotune|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -13,7 +13,7 @@
 # on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the attention defaults
 # against other kernels and split policies; `gemv` the decode GEMVs (below); `warm` tuning.warmNext
 # alone (below); `kv` the packed f16 KV cache (the default since 2026-12-06) against the f32 one
-# (below); `reopen` the first token of a message in a chat the KV cache does not hold, cold
+# (below); `weights` a q4 file's scales and embedding packed to fp16 against f32 (below); `reopen` the first token of a message in a chat the KV cache does not hold, cold
 # and read ahead (`npm run bench:reopen -- --full`: 32 generated layers, chats of 256, 1024 and
 # 3072 tokens; never run on a GPU yet); `autotune` what the decode autotune measures for each
 # candidate tuning, what it keeps, and the kept one's decode tok/s against the default
@@ -198,6 +198,19 @@ f16 cache (default)|
 f32 cache|--precision f32
 f32 cache again|--precision f32
 f16 cache again|
+RUNS
+fi
+if [ "$what" = weights ]; then
+  # A q4 (fp32 scales) file on the f16 path: its block scales and embedding packed to fp16 at load
+  # (LoadOptions.f16Weights, the default since 2026-12-07; never timed on a GPU when it landed)
+  # against kept in f32 (--f32-weights), alternating, on one generated 32-layer q4 model, with the
+  # in-step decode profile: a step reads 232 MB fewer scale bytes of about 2.3 GB, so decode
+  # should gain up to a tenth where the GEMVs are bound by memory. Load times are in the JSON.
+  ab_runs weights "--dtype q4 --contexts 0,512 --prefill 128,512 --decode-steps 16 --profile-steps 1" <<'RUNS'
+scales and embedding packed to fp16 (default)|
+kept f32|--f32-weights
+kept f32 again|--f32-weights
+packed again|
 RUNS
 fi
 if [ "$what" = runahead ]; then
