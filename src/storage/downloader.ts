@@ -21,7 +21,7 @@ import { AppError } from '../engine/errors';
 import { discoverFiles, resolveUrl, revisionUrl, treeUrl, type CatalogEntry, type CatalogFile } from './catalog';
 import { chunkCount, chunkLength, DEFAULT_CHUNK_SIZE, READ_AHEAD, quotaError, storageEstimate, storedBytes, type Manifest, type ManifestFile, type ModelStore } from './model-store';
 
-export type DownloadPhase = 'resolve' | 'waiting' | 'download' | 'verify' | 'load' | 'compile' | 'tune' | 'done';
+export type DownloadPhase = 'resolve' | 'waiting' | 'download' | 'verify' | 'load' | 'compile' | 'done';
 
 export interface FileProgress {
   path: string;

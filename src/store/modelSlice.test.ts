@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../engine/types';
 import type { CachedModel, DownloadProgress } from '../worker/protocol';
-import { WorkerError, type ContextLimitChange, type DownloadHandle } from '../worker/client';
+import { WorkerError, type ContextLimitChange, type DownloadHandle, type TuningChange } from '../worker/client';
 import { CATALOG } from '../storage/catalog';
 import { createAppStore } from './index';
 import { selectedModel, storedOffCatalog, type ModelService } from './modelSlice';
@@ -29,6 +29,7 @@ class ScriptedModels {
   lost: Array<(modelId: string | null, err: WorkerError) => void> = [];
   blocked: Array<() => void> = [];
   limits: Array<(change: ContextLimitChange) => void> = [];
+  tunings: Array<(change: TuningChange) => void> = [];
   /** When set, listCached answers only once it resolves (a worker still opening IndexedDB). */
   listGate: Promise<void> | undefined;
 
@@ -73,6 +74,10 @@ class ScriptedModels {
       },
       onContextLimit: (l) => {
         this.limits.push(l);
+        return () => undefined;
+      },
+      onTuning: (l) => {
+        this.tunings.push(l);
         return () => undefined;
       },
     };
@@ -243,6 +248,26 @@ describe('model slice', () => {
     // Lowered again: the limit at load stays the first one.
     models.limits[0]({ modelId: ID, contextLimit: 1024 });
     expect(store.getState().model.loaded).toMatchObject({ contextAtLoad: 4096, info: { contextLimit: 1024, gpuMemory } });
+    expect(store.getState().model.status).toBe('ready');
+  });
+
+  it('a kernel tuning measured in the background after the load shows on the loaded model as it goes', async () => {
+    const models = new ScriptedModels();
+    models.cached = [cachedModel(true)];
+    const store = setup(models);
+    await store.getState().initModels();
+    await settle();
+    expect(models.tunings).toHaveLength(1);
+    const defaults = { decode: { name: 'default' }, prefill: { name: 'default' } };
+    const measuring = { source: 'measuring' as const, ...defaults, progress: { done: 3, total: 12 } };
+    // Another model's measurement (it was replaced meanwhile) is not this one's.
+    models.tunings[0]({ modelId: 'other', tuning: measuring });
+    expect(store.getState().model.loaded?.info.tuning).toBeUndefined();
+    models.tunings[0]({ modelId: ID, tuning: measuring });
+    expect(store.getState().model.loaded?.info.tuning).toEqual(measuring);
+    const measured = { source: 'measured' as const, decode: { name: 'dp4a', timings: [{ name: 'default', ms: 2 }, { name: 'dp4a', ms: 1 }] }, prefill: { name: 'default' } };
+    models.tunings[0]({ modelId: ID, tuning: measured });
+    expect(store.getState().model.loaded).toMatchObject({ modelId: ID, info: { contextLimit: 4096, tuning: measured } });
     expect(store.getState().model.status).toBe('ready');
   });
 

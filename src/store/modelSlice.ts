@@ -44,6 +44,7 @@ export type ModelService = Pick<
   | 'onDeviceLost'
   | 'onStorageBlocked'
   | 'onContextLimit'
+  | 'onTuning'
 >;
 
 /**
@@ -316,6 +317,12 @@ export const createModelSlice =
             if (loaded?.modelId !== modelId) return;
             const info = { ...loaded.info, contextLimit, ...(gpuMemory ? { gpuMemory } : {}) };
             patch({ loaded: { ...loaded, info, contextAtLoad: loaded.contextAtLoad ?? loaded.info.contextLimit } });
+          });
+          // A first load's kernel measurement in the background: the panel shows its progress, then the choice.
+          service().onTuning(({ modelId, tuning }) => {
+            const { loaded } = get().model;
+            if (loaded?.modelId !== modelId) return;
+            patch({ loaded: { ...loaded, info: { ...loaded.info, tuning } } });
           });
           service().onStorageBlocked(() =>
             patch({

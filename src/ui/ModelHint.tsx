@@ -34,7 +34,7 @@ export function ModelHint({ onSetUp, compact = false }: { onSetUp: () => void; c
   else if (m.status === 'downloading') {
     text = `Downloading ${name}:${percent}${p?.etaSec ? `, ${formatEta(p.etaSec)}` : ''}. You can chat once it has loaded.`;
   } else if (m.status === 'loading') {
-    const phase = p?.phase === 'compile' ? ' (compiling shaders)' : p?.phase === 'tune' ? ' (measuring its kernels on this GPU; first load only)' : percent;
+    const phase = p?.phase === 'compile' ? ' (compiling shaders)' : percent;
     text = `Loading ${name} to the GPU…${phase}`;
   } else if (m.status === 'cached' && m.inOtherTab) {
     text = `${name} is on the GPU in another tab of this app. Chat there, or close that tab and it loads here; the model panel can load a second copy.`;

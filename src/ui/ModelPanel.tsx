@@ -24,7 +24,6 @@ import { useFocusKeeper } from './useFocusKeeper';
 /** Where focus goes when the panel's focused control goes away: the action now offered, else the status. */
 const FOCUS_FALLBACKS = ['.actions button', 'button.primary', '.model-status'];
 
-const TUNING_STATUS = 'Measuring kernels on this GPU (first load only)…';
 
 /** Whether the open chat is read ahead while the model is idle (chatSlice.ts): a trade the user owns. */
 function ReadAheadToggle() {
@@ -106,8 +105,8 @@ export function ModelPanel() {
   if (m.workerDead) status = 'The engine worker stopped';
   else if (busy && p?.otherTab) status = `Another tab is downloading this model (${p.phase})`;
   else if (busy && local) status = 'Copying the files into this browser…';
-  else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', tune: TUNING_STATUS, done: 'Finishing…' }[p.phase] : 'Starting…';
-  else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p?.phase === 'tune' ? TUNING_STATUS : p ? 'Loading to GPU…' : 'Loading…';
+  else if (busy) status = p ? { resolve: 'Looking up files…', waiting: 'Waiting…', download: 'Downloading…', verify: 'Verifying…', load: 'Loading to GPU…', compile: 'Compiling shaders…', done: 'Finishing…' }[p.phase] : 'Starting…';
+  else if (loading) status = p?.phase === 'compile' ? 'Compiling shaders…' : p ? 'Loading to GPU…' : 'Loading…';
   else if (m.status === 'checking') status = 'Checking what is stored on this device…';
   else if (m.status === 'ready') status = 'Ready';
   else if (m.status === 'cached' && m.inOtherTab) status = 'On the GPU in another tab';
@@ -314,18 +313,12 @@ export function ModelPanel() {
 
       {(busy || loading) && p && p.totalBytes > 0 && (
         <div className="model-progress" data-testid="model-progress">
-          <progress aria-label={p.phase === 'tune' ? 'Kernel measurements' : loading ? 'Load progress' : local ? 'Copy progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
-          {p.phase === 'tune' ? (
-            <p>
-              measurement {p.doneBytes} of {p.totalBytes}
-            </p>
-          ) : (
-            <p>
-              {formatBytes(p.doneBytes)} of {formatBytes(p.totalBytes)}
-              {p.bytesPerSec > 0 && ` · ${formatBytes(p.bytesPerSec)}/s · ${formatEta(p.etaSec)}`}
-              {p.verify && ` · verifying ${p.verify.path}`}
-            </p>
-          )}
+          <progress aria-label={loading ? 'Load progress' : local ? 'Copy progress' : 'Download progress'} max={p.totalBytes} value={p.phase === 'verify' && p.verify ? p.verify.doneBytes : p.doneBytes} />
+          <p>
+            {formatBytes(p.doneBytes)} of {formatBytes(p.totalBytes)}
+            {p.bytesPerSec > 0 && ` · ${formatBytes(p.bytesPerSec)}/s · ${formatEta(p.etaSec)}`}
+            {p.verify && ` · verifying ${p.verify.path}`}
+          </p>
           <ul className="model-files">
             {p.files.map((f) => (
               <li key={f.path}>

@@ -23,4 +23,12 @@ describe('tuningText', () => {
     expect(tuningText({ source: 'stored', decode: { name: 'direct' }, prefill: { name: 'default' } })).toBe('decode kernels: direct; prefill: default (measured on this GPU at an earlier load)');
     expect(tuningText({ source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } })).toBe('kernels: defaults');
   });
+
+  it('while they are measured in the background, and when that stopped', () => {
+    const defaults = { decode: { name: 'default' }, prefill: { name: 'default' } };
+    expect(tuningText({ source: 'measuring', ...defaults, progress: { done: 3, total: 12 } })).toBe('kernels: defaults while this GPU\'s are measured in the background (3 of 12), first load only');
+    expect(tuningText({ source: 'skipped', ...defaults, reason: 'autotune (decode): 8 more tokens do not fit after the 4090 cached.' })).toBe(
+      'kernels: defaults (measuring them stopped: autotune (decode): 8 more tokens do not fit after the 4090 cached; measured again at the next load)',
+    );
+  });
 });

@@ -15,7 +15,11 @@ function choiceText(c: KernelChoice): string {
 }
 
 export function tuningText(t: KernelTuningInfo): string {
-  if (t.source === 'skipped') return 'kernels: defaults';
+  if (t.source === 'measuring') {
+    const n = t.progress ? ` (${t.progress.done} of ${t.progress.total})` : '';
+    return `kernels: defaults while this GPU's are measured in the background${n}, first load only`;
+  }
+  if (t.source === 'skipped') return t.reason ? `kernels: defaults (measuring them stopped: ${t.reason.replace(/\.$/, '')}; measured again at the next load)` : 'kernels: defaults';
   const when = t.source === 'stored' ? 'measured on this GPU at an earlier load' : 'measured on this GPU';
   return `decode kernels: ${choiceText(t.decode)}; prefill: ${choiceText(t.prefill)} (${when})`;
 }

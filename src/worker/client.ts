@@ -27,6 +27,7 @@ import {
   type DownloadStats,
   type DownloadTuning,
   type AutotuneMode,
+  type KernelTuningInfo,
   type LoadedInfo,
   type ModelRef,
   type PrepareResult,
@@ -46,6 +47,8 @@ export class WorkerError extends Error {
 
 /** The loaded model's new context limit, and the native engine's GPU memory after the change. */
 export type ContextLimitChange = { modelId: string; contextLimit: number; gpuMemory?: GpuMemoryInfo };
+/** A native model's kernel tuning, measured in the background after its first load on a GPU (the worker's `tuning`). */
+export type TuningChange = { modelId: string; tuning: KernelTuningInfo };
 
 type Pending = { resolve: (msg: WorkerResponse) => void; reject: (err: WorkerError) => void; onEvent?: (ev: WorkerEvent) => void };
 
@@ -80,6 +83,7 @@ export class EngineClient {
   private lostListeners = new Set<(modelId: string | null, err: WorkerError) => void>();
   private blockedListeners = new Set<() => void>();
   private limitListeners = new Set<(change: ContextLimitChange) => void>();
+  private tuningListeners = new Set<(change: TuningChange) => void>();
   /** Loads in flight: a load may keep the worker's thread busy for seconds at a time. */
   private loading = 0;
 
@@ -160,6 +164,16 @@ export class EngineClient {
     return () => this.limitListeners.delete(listener);
   }
 
+  /**
+   * Called as a native model measures its kernels in the background (its load answered with
+   * tuning source 'measuring'): each measurement's progress, then the choice it now runs, or why
+   * the measurement stopped.
+   */
+  onTuning(listener: (change: TuningChange) => void): () => void {
+    this.tuningListeners.add(listener);
+    return () => this.tuningListeners.delete(listener);
+  }
+
   /** Terminates the current worker (if any is left) and starts a fresh one. */
   restart(): void {
     clearInterval(this.timer);
@@ -178,6 +192,10 @@ export class EngineClient {
     }
     if (msg.type === 'storage-blocked') {
       for (const l of this.blockedListeners) l();
+      return;
+    }
+    if (msg.type === 'tuning') {
+      for (const l of this.tuningListeners) l({ modelId: msg.modelId, tuning: msg.tuning });
       return;
     }
     if (msg.type === 'context-limit') {
@@ -286,8 +304,8 @@ export class EngineClient {
   }
 
   /**
-   * Loads a cached model to the GPU; progress arrives in phases 'load', 'compile' and (native, the
-   * first load on a GPU) 'tune', whose done/total count kernel measurements, not bytes.
+   * Loads a cached model to the GPU; progress arrives in phases 'load' and 'compile'. A native
+   * model's first load on a GPU then measures its kernels in the background (`onTuning`).
    */
   async load(modelId: string, engine: EngineKind, onProgress?: (p: DownloadProgress) => void, autotune?: AutotuneMode): Promise<LoadedInfo> {
     this.loading++;

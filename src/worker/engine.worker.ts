@@ -13,15 +13,16 @@
  * the engine requests in flight with GPU_DEVICE_LOST, drops the engine and the device, and tells
  * the page (`device-lost`), which loads the model again from IndexedDB on a fresh device.
  * A native load on a hardware GPU also picks the MatMulNBits kernels' tuning (decode GEMV, prefill
- * GEMM): measured at the first load (the 'tune' phase, engine/phi3/autotune.ts), kept in the
- * `phi3-kernel-tuning` database (storage/tuning-store.ts), and built in by later loads from the
- * start (`kernelTuning`).
+ * GEMM): measured after the first load, in the background (`measureInBackground`: one measurement
+ * per engine task, so the model answers with the defaults meanwhile and an answer waits for one
+ * measurement at most; engine/phi3/autotune.ts), kept in the `phi3-kernel-tuning` database
+ * (storage/tuning-store.ts), and built in by later loads from the start (`kernelTuning`).
  */
 import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
-import { autotuneKernels, autotuneKey, decodeTuningCandidates, prefillTuningCandidates, softwareAdapter } from '../engine/phi3/autotune';
+import { autotuneKernels, autotuneKey, decodeTuningCandidates, measurementCount, prefillTuningCandidates, softwareAdapter, type Schedule } from '../engine/phi3/autotune';
 import type { Phi3Runtime } from '../engine/phi3/model';
 import type { Phi3Config } from '../engine/phi3/plan';
 import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
@@ -106,9 +107,12 @@ function gpuContext(): Promise<GpuContext> {
   return p;
 }
 
-/** Runs an engine request after the ones before it; it is failed early if the device is lost meanwhile. */
+/**
+ * Runs an engine request after the ones before it; it is failed early if the device is lost
+ * meanwhile. Id 0: the worker's own work (a background measurement), which no page request awaits.
+ */
 function engineTask<T>(id: number, task: () => Promise<T>): Promise<T> {
-  engineRequests.add(id);
+  if (id !== 0) engineRequests.add(id);
   const next = engineQueue.then(task).finally(() => {
     engineRequests.delete(id);
     reportContextLimit();
@@ -174,7 +178,7 @@ async function loadOrt(req: Extract<WorkerRequest, { type: 'load' }>): Promise<v
   // onnxruntime-web takes each file whole (ort-engine.ts); it reports no upload progress.
   const loaded = await OrtEngine.load(files, { provider: await ortProvider() });
   engine = { modelId: req.modelId, engine: loaded, contextLimit: loaded.info.contextLimit };
-  reply({ type: 'load-done', id: req.id, info: loaded.info, timings: { prepareMs: performance.now() - t0, uploadMs: 0, compileMs: 0, tuneMs: 0 } });
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings: { prepareMs: performance.now() - t0, uploadMs: 0, compileMs: 0 } });
 }
 
 async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void> {
@@ -187,9 +191,8 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   const t0 = performance.now();
   let lastEmit = 0;
   let firstUpload = 0;
-  // 'tune' counts kernel measurements in doneBytes / totalBytes, and has no rate.
-  const progress = (phase: 'load' | 'compile' | 'tune', doneBytes: number, totalBytes: number) => {
-    const bytesPerSec = phase === 'tune' ? 0 : doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
+  const progress = (phase: 'load' | 'compile', doneBytes: number, totalBytes: number) => {
+    const bytesPerSec = doneBytes / Math.max(1e-3, (performance.now() - t0) / 1000);
     reply({
       type: 'load-progress',
       id: req.id,
@@ -224,13 +227,9 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
   const uploaded = performance.now();
   progress('compile', graphBytes, graphBytes);
-  let tuningInfo: KernelTuningInfo;
-  let tuned: number;
   try {
     const warm = loaded.generateIds([1], { maxNewTokens: 1, sampling: GREEDY_SAMPLING });
     while (!(await warm.next()).done);
-    tuned = performance.now();
-    tuningInfo = await tuning.finish(loaded.runtime, (done, total) => progress('tune', done, total));
   } catch (err) {
     loaded.destroy();
     throw err;
@@ -241,9 +240,40 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
     throw new AppError('GPU_DEVICE_LOST', 'The GPU device was lost while the model was loading.');
   }
   engine = { modelId: req.modelId, engine: loaded, contextLimit: loaded.info.contextLimit };
-  const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: tuned - uploaded, tuneMs: performance.now() - tuned };
-  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningInfo, gpuMemory: loaded.gpuMemory() });
+  const tuningNow = tuning.info();
+  const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: performance.now() - uploaded };
+  reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningNow, gpuMemory: loaded.gpuMemory() });
+  if (tuningNow.source === 'measuring') void measureInBackground(req.modelId, loaded, tuning);
 }
+
+/** Thrown into a background measurement whose model was replaced or unloaded: it just stops. */
+class Superseded extends Error {}
+
+/**
+ * Measures the kernels of a just loaded model (`tuning.measure`) while it is in use: each
+ * measurement is one engine task (a request that arrives meanwhile runs after the one under way;
+ * the runtime is back on the defaults between them), progress and the outcome go to the page as
+ * `tuning` messages. A load, an unload or a lost device ends it without a word (the page hears of
+ * those anyway); any other failure is reported as 'skipped' with its reason, nothing is stored,
+ * and the next load measures again.
+ */
+async function measureInBackground(modelId: string, loaded: NativeEngine, tuning: ReturnType<typeof kernelTuning>): Promise<void> {
+  const current = () => engine?.engine === loaded;
+  const send = (info: KernelTuningInfo) => current() && reply({ type: 'tuning', id: 0, modelId, tuning: info });
+  const schedule = <T>(work: () => Promise<T>) =>
+    engineTask(0, () => {
+      if (!current()) throw new Superseded();
+      return work();
+    });
+  try {
+    send(await tuning.measure(loaded.runtime, schedule, (done, total) => send({ ...DEFAULT_TUNING, source: 'measuring', progress: { done, total } })));
+  } catch (err) {
+    if (err instanceof Superseded || !current()) return;
+    send({ ...DEFAULT_TUNING, source: 'skipped', reason: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+const DEFAULT_TUNING = { decode: { name: 'default' }, prefill: { name: 'default' } } as const;
 
 let tunings: TuningStore | undefined;
 
@@ -255,11 +285,12 @@ function tuningInfo(source: 'stored' | 'measured', t: Pick<StoredTuning, 'decode
 /**
  * The kernel tuning of one native load (engine/phi3/autotune.ts). `resolve` (the load's
  * resolveMatMulTuning) looks up the choice stored for this GPU, model shape and kernel version,
- * so the kernels are built and compiled with it once. `finish`, after the warm-up pass, reports
- * that choice, or measures one (the decode GEMV, then the prefill GEMM on top of its choice; a
- * second or two on a real GPU, once) and stores it. Skipped ('never', or 'auto' on a software
- * adapter), it resolves nothing and reports the defaults. The tuning store failing only means
- * measuring again next time.
+ * so the kernels are built and compiled with it once. `info`, once loaded, reports that choice,
+ * or 'measuring' where there is none; `measure` then measures one (the decode GEMV, then the
+ * prefill GEMM on top of its choice; a second or two on a real GPU, once, each measurement a
+ * unit of `schedule`), switches the model to it and stores it. Skipped ('never', or 'auto' on a
+ * software adapter), it resolves nothing and reports the defaults. The tuning store failing only
+ * means measuring again next time.
  */
 function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
   const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
@@ -283,10 +314,14 @@ function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
       if (stored) await store.delete(stored.key).catch(() => undefined);
       stored = undefined;
     },
-    async finish(runtime: Phi3Runtime, onProgress: (done: number, total: number) => void): Promise<KernelTuningInfo> {
-      if (skip || key === undefined) return { source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } };
+    info(): KernelTuningInfo {
+      if (skip || key === undefined) return { source: 'skipped', ...DEFAULT_TUNING };
       if (stored) return tuningInfo('stored', stored);
-      const { decode, prefill } = await autotuneKernels(runtime, candidates, ctx.adapterInfo, onProgress);
+      return { source: 'measuring', ...DEFAULT_TUNING, progress: { done: 0, total: measurementCount(candidates, ctx.adapterInfo) } };
+    },
+    async measure(runtime: Phi3Runtime, schedule: Schedule, onProgress: (done: number, total: number) => void): Promise<KernelTuningInfo> {
+      if (key === undefined) throw new AppError('BAD_ARGUMENT', 'kernelTuning.measure: nothing to measure (skipped, or not loaded).');
+      const { decode, prefill } = await autotuneKernels(runtime, candidates, ctx.adapterInfo, onProgress, schedule);
       const record = { key, decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, measuredAt: Date.now() };
       await store.put(record).catch(() => undefined);
       return tuningInfo('measured', record);

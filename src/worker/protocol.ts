@@ -49,12 +49,21 @@ export interface KernelChoice {
 
 /** Which MatMulNBits tuning a native load runs, and where that choice came from. */
 export interface KernelTuningInfo {
-  /** 'measured' at this load, 'stored' from an earlier one, 'skipped' (software adapter, or 'never'). */
-  source: 'measured' | 'stored' | 'skipped';
+  /**
+   * 'measuring': this GPU has no stored choice, so it is being measured in the background while
+   * the model already answers with the defaults (`progress`; the worker's `tuning` message says
+   * when it is done); 'measured' when that finished, 'stored' from an earlier load, 'skipped'
+   * (software adapter, 'never', or a measurement that stopped: `reason`).
+   */
+  source: 'measuring' | 'measured' | 'stored' | 'skipped';
   /** The decode GEMV's choice. */
   decode: KernelChoice;
   /** The prefill GEMM's choice, made on top of the decode one. */
   prefill: KernelChoice;
+  /** 'measuring': measurements done of the total. */
+  progress?: { done: number; total: number };
+  /** 'skipped' after a measurement stopped: why (it is measured again at the next load). */
+  reason?: string;
 }
 
 /** What a load answers: the model, where the time went, and the native engine's decode tuning and GPU memory. */
@@ -100,13 +109,13 @@ export type WorkerRequest =
 
 /**
  * Where a load's time went, in ms: graph parse and planning (to the first weight upload), weight
- * upload, warm-up forward pass, measuring the decode kernels (0 where nothing was measured).
+ * upload, warm-up forward pass. (A first load's kernel measurement runs after it, in the
+ * background: KernelTuningInfo 'measuring'.)
  */
 export interface LoadTimings {
   prepareMs: number;
   uploadMs: number;
   compileMs: number;
-  tuneMs: number;
 }
 
 /** What the chat store needs to fit a prompt into the context (see src/store/index.ts). */
@@ -160,6 +169,12 @@ export type WorkerResponse =
    * `gpuMemory` is the native engine's figures after it. Sent before the request that hit it fails.
    */
   | { type: 'context-limit'; id: 0; modelId: string; contextLimit: number; gpuMemory?: GpuMemoryInfo }
+  /**
+   * Unsolicited (id 0): the loaded native model's kernel tuning changed while it measured in the
+   * background (KernelTuningInfo 'measuring'): each measurement's progress, then 'measured' (the
+   * model now runs the choice) or 'skipped' with the reason it stopped.
+   */
+  | { type: 'tuning'; id: 0; modelId: string; tuning: KernelTuningInfo }
   | { type: 'error'; id: number; error: SerializedError };
 
 export type RequestType = WorkerRequest['type'];
@@ -190,6 +205,7 @@ export function isEvent(msg: WorkerResponse): msg is WorkerEvent {
     case 'device-lost':
     case 'storage-blocked':
     case 'context-limit':
+    case 'tuning':
     case 'error':
       return false;
     default: {

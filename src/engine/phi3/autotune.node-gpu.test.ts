@@ -16,7 +16,7 @@ import { maxAbsDiff, promptIds, testGpu } from '../gpu/testing';
 import { matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { loadModelFiles } from './files';
 import type { LoadOptions, Phi3Runtime } from './model';
-import { autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates } from './autotune';
+import { autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, type Schedule } from './autotune';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-autotune-'));
 const dir = join(root, 'model');
@@ -98,6 +98,44 @@ describe('decode tuning on the device', () => {
     expect(kept.chosen).toBe(candidates[0]);
     expect(runtime.matMulTuning).toBeUndefined();
     expect(runtime.cachedIds).toEqual(cached);
+  });
+
+  it('scheduled: each measurement is one unit that leaves the runtime on the tuning it found, so a chat between units runs the defaults and keeps its cache; the choice comes in a last unit', async () => {
+    const ctx = await testGpu();
+    const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
+    const runtime = await load();
+    await runtime.logits(prompt);
+    const defaultPaths = runtime.decodeMatMulPaths;
+    const seen: Array<{ tuning: MatMulNBitsTuning | undefined; paths: string[] }> = [];
+    let chat = [...runtime.cachedIds];
+    const schedule: Schedule = async (work) => {
+      seen.push({ tuning: runtime.matMulTuning, paths: runtime.decodeMatMulPaths });
+      // A chat turn between two units: one more token cached, computed with whatever runs now.
+      if (seen.length === 2) {
+        await runtime.logits([11]);
+        chat = [...runtime.cachedIds];
+      }
+      return work();
+    };
+    // minGain −100: the fastest figure wins, which is not the default unless it measured fastest.
+    const result = await autotuneDecode(runtime, { candidates, rounds: 1, steps: 2, minGain: -100, schedule });
+    const switched = result.chosen !== candidates[0];
+    expect(seen).toHaveLength(candidates.length + (switched ? 1 : 0));
+    for (const s of seen) expect(s).toEqual({ tuning: undefined, paths: defaultPaths });
+    expect(chat).toEqual([...prompt, 11]);
+    expect(runtime.cachedIds).toEqual(chat);
+    expect(runtime.matMulTuning).toBe(result.chosen.tuning);
+
+    // A unit finds the chat grown past what its appended steps need: it stops with CONTEXT_OVERFLOW, on the defaults.
+    const small = await load({ maxContext: 64 });
+    let units = 0;
+    const filling: Schedule = async (work) => {
+      if (++units === 2) await small.logits(promptIds(61, 5, 32000));
+      return work();
+    };
+    await expect(autotuneDecode(small, { candidates, rounds: 1, steps: 2, schedule: filling })).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW' });
+    expect(small.matMulTuning).toBeUndefined();
+    expect(small.cachedIds).toHaveLength(61);
   });
 
   it('prefill: times a chunk with each GEMM on top of the decode choice, keeps the fastest, and the cache', async () => {

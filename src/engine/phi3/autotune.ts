@@ -69,7 +69,18 @@ export interface AutotuneOptions {
   minGain?: number;
   /** Called after each candidate's round: done and total measurements. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Runs each unit of the tuning: every measurement, and the switch to the choice at the end. The
+   * worker passes its engine queue, so that chat requests run between measurements while the
+   * model is already in use. With it, each measurement leaves the runtime on the tuning it found
+   * (whatever runs between units runs the tuning the runtime had before), and it checks that the
+   * appended tokens still fit after whatever ran before it. Without it, the units run back to back.
+   */
+  schedule?: Schedule;
 }
+
+/** Runs one unit of work when its turn comes (AutotuneOptions.schedule). */
+export type Schedule = <T>(work: () => Promise<T>) => Promise<T>;
 
 /** A CPU standing in for a GPU (SwiftShader, llvmpipe, WARP): measuring kernels there only adds load time. */
 export function softwareAdapter(adapter: AdapterNames): boolean {
@@ -164,11 +175,16 @@ export interface KernelsResult {
  * `decodeTuningCandidates`), then the prefill GEMMs on top of their choice. `onProgress` counts
  * the measurements of both against one total.
  */
-export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly TuningCandidate[], adapter: AdapterNames, onProgress?: (done: number, total: number) => void): Promise<KernelsResult> {
+/** How many measurements `autotuneKernels` makes at most with these decode candidates (its onProgress total). */
+export function measurementCount(candidates: readonly TuningCandidate[], adapter: AdapterNames): number {
+  return ROUNDS * (candidates.length + prefillTuningCandidates(adapter, undefined).length);
+}
+
+export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly TuningCandidate[], adapter: AdapterNames, onProgress?: (done: number, total: number) => void, schedule?: Schedule): Promise<KernelsResult> {
   const decodeRuns = ROUNDS * candidates.length;
-  const total = decodeRuns + ROUNDS * prefillTuningCandidates(adapter, undefined).length;
-  const decode = await autotuneDecode(runtime, { candidates, onProgress: (done) => onProgress?.(done, total) });
-  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(adapter, decode.chosen.tuning), onProgress: (done) => onProgress?.(decodeRuns + done, total) });
+  const total = measurementCount(candidates, adapter);
+  const decode = await autotuneDecode(runtime, { candidates, schedule, onProgress: (done) => onProgress?.(done, total) });
+  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(adapter, decode.chosen.tuning), schedule, onProgress: (done) => onProgress?.(decodeRuns + done, total) });
   return { decode, prefill };
 }
 
@@ -201,11 +217,23 @@ async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens
   const minGain = opts.minGain ?? 0.03;
   if (candidates.length === 0) throw new AppError('BAD_ARGUMENT', `autotune (${what}): no candidates.`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new AppError('BAD_ARGUMENT', `autotune (${what}): rounds (${rounds}) must be a positive integer.`);
-  if (runtime.cachedIds.length + tokens > runtime.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `autotune (${what}): ${tokens} more tokens do not fit after the ${runtime.cachedIds.length} cached.`);
+  const fits = () => {
+    if (runtime.cachedIds.length + tokens > runtime.contextLimit) throw new AppError('CONTEXT_OVERFLOW', `autotune (${what}): ${tokens} more tokens do not fit after the ${runtime.cachedIds.length} cached.`);
+  };
+  fits();
+  const unit: Schedule = opts.schedule ?? ((work) => work());
+  const restore = opts.schedule !== undefined;
   const best = new Map<TuningCandidate, number>();
   const errors = new Map<TuningCandidate, string>();
   const before = runtime.matMulTuning;
+  // The candidate the runtime's kernels are built with now (undefined: none of them, or half built).
   let current = candidates.find((c) => c.tuning === before);
+  const switchTo = async (c: TuningCandidate | undefined, tuning: MatMulNBitsTuning | undefined) => {
+    current = undefined;
+    await runtime.retune(tuning);
+    current = c;
+  };
+  const home = current;
   let done = 0;
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < candidates.length; i++) {
@@ -217,18 +245,20 @@ async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens
         opts.onProgress?.(++done, rounds * candidates.length);
         continue;
       }
-      try {
-        if (current !== c) {
-          current = undefined;
-          await runtime.retune(c.tuning);
-          current = c;
+      await unit(async () => {
+        if (restore) fits();
+        try {
+          if (current !== c) await switchTo(c, c.tuning);
+          const ms = await measure(runtime);
+          best.set(c, Math.min(ms, best.get(c) ?? Infinity));
+        } catch (err) {
+          if (err instanceof AppError && err.code === 'GPU_DEVICE_LOST') throw err;
+          errors.set(c, err instanceof Error ? err.message : String(err));
+        } finally {
+          // Scheduled: back to the tuning found, for whatever runs before the next unit.
+          if (restore && current !== home) await switchTo(home, before);
         }
-        const ms = await measure(runtime);
-        best.set(c, Math.min(ms, best.get(c) ?? Infinity));
-      } catch (err) {
-        if (err instanceof AppError && err.code === 'GPU_DEVICE_LOST') throw err;
-        errors.set(c, err instanceof Error ? err.message : String(err));
-      }
+      });
       opts.onProgress?.(++done, rounds * candidates.length);
     }
   }
@@ -240,7 +270,7 @@ async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens
   for (const [c, ms] of best) {
     if (ms < baseline * (1 - minGain) && ms < chosenMs) [chosen, chosenMs] = [c, ms];
   }
-  if (current !== chosen) await runtime.retune(chosen.tuning);
+  if (current !== chosen) await unit(() => switchTo(chosen, chosen.tuning));
   return {
     chosen,
     timings: candidates.map((c) => ({ name: c.name, ms: best.get(c) ?? null, ...(errors.has(c) ? { error: errors.get(c) } : {}) })),
