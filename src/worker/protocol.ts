@@ -34,7 +34,7 @@ export type ModelRef =
 /**
  * Whether a native load measures the decode GEMV and prefill GEMM on this GPU (engine/phi3/autotune.ts):
  * 'auto' (the app's) once per GPU, model shape and kernel version, kept in IndexedDB for later
- * loads, and never on a software adapter (SwiftShader: a CPU, where it would only add load time);
+ * loads, and never on a software adapter (SwiftShader: a CPU, where it would only take CPU time from the chat);
  * 'always' does the same on software adapters too (tests); 'never' keeps the adapter's defaults.
  */
 export type AutotuneMode = 'auto' | 'always' | 'never';

@@ -6,7 +6,8 @@
  * GEMV shaders, the read-ahead of the next matmul's weights) and keeps the fastest;
  * `autotunePrefill` then times a 128-token prefill chunk with each GEMM shader on top of that
  * choice (`prefillTuningCandidates`). The worker runs both once per GPU, model shape and kernel
- * source, at the first load, and stores the choice (`autotuneKey`).
+ * source, after the first load, in the background: each measurement one task of its engine queue
+ * (`AutotuneOptions.schedule`), so the model answers meanwhile; it stores the choice (`autotuneKey`).
  *
  * How it measures: each candidate's kernels are built over the loaded weights (`Phi3Runtime.retune`,
  * pipelines compiled once), then decode steps run as an answer runs them (greedy, run ahead,
@@ -82,7 +83,7 @@ export interface AutotuneOptions {
 /** Runs one unit of work when its turn comes (AutotuneOptions.schedule). */
 export type Schedule = <T>(work: () => Promise<T>) => Promise<T>;
 
-/** A CPU standing in for a GPU (SwiftShader, llvmpipe, WARP): measuring kernels there only adds load time. */
+/** A CPU standing in for a GPU (SwiftShader, llvmpipe, WARP): measuring kernels there only takes CPU time from the chat. */
 export function softwareAdapter(adapter: AdapterNames): boolean {
   return /swiftshader|llvmpipe|lavapipe|microsoft basic render|\bwarp\b/.test(adapterText(adapter));
 }
@@ -171,7 +172,7 @@ export interface KernelsResult {
 }
 
 /**
- * What the worker's first load on a GPU runs: the decode GEMVs (`candidates`, from
+ * What the worker runs after a first load on a GPU, in the background: the decode GEMVs (`candidates`, from
  * `decodeTuningCandidates`), then the prefill GEMMs on top of their choice. `onProgress` counts
  * the measurements of both against one total.
  */
@@ -239,7 +240,7 @@ async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[(i + r) % candidates.length];
       // A candidate a quarter slower than the default in a round is out: noise is not that large,
-      // and on a slow GPU every step measured is a wait at the first load.
+      // and on a slow GPU every step measured holds up a message sent meanwhile.
       const slow = r > 0 && best.has(candidates[0]) && best.get(c)! > best.get(candidates[0])! * PRUNE;
       if (errors.has(c) || slow) {
         opts.onProgress?.(++done, rounds * candidates.length);
