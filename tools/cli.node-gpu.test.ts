@@ -46,13 +46,17 @@ describe('npm run cli [gpu]', () => {
 
     // --precision f32: the same tokens, from a cache of twice the bytes (the default is f16).
     const f32 = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--input-ids', ids.join(','), '--max-tokens', '10', '--greedy', '--precision', 'f32', '--json'], { env: cleanEnv(), timeout: 240_000 });
-    const exact = JSON.parse(f32.stdout.trim().split('\n').pop()!) as { outputIds: number[]; model: { precision: string }; gpuBytes: { kvCache: number } };
+    const exact = JSON.parse(f32.stdout.trim().split('\n').pop()!) as { outputIds: number[]; model: { precision: string }; gpuBytes: { kvCache: number; weights: number } };
     expect([exact.model.precision, (out as unknown as { model: { precision: string } }).model.precision]).toEqual(['f32', 'f16']);
     expect(exact.outputIds).toEqual(out.outputIds);
     expect(exact.gpuBytes.kvCache).toBe(2 * bytes.kvCache);
+    // The f16 path also packs the q4 file's f32 scales and embedding to fp16; the f32 path keeps them.
+    expect(exact.gpuBytes.weights).toBeGreaterThan(bytes.weights);
 
-    const withPrompt = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--prompt', 'Hello there', '--max-tokens', '4', '--json'], { env: cleanEnv(), timeout: 240_000 });
-    const p = JSON.parse(withPrompt.stdout.trim().split('\n').pop()!) as { inputIds: number[]; text: string };
+    // --f32-weights: the f16 cache, with the scales and embedding kept f32.
+    const withPrompt = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--prompt', 'Hello there', '--max-tokens', '4', '--f32-weights', '--json'], { env: cleanEnv(), timeout: 240_000 });
+    const p = JSON.parse(withPrompt.stdout.trim().split('\n').pop()!) as { inputIds: number[]; text: string; gpuBytes: { weights: number } };
+    expect(p.gpuBytes.weights).toBe(exact.gpuBytes.weights);
     expect(p.inputIds.slice(0, 2)).toEqual([1, 32010]); // <s><|user|>
     expect(p.inputIds.slice(-3)).toEqual([32001, 29871, 13]); // <|assistant|>\n
   }, 600_000);
