@@ -24,7 +24,6 @@ import { useFocusKeeper } from './useFocusKeeper';
 /** Where focus goes when the panel's focused control goes away: the action now offered, else the status. */
 const FOCUS_FALLBACKS = ['.actions button', 'button.primary', '.model-status'];
 
-
 /** Whether the open chat is read ahead while the model is idle (chatSlice.ts): a trade the user owns. */
 function ReadAheadToggle() {
   const on = useAppStore((s) => s.readAhead);

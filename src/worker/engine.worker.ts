@@ -246,6 +246,9 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   if (tuningNow.source === 'measuring') void measureInBackground(req.modelId, loaded, tuning);
 }
 
+/** The adapter's default kernels, as KernelTuningInfo names them. */
+const DEFAULT_TUNING = { decode: { name: 'default' }, prefill: { name: 'default' } } as const;
+
 /** Thrown into a background measurement whose model was replaced or unloaded: it just stops. */
 class Superseded extends Error {}
 
@@ -272,8 +275,6 @@ async function measureInBackground(modelId: string, loaded: NativeEngine, tuning
     send({ ...DEFAULT_TUNING, source: 'skipped', reason: err instanceof Error ? err.message : String(err) });
   }
 }
-
-const DEFAULT_TUNING = { decode: { name: 'default' }, prefill: { name: 'default' } } as const;
 
 let tunings: TuningStore | undefined;
 

@@ -142,6 +142,9 @@ export interface LoadOptions {
   onProgress?: (bytesUploaded: number, bytesTotal: number) => void;
 }
 
+/** Phi3Runtime.build met an f32 value beyond fp16's range while packing: `load` builds again without packing. */
+class PackedOutOfRange extends Error {}
+
 /** One recorded kernel dispatch: `S` rows this step, `totalLen` = cached + S, `cacheIndex` picks LongRoPE's caches. */
 type Encode = (pass: GPUComputePassEncoder, S: number, totalLen: number, cacheIndex: 0 | 1) => void;
 
@@ -299,12 +302,16 @@ export class Phi3Runtime implements TokenRuntime {
   static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
     const precision = choosePrecision(opts.precision);
     const packF16 = precision === 'f16' && (opts.f16Weights ?? true);
-    const runtime = await Phi3Runtime.build(ctx, plan, resolve, opts, precision, packF16);
-    return runtime ?? (await Phi3Runtime.build(ctx, plan, resolve, opts, precision, false))!;
+    try {
+      return await Phi3Runtime.build(ctx, plan, resolve, opts, precision, packF16);
+    } catch (err) {
+      if (!(err instanceof PackedOutOfRange)) throw err;
+      return Phi3Runtime.build(ctx, plan, resolve, opts, precision, false);
+    }
   }
 
-  /** load's work; undefined (everything freed) when `packF16` met a value beyond fp16's range. */
-  private static async build(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions, precision: Precision, packF16: boolean): Promise<Phi3Runtime | undefined> {
+  /** load's work; throws PackedOutOfRange (everything freed) when `packF16` met a value beyond fp16's range. */
+  private static async build(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions, precision: Precision, packF16: boolean): Promise<Phi3Runtime> {
     const { device } = ctx;
     const c = plan.config;
     const maxPrefill = opts.maxPrefill ?? 512;
@@ -362,16 +369,15 @@ export class Phi3Runtime implements TokenRuntime {
       const quantKernel = async (wIn: QuantWeight | readonly QuantWeight[], input: GPUBuffer, output: GPUBuffer, label: string, f: Fusions = {}, maxM = M) => {
         const ws = Array.isArray(wIn) ? (wIn as readonly QuantWeight[]) : [wIn as QuantWeight];
         const w = { ...ws[0], N: ws.reduce((n, x) => n + x.N, 0) };
-        const join = (pick: (x: QuantWeight) => OnnxTensorInfo, what: string) => (ws.length === 1 ? uploader.raw(pick(ws[0]), `${label}.${what}`) : uploader.concat(ws.map(pick), `${label}.${what}`));
+        const join = (pick: (x: QuantWeight) => OnnxTensorInfo, what: string, packed = false) =>
+          ws.length === 1 && !packed ? uploader.raw(pick(ws[0]), `${label}.${what}`) : uploader.concat(ws.map(pick), `${label}.${what}`, packed);
         // f32 scales on the f16 path: packed to fp16 as they load (LoadOptions.f16Weights).
         const packScales = packF16 && ws.every((x) => x.scales.dataType === OnnxDataType.FLOAT);
         const scalesDtype = packScales || w.scales.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
         const bytesOf = (pick: (x: QuantWeight) => OnnxTensorInfo) => ws.reduce((n, x) => n + (tensorByteLength(pick(x).dataType, pick(x).dims) ?? 0), 0);
         const parts: WeightReadParts = {
           weights: { buffer: await join((x) => x.packed, 'B'), bytes: bytesOf((x) => x.packed) },
-          scales: packScales
-            ? { buffer: await uploader.packedF16(ws.map((x) => x.scales), `${label}.scales`), bytes: bytesOf((x) => x.scales) / 2 }
-            : { buffer: await join((x) => x.scales, 'scales'), bytes: bytesOf((x) => x.scales) },
+          scales: { buffer: await join((x) => x.scales, 'scales', packScales), bytes: bytesOf((x) => x.scales) / (packScales ? 2 : 1) },
           zeroPoints: w.zeroPoints ? { buffer: await join((x) => x.zeroPoints!, 'zp'), bytes: bytesOf((x) => x.zeroPoints!) } : undefined,
           chain: { input, output },
         };
@@ -413,10 +419,7 @@ export class Phi3Runtime implements TokenRuntime {
       const embF16 = packEmb || emb.dataType === OnnxDataType.FLOAT16;
       const parts = planEmbeddingParts(emb.dims[0], H, embF16 ? 2 : 4, ctx.limits.maxStorageBufferBindingSize);
       const partBuffers = [];
-      for (const [i, p] of parts.entries()) {
-        const label = `embedding.part${i}`;
-        partBuffers.push({ buffer: await (packEmb ? uploader.packedF16Rows(emb, p.firstRow, p.rows, label) : uploader.rows(emb, p.firstRow, p.rows, label)), firstRow: p.firstRow, rows: p.rows });
-      }
+      for (const [i, p] of parts.entries()) partBuffers.push({ buffer: await uploader.rows(emb, p.firstRow, p.rows, `embedding.part${i}`, packEmb), firstRow: p.firstRow, rows: p.rows });
       const ops: Op[] = [rowsOp('embedding', null, createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
 
       // Rotary caches: [short] or [short, long].
@@ -531,13 +534,8 @@ export class Phi3Runtime implements TokenRuntime {
       // Only the last row reaches lm_head, which applies the final norm itself.
       const finalNormWeight = await uploader.f32(plan.finalNorm, 'finalNorm');
       const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', { inputNorm: finalNormWeight }, 1);
-      if (await uploader.packedOutOfRange()) {
-        // A scale or embedding value beyond fp16: `load` builds again with them in f32.
-        uploader.destroyAll();
-        for (const b of buffers.values()) b.destroy();
-        step.destroy();
-        return undefined;
-      }
+      // A scale or embedding value beyond fp16: freed below, and `load` builds again with them in f32.
+      if (await uploader.packedOutOfRange()) throw new PackedOutOfRange();
       const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       buffers.set('history', history);
       const token = act('token', 4);

@@ -6,9 +6,9 @@
  * weights) are converted from fp16 on the CPU; large fp16 tensors (embedding, scales, rotary
  * caches) are uploaded as raw fp16 bits and unpacked by the kernels with `unpack2x16float`.
  * Large f32 tensors that the f16 path keeps as fp16 (a q4 file's block scales and embedding:
- * `packedF16`, `packedF16Rows`) stream through the GPU packer (kernels/f16-pack.ts): each f32
- * chunk is written to a staging buffer and packed into the tensor's buffer there; `packedOutOfRange`
- * says afterwards whether any value did not fit fp16.
+ * `concat` and `rows` with `packF16`) stream through the GPU packer (kernels/f16-pack.ts): each
+ * f32 chunk is written to a staging buffer and packed into the tensor's buffer there;
+ * `packedOutOfRange` says afterwards whether any value did not fit fp16.
  * Rule: never call readTensorBytes on a tensor that may be large; stream it.
  */
 import { AppError } from '../errors';
@@ -47,12 +47,28 @@ export class WeightUploader {
     return buffer;
   }
 
+  /**
+   * A buffer for `bytes` of tensor data and how to write a chunk of it at a byte offset of that
+   * data: as is, or (`packF16`, f32 data only) packed to fp16 at half the offset and size.
+   */
+  private target(bytes: number, label: string, packF16: boolean): { buffer: GPUBuffer; write(at: number, chunk: Uint8Array): void } {
+    if (!packF16) {
+      const buffer = this.create(bytes, label);
+      return { buffer, write: (at, chunk) => writeBuffer(this.device, buffer, at, chunk) };
+    }
+    const buffer = this.create(packedF16Bytes(bytes / 4), label);
+    const packer = (this.packer ??= createF16Packer(this.device, CHUNK_BYTES));
+    return { buffer, write: (at, chunk) => packer.write(buffer, at / 4, chunk) };
+  }
+
   private advance(n: number): void {
     this.bytesDone += n;
     this.onProgress?.(this.bytesDone);
   }
 
-  private expectedLength(t: OnnxTensorInfo): number {
+  /** The tensor's bytes from its dims; `f32Only` (data to be packed to fp16) refuses any other dtype. */
+  private expectedLength(t: OnnxTensorInfo, f32Only = false): number {
+    if (f32Only && t.dataType !== OnnxDataType.FLOAT) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" has dtype ${t.dataType}; only float32 data is packed to fp16.`);
     const n = tensorByteLength(t.dataType, t.dims);
     if (n === null) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" has impossible dims [${t.dims.join(', ')}].`);
     return n;
@@ -76,18 +92,20 @@ export class WeightUploader {
    * Uploads several tensors back to back into one buffer (e.g. q, k and v projections, whose
    * MatMulNBits rows concatenate along N into one packed qkv matmul). Each part must start on a
    * 4-byte boundary (writeBuffer's rule); small misaligned parts are joined on the CPU.
+   * `packF16`: f32 tensors stored as fp16, two per u32 word (kernels/f16-pack.ts); progress still
+   * counts the f32 bytes read, as the stored size does.
    */
-  async concat(parts: readonly OnnxTensorInfo[], label: string): Promise<GPUBuffer> {
-    const sizes = parts.map((t) => this.expectedLength(t));
+  async concat(parts: readonly OnnxTensorInfo[], label: string, packF16 = false): Promise<GPUBuffer> {
+    const sizes = parts.map((t) => this.expectedLength(t, packF16));
     const total = sizes.reduce((a, b) => a + b, 0);
-    const buffer = this.create(total, label);
     const aligned = sizes.every((n, i) => i === sizes.length - 1 || n % 4 === 0);
     if (aligned) {
+      const { buffer, write } = this.target(total, label, packF16);
       let at = 0;
       for (const [i, t] of parts.entries()) {
         let done = 0;
         for await (const chunk of streamTensorBytes(t, this.resolve, CHUNK_BYTES)) {
-          writeBuffer(this.device, buffer, at + done, chunk);
+          write(at + done, chunk);
           done += chunk.byteLength;
           this.advance(chunk.byteLength);
         }
@@ -96,6 +114,7 @@ export class WeightUploader {
       }
       return buffer;
     }
+    const buffer = this.create(total, label);
     if (total > CHUNK_BYTES * 4) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Cannot join ${parts.map((t) => t.name).join(', ')}: parts are not 4-byte aligned and too large to join in memory.`);
     const joined = new Uint8Array(total);
     let at = 0;
@@ -106,45 +125,6 @@ export class WeightUploader {
     }
     writeBuffer(this.device, buffer, 0, joined);
     this.advance(total);
-    return buffer;
-  }
-
-  /**
-   * Uploads f32 tensors back to back into one buffer as fp16 (two per u32 word; see
-   * kernels/f16-pack.ts), streaming: the packed counterpart of `concat` (and of `raw` for one part).
-   * Progress counts the f32 bytes read, as the stored size does.
-   */
-  async packedF16(parts: readonly OnnxTensorInfo[], label: string): Promise<GPUBuffer> {
-    const counts = parts.map((t) => this.f32Elements(t));
-    const buffer = this.create(packedF16Bytes(counts.reduce((a, b) => a + b, 0)), label);
-    const packer = (this.packer ??= createF16Packer(this.device, CHUNK_BYTES));
-    let elem = 0;
-    for (const [i, t] of parts.entries()) {
-      let done = 0;
-      for await (const chunk of streamTensorBytes(t, this.resolve, CHUNK_BYTES)) {
-        packer.write(buffer, elem + done / 4, chunk);
-        done += chunk.byteLength;
-        this.advance(chunk.byteLength);
-      }
-      if (done !== counts[i] * 4) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" holds ${done} bytes; its dims need ${counts[i] * 4}.`);
-      elem += counts[i];
-    }
-    return buffer;
-  }
-
-  /** Rows [firstRow, firstRow + rows) of a 2-D f32 tensor as fp16 in their own buffer: `rows`, packed. */
-  async packedF16Rows(t: OnnxTensorInfo, firstRow: number, rows: number, label: string): Promise<GPUBuffer> {
-    const rowElems = this.f32Elements(t) / t.dims[0];
-    const buffer = this.create(packedF16Bytes(rows * rowElems), label);
-    const packer = (this.packer ??= createF16Packer(this.device, CHUNK_BYTES));
-    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (rowElems * 4)));
-    if (rowElems * 4 > CHUNK_BYTES) throw new AppError('MODEL_UNSUPPORTED_GRAPH', `Tensor "${t.name}" has rows of ${rowElems * 4} bytes, more than one ${CHUNK_BYTES}-byte chunk.`);
-    for (let r = 0; r < rows; r += rowsPerChunk) {
-      const n = Math.min(rowsPerChunk, rows - r);
-      const piece = await readRange(t, this.resolve, (firstRow + r) * rowElems * 4, n * rowElems * 4);
-      packer.write(buffer, r * rowElems, piece);
-      this.advance(piece.byteLength);
-    }
     return buffer;
   }
 
@@ -161,11 +141,6 @@ export class WeightUploader {
     } finally {
       packer.destroy();
     }
-  }
-
-  private f32Elements(t: OnnxTensorInfo): number {
-    if (t.dataType !== OnnxDataType.FLOAT) throw new AppError('MODEL_BAD_WEIGHT', `Tensor "${t.name}" has dtype ${t.dataType}; only float32 data is packed to fp16.`);
-    return this.expectedLength(t) / 4;
   }
 
   /**
@@ -210,15 +185,16 @@ export class WeightUploader {
   /**
    * Uploads rows [firstRow, firstRow + rows) of a 2-D tensor into its own buffer (embedding table
    * parts that must stay under the binding-size limit). Streams; never holds the whole part.
+   * `packF16`: an f32 table stored as fp16, as `concat` does.
    */
-  async rows(t: OnnxTensorInfo, firstRow: number, rows: number, label: string): Promise<GPUBuffer> {
-    const rowBytes = this.expectedLength(t) / t.dims[0];
-    const buffer = this.create(rows * rowBytes, label);
+  async rows(t: OnnxTensorInfo, firstRow: number, rows: number, label: string, packF16 = false): Promise<GPUBuffer> {
+    const rowBytes = this.expectedLength(t, packF16) / t.dims[0];
+    const { buffer, write } = this.target(rows * rowBytes, label, packF16);
     const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / rowBytes));
     for (let r = 0; r < rows; r += rowsPerChunk) {
       const n = Math.min(rowsPerChunk, rows - r);
       const piece = await readRange(t, this.resolve, (firstRow + r) * rowBytes, n * rowBytes);
-      writeBuffer(this.device, buffer, r * rowBytes, piece);
+      write(r * rowBytes, piece);
       this.advance(piece.byteLength);
     }
     return buffer;
