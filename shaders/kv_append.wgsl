@@ -1,6 +1,6 @@
 // KV-cache append: copy this step's k and v into the static caches, optionally rotating k on the
 // way (ROTARY: the rotary of k fused into the append), and optionally rotating q in place in the
-// same dispatch (entry points mainSeparateQ / mainPackedQ; q then needs no rotary.wgsl dispatch).
+// same dispatch (entry points mainSeparateQ / mainPackedQ; q then needs no dispatch of its own).
 //
 // Bindings (an entry point's auto layout holds only the ones it uses):
 //   0 params  uniform { kvHeads, headDim, rowStride, kOffset, vOffset, maxT, rotaryDim, cacheLen,
@@ -11,8 +11,8 @@
 //             (kSrc and vSrc may be the same packed qkv buffer)          [main, mainSeparateQ]
 //   4 kCache  storage read_write [kvHeads, maxT, headDim] cache elements, as KVW words
 //   5 vCache  storage read_write, the same layout
-//   6 cosC    storage read [cacheLen, rotaryDim/2] f32, or fp16 bits two per u32 when ROTARY_F16 (ROTARY only;
-//   7 sinC    same layout                                a 4-byte placeholder otherwise)
+//   6 rotaryTable  storage read: the model's rotary table of cacheLen rows (rotary_table.wgsl,
+//             appended after this file; ROTARY only, a 4-byte placeholder otherwise)
 //   8 qSrc    storage read_write f32, rows of `qRowStride`; q [seqLen, qHeads, headDim] at `qOffset`,
 //             a buffer other than kSrc/vSrc                                    [mainSeparateQ]
 //   9 qkv     storage read_write f32, one buffer holding q, k and v (rows of `rowStride`, q rows of
@@ -23,10 +23,11 @@
 // = v[t, g, d] for t < seqLen, g < kvHeads, d < headDim: the cache is a ring of maxT rows, as
 // attention reads it (attention_common.wgsl); an unwrapped cache (every position < maxT, which
 // model.ts ensures unless it keeps a windowed model's ring) is the plain layout.
-// With ROTARY, k is first rotated exactly as rotary.wgsl does (non-interleaved, position pastLen + t,
-// cache row clamped to cacheLen - 1); k in the source rows stays unrotated.
-// mainSeparateQ / mainPackedQ (ROTARY required) also rotate q in place exactly as rotary.wgsl does,
-// with the same positions and cache pair.
+// With ROTARY, k is first rotated (non-interleaved, "rotate half": for i < rotaryDim/2 and
+// j = i + rotaryDim/2, x[i] = x1·cos − x2·sin and x[j] = x2·cos + x1·sin at position pastLen + t,
+// table row clamped to cacheLen - 1; dims ≥ rotaryDim pass through); k in the source rows stays
+// unrotated. mainSeparateQ / mainPackedQ (ROTARY required) also rotate q in place the same way,
+// with the same positions and table.
 // q's region must not overlap k's or v's (they are read while q is written).
 // Invocations: main: one per (t, g, storage word of KV_PER_WORD dims d); the q entry points: the
 // same, followed by one per (t, h, i < rotaryDim/2) of q. The linear index runs over a 2-D grid of
@@ -39,7 +40,6 @@
 
 override WG: u32 = 64u;
 override ROTARY: bool = false;
-override ROTARY_F16: bool = false;
 
 struct Params {
   kvHeads: u32,
@@ -69,23 +69,13 @@ struct Step {
 @group(0) @binding(3) var<storage, read> vSrc: array<f32>;
 @group(0) @binding(4) var<storage, read_write> kCache: array<KVW>;
 @group(0) @binding(5) var<storage, read_write> vCache: array<KVW>;
-@group(0) @binding(6) var<storage, read> cosC: array<u32>;
-@group(0) @binding(7) var<storage, read> sinC: array<u32>;
+@group(0) @binding(6) var<storage, read> rotaryTable: array<u32>;
 @group(0) @binding(8) var<storage, read_write> qSrc: array<f32>;
 @group(0) @binding(9) var<storage, read_write> qkv: array<f32>;
 
-fn cacheAt(useSin: bool, i: u32) -> f32 {
-  if (ROTARY_F16) {
-    let word = select(cosC[i >> 1u], sinC[i >> 1u], useSin);
-    return unpack2x16float(word)[i & 1u];
-  }
-  return bitcast<f32>(select(cosC[i], sinC[i], useSin));
-}
-
 /** (cos, sin) for position `pos` and frequency `i` < rotaryDim/2. */
 fn rot(pos: u32, i: u32) -> vec2<f32> {
-  let at = min(pos, params.cacheLen - 1u) * (params.rotaryDim / 2u) + i;
-  return vec2<f32>(cacheAt(false, at), cacheAt(true, at));
+  return rotaryCosSin(min(pos, params.cacheLen - 1u) * (params.rotaryDim / 2u) + i);
 }
 
 /** One k/v element: where it comes from (relative to a row offset) and where it goes. */

@@ -7,25 +7,22 @@
 // Bindings (group 1 is its own bind group: one per LongRoPE cache pair, chosen at encode):
 //   group 0, 6  step     uniform Step (seqLen = 1, pastLen): the token's position is pastLen
 //   group 1, 0  rope     uniform { heads, kvHeads, headDim, rotaryDim, cacheLen, maxT, qDim, vStart }
-//   group 1, 1  rotary   storage read [rows, rotaryDim/2, 2]: cos and sin interleaved, (cos, sin) of
-//                        (p, i) side by side; f32 (two words), or fp16 bits when ROTARY_F16 (one word,
-//                        cos in the low half). rows ≥ 1; only rows < cacheLen are read.
+//   group 1, 1  rotaryTable  storage read: the model's rotary table (rotary_table.wgsl, appended after
+//                        this file); rows ≥ 1, only rows < cacheLen are read.
 //   group 1, 2  kCache   storage read_write [kvHeads, maxT, headDim] cache elements: f32, or f16
 //                        packed two per atomic u32 (rows of one word may be in two workgroups)
 //   group 1, 3  vCache   the same layout: f32, or f16 packed two per u32 (the even row of a pair
 //                        writes both, its partner's value being the next element)
 //
-// Why one interleaved table instead of kv_append.wgsl's separate cos and sin: the pipeline binds 10
-// storage buffers per stage (group 0's seven, shared with the plain GEMVs, plus rotary, kCache,
+// Why one interleaved table (rotary.ts) rather than separate cos and sin: the pipeline binds 10
+// storage buffers per stage (group 0's seven, shared with the plain GEMVs, plus rotaryTable, kCache,
 // vCache), and 10 is what Chromium's SwiftShader and WebGPU's lower limit classes offer; separate
-// tables made it 11, and there decode fell back to the kv-append dispatch. Interleaving (rather than
-// cos rows then sin rows) needs no per-pair offset of the sin part (LongRoPE's pairs may differ in
-// rows), never splits an fp16 pair across words whatever rotaryDim/2 is, and fetches cos and sin in
-// one load. matmul-nbits.ts `interleaveRotaryTable` builds it; kv_append.wgsl keeps its two tables.
+// tables made it 11, and there decode fell back to the kv-append dispatch. kv_append.wgsl reads the
+// same tables, so the model holds each pair once.
 //
 // Contract, with y = the GEMV's row 0 laid out [q (heads·headDim) | k (kvHeads·headDim) | v (same)]
 // (qDim = heads·headDim, vStart = qDim + kvHeads·headDim = where v starts), pos = pastLen, and
-// rot(x, d) the non-interleaved rotary of rotary.wgsl (pairs (d, d + rotaryDim/2) for
+// rot(x, d) the non-interleaved ("rotate half") rotary (pairs (d, d + rotaryDim/2) for
 // d < rotaryDim/2, dims ≥ rotaryDim passed through, cache row min(pos, cacheLen − 1)):
 //   output[q rows]                      = rot(q)        (f32; attention reads q from here)
 //   kCache[g, pos mod maxT, d] = rot(k)[g, d] and vCache[g, pos mod maxT, d] = v[g, d], rounded to
@@ -42,8 +39,6 @@
 // thread reads its partner's total from workgroup memory (one barrier, in the body's `emit`).
 // The permutation changes only which weight row a thread reads (a per-row integer map the
 // compiler hoists out of the chunk loop), never the weights' layout, which the prefill GEMM shares.
-
-override ROTARY_F16: bool = false;
 
 struct RopeParams {
   heads: u32,
@@ -65,7 +60,7 @@ struct RopeStep {
 
 @group(0) @binding(6) var<uniform> ropeStep: RopeStep;
 @group(1) @binding(0) var<uniform> rope: RopeParams;
-@group(1) @binding(1) var<storage, read> rotary: array<u32>;
+@group(1) @binding(1) var<storage, read> rotaryTable: array<u32>;
 @group(1) @binding(2) var<storage, read_write> kCache: array<KVK>;
 @group(1) @binding(3) var<storage, read_write> vCache: array<KVV>;
 
@@ -75,12 +70,6 @@ fn ropeRow(n: u32) -> u32 {
   let e = n % rope.headDim;
   if (e >= rope.rotaryDim) { return n; }
   return n - e + (e >> 1u) + (e & 1u) * (rope.rotaryDim / 2u);
-}
-
-// (cos, sin) of table entry i = row · rotaryDim/2 + dim.
-fn ropeCosSin(i: u32) -> vec2<f32> {
-  if (ROTARY_F16) { return unpack2x16float(rotary[i]); }
-  return vec2<f32>(bitcast<f32>(rotary[2u * i]), bitcast<f32>(rotary[2u * i + 1u]));
 }
 
 // Output row `row` has the total x; `partner` is the total of row row ^ 1 (its rotary partner
@@ -100,7 +89,7 @@ fn ropeAppend(row: u32, x: f32, partner: f32) {
   if (e < rope.rotaryDim) {
     let half = rope.rotaryDim / 2u;
     let at = min(pos, rope.cacheLen - 1u) * half + e % half;
-    let cs = ropeCosSin(at);
+    let cs = rotaryCosSin(at);
     let c = cs.x;
     let s = cs.y;
     // First half: x1·cos − x2·sin; second half: x2·cos + x1·sin (x1, x2 the pair).

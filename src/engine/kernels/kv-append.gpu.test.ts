@@ -48,7 +48,7 @@ describe('kv append kernel [gpu]', () => {
     const b = createStorageBuffer(device, new Float32Array(64), 'b');
     const cache = createStorageBuffer(device, new Float32Array(64), 'cache');
     const l = { kvHeads: 1, headDim: 8, rowStride: 8, kOffset: 0, vOffset: 0, maxT: 4, step, kCache: cache, vCache: cache };
-    const rotary = { rotaryDim: 8, maxPositions: 1, dtype: 'f32' as const, caches: [{ cos: cache, sin: cache }] as const };
+    const rotary = { rotaryDim: 8, maxPositions: 1, dtype: 'f32' as const, tables: [cache] as const };
     expect(() => createKvAppend(device, { ...l, kSrc: a, vSrc: a, rotateQ: { heads: 1, qBuffer: b, rowStride: 8, offset: 0 } })).toThrow(/needs rotary/);
     expect(() => createKvAppend(device, { ...l, kSrc: a, vSrc: b, rotary, rotateQ: { heads: 1, qBuffer: a, rowStride: 8, offset: 0 } })).toThrow(/both kSrc and vSrc/);
     for (const buf of [step, a, b, cache]) buf.destroy();

@@ -6,22 +6,23 @@
  * value, rotated in f32 first, is rounded once on store; see precision-wgsl.ts). Each invocation
  * writes whole storage words, so headDim must be even on the f16 path.
  * k and v are read in place from their producer's rows (e.g. a packed qkv output) via
- * rowStride/offsets. With `rotary`, k is rotated on the way into the cache (the fused
- * rotary + append; k in the source rows stays unrotated, which is fine because attention reads k
- * only from the cache) and `encode` takes the LongRoPE `cacheIndex` like `createRotary`.
+ * rowStride/offsets. With `rotary` (the model's rotary tables, rotary.ts), k is rotated on the way
+ * into the cache (the fused rotary + append; k in the source rows stays unrotated, which is fine
+ * because attention reads k only from the cache) and `encode` takes the LongRoPE `cacheIndex`.
  * With `rotary` and `rotateQ`, q is also rotated in place in the same dispatch (same positions and
- * cache pair), replacing a separate rotary.wgsl dispatch. When q lives in the kSrc/vSrc buffer (a
+ * table), so the rotary needs no dispatch of its own. When q lives in the kSrc/vSrc buffer (a
  * packed qkv row) that buffer is bound once, read_write (entry point mainPackedQ), since WebGPU
  * forbids binding one buffer both read-only and read-write in a dispatch.
  * Rule: the caller sizes the cache: positions past maxT overwrite the oldest rows, which only a
  * ring that no longer needs them (model.ts: a windowed model's cache) may let happen.
  */
-import source from '../../../shaders/kv_append.wgsl?raw';
+import kvAppendSource from '../../../shaders/kv_append.wgsl?raw';
+import rotaryTableSource from '../../../shaders/rotary_table.wgsl?raw';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { AppError } from '../errors';
 import { kvElementsPerWord, withPrecision, type Precision } from './precision-wgsl';
-import { rotaryReference, type RotaryCachePair } from './rotary';
+import { rotaryReference, type RotaryTables } from './rotary';
 
 export interface KvAppendLayout {
   seqLen: number;
@@ -80,13 +81,8 @@ export interface KvAppendBindings {
   vCache: GPUBuffer;
   /** Element type of the caches (default 'f32'); either runs on every device (precision-wgsl.ts). */
   precision?: Precision;
-  /** Fuse the rotary of k into the append (same cache formats as `createRotary`). */
-  rotary?: {
-    rotaryDim: number;
-    maxPositions: number;
-    dtype: 'f32' | 'f16';
-    caches: readonly [RotaryCachePair] | readonly [RotaryCachePair, RotaryCachePair];
-  };
+  /** Fuse the rotary of k into the append: the model's rotary tables (the decode qkv GEMV's too). */
+  rotary?: RotaryTables;
   /**
    * Also rotate q [seqLen, heads, headDim] in place (rows of `rowStride` elements of `qBuffer`,
    * starting at `offset`), in the same dispatch; requires `rotary`. `qBuffer` is either a buffer
@@ -96,16 +92,15 @@ export interface KvAppendBindings {
 }
 
 export interface KvAppendKernel {
-  /** `cacheIndex` picks the rotary cache pair (LongRoPE); ignored without `rotary`. */
+  /** `cacheIndex` picks the rotary table (LongRoPE); ignored without `rotary`. */
   encode(pass: GPUComputePassEncoder, seqLen: number, cacheIndex?: 0 | 1): void;
 }
 
 const WG = 64;
 
-/** The ROTARY=false specialisation never reads the caches, but the auto layout still has them. */
-function placeholderPair(device: GPUDevice): RotaryCachePair {
-  const buffer = device.createBuffer({ label: 'kv_append.noRotary', size: 4, usage: GPUBufferUsage.STORAGE });
-  return { cos: buffer, sin: buffer };
+/** The ROTARY=false specialisation never reads the table, but the auto layout still has it. */
+function placeholderTable(device: GPUDevice): GPUBuffer {
+  return device.createBuffer({ label: 'kv_append.noRotary', size: 4, usage: GPUBufferUsage.STORAGE });
 }
 
 export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppendKernel {
@@ -124,7 +119,7 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
   if (b.headDim % perWord !== 0) throw new AppError('BAD_ARGUMENT', `kv append: headDim ${b.headDim} must be even for an f16 cache (two elements per storage word)`);
   const entryPoint = q ? (packed ? 'mainPackedQ' : 'mainSeparateQ') : 'main';
   const label = `kv_append.${precision}${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;
-  const pipeline = getComputePipeline(device, label, withPrecision(source, precision), { WG, ROTARY: r ? 1 : 0, ROTARY_F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
+  const pipeline = getComputePipeline(device, label, withPrecision(kvAppendSource + rotaryTableSource, precision), { WG, ROTARY: r ? 1 : 0, ROTARY_F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
   const params = createUniformBuffer(
     device,
     packUniform([
@@ -143,8 +138,8 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
     ]),
     'kv_append.params',
   );
-  const pairs: readonly RotaryCachePair[] = r ? r.caches : [placeholderPair(device)];
-  const bindGroups = pairs.map((pair, i) =>
+  const tables: readonly GPUBuffer[] = r ? r.tables : [placeholderTable(device)];
+  const bindGroups = tables.map((table, i) =>
     device.createBindGroup({
       label: `kv_append.cache${i}`,
       layout: pipeline.getBindGroupLayout(0),
@@ -160,8 +155,7 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
         ...(q && !packed ? [{ binding: 8, resource: { buffer: q.qBuffer } }] : []),
         { binding: 4, resource: { buffer: b.kCache } },
         { binding: 5, resource: { buffer: b.vCache } },
-        { binding: 6, resource: { buffer: pair.cos } },
-        { binding: 7, resource: { buffer: pair.sin } },
+        { binding: 6, resource: { buffer: table } },
       ],
     }),
   );
@@ -171,7 +165,7 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
   return {
     encode(pass, seqLen, cacheIndex = 0) {
       const bindGroup = bindGroups[r ? cacheIndex : 0];
-      if (!bindGroup) throw new AppError('BAD_ARGUMENT', `kv append: cacheIndex ${cacheIndex} but only ${bindGroups.length} rotary cache pair(s) bound`);
+      if (!bindGroup) throw new AppError('BAD_ARGUMENT', `kv append: cacheIndex ${cacheIndex} but only ${bindGroups.length} rotary table(s) bound`);
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
       const [x, y] = workgroupGrid(Math.ceil((seqLen * perToken) / WG), maxDim);

@@ -59,9 +59,9 @@
  *                 pastLen mod maxT: the ring of kv-append.ts), as kv-append.ts's `rotary` + `rotateQ` would after the plain GEMV, so that
  *                 dispatch disappears from decode (shaders/matmul_nbits_rope.wgsl). k and v rows of
  *                 `output` are left unwritten in decode. M > 1 runs the plain GEMM: prefill keeps its
- *                 kv-append dispatch. The caches and the rotary table (cos and sin interleaved into
- *                 one binding, `interleaveRotaryTable`, to stay within 10 storage buffers per stage)
- *                 live in a second bind group (one per LongRoPE cache pair, picked by `encode`'s
+ *                 kv-append dispatch. The caches and the rotary table (rotary.ts: cos and sin
+ *                 interleaved into one binding, to stay within 10 storage buffers per stage)
+ *                 live in a second bind group (one per LongRoPE rotary table, picked by `encode`'s
  *                 cacheIndex) under a pipeline layout of their own, so the GEMM and the plain GEMVs
  *                 never see them. Needs the GEMV for M = 1
  *                 (`matMulNBitsHasGemv`), an even number of rows per workgroup, `step`, and neither
@@ -86,6 +86,7 @@ import gemvIoSource from '../../../shaders/matmul_nbits_gemv_io.wgsl?raw';
 import gemvVec4Source from '../../../shaders/matmul_nbits_gemv_vec4.wgsl?raw';
 import dequantSource from '../../../shaders/matmul_nbits_dequant.wgsl?raw';
 import ropeSource from '../../../shaders/matmul_nbits_rope.wgsl?raw';
+import rotaryTableSource from '../../../shaders/rotary_table.wgsl?raw';
 import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
@@ -93,6 +94,7 @@ import { adapterText, hasWgslLanguageFeature, type AdapterNames } from '../gpu/d
 import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmHost, type WarmRows } from './warm-next';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { kvBytesPerElement, kvStoreSource, type Precision } from './precision-wgsl';
+import type { RotaryTables } from './rotary';
 
 export { matMulNBitsReference } from './dequantize';
 
@@ -166,36 +168,8 @@ export interface MatMulNBitsRopeAppend {
   vCache: GPUBuffer;
   /** Element type of the caches (default 'f32'); either runs on every device (precision-wgsl.ts). */
   precision?: Precision;
-  /**
-   * One table per cos/sin pair of kv-append.ts / rotary.ts (one pair, or LongRoPE's [short, long]),
-   * each the pair interleaved by `interleaveRotaryTable`: [rows, rotaryDim/2, 2] of f32 values or raw
-   * fp16 bits (`dtype`). Positions are clamped to maxPositions − 1 (the rows of the longest table).
-   */
-  rotary: {
-    rotaryDim: number;
-    maxPositions: number;
-    dtype: 'f32' | 'f16';
-    tables: readonly [GPUBuffer] | readonly [GPUBuffer, GPUBuffer];
-  };
-}
-
-/**
- * The ropeAppend rotary table of one cos/sin pair: element i of `cos` then element i of `sin`, for
- * every i (so [rows, rotaryDim/2] tables become [rows, rotaryDim/2, 2]). Both are the raw bytes of
- * equal-length tables of `dtype` (f32, or fp16 bits). Element by element, so a caller may stream
- * it: equal, element-aligned byte ranges of cos and sin give that range of the table.
- */
-export function interleaveRotaryTable(cos: Uint8Array, sin: Uint8Array, dtype: 'f32' | 'f16'): Uint8Array {
-  const size = dtype === 'f16' ? 2 : 4;
-  if (cos.byteLength !== sin.byteLength || cos.byteLength % size !== 0) {
-    throw new AppError('BAD_ARGUMENT', `interleaveRotaryTable: cos (${cos.byteLength} bytes) and sin (${sin.byteLength} bytes) must be equal whole numbers of ${dtype} elements.`);
-  }
-  const out = new Uint8Array(2 * cos.byteLength);
-  for (let at = 0, o = 0; at < cos.byteLength; at += size, o += 2 * size) {
-    out.set(cos.subarray(at, at + size), o);
-    out.set(sin.subarray(at, at + size), o + size);
-  }
-  return out;
+  /** The model's rotary tables (rotary.ts), the same ones kv-append.ts reads. */
+  rotary: RotaryTables;
 }
 
 /**
@@ -387,7 +361,7 @@ const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } a
  * Identifies the MatMulNBits WGSL (FNV-1a over every GEMV and GEMM source, 8 hex digits): a tuning
  * measured on a device (phi3/autotune.ts) is kept only while this stays the same.
  */
-export const MATMUL_NBITS_SOURCE_ID = fnv1a([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, gemvRowsSource, warmNextSource].join('\0'));
+export const MATMUL_NBITS_SOURCE_ID = fnv1a([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, rotaryTableSource, gemvRowsSource, warmNextSource].join('\0'));
 
 function fnv1a(text: string): string {
   let h = 0x811c9dc5;
@@ -420,7 +394,7 @@ export interface MatMulNBitsKernel extends WarmHost {
   /**
    * Records Y[0..M) = A[0..M) · Wᵀ (or += with `accumulate`, where M must equal the step's seqLen).
    * GEMV for M = 1 (when rows are 16-byte aligned), GEMM otherwise. With `ropeAppend`, M = 1 also
-   * rotates and appends, with the rotary cache pair `cacheIndex` (LongRoPE; default 0).
+   * rotates and appends, with the rotary table `cacheIndex` (LongRoPE; default 0).
    */
   encode(pass: GPUComputePassEncoder, M: number, cacheIndex?: 0 | 1): void;
   /** Which shader serves M = 1. */
@@ -854,12 +828,12 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const gemvName = `gemv${direct ? '-direct' : dp4a ? '-dp4a' : ''}${useSubgroups ? '-subgroup' : ''}` as const;
 
   // ROPE_APPEND: the same GEMV body with the epilogue file and the KV stores of the cache's
-  // precision, on the two-group layout; one group-1 bind group per rotary cache pair.
+  // precision, on the two-group layout; one group-1 bind group per rotary table.
   let ropeGemv: PipelineSlot | undefined;
   let ropeGroups: GPUBindGroup[] = [];
   if (rope) {
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
-    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + kvStoreSource(ropePrecision) + WARM_OFF;
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + rotaryTableSource + kvStoreSource(ropePrecision) + WARM_OFF;
     const label = `${gemvKind.stem}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
     ropeGemv = pipeline(label, code, { ...gemvConstants, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, 'rope');
     const r = rope.rotary;
@@ -914,7 +888,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       pass.setBindGroup(0, bindGroup);
       if (M === 1 && ropeGemv) {
         const group = ropeGroups[cacheIndex];
-        if (!group) badArg(`cacheIndex ${cacheIndex} but only ${ropeGroups.length} rotary cache pair(s) bound.`);
+        if (!group) badArg(`cacheIndex ${cacheIndex} but only ${ropeGroups.length} rotary table(s) bound.`);
         pass.setPipeline(compiled(ropeGemv));
         pass.setBindGroup(1, group);
         pass.dispatchWorkgroups(gemvGridX, gemvGridY);

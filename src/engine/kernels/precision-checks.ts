@@ -30,11 +30,11 @@ import type { LoadOptions } from '../phi3/model';
 import { attentionPartialsBytes, attentionReference, createAttention, type AttentionLayout, type AttentionTuning } from './attention';
 import { float32ToFloat16Bits, quantizeActivationsQ8 } from './dequantize';
 import { createKvAppend, kvAppendReference, type KvAppendLayout } from './kv-append';
-import { createMatMulNBits, interleaveRotaryTable, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { createMatMulNBits, matMulNBitsPath, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
 import { makeWeights, q8Allowance } from './matmul-testing';
 import { rmsNormReference } from './rmsnorm';
 import type { Precision } from './precision-wgsl';
-import { buildRotaryCache, rotaryReference } from './rotary';
+import { buildRotaryCache, interleaveRotaryTable, rotaryReference } from './rotary';
 import { createStepBuffer, writeStep } from './step';
 import { float16ToFloat32 } from '../onnx/tensor-data';
 
@@ -342,6 +342,12 @@ export async function checkAttention(ctx: GpuContext, c: AttentionCase, precisio
 // ---------------------------------------------------------------------------------------------
 // KV append (with the fused rotary of k, and of q in place)
 
+/** A cos/sin pair (f32 values, or fp16 bits when `f16`) as the kernels' rotary table (rotary.ts). */
+function rotaryTableBytes(p: { cos: Float32Array | Uint16Array; sin: Float32Array | Uint16Array }, f16: boolean): Uint8Array {
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  return interleaveRotaryTable(bytes(p.cos), bytes(p.sin), f16 ? 'f16' : 'f32');
+}
+
 export interface KvAppendCase {
   name: string;
   l: KvAppendLayout;
@@ -352,7 +358,7 @@ export interface KvAppendCase {
   rotateQ?: { heads: number; rowStride: number; offset: number; packed: boolean };
 }
 
-/** f32 path: a copy is exact; one f32 rotation (as rotary.gpu.test.ts) stays within 2e-6. */
+/** f32 path: a copy is exact; one f32 rotation (two products and a sum, |x| ≤ 1, |cos|, |sin| ≤ 1.19) stays within 2e-6. */
 export const KV_COPY_TOLERANCE = 0;
 export const ROTARY_TOLERANCE = 2e-6;
 
@@ -418,6 +424,13 @@ export const KV_APPEND_CASES: readonly KvAppendCase[] = [
     rotary: { rotaryDim: 96, maxPos: 4096, cacheIndex: 1, dtype: 'f16' },
     rotateQ: { heads: 32, rowStride: 3072, offset: 0, packed: false },
   },
+  {
+    name: 'fused rotary + q in place, separate q, 270000 tokens: more than 65535 workgroups (a 2-D grid)',
+    l: { seqLen: 270000, pastLen: 0, kvHeads: 1, headDim: 16, rowStride: 16, kOffset: 0, vOffset: 0, maxT: 270000 },
+    separate: true,
+    rotary: { rotaryDim: 16, maxPos: 270000, cacheIndex: 0 },
+    rotateQ: { heads: 1, rowStride: 16, offset: 0, packed: false },
+  },
 ];
 
 /**
@@ -456,8 +469,8 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
     const vBuf = c.separate ? createStorageBuffer(device, vSrc, 'vSrc') : kBuf;
     const kCache = createStorageBuffer(device, k0.bits ?? k0.values, 'kCache');
     const vCache = createStorageBuffer(device, v0.bits ?? v0.values, 'vCache');
-    const cacheBufs = uploads.map((p) => ({ cos: createStorageBuffer(device, p.cos, 'cos'), sin: createStorageBuffer(device, p.sin, 'sin') }));
-    const rotary = rc ? { rotaryDim: rc.rotaryDim, maxPositions: rc.maxPos, dtype: rc.dtype ?? 'f32', caches: [cacheBufs[0], cacheBufs[1]] as const } : undefined;
+    const tables = uploads.map((p) => createStorageBuffer(device, rotaryTableBytes(p, rotF16), 'rotary'));
+    const rotary = rc ? { rotaryDim: rc.rotaryDim, maxPositions: rc.maxPos, dtype: rc.dtype ?? 'f32', tables: [tables[0], tables[1]] as const } : undefined;
     const qBuf = rq ? (rq.packed ? kBuf : createStorageBuffer(device, q0, 'q')) : undefined;
     const rotateQ = rq && qBuf ? { heads: rq.heads, qBuffer: qBuf, rowStride: rq.rowStride, offset: rq.offset } : undefined;
     try {
@@ -470,7 +483,7 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
       const read = async (b: GPUBuffer) => (precision === 'f16' ? float16ToFloat32(new Uint16Array(await readBuffer(device, b), 0, cacheSize)) : new Float32Array(await readBuffer(device, b), 0, cacheSize));
       return { k: await read(kCache), v: await read(vCache), q: qBuf ? new Float32Array(await readBuffer(device, qBuf)) : undefined };
     } finally {
-      for (const b of new Set([step, kBuf, vBuf, kCache, vCache, ...(qBuf ? [qBuf] : []), ...cacheBufs.flatMap((p) => [p.cos, p.sin])])) b.destroy();
+      for (const b of new Set([step, kBuf, vBuf, kCache, vCache, ...(qBuf ? [qBuf] : []), ...tables])) b.destroy();
     }
   });
   let cacheErr: number;
@@ -613,8 +626,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
     const output = buf(y0, 'qkv');
     const kCache = buf(precision === 'f16' ? k0.bits : init.k, 'kCache');
     const vCache = buf(precision === 'f16' ? v0.bits : init.v, 'vCache');
-    const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const tables = uploads.map((p) => buf(interleaveRotaryTable(bytes(p.cos), bytes(p.sin), c.rotaryF16 ? 'f16' : 'f32'), 'rotary'));
+    const tables = uploads.map((p) => buf(rotaryTableBytes(p, c.rotaryF16), 'rotary'));
     const kernel = createMatMulNBits(device, {
       K,
       N,

@@ -1,16 +1,19 @@
 /**
- * Rotary position embedding (shaders/rotary.wgsl), non-interleaved, in place, and its reference.
+ * Rotary position embedding (non-interleaved, "rotate half"): the reference, the cos/sin caches'
+ * closed form, and the one GPU form of a cos/sin pair, the interleaved rotary table.
+ *
+ * No kernel lives here: the rotation is fused into the kernels that produce q and k.
+ * kv-append.ts rotates q in place and k on its way into the KV cache (prefill), and the decode
+ * qkv GEMV does both in its epilogue (matmul-nbits.ts `ropeAppend`). Both read each cos/sin pair
+ * of the file as one table built by `interleaveRotaryTable`, through shaders/rotary_table.wgsl, so
+ * the model holds each pair on the GPU once.
  *
  * Positions are pastLen + t from the shared step uniform. LongRoPE (Phi-3 128K) has two cos/sin
- * cache pairs; one bind group per pair is built at create time and `encode` picks one with
+ * cache pairs; the kernels build one bind group per table and `encode` picks one with
  * `cacheIndex`. The caller decides it from the total length exactly as onnxruntime's `If` does
  * (long caches when the attention-mask length exceeds the original 4096 positions).
- * Rule: `encode` never writes buffers; everything that varies per step lives in the step uniform.
  */
-import source from '../../../shaders/rotary.wgsl?raw';
 import { AppError } from '../errors';
-import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
-import { getComputePipeline } from '../gpu/pipelines';
 
 export interface RotaryLayout {
   seqLen: number;
@@ -72,68 +75,40 @@ export function buildRotaryCache(
   return { cos, sin };
 }
 
-export interface RotaryCachePair {
-  /** [maxPositions, rotaryDim/2], f32 values or raw fp16 bits (see `dtype`). */
-  cos: GPUBuffer;
-  sin: GPUBuffer;
-}
-
-export interface RotaryBindings {
-  heads: number;
-  headDim: number;
+/**
+ * The GPU form of a model's cos/sin caches: one table per pair (one pair, or LongRoPE's
+ * [short, long]), each built by `interleaveRotaryTable`: [rows, rotaryDim/2, 2] of f32 values, or
+ * raw fp16 bits (`dtype`; unpacked in the shader, no shader-f16 needed). Positions are clamped to
+ * maxPositions − 1 (the rows of the longest table).
+ */
+export interface RotaryTables {
+  /** Rotated leading dimensions of each head (= headDim for Phi-3); even. */
   rotaryDim: number;
-  rowStride: number;
-  offset: number;
-  /** Rows in each cache (4096 for Phi-3; 131072 for 128K). Positions past it are clamped. */
   maxPositions: number;
-  /** 'f16': caches hold raw fp16 bits, unpacked in the shader (no shader-f16 needed). */
   dtype: 'f32' | 'f16';
-  step: GPUBuffer;
-  /** In/out: q or k (or both, contiguous inside a packed qkv row). */
-  x: GPUBuffer;
-  /** One pair, or two for LongRoPE: [short, long]. */
-  caches: readonly [RotaryCachePair] | readonly [RotaryCachePair, RotaryCachePair];
+  tables: readonly [GPUBuffer] | readonly [GPUBuffer, GPUBuffer];
 }
 
-export interface RotaryKernel {
-  encode(pass: GPUComputePassEncoder, seqLen: number, cacheIndex?: 0 | 1): void;
-}
-
-const WG = 64;
-
-export function createRotary(device: GPUDevice, b: RotaryBindings): RotaryKernel {
-  if (b.rotaryDim % 2 !== 0 || b.rotaryDim > b.headDim) {
-    throw new AppError('BAD_ARGUMENT', `rotary: rotaryDim ${b.rotaryDim} must be even and <= headDim ${b.headDim}`);
+/**
+ * The rotary table of one cos/sin pair: element i of `cos` then element i of `sin`, for every i
+ * (so [rows, rotaryDim/2] tables become [rows, rotaryDim/2, 2]). Both are the raw bytes of
+ * equal-length tables of `dtype` (f32, or fp16 bits). Element by element, so a caller may stream
+ * it: equal, element-aligned byte ranges of cos and sin give that range of the table.
+ *
+ * Why interleaved: one storage binding instead of two keeps the fused decode GEMV within 10
+ * storage buffers per stage (matmul_nbits_rope.wgsl); side by side (rather than cos rows then sin
+ * rows) needs no offset of the sin part (LongRoPE's pairs may differ in rows), never splits an fp16
+ * pair across words whatever rotaryDim/2 is, and fetches cos and sin in one load.
+ */
+export function interleaveRotaryTable(cos: Uint8Array, sin: Uint8Array, dtype: 'f32' | 'f16'): Uint8Array {
+  const size = dtype === 'f16' ? 2 : 4;
+  if (cos.byteLength !== sin.byteLength || cos.byteLength % size !== 0) {
+    throw new AppError('BAD_ARGUMENT', `interleaveRotaryTable: cos (${cos.byteLength} bytes) and sin (${sin.byteLength} bytes) must be equal whole numbers of ${dtype} elements.`);
   }
-  const pipeline = getComputePipeline(device, 'rotary', source, { WG, F16: b.dtype === 'f16' ? 1 : 0 });
-  const params = createUniformBuffer(
-    device,
-    packUniform([{ u32: b.heads }, { u32: b.headDim }, { u32: b.rotaryDim }, { u32: b.rowStride }, { u32: b.offset }, { u32: b.maxPositions }]),
-    'rotary.params',
-  );
-  const bindGroups = b.caches.map((pair, i) =>
-    device.createBindGroup({
-      label: `rotary.cache${i}`,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: params } },
-        { binding: 1, resource: { buffer: b.step } },
-        { binding: 2, resource: { buffer: b.x } },
-        { binding: 3, resource: { buffer: pair.cos } },
-        { binding: 4, resource: { buffer: pair.sin } },
-      ],
-    }),
-  );
-  const perToken = b.heads * (b.rotaryDim / 2);
-  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
-  return {
-    encode(pass, seqLen, cacheIndex = 0) {
-      const bindGroup = bindGroups[cacheIndex];
-      if (!bindGroup) throw new AppError('BAD_ARGUMENT', `rotary: cacheIndex ${cacheIndex} but only ${bindGroups.length} cache pair(s) bound`);
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      const [x, y] = workgroupGrid(Math.ceil((seqLen * perToken) / WG), maxDim);
-      pass.dispatchWorkgroups(x, y);
-    },
-  };
+  const out = new Uint8Array(2 * cos.byteLength);
+  for (let at = 0, o = 0; at < cos.byteLength; at += size, o += 2 * size) {
+    out.set(cos.subarray(at, at + size), o);
+    out.set(sin.subarray(at, at + size), o + size);
+  }
+  return out;
 }

@@ -27,6 +27,7 @@ import { generate } from '../generate';
 import type { LoadOptions } from './model';
 import type { Phi3Plan, QuantWeight } from './plan';
 import { tensorByteLength } from '../onnx/tensor-data';
+import type { OnnxTensorInfo } from '../onnx/types';
 import { matMulNBitsRopeAppendSupported, matMulNBitsWarmNextSupported } from '../kernels/matmul-nbits';
 
 /** Loads with the f32 KV cache unless `opts` says otherwise (see the header). */
@@ -795,6 +796,43 @@ async function refusesLargestBinding(ctx: Awaited<ReturnType<typeof testGpu>>): 
   b.destroy();
   return oom !== null;
 }
+
+describe('weights on the GPU [gpu]', () => {
+  /** Every tensor the plan names, found by walking it (independently of the loader's own list). */
+  function planTensors(plan: Phi3Plan): OnnxTensorInfo[] {
+    const found = new Set<OnnxTensorInfo>();
+    const walk = (v: unknown): void => {
+      if (!v || typeof v !== 'object') return;
+      if ('dims' in v && 'dataType' in v) found.add(v as OnnxTensorInfo);
+      else Object.values(v).forEach(walk);
+    };
+    walk({ embedding: plan.embedding, layers: plan.layers, finalNorm: plan.finalNorm, lmHead: plan.lmHead, rotary: plan.rotary });
+    return [...found];
+  }
+
+  it('hold each of the file\'s tensors once, rotary caches included (one table per LongRoPE pair), and progress counts each byte once', async () => {
+    const dir = join(root, 'weights-once');
+    await generateTinyModel(dir, { layout: 'gqa-packed', context: '128k', maxPositions: 256, originalMaxPositions: 16, layers: 2, seed: 6 });
+    const ctx = await testGpu();
+    let last = { done: 0, total: -1 };
+    const { runtime, plan } = await loadModelFiles(ctx, nodeModelFiles(dir), { precision: 'f32', onProgress: (done, total) => (last = { done, total }) });
+    try {
+      const tensors = planTensors(plan);
+      const bytes = tensors.map((t) => tensorByteLength(t.dataType, t.dims) ?? NaN);
+      const pairs = [plan.rotary.short, plan.rotary.long].filter((p) => p !== undefined);
+      expect(pairs.length).toBe(2);
+      // The uploader rounds each buffer up to 16 bytes; a pair's table is its cos and sin side by side.
+      const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
+      const rotaryTensors = new Set<OnnxTensorInfo>(pairs.flatMap((p) => [p.cos, p.sin]));
+      const others = tensors.filter((t) => !rotaryTensors.has(t)).reduce((n, t) => n + round16(tensorByteLength(t.dataType, t.dims) ?? NaN), 0);
+      const tables = pairs.reduce((n, p) => n + round16(2 * (tensorByteLength(p.cos.dataType, p.cos.dims) ?? NaN)), 0);
+      expect(runtime.gpuBytes().weights).toBe(others + tables);
+      expect(last).toEqual({ done: bytes.reduce((a, b) => a + b, 0), total: bytes.reduce((a, b) => a + b, 0) });
+    } finally {
+      runtime.destroy();
+    }
+  });
+});
 
 describe('f16 weights: a q4 file\'s f32 scales and embedding packed to fp16 [gpu]', () => {
   /** Element counts of the f32 tensors the f16 path packs: every matmul's scales and the embedding (one part here). */

@@ -56,7 +56,7 @@ import { createStepBuffer, writeStep } from '../kernels/step';
 import type { WarmHost, WarmRows } from '../kernels/warm-next';
 import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsReady, matMulNBitsRopeAppendSupported, type MatMulNBitsKernel, type MatMulNBitsRopeAppend, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
-import type { RotaryCachePair } from '../kernels/rotary';
+import type { RotaryTables } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
 import { attentionPartialsBytes, attentionTuningFor, createAttention, keysSeen, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
@@ -422,25 +422,15 @@ export class Phi3Runtime implements TokenRuntime {
       for (const [i, p] of parts.entries()) partBuffers.push({ buffer: await uploader.rows(emb, p.firstRow, p.rows, `embedding.part${i}`, packEmb), firstRow: p.firstRow, rows: p.rows });
       const ops: Op[] = [rowsOp('embedding', null, createEmbedding(device, { parts: partBuffers, hidden: H, dtype: embF16 ? 'f16' : 'f32', ids, out: hidden, step }))];
 
-      // Rotary caches: [short] or [short, long].
-      const rotF16 = plan.rotary.short.cos.dataType === OnnxDataType.FLOAT16;
-      const caches: RotaryCachePair[] = [{ cos: await uploader.raw(plan.rotary.short.cos), sin: await uploader.raw(plan.rotary.short.sin) }];
-      if (plan.rotary.long) caches.push({ cos: await uploader.raw(plan.rotary.long.cos), sin: await uploader.raw(plan.rotary.long.sin) });
-      const cacheTuple = caches.length === 2 ? ([caches[0], caches[1]] as const) : ([caches[0]] as const);
+      // Rotary tables: [short] or [short, long], each of the file's cos/sin pairs interleaved into
+      // one buffer (rotary.ts), which the prefill kv-append and the fused decode qkv GEMV both read.
+      const { short, long } = plan.rotary;
+      const shortTable = await uploader.rotaryTable(short.cos, short.sin, 'rotary.short.table');
+      const tables = long ? ([shortTable, await uploader.rotaryTable(long.cos, long.sin, 'rotary.long.table')] as const) : ([shortTable] as const);
       // LongRoPE's short caches may cover only the original context; they are used only while the total
       // length is at or below the switch, so the clamp follows the (longer) long caches.
-      const maxPositions = Math.max(plan.rotary.short.cos.dims[0], plan.rotary.long?.cos.dims[0] ?? 0);
-      // The fused decode qkv GEMV reads each pair as one interleaved table (one storage binding
-      // instead of two; see matmul-nbits.ts). Uploaded once, on the first layer that fuses.
-      let ropeTableBuffers: readonly [GPUBuffer] | readonly [GPUBuffer, GPUBuffer] | undefined;
-      const rotaryTables = async () => {
-        if (!ropeTableBuffers) {
-          const { short, long } = plan.rotary;
-          const shortTable = await uploader.rotaryTable(short.cos, short.sin, 'rotary.short.table');
-          ropeTableBuffers = long ? [shortTable, await uploader.rotaryTable(long.cos, long.sin, 'rotary.long.table')] : [shortTable];
-        }
-        return ropeTableBuffers;
-      };
+      const maxPositions = Math.max(short.cos.dims[0], long?.cos.dims[0] ?? 0);
+      const rotary: RotaryTables = { rotaryDim: c.rotaryDim, maxPositions, dtype: short.cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32', tables };
 
       // Separate q/k/v (and gate/up) projections with the same K, block size and scale/zero-point
       // format are joined along N at upload, so every layout runs as one qkv and one gate_up matmul.
@@ -471,7 +461,6 @@ export class Phi3Runtime implements TokenRuntime {
         // The kernels that read or write the cache, and how each is pointed at a grown one.
         const rebinds: ((k: GPUBuffer, v: GPUBuffer, maxT: number) => void)[] = [];
         kvLayers.push({ name: L, k: kCache, v: vCache, capacity, rebind: (k, v, maxT) => rebinds.forEach((r) => r(k, v, maxT)) });
-        const rotaryOpts = { rotaryDim: c.rotaryDim, maxPositions, dtype: rotF16 ? ('f16' as const) : ('f32' as const), caches: cacheTuple };
         let qSrc: { buffer: GPUBuffer; rowStride: number; offset: number };
         if (qkv) {
           const projections = layer.attention.kind === 'packed' ? layer.attention.qkv : [layer.attention.q, layer.attention.k, layer.attention.v];
@@ -480,15 +469,14 @@ export class Phi3Runtime implements TokenRuntime {
           // Prefill: the GEMM writes plain rows and one kv-append dispatch does the rest.
           // (Devices below 10 storage buffers per stage keep the kv-append dispatch in decode.)
           const fuseDecode = matMulNBitsHasGemv(first.K, first.blockSize) && D % 2 === 0 && matMulNBitsRopeAppendSupported(device);
-          const ropeTables = fuseDecode ? await rotaryTables() : undefined;
-          const ropeAppend = ropeTables ? { heads, kvHeads, headDim: D, maxT: capacity, kCache, vCache, precision, rotary: { ...rotaryOpts, tables: ropeTables } } : undefined;
+          const ropeAppend = fuseDecode ? { heads, kvHeads, headDim: D, maxT: capacity, kCache, vCache, precision, rotary } : undefined;
           // Read when the qkv kernel is built again (the tunables, below).
           if (ropeAppend) rebinds.push((k, v, maxT) => Object.assign(ropeAppend, { kCache: k, vCache: v, maxT }));
           const qkvKernel = await quantKernel(projections, hidden, qkv, `${L}.qkv`, { inputNorm, ropeAppend });
           ops.push({ kind: 'qkv', layer: li, weightBytes: qkvKernel.weightBytes, macsPerRow: qkvKernel.macsPerRow, parts: qkvKernel.parts, encode: (pass, S, _t, cacheIndex) => qkvKernel.encode(pass, S, cacheIndex) });
           // One dispatch rotates q in place and appends rotated k and v to the cache.
           const kvAppendFor = (k: GPUBuffer, v: GPUBuffer, maxT: number) =>
-            createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT, step, kSrc: qkv, vSrc: qkv, kCache: k, vCache: v, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
+            createKvAppend(device, { kvHeads, headDim: D, rowStride: qkvStride, kOffset: qDim, vOffset: qDim + kvDim, maxT, step, kSrc: qkv, vSrc: qkv, kCache: k, vCache: v, precision, rotary, rotateQ: { heads, qBuffer: qkv, rowStride: qkvStride, offset: 0 } });
           let kvAppend = kvAppendFor(kCache, vCache, capacity);
           rebinds.push((k, v, maxT) => (kvAppend = kvAppendFor(k, v, maxT)));
           ops.push({ kind: 'kvAppend', layer: li, weightBytes: 0, prefillOnly: fuseDecode, encode: (pass, S, _t, cacheIndex) => kvAppend.encode(pass, S, cacheIndex) });
@@ -500,7 +488,7 @@ export class Phi3Runtime implements TokenRuntime {
           push('v', await quantKernel(layer.attention.v, hidden, v, `${L}.v`, { inputNorm }));
           // One dispatch rotates q in place and appends rotated k and v to the cache.
           const kvAppendFor = (kc: GPUBuffer, vc: GPUBuffer, maxT: number) =>
-            createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT, step, kSrc: k, vSrc: v, kCache: kc, vCache: vc, precision, rotary: rotaryOpts, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } });
+            createKvAppend(device, { kvHeads, headDim: D, rowStride: kvDim, kOffset: 0, vOffset: 0, maxT, step, kSrc: k, vSrc: v, kCache: kc, vCache: vc, precision, rotary, rotateQ: { heads, qBuffer: q, rowStride: qDim, offset: 0 } });
           let kvAppend = kvAppendFor(kCache, vCache, capacity);
           rebinds.push((kc, vc, maxT) => (kvAppend = kvAppendFor(kc, vc, maxT)));
           withCache('kvAppend', { encode: (pass, rows, cacheIndex) => kvAppend.encode(pass, rows, cacheIndex) });

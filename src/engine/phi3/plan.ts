@@ -468,11 +468,15 @@ function validateWeights(p: Phi3Plan): void {
     expectQuant(l.down, `layer ${i} down_proj`, c.intermediate, c.hidden);
   }
   const half = c.rotaryDim / 2;
+  // All four caches share the short cos cache's float type: the kernels read them as rotary tables
+  // of one dtype (kernels/rotary.ts).
+  const first = p.rotary.short.cos.dataType;
+  const rotaryDtypes = FLOATS.includes(first) ? [first] : FLOATS;
   for (const [name, pair] of Object.entries({ short: p.rotary.short, long: p.rotary.long })) {
     if (!pair) continue;
     const rows = pair.cos.dims[0];
-    expectTensor(pair.cos, `${name} rotary cos cache`, FLOATS, rows * half, [rows, half]);
-    expectTensor(pair.sin, `${name} rotary sin cache`, FLOATS, rows * half, [rows, half]);
+    expectTensor(pair.cos, `${name} rotary cos cache`, rotaryDtypes, rows * half, [rows, half]);
+    expectTensor(pair.sin, `${name} rotary sin cache`, rotaryDtypes, rows * half, [rows, half]);
   }
 }
 

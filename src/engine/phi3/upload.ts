@@ -4,7 +4,8 @@
  * Every tensor goes to the GPU in chunks of `CHUNK_BYTES` (read → writeBuffer → dropped), so the
  * JS heap holds at most a chunk or two whatever the model size. Small f32-only tensors (norm
  * weights) are converted from fp16 on the CPU; large fp16 tensors (embedding, scales, rotary
- * caches) are uploaded as raw fp16 bits and unpacked by the kernels with `unpack2x16float`.
+ * caches, the last as interleaved rotary tables) are uploaded as raw fp16 bits and unpacked by the
+ * kernels with `unpack2x16float`.
  * Large f32 tensors that the f16 path keeps as fp16 (a q4 file's block scales and embedding:
  * `concat` and `rows` with `packF16`) stream through the GPU packer (kernels/f16-pack.ts): each
  * f32 chunk is written to a staging buffer and packed into the tensor's buffer there;
@@ -14,7 +15,7 @@
 import { AppError } from '../errors';
 import { writeBuffer } from '../gpu/buffers';
 import { createF16Packer, packedF16Bytes, type F16Packer } from '../kernels/f16-pack';
-import { interleaveRotaryTable } from '../kernels/matmul-nbits';
+import { interleaveRotaryTable } from '../kernels/rotary';
 import { float16ToFloat32, readTensorBytes, streamTensorBytes, tensorByteLength, type SourceResolver } from '../onnx/tensor-data';
 import { OnnxDataType, type OnnxTensorInfo } from '../onnx/types';
 
@@ -144,9 +145,9 @@ export class WeightUploader {
   }
 
   /**
-   * Uploads a cos/sin pair as the fused decode qkv GEMV's one rotary table (matmul-nbits.ts
-   * `interleaveRotaryTable`: (cos, sin) of each entry side by side), streaming both in step. Not
-   * counted in `bytesDone`: progress totals the model's tensors, and this is a second copy of two.
+   * Uploads a cos/sin pair as one rotary table (kernels/rotary.ts `interleaveRotaryTable`: (cos,
+   * sin) of each entry side by side), streaming both in step; the GPU holds the pair only in this
+   * form. Counts both tensors' bytes in `bytesDone`.
    */
   async rotaryTable(cos: OnnxTensorInfo, sin: OnnxTensorInfo, label: string): Promise<GPUBuffer> {
     const dtype = cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : cos.dataType === OnnxDataType.FLOAT ? 'f32' : undefined;
@@ -160,6 +161,7 @@ export class WeightUploader {
       const n = Math.min(piece, size - at);
       const joined = interleaveRotaryTable(await readRange(cos, this.resolve, at, n), await readRange(sin, this.resolve, at, n), dtype);
       writeBuffer(this.device, buffer, 2 * at, joined);
+      this.advance(joined.byteLength);
     }
     return buffer;
   }

@@ -1,10 +1,12 @@
 /**
- * The layout of the ropeAppend rotary table (matmul-nbits.ts `interleaveRotaryTable`, read by
- * shaders/matmul_nbits_rope.wgsl): (cos, sin) of every entry side by side, for f32 and fp16 bits,
- * and streaming in element-aligned pieces gives the same bytes as one call.
+ * rotary.ts on the CPU: the layout of the rotary table (`interleaveRotaryTable`, read by
+ * shaders/rotary_table.wgsl): (cos, sin) of every entry side by side, for f32 and fp16 bits, and
+ * streaming in element-aligned pieces gives the same bytes as one call; and `buildRotaryCache`'s
+ * closed form. The kernels that read the tables are checked in kv-append.gpu.test.ts and
+ * matmul-rope-append.gpu.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { interleaveRotaryTable } from './matmul-nbits';
+import { buildRotaryCache, interleaveRotaryTable } from './rotary';
 
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -34,5 +36,14 @@ describe('interleaveRotaryTable', () => {
   it('refuses tables of different or partial lengths, naming the sizes', () => {
     expect(() => interleaveRotaryTable(new Uint8Array(8), new Uint8Array(4), 'f32')).toThrow(/cos \(8 bytes\) and sin \(4 bytes\) must be equal whole numbers of f32 elements/);
     expect(() => interleaveRotaryTable(new Uint8Array(6), new Uint8Array(6), 'f32')).toThrow(/whole numbers of f32 elements/);
+  });
+});
+
+describe('buildRotaryCache', () => {
+  it('matches closed-form values, with per-frequency factors and a scale', () => {
+    const { cos, sin } = buildRotaryCache(10, 8, 10000, [1, 2, 3, 4], 2);
+    // pos 3, i 2: inv_freq = 10000^(-4/8) / 3 = 0.01 / 3
+    expect(cos[3 * 4 + 2]).toBeCloseTo(2 * Math.cos(0.01), 6);
+    expect(sin[3 * 4 + 2]).toBeCloseTo(2 * Math.sin(0.01), 6);
   });
 });
