@@ -15,6 +15,7 @@ import { bytesSource } from '../onnx/sources';
 import { onnx, type proto } from '../onnx/testing/build-model';
 import type { ByteSource } from '../onnx/types';
 import { loadModelFiles, type ModelFiles } from './files';
+import { float32ToFloat16Bits } from '../kernels/dequantize';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-malformed-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -187,5 +188,28 @@ describe('GroupQueryAttention attributes and inputs the kernels do not follow ar
     for (const attribute of [{ name: 'softcap', type: FLOAT, f: 0 }, { name: 'smooth_softmax', type: INT, i: 0 }, { name: 'local_window_size', type: INT, i: -1 }, { name: 'local_window_size', type: INT, i: 262144 }, { name: 'local_window_size', type: INT, i: 1 }]) {
       expect(await attempt(withAttribute(attribute), dataBytes), attribute.name).toEqual({ ok: true });
     }
+  });
+});
+
+describe('LongRoPE caches of two float types are refused [gpu]', () => {
+  it('long caches stored as fp16 beside f32 short ones: MODEL_BAD_WEIGHT, naming the cache', async () => {
+    const m = await generateTinyModel(join(root, 'longrope'), { layout: 'gqa-packed', context: '128k', maxPositions: 64, originalMaxPositions: 16, layers: 1, hidden: 64, heads: 4, kvHeads: 4, intermediate: 96, vocab: 300 });
+    const graph = onnx.ModelProto.decode(new Uint8Array(readFileSync(m.onnxPath))) as proto.IModelProto;
+    const ifNode = graph.graph!.node!.find((n) => n.opType === 'If')!;
+    const longBranch = ifNode.attribute!.find((a) => a.name === 'then_branch')!.g!;
+    for (const node of longBranch.node!) {
+      const t = node.attribute!.find((a) => a.name === 'value')!.t!;
+      const raw = t.rawData!;
+      t.rawData = new Uint8Array(float32ToFloat16Bits(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))).buffer);
+      t.dataType = onnx.TensorProto.DataType.FLOAT16;
+    }
+    const ctx = await testGpu();
+    const failure = await loadModelFiles(ctx, filesOf(encode(graph), new Uint8Array(readFileSync(m.dataPath))), { maxContext: 32 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(AppError);
+    expect((failure as AppError).code).toBe('MODEL_BAD_WEIGHT');
+    expect((failure as AppError).message).toMatch(/long rotary cos cache \("cos_cache_large"\) has ONNX dtype 10; expected one of 1/);
   });
 });
