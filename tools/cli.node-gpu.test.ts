@@ -50,10 +50,10 @@ describe('npm run cli [gpu]', () => {
     expect([exact.model.precision, (out as unknown as { model: { precision: string } }).model.precision]).toEqual(['f32', 'f16']);
     expect(exact.outputIds).toEqual(out.outputIds);
     expect(exact.gpuBytes.kvCache).toBe(2 * bytes.kvCache);
-    // The f16 path also packs the q4 file's f32 scales and embedding to fp16; the f32 path keeps them.
+    // The f16 path also packs the q4 file's f32 scales, embedding and rotary caches to fp16; the f32 path keeps them.
     expect(exact.gpuBytes.weights).toBeGreaterThan(bytes.weights);
 
-    // --f32-weights: the f16 cache, with the scales and embedding kept f32.
+    // --f32-weights: the f16 cache, with the scales, embedding and rotary caches kept f32.
     const withPrompt = await run('npm', ['run', '-s', 'cli', '--', '--model', dir, '--prompt', 'Hello there', '--max-tokens', '4', '--f32-weights', '--json'], { env: cleanEnv(), timeout: 240_000 });
     const p = JSON.parse(withPrompt.stdout.trim().split('\n').pop()!) as { inputIds: number[]; text: string; gpuBytes: { weights: number } };
     expect(p.gpuBytes.weights).toBe(exact.gpuBytes.weights);

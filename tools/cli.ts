@@ -2,7 +2,7 @@
  * Node runner for the native engine:
  *   npm run cli -- --model <dir or .onnx file> [--prompt "…" | --input-ids 1,2,3] [--max-tokens N] [--greedy] [--precision f16|f32] [--f32-weights] [--json]
  * `--precision f32` keeps the KV cache in f32 (twice the memory; the default f16 cache rounds each
- * cached value once), and with it a q4 file's block scales and embedding, which the f16 path packs
+ * cached value once), and with it a q4 file's block scales, embedding and rotary caches, which the f16 path packs
  * to fp16; `--f32-weights` keeps only those in f32 (LoadOptions.f16Weights false). Both are there
  * to compare answers and `gpuBytes` with the default.
  * Uses the `webgpu` package (Dawn); on a machine without a GPU driver it falls back to Debian

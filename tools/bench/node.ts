@@ -18,7 +18,7 @@
  * (issue 7's ≥ 75% target).
  * `--tuning JSON` (a MatMulNBitsTuning) and `--attention JSON` (an AttentionTuning) override the
  * native engine's kernel choices, `--precision f32` its KV cache (default f16, packed),
- * `--f32-weights` a q4 file's block scales and embedding (default: packed to fp16 on the f16 path), and
+ * `--f32-weights` a q4 file's block scales, embedding and rotary caches (default: packed to fp16 on the f16 path), and
  * `--no-run-ahead` its decode submission, for A/B runs.
  * Rule: same measurement code as the browser page (measure.ts, kernels.ts); only the host differs.
  */
@@ -286,7 +286,7 @@ async function main(): Promise<void> {
     if (values.tuning) notes.push(`The native engine ran every matmul with the tuning override ${values.tuning} (--tuning), not the adapter's defaults.`);
     if (values.attention) notes.push(`The native engine ran attention with ${values.attention} (--attention), not the defaults.`);
     if (values.precision) notes.push(`The native engine's KV cache was ${values.precision} (--precision).`);
-    if (values['f32-weights']) notes.push('The native engine kept a q4 file\'s block scales and embedding in f32 (--f32-weights), not packed to fp16.');
+    if (values['f32-weights']) notes.push('The native engine kept a q4 file\'s block scales, embedding and rotary caches in f32 (--f32-weights), not packed to fp16.');
     if (values['no-run-ahead']) notes.push('The native engine ran with run-ahead off (--no-run-ahead): each decode step was submitted only after the previous token was read back.');
     notes.push('Load is from disk: the native engine reads the files in ranges and uploads them as they arrive; onnxruntime-web reads each file whole first (it takes whole buffers).');
     const native = combineRounds('native', 'native WGSL kernels (NativeEngine), Node webgpu package', results.native, declared);

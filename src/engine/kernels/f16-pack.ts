@@ -1,9 +1,9 @@
 /**
  * Packing f32 weights into fp16 on the GPU while they load (shaders/f16_pack.wgsl): the f16 path
- * (precision-wgsl.ts) keeps a q4 file's f32 block scales and embedding table as raw fp16 bits,
- * the layout the kernels already read for q4f16 files, so both builds of a model take the same
- * GPU memory (for Phi-3 Mini, 429 MB less for the q4 build) and a decode step reads 232 MB fewer
- * scale bytes.
+ * (precision-wgsl.ts) keeps a q4 file's f32 block scales, embedding table and rotary tables as
+ * raw fp16 bits, the layout the kernels already read for q4f16 files, so both builds of a model
+ * take the same GPU memory (for Phi-3 Mini 4K, 430 MB less for the q4 build) and a decode step
+ * reads 232 MB fewer scale bytes.
  *
  * Why on the GPU: the conversion runs as one small dispatch per streamed chunk, so a load spends
  * no CPU time on it (converting 214 million values in JavaScript took 0.7–1 s on this

@@ -5,8 +5,8 @@
  * Both work on every adapter; neither needs `shader-f16`. 'f16' changes what is stored, never how
  * it is computed: the KV cache is stored as f16 (2 bytes per element instead of 4), which halves
  * its memory and attention's cache bandwidth, and doubles the context that fits a KV budget or
- * binding limit; and a q4 file's f32 block scales and embedding table are stored as fp16, as a
- * q4f16 file has them (packed at load, kernels/f16-pack.ts; LoadOptions.f16Weights). All
+ * binding limit; and a q4 file's f32 block scales, embedding table and rotary caches are stored
+ * as fp16, as a q4f16 file has them (packed at load, kernels/f16-pack.ts; LoadOptions.f16Weights). All
  * arithmetic stays f32 on both paths: activations, q, rotary arithmetic, the score and output
  * accumulators, the softmax and the split-K partials (see docs/engine.md, Precision).
  *

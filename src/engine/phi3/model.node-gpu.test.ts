@@ -834,21 +834,28 @@ describe('weights on the GPU [gpu]', () => {
   });
 });
 
-describe('f16 weights: a q4 file\'s f32 scales and embedding packed to fp16 [gpu]', () => {
-  /** Element counts of the f32 tensors the f16 path packs: every matmul's scales and the embedding (one part here). */
+describe('f16 weights: a q4 file\'s f32 scales, embedding and rotary caches packed to fp16 [gpu]', () => {
+  /**
+   * Element counts of the f32 buffers the f16 path packs: every matmul's scales, the embedding (one
+   * part here) and each rotary table (a cos/sin pair side by side).
+   */
   function packedTensors(plan: Phi3Plan): number[] {
     const ws: QuantWeight[] = [plan.lmHead];
     for (const l of plan.layers) {
       if (l.attention.kind !== 'packed' || l.mlp.kind !== 'fused') throw new Error('the gqa-packed layout has one tensor per matmul');
       ws.push(l.attention.qkv, l.o, l.mlp.gateUp, l.down);
     }
-    return [...ws.map((w) => w.scales), plan.embedding].map((t) => t.dims.reduce((a, b) => a * b, 1));
+    const elements = (t: OnnxTensorInfo) => t.dims.reduce((a, b) => a * b, 1);
+    const tables = [plan.rotary.short, plan.rotary.long].filter((p) => p !== undefined).map((p) => 2 * elements(p.cos));
+    expect(tables.length).toBe(2);
+    return [...ws.map((w) => elements(w.scales)), elements(plan.embedding), ...tables];
   }
   const round16 = (n: number) => Math.ceil(n / 16) * 16;
 
   it('halves what those tensors take on the GPU, and the logits stay within 3e-2 of the unpacked ones with identical greedy tokens', async () => {
     const dir = join(root, 'f16-weights');
-    await generateTinyModel(dir, { layout: 'gqa-packed', layers: 2, seed: 8 });
+    // LongRoPE's two pairs (128 rows, the short one used up to 16 tokens): both tables are packed.
+    await generateTinyModel(dir, { layout: 'gqa-packed', context: '128k', maxPositions: 128, originalMaxPositions: 16, layers: 2, seed: 8 });
     const ctx = await testGpu();
     const files = nodeModelFiles(dir);
     const packed = await loadModelFiles(ctx, files, { precision: 'f16' });

@@ -100,15 +100,16 @@ export interface LoadOptions {
   kvInitialTokens?: number;
   /**
    * Numeric path: 'f16' stores the KV cache as f16, packed two per u32 word (any device), and a
-   * q4 file's f32 scales and embedding as fp16 (`f16Weights`); 'f32' keeps all of them f32 (more
+   * q4 file's f32 scales, embedding and rotary caches as fp16 (`f16Weights`); 'f32' keeps all of them f32 (more
    * memory; for checks against an f32 reference). 'auto' (default) is 'f16'. See precision-wgsl.ts.
    */
   precision?: PrecisionOption;
   /**
-   * On the f16 path (ignored on f32): whether a q4 file's f32 block scales and embedding table are
-   * kept on the GPU as fp16 (default true), packed while they load (kernels/f16-pack.ts). For
-   * Phi-3 Mini that is 429 MB less GPU memory, the same as the q4f16 build takes, and 232 MB
-   * fewer scale bytes read per decode step. Each value moves by at most 2^-11 of itself (Microsoft's
+   * On the f16 path (ignored on f32): whether a q4 file's f32 block scales, embedding table and
+   * rotary caches are kept on the GPU as fp16 (default true), packed while they load
+   * (kernels/f16-pack.ts). For Phi-3 Mini 4K that is 430 MB less GPU memory, the same as the
+   * q4f16 build takes, and 232 MB fewer scale bytes read per decode step; the 128K model's rotary
+   * caches (up to 131,072 rows a pair) save up to 50 MB more. Each value moves by at most 2^-11 of itself (Microsoft's
    * own q4f16 files round the same values the same way); where any value is beyond fp16's range,
    * the load builds again with them in f32. false keeps them f32 (for comparing the two).
    */
@@ -295,8 +296,8 @@ export class Phi3Runtime implements TokenRuntime {
   }
 
   /**
-   * Uploads the weights and builds every kernel. On the f16 path a q4 file's f32 scales and
-   * embedding are packed to fp16 (LoadOptions.f16Weights); if a value does not fit fp16, the
+   * Uploads the weights and builds every kernel. On the f16 path a q4 file's f32 scales,
+   * embedding and rotary caches are packed to fp16 (LoadOptions.f16Weights); if a value does not fit fp16, the
    * uploaded buffers are freed and the model loads again with them in f32 (progress starts over).
    */
   static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
@@ -424,13 +425,15 @@ export class Phi3Runtime implements TokenRuntime {
 
       // Rotary tables: [short] or [short, long], each of the file's cos/sin pairs interleaved into
       // one buffer (rotary.ts), which the prefill kv-append and the fused decode qkv GEMV both read.
+      // f32 caches on the f16 path are packed to fp16 as they load (LoadOptions.f16Weights).
       const { short, long } = plan.rotary;
-      const shortTable = await uploader.rotaryTable(short.cos, short.sin, 'rotary.short.table');
-      const tables = long ? ([shortTable, await uploader.rotaryTable(long.cos, long.sin, 'rotary.long.table')] as const) : ([shortTable] as const);
+      const packRotary = packF16 && short.cos.dataType === OnnxDataType.FLOAT;
+      const shortTable = await uploader.rotaryTable(short.cos, short.sin, 'rotary.short.table', packRotary);
+      const tables = long ? ([shortTable, await uploader.rotaryTable(long.cos, long.sin, 'rotary.long.table', packRotary)] as const) : ([shortTable] as const);
       // LongRoPE's short caches may cover only the original context; they are used only while the total
       // length is at or below the switch, so the clamp follows the (longer) long caches.
       const maxPositions = Math.max(short.cos.dims[0], long?.cos.dims[0] ?? 0);
-      const rotary: RotaryTables = { rotaryDim: c.rotaryDim, maxPositions, dtype: short.cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32', tables };
+      const rotary: RotaryTables = { rotaryDim: c.rotaryDim, maxPositions, dtype: packRotary || short.cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32', tables };
 
       // Separate q/k/v (and gate/up) projections with the same K, block size and scale/zero-point
       // format are joined along N at upload, so every layout runs as one qkv and one gate_up matmul.
