@@ -100,8 +100,9 @@ export interface LoadOptions {
   kvInitialTokens?: number;
   /**
    * Numeric path: 'f16' stores the KV cache as f16, packed two per u32 word (any device), and a
-   * q4 file's f32 scales, embedding and rotary caches as fp16 (`f16Weights`); 'f32' keeps all of them f32 (more
-   * memory; for checks against an f32 reference). 'auto' (default) is 'f16'. See precision-wgsl.ts.
+   * q4 file's f32 scales, embedding and rotary caches as fp16 (`f16Weights`); 'f32' keeps all of
+   * them f32 (more memory; for checks against an f32 reference). 'auto' (default) is 'f16'. See
+   * precision-wgsl.ts.
    */
   precision?: PrecisionOption;
   /**
@@ -109,9 +110,10 @@ export interface LoadOptions {
    * rotary caches are kept on the GPU as fp16 (default true), packed while they load
    * (kernels/f16-pack.ts). For Phi-3 Mini 4K that is 430 MB less GPU memory, the same as the
    * q4f16 build takes, and 232 MB fewer scale bytes read per decode step; the 128K model's rotary
-   * caches (up to 131,072 rows a pair) save up to 50 MB more. Each value moves by at most 2^-11 of itself (Microsoft's
-   * own q4f16 files round the same values the same way); where any value is beyond fp16's range,
-   * the load builds again with them in f32. false keeps them f32 (for comparing the two).
+   * caches (up to 131,072 rows a pair) save up to 50 MB more. Each value moves by at most 2^-11
+   * of itself (Microsoft's own q4f16 files round the same values the same way); where any value
+   * is beyond fp16's range, the load builds again with them in f32. false keeps them f32 (for
+   * comparing the two).
    */
   f16Weights?: boolean;
   /**
