@@ -1,10 +1,11 @@
 // ROPE_APPEND epilogue of the decode GEMVs (matmul_nbits.wgsl and matmul_nbits_direct.wgsl): the
 // packed qkv GEMV of one decode token also does what kv_append.wgsl's mainPackedQ does, so that
-// dispatch disappears from decode. matmul-nbits.ts appends this file, then precision-wgsl.ts's
-// `kvStoreSource` (KVK, KVV, storeK, storeV), only for the fused pipelines; the plain ones get the stubs
-// `ropeRow(n) = n` and an empty `ropeAppend` instead, so they never declare group 1.
+// dispatch disappears from decode. matmul-nbits.ts appends this file, then rotary_table.wgsl
+// (rotaryCosSin) and precision-wgsl.ts's `kvStoreSource` (KVK, KVV, storeK, storeV), only for the
+// fused pipelines; the plain ones get the stubs `ropeRow(n) = n` and an empty `ropeAppend`
+// instead, so they never declare group 1.
 //
-// Bindings (group 1 is its own bind group: one per LongRoPE cache pair, chosen at encode):
+// Bindings (group 1 is its own bind group: one per LongRoPE rotary table, chosen at encode):
 //   group 0, 6  step     uniform Step (seqLen = 1, pastLen): the token's position is pastLen
 //   group 1, 0  rope     uniform { heads, kvHeads, headDim, rotaryDim, cacheLen, maxT, qDim, vStart }
 //   group 1, 1  rotaryTable  storage read: the model's rotary table (rotary_table.wgsl, appended after
