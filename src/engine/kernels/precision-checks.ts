@@ -342,10 +342,20 @@ export async function checkAttention(ctx: GpuContext, c: AttentionCase, precisio
 // ---------------------------------------------------------------------------------------------
 // KV append (with the fused rotary of k, and of q in place)
 
-/** A cos/sin pair (f32 values, or fp16 bits when `f16`) as the kernels' rotary table (rotary.ts). */
-function rotaryTableBytes(p: { cos: Float32Array | Uint16Array; sin: Float32Array | Uint16Array }, f16: boolean): Uint8Array {
+/**
+ * The two test pairs (a plain one, and a LongRoPE-like one with factors 4 and scale 1.19) as the
+ * kernels' rotary tables (rotary.ts; fp16 when `f16`), and as the values the GPU then reads, for
+ * the references.
+ */
+function testRotaryTables(maxPos: number, rotaryDim: number, f16: boolean): { tables: Uint8Array[]; pairs: { cos: Float32Array; sin: Float32Array }[] } {
+  const built = [buildRotaryCache(maxPos, rotaryDim, 10000), buildRotaryCache(maxPos, rotaryDim, 10000, new Array<number>(rotaryDim / 2).fill(4), 1.19)];
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  return interleaveRotaryTable(bytes(p.cos), bytes(p.sin), f16 ? 'f16' : 'f32');
+  if (!f16) return { tables: built.map((p) => interleaveRotaryTable(bytes(p.cos), bytes(p.sin), 'f32')), pairs: built };
+  const bits = built.map((p) => ({ cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) }));
+  return {
+    tables: bits.map((p) => interleaveRotaryTable(bytes(p.cos), bytes(p.sin), 'f16')),
+    pairs: bits.map((p) => ({ cos: float16ToFloat32(p.cos), sin: float16ToFloat32(p.sin) })),
+  };
 }
 
 export interface KvAppendCase {
@@ -452,11 +462,8 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
   const k0 = precision === 'f16' ? toF16(seededRandom(cacheSize, 23, 1)) : { bits: undefined, values: seededRandom(cacheSize, 23, 1) };
   const v0 = precision === 'f16' ? toF16(seededRandom(cacheSize, 24, 1)) : { bits: undefined, values: seededRandom(cacheSize, 24, 1) };
   const rc = c.rotary;
-  const rotF16 = rc?.dtype === 'f16';
-  const built = rc ? [buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000), buildRotaryCache(rc.maxPos, rc.rotaryDim, 10000, new Array<number>(rc.rotaryDim / 2).fill(4), 1.19)] : [];
-  const uploads = built.map((p) => (rotF16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
-  const pairs = rotF16 ? uploads.map((p) => ({ cos: float16ToFloat32(p.cos as Uint16Array), sin: float16ToFloat32(p.sin as Uint16Array) })) : built;
-  const used = rc ? { ...pairs[rc.cacheIndex], rotaryDim: rc.rotaryDim } : undefined;
+  const rt = rc ? testRotaryTables(rc.maxPos, rc.rotaryDim, rc.dtype === 'f16') : undefined;
+  const used = rc && rt ? { ...rt.pairs[rc.cacheIndex], rotaryDim: rc.rotaryDim } : undefined;
   const want = kvAppendReference(kSrc, vSrc, k0.values, v0.values, l, used);
   const rq = c.rotateQ;
   const q0 = rq && !rq.packed ? seededRandom(l.seqLen * rq.rowStride, 25, 1) : kSrc;
@@ -469,7 +476,7 @@ export async function checkKvAppend(ctx: GpuContext, c: KvAppendCase, precision:
     const vBuf = c.separate ? createStorageBuffer(device, vSrc, 'vSrc') : kBuf;
     const kCache = createStorageBuffer(device, k0.bits ?? k0.values, 'kCache');
     const vCache = createStorageBuffer(device, v0.bits ?? v0.values, 'vCache');
-    const tables = uploads.map((p) => createStorageBuffer(device, rotaryTableBytes(p, rotF16), 'rotary'));
+    const tables = (rt?.tables ?? []).map((t) => createStorageBuffer(device, t, 'rotary'));
     const rotary = rc ? { rotaryDim: rc.rotaryDim, maxPositions: rc.maxPos, dtype: rc.dtype ?? 'f32', tables: [tables[0], tables[1]] as const } : undefined;
     const qBuf = rq ? (rq.packed ? kBuf : createStorageBuffer(device, q0, 'q')) : undefined;
     const rotateQ = rq && qBuf ? { heads: rq.heads, qBuffer: qBuf, rowStride: rq.rowStride, offset: rq.offset } : undefined;
@@ -594,9 +601,8 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
   // dp4a: an activation next to a rounding tie may round either way on a GPU (q8Allowance).
   const slack = dp4a ? q8Allowance(a, params.scales) : 0;
 
-  const built = [buildRotaryCache(c.maxPos, R, 10000), buildRotaryCache(c.maxPos, R, 10000, new Array<number>(half).fill(4), 1.19)];
-  const uploads = built.map((p) => (c.rotaryF16 ? { cos: float32ToFloat16Bits(p.cos), sin: float32ToFloat16Bits(p.sin) } : p));
-  const used = c.rotaryF16 ? { cos: float16ToFloat32(uploads[c.cacheIndex].cos as Uint16Array), sin: float16ToFloat32(uploads[c.cacheIndex].sin as Uint16Array) } : built[c.cacheIndex];
+  const rt = testRotaryTables(c.maxPos, R, c.rotaryF16);
+  const used = rt.pairs[c.cacheIndex];
   const wantQ = rotaryReference(y, used.cos, used.sin, { seqLen: 1, pastLen: c.pastLen, heads, headDim: D, rotaryDim: R, rowStride: N, offset: 0 });
   const cacheSize = kvHeads * c.maxT * D;
   const k0 = toF16(seededRandom(cacheSize, 43, 1));
@@ -626,7 +632,7 @@ export async function checkMatMulRopeAppend(ctx: GpuContext, c: MatMulRopeCase, 
     const output = buf(y0, 'qkv');
     const kCache = buf(precision === 'f16' ? k0.bits : init.k, 'kCache');
     const vCache = buf(precision === 'f16' ? v0.bits : init.v, 'vCache');
-    const tables = uploads.map((p) => buf(rotaryTableBytes(p, c.rotaryF16), 'rotary'));
+    const tables = rt.tables.map((t) => buf(t, 'rotary'));
     const kernel = createMatMulNBits(device, {
       K,
       N,

@@ -299,8 +299,9 @@ export class Phi3Runtime implements TokenRuntime {
 
   /**
    * Uploads the weights and builds every kernel. On the f16 path a q4 file's f32 scales,
-   * embedding and rotary caches are packed to fp16 (LoadOptions.f16Weights); if a value does not fit fp16, the
-   * uploaded buffers are freed and the model loads again with them in f32 (progress starts over).
+   * embedding and rotary caches are packed to fp16 (LoadOptions.f16Weights); if a value does not
+   * fit fp16, the uploaded buffers are freed and the model loads again with them in f32 (progress
+   * starts over).
    */
   static async load(ctx: GpuContext, plan: Phi3Plan, resolve: SourceResolver, opts: LoadOptions = {}): Promise<Phi3Runtime> {
     const precision = choosePrecision(opts.precision);
@@ -527,7 +528,7 @@ export class Phi3Runtime implements TokenRuntime {
       // Only the last row reaches lm_head, which applies the final norm itself.
       const finalNormWeight = await uploader.f32(plan.finalNorm, 'finalNorm');
       const lmHead = await quantKernel(plan.lmHead, lmIn, logits, 'lmHead', { inputNorm: finalNormWeight }, 1);
-      // A scale or embedding value beyond fp16: freed below, and `load` builds again with them in f32.
+      // A packed value beyond fp16: freed below, and `load` builds again with them in f32.
       if (await uploader.packedOutOfRange()) throw new PackedOutOfRange();
       const history = device.createBuffer({ label: 'history', size: Math.max(16, contextLimit * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       buffers.set('history', history);

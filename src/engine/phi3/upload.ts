@@ -5,12 +5,11 @@
  * JS heap holds at most a chunk or two whatever the model size. Small f32-only tensors (norm
  * weights) are converted from fp16 on the CPU; large fp16 tensors (embedding, scales, rotary
  * caches, the last as interleaved rotary tables) are uploaded as raw fp16 bits and unpacked by the
- * kernels with `unpack2x16float`.
- * Large f32 tensors that the f16 path keeps as fp16 (a q4 file's block scales, embedding and
- * rotary caches: `concat`, `rows` and `rotaryTable` with `packF16`) stream through the GPU packer
- * (kernels/f16-pack.ts): each f32 chunk is written to a staging buffer and packed into the
- * tensor's buffer there;
- * `packedOutOfRange` says afterwards whether any value did not fit fp16.
+ * kernels with `unpack2x16float`. Large f32 tensors that the f16 path keeps as fp16 (a q4 file's
+ * block scales, embedding and rotary caches: `concat`, `rows` and `rotaryTable` with `packF16`)
+ * stream through the GPU packer (kernels/f16-pack.ts): each f32 chunk is written to a staging
+ * buffer and packed into the tensor's buffer there; `packedOutOfRange` says afterwards whether any
+ * value did not fit fp16.
  * Rule: never call readTensorBytes on a tensor that may be large; stream it.
  */
 import { AppError } from '../errors';
@@ -149,13 +148,11 @@ export class WeightUploader {
    * Uploads a cos/sin pair as one rotary table (kernels/rotary.ts `interleaveRotaryTable`: (cos,
    * sin) of each entry side by side), streaming both in step; the GPU holds the pair only in this
    * form. `packF16` (f32 caches only): stored as fp16, which makes each (cos, sin) one word, the
-   * fp16 table's layout. Counts both tensors' bytes in `bytesDone`.
+   * fp16 table's layout. Counts both tensors' bytes in `bytesDone`. The plan has checked that cos
+   * and sin are float32 or float16 of one dtype and shape (plan.ts validateWeights).
    */
   async rotaryTable(cos: OnnxTensorInfo, sin: OnnxTensorInfo, label: string, packF16 = false): Promise<GPUBuffer> {
-    const dtype = cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : cos.dataType === OnnxDataType.FLOAT ? 'f32' : undefined;
-    if (!dtype || sin.dataType !== cos.dataType || sin.dims.join(',') !== cos.dims.join(',')) {
-      throw new AppError('MODEL_BAD_WEIGHT', `Rotary caches "${cos.name}" (dtype ${cos.dataType}, dims [${cos.dims.join(', ')}]) and "${sin.name}" (dtype ${sin.dataType}, dims [${sin.dims.join(', ')}]) must be float32 or float16 of one shape.`);
-    }
+    const dtype = cos.dataType === OnnxDataType.FLOAT16 ? 'f16' : 'f32';
     const size = this.expectedLength(cos, packF16);
     const { buffer, write } = this.target(2 * size, label, packF16);
     const piece = CHUNK_BYTES / 2; // a multiple of either element size
