@@ -7,6 +7,17 @@
  * Rule: the key must include everything that changes the compiled code (source and constants).
  */
 
+/**
+ * Identifies a kernel's WGSL sources (FNV-1a over them, 8 hex digits): a tuning measured on a
+ * device (phi3/autotune.ts) is kept only while its kernels' id stays the same.
+ */
+export function sourceId(sources: readonly string[]): string {
+  const text = sources.join('\0');
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
 const caches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
 

@@ -37,7 +37,7 @@ import blockedSource from '../../../shaders/attention_blocked.wgsl?raw';
 import { AppError } from '../errors';
 import { adapterText, type AdapterNames } from '../gpu/device';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
-import { getComputePipeline } from '../gpu/pipelines';
+import { getComputePipeline, sourceId } from '../gpu/pipelines';
 import { withPrecision, type Precision } from './precision-wgsl';
 import { WARM_OFF, checkWarmShare, createWarm, warmGroupsFor, warmNextSource, type WarmHost } from './warm-next';
 
@@ -192,8 +192,17 @@ export const DEFAULT_KEYS_PER_SPLIT = 64;
  */
 export function attentionTuningFor(adapter: AdapterNames, headDim: number): AttentionTuning {
   const text = adapterText(adapter);
-  if (text.includes('swiftshader') || headDim > LANES_MAX_HEAD_DIM) return {};
-  return { kernel: 'lanes', maxSplits: 24, ...(headDim <= BLOCKED_MAX_HEAD_DIM ? { prefill: 'blocked' } : {}) };
+  const handles = attentionKernelsFor(headDim);
+  if (text.includes('swiftshader') || !handles.lanes) return {};
+  return { kernel: 'lanes', maxSplits: 24, ...(handles.blocked ? { prefill: 'blocked' } : {}) };
+}
+
+/** Identifies the attention WGSL, every kernel's source (`sourceId`): a measured attention tuning is kept while it stays the same. */
+export const ATTENTION_SOURCE_ID = sourceId([source, combineSource, commonSource, lanesSource, blockedSource, warmNextSource]);
+
+/** Which of the optional kernels handle a head dim: 'lanes' for decode and prefill, the blocked prefill. */
+export function attentionKernelsFor(headDim: number): { lanes: boolean; blocked: boolean } {
+  return { lanes: headDim <= LANES_MAX_HEAD_DIM, blocked: headDim <= BLOCKED_MAX_HEAD_DIM };
 }
 
 /**

@@ -91,6 +91,7 @@ import gemvRowsSource from '../../../shaders/matmul_nbits_gemv_rows.wgsl?raw';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 import { adapterText, hasWgslLanguageFeature, type AdapterNames } from '../gpu/device';
+import { sourceId } from '../gpu/pipelines';
 import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmHost, type WarmRows } from './warm-next';
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { kvBytesPerElement, kvStoreSource, type Precision } from './precision-wgsl';
@@ -357,17 +358,8 @@ export interface MatMulNBitsTuning {
 /** The prefill GEMM every real GPU gets (matMulNBitsTuningFor). */
 const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } as const;
 
-/**
- * Identifies the MatMulNBits WGSL (FNV-1a over every GEMV and GEMM source, 8 hex digits): a tuning
- * measured on a device (phi3/autotune.ts) is kept only while this stays the same.
- */
-export const MATMUL_NBITS_SOURCE_ID = fnv1a([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, rotaryTableSource, gemvRowsSource, warmNextSource].join('\0'));
-
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
+/** Identifies the MatMulNBits WGSL, every GEMV and GEMM source (`sourceId`). */
+export const MATMUL_NBITS_SOURCE_ID = sourceId([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, rotaryTableSource, gemvRowsSource, warmNextSource]);
 
 export function matMulNBitsTuningFor(
   adapter: AdapterNames,

@@ -3,7 +3,8 @@
  * model in Node (Dawn on SwiftShader here). What is checked exactly: kernels rebuilt by `retune`
  * compute what a model loaded with that tuning computes, over the KV cache already there; the
  * autotune measures every candidate, keeps the one its own figures say is fastest, survives a
- * candidate that cannot be built, and hands the cache back as it found it. Which candidate is
+ * candidate that cannot be built, and hands the cache back as it found it; the same for the
+ * attention tuning (`retuneAttention`, `autotuneAttention`). Which candidate is
  * fastest on a real GPU is for the benchmark (`npm run bench:tune`), not for a test.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,8 @@ import { maxAbsDiff, promptIds, testGpu } from '../gpu/testing';
 import { matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { loadModelFiles } from './files';
 import type { LoadOptions, Phi3Runtime } from './model';
-import { autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, type Schedule } from './autotune';
+import { attentionPartialsBytes, type AttentionTuning } from '../kernels/attention';
+import { attentionDecodeCandidates, autotuneAttention, autotuneDecode, autotuneKey, autotunePrefill, decodeTuningCandidates, prefillTuningCandidates, type Schedule } from './autotune';
 
 const root = mkdtempSync(join(tmpdir(), 'phi3-autotune-'));
 const dir = join(root, 'model');
@@ -195,5 +197,102 @@ describe('decode tuning on the device', () => {
     expect(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, [broken])).not.toBe(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, []));
     expect(autotuneKey({ ...ctx.adapterInfo, device: 'other' }, runtime.plan.config, runtime.precision, [])).not.toBe(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, []));
     expect(autotuneKey(ctx.adapterInfo, { ...runtime.plan.config, hidden: 1 }, runtime.precision, [])).not.toBe(autotuneKey(ctx.adapterInfo, runtime.plan.config, runtime.precision, []));
+  });
+});
+
+describe('attention tuning on the device', () => {
+  it('retuneAttention builds the attention kernels again over the same cache: they compute what a model loaded with that tuning computes', async () => {
+    const runtime = await load();
+    const { heads, headDim } = runtime.plan.config;
+    const scratch = runtime.gpuBytes().other;
+    // 4-key splits, so the 10 keys below take the split-K path; 256 splits of 4 keys outgrow the
+    // scratch sized for the defaults' 64.
+    const tunings: AttentionTuning[] = [{ kernel: 'lanes' }, { keysPerSplit: 4, maxSplits: 2 }, { prefill: 'blocked', keysPerSplit: 4 }, { kernel: 'lanes', keysPerSplit: 4, maxSplits: 256 }];
+    for (const tuning of tunings) {
+      const fresh = await load({ attention: tuning });
+      runtime.truncate(0);
+      // The prompt's KV entries are computed with the tuning before, the next token with `tuning`:
+      // the second layer's K and V come from the first layer's attention, so they differ from the
+      // fresh load's by rounding (another summation order), not more.
+      await runtime.logits(prompt);
+      await runtime.retuneAttention(tuning);
+      expect(runtime.attentionTuning).toBe(tuning);
+      await fresh.logits(prompt);
+      const kept = maxAbsDiff(await runtime.logits([7]), await fresh.logits([7]));
+      // From an empty cache both compute everything with `tuning`: a prompt (prefill kernel), then decode.
+      runtime.truncate(0);
+      fresh.truncate(0);
+      const chunk = maxAbsDiff(await runtime.logits(prompt), await fresh.logits(prompt));
+      const diff = maxAbsDiff(await runtime.logits([7]), await fresh.logits([7]));
+      console.log(`[autotune] retuneAttention ${JSON.stringify(tuning)}: logits differ from a fresh load's by ${chunk} (prompt), ${diff} (decode), ${kept} (decode over the cache the tuning before wrote)`);
+      expect(kept).toBeLessThanOrEqual(1e-4);
+      expect(chunk).toBeLessThanOrEqual(1e-6);
+      expect(diff).toBeLessThanOrEqual(1e-6);
+      expect(runtime.cachedIds).toEqual([...prompt, 7]);
+    }
+    // The split-K scratch grew once, to 256 splits: it never shrinks.
+    expect(runtime.gpuBytes().other - scratch).toBe(attentionPartialsBytes(heads, headDim, 256) - attentionPartialsBytes(heads, headDim, 64));
+    // Bad split sizes are refused before anything is rebuilt: the runtime runs on as it was.
+    const before = await runtime.logits([9]);
+    runtime.truncate(runtime.cachedIds.length - 1);
+    await expect(runtime.retuneAttention({ maxSplits: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+    expect(runtime.attentionTuning).toBe(tunings.at(-1));
+    expect(maxAbsDiff(await runtime.logits([9]), before)).toBe(0);
+  });
+
+  it("autotuneAttention times each candidate at the chat's own context, keeps the fastest of its figures and the cache, and leaves the matmuls alone", async () => {
+    const ctx = await testGpu();
+    const runtime = await load({ matMulTuning: { gemv: 'direct' } });
+    const chat = promptIds(150, 5, 32000);
+    await runtime.logits(chat);
+    const progress: Array<[number, number]> = [];
+    const units: Array<AttentionTuning | undefined> = [];
+    // Scheduled as the worker does: between units the runtime is back on the tuning it had.
+    const schedule: Schedule = async (work) => {
+      units.push(runtime.attentionTuning);
+      return work();
+    };
+    // minGain −100: the fastest figure wins.
+    const result = await autotuneAttention(runtime, ctx.adapterInfo, { rounds: 1, steps: 2, rows: 16, minGain: -100, schedule, onProgress: (done, total) => progress.push([done, total]) });
+    console.log(
+      `[autotune] attention at ${result.context} tokens: decode ${result.decode.timings.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')}, chose ${result.decode.chosen.name}; prefill ${result.prefill.timings.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')}, chose ${result.prefill.chosen.name}`,
+    );
+    const candidates = attentionDecodeCandidates(ctx.adapterInfo, runtime.plan.config.headDim);
+    expect(result.context).toBe(150);
+    expect(result.decode.timings.map((t) => t.name)).toEqual(candidates.map((c) => c.name));
+    expect(result.prefill.timings.map((t) => t.name)).toEqual(['default', 'blocked']);
+    for (const s of [result.decode, result.prefill]) {
+      const fastest = Math.min(...s.timings.map((t) => t.ms!));
+      expect(s.timings.find((t) => t.name === s.chosen.name)!.ms).toBe(fastest);
+    }
+    const total = candidates.length + 2;
+    expect(progress).toEqual([...Array(total).keys()].map((i) => [i + 1, total]));
+    // Decode units run from the defaults, prefill units from the decode choice.
+    expect(units.slice(0, candidates.length)).toEqual(Array(candidates.length).fill(undefined));
+    expect(runtime.attentionTuning).toBe(result.prefill.chosen.tuning);
+    expect(runtime.matMulTuning).toEqual({ gemv: 'direct' });
+    expect(runtime.cachedIds).toEqual(chat);
+    // What it runs now is what a model loaded with the choice runs, on the cache it kept (written
+    // with the defaults: the second layer's K and V differ by rounding, as above).
+    const fresh = await load({ matMulTuning: { gemv: 'direct' }, attention: result.prefill.chosen.tuning });
+    await fresh.logits(chat);
+    expect(maxAbsDiff(await runtime.logits([5]), await fresh.logits([5]))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('a load builds its attention with the tuning resolveAttentionTuning returns (the stored choice)', async () => {
+    const asked: string[] = [];
+    const runtime = await load({
+      attention: { kernel: 'serial' },
+      resolveAttentionTuning: async (_config, precision) => {
+        asked.push(precision);
+        return { kernel: 'lanes', maxSplits: 8 };
+      },
+    });
+    expect(asked).toEqual([runtime.precision]);
+    expect(runtime.attentionTuning).toEqual({ kernel: 'lanes', maxSplits: 8 });
+    const fresh = await load({ attention: { kernel: 'lanes', maxSplits: 8 } });
+    expect(maxAbsDiff(await runtime.logits(prompt), await fresh.logits(prompt))).toBe(0);
+    // Nothing resolved: `attention` stands.
+    expect((await load({ attention: { kernel: 'serial' }, resolveAttentionTuning: async () => undefined })).attentionTuning).toEqual({ kernel: 'serial' });
   });
 });

@@ -20,6 +20,12 @@
  * candidates, at most 56 steps (about 0.2 s at an H200's 2–3 ms a step, 6 s at 100 ms a step);
  * prefill adds 2 rounds of 2 candidates, 4 chunks of 128 tokens and 4 of 16 (about 0.3 s at an
  * H200's 2,000 tok/s, 4 s at 150 tok/s).
+ * Attention's tuning (`autotuneAttention`: the kernel, decode's split cap, then the prefill kernel;
+ * `attentionTuningFor`'s defaults were timed on an H200 only) is measured the same way, but only
+ * once a chat holds ATTENTION_TUNE_CONTEXT tokens: the decode steps and prefill chunk are appended
+ * after that chat's own cache, so they attend as many keys as it does and nothing is prefilled
+ * for the measurement. Each candidate builds only the attention kernels again
+ * (`Phi3Runtime.retuneAttention`); the worker keeps the choice under `attentionAutotuneKey`.
  * Every candidate computes the same product up to rounding: the dp4a GEMV rounds activations to
  * int8 per 32 values (as onnxruntime's accuracy level 4 does), the others differ in summation
  * order only.
@@ -27,6 +33,7 @@
  */
 import { AppError } from '../errors';
 import { adapterText, type AdapterNames } from '../gpu/device';
+import { ATTENTION_SOURCE_ID, attentionKernelsFor, attentionTuningFor, type AttentionTuning } from '../kernels/attention';
 import { MATMUL_NBITS_SOURCE_ID, matMulNBitsDp4aSupported, matMulNBitsTuningFor, matMulNBitsWarmNextSupported, type MatMulNBitsTuning } from '../kernels/matmul-nbits';
 import { GREEDY_SAMPLING } from '../types';
 import type { Phi3Runtime } from './model';
@@ -37,11 +44,12 @@ const PRUNE = 1.25;
 /** Rounds over the candidates unless AutotuneOptions.rounds says otherwise. */
 const ROUNDS = 2;
 
-export interface TuningCandidate {
-  /** Short name for stats and the model panel: 'default', 'dp4a', 'direct', 'warm-next', … */
+/** A tuning to measure: of the MatMulNBits kernels (T, the default), or of attention (AttentionTuning). */
+export interface TuningCandidate<T = MatMulNBitsTuning> {
+  /** Short name for stats and the model panel: 'default', 'dp4a', 'direct', 'warm-next', 'lanes', … */
   name: string;
-  /** Overrides on the adapter's defaults (as LoadOptions.matMulTuning); undefined: the defaults. */
-  tuning: MatMulNBitsTuning | undefined;
+  /** Overrides on the adapter's defaults (as LoadOptions.matMulTuning or .attention); undefined: the defaults. */
+  tuning: T | undefined;
 }
 
 export interface CandidateTiming {
@@ -52,16 +60,16 @@ export interface CandidateTiming {
   error?: string;
 }
 
-export interface AutotuneResult {
+export interface AutotuneResult<T = MatMulNBitsTuning> {
   /** The candidate the runtime now runs. */
-  chosen: TuningCandidate;
+  chosen: TuningCandidate<T>;
   timings: CandidateTiming[];
   /** Wall time the tuning took, compiles included. */
   ms: number;
 }
 
-export interface AutotuneOptions {
-  candidates?: readonly TuningCandidate[];
+export interface AutotuneOptions<T = MatMulNBitsTuning> {
+  candidates?: readonly TuningCandidate<T>[];
   /** Rounds over the candidates (default 2). */
   rounds?: number;
   /** autotuneDecode: timed decode steps per candidate and round (default 6), after one untimed step. */
@@ -190,14 +198,124 @@ export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly
 }
 
 /**
+ * The context (cached tokens) from which the worker measures attention (`autotuneAttention`):
+ * below it attention is a small part of a step (at 512 tokens on the H200, 0.3 of 2.4 ms), and
+ * the split caps measured differ only past cap · 64 keys (1,536 for the real GPUs' 24).
+ */
+export const ATTENTION_TUNE_CONTEXT = 2048;
+
+/**
+ * Attention's decode candidates: the adapter's defaults (attentionTuningFor), the other kernel
+ * ('serial' or 'lanes', where the head dim allows it), and half and twice the split cap (fewer
+ * splits suit a GPU with few cores, more a large one at long context).
+ */
+export function attentionDecodeCandidates(adapter: AdapterNames, headDim: number): TuningCandidate<AttentionTuning>[] {
+  const defaults = attentionTuningFor(adapter, headDim);
+  const cap = defaults.maxSplits ?? 64;
+  const out: TuningCandidate<AttentionTuning>[] = [{ name: 'default', tuning: undefined }];
+  if (attentionKernelsFor(headDim).lanes) {
+    const other = (defaults.kernel ?? 'serial') === 'lanes' ? 'serial' : 'lanes';
+    out.push({ name: other, tuning: { kernel: other } });
+  }
+  const fewer = Math.max(1, Math.floor(cap / 2));
+  out.push({ name: `splits-${fewer}`, tuning: { maxSplits: fewer } }, { name: `splits-${cap * 2}`, tuning: { maxSplits: cap * 2 } });
+  return out;
+}
+
+/**
+ * Attention's prefill candidates on top of the decode choice `decode`: that choice, then the other
+ * prefill kernel ('per-query' where the default is the blocked one, else 'blocked'), where the
+ * head dim allows the blocked one.
+ */
+export function attentionPrefillCandidates(adapter: AdapterNames, headDim: number, decode: AttentionTuning | undefined): TuningCandidate<AttentionTuning>[] {
+  const out: TuningCandidate<AttentionTuning>[] = [{ name: 'default', tuning: decode }];
+  if (!attentionKernelsFor(headDim).blocked) return out;
+  const blocked = (decode?.prefill ?? attentionTuningFor(adapter, headDim).prefill) === 'blocked';
+  out.push(blocked ? { name: 'per-query', tuning: { ...decode, prefill: 'kernel' } } : { name: 'blocked', tuning: { ...decode, prefill: 'blocked' } });
+  return out;
+}
+
+/** As autotuneKey, for the attention tuning: the adapter, the model, the attention sources, the adapter's defaults and the candidates. */
+export function attentionAutotuneKey(adapter: AdapterNames, config: Phi3Config, precision: string): string {
+  const { vendor = '', architecture = '', device = '', description = '' } = adapter;
+  const { hidden, heads, kvHeads, headDim, layers, attentionWindow = 0 } = config;
+  return JSON.stringify({
+    tuning: 'attention',
+    adapter: [vendor, architecture, device, description],
+    model: [hidden, heads, kvHeads, headDim, layers, attentionWindow],
+    precision,
+    kernels: ATTENTION_SOURCE_ID,
+    defaults: attentionTuningFor(adapter, headDim),
+    candidates: [...attentionDecodeCandidates(adapter, headDim), ...attentionPrefillCandidates(adapter, headDim, undefined)].map((c) => c.tuning ?? null),
+  });
+}
+
+/** Tokens `autotuneAttention` appends after the cache at most (a 128-token prefill chunk). */
+const ATTENTION_TUNE_ROWS = 128;
+
+/** Whether the chat in `runtime` is long enough for `autotuneAttention`, with room after it for what it appends. */
+export function attentionTuneDue(runtime: Pick<Phi3Runtime, 'cachedIds' | 'contextLimit'>): boolean {
+  const n = runtime.cachedIds.length;
+  return n >= ATTENTION_TUNE_CONTEXT && n + ATTENTION_TUNE_ROWS <= runtime.contextLimit;
+}
+
+/** How many measurements `autotuneAttention` makes at most (its onProgress total). */
+export function attentionMeasurementCount(adapter: AdapterNames, headDim: number): number {
+  return ROUNDS * (attentionDecodeCandidates(adapter, headDim).length + attentionPrefillCandidates(adapter, headDim, undefined).length);
+}
+
+export interface AttentionResult {
+  decode: AutotuneResult<AttentionTuning>;
+  /** Its chosen tuning includes the decode choice: the one the runtime now runs. */
+  prefill: AutotuneResult<AttentionTuning>;
+  /** The context it was measured at (cached tokens). */
+  context: number;
+}
+
+/**
+ * What the worker runs once a chat's context reaches ATTENTION_TUNE_CONTEXT, in the background:
+ * decode steps with each attention candidate (`attentionDecodeCandidates`), then a prefill chunk
+ * of `rows` (default 128) with each prefill kernel on top of that choice, all appended after the
+ * chat's own cache and truncated away, so they attend as many keys as the chat does. The
+ * MatMulNBits kernels stay as they are; each candidate builds only the attention kernels again.
+ * The choice then serves every context: at short ones attention is a small part of a step.
+ */
+export async function autotuneAttention(runtime: Phi3Runtime, adapter: AdapterNames, opts: Omit<AutotuneOptions<AttentionTuning>, 'candidates'> & { rows?: number } = {}): Promise<AttentionResult> {
+  const { headDim } = runtime.plan.config;
+  const context = runtime.cachedIds.length;
+  const rounds = opts.rounds ?? ROUNDS;
+  const decodeCandidates = attentionDecodeCandidates(adapter, headDim);
+  const total = rounds * (decodeCandidates.length + attentionPrefillCandidates(adapter, headDim, undefined).length);
+  const decodeRuns = rounds * decodeCandidates.length;
+  const knob = attentionKnob(runtime);
+  const prefillRun = prefillMeasure(runtime, { rows: opts.rows ?? ATTENTION_TUNE_ROWS });
+  const decode = await autotune(runtime, knob, 'attention decode', ...decodeMeasure(opts), { ...opts, candidates: decodeCandidates, onProgress: (done) => opts.onProgress?.(done, total) });
+  const prefillCandidates = attentionPrefillCandidates(adapter, headDim, decode.chosen.tuning);
+  const prefill = await autotune(runtime, knob, 'attention prefill', ...prefillRun, { ...opts, candidates: prefillCandidates, onProgress: (done) => opts.onProgress?.(decodeRuns + done, total) });
+  return { decode, prefill, context };
+}
+
+/**
  * Times decode steps with each candidate on `runtime` (see the module header) and leaves it
  * running the fastest. The runtime must not be used meanwhile. A candidate that fails is skipped;
  * if the first (the default) fails, the error is thrown (the runtime cannot run at all).
  */
 export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions = {}): Promise<AutotuneResult> {
+  return autotune(runtime, matMulKnob(runtime), 'decode', ...decodeMeasure(opts), opts);
+}
+
+/** autotuneDecode's measurement: tokens it appends, and how it times them. */
+function decodeMeasure(opts: { steps?: number }): [number, Measure] {
   const steps = opts.steps ?? 6;
-  if (!Number.isInteger(steps) || steps < 1) throw new AppError('BAD_ARGUMENT', `autotuneDecode: steps (${steps}) must be a positive integer.`);
-  return autotune(runtime, 'decode', steps + 2, (r) => decodeStepMs(r, steps), opts);
+  if (!Number.isInteger(steps) || steps < 1) throw new AppError('BAD_ARGUMENT', `autotune: steps (${steps}) must be a positive integer.`);
+  return [steps + 2, (r) => decodeStepMs(r, steps)];
+}
+
+/** autotunePrefill's measurement: tokens it appends, and how it times them. */
+function prefillMeasure(runtime: Phi3Runtime, opts: { rows?: number }): [number, Measure] {
+  const rows = opts.rows ?? 128;
+  if (!Number.isInteger(rows) || rows < 16 || rows > runtime.maxPrefill) throw new AppError('BAD_ARGUMENT', `autotune: prefill rows (${rows}) must be an integer from 16 to ${runtime.maxPrefill} (maxPrefill).`);
+  return [rows, (r) => prefillChunkMs(r, rows)];
 }
 
 /**
@@ -206,14 +324,21 @@ export async function autotuneDecode(runtime: Phi3Runtime, opts: AutotuneOptions
  * tuning it leaves running keeps that choice.
  */
 export async function autotunePrefill(runtime: Phi3Runtime, opts: AutotuneOptions & { rows?: number } = {}): Promise<AutotuneResult> {
-  const rows = opts.rows ?? 128;
-  if (!Number.isInteger(rows) || rows < 16 || rows > runtime.maxPrefill) throw new AppError('BAD_ARGUMENT', `autotunePrefill: rows (${rows}) must be an integer from 16 to ${runtime.maxPrefill} (maxPrefill).`);
-  return autotune(runtime, 'prefill', rows, (r) => prefillChunkMs(r, rows), opts);
+  return autotune(runtime, matMulKnob(runtime), 'prefill', ...prefillMeasure(runtime, opts), opts);
 }
 
-async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens: number, measure: Measure, opts: AutotuneOptions): Promise<AutotuneResult> {
+/** What a tuning run switches between candidates: `get` the tuning the runtime's kernels have, `set` builds them with another. */
+interface Knob<T> {
+  get(): T | undefined;
+  set(tuning: T | undefined): Promise<void>;
+}
+
+const matMulKnob = (runtime: Phi3Runtime): Knob<MatMulNBitsTuning> => ({ get: () => runtime.matMulTuning, set: (t) => runtime.retune(t) });
+const attentionKnob = (runtime: Phi3Runtime): Knob<AttentionTuning> => ({ get: () => runtime.attentionTuning, set: (t) => runtime.retuneAttention(t) });
+
+async function autotune<T>(runtime: Phi3Runtime, knob: Knob<T>, what: string, tokens: number, measure: Measure, opts: AutotuneOptions<T>): Promise<AutotuneResult<T>> {
   const t0 = performance.now();
-  const candidates = opts.candidates ?? [{ name: 'default', tuning: runtime.matMulTuning }];
+  const candidates = opts.candidates ?? [{ name: 'default', tuning: knob.get() }];
   const rounds = opts.rounds ?? ROUNDS;
   const minGain = opts.minGain ?? 0.03;
   if (candidates.length === 0) throw new AppError('BAD_ARGUMENT', `autotune (${what}): no candidates.`);
@@ -224,14 +349,14 @@ async function autotune(runtime: Phi3Runtime, what: 'decode' | 'prefill', tokens
   fits();
   const unit: Schedule = opts.schedule ?? ((work) => work());
   const restore = opts.schedule !== undefined;
-  const best = new Map<TuningCandidate, number>();
-  const errors = new Map<TuningCandidate, string>();
-  const before = runtime.matMulTuning;
+  const best = new Map<TuningCandidate<T>, number>();
+  const errors = new Map<TuningCandidate<T>, string>();
+  const before = knob.get();
   // The candidate the runtime's kernels are built with now (undefined: none of them, or half built).
   let current = candidates.find((c) => c.tuning === before);
-  const switchTo = async (c: TuningCandidate | undefined, tuning: MatMulNBitsTuning | undefined) => {
+  const switchTo = async (c: TuningCandidate<T> | undefined, tuning: T | undefined) => {
     current = undefined;
-    await runtime.retune(tuning);
+    await knob.set(tuning);
     current = c;
   };
   const home = current;

@@ -23,7 +23,8 @@
  * dispatch. With `matMulTuning.warmNext` (off by default) each decode kernel before a matmul also
  * reads part of that matmul's weights into L2 in extra workgroups of its own dispatch (warm-next.ts).
  * `retune` builds the kernels the MatMulNBits tuning shapes again with another tuning over the same
- * weights and KV cache (autotune.ts measures candidates on the device with it).
+ * weights and KV cache, and `retuneAttention` the attention kernels with another attention
+ * tuning (autotune.ts measures candidates on the device with them).
  *
  * Decode runs ahead (`LoadOptions.runAhead`, default on): right after submitting step N, `step`
  * encodes step N+1, whose input token is copied on the GPU from step N's sampler output, writes its
@@ -58,7 +59,7 @@ import { createMatMulNBits, matMulNBitsHasGemv, matMulNBitsPath, matMulNBitsRead
 import { createEmbedding, planEmbeddingParts } from '../kernels/embedding';
 import type { RotaryTables } from '../kernels/rotary';
 import { createKvAppend } from '../kernels/kv-append';
-import { attentionPartialsBytes, attentionTuningFor, createAttention, keysSeen, splitSizes, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
+import { attentionPartialsBytes, attentionTuningFor, createAttention, keysSeen, splitSizes, type AttentionBindings, type AttentionKernel, type AttentionTuning } from '../kernels/attention';
 import { createSampler, writeSamplerParams, writeSamplerStep } from '../kernels/sampler';
 import { createWeightRead, weightReadSumsBytes, type WeightReadKernel, type WeightReadParts } from '../kernels/weight-read';
 import { choosePrecision, kvBytesPerElement, type Precision, type PrecisionOption } from '../kernels/precision-wgsl';
@@ -135,6 +136,11 @@ export interface LoadOptions {
    * (bench:node --attention); see attention.ts.
    */
   attention?: AttentionTuning;
+  /**
+   * As resolveMatMulTuning, for `attention`: a tuning returned here replaces it (the worker's
+   * stored attention choice, measured once a chat was long; autotune.ts).
+   */
+  resolveAttentionTuning?: (config: Phi3Config, precision: Precision) => Promise<AttentionTuning | undefined>;
   /**
    * Submit decode step N+1 before reading back step N's token (default true), so the GPU has the
    * next step queued while the token makes its round trip through JavaScript; see the module
@@ -249,6 +255,13 @@ export class Phi3Runtime implements TokenRuntime {
   matMulTuning: MatMulNBitsTuning | undefined;
   /** Every kernel the tuning shapes, in step order (`retune` builds them again). */
   private tunables: Tunable[] = [];
+  /**
+   * The attention tuning the kernels were built with, as overrides on the adapter's defaults
+   * (LoadOptions.attention or resolveAttentionTuning's, then `retuneAttention`'s); undefined: the defaults.
+   */
+  attentionTuning: AttentionTuning | undefined;
+  /** Points every layer's attention at a tuning (overrides on the defaults) for the next build; throws BAD_ARGUMENT on bad split sizes. */
+  private setAttention: (overrides: AttentionTuning | undefined) => unknown = () => undefined;
   /** Each layer's KV cache (set by `load`; `fitCapacity` grows them). */
   private kvLayers: KvLayer[] = [];
   private capacity = 0;
@@ -346,11 +359,26 @@ export class Phi3Runtime implements TokenRuntime {
       const ids = act('ids', M);
       const hidden = act('hidden', M * H); // residual stream
       const attnOut = act('attnOut', M * qDim);
-      // The adapter's attention defaults, overridden field by field by LoadOptions.attention.
-      const attentionTuning: AttentionTuning = { ...attentionTuningFor(ctx.adapterInfo, D), ...opts.attention };
-      const { keysPerSplit, maxSplits } = splitSizes(attentionTuning, keysSeen(contextLimit, c.attentionWindow));
-      const attentionScratch = device.createBuffer({ label: 'attention.partials', size: attentionPartialsBytes(heads, D, maxSplits), usage: GPUBufferUsage.STORAGE });
-      buffers.set('attention.partials', attentionScratch);
+      // The adapter's attention defaults, overridden field by field by LoadOptions.attention (or
+      // what resolveAttentionTuning returned); every layer's attention kernel is built from its
+      // entry in `attentionLayers`, which `setAttention` points at another tuning.
+      const attentionLayers: AttentionBindings[] = [];
+      const setAttention = (overrides: AttentionTuning | undefined) => {
+        const full: AttentionTuning = { ...attentionTuningFor(ctx.adapterInfo, D), ...overrides };
+        const sizes = splitSizes(full, keysSeen(contextLimit, c.attentionWindow));
+        // One split-K scratch serves every layer (they run one after another); it only grows.
+        let partials = buffers.get('attention.partials');
+        const bytes = attentionPartialsBytes(heads, D, sizes.maxSplits);
+        if (!partials || partials.size < bytes) {
+          partials?.destroy();
+          partials = device.createBuffer({ label: 'attention.partials', size: bytes, usage: GPUBufferUsage.STORAGE });
+          buffers.set('attention.partials', partials);
+        }
+        for (const a of attentionLayers) Object.assign(a, { kernel: full.kernel, prefill: full.prefill, ...sizes, partials });
+        return { kernel: full.kernel, prefill: full.prefill, ...sizes, partials };
+      };
+      const attentionOverrides = (await opts.resolveAttentionTuning?.(c, precision)) ?? opts.attention;
+      const attentionTuning = setAttention(attentionOverrides);
       const lmIn = act('lmIn', H);
       const logits = act('logits', V);
 
@@ -502,7 +530,8 @@ export class Phi3Runtime implements TokenRuntime {
         }
         // Attention has no MatMulNBits tuning: it warms o_proj with the share of the matmul before it.
         let attention: AttentionKernel;
-        const attentionFrom = { heads, kvHeads, headDim: D, maxT: capacity, splitCapacity: contextLimit, scale: c.attentionScale, window: c.attentionWindow, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, partials: attentionScratch, ...attentionTuning, keysPerSplit, maxSplits };
+        const attentionFrom: AttentionBindings = { heads, kvHeads, headDim: D, maxT: capacity, splitCapacity: contextLimit, scale: c.attentionScale, window: c.attentionWindow, step, q: qSrc.buffer, rowStride: qSrc.rowStride, qOffset: qSrc.offset, kCache, vCache, precision, out: attnOut, ...attentionTuning };
+        attentionLayers.push(attentionFrom);
         // Read when attention is built again (the tunables).
         rebinds.push((k, v, maxT) => Object.assign(attentionFrom, { kCache: k, vCache: v, maxT }));
         const buildAttention: Tunable = (_tuning, share) => {
@@ -547,6 +576,8 @@ export class Phi3Runtime implements TokenRuntime {
       runtime.dispatchesPerDecode = decodeOps.length + 2;
       runtime.tunables = tunables;
       runtime.matMulTuning = matMulTuning;
+      runtime.attentionTuning = attentionOverrides;
+      runtime.setAttention = setAttention;
       runtime.wireTuned(tuned);
       // The MatMulNBits pipelines compiled in the background while the weights streamed in.
       await matMulNBitsReady(device);
@@ -574,6 +605,21 @@ export class Phi3Runtime implements TokenRuntime {
     // A step run ahead may still use the old warm buffer.
     await this.ctx.device.queue.onSubmittedWorkDone();
     await this.buildTunables(tuning);
+  }
+
+  /**
+   * As `retune`, for the attention kernels: builds every layer's attention again with `tuning`
+   * (as LoadOptions.attention; undefined: the adapter's defaults), over the same cache, and the
+   * matmuls with the MatMulNBits tuning they have. A larger split cap grows the shared split-K
+   * scratch. On a failed build the kernels stay half built, as with `retune`.
+   */
+  async retuneAttention(tuning: AttentionTuning | undefined): Promise<void> {
+    this.next = null;
+    // A step run ahead may still use the old split-K scratch.
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    this.setAttention(tuning);
+    this.attentionTuning = tuning;
+    await this.buildTunables(this.matMulTuning);
   }
 
   /** Builds every kernel the tuning shapes again with `tuning` (retune's, and fitCapacity's after the caches moved) and waits for their pipelines. */
