@@ -176,7 +176,7 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   expect(blocked).toEqual([]);
 });
 
-test('the first load on a GPU is ready at once and measures its kernels in the background, answering meanwhile; a reload takes the stored choice', async ({ page }) => {
+test('the first load on a GPU is ready at once and measures its kernels in the background, answering meanwhile, and its attention once a chat is long; a reload takes the stored choices', async ({ page }) => {
   // SwiftShader is no GPU, so the app would skip this: ?autotune=always measures anyway.
   await page.goto(appUrl('&autotune=always'));
   await page.getByRole('textbox', { name: 'Hub repo id' }).fill(MODEL);
@@ -197,10 +197,31 @@ test('the first load on a GPU is ready at once and measures its kernels in the b
   const timings = JSON.parse((await page.getByTestId('model-info').getAttribute('data-load-timings'))!);
   console.log(`autotune in the app: ${(await tuning.innerText()).trim()}; load timings ${JSON.stringify(timings)}`);
 
+  // Attention waits for a long chat, then is measured once at its context, in the background too.
+  const attention = page.getByTestId('attention-tuning');
+  await expect(attention).toHaveAttribute('data-source', 'waiting');
+  await expect(attention).toHaveText(' · attention: defaults until a chat reaches 2,048 tokens, then measured once on this GPU');
+  await setMaxNewTokens(page, 4);
+  // About 2,100 tokens (the long-prompt test's words: 880 make about 2,500).
+  await composer(page).fill(Array.from({ length: 740 }, (_, i) => `word${i % 50}`).join(' '));
+  await composer(page).press('Enter');
+  await expect(answers(page).last().getByTestId('message-stats')).toBeVisible({ timeout: 120_000 });
+  await expect(attention).toHaveAttribute('data-source', 'measured', { timeout: 180_000 });
+  await expect(attention).toHaveText(/^ · attention: .+; prefill: .+ \(measured on this GPU at 2,\d{3} tokens of context\)$/);
+  console.log(`attention autotune in the app: ${(await attention.innerText()).trim()}`);
+  // The chat kept its cache through the measurement: the next answer reads only its new message.
+  await composer(page).fill('And then?');
+  await composer(page).press('Enter');
+  await expect(answers(page).last().getByTestId('message-stats')).toContainText(/\(\d+ cached\)/, { timeout: 60_000 });
+  const after = await lastAnswerPrompt(page);
+  expect(after.prompt - after.cached).toBeLessThan(20);
+
   await page.reload();
   await expect(status(page)).toHaveText('Ready', { timeout: 90_000 });
   await expect(tuning).toHaveAttribute('data-source', 'stored');
   await expect(tuning).toContainText('(measured on this GPU at an earlier load)');
+  await expect(attention).toHaveAttribute('data-source', 'stored');
+  await expect(attention).toContainText(/tokens of context, at an earlier load\)$/);
 });
 
 test('a reload mid-answer keeps the text so far, says it was cut off, and Continue finishes it', async ({ page }) => {

@@ -1,6 +1,7 @@
 /**
- * Kernel tunings measured on this device (engine/phi3/autotune.ts), one record per `autotuneKey`
- * (GPU, model shape, kernel source, candidates), in an IndexedDB database of its own beside the
+ * Kernel tunings measured on this device (engine/phi3/autotune.ts), one record per key: the
+ * MatMulNBits kernels' under `autotuneKey` and attention's under `attentionAutotuneKey` (GPU,
+ * model shape, kernel source, candidates; the two never collide), in an IndexedDB database of its own beside the
  * model store, so it needs no migration of that store and clearing models keeps it (records are a
  * few hundred bytes). A record is a cache: losing it only means measuring again at the next load,
  * so the worker treats every failure here as "nothing stored".
@@ -8,7 +9,9 @@
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { CandidateTiming, TuningCandidate } from '../engine/phi3/autotune';
+import type { AttentionTuning } from '../engine/kernels/attention';
 
+/** The MatMulNBits kernels' choice (autotuneKernels). */
 export interface StoredTuning {
   key: string;
   decode: { chosen: TuningCandidate; timings: CandidateTiming[] };
@@ -18,8 +21,22 @@ export interface StoredTuning {
   measuredAt: number;
 }
 
+/** Attention's choice (autotuneAttention), measured once a chat was long. */
+export interface StoredAttentionTuning {
+  key: string;
+  attention: {
+    decode: { chosen: TuningCandidate<AttentionTuning>; timings: CandidateTiming[] };
+    /** Its chosen tuning includes the decode choice: the one the runtime runs. */
+    prefill: { chosen: TuningCandidate<AttentionTuning>; timings: CandidateTiming[] };
+    /** The context it was measured at (tokens). */
+    context: number;
+  };
+  /** ms since the epoch */
+  measuredAt: number;
+}
+
 interface TuningDb extends DBSchema {
-  tunings: { key: string; value: StoredTuning };
+  tunings: { key: string; value: StoredTuning | StoredAttentionTuning };
 }
 
 export const TUNING_DB_NAME = 'phi3-kernel-tuning';
@@ -49,11 +66,19 @@ export class TuningStore {
     return (this.db = opening);
   }
 
+  /** The MatMulNBits record under `key` (none where the record there is another kind). */
   async get(key: string): Promise<StoredTuning | undefined> {
-    return (await this.open()).get('tunings', key);
+    const record = await (await this.open()).get('tunings', key);
+    return record && 'decode' in record ? record : undefined;
   }
 
-  async put(record: StoredTuning): Promise<void> {
+  /** The attention record under `key` (none where the record there is another kind). */
+  async getAttention(key: string): Promise<StoredAttentionTuning | undefined> {
+    const record = await (await this.open()).get('tunings', key);
+    return record && 'attention' in record ? record : undefined;
+  }
+
+  async put(record: StoredTuning | StoredAttentionTuning): Promise<void> {
     await (await this.open()).put('tunings', record);
   }
 

@@ -16,7 +16,7 @@ import { formatBytes, formatEta } from '../storage/format';
 import { parseRepoInput } from '../storage/catalog';
 import { pickFromInput, readDrop } from '../storage/local-pick';
 import { ConfirmButton } from './ConfirmButton';
-import { tuningText } from './tuningText';
+import { attentionTuningText, tuningText } from './tuningText';
 import type { GpuMemoryInfo } from '../engine/types';
 import { useFileDrop } from './useFileDrop';
 import { useFocusKeeper } from './useFocusKeeper';
@@ -255,6 +255,12 @@ export function ModelPanel() {
           )}{' '}
           · loaded in {(m.loaded.loadMs / 1000).toFixed(1)} s
           {m.loaded.info.tuning && <span data-testid="decode-tuning" data-decode={m.loaded.info.tuning.decode.name} data-prefill={m.loaded.info.tuning.prefill.name} data-source={m.loaded.info.tuning.source}> · {tuningText(m.loaded.info.tuning)}</span>}
+          {m.loaded.info.tuning?.attention && (
+            <span data-testid="attention-tuning" data-decode={m.loaded.info.tuning.attention.decode.name} data-prefill={m.loaded.info.tuning.attention.prefill.name} data-source={m.loaded.info.tuning.attention.source}>
+              {' · '}
+              {attentionTuningText(m.loaded.info.tuning.attention)}
+            </span>
+          )}
           {m.loaded.info.gpuMemory && <GpuMemoryText memory={m.loaded.info.gpuMemory} />}
         </p>
       )}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tuningText } from './tuningText';
+import { attentionTuningText, tuningText } from './tuningText';
 
 const decode = [
   { name: 'default', ms: 10 },
@@ -29,6 +29,32 @@ describe('tuningText', () => {
     expect(tuningText({ source: 'measuring', ...defaults, progress: { done: 3, total: 12 } })).toBe('kernels: defaults while this GPU\'s are measured in the background (3 of 12), first load only');
     expect(tuningText({ source: 'skipped', ...defaults, reason: 'autotune (decode): 8 more tokens do not fit after the 4090 cached.' })).toBe(
       'kernels: defaults (measuring them stopped: autotune (decode): 8 more tokens do not fit after the 4090 cached; measured again at the next load)',
+    );
+  });
+});
+
+describe('attentionTuningText', () => {
+  const defaults = { decode: { name: 'default' }, prefill: { name: 'default' } };
+  it('waits for a long chat, says while it measures, and what it chose at which context', () => {
+    expect(attentionTuningText({ source: 'waiting', ...defaults, context: 2048 })).toBe('attention: defaults until a chat reaches 2,048 tokens, then measured once on this GPU');
+    expect(attentionTuningText({ source: 'measuring', ...defaults, context: 2113, progress: { done: 2, total: 12 } })).toBe("attention: defaults while this GPU's are measured at 2,113 tokens of context (2 of 12)");
+    const decode = [
+      { name: 'default', ms: 4 },
+      { name: 'serial', ms: 3 },
+      { name: 'splits-12', ms: 4.2 },
+    ];
+    const prefill = [
+      { name: 'default', ms: 50 },
+      { name: 'per-query', ms: 52 },
+    ];
+    expect(attentionTuningText({ source: 'measured', decode: { name: 'serial', timings: decode }, prefill: { name: 'default', timings: prefill }, context: 2113 })).toBe(
+      'attention: serial, 25% faster than the default; prefill: default (no other was 3% faster) (measured on this GPU at 2,113 tokens of context)',
+    );
+    expect(attentionTuningText({ source: 'stored', decode: { name: 'serial' }, prefill: { name: 'default' }, context: 3000 })).toBe(
+      'attention: serial; prefill: default (measured on this GPU at 3,000 tokens of context, at an earlier load)',
+    );
+    expect(attentionTuningText({ source: 'skipped', ...defaults, context: 2048, reason: 'The GPU device was lost.' })).toBe(
+      'attention: defaults (measuring them stopped: The GPU device was lost; measured again after the next load)',
     );
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The native engine's kernel tuning in words for the model panel: which decode GEMV and prefill
- * GEMM run, and whether this GPU chose them (engine/phi3/autotune.ts). Pure, so it is unit-tested.
+ * GEMM run, which attention kernels, and whether this GPU chose them (engine/phi3/autotune.ts).
+ * Pure, so it is unit-tested.
  */
-import type { KernelChoice, KernelTuningInfo } from '../worker/protocol';
+import type { AttentionTuningInfo, KernelChoice, KernelTuningInfo } from '../worker/protocol';
 
 /** One family's choice: "direct, 41% faster than the default" or "default (no other was 3% faster)". */
 function choiceText(c: KernelChoice): string {
@@ -22,4 +23,19 @@ export function tuningText(t: KernelTuningInfo): string {
   if (t.source === 'skipped') return t.reason ? `kernels: defaults (measuring them stopped: ${t.reason.replace(/\.$/, '')}; measured again at the next load)` : 'kernels: defaults';
   const when = t.source === 'stored' ? 'measured on this GPU at an earlier load' : 'measured on this GPU';
   return `decode kernels: ${choiceText(t.decode)}; prefill: ${choiceText(t.prefill)} (${when})`;
+}
+
+/** The attention kernels' tuning: waiting for a long chat, being measured, or what it chose. */
+export function attentionTuningText(a: AttentionTuningInfo): string {
+  const tokens = `${a.context.toLocaleString('en-US')} tokens`;
+  switch (a.source) {
+    case 'waiting':
+      return `attention: defaults until a chat reaches ${tokens}, then measured once on this GPU`;
+    case 'measuring':
+      return `attention: defaults while this GPU's are measured at ${tokens} of context${a.progress ? ` (${a.progress.done} of ${a.progress.total})` : ''}`;
+    case 'skipped':
+      return `attention: defaults${a.reason ? ` (measuring them stopped: ${a.reason.replace(/\.$/, '')}; measured again after the next load)` : ''}`;
+    default:
+      return `attention: ${choiceText(a.decode)}; prefill: ${choiceText(a.prefill)} (measured on this GPU at ${tokens} of context${a.source === 'stored' ? ', at an earlier load' : ''})`;
+  }
 }

@@ -5,7 +5,8 @@
  * greedy generation that is repeatable across turns (KV reuse must not change the answer), abort,
  * one engine at a time, a lost device that is recovered by loading again with no network, the
  * switch to onnxruntime-web giving the same greedy tokens, and `prepare` (a conversation read into
- * the cache ahead of its next message, on both engines, stopped by an answer asked for meanwhile).
+ * the cache ahead of its next message, on both engines, stopped by an answer asked for meanwhile);
+ * the kernel and attention tunings measured in the background, stored and taken by later loads.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -125,7 +126,7 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     };
     const changes: TuningChange[] = [];
     client.onTuning((c) => changes.push(c));
-    /** The tuning the background measurement ends with (after `from` changes). */
+    /** The kernels' tuning the background measurement ends with (after `from` changes). */
     const outcome = async (from: number) => {
       await expect.poll(() => changes.slice(from).find((c) => c.tuning.source !== 'measuring'), { timeout: 120_000, interval: 100 }).toBeDefined();
       return changes.slice(from).find((c) => c.tuning.source !== 'measuring')!.tuning;
@@ -133,7 +134,8 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     const progress: DownloadProgress[] = [];
     const first = await client.load(modelId, 'native', (p) => progress.push(p), 'always');
     // Ready at once, on the defaults; no load phase waits for the measurements.
-    expect(first.tuning).toEqual({ source: 'measuring', decode: { name: 'default' }, prefill: { name: 'default' }, progress: { done: 0, total: expect.any(Number) } });
+    const waiting = { source: 'waiting', decode: { name: 'default' }, prefill: { name: 'default' }, context: 2048 };
+    expect(first.tuning).toEqual({ source: 'measuring', decode: { name: 'default' }, prefill: { name: 'default' }, progress: { done: 0, total: expect.any(Number) }, attention: waiting });
     expect(new Set(progress.map((p) => p.phase))).toEqual(new Set(['load', 'compile']));
     const total = first.tuning!.progress!.total;
     // An answer asked for meanwhile runs between two measurements, which go on after it.
@@ -184,6 +186,66 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
 
     // 'never' keeps the defaults.
     expect((await client.load(modelId, 'native', undefined, 'never')).tuning).toEqual({ source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } });
+  });
+
+  it("measures attention once a chat is long, at that chat's context and keeping its cache; later loads take the choice, and one that no longer builds is measured again", async () => {
+    const { client, modelId, dbName } = await loadedClient();
+    const changes: TuningChange[] = [];
+    client.onTuning((c) => changes.push(c));
+    const attentionDone = async (from: number) => {
+      const done = (c: TuningChange) => c.tuning.attention && c.tuning.attention.source !== 'measuring' && c.tuning.attention.source !== 'waiting';
+      await expect.poll(() => changes.slice(from).find(done), { timeout: 180_000, interval: 100 }).toBeDefined();
+      return changes.slice(from).find(done)!.tuning;
+    };
+    // The kernels' measurement first (a short answer meanwhile), then a chat of about 2,300 tokens.
+    const first = await client.load(modelId, 'native', undefined, 'always');
+    expect(first.tuning!.attention).toEqual({ source: 'waiting', decode: { name: 'default' }, prefill: { name: 'default' }, context: 2048 });
+    await expect.poll(() => changes.find((c) => c.tuning.source === 'measured'), { timeout: 120_000, interval: 100 }).toBeDefined();
+    const long: ChatMessage[] = [{ role: 'user', content: Array.from({ length: 800 }, (_, i) => `word${i % 50}`).join(' ') }];
+    const ids: number[] = [];
+    const stats = await client.generate(long, greedy(4), (t) => t.tokenId >= 0 && ids.push(t.tokenId));
+    expect(stats.promptTokens).toBeGreaterThanOrEqual(2048);
+    const tuning = await attentionDone(0);
+    const attention = tuning.attention!;
+    expect(attention.source).toBe('measured');
+    // The kernels' choice is carried along in every message.
+    expect(tuning.source).toBe('measured');
+    // SwiftShader's defaults: the serial kernel with up to 64 splits, the per-query prefill.
+    expect(attention.decode.timings!.map((t) => t.name)).toEqual(['default', 'lanes', 'splits-32', 'splits-128']);
+    expect(attention.prefill.timings!.map((t) => t.name)).toEqual(['default', 'blocked']);
+    for (const t of [...attention.decode.timings!, ...attention.prefill.timings!]) expect(t.ms).toBeGreaterThan(0);
+    const all = changes.filter((c) => c.tuning.attention?.source === 'measuring').map((c) => c.tuning.attention!);
+    expect(all.map((a) => a.progress)).toEqual([...Array(12 + 1).keys()].map((done) => ({ done, total: 12 })));
+    // Measured at the chat's context: its prompt and (most of) its answer.
+    expect(attention.context).toBeGreaterThanOrEqual(stats.promptTokens);
+    expect(attention.context).toBeLessThanOrEqual(stats.promptTokens + 4);
+    expect(all.every((a) => a.context === attention.context)).toBe(true);
+    console.log(`[worker] attention at ${attention.context} tokens: decode ${attention.decode.timings!.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')} → ${attention.decode.name}; prefill ${attention.prefill.timings!.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')} → ${attention.prefill.name}`);
+    // The chat's cache survived the measurement: the same prompt again is read from it, not prefilled.
+    const again = await client.generate(long, greedy(2), () => undefined);
+    expect(again.cachedTokens).toBeGreaterThanOrEqual(stats.promptTokens - 1);
+
+    // The next load takes it; a long chat then measures nothing.
+    const second = await client.load(modelId, 'native', undefined, 'always');
+    expect(second.tuning!.attention).toEqual({ ...attention, source: 'stored' });
+    const before = changes.length;
+    await client.generate(long, greedy(2), () => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(changes.length).toBe(before);
+
+    // A stored attention choice that no longer builds: the load drops it and waits for a long chat again.
+    const db = await openDB(`${dbName}-tuning`);
+    const record = (await db.getAll('tunings')).find((r) => 'attention' in r);
+    expect(record).toBeDefined();
+    await db.put('tunings', { ...record, attention: { ...record.attention, prefill: { ...record.attention.prefill, chosen: { name: 'broken', tuning: { kernel: 'bogus' } } } } });
+    db.close();
+    const third = await client.load(modelId, 'native', undefined, 'always');
+    // The kernels' choice still builds, so it stays.
+    expect(third.tuning!.source).toBe('stored');
+    expect(third.tuning!.attention!.source).toBe('waiting');
+    const from = changes.length;
+    await client.generate(long, greedy(2), () => undefined);
+    expect((await attentionDone(from)).attention!.source).toBe('measured');
   });
 
   it('prepare reads a conversation ahead: the next answer prefills only the new turn; an answer asked for meanwhile stops it', async () => {

@@ -16,13 +16,30 @@
  * GEMM): measured after the first load, in the background (`measureInBackground`: one measurement
  * per engine task, so the model answers with the defaults meanwhile and an answer waits for one
  * measurement at most; engine/phi3/autotune.ts), kept in the `phi3-kernel-tuning` database
- * (storage/tuning-store.ts), and built in by later loads from the start (`kernelTuning`).
+ * (storage/tuning-store.ts), and built in by later loads from the start (`kernelTuning`). The
+ * attention kernels' tuning is measured the same way, once, after the first engine task that
+ * leaves a chat of ATTENTION_TUNE_CONTEXT tokens or more (`attentionTuning`,
+ * `tuneAttentionWhenDue`): attention matters only in long chats, and it is measured at the
+ * chat's own context, so nothing has to be prefilled for it.
  */
 import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
 import { probeGpu } from '../engine/gpu/probe';
 import { NativeEngine } from '../engine/native-engine';
-import { autotuneKernels, autotuneKey, decodeTuningCandidates, measurementCount, prefillTuningCandidates, softwareAdapter, type Schedule } from '../engine/phi3/autotune';
+import {
+  ATTENTION_TUNE_CONTEXT,
+  attentionAutotuneKey,
+  attentionMeasurementCount,
+  attentionTuneDue,
+  autotuneAttention,
+  autotuneKernels,
+  autotuneKey,
+  decodeTuningCandidates,
+  measurementCount,
+  prefillTuningCandidates,
+  softwareAdapter,
+  type Schedule,
+} from '../engine/phi3/autotune';
 import type { Phi3Runtime } from '../engine/phi3/model';
 import type { Phi3Config } from '../engine/phi3/plan';
 import { OrtEngine, type OrtProvider } from '../engine/ort/ort-engine';
@@ -32,8 +49,8 @@ import { CATALOG, entryFromParam } from '../storage/catalog';
 import { downloadModel, type DownloadProgress, type DownloadStats } from '../storage/downloader';
 import { importLocalFiles } from '../storage/local-import';
 import { DB_NAME, ModelStore, READ_AHEAD, storageEstimate } from '../storage/model-store';
-import { TUNING_DB_NAME, TuningStore, type StoredTuning } from '../storage/tuning-store';
-import type { AutotuneMode, KernelTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
+import { TUNING_DB_NAME, TuningStore, type StoredAttentionTuning, type StoredTuning } from '../storage/tuning-store';
+import type { AttentionTuningInfo, AutotuneMode, KernelTuningInfo, PromptCount, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -76,8 +93,12 @@ async function cachedModel(modelId: string) {
 // ---- Engine ----------------------------------------------------------------------------------
 
 let gpu: Promise<GpuContext> | undefined;
-/** The loaded engine; `contextLimit` is the limit the page was last told (load-done, context-limit). */
-let engine: { modelId: string; engine: NativeEngine | OrtEngine; contextLimit: number } | undefined;
+/**
+ * The loaded engine; `contextLimit` is the limit the page was last told (load-done, context-limit).
+ * A native one also has its kernel tuning as the page was last told it (`tuning`; each `tuning`
+ * message carries all of it) and what measures its attention (`attention`).
+ */
+let engine: { modelId: string; engine: NativeEngine | OrtEngine; contextLimit: number; tuning?: KernelTuningInfo; attention?: ReturnType<typeof attentionTuning> } | undefined;
 /** The model being loaded or loaded last, so a device loss can name what to reload. */
 let engineModelId: string | null = null;
 /** Ids of engine requests in flight, failed at once when the device is lost. */
@@ -116,6 +137,7 @@ function engineTask<T>(id: number, task: () => Promise<T>): Promise<T> {
   const next = engineQueue.then(task).finally(() => {
     engineRequests.delete(id);
     reportContextLimit();
+    tuneAttentionWhenDue();
   });
   engineQueue = next.catch(() => undefined);
   return next;
@@ -203,6 +225,7 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
   // before the upload starts; uploaded bytes differ a little (fp16 norms widened, graph framing
   // skipped), so the total grows to the uploaded count if that passes it.
   const tuning = kernelTuning(ctx, req.autotune ?? 'auto');
+  const attention = attentionTuning(ctx, req.autotune ?? 'auto');
   const options = {
     onProgress: (uploaded: number) => {
       const now = performance.now();
@@ -212,16 +235,22 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
       progress('load', uploaded, Math.max(graphBytes, uploaded));
     },
     resolveMatMulTuning: tuning.resolve,
+    resolveAttentionTuning: attention.resolve,
   };
   let loaded: NativeEngine;
-  try {
-    loaded = await NativeEngine.load(ctx, files, options);
-  } catch (err) {
-    // A stored choice that no longer builds (a driver update, kernels changed under the same key):
-    // drop it and load with the defaults, which the autotune then measures against again.
-    if (!tuning.stored || !(err instanceof AppError && (err.code === 'GPU_VALIDATION' || err.code === 'BAD_ARGUMENT'))) throw err;
-    await tuning.drop();
-    loaded = await NativeEngine.load(ctx, files, options);
+  for (;;) {
+    try {
+      loaded = await NativeEngine.load(ctx, files, options);
+      break;
+    } catch (err) {
+      // A stored choice that no longer builds (a driver update, kernels changed under the same
+      // key): drop it and load again without it; the autotune then measures against the defaults
+      // again. Attention's goes first, then the kernels', so a good one is not lost with a bad one.
+      if (!(err instanceof AppError && (err.code === 'GPU_VALIDATION' || err.code === 'BAD_ARGUMENT'))) throw err;
+      if (attention.stored) await attention.drop();
+      else if (tuning.stored) await tuning.drop();
+      else throw err;
+    }
   }
   // 'compile': one forward pass over the BOS token, so the driver compiles every pipeline now and
   // the first answer does not pay for it. Its KV entry stays valid (every prompt starts with BOS).
@@ -239,11 +268,12 @@ async function load(req: Extract<WorkerRequest, { type: 'load' }>): Promise<void
     loaded.destroy();
     throw new AppError('GPU_DEVICE_LOST', 'The GPU device was lost while the model was loading.');
   }
-  engine = { modelId: req.modelId, engine: loaded, contextLimit: loaded.info.contextLimit };
-  const tuningNow = tuning.info();
+  const attentionNow = attention.info();
+  const tuningNow: KernelTuningInfo = { ...tuning.info(), ...(attentionNow ? { attention: attentionNow } : {}) };
+  engine = { modelId: req.modelId, engine: loaded, contextLimit: loaded.info.contextLimit, tuning: tuningNow, attention };
   const timings = { prepareMs: (firstUpload || uploaded) - t0, uploadMs: uploaded - (firstUpload || uploaded), compileMs: performance.now() - uploaded };
   reply({ type: 'load-done', id: req.id, info: loaded.info, timings, tuning: tuningNow, gpuMemory: loaded.gpuMemory() });
-  if (tuningNow.source === 'measuring') void measureInBackground(req.modelId, loaded, tuning);
+  if (tuningNow.source === 'measuring') void measureInBackground(loaded, tuning);
 }
 
 /** The adapter's default kernels, as KernelTuningInfo names them. */
@@ -260,23 +290,68 @@ class Superseded extends Error {}
  * those anyway); any other failure is reported as 'skipped' with its reason, nothing is stored,
  * and the next load measures again.
  */
-async function measureInBackground(modelId: string, loaded: NativeEngine, tuning: ReturnType<typeof kernelTuning>): Promise<void> {
+async function measureInBackground(loaded: NativeEngine, tuning: ReturnType<typeof kernelTuning>): Promise<void> {
   const current = () => engine?.engine === loaded;
-  const send = (info: KernelTuningInfo) => current() && reply({ type: 'tuning', id: 0, modelId, tuning: info });
-  const schedule = <T>(work: () => Promise<T>) =>
-    engineTask(0, () => {
-      if (!current()) throw new Superseded();
-      return work();
-    });
+  // The kernels' part of what the page knows; attention's stays as it is.
+  const send = (info: KernelTuningInfo) => sendTuning(loaded, (t) => ({ ...info, ...(t.attention ? { attention: t.attention } : {}) }));
+  const schedule = backgroundSchedule(loaded);
   try {
     send(await tuning.measure(loaded.runtime, schedule, (done, total) => send({ ...DEFAULT_TUNING, source: 'measuring', progress: { done, total } })));
+    // A chat that grew long while the kernels were measured: attention's turn now.
+    tuneAttentionWhenDue();
   } catch (err) {
     if (err instanceof Superseded || !current()) return;
     send({ ...DEFAULT_TUNING, source: 'skipped', reason: err instanceof Error ? err.message : String(err) });
   }
 }
 
+/** Each unit of a background measurement of `loaded`, as an engine task of its own; one that finds another model loaded throws Superseded. */
+function backgroundSchedule(loaded: NativeEngine): Schedule {
+  return <T>(work: () => Promise<T>) =>
+    engineTask(0, () => {
+      if (engine?.engine !== loaded) throw new Superseded();
+      return work();
+    });
+}
+
+/** Tells the page the tuning of `loaded` with `change` applied, if it is still the loaded model. */
+function sendTuning(loaded: NativeEngine, change: (t: KernelTuningInfo) => KernelTuningInfo): void {
+  if (engine?.engine !== loaded || !engine.tuning) return;
+  engine.tuning = change(engine.tuning);
+  reply({ type: 'tuning', id: 0, modelId: engine.modelId, tuning: engine.tuning });
+}
+
+/**
+ * Starts measuring the loaded native model's attention (`measureAttentionInBackground`) once its
+ * chat is long enough (attentionTuneDue) and nothing is stored for it, after the kernels'
+ * measurement, if any, has finished. Runs after every engine task.
+ */
+function tuneAttentionWhenDue(): void {
+  const e = engine;
+  if (!e?.attention || !(e.engine instanceof NativeEngine) || e.tuning?.source === 'measuring') return;
+  if (!e.attention.due(e.engine.runtime)) return;
+  void measureAttentionInBackground(e.engine, e.attention);
+}
+
+/** As measureInBackground, for attention: progress and the outcome go to the page in `tuning` messages. */
+async function measureAttentionInBackground(loaded: NativeEngine, attention: ReturnType<typeof attentionTuning>): Promise<void> {
+  const send = (info: AttentionTuningInfo) => sendTuning(loaded, (t) => ({ ...t, attention: info }));
+  const measuring = (done: number, total: number) => send({ ...DEFAULT_TUNING, source: 'measuring', context: loaded.runtime.cachedIds.length, progress: { done, total } });
+  try {
+    measuring(0, attention.total);
+    send(await attention.measure(loaded.runtime, backgroundSchedule(loaded), measuring));
+  } catch (err) {
+    if (err instanceof Superseded || engine?.engine !== loaded) return;
+    send({ ...DEFAULT_TUNING, source: 'skipped', context: ATTENTION_TUNE_CONTEXT, reason: err instanceof Error ? err.message : String(err) });
+  }
+}
+
 let tunings: TuningStore | undefined;
+
+/** The tuning store, opened on first use, beside the model store (a test's own database has its own). */
+function tuningStore(): TuningStore {
+  return (tunings ??= new TuningStore(dbName === DB_NAME ? TUNING_DB_NAME : `${dbName}-tuning`));
+}
 
 /** What the load reports of a stored or just measured tuning. */
 function tuningInfo(source: 'stored' | 'measured', t: Pick<StoredTuning, 'decode' | 'prefill'>): KernelTuningInfo {
@@ -296,7 +371,7 @@ function tuningInfo(source: 'stored' | 'measured', t: Pick<StoredTuning, 'decode
 function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
   const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
   const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
-  const store = (tunings ??= new TuningStore(dbName === DB_NAME ? TUNING_DB_NAME : `${dbName}-tuning`));
+  const store = tuningStore();
   let key: string | undefined;
   let stored: StoredTuning | undefined;
   return {
@@ -326,6 +401,64 @@ function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
       const record = { key, decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, measuredAt: Date.now() };
       await store.put(record).catch(() => undefined);
       return tuningInfo('measured', record);
+    },
+  };
+}
+
+/** What the page is told of a stored or just measured attention choice. */
+function attentionInfo(source: 'stored' | 'measured', t: StoredAttentionTuning['attention']): AttentionTuningInfo {
+  return { source, decode: { name: t.decode.chosen.name, timings: t.decode.timings }, prefill: { name: t.prefill.chosen.name, timings: t.prefill.timings }, context: t.context };
+}
+
+/**
+ * The attention tuning of one native load, as kernelTuning is the MatMulNBits kernels': `resolve`
+ * (the load's resolveAttentionTuning) finds the stored choice; with none, `info` says 'waiting'
+ * and `due` says when a chat is long enough to `measure` one (once per load: a measurement that
+ * stopped is tried again after the next load). Skipped as kernelTuning is.
+ */
+function attentionTuning(ctx: GpuContext, mode: AutotuneMode) {
+  const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
+  const store = tuningStore();
+  let key: string | undefined;
+  let stored: StoredAttentionTuning | undefined;
+  let headDim = 0;
+  let started = false;
+  return {
+    get stored() {
+      return stored;
+    },
+    /** Measurements a `measure` makes at most. */
+    get total() {
+      return attentionMeasurementCount(ctx.adapterInfo, headDim);
+    },
+    resolve: skip
+      ? undefined
+      : async (config: Phi3Config, precision: string) => {
+          headDim = config.headDim;
+          key = attentionAutotuneKey(ctx.adapterInfo, config, precision);
+          stored = await store.getAttention(key).catch(() => undefined);
+          return stored?.attention.prefill.chosen.tuning;
+        },
+    async drop() {
+      if (stored) await store.delete(stored.key).catch(() => undefined);
+      stored = undefined;
+    },
+    info(): AttentionTuningInfo | undefined {
+      if (skip || key === undefined) return undefined;
+      if (stored) return attentionInfo('stored', stored.attention);
+      return { source: 'waiting', ...DEFAULT_TUNING, context: ATTENTION_TUNE_CONTEXT };
+    },
+    due(runtime: Phi3Runtime): boolean {
+      return key !== undefined && !stored && !started && attentionTuneDue(runtime);
+    },
+    async measure(runtime: Phi3Runtime, schedule: Schedule, onProgress: (done: number, total: number) => void): Promise<AttentionTuningInfo> {
+      if (key === undefined) throw new AppError('BAD_ARGUMENT', 'attentionTuning.measure: nothing to measure (skipped, or not loaded).');
+      started = true;
+      const { decode, prefill, context } = await autotuneAttention(runtime, ctx.adapterInfo, { schedule, onProgress });
+      const record: StoredAttentionTuning = { key, attention: { decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, context }, measuredAt: Date.now() };
+      stored = record;
+      await store.put(record).catch(() => undefined);
+      return attentionInfo('measured', record.attention);
     },
   };
 }

@@ -64,6 +64,29 @@ export interface KernelTuningInfo {
   progress?: { done: number; total: number };
   /** 'skipped' after a measurement stopped: why (it is measured again at the next load). */
   reason?: string;
+  /** The attention kernels' choice; absent where nothing is measured (software adapter, autotune 'never'). */
+  attention?: AttentionTuningInfo;
+}
+
+/**
+ * Which attention tuning a native load runs (engine/phi3/autotune.ts `autotuneAttention`). It is
+ * measured once per GPU and model, at the first chat that is long enough for attention to matter.
+ */
+export interface AttentionTuningInfo {
+  /**
+   * 'waiting': defaults until a chat's context reaches `context` tokens, then measured in the
+   * background; 'measuring' (`progress`), then 'measured'; 'stored' from an earlier load;
+   * 'skipped' when a measurement stopped (`reason`; measured again at the next long chat).
+   */
+  source: 'waiting' | 'measuring' | 'measured' | 'stored' | 'skipped';
+  /** Decode's kernel and split cap: 'default', 'serial', 'lanes', 'splits-N'. */
+  decode: KernelChoice;
+  /** The prefill kernel, on top of the decode choice: 'default', 'blocked', 'per-query'. */
+  prefill: KernelChoice;
+  /** 'waiting': the context it waits for; 'measured', 'stored': the context it was measured at. */
+  context: number;
+  progress?: { done: number; total: number };
+  reason?: string;
 }
 
 /** What a load answers: the model, where the time went, and the native engine's decode tuning and GPU memory. */
