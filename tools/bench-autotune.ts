@@ -4,9 +4,12 @@
  * choice, on this GPU; which ones the autotune keeps, how long choosing took, and whether repeated
  * runs choose the same. Then decode and prefill tok/s of the kept tuning against the defaults,
  * alternating over longer runs than the autotune's own, so the choice is checked by a measurement
- * it did not make. The native engine on a generated Phi-3 in Node (Dawn; SwiftShader
- * without a GPU, where the figures are this machine's CPUs, not a GPU).
- *   npm run bench:autotune [-- --layers 2 --hidden 3072 --repeat 3 --check-steps 32]
+ * it did not make. With `--attention-context N` (N ≥ 2048, ATTENTION_TUNE_CONTEXT) it then fills
+ * the cache to N tokens and does the same for the attention autotune (`autotuneAttention`: decode
+ * kernel and split cap, then the prefill kernel), as the app does once a chat reaches N tokens.
+ * The native engine on a generated Phi-3 in Node (Dawn; SwiftShader without a GPU, where the
+ * figures are this machine's CPUs, not a GPU).
+ *   npm run bench:autotune [-- --layers 2 --hidden 3072 --repeat 3 --check-steps 32 --attention-context 2048]
  * `--full` generates Phi-3 Mini's shape (32 layers, hidden 3072, 32 heads, intermediate 8192, q4
  * with fp16 activations where the GPU has shader-f16): for a GPU machine, where the device bundle
  * runs it as `bash tools/device/run.sh autotune`.
@@ -20,7 +23,21 @@ import { nodeGPU } from '../src/engine/gpu/node-webgpu';
 import { acquireDevice } from '../src/engine/gpu/device';
 import { loadModelFiles } from '../src/engine/phi3/files';
 import { nodeModelFiles } from '../src/engine/node/model-dir';
-import { autotuneKernels, decodeStepMs, decodeTuningCandidates, prefillChunkMs, prefillTuningCandidates, type AutotuneResult, type TuningCandidate } from '../src/engine/phi3/autotune';
+import {
+  ATTENTION_TUNE_CONTEXT,
+  attentionDecodeCandidates,
+  attentionPrefillCandidates,
+  autotuneAttention,
+  autotuneKernels,
+  decodeStepMs,
+  decodeTuningCandidates,
+  prefillChunkMs,
+  prefillTuningCandidates,
+  type AutotuneResult,
+  type TuningCandidate,
+} from '../src/engine/phi3/autotune';
+import type { AttentionTuning } from '../src/engine/kernels/attention';
+import type { Phi3Runtime } from '../src/engine/phi3/model';
 import { generateTinyModel } from './tiny-model/generate';
 
 const { values } = parseArgs({
@@ -31,11 +48,42 @@ const { values } = parseArgs({
     'check-steps': { type: 'string', default: '32' },
     'check-rounds': { type: 'string', default: '3' },
     full: { type: 'boolean', default: false },
+    'attention-context': { type: 'string', default: '0' },
   },
 });
 
 /** The chunk autotunePrefill times (its default), and the check's. */
 const PREFILL_ROWS = 128;
+
+/** How often each choice was kept over the runs: "dp4a in 2 of 3 runs, default in 1 of 3 runs". */
+function tally(names: string[]): string {
+  const picks = new Map<string, number>();
+  for (const n of names) picks.set(n, (picks.get(n) ?? 0) + 1);
+  return [...picks].map(([n, k]) => `${n} in ${k} of ${names.length} runs`).join(', ');
+}
+
+/**
+ * The kept tuning against the defaults (`set` switches between them), alternating, over longer
+ * runs than the autotune's own: decode tok/s and a prefill chunk's, medians, at the cache's context.
+ */
+async function check<T>(runtime: Phi3Runtime, set: (tuning: T | undefined) => Promise<void>, kept: T | undefined, what: string): Promise<void> {
+  if (kept === undefined) return console.log('The defaults were kept; nothing to check against them.');
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const rates = { decode: { default: [] as number[], kept: [] as number[] }, prefill: { default: [] as number[], kept: [] as number[] } };
+  const steps = Number(values['check-steps']);
+  for (let r = 0; r < Number(values['check-rounds']); r++) {
+    for (const which of ['default', 'kept'] as const) {
+      await set(which === 'default' ? undefined : kept);
+      rates.decode[which].push(1000 / (await decodeStepMs(runtime, steps)));
+      rates.prefill[which].push((PREFILL_ROWS * 1000) / (await prefillChunkMs(runtime, PREFILL_ROWS)));
+    }
+  }
+  const line = (of: 'decode' | 'prefill') => {
+    const [d, k] = [median(rates[of].default), median(rates[of].kept)];
+    return `${of} ${d.toFixed(1)} → ${k.toFixed(1)} tok/s (${(k / d).toFixed(2)}×)`;
+  };
+  console.log(`Check, the defaults → the kept tuning (${what}), ${values['check-rounds']} alternating rounds of ${steps} decode steps and one ${PREFILL_ROWS}-token chunk, medians: ${line('decode')}; ${line('prefill')}.`);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-autotune-'));
 const files = () => nodeModelFiles(dir);
@@ -56,7 +104,7 @@ try {
   console.log('');
   console.log(`| run | ${candidates.map((c) => `decode ${c.name} ms/step`).join(' | ')} | decode kept | ${prefillNames.map((n) => `prefill ${n} ms/${PREFILL_ROWS}`).join(' | ')} | prefill kept | took |`);
   console.log(`|---|${candidates.map(() => '---|').join('')}---|${prefillNames.map(() => '---|').join('')}---|---|`);
-  const cells = (r: AutotuneResult) => r.timings.map((t) => (t.ms === null ? `failed: ${t.error}` : t.ms.toFixed(2)));
+  const cells = <T>(r: AutotuneResult<T>) => r.timings.map((t) => (t.ms === null ? `failed: ${t.error}` : t.ms.toFixed(2)));
   const kept: Array<{ decode: TuningCandidate; prefill: TuningCandidate }> = [];
   for (let r = 1; r <= Number(values.repeat); r++) {
     await runtime.retune(undefined);
@@ -64,33 +112,37 @@ try {
     kept.push({ decode: decode.chosen, prefill: prefill.chosen });
     console.log(`| ${r} | ${cells(decode).join(' | ')} | ${decode.chosen.name} | ${cells(prefill).join(' | ')} | ${prefill.chosen.name} | ${((decode.ms + prefill.ms) / 1000).toFixed(2)} s |`);
   }
-  const tally = (names: string[]) => {
-    const picks = new Map<string, number>();
-    for (const n of names) picks.set(n, (picks.get(n) ?? 0) + 1);
-    return [...picks].map(([n, k]) => `${n} in ${k} of ${names.length} runs`).join(', ');
-  };
   console.log('');
   console.log(`Kept: decode ${tally(kept.map((k) => k.decode.name))}; prefill ${tally(kept.map((k) => k.prefill.name))}.`);
-
-  // The last choice against the defaults, alternating, over longer runs than the autotune's own.
   const last = kept.at(-1)!;
-  if (last.prefill.tuning !== undefined) {
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-    const rates = { decode: { default: [] as number[], kept: [] as number[] }, prefill: { default: [] as number[], kept: [] as number[] } };
-    const steps = Number(values['check-steps']);
-    for (let r = 0; r < Number(values['check-rounds']); r++) {
-      for (const which of ['default', 'kept'] as const) {
-        await runtime.retune(which === 'default' ? undefined : last.prefill.tuning);
-        rates.decode[which].push(1000 / (await decodeStepMs(runtime, steps)));
-        rates.prefill[which].push((PREFILL_ROWS * 1000) / (await prefillChunkMs(runtime, PREFILL_ROWS)));
-      }
+  await check(runtime, (t) => runtime.retune(t), last.prefill.tuning, `decode ${last.decode.name}, prefill ${last.prefill.name}`);
+
+  const context = Number(values['attention-context']);
+  if (context > 0) {
+    if (context < ATTENTION_TUNE_CONTEXT || context + PREFILL_ROWS > runtime.contextLimit) throw new Error(`--attention-context ${context} must be from ${ATTENTION_TUNE_CONTEXT} to ${runtime.contextLimit - PREFILL_ROWS}.`);
+    // The chat the app would have: `context` tokens in prefill chunks, on the kernels kept above.
+    const t0 = performance.now();
+    for (let at = runtime.cachedIds.length; at < context; at += runtime.maxPrefill) await runtime.logits(Array.from({ length: Math.min(runtime.maxPrefill, context - at) }, (_, i) => 100 + ((at + i) % 20000)));
+    const { headDim } = runtime.plan.config;
+    const decodeNames = attentionDecodeCandidates(a, headDim).map((c) => c.name);
+    const prefillAttention = attentionPrefillCandidates(a, headDim, undefined).map((c) => c.name);
+    console.log('');
+    console.log(`Attention at ${runtime.cachedIds.length} tokens of context (filled in ${((performance.now() - t0) / 1000).toFixed(1)} s); candidates: ${attentionDecodeCandidates(a, headDim).map((c) => `${c.name} ${JSON.stringify(c.tuning ?? {})}`).join(', ')}.`);
+    console.log('');
+    console.log(`| run | ${decodeNames.map((n) => `decode ${n} ms/step`).join(' | ')} | decode kept | ${prefillAttention.map((n) => `prefill ${n} ms/${PREFILL_ROWS}`).join(' | ')} | prefill kept | took |`);
+    console.log(`|---|${decodeNames.map(() => '---|').join('')}---|${prefillAttention.map(() => '---|').join('')}---|---|`);
+    const keptAttention: Array<{ decode: TuningCandidate<AttentionTuning>; prefill: TuningCandidate<AttentionTuning> }> = [];
+    for (let r = 1; r <= Number(values.repeat); r++) {
+      await runtime.retuneAttention(undefined);
+      const { decode, prefill } = await autotuneAttention(runtime, a);
+      keptAttention.push({ decode: decode.chosen, prefill: prefill.chosen });
+      console.log(`| ${r} | ${cells(decode).join(' | ')} | ${decode.chosen.name} | ${cells(prefill).join(' | ')} | ${prefill.chosen.name} | ${((decode.ms + prefill.ms) / 1000).toFixed(2)} s |`);
     }
-    const line = (what: 'decode' | 'prefill') => {
-      const [d, k] = [median(rates[what].default), median(rates[what].kept)];
-      return `${what} ${d.toFixed(1)} → ${k.toFixed(1)} tok/s (${(k / d).toFixed(2)}×)`;
-    };
-    console.log(`Check, the defaults → the kept tuning (decode ${last.decode.name}, prefill ${last.prefill.name}), ${values['check-rounds']} alternating rounds of ${steps} decode steps and one ${PREFILL_ROWS}-token chunk, medians: ${line('decode')}; ${line('prefill')}.`);
-  } else console.log('The defaults were kept; nothing to check against them.');
+    console.log('');
+    console.log(`Kept: attention decode ${tally(keptAttention.map((k) => k.decode.name))}; prefill ${tally(keptAttention.map((k) => k.prefill.name))}.`);
+    const lastAttention = keptAttention.at(-1)!;
+    await check(runtime, (t) => runtime.retuneAttention(t), lastAttention.prefill.tuning, `attention ${lastAttention.decode.name}, prefill ${lastAttention.prefill.name}, at ${runtime.cachedIds.length} tokens`);
+  }
   runtime.destroy();
   await model.close();
 } finally {

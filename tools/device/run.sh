@@ -16,8 +16,9 @@
 # (below); `weights` a q4 file's scales and embedding packed to fp16 against f32 (below); `reopen` the first token of a message in a chat the KV cache does not hold, cold
 # and read ahead (`npm run bench:reopen -- --full`: 32 generated layers, chats of 256, 1024 and
 # 3072 tokens; never run on a GPU yet); `autotune` what the decode autotune measures for each
-# candidate tuning, what it keeps, and the kept one's decode tok/s against the default
-# (`npm run bench:autotune -- --full`: 32 generated layers; never run on a GPU yet).
+# candidate tuning, what it keeps, and the kept one's decode tok/s against the default, then the
+# same for the attention autotune at 2048 tokens of context (`npm run bench:autotune -- --full
+# --attention-context 2048`: 32 generated layers; never run on a GPU yet).
 # Logs and JSON go to $OUT (or .device-out/).
 # The benchmark asks Dawn for shader-f16 on NVIDIA (off by default there; BENCH_F16=0 keeps it
 # off), so both engines run q4f16 files with f16 as on most other GPUs' browsers; the sweep and
@@ -69,7 +70,7 @@ if [ "$what" = reopen ]; then
   PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-reopen.mjs --full --rounds ${REOPEN_ROUNDS:-2} "$@" 2>&1 | tee "$OUT/reopen.log" || rc=1
 fi
 if [ "$what" = autotune ]; then
-  PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-autotune.mjs --full "$@" 2>&1 | tee "$OUT/autotune.log" || rc=1
+  PHI3_DAWN_F16_ON_NVIDIA=${BENCH_F16:-1} node /tmp/device-bench/bench/bench-autotune.mjs --full --attention-context ${ATTENTION_CONTEXT:-2048} "$@" 2>&1 | tee "$OUT/autotune.log" || rc=1
 fi
 if [ "$what" = tune ]; then
   # The native decode step profiled in context with each MatMulNBits tuning in TUNINGS (one JSON
