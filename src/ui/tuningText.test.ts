@@ -56,5 +56,9 @@ describe('attentionTuningText', () => {
     expect(attentionTuningText({ source: 'skipped', ...defaults, context: 2048, reason: 'The GPU device was lost.' })).toBe(
       'attention: defaults (measuring them stopped: The GPU device was lost; measured again after the next load)',
     );
+    // A stored choice measured again at 4× its context: it runs meanwhile.
+    const stored = { decode: { name: 'splits-48' }, prefill: { name: 'default' } };
+    expect(attentionTuningText({ source: 'measuring', ...stored, context: 9000, progress: { done: 0, total: 12 } })).toBe("attention: splits-48; prefill: default while this GPU's are measured again at 9,000 tokens of context (0 of 12)");
+    expect(attentionTuningText({ source: 'skipped', ...stored, context: 9000, reason: 'x' })).toBe('attention: splits-48; prefill: default (measuring again stopped: x; measured again after the next load)');
   });
 });

@@ -28,13 +28,16 @@ export function tuningText(t: KernelTuningInfo): string {
 /** The attention kernels' tuning: waiting for a long chat, being measured, or what it chose. */
 export function attentionTuningText(a: AttentionTuningInfo): string {
   const tokens = `${a.context.toLocaleString('en-US')} tokens`;
+  // While measuring, or after a measurement stopped: what runs, the defaults or a stored choice.
+  const again = a.decode.name !== 'default' || a.prefill.name !== 'default';
+  const running = again ? `${a.decode.name}; prefill: ${a.prefill.name}` : 'defaults';
   switch (a.source) {
     case 'waiting':
       return `attention: defaults until a chat reaches ${tokens}, then measured once on this GPU`;
     case 'measuring':
-      return `attention: defaults while this GPU's are measured at ${tokens} of context${a.progress ? ` (${a.progress.done} of ${a.progress.total})` : ''}`;
+      return `attention: ${running} while this GPU's are measured${again ? ' again' : ''} at ${tokens} of context${a.progress ? ` (${a.progress.done} of ${a.progress.total})` : ''}`;
     case 'skipped':
-      return `attention: defaults${a.reason ? ` (measuring them stopped: ${a.reason.replace(/\.$/, '')}; measured again after the next load)` : ''}`;
+      return `attention: ${running}${a.reason ? ` (measuring ${again ? 'again' : 'them'} stopped: ${a.reason.replace(/\.$/, '')}; measured again after the next load)` : ''}`;
     default:
       return `attention: ${choiceText(a.decode)}; prefill: ${choiceText(a.prefill)} (measured on this GPU at ${tokens} of context${a.source === 'stored' ? ', at an earlier load' : ''})`;
   }

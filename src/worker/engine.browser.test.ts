@@ -188,7 +188,7 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     expect((await client.load(modelId, 'native', undefined, 'never')).tuning).toEqual({ source: 'skipped', decode: { name: 'default' }, prefill: { name: 'default' } });
   });
 
-  it("measures attention once a chat is long, at that chat's context and keeping its cache; later loads take the choice, and one that no longer builds is measured again", async () => {
+  it("measures attention once a chat is long, at that chat's context and keeping its cache; later loads take the choice, measure it again at 4× its context, and drop one that no longer builds", async () => {
     const { client, modelId, dbName } = await loadedClient();
     const changes: TuningChange[] = [];
     client.onTuning((c) => changes.push(c));
@@ -233,10 +233,23 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     await new Promise((r) => setTimeout(r, 500));
     expect(changes.length).toBe(before);
 
-    // A stored attention choice that no longer builds: the load drops it and waits for a long chat again.
+    // A choice measured at a quarter of a chat's context or less is measured again there; the
+    // chat runs it meanwhile, and the new one replaces it.
     const db = await openDB(`${dbName}-tuning`);
     const record = (await db.getAll('tunings')).find((r) => 'attention' in r);
     expect(record).toBeDefined();
+    await db.put('tunings', { ...record, attention: { ...record.attention, context: 500 } });
+    expect((await client.load(modelId, 'native', undefined, 'always')).tuning!.attention).toMatchObject({ source: 'stored', context: 500 });
+    const remeasure = changes.length;
+    await client.generate(long, greedy(2), () => undefined);
+    const remeasured = (await attentionDone(remeasure)).attention!;
+    expect(remeasured.source).toBe('measured');
+    expect(remeasured.context).toBeGreaterThanOrEqual(stats.promptTokens);
+    const during = changes.slice(remeasure).find((c) => c.tuning.attention?.source === 'measuring')!.tuning.attention!;
+    expect([during.decode.name, during.prefill.name]).toEqual([attention.decode.name, attention.prefill.name]);
+    expect((await db.get('tunings', record.key)).attention.context).toBe(remeasured.context);
+
+    // A stored attention choice that no longer builds: the load drops it and waits for a long chat again.
     await db.put('tunings', { ...record, attention: { ...record.attention, prefill: { ...record.attention.prefill, chosen: { name: 'broken', tuning: { kernel: 'bogus' } } } } });
     db.close();
     const third = await client.load(modelId, 'native', undefined, 'always');

@@ -323,8 +323,8 @@ function sendTuning(loaded: NativeEngine, change: (t: KernelTuningInfo) => Kerne
 
 /**
  * Starts measuring the loaded native model's attention (`measureAttentionInBackground`) once its
- * chat is long enough (attentionTuneDue) and nothing is stored for it, after the kernels'
- * measurement, if any, has finished. Runs after every engine task.
+ * chat is long enough (attentionTuneDue: with nothing stored, or 4× the context of what is), after
+ * the kernels' measurement, if any, has finished. Runs after every engine task.
  */
 function tuneAttentionWhenDue(): void {
   const e = engine;
@@ -336,13 +336,16 @@ function tuneAttentionWhenDue(): void {
 /** As measureInBackground, for attention: progress and the outcome go to the page in `tuning` messages. */
 async function measureAttentionInBackground(loaded: NativeEngine, attention: ReturnType<typeof attentionTuning>): Promise<void> {
   const send = (info: AttentionTuningInfo) => sendTuning(loaded, (t) => ({ ...t, attention: info }));
-  const measuring = (done: number, total: number) => send({ ...DEFAULT_TUNING, source: 'measuring', context: loaded.runtime.cachedIds.length, progress: { done, total } });
+  // Between measurements the chat runs what it ran before: the stored choice, or the defaults.
+  const running = attention.running();
+  const context = loaded.runtime.cachedIds.length;
+  const measuring = (done: number, total: number) => send({ ...running, source: 'measuring', context, progress: { done, total } });
   try {
     measuring(0, attention.total);
     send(await attention.measure(loaded.runtime, backgroundSchedule(loaded), measuring));
   } catch (err) {
     if (err instanceof Superseded || engine?.engine !== loaded) return;
-    send({ ...DEFAULT_TUNING, source: 'skipped', context: ATTENTION_TUNE_CONTEXT, reason: err instanceof Error ? err.message : String(err) });
+    send({ ...running, source: 'skipped', context, reason: err instanceof Error ? err.message : String(err) });
   }
 }
 
@@ -413,8 +416,9 @@ function attentionInfo(source: 'stored' | 'measured', t: StoredAttentionTuning['
 /**
  * The attention tuning of one native load, as kernelTuning is the MatMulNBits kernels': `resolve`
  * (the load's resolveAttentionTuning) finds the stored choice; with none, `info` says 'waiting'
- * and `due` says when a chat is long enough to `measure` one (once per load: a measurement that
- * stopped is tried again after the next load). Skipped as kernelTuning is.
+ * and `due` says when a chat is long enough to `measure` one, or to measure a stored one again at
+ * a longer context (attentionTuneDue). A measurement that stopped is not tried again before the
+ * next load. Skipped as kernelTuning is.
  */
 function attentionTuning(ctx: GpuContext, mode: AutotuneMode) {
   const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
@@ -422,7 +426,8 @@ function attentionTuning(ctx: GpuContext, mode: AutotuneMode) {
   let key: string | undefined;
   let stored: StoredAttentionTuning | undefined;
   let headDim = 0;
-  let started = false;
+  let busy = false;
+  let failed = false;
   return {
     get stored() {
       return stored;
@@ -449,16 +454,27 @@ function attentionTuning(ctx: GpuContext, mode: AutotuneMode) {
       return { source: 'waiting', ...DEFAULT_TUNING, context: ATTENTION_TUNE_CONTEXT };
     },
     due(runtime: Phi3Runtime): boolean {
-      return key !== undefined && !stored && !started && attentionTuneDue(runtime);
+      return key !== undefined && !busy && !failed && attentionTuneDue(runtime, stored?.attention.context);
+    },
+    /** What runs while it measures: the stored choice, or the defaults. */
+    running(): Pick<AttentionTuningInfo, 'decode' | 'prefill'> {
+      return stored ? { decode: { name: stored.attention.decode.chosen.name }, prefill: { name: stored.attention.prefill.chosen.name } } : DEFAULT_TUNING;
     },
     async measure(runtime: Phi3Runtime, schedule: Schedule, onProgress: (done: number, total: number) => void): Promise<AttentionTuningInfo> {
       if (key === undefined) throw new AppError('BAD_ARGUMENT', 'attentionTuning.measure: nothing to measure (skipped, or not loaded).');
-      started = true;
-      const { decode, prefill, context } = await autotuneAttention(runtime, ctx.adapterInfo, { schedule, onProgress });
-      const record: StoredAttentionTuning = { key, attention: { decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, context }, measuredAt: Date.now() };
-      stored = record;
-      await store.put(record).catch(() => undefined);
-      return attentionInfo('measured', record.attention);
+      busy = true;
+      try {
+        const { decode, prefill, context } = await autotuneAttention(runtime, ctx.adapterInfo, { schedule, onProgress });
+        const record: StoredAttentionTuning = { key, attention: { decode: { chosen: decode.chosen, timings: decode.timings }, prefill: { chosen: prefill.chosen, timings: prefill.timings }, context }, measuredAt: Date.now() };
+        stored = record;
+        await store.put(record).catch(() => undefined);
+        return attentionInfo('measured', record.attention);
+      } catch (err) {
+        failed = true;
+        throw err;
+      } finally {
+        busy = false;
+      }
     },
   };
 }

@@ -75,15 +75,19 @@ export interface KernelTuningInfo {
 export interface AttentionTuningInfo {
   /**
    * 'waiting': defaults until a chat's context reaches `context` tokens, then measured in the
-   * background; 'measuring' (`progress`), then 'measured'; 'stored' from an earlier load;
-   * 'skipped' when a measurement stopped (`reason`; measured again at the next long chat).
+   * background; 'measuring' (`progress`), then 'measured'; 'stored' from an earlier load (measured
+   * again, 'measuring', once a chat holds 4× its context); 'skipped' when a measurement stopped
+   * (`reason`; not tried again before the next load).
    */
   source: 'waiting' | 'measuring' | 'measured' | 'stored' | 'skipped';
-  /** Decode's kernel and split cap: 'default', 'serial', 'lanes', 'splits-N'. */
+  /**
+   * Decode's kernel and split cap: 'default', 'serial', 'lanes', 'splits-N'. While 'measuring'
+   * and once 'skipped': what the chat runs meanwhile (the defaults, or a stored choice).
+   */
   decode: KernelChoice;
-  /** The prefill kernel, on top of the decode choice: 'default', 'blocked', 'per-query'. */
+  /** The prefill kernel, on top of the decode choice: 'default', 'blocked', 'per-query' (as `decode` while measuring). */
   prefill: KernelChoice;
-  /** 'waiting': the context it waits for; 'measured', 'stored': the context it was measured at. */
+  /** 'waiting': the context it waits for; otherwise the context it is or was measured at. */
   context: number;
   progress?: { done: number; total: number };
   reason?: string;

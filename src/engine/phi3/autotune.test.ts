@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionAutotuneKey, attentionDecodeCandidates, attentionMeasurementCount, attentionPrefillCandidates, autotuneKey } from './autotune';
+import { attentionAutotuneKey, attentionDecodeCandidates, attentionMeasurementCount, attentionPrefillCandidates, attentionTuneDue, autotuneKey } from './autotune';
 import type { Phi3Config } from './plan';
 
 // Which attention tunings a device measures (autotune.ts): the candidates follow the adapter's
@@ -51,5 +51,21 @@ describe('attention tuning candidates', () => {
     expect(attentionAutotuneKey(h200, { ...config, layers: 2 }, 'f16')).not.toBe(key);
     expect(attentionAutotuneKey(h200, config, 'f32')).not.toBe(key);
     expect(autotuneKey(h200, config, 'f16', [])).not.toBe(key);
+  });
+});
+
+describe('attentionTuneDue', () => {
+  const chat = (n: number, contextLimit = 131072) => ({ cachedIds: Array<number>(n).fill(1), contextLimit });
+  it('from 2,048 cached tokens with room for a 128-token chunk after them; again at 4× the context a stored choice was measured at', () => {
+    expect(attentionTuneDue(chat(2047))).toBe(false);
+    expect(attentionTuneDue(chat(2048))).toBe(true);
+    expect(attentionTuneDue(chat(2048, 4096))).toBe(true);
+    expect(attentionTuneDue(chat(3969, 4096))).toBe(false);
+    expect(attentionTuneDue(chat(3968, 4096))).toBe(true);
+    expect(attentionTuneDue(chat(2048, 2100))).toBe(false);
+    // Measured at 2,126 tokens: again from 8,504.
+    expect(attentionTuneDue(chat(8503), 2126)).toBe(false);
+    expect(attentionTuneDue(chat(8504), 2126)).toBe(true);
+    expect(attentionTuneDue(chat(131000), 40000)).toBe(false);
   });
 });

@@ -199,10 +199,19 @@ export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly
 
 /**
  * The context (cached tokens) from which the worker measures attention (`autotuneAttention`):
- * below it attention is a small part of a step (at 512 tokens on the H200, 0.3 of 2.4 ms), and
- * the split caps measured differ only past cap · 64 keys (1,536 for the real GPUs' 24).
+ * below it attention is a small part of a step (on the H200 the 32-layer step grows from 1.83 ms
+ * at context 0 to 2.36 at 512), and the split caps measured differ only past cap · 64 keys
+ * (1,536 for the real GPUs' 24).
  */
 export const ATTENTION_TUNE_CONTEXT = 2048;
+
+/**
+ * A stored attention choice is measured again once a chat holds this many times the context it
+ * was measured at (the 128K model: at 8K, 32K and 128K tokens at most), where each split streams
+ * that many times the keys and another cap may win; the longest chat's choice is the one kept,
+ * as attention matters most there.
+ */
+export const ATTENTION_RETUNE_FACTOR = 4;
 
 /**
  * Attention's decode candidates: the adapter's defaults (attentionTuningFor), the other kernel
@@ -253,10 +262,14 @@ export function attentionAutotuneKey(adapter: AdapterNames, config: Phi3Config, 
 /** Tokens `autotuneAttention` appends after the cache at most (a 128-token prefill chunk). */
 const ATTENTION_TUNE_ROWS = 128;
 
-/** Whether the chat in `runtime` is long enough for `autotuneAttention`, with room after it for what it appends. */
-export function attentionTuneDue(runtime: Pick<Phi3Runtime, 'cachedIds' | 'contextLimit'>): boolean {
+/**
+ * Whether the chat in `runtime` is long enough for `autotuneAttention`, with room after it for what
+ * it appends: ATTENTION_TUNE_CONTEXT tokens, or ATTENTION_RETUNE_FACTOR times the context a stored
+ * choice was measured at (`measuredAt`; 0: none stored).
+ */
+export function attentionTuneDue(runtime: Pick<Phi3Runtime, 'cachedIds' | 'contextLimit'>, measuredAt = 0): boolean {
   const n = runtime.cachedIds.length;
-  return n >= ATTENTION_TUNE_CONTEXT && n + ATTENTION_TUNE_ROWS <= runtime.contextLimit;
+  return n >= Math.max(ATTENTION_TUNE_CONTEXT, ATTENTION_RETUNE_FACTOR * measuredAt) && n + ATTENTION_TUNE_ROWS <= runtime.contextLimit;
 }
 
 /** How many measurements `autotuneAttention` makes at most (its onProgress total). */
