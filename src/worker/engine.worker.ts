@@ -17,10 +17,10 @@
  * per engine task, so the model answers with the defaults meanwhile and an answer waits for one
  * measurement at most; engine/phi3/autotune.ts), kept in the `phi3-kernel-tuning` database
  * (storage/tuning-store.ts), and built in by later loads from the start (`kernelTuning`). The
- * attention kernels' tuning is measured the same way, once, after the first engine task that
- * leaves a chat of ATTENTION_TUNE_CONTEXT tokens or more (`attentionTuning`,
- * `tuneAttentionWhenDue`): attention matters only in long chats, and it is measured at the
- * chat's own context, so nothing has to be prefilled for it.
+ * attention kernels' tuning is measured the same way after the first engine task that leaves a
+ * chat of ATTENTION_TUNE_CONTEXT tokens or more, and again at 4× the context of the stored choice
+ * (`attentionTuning`, `tuneAttentionWhenDue`): attention matters only in long chats, and it is
+ * measured at the chat's own context, so nothing has to be prefilled for it.
  */
 import { AppError, serializeError } from '../engine/errors';
 import { acquireDevice, type GpuContext } from '../engine/gpu/device';
