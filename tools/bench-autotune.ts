@@ -7,6 +7,10 @@
  * it did not make. With `--attention-context N` (N ≥ 2048, ATTENTION_TUNE_CONTEXT) it then fills
  * the cache to N tokens and does the same for the attention autotune (`autotuneAttention`: decode
  * kernel and split cap, then the prefill kernel), as the app does once a chat reaches N tokens.
+ * `--null-runs N` measures how often noise alone replaces the default: N decode autotunes whose
+ * three other candidates are the default again (`tuning: {}`, the same kernels), alternately with
+ * and without the confirming measurement (AutotuneOptions.confirm), each time counting whether a
+ * copy was kept.
  * The native engine on a generated Phi-3 in Node (Dawn; SwiftShader without a GPU, where the
  * figures are this machine's CPUs, not a GPU).
  *   npm run bench:autotune [-- --layers 2 --hidden 3072 --repeat 3 --check-steps 32 --attention-context 2048]
@@ -28,6 +32,7 @@ import {
   attentionDecodeCandidates,
   attentionPrefillCandidates,
   autotuneAttention,
+  autotuneDecode,
   autotuneKernels,
   decodeStepMs,
   decodeTuningCandidates,
@@ -49,6 +54,7 @@ const { values } = parseArgs({
     'check-rounds': { type: 'string', default: '3' },
     full: { type: 'boolean', default: false },
     'attention-context': { type: 'string', default: '0' },
+    'null-runs': { type: 'string', default: '0' },
   },
 });
 
@@ -96,6 +102,24 @@ try {
   const model = files();
   const { runtime } = await loadModelFiles(ctx, model);
   await runtime.logits([1]);
+  const nullRuns = Number(values['null-runs']);
+  if (nullRuns > 0) {
+    // The default against three copies of itself: any copy kept is noise winning.
+    const copies: TuningCandidate[] = [{ name: 'default', tuning: undefined }, ...[1, 2, 3].map((i) => ({ name: `copy-${i}`, tuning: {} }))];
+    const kept = { unconfirmed: 0, confirmed: 0 };
+    const gaps: number[] = [];
+    for (let r = 0; r < nullRuns; r++) {
+      for (const confirm of r % 2 === 0 ? [false, true] : [true, false]) {
+        await runtime.retune(undefined);
+        const result = await autotuneDecode(runtime, { candidates: copies, confirm });
+        if (result.chosen.name !== 'default') kept[confirm ? 'confirmed' : 'unconfirmed']++;
+        const ms = result.timings.map((t) => t.ms!);
+        gaps.push((Math.max(...ms) - Math.min(...ms)) / Math.min(...ms));
+      }
+    }
+    gaps.sort((x, y) => x - y);
+    console.log(`Null test: the default against 3 copies of itself, ${nullRuns} decode autotunes each way: a copy kept in ${kept.unconfirmed} of ${nullRuns} without the confirming measurement, ${kept.confirmed} of ${nullRuns} with it (3% to win); spread between the fastest and slowest copy's figure: median ${(100 * gaps[Math.floor(gaps.length / 2)]).toFixed(1)}%, largest ${(100 * gaps.at(-1)!).toFixed(1)}%.`);
+  }
   const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
   const a = ctx.adapterInfo;
   console.log(`Adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}`);

@@ -215,7 +215,8 @@ describe('engine worker: load, count, generate, abort, device lost (tiny Phi-3, 
     expect(attention.prefill.timings!.map((t) => t.name)).toEqual(['default', 'blocked']);
     for (const t of [...attention.decode.timings!, ...attention.prefill.timings!]) expect(t.ms).toBeGreaterThan(0);
     const all = changes.filter((c) => c.tuning.attention?.source === 'measuring').map((c) => c.tuning.attention!);
-    expect(all.map((a) => a.progress)).toEqual([...Array(12 + 1).keys()].map((done) => ({ done, total: 12 })));
+    // Two rounds over 4 decode candidates and 2 prefill kernels, and each stage's confirming pair.
+    expect(all.map((a) => a.progress)).toEqual([...Array(16 + 1).keys()].map((done) => ({ done, total: 16 })));
     // Measured at the chat's context: its prompt and (most of) its answer.
     expect(attention.context).toBeGreaterThanOrEqual(stats.promptTokens);
     expect(attention.context).toBeLessThanOrEqual(stats.promptTokens + 4);

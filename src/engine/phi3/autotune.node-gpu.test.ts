@@ -81,7 +81,8 @@ describe('decode tuning on the device', () => {
     // minGain −100: any candidate may replace the default, so the choice is the fastest figure.
     const result = await autotuneDecode(runtime, { candidates, rounds: 2, steps: 3, minGain: -100, onProgress: (done) => progress.push(done) });
     console.log(`[autotune] ${result.timings.map((t) => `${t.name} ${t.ms?.toFixed(1)} ms`).join(', ')}: chose ${result.chosen.name} in ${result.ms.toFixed(0)} ms`);
-    expect(progress).toEqual([...Array(2 * candidates.length).keys()].map((i) => i + 1));
+    // Two rounds, then the confirming pair (counted whether or not it runs).
+    expect(progress).toEqual([...Array(2 * candidates.length + 2).keys()].map((i) => i + 1));
     expect(result.timings.map((t) => t.name)).toEqual(candidates.map((c) => c.name));
     for (const t of result.timings) expect(t.ms).toBeGreaterThan(0);
     const fastest = Math.min(...result.timings.map((t) => t.ms!));
@@ -121,8 +122,9 @@ describe('decode tuning on the device', () => {
     };
     // minGain −100: the fastest figure wins, which is not the default unless it measured fastest.
     const result = await autotuneDecode(runtime, { candidates, rounds: 1, steps: 2, minGain: -100, schedule });
+    // One unit per measurement, two more where a candidate led and was confirmed, and the switch.
     const switched = result.chosen !== candidates[0];
-    expect(seen).toHaveLength(candidates.length + (switched ? 1 : 0));
+    expect(seen).toHaveLength(candidates.length + (switched ? 3 : 0));
     for (const s of seen) expect(s).toEqual({ tuning: undefined, paths: defaultPaths });
     expect(chat).toEqual([...prompt, 11]);
     expect(runtime.cachedIds).toEqual(chat);
@@ -265,7 +267,8 @@ describe('attention tuning on the device', () => {
       const fastest = Math.min(...s.timings.map((t) => t.ms!));
       expect(s.timings.find((t) => t.name === s.chosen.name)!.ms).toBe(fastest);
     }
-    const total = candidates.length + 2;
+    // One round over each stage's candidates, and each stage's confirming pair.
+    const total = candidates.length + 2 + 2 + 2;
     expect(progress).toEqual([...Array(total).keys()].map((i) => [i + 1, total]));
     // Decode units run from the defaults, prefill units from the decode choice.
     expect(units.slice(0, candidates.length)).toEqual(Array(candidates.length).fill(undefined));

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { attentionAutotuneKey, attentionDecodeCandidates, attentionMeasurementCount, attentionPrefillCandidates, attentionTuneDue, autotuneKey } from './autotune';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { MatMulNBitsTuning } from '../kernels/matmul-nbits';
+import { attentionAutotuneKey, attentionDecodeCandidates, attentionMeasurementCount, attentionPrefillCandidates, attentionTuneDue, autotuneDecode, autotuneKey } from './autotune';
+import type { Phi3Runtime } from './model';
 import type { Phi3Config } from './plan';
 
 // Which attention tunings a device measures (autotune.ts): the candidates follow the adapter's
@@ -38,8 +40,9 @@ describe('attention tuning candidates', () => {
     // A decode choice that already names the prefill kernel is what "default" keeps.
     expect(attentionPrefillCandidates(h200, 96, { prefill: 'kernel' })[1]).toEqual({ name: 'blocked', tuning: { prefill: 'blocked' } });
     expect(attentionPrefillCandidates(h200, 256, undefined)).toEqual([{ name: 'default', tuning: undefined }]);
-    expect(attentionMeasurementCount(h200, 96)).toBe(2 * (4 + 2));
-    expect(attentionMeasurementCount(h200, 256)).toBe(2 * (4 + 1));
+    // Two rounds over each stage's candidates, and two confirming measurements where a stage has a choice.
+    expect(attentionMeasurementCount(h200, 96)).toBe(2 * 4 + 2 + (2 * 2 + 2));
+    expect(attentionMeasurementCount(h200, 256)).toBe(2 * 4 + 2 + 2 * 1);
   });
 
   it('the attention key is its own: adapter, model, window and precision change it; the MatMulNBits key never equals it', () => {
@@ -67,5 +70,83 @@ describe('attentionTuneDue', () => {
     expect(attentionTuneDue(chat(8503), 2126)).toBe(false);
     expect(attentionTuneDue(chat(8504), 2126)).toBe(true);
     expect(attentionTuneDue(chat(131000), 40000)).toBe(false);
+  });
+});
+
+/**
+ * The choice rule alone, on a stand-in for the runtime whose decode steps take scripted times on a
+ * virtual clock (the node-gpu tests run the real engine): per tuning name, the ms of each of its
+ * measurements in turn.
+ */
+function scriptedRuntime(times: Record<string, number[]>) {
+  let clock = 0;
+  vi.spyOn(performance, 'now').mockImplementation(() => clock);
+  const measured: Record<string, number> = {};
+  const runtime = {
+    cachedIds: [1, 2, 3],
+    contextLimit: 4096,
+    matMulTuning: undefined as MatMulNBitsTuning | undefined,
+    name: () => runtime.matMulTuning?.gemv ?? 'default',
+    async retune(t: MatMulNBitsTuning | undefined) {
+      runtime.matMulTuning = t;
+    },
+    /** Measurements made so far, per tuning name. */
+    measured,
+    async step() {
+      const name = runtime.name();
+      const ms = times[name][measured[name] ?? 0];
+      if (ms === undefined) throw new Error(`no scripted time for measurement ${measured[name] + 1} of ${name}`);
+      clock += ms;
+      return 7;
+    },
+    // decodeStepMs truncates after each measurement: the next one takes the next scripted time.
+    truncate() {
+      const name = runtime.name();
+      measured[name] = (measured[name] ?? 0) + 1;
+    },
+  };
+  return runtime as typeof runtime & Phi3Runtime;
+}
+
+describe('the autotune choice', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const candidates = [
+    { name: 'default', tuning: undefined },
+    { name: 'direct', tuning: { gemv: 'direct' as const } },
+  ];
+
+  it('keeps a candidate that beat the default over the rounds only if it beats it again, back to back', async () => {
+    // 'direct' was 20% faster in both rounds, then as slow as the default: noise, not a kernel.
+    const lucky = scriptedRuntime({ default: [10, 10, 10], direct: [8, 8.5, 10] });
+    const progress: Array<[number, number]> = [];
+    const result = await autotuneDecode(lucky, { candidates, steps: 1, onProgress: (done, total) => progress.push([done, total]) });
+    expect(result.chosen.name).toBe('default');
+    expect(lucky.matMulTuning).toBeUndefined();
+    expect(result.timings).toEqual([
+      { name: 'default', ms: 10 },
+      { name: 'direct', ms: 8 },
+    ]);
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6].map((done) => [done, 6]));
+    expect(lucky.measured).toEqual({ default: 3, direct: 3 });
+
+    // Faster again in the confirming pair: kept.
+    const real = scriptedRuntime({ default: [10, 10, 10], direct: [8, 8.5, 8.2] });
+    expect((await autotuneDecode(real, { candidates, steps: 1 })).chosen.name).toBe('direct');
+    expect(real.matMulTuning).toEqual({ gemv: 'direct' });
+    // Without the confirmation the lucky one would have stayed.
+    expect((await autotuneDecode(scriptedRuntime({ default: [10, 10], direct: [8, 8.5] }), { candidates, steps: 1, confirm: false })).chosen.name).toBe('direct');
+  });
+
+  it('measures nothing more where the default led; a gain under minGain keeps the default', async () => {
+    const progress: number[] = [];
+    const runtime = scriptedRuntime({ default: [10, 10], direct: [9.8, 9.9] });
+    const result = await autotuneDecode(runtime, { candidates, steps: 1, onProgress: (done) => progress.push(done) });
+    expect(result.chosen.name).toBe('default');
+    // The two confirming measurements are counted, not run.
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(runtime.measured).toEqual({ default: 2, direct: 2 });
+    expect(result.timings.every((t) => t.error === undefined)).toBe(true);
   });
 });

@@ -15,11 +15,14 @@
  * cache and truncated away, so the KV cache a chat holds is kept. Rounds go through the candidates in turn, each round in another order, and a
  * candidate's figure is its fastest round (noise only adds time); one a quarter slower than the
  * default after a round is not measured again. The default stays unless a candidate beats it by
- * `minGain` (3%): measurement noise alone must not flip the choice. Cost: rounds · candidates ·
- * (steps + 1) decode steps plus each candidate's pipeline compiles; with the defaults and four
- * candidates, at most 56 steps (about 0.2 s at an H200's 2–3 ms a step, 6 s at 100 ms a step);
- * prefill adds 2 rounds of 2 candidates, 4 chunks of 128 tokens and 4 of 16 (about 0.3 s at an
- * H200's 2,000 tok/s, 4 s at 150 tok/s).
+ * `minGain` (3%) over the rounds and again in one more measurement of each, back to back
+ * (`confirm`): measurement noise alone must not flip the choice. On SwiftShader (`npm run
+ * bench:autotune -- --null-runs 15`, the default against three copies of itself) noise kept a
+ * copy in 9 of 15 decode autotunes without that second test, 2 of 15 with it. Cost: (rounds ·
+ * candidates + 2) · (steps + 1) decode steps plus each candidate's pipeline compiles; with the
+ * defaults and four candidates, at most 70 steps (about 0.2 s at an H200's 2–3 ms a step, 7 s at
+ * 100 ms a step); prefill adds 2 rounds of 2 candidates and the pair, 6 chunks of 128 tokens and
+ * 6 of 16 (about 0.4 s at an H200's 2,000 tok/s, 6 s at 150 tok/s).
  * Attention's tuning (`autotuneAttention`: the kernel, decode's split cap, then the prefill kernel;
  * `attentionTuningFor`'s defaults were timed on an H200 only) is measured the same way, but only
  * once a chat holds ATTENTION_TUNE_CONTEXT tokens: the decode steps and prefill chunk are appended
@@ -76,6 +79,12 @@ export interface AutotuneOptions<T = MatMulNBitsTuning> {
   steps?: number;
   /** Least speed-up over the default that replaces it, as a fraction (default 0.03). */
   minGain?: number;
+  /**
+   * Whether a candidate that beats the default over the rounds must beat it again, by minGain, in
+   * one more measurement of each, back to back (default true; 2 more measurements, in onProgress's
+   * total whether or not they run).
+   */
+  confirm?: boolean;
   /** Called after each candidate's round: done and total measurements. */
   onProgress?: (done: number, total: number) => void;
   /**
@@ -139,6 +148,11 @@ export function autotuneKey(adapter: AdapterNames, config: Phi3Config, precision
   });
 }
 
+/** Measurements one autotune stage makes at most: `rounds` over the candidates, and with `confirm` the leader and the default once more. */
+function autotuneMeasurements(candidates: number, rounds: number, confirm: boolean): number {
+  return rounds * candidates + (confirm && candidates > 1 ? 2 : 0);
+}
+
 /** Times one use of the runtime as it is now (ms), leaving its cache as it found it. */
 type Measure = (runtime: Phi3Runtime) => Promise<number>;
 
@@ -179,18 +193,18 @@ export interface KernelsResult {
   prefill: AutotuneResult;
 }
 
+/** How many measurements `autotuneKernels` makes at most with these decode candidates (its onProgress total). */
+export function measurementCount(candidates: readonly TuningCandidate[], adapter: AdapterNames): number {
+  return autotuneMeasurements(candidates.length, ROUNDS, true) + autotuneMeasurements(prefillTuningCandidates(adapter, undefined).length, ROUNDS, true);
+}
+
 /**
  * What the worker runs after a first load on a GPU, in the background: the decode GEMVs (`candidates`, from
  * `decodeTuningCandidates`), then the prefill GEMMs on top of their choice. `onProgress` counts
  * the measurements of both against one total.
  */
-/** How many measurements `autotuneKernels` makes at most with these decode candidates (its onProgress total). */
-export function measurementCount(candidates: readonly TuningCandidate[], adapter: AdapterNames): number {
-  return ROUNDS * (candidates.length + prefillTuningCandidates(adapter, undefined).length);
-}
-
 export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly TuningCandidate[], adapter: AdapterNames, onProgress?: (done: number, total: number) => void, schedule?: Schedule): Promise<KernelsResult> {
-  const decodeRuns = ROUNDS * candidates.length;
+  const decodeRuns = autotuneMeasurements(candidates.length, ROUNDS, true);
   const total = measurementCount(candidates, adapter);
   const decode = await autotuneDecode(runtime, { candidates, schedule, onProgress: (done) => onProgress?.(done, total) });
   const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(adapter, decode.chosen.tuning), schedule, onProgress: (done) => onProgress?.(decodeRuns + done, total) });
@@ -273,8 +287,8 @@ export function attentionTuneDue(runtime: Pick<Phi3Runtime, 'cachedIds' | 'conte
 }
 
 /** How many measurements `autotuneAttention` makes at most (its onProgress total). */
-export function attentionMeasurementCount(adapter: AdapterNames, headDim: number): number {
-  return ROUNDS * (attentionDecodeCandidates(adapter, headDim).length + attentionPrefillCandidates(adapter, headDim, undefined).length);
+export function attentionMeasurementCount(adapter: AdapterNames, headDim: number, rounds = ROUNDS, confirm = true): number {
+  return autotuneMeasurements(attentionDecodeCandidates(adapter, headDim).length, rounds, confirm) + autotuneMeasurements(attentionPrefillCandidates(adapter, headDim, undefined).length, rounds, confirm);
 }
 
 export interface AttentionResult {
@@ -297,9 +311,10 @@ export async function autotuneAttention(runtime: Phi3Runtime, adapter: AdapterNa
   const { headDim } = runtime.plan.config;
   const context = runtime.cachedIds.length;
   const rounds = opts.rounds ?? ROUNDS;
+  const confirm = opts.confirm ?? true;
   const decodeCandidates = attentionDecodeCandidates(adapter, headDim);
-  const total = rounds * (decodeCandidates.length + attentionPrefillCandidates(adapter, headDim, undefined).length);
-  const decodeRuns = rounds * decodeCandidates.length;
+  const total = attentionMeasurementCount(adapter, headDim, rounds, confirm);
+  const decodeRuns = autotuneMeasurements(decodeCandidates.length, rounds, confirm);
   const knob = attentionKnob(runtime);
   const prefillRun = prefillMeasure(runtime, { rows: opts.rows ?? ATTENTION_TUNE_ROWS });
   const decode = await autotune(runtime, knob, 'attention decode', ...decodeMeasure(opts), { ...opts, candidates: decodeCandidates, onProgress: (done) => opts.onProgress?.(done, total) });
@@ -373,32 +388,35 @@ async function autotune<T>(runtime: Phi3Runtime, knob: Knob<T>, what: string, to
     current = c;
   };
   const home = current;
+  const confirm = (opts.confirm ?? true) && candidates.length > 1;
+  const total = autotuneMeasurements(candidates.length, rounds, confirm);
   let done = 0;
+  /** One measurement of `c` as a unit: its ms (also kept in `best`), or null where it failed (kept in `errors`). */
+  const measureOnce = (c: TuningCandidate<T>) =>
+    unit(async () => {
+      if (restore) fits();
+      try {
+        if (current !== c) await switchTo(c, c.tuning);
+        const ms = await measure(runtime);
+        best.set(c, Math.min(ms, best.get(c) ?? Infinity));
+        return ms;
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'GPU_DEVICE_LOST') throw err;
+        errors.set(c, err instanceof Error ? err.message : String(err));
+        return null;
+      } finally {
+        // Scheduled: back to the tuning found, for whatever runs before the next unit.
+        if (restore && current !== home) await switchTo(home, before);
+      }
+    });
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[(i + r) % candidates.length];
       // A candidate a quarter slower than the default in a round is out: noise is not that large,
       // and on a slow GPU every step measured holds up a message sent meanwhile.
       const slow = r > 0 && best.has(candidates[0]) && best.get(c)! > best.get(candidates[0])! * PRUNE;
-      if (errors.has(c) || slow) {
-        opts.onProgress?.(++done, rounds * candidates.length);
-        continue;
-      }
-      await unit(async () => {
-        if (restore) fits();
-        try {
-          if (current !== c) await switchTo(c, c.tuning);
-          const ms = await measure(runtime);
-          best.set(c, Math.min(ms, best.get(c) ?? Infinity));
-        } catch (err) {
-          if (err instanceof AppError && err.code === 'GPU_DEVICE_LOST') throw err;
-          errors.set(c, err instanceof Error ? err.message : String(err));
-        } finally {
-          // Scheduled: back to the tuning found, for whatever runs before the next unit.
-          if (restore && current !== home) await switchTo(home, before);
-        }
-      });
-      opts.onProgress?.(++done, rounds * candidates.length);
+      if (!errors.has(c) && !slow) await measureOnce(c);
+      opts.onProgress?.(++done, total);
     }
   }
   const fallback = candidates[0];
@@ -408,6 +426,20 @@ async function autotune<T>(runtime: Phi3Runtime, knob: Knob<T>, what: string, to
   let chosenMs = baseline;
   for (const [c, ms] of best) {
     if (ms < baseline * (1 - minGain) && ms < chosenMs) [chosen, chosenMs] = [c, ms];
+  }
+  if (confirm) {
+    // The leader against the default once more, back to back: a lead that noise made (a round
+    // the default ran slow) rarely shows twice, so it must hold here too.
+    if (chosen !== fallback) {
+      const lead = await measureOnce(chosen);
+      opts.onProgress?.(done + 1, total);
+      const base = await measureOnce(fallback);
+      opts.onProgress?.(done + 2, total);
+      if (lead === null || base === null || !(lead < base * (1 - minGain))) chosen = fallback;
+    } else {
+      opts.onProgress?.(done + 1, total);
+      opts.onProgress?.(done + 2, total);
+    }
   }
   if (current !== chosen) await unit(() => switchTo(chosen, chosen.tuning));
   return {
