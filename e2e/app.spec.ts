@@ -205,13 +205,17 @@ test('the first load on a GPU is ready at once and measures its kernels in the b
   // About 2,100 tokens (the long-prompt test's words: 880 make about 2,500).
   await composer(page).fill(Array.from({ length: 740 }, (_, i) => `word${i % 50}`).join(' '));
   await composer(page).press('Enter');
+  await expect(answers(page)).toHaveCount(2);
   await expect(answers(page).last().getByTestId('message-stats')).toBeVisible({ timeout: 120_000 });
   await expect(attention).toHaveAttribute('data-source', 'measured', { timeout: 180_000 });
   await expect(attention).toHaveText(/^ · attention: .+; prefill: .+ \(measured on this GPU at 2,\d{3} tokens of context\)$/);
   console.log(`attention autotune in the app: ${(await attention.innerText()).trim()}`);
   // The chat kept its cache through the measurement: the next answer reads only its new message.
+  const before = await answers(page).count();
   await composer(page).fill('And then?');
   await composer(page).press('Enter');
+  // Its own answer, not the one before it (whose stats are already there).
+  await expect(answers(page)).toHaveCount(before + 1);
   await expect(answers(page).last().getByTestId('message-stats')).toContainText(/\(\d+ cached\)/, { timeout: 60_000 });
   const after = await lastAnswerPrompt(page);
   expect(after.prompt - after.cached).toBeLessThan(20);
