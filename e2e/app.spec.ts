@@ -155,8 +155,11 @@ test('pick → download → Ready → streamed answer → stop → continue → 
   await expect(meter).toHaveAttribute('data-prepared-tokens', /^\d+$/, { timeout: 60_000 });
   const prepared = Number(await meter.getAttribute('data-prepared-tokens'));
   await expect(meter).toHaveAttribute('title', new RegExp(`already read this chat \\(${prepared} tokens\\)`));
+  const before = await answers(page).count();
   await composer(page).fill('And one more, please.');
   await composer(page).press('Enter');
+  // Its own answer: the reopened chat's last one has stats too.
+  await expect(answers(page)).toHaveCount(before + 1);
   await expect(answers(page).last().getByTestId('message-stats')).toContainText(/hit the max new tokens|finished/, { timeout: 60_000 });
   const reopened = await lastAnswerPrompt(page);
   console.log(`reopened chat: ${prepared} tokens read ahead; the answer's prompt ${reopened.prompt}, ${reopened.cached} cached`);
