@@ -356,6 +356,11 @@ function tuningStore(): TuningStore {
   return (tunings ??= new TuningStore(dbName === DB_NAME ? TUNING_DB_NAME : `${dbName}-tuning`));
 }
 
+/** Whether a load measures nothing: 'never', or 'auto' on a software adapter (its timings say nothing of a GPU). */
+function tuningSkipped(ctx: GpuContext, mode: AutotuneMode): boolean {
+  return mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
+}
+
 /** What the load reports of a stored or just measured tuning. */
 function tuningInfo(source: 'stored' | 'measured', t: Pick<StoredTuning, 'decode' | 'prefill'>): KernelTuningInfo {
   return { source, decode: { name: t.decode.chosen.name, timings: t.decode.timings }, prefill: { name: t.prefill.chosen.name, timings: t.prefill.timings } };
@@ -372,7 +377,7 @@ function tuningInfo(source: 'stored' | 'measured', t: Pick<StoredTuning, 'decode
  * means measuring again next time.
  */
 function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
-  const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
+  const skip = tuningSkipped(ctx, mode);
   const candidates = decodeTuningCandidates(ctx.device, ctx.adapterInfo);
   const store = tuningStore();
   let key: string | undefined;
@@ -421,7 +426,7 @@ function attentionInfo(source: 'stored' | 'measured', t: StoredAttentionTuning['
  * next load. Skipped as kernelTuning is.
  */
 function attentionTuning(ctx: GpuContext, mode: AutotuneMode) {
-  const skip = mode === 'never' || (mode === 'auto' && softwareAdapter(ctx.adapterInfo));
+  const skip = tuningSkipped(ctx, mode);
   const store = tuningStore();
   let key: string | undefined;
   let stored: StoredAttentionTuning | undefined;
