@@ -101,6 +101,11 @@ try {
   await generateTinyModel(dir, { layers, hidden, heads: hidden % 96 === 0 ? hidden / 96 : hidden / 32, intermediate: values.full ? 8192 : Math.round((hidden * 8) / 3 / 64) * 64, dtype: f16 ? 'q4f16' : 'q4' });
   const model = files();
   const { runtime } = await loadModelFiles(ctx, model);
+  // Checked before anything is measured, so a bad value costs seconds, not the whole run.
+  const context = Number(values['attention-context']);
+  if (context !== 0 && !(context >= ATTENTION_TUNE_CONTEXT && context + PREFILL_ROWS <= runtime.contextLimit)) {
+    throw new Error(`--attention-context ${values['attention-context']} must be 0 (no attention autotune) or from ${ATTENTION_TUNE_CONTEXT} to ${runtime.contextLimit - PREFILL_ROWS} for this model.`);
+  }
   await runtime.logits([1]);
   const nullRuns = Number(values['null-runs']);
   if (nullRuns > 0) {
@@ -141,9 +146,7 @@ try {
   const last = kept.at(-1)!;
   await check(runtime, (t) => runtime.retune(t), last.prefill.tuning, `decode ${last.decode.name}, prefill ${last.prefill.name}`);
 
-  const context = Number(values['attention-context']);
   if (context > 0) {
-    if (context < ATTENTION_TUNE_CONTEXT || context + PREFILL_ROWS > runtime.contextLimit) throw new Error(`--attention-context ${context} must be from ${ATTENTION_TUNE_CONTEXT} to ${runtime.contextLimit - PREFILL_ROWS}.`);
     // The chat the app would have: `context` tokens in prefill chunks, on the kernels kept above.
     const t0 = performance.now();
     for (let at = runtime.cachedIds.length; at < context; at += runtime.maxPrefill) await runtime.logits(Array.from({ length: Math.min(runtime.maxPrefill, context - at) }, (_, i) => 100 + ((at + i) % 20000)));
