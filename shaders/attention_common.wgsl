@@ -16,12 +16,7 @@ struct Params {
   window: u32, // keys a query sees, itself included (GroupQueryAttention local_window_size); 0: all
 }
 
-struct Step {
-  seqLen: u32,
-  pastLen: u32,
-  totalLen: u32,
-  flags: u32,
-}
+// struct Step: shaders/step.wgsl, appended by the kernel's TypeScript.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;

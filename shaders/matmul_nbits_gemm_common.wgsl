@@ -43,12 +43,7 @@ override ACCUMULATE: bool = false;
 // NORM: (rows per tile) · (norm lanes) when NORM, 1 otherwise (no unused workgroup memory).
 override NORM_SLOTS: u32 = 1u;
 
-struct Step {
-  seqLen: u32,
-  pastLen: u32,
-  totalLen: u32,
-  flags: u32,
-}
+// struct Step: shaders/step.wgsl, appended by the kernel's TypeScript.
 
 // Params and bindings 0, 2 and 3: matmul_nbits_dequant.wgsl; binding 1 (weights): each GEMM.
 @group(0) @binding(4) var<storage, read> input: array<f32>;

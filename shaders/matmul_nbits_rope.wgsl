@@ -52,14 +52,8 @@ struct RopeParams {
   vStart: u32,
 }
 
-struct RopeStep {
-  seqLen: u32,
-  pastLen: u32,
-  totalLen: u32,
-  flags: u32,
-}
-
-@group(0) @binding(6) var<uniform> ropeStep: RopeStep;
+// struct Step: shaders/step.wgsl, appended by the kernel's TypeScript.
+@group(0) @binding(6) var<uniform> ropeStep: Step;
 @group(1) @binding(0) var<uniform> rope: RopeParams;
 @group(1) @binding(1) var<storage, read> rotaryTable: array<u32>;
 @group(1) @binding(2) var<storage, read_write> kCache: array<KVK>;

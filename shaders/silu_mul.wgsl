@@ -21,12 +21,7 @@ struct Params {
   upOffset: u32,
 }
 
-struct Step {
-  seqLen: u32,
-  pastLen: u32,
-  totalLen: u32,
-  flags: u32,
-}
+// struct Step: shaders/step.wgsl, appended by the kernel's TypeScript.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;

@@ -39,6 +39,7 @@ import { adapterText, type AdapterNames } from '../gpu/device';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline, sourceId } from '../gpu/pipelines';
 import { withPrecision, type Precision } from './precision-wgsl';
+import { STEP_WGSL } from './step';
 import { WARM_OFF, checkWarmShare, createWarm, warmGroupsFor, warmNextSource, type WarmHost } from './warm-next';
 
 export interface AttentionLayout {
@@ -198,7 +199,7 @@ export function attentionTuningFor(adapter: AdapterNames, headDim: number): Atte
 }
 
 /** Identifies the attention WGSL, every kernel's source (`sourceId`): a measured attention tuning is kept while it stays the same. */
-export const ATTENTION_SOURCE_ID = sourceId([source, combineSource, commonSource, lanesSource, blockedSource, warmNextSource]);
+export const ATTENTION_SOURCE_ID = sourceId([source, combineSource, commonSource, lanesSource, blockedSource, warmNextSource, STEP_WGSL]);
 
 /** Which of the optional kernels handle a head dim: 'lanes' for decode and prefill, the blocked prefill. */
 export function attentionKernelsFor(headDim: number): { lanes: boolean; blocked: boolean } {
@@ -280,7 +281,7 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
   }
   const constants = { WG, HEAD_DIM: b.headDim, KEYS_PER_SPLIT: keysPerSplit, MAX_SPLITS: maxSplits };
   // The decode kernels with the warm layer's reads (warmNext) or its stub.
-  const kvCode = (warm: boolean) => withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}\n${warm ? warmNextSource : WARM_OFF}`, precision);
+  const kvCode = (warm: boolean) => withPrecision(`${kernel === 'lanes' ? lanesSource : source}\n${commonSource}\n${STEP_WGSL}\n${warm ? warmNextSource : WARM_OFF}`, precision);
   const kvSource = kvCode(false);
   const kq = Math.floor(LANES_WG / d4);
   const kernelConstants =
@@ -289,10 +290,10 @@ export function createAttention(device: GPUDevice, b: AttentionBindings): Attent
       : constants;
   const tiled = getComputePipeline(device, `attention.${kernel}.${precision}`, kvSource, { ...kernelConstants, SPLIT: 0 });
   const split = getComputePipeline(device, `attention.${kernel}.${precision}.split`, kvSource, { ...kernelConstants, SPLIT: 1 });
-  const combine = getComputePipeline(device, 'attention.combine', combineSource, constants);
+  const combine = getComputePipeline(device, 'attention.combine', combineSource + STEP_WGSL, constants);
   const blocked =
     prefill === 'blocked'
-      ? getComputePipeline(device, `attention.blocked.${precision}`, withPrecision(`${blockedSource}\n${commonSource}`, precision), {
+      ? getComputePipeline(device, `attention.blocked.${precision}`, withPrecision(`${blockedSource}\n${commonSource}\n${STEP_WGSL}`, precision), {
           ...constants,
           WG: BLOCKED_WG,
           DL: Math.ceil(d4 / lanesPerQuery),

@@ -12,6 +12,7 @@
  * Rule: parts must be contiguous from row 0 and in order; a gap would leave tokens unwritten.
  */
 import source from '../../../shaders/embedding.wgsl?raw';
+import { STEP_WGSL } from './step';
 import { AppError } from '../errors';
 import { createUniformBuffer, packUniform } from '../gpu/buffers';
 
@@ -96,7 +97,7 @@ export function createEmbedding(device: GPUDevice, b: EmbeddingBindings): { enco
     throw new AppError('BAD_ARGUMENT', `createEmbedding: out buffer has ${b.out.size} bytes; ${maxSeq} tokens × ${b.hidden} f32 need ${maxSeq * b.hidden * 4}.`);
   }
   const gridX = device.limits.maxComputeWorkgroupsPerDimension;
-  const module = device.createShaderModule({ label: 'embedding', code: source });
+  const module = device.createShaderModule({ label: 'embedding', code: source + STEP_WGSL });
   const pipeline = device.createComputePipeline({
     label: `embedding.${b.dtype}`,
     layout: 'auto',

@@ -18,6 +18,7 @@
  */
 import kvAppendSource from '../../../shaders/kv_append.wgsl?raw';
 import rotaryTableSource from '../../../shaders/rotary_table.wgsl?raw';
+import { STEP_WGSL } from './step';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 import { AppError } from '../errors';
@@ -119,7 +120,7 @@ export function createKvAppend(device: GPUDevice, b: KvAppendBindings): KvAppend
   if (b.headDim % perWord !== 0) throw new AppError('BAD_ARGUMENT', `kv append: headDim ${b.headDim} must be even for an f16 cache (two elements per storage word)`);
   const entryPoint = q ? (packed ? 'mainPackedQ' : 'mainSeparateQ') : 'main';
   const label = `kv_append.${precision}${r ? '+rotary' : ''}${q ? (packed ? '+q packed' : '+q') : ''}`;
-  const pipeline = getComputePipeline(device, label, withPrecision(kvAppendSource + rotaryTableSource, precision), { WG, ROTARY: r ? 1 : 0, ROTARY_F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
+  const pipeline = getComputePipeline(device, label, withPrecision(kvAppendSource + rotaryTableSource + STEP_WGSL, precision), { WG, ROTARY: r ? 1 : 0, ROTARY_F16: r?.dtype === 'f16' ? 1 : 0 }, entryPoint);
   const params = createUniformBuffer(
     device,
     packUniform([

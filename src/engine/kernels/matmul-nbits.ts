@@ -96,6 +96,7 @@ import { WARM_OFF, checkWarmShare, createWarm, warmNextSource, type WarmHost, ty
 import { matMulNBitsShape, validateMatMulNBits } from './dequantize';
 import { kvBytesPerElement, kvStoreSource, type Precision } from './precision-wgsl';
 import type { RotaryTables } from './rotary';
+import { STEP_WGSL } from './step';
 
 export { matMulNBitsReference } from './dequantize';
 
@@ -359,7 +360,7 @@ export interface MatMulNBitsTuning {
 const WIDE_PREFILL = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 } as const;
 
 /** Identifies the MatMulNBits WGSL, every GEMV and GEMM source (`sourceId`). */
-export const MATMUL_NBITS_SOURCE_ID = sourceId([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, rotaryTableSource, gemvRowsSource, warmNextSource]);
+export const MATMUL_NBITS_SOURCE_ID = sourceId([gemmSource, gemmCommonSource, gemmWideSource, gemvSource, gemvDirectBody, gemvDp4aBody, gemvReduceSource, gemvPrefetchSource, gemvIoSource, gemvVec4Source, dequantSource, ropeSource, rotaryTableSource, gemvRowsSource, warmNextSource, STEP_WGSL]);
 
 export function matMulNBitsTuningFor(
   adapter: AdapterNames,
@@ -770,7 +771,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   // The GEMM also serves M = 1 when rows are not 16-byte aligned; a kernel only ever called with
   // M = 1 (the lm_head) needs no GEMM otherwise.
   const compile = b.compile ?? 'sync';
-  const gemmPrelude = dequantSource + gemmCommonSource;
+  const gemmPrelude = dequantSource + gemmCommonSource + STEP_WGSL;
   const widePipeline = (cols: 1 | 2) =>
     pipeline('matmul_nbits_gemm_wide', gemmPrelude + gemmWideSource, {
       ...common,
@@ -825,7 +826,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   let ropeGroups: GPUBindGroup[] = [];
   if (rope) {
     const entry = useSubgroups ? GEMV_SUBGROUP_ENTRY_BODY : GEMV_PLAIN_ENTRY;
-    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + rotaryTableSource + kvStoreSource(ropePrecision) + WARM_OFF;
+    const code = (useSubgroups ? ENABLE_SUBGROUPS : '') + entry + dequantSource + gemvKind.body + gemvRowsSource + ropeSource + rotaryTableSource + STEP_WGSL + kvStoreSource(ropePrecision) + WARM_OFF;
     const label = `${gemvKind.stem}${useSubgroups ? '_subgroup' : ''}_rope_${ropePrecision}`;
     ropeGemv = pipeline(label, code, { ...gemvConstants, ROPE_APPEND: 1, ROTARY_F16: rope.rotary.dtype === 'f16' ? 1 : 0 }, compile, 'rope');
     const r = rope.rotary;

@@ -5,6 +5,7 @@
  * Rule: `encode` never writes buffers.
  */
 import source from '../../../shaders/silu_mul.wgsl?raw';
+import { STEP_WGSL } from './step';
 import { createUniformBuffer, packUniform, workgroupGrid } from '../gpu/buffers';
 import { getComputePipeline } from '../gpu/pipelines';
 
@@ -53,7 +54,7 @@ export interface SiluMulKernel {
 const WG = 256;
 
 export function createSiluMul(device: GPUDevice, b: SiluMulBindings): SiluMulKernel {
-  const pipeline = getComputePipeline(device, 'silu_mul', source, { WG });
+  const pipeline = getComputePipeline(device, 'silu_mul', source + STEP_WGSL, { WG });
   const params = createUniformBuffer(
     device,
     packUniform([{ u32: b.intermediate }, { u32: b.gateStride }, { u32: b.gateOffset }, { u32: b.upStride }, { u32: b.upOffset }]),

@@ -1,17 +1,16 @@
 /**
  * The per-step uniform shared by every kernel whose work depends on where we are in the sequence.
  * The forward pass writes it once per step (16 bytes); kernels bind it read-only and never own a
- * copy. WGSL side, declared identically in each shader that uses it:
- *
- *   struct Step {
- *     seqLen: u32,   // tokens processed in this step (1 for decode, S for prefill)
- *     pastLen: u32,  // tokens already in the KV cache before this step
- *     totalLen: u32, // pastLen + seqLen
- *     flags: u32,    // reserved (0)
- *   }
+ * copy. WGSL side: `struct Step` in shaders/step.wgsl (seqLen, pastLen, totalLen = pastLen +
+ * seqLen, flags = 0), which every shader that binds the uniform gets by appending STEP_WGSL to its
+ * source, so the layout below and the struct are each written once.
  *
  * Rule: a kernel must not keep per-step values in its own uniforms; bind groups are built once.
  */
+import stepSource from '../../../shaders/step.wgsl?raw';
+
+/** The WGSL declaration of `struct Step`, for the kernels that bind the step uniform. */
+export const STEP_WGSL: string = stepSource;
 
 export const STEP_UNIFORM_BYTES = 16;
 
