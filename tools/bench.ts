@@ -144,6 +144,8 @@ async function main(): Promise<void> {
   log(`model ${model.info.dir} (${model.paths.length} files, ${(model.info.bytes / 2 ** 20).toFixed(0)} MiB)`);
 
   log('building the bench page with Vite …');
+  // The code measured is the code built now: a tree edited during the run must not relabel it.
+  const commit = gitCommit(ROOT);
   mkdirSync(PAGE_OUT, { recursive: true });
   await build({ configFile: false, root: PAGE_DIR, base: '/', logLevel: 'warn', worker: { format: 'es' }, build: { outDir: PAGE_OUT, emptyOutDir: true, target: 'es2022', reportCompressedSize: false } });
 
@@ -225,7 +227,7 @@ async function main(): Promise<void> {
       version: 1,
       createdAt: new Date().toISOString(),
       host: 'browser',
-      commit: gitCommit(ROOT),
+      commit,
       machine: { cpus: base.cpus, cpuModel: base.cpuModel, loadavgBefore: loadBefore, loadavgAfter: loadavg(), platform: base.platform, node: base.node, browser: `Chromium ${browser.version()}`, adapter: init.adapter, features: init.features },
       model: model.info,
       settings: { rounds, contexts, prefill, decodeSteps, loadFrom: 'files held in page memory (fetched once from 127.0.0.1 before the first load), not IndexedDB' },

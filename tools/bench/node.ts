@@ -48,6 +48,8 @@ import { renderMarkdown, spliceSection } from './render';
 const USAGE =
   'usage: npm run bench:node -- [--model DIR | --full | --layers N] [--dtype q4|q4f16] [--rounds R] [--contexts 0,512,2048] [--prefill 128,512] [--decode-steps N] [--kernel-reps N] [--profile-steps N] [--tuning JSON] [--attention JSON] [--precision f16|f32] [--f32-weights] [--no-run-ahead] [--no-kernels] [--no-ort] [--out file.json] [--docs] [--keep]';
 const ROOT = resolve(import.meta.dirname, '../..');
+/** The commit of the code this process loaded, read at start: edits during the run are not what it measures. */
+const COMMIT = gitCommit(ROOT);
 const log = (s: string) => console.log(`[bench:node] ${s}`);
 type EngineName = 'native' | 'ort';
 
@@ -305,7 +307,7 @@ async function main(): Promise<void> {
       version: 1,
       createdAt: new Date().toISOString(),
       host: 'node',
-      commit: gitCommit(ROOT),
+      commit: COMMIT,
       machine: { cpus: base.cpus, cpuModel: base.cpuModel, loadavgBefore: loadBefore, loadavgAfter: loadavg(), platform: base.platform, node: base.node, browser: null, adapter: ctx.adapterInfo, features: [...ctx.device.features].sort() },
       model: model.info,
       settings: { rounds, contexts, prefill, decodeSteps, loadFrom: 'disk (Node file reads)' },
