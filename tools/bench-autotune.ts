@@ -94,6 +94,11 @@ async function check<T>(runtime: Phi3Runtime, set: (tuning: T | undefined) => Pr
 const dir = mkdtempSync(join(tmpdir(), 'bench-autotune-'));
 const files = () => nodeModelFiles(dir);
 try {
+  // --attention-context is checked before the model is generated (minutes at full width on a
+  // borrowed GPU), as far as it can be without the model: a bad value costs seconds.
+  const context = Number(values['attention-context']);
+  const badContext = (range: string) => new Error(`--attention-context ${values['attention-context']} must be 0 (no attention autotune) or from ${ATTENTION_TUNE_CONTEXT} ${range}.`);
+  if (context !== 0 && !(Number.isInteger(context) && context >= ATTENTION_TUNE_CONTEXT)) throw badContext('up to the model\'s context');
   const hidden = values.full ? 3072 : Number(values.hidden);
   const layers = values.full ? 32 : Number(values.layers);
   const ctx = await acquireDevice(await nodeGPU());
@@ -101,11 +106,8 @@ try {
   await generateTinyModel(dir, { layers, hidden, heads: hidden % 96 === 0 ? hidden / 96 : hidden / 32, intermediate: values.full ? 8192 : Math.round((hidden * 8) / 3 / 64) * 64, dtype: f16 ? 'q4f16' : 'q4' });
   const model = files();
   const { runtime } = await loadModelFiles(ctx, model);
-  // Checked before anything is measured, so a bad value costs seconds, not the whole run.
-  const context = Number(values['attention-context']);
-  if (context !== 0 && !(context >= ATTENTION_TUNE_CONTEXT && context + PREFILL_ROWS <= runtime.contextLimit)) {
-    throw new Error(`--attention-context ${values['attention-context']} must be 0 (no attention autotune) or from ${ATTENTION_TUNE_CONTEXT} to ${runtime.contextLimit - PREFILL_ROWS} for this model.`);
-  }
+  // Its upper bound is the loaded model's context; still before anything is measured.
+  if (context > 0 && context + PREFILL_ROWS > runtime.contextLimit) throw badContext(`to ${runtime.contextLimit - PREFILL_ROWS} for this model`);
   await runtime.logits([1]);
   const nullRuns = Number(values['null-runs']);
   if (nullRuns > 0) {
