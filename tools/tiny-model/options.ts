@@ -35,8 +35,8 @@ export interface TinyModelOptions {
   /**
    * Also GroupQueryAttention's `sliding_window_cache = 1`, as onnxruntime-genai's builder writes
    * beside a window for onnxruntime's CPU and CUDA providers: onnxruntime then takes cache buffers
-   * of at least the window and evicts inside the node (1.30's CPU kernel refuses a cache that
-   * grows from 0). The math is the window's either way. Default false.
+   * of at least the window and evicts inside the node (the CPU kernel of 1.30 and 1.31 refuses a
+   * cache that grows from 0). The math is the window's either way. Default false.
    */
   windowedCache: boolean;
   ropeTheta: number;

@@ -12,7 +12,7 @@
  * Kept small for SwiftShader (one f32 layout, vocabulary 512): compiling pipelines dominates there
  * (the other layouts are compared in the browser, ort-engine.browser.test.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,23 @@ describe('onnxruntime-web WebGPU EP in Node matches the native engine', () => {
     expect(err).toMatchObject({ code: 'ONNX_UNSUPPORTED', message: expect.stringMatching(/sliding_window_cache = 1.*Use the native engine/) });
     expect(opened).toEqual([files.onnxPath]);
     await compare('window', F32_TOL, 'windowed-cache');
+  });
+
+  // The refusal above stands in for onnxruntime-web's own error (docs/engine.md). When an
+  // onnxruntime-web upgrade runs such a graph, this fails: drop windowedCacheNode's refusal then.
+  it('onnxruntime-web itself still refuses sliding_window_cache = 1 (the reason OrtEngine refuses it first)', async () => {
+    const onnx = join(dirs.get('windowed-cache')!, 'onnx');
+    const err = await ort.InferenceSession.create(readFileSync(join(onnx, 'model_q4.onnx')), {
+      executionProviders: ['webgpu'],
+      externalData: [{ path: 'model_q4.onnx_data', data: readFileSync(join(onnx, 'model_q4.onnx_data')) }],
+    }).then(
+      async (session) => {
+        await session.release();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(String(err)).toMatch(/sliding_window_cache=1 is not implemented/);
   });
 
   it('fp16 files: refused with ONNX_UNSUPPORTED without shader-f16, run within tolerance with it', async () => {
