@@ -1,9 +1,9 @@
 /**
  * onnxruntime-web's WebAssembly runtimes as the build emits them
- * (`assets/ort-wasm-simd-threaded-<hash>.wasm`, 14 MB, for its WASM provider, and
- * `assets/ort-wasm-simd-threaded.asyncify-<hash>.wasm`, 27 MB, for its WebGPU provider). They are
+ * (`assets/ort-wasm-simd-threaded-<hash>.wasm`, 14 MiB, for its WASM provider, and
+ * `assets/ort-wasm-simd-threaded.asyncify-<hash>.wasm`, 27 MiB, for its WebGPU provider). They are
  * left out of the precache and cached by the service worker the first time the second engine
- * fetches them (vite.config.ts), so a first visit does not download 41 MB that only that engine
+ * fetches them (vite.config.ts), so a first visit does not download 41 MiB that only that engine
  * uses. Rule: imported by vite.config.ts (Node) as well as the app: no DOM or Vite-only imports.
  */
 

@@ -28,8 +28,8 @@
  * does not implement the attribute and the CPU kernel wants window-sized cache buffers, not the
  * growing cache kept here. The native engine runs them.
  * Threads: onnxruntime's default — several only when the page is crossOriginIsolated (COOP/COEP);
- * otherwise one. A production build emits each `.wasm` as a hashed asset (WASM EP 14 MB, WebGPU
- * build 27 MB) and each bundle as its own lazily loaded chunk.
+ * otherwise one. A production build emits each `.wasm` as a hashed asset (WASM EP 14 MiB, WebGPU
+ * build 27 MiB) and each bundle as its own lazily loaded chunk.
  * Speed on SwiftShader: onnxruntime's native WebGPU EP needs seconds per step for a 32064-row
  * lm_head (MatMulNBits), so browser tests use a small vocabulary; real GPUs do not have this cost.
  * Rule: nothing here touches the DOM or storage, or imports a host's loader eagerly (the `?url`
