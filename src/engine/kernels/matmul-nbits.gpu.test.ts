@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMatMulNBits, matMulNBitsPath, matMulNBitsReady, matMulNBitsReference, type MatMulNBitsTuning } from './matmul-nbits';
+import { dequantizeMatMulNBits, float32ToFloat16Bits } from './dequantize';
+import { float16ToFloat32 } from '../onnx/tensor-data';
 import { makeWeights, worstRelative, type WeightCase } from './matmul-testing';
 import { createStorageBuffer, readBuffer } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
@@ -15,7 +17,7 @@ interface Case extends WeightCase {
   maxM?: number;
 }
 
-async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; path: string; rows: number; columns: 1 | 2 | null; earlyEncode?: unknown }> {
+async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile: 'sync' | 'async' = 'sync'): Promise<{ rel: number; abs: number; got: Float32Array; path: string; rows: number; columns: 1 | 2 | null; earlyEncode?: unknown }> {
   const { device } = await testGpu();
   const maxM = c.maxM ?? c.M;
   const { params, scaleBytes } = makeWeights(c, seed);
@@ -63,7 +65,7 @@ async function runCase(c: Case, seed: number, tuning: MatMulNBitsTuning, compile
     for (const buf of Object.values(buffers)) buf?.destroy();
     return { got: out, path: matMulNBitsPath(kernel, c.M), rows: kernel.decodeRows, columns: kernel.prefillWideColumns(c.M), earlyEncode };
   });
-  return { ...worstRelative(got, want), path, rows, columns, earlyEncode };
+  return { ...worstRelative(got, want), got, path, rows, columns, earlyEncode };
 }
 
 function label(c: Case): string {
@@ -224,10 +226,10 @@ describe('matmulNBits wide GEMM (tuning.gemm \'wide\'), M > 1 [gpu]', () => {
 
   it('gemmWideMinGroups: a call too short for that many 2-column workgroups runs 1 column per thread, with the same result', async () => {
     // N = 300 with 128 threads × 2 columns: 2 workgroups per 16 rows. 8 rows → 2 < 4: 1 column
-    // (3 workgroups); 33 rows → 6: 2 columns. Without the threshold, 8 rows keep 2 columns.
+    // (3 workgroups); 33 rows → 6: 2 columns. Without the threshold (0; real GPUs' default is 256), 8 rows keep 2 columns.
     const tuning: MatMulNBitsTuning = { ...wide, gemmWideCols: 2, gemmWideMinGroups: 4 };
     const seen: string[] = [];
-    for (const [M, columns, t] of [[8, 1, tuning], [33, 2, tuning], [8, 2, { ...wide, gemmWideCols: 2 }]] as const) {
+    for (const [M, columns, t] of [[8, 1, tuning], [33, 2, tuning], [8, 2, { ...wide, gemmWideCols: 2, gemmWideMinGroups: 0 }]] as const) {
       const c = { M, maxM: 35, N: 300, K: 256, blockSize: 32, zp: true, f16: false };
       const r = await runCase(c, 425, t);
       seen.push(`M=${M}: ${r.columns} column(s), max |Δ|/(1+|y|) = ${r.rel.toExponential(2)}`);
@@ -253,12 +255,91 @@ describe('matmulNBits wide GEMM (tuning.gemm \'wide\'), M > 1 [gpu]', () => {
   });
 });
 
+// tuning.gemmF16 rounds each activation and each dequantised weight to f16, multiplies in f16 and
+// sums each K step's S products (32 · CHUNKS) in f16, then the steps in f32. Against a reference
+// fed a and w rounded to nearest f16, with exact products and sums, the difference is then only
+// those f16 roundings: at most (S + 5) · u · Σ_k |a_k · w_k| to first order (u = 2^-11): one
+// rounding per product and one per addition of a step (S + 1, the standard bound for recursive
+// summation), and 4 more because WGSL lets an f32 → f16 conversion take either neighbour, so a
+// and w may each be one f16 ulp (2u) off the reference's. Plus the f32 kernel's 1e-4 · (1 + |y|). That bound is a proof, not a guess, so the test cannot flake;
+// the f32 instantiation of the same code is held to 1e-4 above, and the model test checks the
+// whole f16 path against onnxruntime.
+const U16 = 2 ** -11;
+
+/** Per output of case `c`: the reference with a and w rounded to f16 (f64 sums), and Σ_k |a_k · w_k|. */
+function f16Reference(c: Case, seed: number): { want: Float64Array; l1: Float64Array } {
+  const { params } = makeWeights(c, seed);
+  const a = float16ToFloat32(float32ToFloat16Bits(seededRandom((c.maxM ?? c.M) * c.K, seed + 3, 2)));
+  const w = float16ToFloat32(float32ToFloat16Bits(dequantizeMatMulNBits(params)));
+  const want = new Float64Array(c.M * c.N);
+  const l1 = new Float64Array(c.M * c.N);
+  for (let m = 0; m < c.M; m++) {
+    for (let n = 0; n < c.N; n++) {
+      let sum = 0;
+      let abs = 0;
+      for (let k = 0; k < c.K; k++) {
+        const x = a[m * c.K + k] * w[n * c.K + k];
+        sum += x;
+        abs += Math.abs(x);
+      }
+      want[m * c.N + n] = sum;
+      l1[m * c.N + n] = abs;
+    }
+  }
+  return { want, l1 };
+}
+
+describe('matmulNBits wide GEMM in f16 arithmetic (tuning.gemmF16) [gpu]', () => {
+  const f16Wide = { gemm: 'wide', gemmF16: true } as const;
+
+  it('with shader-f16: within the f16 roundings\' bound of an f16-rounded reference, and really rounded (unlike the f32 kernel); without: refused, naming the feature', async () => {
+    const { device } = await testGpu();
+    if (!device.features.has('shader-f16')) {
+      // SwiftShader (Chromium's, and Node's fallback) has no shader-f16.
+      await expect(runCase({ M: 7, N: 45, K: 256, blockSize: 32, zp: false, f16: true }, 450, f16Wide)).rejects.toThrow(/gemmF16 needs the shader-f16 feature/);
+      return;
+    }
+    let seed = 450;
+    for (const [c, extra] of [
+      [{ M: 7, maxM: 40, N: 45, K: 96, blockSize: 16, zp: true, f16: false }, {}],
+      [{ M: 33, N: 131, K: 256, blockSize: 32, zp: false, f16: true }, {}],
+      [{ M: 33, maxM: 35, N: 300, K: 256, blockSize: 32, zp: true, f16: true }, { gemmWideCols: 2 }],
+      [{ M: 40, maxM: 64, N: 200, K: 320, blockSize: 64, zp: false, f16: false }, { gemmWideRows: 32, gemmWideStepK: 96 }],
+      [{ M: 33, N: 3072, K: 8192, blockSize: 128, zp: true, f16: true }, { gemmWideStepK: 64 }],
+    ] as const) {
+      const tuning: MatMulNBitsTuning = { ...f16Wide, ...extra };
+      const stepK = tuning.gemmWideStepK ?? 32;
+      const f16 = await runCase(c, seed, tuning);
+      const f32 = await runCase(c, seed, { gemm: 'wide', ...extra });
+      const { want, l1 } = f16Reference(c, seed++);
+      let worst = 0; // the largest share of its bound that an output's difference takes
+      for (let i = 0; i < want.length; i++) {
+        const bound = (stepK + 5) * U16 * l1[i] + TOL * (1 + Math.abs(want[i]));
+        worst = Math.max(worst, Math.abs(f16.got[i] - want[i]) / bound);
+      }
+      console.log(`[${runtimeName()}] matmulNBits ${label(c)} (${f16.path} ${JSON.stringify(extra)}): worst |Δ| against the f16-rounded reference = ${worst.toFixed(3)} of its bound; against the exact one max |Δ|/(1+|y|) = ${f16.rel.toExponential(2)} (the f32 kernel's ${f32.rel.toExponential(2)})`);
+      expect(f16.path).toBe('gemm-wide-f16');
+      expect(worst).toBeLessThanOrEqual(1);
+      // The f16 instantiation must not be the f32 one: rounding to f16 costs far more than f32's order.
+      expect(f16.rel).toBeGreaterThan(10 * f32.rel);
+    }
+    // Rows that are not whole 16-byte words run the tiled GEMM, in f32.
+    const tiled = await runCase({ M: 5, N: 19, K: 100, blockSize: 16, zp: true, f16: false }, seed, f16Wide);
+    expect(tiled.path).toBe('gemm');
+    expect(tiled.rel).toBeLessThanOrEqual(TOL);
+  });
+
+  it('needs tuning.gemm \'wide\'', async () => {
+    await expect(runCase({ M: 7, N: 45, K: 256, blockSize: 32, zp: false, f16: true }, 460, { gemm: 'tiled', gemmF16: true })).rejects.toThrow(/gemmF16 needs tuning.gemm 'wide' \(got tiled\)/);
+  });
+});
+
 describe('matmulNBits pipelines compiled asynchronously [gpu]', () => {
   it('refuses to encode until matMulNBitsReady resolves, then computes the same result (GEMV and GEMM)', async () => {
     // Splits used nowhere else in this file, so these pipelines are not already in the cache.
     for (const [c, tuning] of [
       [{ M: 1, N: 29, K: 256, blockSize: 32, zp: false, f16: true }, { threadsPerRow: 16, rowGroups: 5, rowsPerThread: 3 }],
-      [{ M: 9, N: 29, K: 256, blockSize: 64, zp: true, f16: false }, { gemmThreads: [4, 4], gemmStepK: 24 }],
+      [{ M: 9, N: 29, K: 256, blockSize: 64, zp: true, f16: false }, { gemm: 'tiled', gemmThreads: [4, 4], gemmStepK: 24 }],
       [{ M: 9, N: 29, K: 256, blockSize: 32, zp: false, f16: true }, { gemm: 'wide', gemmWideThreads: 64, gemmWideRows: 8 }],
     ] as const) {
       const r = await runCase(c, 300, tuning, 'async');
@@ -285,7 +366,7 @@ describe('matmulNBits validation [gpu]', () => {
       expect(() => createMatMulNBits(device, { ...base, ...ok, hasZeroPoints: true })).toThrow(/zeroPoints buffer is missing/);
       expect(() => createMatMulNBits(device, { ...base, ...ok, input: b(256) })).toThrow(/input buffer has 256 bytes/);
       expect(() => createMatMulNBits(device, { ...base, ...ok, blockSize: 8 })).toThrow(/block_size = 8/);
-      const tooBig = { gemmThreads: [16, 16] as const, gemmStepK: 8 * device.limits.maxComputeWorkgroupStorageSize };
+      const tooBig = { gemm: 'tiled', gemmThreads: [16, 16] as const, gemmStepK: 8 * device.limits.maxComputeWorkgroupStorageSize } as const;
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: tooBig })).toThrow(/needs \d+ bytes of workgroup memory; this device allows \d+/);
       const wideTooBig = { gemm: 'wide', gemmWideRows: 32, gemmWideStepK: 32 * device.limits.maxComputeWorkgroupStorageSize } as const;
       expect(() => createMatMulNBits(device, { ...base, ...ok, tuning: wideTooBig })).toThrow(/gemmWideRows 32 with gemmWideStepK \d+ needs \d+ bytes of workgroup memory/);

@@ -313,6 +313,19 @@ export interface MatMulNBitsTuning {
   gemmWideMinGroups?: number;
   /** Wide GEMM K per workgroup-memory step, a multiple of 32 (default 32). */
   gemmWideStepK?: number;
+  /**
+   * Wide GEMM in f16 arithmetic (default false; needs `shader-f16` on the device and tuning.gemm
+   * 'wide'): activations staged as f16, each dequantised weight rounded to f16 once, each K step's
+   * products summed in f16 and the steps in f32 (matmul_nbits_gemm_wide.wgsl's header). Where
+   * rows are not whole 16-byte words the tiled GEMM runs in f32 as before (`prefillPath`).
+   * Why: GPUs run f16 FMAs at twice the f32 rate or more and the A tile takes half the
+   * workgroup memory, and prefill is the one compute-bound part of the engine. The rounding is an
+   * fp16 model's own (onnxruntime computes q4f16 files in f16 throughout), so the native engine
+   * offers it only on its f16 path, as an autotune candidate (`prefillTuningCandidates`), never
+   * as a default: it was written without a GPU to time it on (2026-12-07), and is tested on
+   * Mesa's lavapipe, a CPU Vulkan driver with `shader-f16`.
+   */
+  gemmF16?: boolean;
 }
 
 /**
@@ -396,8 +409,8 @@ export interface MatMulNBitsKernel extends WarmHost {
   readonly decodePrefetch: boolean;
   /** Output rows per GEMV workgroup (rowGroups · rowsPerThread, or · stagedRowsPerThread where the staged GEMV runs). */
   readonly decodeRows: number;
-  /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows). */
-  readonly prefillPath: 'gemm' | 'gemm-wide';
+  /** Which shader serves M > 1 ('gemm-wide' only with tuning.gemm 'wide' on aligned rows; '-f16' with tuning.gemmF16). */
+  readonly prefillPath: 'gemm' | 'gemm-wide' | 'gemm-wide-f16';
   /** Columns per thread the wide GEMM runs for M rows (gemmWideCols, or 1 under gemmWideMinGroups); null without it. */
   prefillWideColumns(M: number): 1 | 2 | null;
   /** The packed weight rows as the GEMVs read them (16-byte words), or null where rows are not 16-byte aligned. */
@@ -405,6 +418,10 @@ export interface MatMulNBitsKernel extends WarmHost {
   /** tuning.warmNext as this kernel runs it (0: off); attention warms o_proj with its qkv GEMV's. */
   readonly warmShare: number;
 }
+
+// The wide GEMM's arithmetic type (its header): `enable` must come first in a module.
+const WIDE_F32 = 'alias AW = f32;\n';
+const WIDE_F16 = 'enable f16;\nalias AW = f16;\n';
 
 // Entry points of both GEMVs (shaders/matmul_nbits.wgsl and matmul_nbits_direct.wgsl are bodies,
 // `gemv`): `enable` must come first in a module, and subgroup builtins can only be declared where
@@ -717,6 +734,11 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const wideCols = tuning.gemmWideCols ?? 1;
   const wideStepK = tuning.gemmWideStepK ?? 32;
   const wideMinGroups = tuning.gemmWideMinGroups ?? 0;
+  const wideF16 = tuning.gemmF16 ?? false;
+  if (wideF16 && tuning.gemm !== 'wide') badArg(`tuning.gemmF16 needs tuning.gemm 'wide' (got ${String(tuning.gemm ?? 'the default')}).`);
+  if (wideF16 && !device.features.has('shader-f16')) {
+    badArg('tuning.gemmF16 needs the shader-f16 feature, which this device does not have (or was not created with). Leave gemmF16 out to run the GEMM in f32.');
+  }
   if (tuning.gemm === 'wide') {
     if (![32, 64, 128, 256].includes(wideThreads)) badArg(`tuning.gemmWideThreads = ${wideThreads} must be 32, 64, 128 or 256.`);
     if (![4, 8, 16, 32].includes(wideRows)) badArg(`tuning.gemmWideRows = ${String(wideRows)} must be 4, 8, 16 or 32.`);
@@ -773,7 +795,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
   const compile = b.compile ?? 'sync';
   const gemmPrelude = dequantSource + gemmCommonSource + STEP_WGSL;
   const widePipeline = (cols: 1 | 2) =>
-    pipeline('matmul_nbits_gemm_wide', gemmPrelude + gemmWideSource, {
+    pipeline(wideF16 ? 'matmul_nbits_gemm_wide_f16' : 'matmul_nbits_gemm_wide', (wideF16 ? WIDE_F16 : WIDE_F32) + gemmPrelude + gemmWideSource, {
       ...common,
       WW: wideThreads,
       COLS: cols,
@@ -873,7 +895,7 @@ export function createMatMulNBits(device: GPUDevice, b: MatMulNBitsBindings): Ma
       warm = { slot: gemvPipeline(true), group: w.group };
       return w.bytes;
     },
-    prefillPath: wide ? 'gemm-wide' : 'gemm',
+    prefillPath: wide ? (wideF16 ? 'gemm-wide-f16' : 'gemm-wide') : 'gemm',
     decodePrefetch: prefetch,
     decodeRows: rows,
     encode(pass, M, cacheIndex = 0) {
