@@ -36,6 +36,7 @@ import {
   autotuneKernels,
   decodeStepMs,
   decodeTuningCandidates,
+  f16GemmOffered,
   prefillChunkMs,
   prefillTuningCandidates,
   type AutotuneResult,
@@ -131,7 +132,7 @@ try {
   const a = ctx.adapterInfo;
   console.log(`Adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}`);
   console.log(`Model: ${layers} layers, hidden ${hidden}, intermediate ${runtime.plan.config.intermediate}, vocab ${runtime.plan.config.vocab}, ${runtime.precision}; candidates: ${candidates.map((c) => `${c.name} ${JSON.stringify(c.tuning ?? {})}`).join(', ')}.`);
-  const prefillNames = prefillTuningCandidates(a, undefined).map((c) => c.name);
+  const prefillNames = prefillTuningCandidates(a, undefined, f16GemmOffered(runtime.precision, runtime.shaderF16)).map((c) => c.name);
   console.log('');
   console.log(`| run | ${candidates.map((c) => `decode ${c.name} ms/step`).join(' | ')} | decode kept | ${prefillNames.map((n) => `prefill ${n} ms/${PREFILL_ROWS}`).join(' | ')} | prefill kept | took |`);
   console.log(`|---|${candidates.map(() => '---|').join('')}---|${prefillNames.map(() => '---|').join('')}---|---|`);

@@ -35,6 +35,7 @@ import {
   autotuneKernels,
   autotuneKey,
   decodeTuningCandidates,
+  f16GemmOffered,
   measurementCount,
   prefillTuningCandidates,
   softwareAdapter,
@@ -382,6 +383,7 @@ function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
   const store = tuningStore();
   let key: string | undefined;
   let stored: StoredTuning | undefined;
+  let f16Gemm = false;
   return {
     get stored() {
       return stored;
@@ -389,7 +391,8 @@ function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
     resolve: skip
       ? undefined
       : async (config: Phi3Config, precision: string) => {
-          key = autotuneKey(ctx.adapterInfo, config, precision, [...candidates, ...prefillTuningCandidates(ctx.adapterInfo, undefined)]);
+          f16Gemm = f16GemmOffered(precision, ctx.features.shaderF16);
+          key = autotuneKey(ctx.adapterInfo, config, precision, [...candidates, ...prefillTuningCandidates(ctx.adapterInfo, undefined, f16Gemm)]);
           stored = await store.get(key).catch(() => undefined);
           return stored?.prefill.chosen.tuning;
         },
@@ -401,7 +404,7 @@ function kernelTuning(ctx: GpuContext, mode: AutotuneMode) {
     info(): KernelTuningInfo {
       if (skip || key === undefined) return { source: 'skipped', ...DEFAULT_TUNING };
       if (stored) return tuningInfo('stored', stored);
-      return { source: 'measuring', ...DEFAULT_TUNING, progress: { done: 0, total: measurementCount(candidates, ctx.adapterInfo) } };
+      return { source: 'measuring', ...DEFAULT_TUNING, progress: { done: 0, total: measurementCount(candidates, ctx.adapterInfo, f16Gemm) } };
     },
     async measure(runtime: Phi3Runtime, schedule: Schedule, onProgress: (done: number, total: number) => void): Promise<KernelTuningInfo> {
       if (key === undefined) throw new AppError('BAD_ARGUMENT', 'kernelTuning.measure: nothing to measure (skipped, or not loaded).');

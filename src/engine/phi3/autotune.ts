@@ -118,17 +118,30 @@ export function decodeTuningCandidates(device: GPUDevice, adapter: AdapterNames)
 }
 
 /**
+ * Whether the prefill autotune also measures the wide GEMM in f16 arithmetic (tuning.gemmF16): on
+ * the f16 path (`precision`), where the device has `shader-f16`. The f32 path keeps f32
+ * arithmetic throughout; it is the one to check against a reference in f32.
+ */
+export function f16GemmOffered(precision: string, shaderF16: boolean): boolean {
+  return precision === 'f16' && shaderF16;
+}
+
+/**
  * Prefill candidates on top of the decode choice `decode` (its tuning, or undefined for the
  * defaults): that choice first, then the other GEMM shader ('tiled' where the adapter's default is
- * 'wide', else 'wide' with the real GPUs' column split).
+ * 'wide', else 'wide' with the real GPUs' column split), then with `f16Gemm` (f16GemmOffered) the
+ * wide GEMM in f16 arithmetic ('wide-f16'; the real GPUs' column split where the default is not
+ * already wide).
  */
-export function prefillTuningCandidates(adapter: AdapterNames, decode: MatMulNBitsTuning | undefined): TuningCandidate[] {
+export function prefillTuningCandidates(adapter: AdapterNames, decode: MatMulNBitsTuning | undefined, f16Gemm = false): TuningCandidate[] {
   const wide = (decode?.gemm ?? matMulNBitsTuningFor(adapter).gemm) === 'wide';
-  const other: MatMulNBitsTuning = wide ? { gemm: 'tiled' } : { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
-  return [
+  const wideSplit: MatMulNBitsTuning = { gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 256 };
+  const out: TuningCandidate[] = [
     { name: 'default', tuning: decode },
-    { name: wide ? 'tiled' : 'wide', tuning: { ...decode, ...other } },
+    { name: wide ? 'tiled' : 'wide', tuning: { ...decode, ...(wide ? { gemm: 'tiled' } : wideSplit) } },
   ];
+  if (f16Gemm) out.push({ name: 'wide-f16', tuning: { ...decode, ...(wide ? { gemm: 'wide' } : wideSplit), gemmF16: true } });
+  return out;
 }
 
 /**
@@ -194,8 +207,8 @@ export interface KernelsResult {
 }
 
 /** How many measurements `autotuneKernels` makes at most with these decode candidates (its onProgress total). */
-export function measurementCount(candidates: readonly TuningCandidate[], adapter: AdapterNames): number {
-  return autotuneMeasurements(candidates.length, ROUNDS, true) + autotuneMeasurements(prefillTuningCandidates(adapter, undefined).length, ROUNDS, true);
+export function measurementCount(candidates: readonly TuningCandidate[], adapter: AdapterNames, f16Gemm = false): number {
+  return autotuneMeasurements(candidates.length, ROUNDS, true) + autotuneMeasurements(prefillTuningCandidates(adapter, undefined, f16Gemm).length, ROUNDS, true);
 }
 
 /**
@@ -205,9 +218,10 @@ export function measurementCount(candidates: readonly TuningCandidate[], adapter
  */
 export async function autotuneKernels(runtime: Phi3Runtime, candidates: readonly TuningCandidate[], adapter: AdapterNames, onProgress?: (done: number, total: number) => void, schedule?: Schedule): Promise<KernelsResult> {
   const decodeRuns = autotuneMeasurements(candidates.length, ROUNDS, true);
-  const total = measurementCount(candidates, adapter);
+  const f16Gemm = f16GemmOffered(runtime.precision, runtime.shaderF16);
+  const total = measurementCount(candidates, adapter, f16Gemm);
   const decode = await autotuneDecode(runtime, { candidates, schedule, onProgress: (done) => onProgress?.(done, total) });
-  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(adapter, decode.chosen.tuning), schedule, onProgress: (done) => onProgress?.(decodeRuns + done, total) });
+  const prefill = await autotunePrefill(runtime, { candidates: prefillTuningCandidates(adapter, decode.chosen.tuning, f16Gemm), schedule, onProgress: (done) => onProgress?.(decodeRuns + done, total) });
   return { decode, prefill };
 }
 

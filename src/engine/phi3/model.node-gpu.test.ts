@@ -87,6 +87,8 @@ interface Case {
   minAgree?: number;
   /** The KV cache's capacity at the end (it grows from LoadOptions.kvInitialTokens); default: unchecked. */
   kvCapacity?: number;
+  /** The load asks for `shader-f16` (tuning.gemmF16): on a device without it, the load must refuse, naming the feature. */
+  needsShaderF16?: boolean;
 }
 
 const f16Tol = 3e-2;
@@ -114,6 +116,19 @@ const cases: Case[] = [
     turns: [promptIds(21, 8, 32000).slice(1)],
     tolerance: 1e-3,
     load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmWideRows: 8, gemmWideCols: 2, gemmWideMinGroups: 4, gemvPrefetch: true, threadsPerRow: 8, rowGroups: 2, rowsPerThread: 2 } },
+  },
+  {
+    // The same prefill matmuls on the wide GEMM in f16 arithmetic (tuning.gemmF16, the autotune's
+    // 'wide-f16' candidate): fp16 files, whose graph onnxruntime computes in f16 too. Runs where
+    // the device has shader-f16 (lavapipe, real GPUs); elsewhere (SwiftShader) the load refuses.
+    name: 'wide prefill GEMM in f16 arithmetic (gemmF16), fp16 files, a prompt over several chunks and a second turn',
+    options: { layout: 'gqa-packed', dtype: 'q4f16', zeroPoints: true, blockSize: 32, seed: 8 },
+    promptLength: 70,
+    steps: 8,
+    turns: [promptIds(21, 8, 32000).slice(1)],
+    tolerance: f16Tol,
+    load: { maxPrefill: 32, matMulTuning: { gemm: 'wide', gemmF16: true, gemmWideCols: 2, gemmWideMinGroups: 4 } },
+    needsShaderF16: true,
   },
   {
     // Every decode GEMV (qkv with rotary + KV append and the norm, o and down with the residual
@@ -243,6 +258,14 @@ async function compare(c: Case, dir: string): Promise<void> {
   const ref = await runReference(dir, { inputIds: prompt, steps: c.steps, chunks: c.turns, rerunAcross });
   const files = nodeModelFiles(dir);
   const ctx = await testGpu();
+  if (c.needsShaderF16 && !ctx.features.shaderF16) {
+    try {
+      await expect(loadModelFiles(ctx, files, c.load)).rejects.toThrow(/needs the shader-f16 feature/);
+    } finally {
+      await files.close();
+    }
+    return;
+  }
   const { runtime, plan } = await loadModelFiles(ctx, files, c.load);
   try {
     // Every layout decodes as embed + 5 kernels per layer (qkv with the rotary and KV append

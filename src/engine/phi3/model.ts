@@ -310,6 +310,11 @@ export class Phi3Runtime implements TokenRuntime {
     return this.limit;
   }
 
+  /** Whether the device was created with `shader-f16` (kernels that compute in f16 need it). */
+  get shaderF16(): boolean {
+    return this.ctx.features.shaderF16;
+  }
+
   /**
    * Uploads the weights and builds every kernel. On the f16 path a q4 file's f32 scales,
    * embedding and rotary caches are packed to fp16 (LoadOptions.f16Weights); if a value does not
