@@ -361,7 +361,8 @@ export async function sweepGemvs(device: GPUDevice, opts: { reps: number; scales
 
 /**
  * GEMM tunings a prefill sweep tries: the tiled GEMM's tilings (threads along N × M, each 4 × 4
- * outputs; K per step), then the wide GEMM's (threads, rows, columns per thread, K per step).
+ * outputs; K per step), then the wide GEMM's (threads, rows, columns per thread, K per step), then
+ * three of the wide GEMM's in f16 arithmetic.
  */
 export function gemmTunings(): MatMulNBitsTuning[] {
   const out: MatMulNBitsTuning[] = [];
@@ -376,6 +377,8 @@ export function gemmTunings(): MatMulNBitsTuning[] {
     }
   }
   out.push({ gemm: 'wide', gemmWideThreads: 256, gemmWideRows: 16 }, { gemm: 'wide', gemmWideThreads: 128, gemmWideRows: 8 });
+  // In f16 arithmetic (tuning.gemmF16): skipped by the sweep where the device has no shader-f16.
+  out.push({ gemm: 'wide', gemmF16: true }, { gemm: 'wide', gemmWideCols: 2, gemmF16: true }, { gemm: 'wide', gemmWideThreads: 64, gemmWideRows: 32, gemmWideCols: 2, gemmF16: true });
   return out;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a borrowed GPU machine (x86-64 Linux, root, NVIDIA driver, no npm, no network), from the
 # repository root, with `.device/` packed here by `node tools/device/pack.mjs` and carried along:
-#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|next|attention|gemv|warm|kv|weights|reopen|autotune|all] [extra bench:node flags…]
+#   bash tools/device/run.sh [bench|sweep|checks|tune|runahead|prefill|f16gemm|next|attention|gemv|warm|kv|weights|reopen|autotune|all] [extra bench:node flags…]
 # (`sweep` also runs bench/sweep-baseline.mjs first when pack.mjs was given --baseline REV.)
 # It unpacks Node and the Vulkan loader, points Vulkan at the NVIDIA driver, prints the GPU, then
 # runs the full-width benchmark (`bench`, the default: 32 generated layers, rounds 2), the GEMV
@@ -9,7 +9,8 @@
 # (`checks`); `all` runs checks, sweep, bench; `runahead` times native decode with run-ahead on and
 # off, alternating, on one generated 32-layer model; `prefill` times the tiled GEMM against the wide
 # one: isolated at M = 128 and 512 (the sweep's GEMM part), then 32-layer native prefill under the
-# tiled GEMM and three wide tunings; `next` is the A/B of what landed after a8e128e (timed on an H200
+# tiled GEMM and three wide tunings; `f16gemm` the wide GEMM in f16 arithmetic (tuning.gemmF16)
+# against the default in f32, in 32-layer prefill; `next` is the A/B of what landed after a8e128e (timed on an H200
 # on 2026-11-27, docs/h200/), now with today's defaults; `attention` times the attention defaults
 # against other kernels and split policies; `gemv` the decode GEMVs (below); `warm` tuning.warmNext
 # alone (below); `kv` the packed f16 KV cache (the default since 2026-12-06) against the f32 one
@@ -135,6 +136,17 @@ gemv prefetch, 4 rows per thread (32 per workgroup)|--tuning '{"gemvPrefetch":tr
 wide gemm, 1 column per thread|--tuning '{"gemm":"wide","gemmWideCols":1}'
 tiled gemm (padded)|--tuning '{"gemm":"tiled"}'
 defaults again|
+RUNS
+fi
+if [ "$what" = f16gemm ]; then
+  # The wide prefill GEMM in f16 arithmetic (tuning.gemmF16, 2026-12-07; never timed on a GPU when
+  # written; the autotune's 'wide-f16' candidate) against the default wide GEMM in f32, each twice
+  # in alternation, at 128 and 512 tokens with the prefill profile (each kind's ms and TFLOP/s).
+  ab_runs f16gemm "--contexts 0 --prefill 128,512 --decode-steps 4 --profile-steps 1" <<'RUNS'
+defaults (wide GEMM in f32)|
+wide GEMM in f16|--tuning '{"gemm":"wide","gemmF16":true}'
+defaults again|
+wide GEMM in f16 again|--tuning '{"gemm":"wide","gemmF16":true}'
 RUNS
 fi
 if [ "$what" = attention ]; then
