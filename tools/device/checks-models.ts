@@ -62,7 +62,7 @@ export const EXACT_DECODE: ModelCheckVariant = { load: { matMulTuning: { gemv: '
 
 /**
  * The same models and references under kernels other than the checks above, on the f32 path (the
- * tuning is what they check, and the f32 path runs everywhere):
+ * tuning is what they check, and the f32 path runs everywhere) unless a variant names another:
  *   - the dp4a decode GEMVs (int8 activations; NVIDIA's default): logits within 0.3 of
  *     onnxruntime's and 90% of greedy tokens alike, as in model.node-gpu.test.ts, where the same
  *     bound was derived (logit spread ≈ 4, int8 rounding ±amax/254 per GEMV input). Skipped where
@@ -71,7 +71,9 @@ export const EXACT_DECODE: ModelCheckVariant = { load: { matMulTuning: { gemv: '
  *     the defaults run these tiny shapes at 1 column (under 256 workgroups), so this keeps the
  *     2-column pipeline, what full-size prompts run, checked there too;
  *   - the staged decode GEMVs reading the next matmul's rows ahead (tuning.warmNext), which must
- *     leave them exact.
+ *     leave them exact;
+ *   - the wide GEMM in f16 arithmetic (tuning.gemmF16) on the f16 path, within the fp16 files'
+ *     3e-2; skipped, with the reason, where the device has no `shader-f16`.
  */
 export interface ModelCheckVariantSpec extends ModelCheckVariant {
   /** the MODEL_CHECKS entry (model and reference) it runs on */
@@ -87,6 +89,8 @@ export const MODEL_VARIANTS: readonly ModelCheckVariantSpec[] = [
   { model: 'gqa-packed-q4f16', label: 'wide prefill GEMM, always 2 columns', tolerance: 3e-2, load: { matMulTuning: { gemv: 'staged', gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 0 } } },
   // Every decode GEMV that can also reading the next matmul's whole rows ahead: bit for bit the staged kernels, so their bound.
   { model: 'web2024-q4', label: 'staged decode GEMVs warming the next matmul (warmNext 1)', tolerance: 1e-3, load: { matMulTuning: { gemv: 'staged', warmNext: 1 } } },
+  // The same 2-column wide GEMM in f16 arithmetic, on the f16 path it is offered on: the fp16 files' bound.
+  { model: 'gqa-packed-q4f16', label: 'wide prefill GEMM in f16 arithmetic (gemmF16), always 2 columns', tolerance: 3e-2, precision: 'f16', needsShaderF16: true, load: { matMulTuning: { gemv: 'staged', gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 0, gemmF16: true } } },
 ];
 
 export function modelTolerance(spec: ModelCheckSpec, precision: Precision): number {

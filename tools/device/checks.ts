@@ -9,9 +9,9 @@
  * precision-checks.ts), then each tiny model of checks-models.ts on f32 and f16 (decode GEMVs on
  * the staged shader: EXACT_DECODE) against the onnxruntime-node logits shipped in --data
  * (default: `checks-data` beside this script), written at pack time by checks-reference.ts, then
- * its MODEL_VARIANTS (other kernels, f32).
+ * its MODEL_VARIANTS (other kernels, f32, and the wide GEMM in f16 arithmetic on the f16 path).
  * run.sh sets PHI3_DAWN_F16_ON_NVIDIA=1 as the benchmarks do (onnxruntime-web needs shader-f16 for
- * fp16 files); the checks no longer depend on it.
+ * fp16 files); only the f16-arithmetic variant depends on it (skipped, saying so, without it).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -93,7 +93,7 @@ async function main(): Promise<number> {
     }
     for (const v of MODEL_VARIANTS) {
       const spec = MODEL_CHECKS.find((m) => m.id === v.model)!;
-      await runModel(spec.id, `model ${spec.description}, ${v.label}, ${spec.steps} steps vs onnxruntime`, 'f32', v.tolerance, v);
+      await runModel(spec.id, `model ${spec.description}, ${v.label}, ${spec.steps} steps vs onnxruntime`, v.precision ?? 'f32', v.tolerance, v);
     }
   }
   const failed = results.filter((r) => !r.pass);

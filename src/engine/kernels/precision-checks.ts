@@ -753,6 +753,10 @@ export interface ModelCheckVariant {
   minAgree?: number;
   /** The decode matmuls must all run this shader (a prefix of `decodeMatMulPaths`), else the check is skipped naming what ran. */
   decodePath?: string;
+  /** The numeric path it runs on (default 'f32': the path every device runs as the reference does). */
+  precision?: Precision;
+  /** Its kernels compute in f16 (tuning.gemmF16): skipped, with the reason, on a device without `shader-f16`. */
+  needsShaderF16?: boolean;
 }
 
 /**
@@ -762,6 +766,7 @@ export interface ModelCheckVariant {
  */
 export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelReference, precision: Precision, tolerance: number, name: string, variant: ModelCheckVariant = {}): Promise<CheckResult> {
   const metric = 'max |Δlogit|';
+  if (variant.needsShaderF16 && !ctx.features.shaderF16) return skippedCheck(name, precision, metric, tolerance, 'the device has no shader-f16, which its f16 kernels need');
   const { runtime } = await loadModelFiles(ctx, files, { ...variant.load, precision });
   try {
     if (runtime.precision !== precision) throw new Error(`${name}: loaded with precision ${runtime.precision}, asked for ${precision}`);
