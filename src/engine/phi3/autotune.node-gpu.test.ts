@@ -1,6 +1,6 @@
 /**
  * Decode tuning on the device (autotune.ts) and the runtime's `retune` under it, on a generated
- * model in Node (Dawn on SwiftShader here). What is checked exactly: kernels rebuilt by `retune`
+ * model in Node (Dawn on lavapipe or SwiftShader here). What is checked exactly: kernels rebuilt by `retune`
  * compute what a model loaded with that tuning computes, over the KV cache already there; the
  * autotune measures every candidate, keeps the one its own figures say is fastest, survives a
  * candidate that cannot be built, and hands the cache back as it found it; the same for the
