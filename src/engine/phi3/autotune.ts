@@ -22,7 +22,8 @@
  * candidates + 2) · (steps + 1) decode steps plus each candidate's pipeline compiles; with the
  * defaults and four candidates, at most 70 steps (about 0.2 s at an H200's 2–3 ms a step, 7 s at
  * 100 ms a step); prefill adds 2 rounds of 2 candidates and the pair, 6 chunks of 128 tokens and
- * 6 of 16 (about 0.4 s at an H200's 2,000 tok/s, 6 s at 150 tok/s).
+ * 6 of 16 (about 0.4 s at an H200's 2,000 tok/s, 6 s at 150 tok/s), 8 of each where 'wide-f16'
+ * is a third candidate.
  * Attention's tuning (`autotuneAttention`: the kernel, decode's split cap, then the prefill kernel;
  * `attentionTuningFor`'s defaults were timed on an H200 only) is measured the same way, but only
  * once a chat holds ATTENTION_TUNE_CONTEXT tokens: the decode steps and prefill chunk are appended
@@ -30,8 +31,8 @@
  * for the measurement. Each candidate builds only the attention kernels again
  * (`Phi3Runtime.retuneAttention`); the worker keeps the choice under `attentionAutotuneKey`.
  * Every candidate computes the same product up to rounding: the dp4a GEMV rounds activations to
- * int8 per 32 values (as onnxruntime's accuracy level 4 does), the others differ in summation
- * order only.
+ * int8 per 32 values (as onnxruntime's accuracy level 4 does), 'wide-f16' computes the prefill
+ * GEMMs in f16 (as onnxruntime computes fp16 files), the others differ in summation order only.
  * Rule: nothing here reads storage; the caller keeps the result.
  */
 import { AppError } from '../errors';
