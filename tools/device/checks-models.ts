@@ -90,7 +90,7 @@ export const MODEL_VARIANTS: readonly ModelCheckVariantSpec[] = [
   // Every decode GEMV that can also reading the next matmul's whole rows ahead: bit for bit the staged kernels, so their bound.
   { model: 'web2024-q4', label: 'staged decode GEMVs warming the next matmul (warmNext 1)', tolerance: 1e-3, load: { matMulTuning: { gemv: 'staged', warmNext: 1 } } },
   // The same 2-column wide GEMM in f16 arithmetic, on the f16 path it is offered on: the fp16 files' bound.
-  { model: 'gqa-packed-q4f16', label: 'wide prefill GEMM in f16 arithmetic (gemmF16), always 2 columns', tolerance: 3e-2, precision: 'f16', needsShaderF16: true, load: { matMulTuning: { gemv: 'staged', gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 0, gemmF16: true } } },
+  { model: 'gqa-packed-q4f16', label: 'wide prefill GEMM in f16 arithmetic (gemmF16), always 2 columns', tolerance: 3e-2, precision: 'f16', load: { matMulTuning: { gemv: 'staged', gemm: 'wide', gemmWideCols: 2, gemmWideMinGroups: 0, gemmF16: true } } },
 ];
 
 export function modelTolerance(spec: ModelCheckSpec, precision: Precision): number {

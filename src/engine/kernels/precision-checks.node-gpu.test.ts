@@ -53,7 +53,7 @@ async function run(spec: ModelCheckSpec, precision: Precision, v?: ModelCheckVar
     const ctx = await testGpu();
     const r = await checkModel(ctx, files, ref, precision, tolerance, `model ${spec.description}${v ? `, ${v.label}` : ''}`, v ?? EXACT_DECODE);
     console.log(`[node/webgpu] ${formatCheck(r)}`);
-    if (v?.needsShaderF16 && !ctx.features.shaderF16) {
+    if (v?.load?.matMulTuning?.gemmF16 && !ctx.features.shaderF16) {
       expect(r.skipped).toMatch(/no shader-f16/);
       return;
     }

@@ -755,8 +755,6 @@ export interface ModelCheckVariant {
   decodePath?: string;
   /** The numeric path it runs on (default 'f32': the path every device runs as the reference does). */
   precision?: Precision;
-  /** Its kernels compute in f16 (tuning.gemmF16): skipped, with the reason, on a device without `shader-f16`. */
-  needsShaderF16?: boolean;
 }
 
 /**
@@ -766,7 +764,8 @@ export interface ModelCheckVariant {
  */
 export async function checkModel(ctx: GpuContext, files: ModelFiles, ref: ModelReference, precision: Precision, tolerance: number, name: string, variant: ModelCheckVariant = {}): Promise<CheckResult> {
   const metric = 'max |Δlogit|';
-  if (variant.needsShaderF16 && !ctx.features.shaderF16) return skippedCheck(name, precision, metric, tolerance, 'the device has no shader-f16, which its f16 kernels need');
+  // A tuning whose kernels compute in f16 cannot load without shader-f16: reported skipped, with the reason.
+  if (variant.load?.matMulTuning?.gemmF16 && !ctx.features.shaderF16) return skippedCheck(name, precision, metric, tolerance, 'the device has no shader-f16, which its f16 kernels (gemmF16) need');
   const { runtime } = await loadModelFiles(ctx, files, { ...variant.load, precision });
   try {
     if (runtime.precision !== precision) throw new Error(`${name}: loaded with precision ${runtime.precision}, asked for ${precision}`);
